@@ -1,0 +1,50 @@
+"""audiogen_fast: fast inference for neural audio generation (WaveNet, WaveRNN, DiffWave).
+
+    import audiogen_fast as agf
+    model = agf.build("W2")                      # eager reference model, random weights
+    agf.save(model, "m.safetensors")
+    voc = agf.load("m.safetensors")              # -> Vocoder (device and backend picked automatically)
+    audio = voc.generate(mel=mel, seed=0)
+
+Importing this package does not initialise CUDA or load any compiled extension.
+"""
+from __future__ import annotations
+
+__version__ = "0.1.0"
+
+from .backends import BackendError, backends
+from .checkpoint import CheckpointError, save
+from .engine import InputError, Vocoder
+from .models.base import ConfigError
+from .presets import build, preset_names
+
+PRESET_PREFIX = "preset:"
+
+
+def load_model(path, hparams=None, seed: int = 0):
+    """Checkpoint path (or "preset:NAME" for a randomly initialised preset) -> eager model."""
+    from .checkpoint import load_model as _load
+
+    if isinstance(path, str) and path.startswith(PRESET_PREFIX):
+        return build(path[len(PRESET_PREFIX):], seed=seed)
+    return _load(path, hparams=hparams)
+
+
+def load(path=None, device=None, backend: str = "auto", dtype: str = "float32", hparams=None,
+         seed: int = 0) -> Vocoder:
+    """Load a checkpoint as a Vocoder.
+
+    path: a native .safetensors checkpoint, an importable PyTorch checkpoint, or "preset:NAME"
+    (random weights from ``seed``; for benchmarks and tests). device: "cpu", "cuda" or None
+    (cuda when available). backend: "auto" or one of agf.backends(). dtype: float32 (float16 /
+    bfloat16 on GPUs). hparams: hyper-parameters for imported checkpoints that do not carry them.
+    """
+    if path is None:
+        raise CheckpointError("no checkpoint given (no trained default model is bundled yet): "
+                              "pass a path, or 'preset:NAME' for random weights "
+                              f"(presets: {', '.join(preset_names())})")
+    return Vocoder(load_model(path, hparams=hparams, seed=seed), device=device, backend=backend, dtype=dtype)
+
+
+__all__ = ["load", "load_model", "save", "build", "backends", "preset_names", "Vocoder",
+           "BackendError", "CheckpointError", "ConfigError", "InputError", "__version__"]

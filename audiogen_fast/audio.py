@@ -1,0 +1,147 @@
+"""Audio I/O (soundfile) and the mel spectrogram every model family is conditioned on.
+
+The mel settings live in each checkpoint's config (sample_rate, n_fft, hop_length, win_length,
+n_mels, fmin, fmax, mel_norm), so ``Vocoder.mel(wav)`` always reproduces the features the model
+was trained on. STFT: torch.stft, Hann window, centred with reflection padding, so a wav of N
+samples gives 1 + N // hop frames. Filterbank: Slaney mel scale with Slaney area normalisation
+(librosa's default).
+"""
+from __future__ import annotations
+
+import functools
+
+import numpy as np
+import torch
+
+MEL_NORMS = ("log", "lmnt")
+
+
+class AudioError(ValueError):
+    """A wav file or waveform that cannot be used (wrong rate, unreadable, not finite...)."""
+
+
+def load_wav(path, sample_rate: int | None = None) -> tuple[np.ndarray, int]:
+    """Read a wav (any format soundfile reads) as mono float32 in [-1, 1].
+
+    If ``sample_rate`` is given and the file's rate differs, it is resampled with a
+    polyphase filter (torch, windowed sinc) — never silently reinterpreted.
+    """
+    import soundfile as sf  # imported lazily: GPU machines may not have it
+
+    try:
+        data, sr = sf.read(str(path), dtype="float32", always_2d=True)
+    except Exception as e:  # soundfile raises its own error types
+        raise AudioError(f"cannot read audio file {path}: {e}") from None
+    wav = data.mean(axis=1).astype(np.float32)
+    if not np.all(np.isfinite(wav)):
+        raise AudioError(f"audio file {path} contains NaN or inf samples")
+    if sample_rate is not None and sr != sample_rate:
+        wav = resample(wav, sr, sample_rate)
+        sr = sample_rate
+    return wav, sr
+
+
+def save_wav(path, wav: np.ndarray, sample_rate: int) -> None:
+    import soundfile as sf
+
+    wav = np.asarray(wav, dtype=np.float32)
+    sf.write(str(path), np.clip(wav, -1.0, 1.0), sample_rate, subtype="PCM_16")
+
+
+def resample(wav: np.ndarray, orig_sr: int, new_sr: int) -> np.ndarray:
+    """Band-limited resampling (Kaiser-windowed sinc, polyphase via torch conv1d)."""
+    from math import gcd
+
+    g = gcd(int(orig_sr), int(new_sr))
+    up, down = new_sr // g, orig_sr // g
+    if up == down:
+        return wav.astype(np.float32)
+    if up > 1000 or down > 1000:
+        raise AudioError(f"cannot resample {orig_sr} Hz -> {new_sr} Hz: ratio {up}/{down} too awkward")
+    # Filter designed at the up-sampled rate: cutoff at the lower Nyquist, 0.945 roll-off.
+    cutoff = 0.945 / max(up, down)
+    half = 16 * max(up, down)
+    n = np.arange(-half, half + 1, dtype=np.float64)
+    h = cutoff * np.sinc(cutoff * n) * np.kaiser(2 * half + 1, 8.6) * up
+    x = torch.from_numpy(wav.astype(np.float64))
+    z = torch.zeros(len(wav) * up, dtype=torch.float64)
+    z[::up] = x
+    y = torch.nn.functional.conv1d(z.view(1, 1, -1), torch.from_numpy(h[::-1].copy()).view(1, 1, -1), padding=half)
+    y = y.view(-1)[::down]
+    n_out = int(np.ceil(len(wav) * up / down))
+    return y[:n_out].float().numpy()
+
+
+# ---- mel spectrogram ---------------------------------------------------------------------
+
+
+def _hz_to_mel(f):
+    f = np.asarray(f, dtype=np.float64)
+    f_sp = 200.0 / 3
+    mels = f / f_sp
+    min_log_hz = 1000.0
+    min_log_mel = min_log_hz / f_sp
+    logstep = np.log(6.4) / 27.0
+    return np.where(f >= min_log_hz, min_log_mel + np.log(np.maximum(f, 1e-10) / min_log_hz) / logstep, mels)
+
+
+def _mel_to_hz(m):
+    m = np.asarray(m, dtype=np.float64)
+    f_sp = 200.0 / 3
+    min_log_hz = 1000.0
+    min_log_mel = min_log_hz / f_sp
+    logstep = np.log(6.4) / 27.0
+    return np.where(m >= min_log_mel, min_log_hz * np.exp(logstep * (m - min_log_mel)), f_sp * m)
+
+
+@functools.lru_cache(maxsize=16)
+def mel_filterbank(sample_rate: int, n_fft: int, n_mels: int, fmin: float, fmax: float) -> np.ndarray:
+    """[n_mels, n_fft // 2 + 1] triangular filters, Slaney scale and normalisation."""
+    fft_freqs = np.linspace(0, sample_rate / 2, n_fft // 2 + 1)
+    mel_pts = _mel_to_hz(np.linspace(_hz_to_mel(fmin), _hz_to_mel(fmax), n_mels + 2))
+    fdiff = np.diff(mel_pts)
+    ramps = mel_pts[:, None] - fft_freqs[None, :]
+    lower = -ramps[:-2] / fdiff[:-1, None]
+    upper = ramps[2:] / fdiff[1:, None]
+    w = np.maximum(0.0, np.minimum(lower, upper))
+    w *= (2.0 / (mel_pts[2:n_mels + 2] - mel_pts[:n_mels]))[:, None]
+    return w.astype(np.float32)
+
+
+def mel_spectrogram(wav, cfg) -> np.ndarray:
+    """wav [N] or [B, N] float -> mel [n_mels, 1 + N // hop] (or [B, ...]) float32.
+
+    cfg: any object with the audio fields of models.base.AudioConfig.
+    mel_norm "log": ln(max(mel_magnitude, 1e-5)) (HiFi-GAN style);
+    mel_norm "lmnt": lmnt-com/diffwave's 20*log10(max(m, 1e-5)) - 20, mapped to [0, 1].
+    """
+    x = torch.as_tensor(np.asarray(wav, dtype=np.float32))
+    squeeze = x.ndim == 1
+    if squeeze:
+        x = x.unsqueeze(0)
+    if x.ndim != 2:
+        raise AudioError(f"wav must be 1-D [samples] or 2-D [batch, samples], got shape {tuple(x.shape)}")
+    if x.shape[-1] == 0:
+        raise AudioError("wav is empty (0 samples)")
+    if not torch.isfinite(x).all():
+        raise AudioError("wav contains NaN or inf")
+    pad = cfg.n_fft // 2
+    if x.shape[-1] <= pad:  # reflection padding needs more samples than the pad
+        x = torch.nn.functional.pad(x, (0, pad + 1 - x.shape[-1]))
+    window = torch.hann_window(cfg.win_length)
+    spec = torch.stft(x, cfg.n_fft, hop_length=cfg.hop_length, win_length=cfg.win_length, window=window,
+                      center=True, pad_mode="reflect", return_complex=True).abs()
+    fmax = cfg.fmax if cfg.fmax is not None else cfg.sample_rate / 2
+    fb = torch.from_numpy(mel_filterbank(cfg.sample_rate, cfg.n_fft, cfg.n_mels, float(cfg.fmin), float(fmax)))
+    mel = torch.matmul(fb, spec)
+    n_frames = 1 + int(np.asarray(wav).shape[-1]) // cfg.hop_length
+    mel = mel[..., :n_frames]
+    if cfg.mel_norm == "log":
+        mel = torch.log(torch.clamp(mel, min=1e-5))
+    elif cfg.mel_norm == "lmnt":
+        mel = 20.0 * torch.log10(torch.clamp(mel, min=1e-5)) - 20.0
+        mel = torch.clamp((mel + 100.0) / 100.0, 0.0, 1.0)
+    else:
+        raise AudioError(f"unknown mel_norm {cfg.mel_norm!r} (expected one of {MEL_NORMS})")
+    out = mel.numpy().astype(np.float32)
+    return out[0] if squeeze else out

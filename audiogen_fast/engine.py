@@ -1,0 +1,258 @@
+"""Vocoder: the object users hold. It validates input, owns the noise, picks the backend and
+hands everything to the family's runtime.
+
+    voc = audiogen_fast.load("model.safetensors")
+    audio = voc.generate(mel=mel, seed=0)            # mel [n_mels, frames] -> [frames * hop]
+    audio = voc.generate(mel=mels, seed=[0, 1])      # [B, n_mels, frames]  -> [B, frames * hop]
+    audio = voc.generate(mel=mel, noise=arr)          # explicit noise (DESIGN.md noise contract)
+"""
+from __future__ import annotations
+
+import time
+
+import numpy as np
+import torch
+
+from .backends import resolve as resolve_backend
+from .models import family
+
+DTYPES = {"float32": torch.float32, "float16": torch.float16, "bfloat16": torch.bfloat16}
+
+
+class InputError(ValueError):
+    """Bad input to generate() / mel(): the message names the problem."""
+
+
+def _as_device(device) -> str:
+    if device is None:
+        return "cuda" if torch.cuda.is_available() else "cpu"
+    d = str(device)
+    if d == "cpu":
+        return "cpu"
+    if d == "cuda" or d.startswith("cuda:"):
+        if not torch.cuda.is_available():
+            raise InputError(f"device {d!r} requested but no CUDA GPU is visible to torch")
+        return d
+    raise InputError(f"unknown device {d!r} (use 'cpu' or 'cuda')")
+
+
+class Vocoder:
+    def __init__(self, model: torch.nn.Module, device=None, backend: str = "auto", dtype: str = "float32"):
+        self.family = family(model.config.family)
+        self.device = _as_device(device)
+        if dtype not in DTYPES:
+            raise InputError(f"unknown dtype {dtype!r} (use one of {', '.join(DTYPES)})")
+        if dtype != "float32" and self.device == "cpu":
+            raise InputError(f"dtype {dtype} is for GPUs; on the CPU use float32")
+        self.dtype = dtype
+        self.backend = resolve_backend(backend, self.family, self.device.split(":")[0])
+        self.model = model.eval()
+        self._run_model = model.to(self.device, DTYPES[dtype]) if (self.device != "cpu" or dtype != "float32") else model
+        self.last_stats: dict = {}
+
+    # ---- properties ------------------------------------------------------------------------
+    @property
+    def config(self):
+        return self.model.config
+
+    @property
+    def sample_rate(self) -> int:
+        return self.config.sample_rate
+
+    @property
+    def hop_length(self) -> int:
+        return self.config.hop_length
+
+    @property
+    def n_mels(self) -> int:
+        return self.config.n_mels
+
+    @property
+    def conditional(self) -> bool:
+        return self.config.conditional
+
+    def info(self) -> dict:
+        n_params = sum(p.numel() for p in self.model.parameters())
+        return {"family": self.family.name, "backend": self.backend, "device": self.device, "dtype": self.dtype,
+                "parameters": n_params, "sample_rate": self.sample_rate, "hop_length": self.hop_length,
+                "n_mels": self.n_mels, "conditional": self.conditional, "config": self.config.to_dict()}
+
+    def __repr__(self):
+        return (f"Vocoder({self.family.name}, backend={self.backend!r}, device={self.device!r}, "
+                f"dtype={self.dtype!r}, sample_rate={self.sample_rate})")
+
+    # ---- features --------------------------------------------------------------------------
+    def mel(self, wav, sample_rate: int | None = None) -> np.ndarray:
+        """wav [N] (or [B, N]) at ``sample_rate`` (default: the model's) -> mel with the model's
+        own settings, [n_mels, 1 + N // hop]."""
+        from .audio import mel_spectrogram, resample
+
+        wav = np.asarray(wav, dtype=np.float32)
+        if sample_rate is not None and sample_rate != self.sample_rate:
+            if wav.ndim != 1:
+                raise InputError("resampling takes a 1-D wav")
+            wav = resample(wav, sample_rate, self.sample_rate)
+        return mel_spectrogram(wav, self.config)
+
+    # ---- generation ------------------------------------------------------------------------
+    def _check_mel(self, mel):
+        if isinstance(mel, torch.Tensor):
+            mel = mel.detach().cpu().numpy()
+        try:
+            mel = np.asarray(mel)
+        except Exception:
+            raise InputError(f"mel must be an array, got {type(mel).__name__}") from None
+        if mel.dtype.kind not in "fiu":
+            raise InputError(f"mel must be a float array, got dtype {mel.dtype}")
+        if mel.ndim not in (2, 3):
+            raise InputError(f"mel must be [n_mels, frames] or [batch, n_mels, frames], got shape {mel.shape}")
+        if mel.shape[-2] != self.n_mels:
+            raise InputError(f"mel has {mel.shape[-2]} mel channels but this model takes n_mels={self.n_mels} "
+                             f"(shape {mel.shape}; expected [n_mels, frames])")
+        if mel.shape[-1] == 0:
+            raise InputError("mel has zero frames")
+        if mel.ndim == 3 and mel.shape[0] == 0:
+            raise InputError("mel batch is empty")
+        if not np.all(np.isfinite(mel)):
+            raise InputError("mel contains NaN or inf")
+        return mel.astype(np.float32)
+
+    def _opts(self, n, schedule, fold):
+        """Family-specific generation options, validated."""
+        name = self.family.name
+        opts = {}
+        if schedule is not None and name != "diffwave":
+            raise InputError(f"schedule= is for diffusion models, not {name}")
+        if fold is not None and fold is not False and name != "wavernn":
+            raise InputError(f"fold= is for WaveRNN, not {name}")
+        if name == "diffwave":
+            from .models.diffwave.reference import Schedule
+            try:
+                opts["schedule"] = Schedule.from_config(self.config, schedule)
+            except ValueError as e:
+                raise InputError(str(e)) from None
+        if name == "wavernn" and fold:
+            if fold is True:
+                spec = (self.config.fold_target, self.config.fold_overlap)
+            else:
+                try:
+                    spec = tuple(int(v) for v in fold)
+                except Exception:
+                    raise InputError("fold must be True or (target, overlap)") from None
+                if len(spec) != 2 or spec[0] < 1 or spec[1] < 2:
+                    raise InputError(f"fold must be (target >= 1, overlap >= 2), got {fold!r}")
+            opts["fold"] = spec
+        return opts
+
+    @staticmethod
+    def _check_seed(s) -> int:
+        if isinstance(s, bool) or not isinstance(s, (int, np.integer)):
+            raise InputError(f"seed must be an int or a list of ints, got {s!r}")
+        return int(s)
+
+    def _check_noise(self, noise, per_stream, B):
+        nz = noise.detach().cpu().numpy() if isinstance(noise, torch.Tensor) else np.asarray(noise)
+        if nz.dtype.kind != "f":
+            raise InputError(f"noise must be a float array, got dtype {nz.dtype}")
+        single = tuple(nz.shape) == per_stream and (B is None or B == 1)
+        multi = nz.ndim == len(per_stream) + 1 and tuple(nz.shape[1:]) == per_stream and (B is None or nz.shape[0] == B)
+        if not (single or multi) or (multi and nz.shape[0] == 0):
+            want = ((B,) if B is not None else ("B",)) + per_stream
+            raise InputError(f"noise has shape {tuple(nz.shape)}; this call needs {want}"
+                             + (f" (or {per_stream} for one stream)" if B in (None, 1) else ""))
+        if not np.all(np.isfinite(nz)):
+            raise InputError("noise contains NaN or inf")
+        if getattr(self.config, "noise_kind", "gaussian") in ("softmax", "mol") and (nz.min() < 0 or nz.max() >= 1):
+            raise InputError("sampling noise must be uniforms in [0, 1)")
+        return nz
+
+    def noise_shape(self, n_samples: int, schedule=None, fold=None) -> tuple:
+        """Shape of the per-stream noise generate() consumes for n_samples of audio."""
+        opts = self._opts(n_samples, schedule, fold)
+        return self.family.runtime.noise_shape(self.config, n_samples, *opts.values())
+
+    def generate(self, mel=None, *, num_samples: int | None = None, seed=0, noise=None, schedule=None,
+                 speaker=None, fold=None, progress: bool = False) -> np.ndarray:
+        """Generate audio as float32 in [-1, 1].
+
+        mel [n_mels, frames] -> [frames * hop]; [B, n_mels, frames] -> [B, frames * hop].
+        Unconditional models take num_samples instead (and a list of seeds for a batch).
+        seed: int, or a list with one seed per batch row (row b equals a run alone with seed b).
+        noise: explicit noise [B, *noise_shape] (or without B for one stream) instead of seed.
+        schedule: diffusion only: "fast", "full" or a list of betas. fold: WaveRNN only: True or
+        (target, overlap). speaker: int or [B] speaker ids for models with global conditioning.
+        """
+        cfg = self.config
+        batched = False
+        mel_t = None
+        if cfg.conditional:
+            if mel is None:
+                raise InputError("this model is mel-conditioned: pass mel=[n_mels, frames]")
+            if num_samples is not None:
+                raise InputError("pass mel or num_samples, not both (a mel fixes the length: frames * hop)")
+            m = self._check_mel(mel)
+            batched = m.ndim == 3
+            if not batched:
+                m = m[None]
+            B = m.shape[0]
+            n = m.shape[-1] * self.hop_length
+            mel_t = torch.from_numpy(m)
+        else:
+            if mel is not None:
+                raise InputError("this model is unconditional: pass num_samples=, not mel=")
+            if num_samples is None or isinstance(num_samples, bool) or not isinstance(num_samples, (int, np.integer)) or num_samples < 1:
+                raise InputError(f"num_samples must be a positive integer, got {num_samples!r}")
+            n = int(num_samples)
+            B = None
+        opts = self._opts(n, schedule, fold)
+        rt = self.family.runtime
+        per_stream = tuple(rt.noise_shape(cfg, n, *opts.values()))
+
+        # seeds / noise
+        if noise is not None:
+            if seed not in (0, None):
+                raise InputError("pass seed or noise, not both")
+            nz = self._check_noise(noise, per_stream, B)
+            if B is None:
+                batched = nz.ndim == len(per_stream) + 1
+            nz = nz if nz.ndim == len(per_stream) + 1 else nz[None]
+            B = nz.shape[0]
+        else:
+            if isinstance(seed, (list, tuple, np.ndarray)):
+                seeds = [self._check_seed(s) for s in seed]
+                if B is None:
+                    B, batched = len(seeds), True
+                if len(seeds) != B:
+                    raise InputError(f"got {len(seeds)} seeds for a batch of {B}")
+            else:
+                B = 1 if B is None else B
+                seeds = [self._check_seed(seed)] * B   # one int seed: the same noise for every row
+            nz = np.stack([rt.draw_noise(cfg, s, n, *opts.values()) for s in seeds])
+        noise_t = torch.from_numpy(np.ascontiguousarray(nz, dtype=np.float32))
+        if self.family.name == "diffwave":
+            noise_t = noise_t.transpose(0, 1).contiguous()  # [S, B, T]
+
+        spk = None
+        if getattr(cfg, "gin_channels", 0):
+            if speaker is None:
+                raise InputError(f"this model has {cfg.n_speakers} speakers: pass speaker=")
+            spk = torch.as_tensor(np.broadcast_to(np.asarray(speaker, dtype=np.int64), (B,)).copy())
+            if spk.min() < 0 or spk.max() >= cfg.n_speakers:
+                raise InputError(f"speaker ids must be in [0, {cfg.n_speakers}), got {speaker!r}")
+        elif speaker is not None:
+            raise InputError("this model has no speaker (global) conditioning")
+
+        kwargs = dict(mel=mel_t, noise=noise_t, progress=progress)
+        if spk is not None:
+            kwargs["speaker"] = spk
+        if "schedule" in opts:
+            kwargs["schedule"] = opts["schedule"]
+        if "fold" in opts:
+            kwargs["fold_spec"] = opts["fold"]
+        t0 = time.perf_counter()
+        audio = rt.generate(self._run_model, self.backend, n, **kwargs)
+        dt = time.perf_counter() - t0
+        audio = np.ascontiguousarray(audio, dtype=np.float32)
+        self.last_stats = {"seconds": dt, "samples": n, "batch": B,
+                           "rtf": dt / (n / self.sample_rate), "samples_per_sec": n / dt if dt > 0 else float("inf")}
+        return audio if batched else audio[0]

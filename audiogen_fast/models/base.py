@@ -1,0 +1,114 @@
+"""Config plumbing shared by the model families.
+
+A config is a dataclass: the full description of a model (family, hyper-parameters, audio and
+mel settings). It is stored as JSON in the checkpoint and rebuilt strictly: unknown fields,
+wrong types and inconsistent values are errors that name the field.
+"""
+from __future__ import annotations
+
+import dataclasses
+import json
+from dataclasses import dataclass, field
+from typing import Any, ClassVar, Optional
+
+
+class ConfigError(ValueError):
+    """A model configuration that is inconsistent or incomplete."""
+
+
+@dataclass
+class AudioConfig:
+    """Audio and mel-feature settings every family carries."""
+
+    family: ClassVar[str] = ""
+    sample_rate: int = 22050
+    hop_length: int = 256
+    n_fft: int = 1024
+    win_length: int = 1024
+    n_mels: int = 80
+    fmin: float = 0.0
+    fmax: Optional[float] = 8000.0
+    mel_norm: str = "log"
+    conditional: bool = True
+
+    # ---- validation -------------------------------------------------------------------
+    def validate(self) -> "AudioConfig":
+        from ..audio import MEL_NORMS
+
+        for f in dataclasses.fields(self):
+            v = getattr(self, f.name)
+            _check_type(f, v)
+        _positive(self, "sample_rate", "hop_length", "n_fft", "win_length", "n_mels")
+        if self.win_length > self.n_fft:
+            raise ConfigError(f"win_length ({self.win_length}) must be <= n_fft ({self.n_fft})")
+        if self.mel_norm not in MEL_NORMS:
+            raise ConfigError(f"mel_norm must be one of {MEL_NORMS}, got {self.mel_norm!r}")
+        fmax = self.fmax if self.fmax is not None else self.sample_rate / 2
+        if not (0 <= self.fmin < fmax <= self.sample_rate / 2):
+            raise ConfigError(f"need 0 <= fmin < fmax <= sample_rate/2, got fmin={self.fmin}, fmax={self.fmax}")
+        return self
+
+    # ---- (de)serialisation ------------------------------------------------------------
+    def to_dict(self) -> dict:
+        d = dataclasses.asdict(self)
+        d["family"] = self.family
+        return d
+
+    def to_json(self) -> str:
+        return json.dumps(self.to_dict(), sort_keys=True)
+
+    @classmethod
+    def from_dict(cls, d: dict) -> "AudioConfig":
+        d = dict(d)
+        fam = d.pop("family", cls.family)
+        if fam != cls.family:
+            raise ConfigError(f"config is for family {fam!r}, not {cls.family!r}")
+        names = {f.name for f in dataclasses.fields(cls)}
+        unknown = sorted(set(d) - names)
+        if unknown:
+            raise ConfigError(f"unknown {cls.family} config field(s): {', '.join(unknown)}")
+        return cls(**d).validate()
+
+    def replace(self, **overrides) -> "AudioConfig":
+        names = {f.name for f in dataclasses.fields(self)}
+        unknown = sorted(set(overrides) - names)
+        if unknown:
+            raise ConfigError(f"unknown {self.family} config field(s): {', '.join(unknown)}")
+        return dataclasses.replace(self, **overrides).validate()
+
+
+def _check_type(f: dataclasses.Field, v: Any) -> None:
+    t = f.type if isinstance(f.type, str) else getattr(f.type, "__name__", str(f.type))
+    ok = True
+    if t == "int":
+        ok = isinstance(v, int) and not isinstance(v, bool)
+    elif t == "float":
+        ok = isinstance(v, (int, float)) and not isinstance(v, bool)
+    elif t == "bool":
+        ok = isinstance(v, bool)
+    elif t == "str":
+        ok = isinstance(v, str)
+    elif t == "Optional[float]":
+        ok = v is None or (isinstance(v, (int, float)) and not isinstance(v, bool))
+    elif t == "Optional[int]":
+        ok = v is None or (isinstance(v, int) and not isinstance(v, bool))
+    elif t.startswith("list") or t.startswith("List"):
+        ok = isinstance(v, (list, tuple))
+    if not ok:
+        raise ConfigError(f"config field {f.name!r} must be {t}, got {v!r}")
+
+
+def _positive(cfg, *names):
+    for n in names:
+        if getattr(cfg, n) <= 0:
+            raise ConfigError(f"config field {n!r} must be > 0, got {getattr(cfg, n)}")
+
+
+def prod(xs) -> int:
+    p = 1
+    for x in xs:
+        p *= int(x)
+    return p
+
+
+__all__ = ["AudioConfig", "ConfigError", "dataclass", "field", "prod", "_positive"]

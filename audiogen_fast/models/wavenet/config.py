@@ -1,0 +1,82 @@
+"""WaveNet hyper-parameters (r9y9/wavenet_vocoder and nv-wavenet style)."""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Optional
+
+from ..base import AudioConfig, ConfigError, _positive, prod
+
+OUTPUTS = ("mulaw", "mol", "gaussian")
+
+
+@dataclass
+class WaveNetConfig(AudioConfig):
+    family = "wavenet"
+    layers: int = 20
+    stacks: int = 2                      # dilation cycle = layers // stacks; dilation 2**(i % cycle)
+    residual_channels: int = 64          # R
+    gate_channels: int = 128             # G: dilated conv output, split into tanh | sigmoid halves
+    skip_channels: int = 128             # S
+    kernel_size: int = 2                 # 2 or 3 (causal)
+    output: str = "mulaw"                # "mulaw" (softmax over classes), "mol", "gaussian"
+    quantize_channels: int = 256         # mu-law classes (output == "mulaw")
+    n_mix: int = 10                      # logistic components (output == "mol")
+    out_hidden: int = 256                # width of the output stack's hidden 1x1 conv
+    log_scale_min: float = -7.0          # clamp of log-scales for mol / gaussian sampling
+    upsample_scales: list = field(default_factory=lambda: [4, 4, 4, 4])  # product == hop_length
+    gin_channels: int = 0                # global (speaker) conditioning width; 0: none
+    n_speakers: int = 0
+    initial_input: Optional[float] = None  # first input sample for mol / gaussian; None: 0.0
+    initial_class: Optional[int] = None    # first input class for mulaw; None: mulaw_encode(0.0)
+
+    def validate(self):
+        super().validate()
+        _positive(self, "layers", "stacks", "residual_channels", "gate_channels", "skip_channels", "out_hidden")
+        if self.layers % self.stacks:
+            raise ConfigError(f"layers ({self.layers}) must be a multiple of stacks ({self.stacks})")
+        if self.gate_channels % 2:
+            raise ConfigError(f"gate_channels must be even, got {self.gate_channels}")
+        if self.kernel_size not in (2, 3):
+            raise ConfigError(f"kernel_size must be 2 or 3, got {self.kernel_size}")
+        if self.output not in OUTPUTS:
+            raise ConfigError(f"output must be one of {OUTPUTS}, got {self.output!r}")
+        if self.output == "mulaw" and not (2 <= self.quantize_channels <= 65536):
+            raise ConfigError(f"quantize_channels must be in [2, 65536], got {self.quantize_channels}")
+        if self.output == "mol" and self.n_mix < 1:
+            raise ConfigError(f"n_mix must be >= 1, got {self.n_mix}")
+        if self.conditional and prod(self.upsample_scales) != self.hop_length:
+            raise ConfigError(f"product of upsample_scales {list(self.upsample_scales)} must equal "
+                              f"hop_length {self.hop_length}")
+        if (self.gin_channels > 0) != (self.n_speakers > 0):
+            raise ConfigError("gin_channels and n_speakers must both be > 0 (global conditioning) or both 0")
+        if self.initial_input is not None and not (-1.0 <= self.initial_input <= 1.0):
+            raise ConfigError(f"initial_input must be in [-1, 1], got {self.initial_input}")
+        if self.initial_class is not None and not (0 <= self.initial_class < self.quantize_channels):
+            raise ConfigError(f"initial_class must be in [0, {self.quantize_channels}), got {self.initial_class}")
+        self.upsample_scales = [int(s) for s in self.upsample_scales]
+        return self
+
+    # derived sizes
+    @property
+    def cycle(self) -> int:
+        return self.layers // self.stacks
+
+    def dilation(self, i: int) -> int:
+        return 2 ** (i % self.cycle)
+
+    @property
+    def receptive_field(self) -> int:
+        return (self.kernel_size - 1) * sum(self.dilation(i) for i in range(self.layers)) + 1
+
+    @property
+    def in_channels(self) -> int:
+        """Input width: one-hot classes for mu-law, a scalar sample otherwise."""
+        return self.quantize_channels if self.output == "mulaw" else 1
+
+    @property
+    def out_channels(self) -> int:
+        return {"mulaw": self.quantize_channels, "mol": 3 * self.n_mix, "gaussian": 2}[self.output]
+
+    @property
+    def noise_kind(self) -> str:
+        return {"mulaw": "softmax", "mol": "mol", "gaussian": "gaussian"}[self.output]

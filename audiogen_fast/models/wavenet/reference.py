@@ -1,0 +1,111 @@
+"""Eager WaveNet: the function every WaveNet backend must reproduce.
+
+Layout follows r9y9/wavenet_vocoder (gated residual layers with 1x1 residual and skip outputs,
+residual scaled by sqrt(1/2), skips summed and scaled by sqrt(1/layers), output stack
+ReLU -> 1x1 -> ReLU -> 1x1) with nv-wavenet's sizes as presets.
+
+Shapes: B batch, T samples, R residual, G gate (= 2 halves of G/2), S skip, C mel channels.
+"""
+from __future__ import annotations
+
+import math
+
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+
+from .config import WaveNetConfig
+
+
+class UpsampleNet(nn.Module):
+    """mel [B, C, frames] -> [B, C, frames * prod(scales)]: per scale, nearest-neighbour
+    stretch along time then a (1, 2s+1) smoothing conv shared over mel channels."""
+
+    def __init__(self, scales):
+        super().__init__()
+        self.scales = list(scales)
+        self.convs = nn.ModuleList(nn.Conv2d(1, 1, (1, 2 * s + 1), padding=(0, s), bias=False) for s in self.scales)
+        for s, conv in zip(self.scales, self.convs):
+            nn.init.constant_(conv.weight, 1.0 / (2 * s + 1))
+
+    def forward(self, mel: torch.Tensor) -> torch.Tensor:
+        x = mel.unsqueeze(1)  # [B, 1, C, frames]
+        for s, conv in zip(self.scales, self.convs):
+            x = conv(torch.repeat_interleave(x, s, dim=-1))
+        return x.squeeze(1)
+
+
+class ResidualLayer(nn.Module):
+    def __init__(self, cfg: WaveNetConfig, dilation: int):
+        super().__init__()
+        R, G, S, K = cfg.residual_channels, cfg.gate_channels, cfg.skip_channels, cfg.kernel_size
+        self.dilation = dilation
+        self.kernel_size = K
+        self.conv = nn.Conv1d(R, G, K, dilation=dilation)            # causal: padded on the left
+        self.conv1x1c = nn.Conv1d(cfg.n_mels, G, 1, bias=False) if cfg.conditional else None
+        self.conv1x1g = nn.Conv1d(cfg.gin_channels, G, 1, bias=False) if cfg.gin_channels else None
+        self.conv1x1_out = nn.Conv1d(G // 2, R, 1)
+        self.conv1x1_skip = nn.Conv1d(G // 2, S, 1)
+
+    def forward(self, x, c=None, g=None):
+        """x [B, R, T], c [B, C, T] upsampled mel, g [B, gin, 1] -> (x [B, R, T], skip [B, S, T])."""
+        a = self.conv(F.pad(x, ((self.kernel_size - 1) * self.dilation, 0)))
+        if self.conv1x1c is not None:
+            a = a + self.conv1x1c(c)
+        if self.conv1x1g is not None:
+            a = a + self.conv1x1g(g)
+        ta, sa = a.chunk(2, dim=1)
+        z = torch.tanh(ta) * torch.sigmoid(sa)
+        return (x + self.conv1x1_out(z)) * math.sqrt(0.5), self.conv1x1_skip(z)
+
+
+class WaveNet(nn.Module):
+    def __init__(self, cfg: WaveNetConfig):
+        super().__init__()
+        cfg.validate()
+        self.config = cfg
+        self.first_conv = nn.Conv1d(cfg.in_channels, cfg.residual_channels, 1)
+        self.conv_layers = nn.ModuleList(ResidualLayer(cfg, cfg.dilation(i)) for i in range(cfg.layers))
+        self.last_conv1 = nn.Conv1d(cfg.skip_channels, cfg.out_hidden, 1)
+        self.last_conv2 = nn.Conv1d(cfg.out_hidden, cfg.out_channels, 1)
+        self.upsample_net = UpsampleNet(cfg.upsample_scales) if cfg.conditional else None
+        self.embed_speakers = nn.Embedding(cfg.n_speakers, cfg.gin_channels) if cfg.gin_channels else None
+
+    # ---- pieces shared with the incremental runtimes ---------------------------------------
+    def upsample(self, mel: torch.Tensor) -> torch.Tensor:
+        """mel [B, C, frames] -> [B, C, frames * hop]."""
+        return self.upsample_net(mel)
+
+    def speaker_embedding(self, speaker: torch.Tensor | None) -> torch.Tensor | None:
+        """speaker [B] int64 -> [B, gin, 1] (None when the model has no global conditioning)."""
+        if self.embed_speakers is None:
+            return None
+        return self.embed_speakers(speaker).unsqueeze(-1)
+
+    def embed_input(self, x: torch.Tensor) -> torch.Tensor:
+        """x [B, T] (int64 classes for mu-law, float samples otherwise) -> first_conv input [B, in, T]."""
+        if self.config.output == "mulaw":
+            return F.one_hot(x, self.config.quantize_channels).transpose(1, 2).to(self.first_conv.weight.dtype)
+        return x.unsqueeze(1).to(self.first_conv.weight.dtype)
+
+    def output_stack(self, skip: torch.Tensor) -> torch.Tensor:
+        """summed, scaled skips [B, S, T] -> outputs [B, out_channels, T]."""
+        return self.last_conv2(F.relu(self.last_conv1(F.relu(skip))))
+
+    # ---- parallel (training / teacher-forced) forward ------------------------------------------
+    def forward(self, x: torch.Tensor, mel: torch.Tensor | None = None, speaker: torch.Tensor | None = None):
+        """x [B, T]: the input at each step (the previous sample; step 0 gets the initial input).
+        mel [B, C, frames] with frames * hop >= T. Returns logits / parameters [B, out_channels, T]."""
+        T = x.shape[1]
+        c = None
+        if self.upsample_net is not None:
+            if mel is None:
+                raise ValueError("this WaveNet is mel-conditioned: pass mel")
+            c = self.upsample(mel)[:, :, :T]
+        g = self.speaker_embedding(speaker)
+        h = self.first_conv(self.embed_input(x))
+        skips = 0.0
+        for layer in self.conv_layers:
+            h, s = layer(h, c, g)
+            skips = skips + s
+        return self.output_stack(skips * math.sqrt(1.0 / len(self.conv_layers)))

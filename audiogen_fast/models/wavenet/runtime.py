@@ -1,0 +1,167 @@
+"""WaveNet generation loops, one per backend, all with the same signature.
+
+"torch" is the eager reference loop and the baseline every speed claim is measured against.
+It is the Fast WaveNet algorithm (Paine et al. 2016): each layer keeps a ring buffer of its
+last (K-1)*d inputs, so a sample costs O(layers) matrix-vector products whatever the receptive
+field; the mel conditioning of every layer is projected for a block of time steps at once
+(one matrix product per block) before the per-sample loop reaches it.
+"""
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from ... import noise as noise_mod
+from ...sampling import mulaw_decode, mulaw_encode, sample_gaussian, sample_mol, sample_softmax
+from .config import WaveNetConfig
+from .reference import WaveNet
+
+BACKENDS = ("torch",)
+COND_BLOCK = 2048  # time steps of conditioning projected per matrix product
+
+
+# ---- noise --------------------------------------------------------------------------------
+
+def noise_shape(cfg: WaveNetConfig, n: int) -> tuple:
+    return (n, 2) if cfg.output == "mol" else (n,)
+
+
+def draw_noise(cfg: WaveNetConfig, seed: int, n: int) -> np.ndarray:
+    return noise_mod.ar_noise(seed, n, cfg.noise_kind)
+
+
+def initial_input(cfg: WaveNetConfig):
+    if cfg.output == "mulaw":
+        return cfg.initial_class if cfg.initial_class is not None else int(mulaw_encode(np.zeros(1, np.float32), cfg.quantize_channels)[0])
+    return cfg.initial_input if cfg.initial_input is not None else 0.0
+
+
+def decode_output(cfg: WaveNetConfig, samples: torch.Tensor) -> np.ndarray:
+    """Sampled values [B, T] (classes or floats) -> float32 audio [B, T]."""
+    if cfg.output == "mulaw":
+        return mulaw_decode(samples.cpu().numpy(), cfg.quantize_channels)
+    return samples.float().cpu().numpy()
+
+
+# ---- eager incremental loop -----------------------------------------------------------------
+
+class _Step:
+    """Weights rearranged for one-sample steps (shapes in comments)."""
+
+    def __init__(self, model: WaveNet):
+        cfg = model.config
+        self.cfg = cfg
+        R, G, S = cfg.residual_channels, cfg.gate_channels, cfg.skip_channels
+        self.emb = model.first_conv.weight[:, :, 0].t().contiguous()          # [in, R]
+        self.emb_b = model.first_conv.bias                                     # [R]
+        self.w_dil, self.w_os, self.b_os, self.dil = [], [], [], []
+        for layer in model.conv_layers:
+            # conv weight [G, R, K]; tap k multiplies the input (K-1-k)*d steps back
+            self.w_dil.append(layer.conv.weight.permute(2, 1, 0).reshape(-1, G).contiguous())  # [K*R, G]
+            self.w_os.append(torch.cat([layer.conv1x1_out.weight[:, :, 0], layer.conv1x1_skip.weight[:, :, 0]], 0)
+                             .t().contiguous())                                # [G/2, R+S]
+            self.b_os.append(torch.cat([layer.conv1x1_out.bias, layer.conv1x1_skip.bias]))  # [R+S]
+            self.dil.append(layer.dilation)
+        self.b_dil = torch.cat([layer.conv.bias for layer in model.conv_layers])   # [L*G]
+        if cfg.conditional:
+            self.w_c = torch.cat([layer.conv1x1c.weight[:, :, 0] for layer in model.conv_layers], 0)  # [L*G, C]
+        self.R, self.G, self.S = R, G, S
+        self.skip_scale = math.sqrt(1.0 / cfg.layers)
+
+    def cond_block(self, model, c_up, g, t0, t1):
+        """Per-layer conditioning (dilated-conv bias + mel + speaker) for steps [t0, t1): [t, B, L, G]."""
+        B = c_up.shape[0] if c_up is not None else (g.shape[0] if g is not None else 1)
+        L = self.cfg.layers
+        out = self.b_dil.view(1, 1, -1).expand(t1 - t0, B, -1)
+        if c_up is not None:
+            out = out + torch.einsum("gc,bct->tbg", self.w_c, c_up[:, :, t0:t1])
+        if g is not None:
+            gl = torch.cat([layer.conv1x1g(g)[:, :, 0] for layer in model.conv_layers], 1)  # [B, L*G]
+            out = out + gl.unsqueeze(0)
+        return out.reshape(t1 - t0, B, L, self.G).contiguous()
+
+
+@torch.inference_mode()
+def run_torch(model: WaveNet, n: int, mel=None, speaker=None, noise=None, teacher=None, batch: int = 1,
+              progress: bool = False):
+    """The eager loop. Returns (samples [B, n], outputs [B, n, out] or None).
+
+    mel [B, C, frames] (conditional models), speaker [B] int64 or None.
+    noise [B, n] / [B, n, 2] sampling noise, or teacher [B, n] inputs to feed instead of samples
+    (teacher forcing: then the per-step network outputs are returned too).
+    """
+    cfg = model.config
+    p = next(model.parameters())
+    dev, dt = p.device, p.dtype
+    st = _Step(model)
+    K = cfg.kernel_size
+    c_up = model.upsample(mel.to(dev, dt)) if cfg.conditional else None
+    g = model.speaker_embedding(speaker.to(dev)) if speaker is not None else None
+    B = c_up.shape[0] if c_up is not None else (teacher.shape[0] if teacher is not None else (noise.shape[0] if noise is not None else batch))
+    hist = [torch.zeros((K - 1) * d, B, st.R, device=dev, dtype=dt) for d in st.dil]
+    mulaw = cfg.output == "mulaw"
+    if mulaw:
+        x = torch.full((B,), initial_input(cfg), dtype=torch.long, device=dev)
+        samples = torch.empty(B, n, dtype=torch.long, device=dev)
+    else:
+        x = torch.full((B,), float(initial_input(cfg)), dtype=torch.float32, device=dev)
+        samples = torch.empty(B, n, dtype=torch.float32, device=dev)
+    outs = torch.empty(B, n, cfg.out_channels, dtype=torch.float32, device=dev) if teacher is not None else None
+    if noise is not None:
+        noise = noise.to(dev)
+    if teacher is not None:
+        teacher = teacher.to(dev)
+    sqrt_half = math.sqrt(0.5)
+    cond = None
+    t0 = 0
+    it = range(n)
+    if progress:
+        from tqdm import tqdm
+        it = tqdm(it, total=n, unit="sample", unit_scale=True, leave=False)
+    for t in it:
+        if t % COND_BLOCK == 0:
+            t0 = t
+            cond = st.cond_block(model, c_up, g, t, min(n, t + COND_BLOCK))
+        ct = cond[t - t0]                                                   # [B, L, G]
+        if teacher is not None:
+            x = teacher[:, t]
+        if mulaw:
+            h = st.emb[x] + st.emb_b                                         # [B, R]
+        else:
+            h = x.to(dt).unsqueeze(1) * st.emb[0] + st.emb_b
+        skip = None
+        for l, d in enumerate(st.dil):
+            buf = hist[l]
+            M = buf.shape[0]
+            taps = [buf[(t + j * d) % M] for j in range(K - 1)] + [h]
+            a = torch.addmm(ct[:, l], torch.cat(taps, 1), st.w_dil[l])      # [B, G]
+            z = torch.tanh(a[:, :st.G // 2]) * torch.sigmoid(a[:, st.G // 2:])
+            os_ = torch.addmm(st.b_os[l], z, st.w_os[l])                    # [B, R+S]
+            buf[t % M] = h
+            h = (h + os_[:, :st.R]) * sqrt_half
+            skip = os_[:, st.R:] if skip is None else skip + os_[:, st.R:]
+        y = F.relu(skip * st.skip_scale)
+        y = F.linear(F.relu(F.linear(y, model.last_conv1.weight[:, :, 0], model.last_conv1.bias)),
+                     model.last_conv2.weight[:, :, 0], model.last_conv2.bias).float()   # [B, out]
+        if teacher is not None:
+            outs[:, t] = y
+            continue
+        if mulaw:
+            x = sample_softmax(y, noise[:, t])
+        elif cfg.output == "mol":
+            x = sample_mol(y, noise[:, t], cfg.log_scale_min)
+        else:
+            x = sample_gaussian(y, noise[:, t], cfg.log_scale_min)
+        samples[:, t] = x
+    return (teacher if teacher is not None else samples), outs
+
+
+def generate(model: WaveNet, backend: str, n: int, mel=None, noise=None, speaker=None, progress=False):
+    """-> float32 audio [B, n]."""
+    if backend != "torch":
+        raise ValueError(f"backend {backend!r} has no WaveNet runtime")
+    samples, _ = run_torch(model, n, mel=mel, speaker=speaker, noise=noise, progress=progress)
+    return decode_output(model.config, samples)

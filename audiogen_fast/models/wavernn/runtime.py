@@ -1,0 +1,202 @@
+"""WaveRNN generation loops (one per backend, same signature) and fold generation.
+
+"torch" is the eager step loop, the reference and the baseline. Everything that does not depend
+on the previous sample is hoisted out of the loop and computed for all steps as one matrix
+product: the mel and a1 part of I, the a2 part of GRU2's input gates, the a3 / a4 parts of fc1 /
+fc2. What is left per sample is the true recurrence: 5 matrix-vector products and the gates.
+
+Fold generation (fatchord's idea, our implementation): the conditioning sequence is cut into
+segments of target + 2*overlap steps that start every target + overlap steps; all segments are
+generated as one batch (each from a zero state); consecutive segments overlap by `overlap`
+samples, where the first half keeps the earlier segment (the new one is still warming up) and
+the second half is an equal-power crossfade.
+"""
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from ... import noise as noise_mod
+from ...sampling import label_to_float, mulaw_decode, sample_mol, sample_softmax
+from .config import WaveRNNConfig
+from .reference import WaveRNN
+
+BACKENDS = ("torch",)
+
+
+# ---- noise --------------------------------------------------------------------------------
+
+def fold_layout(n: int, target: int, overlap: int) -> tuple[int, int]:
+    """(number of segments, segment length) covering n samples."""
+    step = target + overlap
+    n_folds = max(1, math.ceil((n - overlap) / step))
+    return n_folds, target + 2 * overlap
+
+
+def noise_shape(cfg: WaveRNNConfig, n: int, fold=None) -> tuple:
+    tail = (2,) if cfg.mode == "MOL" else ()
+    if fold:
+        nf, L = fold_layout(n, *fold)
+        return (nf, L) + tail
+    return (n,) + tail
+
+
+def draw_noise(cfg: WaveRNNConfig, seed: int, n: int, fold=None) -> np.ndarray:
+    if fold:
+        nf, L = fold_layout(n, *fold)
+        return noise_mod.ar_noise(seed, nf * L, cfg.noise_kind).reshape(noise_shape(cfg, n, fold))
+    return noise_mod.ar_noise(seed, n, cfg.noise_kind)
+
+
+# ---- eager step loop -----------------------------------------------------------------------
+
+class _Step:
+    def __init__(self, model: WaveRNN):
+        cfg = model.config
+        R, Fd = cfg.rnn_dims, cfg.fc_dims
+        self.w_I_x = model.I.weight[:, 0]                      # [R] weight of the previous sample
+        self.w_I_c = model.I.weight[:, 1:]                     # [R, C + A]
+        self.b_I = model.I.bias
+        self.w_ih1, self.w_hh1 = model.rnn1.weight_ih_l0, model.rnn1.weight_hh_l0   # [3R, R]
+        self.b_ih1, self.b_hh1 = model.rnn1.bias_ih_l0, model.rnn1.bias_hh_l0
+        self.w_ih2_x = model.rnn2.weight_ih_l0[:, :R]          # [3R, R]
+        self.w_ih2_a = model.rnn2.weight_ih_l0[:, R:]          # [3R, A]
+        self.b_ih2, self.w_hh2, self.b_hh2 = model.rnn2.bias_ih_l0, model.rnn2.weight_hh_l0, model.rnn2.bias_hh_l0
+        self.w_fc1_x, self.w_fc1_a = model.fc1.weight[:, :R], model.fc1.weight[:, R:]
+        self.w_fc2_x, self.w_fc2_a = model.fc2.weight[:, :Fd], model.fc2.weight[:, Fd:]
+        self.R = R
+
+    def hoist(self, model, cond):
+        """Step-independent parts for every step: each [B, T, width]."""
+        m, a1, a2, a3, a4 = cond
+        pre_I = F.linear(torch.cat([m, a1], -1), self.w_I_c, self.b_I)
+        pre_2 = F.linear(a2, self.w_ih2_a, self.b_ih2)
+        pre_f1 = F.linear(a3, self.w_fc1_a, model.fc1.bias)
+        pre_f2 = F.linear(a4, self.w_fc2_a, model.fc2.bias)
+        return pre_I, pre_2, pre_f1, pre_f2
+
+
+def _gru(gi, h, w_hh, b_hh):
+    """One GRU step (PyTorch gate order r, z, n) given the input-side gates gi [B, 3R]."""
+    gh = torch.addmm(b_hh, h, w_hh.t())
+    R = h.shape[1]
+    r = torch.sigmoid(gi[:, :R] + gh[:, :R])
+    z = torch.sigmoid(gi[:, R:2 * R] + gh[:, R:2 * R])
+    nn_ = torch.tanh(gi[:, 2 * R:] + r * gh[:, 2 * R:])
+    return nn_ + z * (h - nn_)
+
+
+@torch.inference_mode()
+def run_torch(model: WaveRNN, cond, noise=None, teacher=None, progress=False):
+    """cond: (mel_up, a1, a2, a3, a4) each [B, T, .]. noise [B, T] / [B, T, 2] or teacher [B, T]
+    inputs. Returns (samples [B, T] float in [-1, 1] (RAW: class values), outputs or None,
+    classes [B, T] int64 for RAW or None)."""
+    cfg = model.config
+    st = _Step(model)
+    pre_I, pre_2, pre_f1, pre_f2 = st.hoist(model, cond)
+    B, T = pre_I.shape[:2]
+    dev, dt = pre_I.device, pre_I.dtype
+    h1 = torch.zeros(B, st.R, device=dev, dtype=dt)
+    h2 = torch.zeros(B, st.R, device=dev, dtype=dt)
+    x = torch.zeros(B, device=dev, dtype=torch.float32)
+    samples = torch.empty(B, T, device=dev, dtype=torch.float32)
+    classes = torch.empty(B, T, device=dev, dtype=torch.long) if cfg.mode == "RAW" else None
+    outs = torch.empty(B, T, cfg.n_classes, device=dev, dtype=torch.float32) if teacher is not None else None
+    if noise is not None:
+        noise = noise.to(dev)
+    it = range(T)
+    if progress:
+        from tqdm import tqdm
+        it = tqdm(it, total=T, unit="sample", unit_scale=True, leave=False)
+    for t in it:
+        if teacher is not None:
+            x = teacher[:, t].to(dev)
+        h = pre_I[:, t] + x.to(dt).unsqueeze(1) * st.w_I_x
+        h1 = _gru(torch.addmm(st.b_ih1, h, st.w_ih1.t()), h1, st.w_hh1, st.b_hh1)
+        h = h1 + h
+        h2 = _gru(torch.addmm(pre_2[:, t], h, st.w_ih2_x.t()), h2, st.w_hh2, st.b_hh2)
+        h = h2 + h
+        y = F.relu(torch.addmm(pre_f1[:, t], h, st.w_fc1_x.t()))
+        y = F.relu(torch.addmm(pre_f2[:, t], y, st.w_fc2_x.t()))
+        y = F.linear(y, model.fc3.weight, model.fc3.bias).float()
+        if teacher is not None:
+            outs[:, t] = y
+            continue
+        if cfg.mode == "RAW":
+            k = sample_softmax(y, noise[:, t])
+            classes[:, t] = k
+            x = label_to_float(k, cfg.n_classes)
+        else:
+            x = sample_mol(y, noise[:, t], cfg.log_scale_min)
+        samples[:, t] = x
+    return samples, outs, classes
+
+
+def to_audio(cfg: WaveRNNConfig, samples: torch.Tensor, classes) -> torch.Tensor:
+    if cfg.mode == "RAW" and cfg.mu_law:
+        return mulaw_decode(classes, cfg.n_classes)
+    return samples
+
+
+# ---- fold / unfold ---------------------------------------------------------------------------
+
+def fold(x: torch.Tensor, target: int, overlap: int) -> torch.Tensor:
+    """[B, T, D] -> [B * n_folds, L, D] overlapping segments (zero-padded at the end)."""
+    B, T, D = x.shape
+    nf, L = fold_layout(T, target, overlap)
+    need = (nf - 1) * (target + overlap) + L
+    if need > T:
+        x = F.pad(x, (0, 0, 0, need - T))
+    segs = [x[:, i * (target + overlap): i * (target + overlap) + L] for i in range(nf)]
+    return torch.stack(segs, 1).reshape(B * nf, L, D)
+
+
+def crossfade_weights(overlap: int, dtype=torch.float32):
+    """(fade_in, fade_out) [overlap]: zero / one for the first half, equal-power after."""
+    silence = overlap // 2
+    fade = overlap - silence
+    t = torch.linspace(-1.0, 1.0, fade, dtype=torch.float64)
+    fade_in = torch.cat([torch.zeros(silence, dtype=torch.float64), torch.sqrt(0.5 * (1 + t))])
+    fade_out = torch.cat([torch.ones(silence, dtype=torch.float64), torch.sqrt(0.5 * (1 - t))])
+    return fade_in.to(dtype), fade_out.to(dtype)
+
+
+def unfold(y: torch.Tensor, B: int, n: int, target: int, overlap: int) -> torch.Tensor:
+    """[B * n_folds, L] generated segments -> [B, n] crossfaded audio."""
+    nf, L = fold_layout(n, target, overlap)
+    y = y.reshape(B, nf, L)
+    step = target + overlap
+    out = torch.zeros(B, (nf - 1) * step + L, dtype=y.dtype, device=y.device)
+    fade_in, fade_out = (w.to(y.device) for w in crossfade_weights(overlap, y.dtype))
+    for i in range(nf):
+        seg = y[:, i].clone()
+        if i > 0:
+            seg[:, :overlap] *= fade_in
+        if i < nf - 1:
+            seg[:, -overlap:] *= fade_out
+        out[:, i * step: i * step + L] += seg
+    return out[:, :n]
+
+
+def generate(model: WaveRNN, backend: str, n: int, mel=None, noise=None, speaker=None, fold_spec=None,
+             progress=False):
+    """mel [B, C, frames] -> float32 audio [B, n] (n = frames * hop)."""
+    if backend != "torch":
+        raise ValueError(f"backend {backend!r} has no WaveRNN runtime")
+    cfg = model.config
+    p = next(model.parameters())
+    with torch.inference_mode():
+        cond = [c[:, :n] for c in model.conditioning(mel.to(p.device, p.dtype))]
+    B = cond[0].shape[0]
+    if fold_spec:
+        target, overlap = fold_spec
+        cond = [fold(c, target, overlap) for c in cond]
+        noise = noise.reshape((-1,) + tuple(noise.shape[2:]))
+    samples, _, classes = run_torch(model, cond, noise=noise, progress=progress)
+    audio = torch.as_tensor(to_audio(cfg, samples, classes)).float()
+    if fold_spec:
+        audio = unfold(audio, B, n, *fold_spec)
+    return audio.cpu().numpy()

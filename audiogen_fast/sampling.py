@@ -1,0 +1,66 @@
+"""Reference sampling and mu-law codec (eager torch). csrc/cpu/sampling.h is its C++ twin.
+
+Every backend turns the network outputs plus the injected noise into samples with these rules
+(see DESIGN.md "Noise contract"); they are written in float64 so that the rounding of one
+implementation against another (~1e-16) never decides a sample — only genuine differences in
+the logits can, and those only when a uniform falls within rounding of a CDF boundary.
+"""
+from __future__ import annotations
+
+import numpy as np
+import torch
+
+# ---- mu-law (mu = classes - 1; encode rounds half up; computed in float64) ---------------
+
+
+def mulaw_encode(x, classes: int = 256):
+    """float audio in [-1, 1] -> int64 classes in [0, classes - 1]. numpy or torch in, same out."""
+    mu = classes - 1
+    xt = torch.as_tensor(x).double().clamp(-1.0, 1.0)
+    y = torch.sign(xt) * torch.log1p(mu * xt.abs()) / np.log1p(mu)
+    k = torch.floor((y + 1.0) * 0.5 * mu + 0.5).long().clamp(0, mu)
+    return k.numpy() if isinstance(x, np.ndarray) else k
+
+
+def mulaw_decode(k, classes: int = 256):
+    """int classes -> float32 audio in [-1, 1]. numpy or torch in, same out."""
+    mu = classes - 1
+    kt = torch.as_tensor(k)
+    y = 2.0 * kt.double() / mu - 1.0
+    x = (torch.sign(y) * (torch.pow(1.0 + mu, y.abs()) - 1.0) / mu).float()
+    return x.numpy() if isinstance(k, np.ndarray) else x
+
+
+def label_to_float(k: torch.Tensor, classes: int) -> torch.Tensor:
+    """Class index -> its value in [-1, 1] (fatchord's label_2_float), float32 arithmetic."""
+    return 2.0 * k.float() / float(classes - 1) - 1.0
+
+
+# ---- samplers ---------------------------------------------------------------------------
+
+
+def sample_softmax(logits: torch.Tensor, u: torch.Tensor) -> torch.Tensor:
+    """logits [..., C], u [...] in [0, 1) -> int64 [...]: smallest k with CDF_k > u."""
+    l = logits.double()
+    e = torch.exp(l - l.max(dim=-1, keepdim=True).values)
+    c = torch.cumsum(e, dim=-1)
+    target = u.double().unsqueeze(-1) * c[..., -1:]
+    return (c <= target).sum(dim=-1).clamp(max=logits.shape[-1] - 1)
+
+
+def sample_mol(params: torch.Tensor, u: torch.Tensor, log_scale_min: float) -> torch.Tensor:
+    """params [..., 3M] (logit_probs | means | log_scales), u [..., 2] -> float32 [...] in [-1, 1]."""
+    m = params.shape[-1] // 3
+    k = sample_softmax(params[..., :m], u[..., 0]).unsqueeze(-1)
+    mean = torch.gather(params[..., m:2 * m], -1, k).squeeze(-1).double()
+    log_s = torch.gather(params[..., 2 * m:3 * m], -1, k).squeeze(-1).double().clamp(min=float(np.float32(log_scale_min)))
+    u2 = u[..., 1].double().clamp(1e-5, 1.0 - 1e-5)
+    x = mean + torch.exp(log_s) * (torch.log(u2) - torch.log(1.0 - u2))
+    return x.clamp(-1.0, 1.0).float()
+
+
+def sample_gaussian(params: torch.Tensor, z: torch.Tensor, log_scale_min: float) -> torch.Tensor:
+    """params [..., 2] (mean | log_std), z [...] standard normal -> float32 [...] in [-1, 1]."""
+    log_s = params[..., 1].double().clamp(min=float(np.float32(log_scale_min)))
+    x = params[..., 0].double() + torch.exp(log_s) * z.double()
+    return x.clamp(-1.0, 1.0).float()

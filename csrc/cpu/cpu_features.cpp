@@ -1,0 +1,23 @@
+// Run-time CPU feature detection: SIMD kernels are compiled per instruction set
+// (*_avx2.cpp with -mavx2 -mfma) and chosen here, never with -march=native at build time.
+#include "cpu/cpu_features.h"
+
+namespace agf {
+
+CpuFeatures detect_cpu_features() {
+    CpuFeatures f;
+#if defined(__x86_64__) || defined(__i386__)
+    __builtin_cpu_init();
+    f.avx2 = __builtin_cpu_supports("avx2");
+    f.fma = __builtin_cpu_supports("fma");
+    f.avx512f = __builtin_cpu_supports("avx512f");
+#endif
+    return f;
+}
+
+const CpuFeatures& cpu_features() {
+    static const CpuFeatures f = detect_cpu_features();
+    return f;
+}
+
+}  // namespace agf

@@ -1,0 +1,126 @@
+"""Build script: the C++ CPU extension always, the CUDA extension where CUDA is present.
+
+* ``audiogen_fast._C_cpu``  — csrc/cpu/*.cpp + csrc/bindings_cpu.cpp (pybind11, no libtorch).
+  Files named ``*_avx2.cpp`` are compiled with -mavx2 -mfma and only called after a
+  run-time CPU check; everything else is portable x86-64 / aarch64 (never -march=native).
+* ``audiogen_fast._C_cuda`` — csrc/cuda/*.cu + csrc/bindings_cuda.cpp, built when
+  AUDIOGEN_FAST_CUDA=1, or when it is unset and both nvcc and an NVIDIA GPU are found.
+  AUDIOGEN_FAST_CUDA=0 never builds it. cudart is linked statically so the module does not
+  depend on where (or whether) a CUDA runtime library is installed.
+"""
+import glob
+import os
+import shutil
+import subprocess
+import sys
+
+from pybind11.setup_helpers import Pybind11Extension, build_ext
+from setuptools import setup
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+
+
+def _rel(paths):
+    return sorted(os.path.relpath(p, HERE) for p in paths)
+
+
+def _find_nvcc():
+    cuda_home = os.environ.get("CUDA_HOME") or os.environ.get("CUDA_PATH")
+    if cuda_home and os.path.exists(os.path.join(cuda_home, "bin", "nvcc")):
+        return os.path.join(cuda_home, "bin", "nvcc")
+    return shutil.which("nvcc")
+
+
+def _gpu_present():
+    if os.path.exists("/dev/nvidia0") or os.path.exists("/dev/nvidiactl"):
+        return True
+    smi = shutil.which("nvidia-smi")
+    if smi:
+        try:
+            return subprocess.run([smi, "-L"], capture_output=True, timeout=20).returncode == 0
+        except Exception:
+            return False
+    return False
+
+
+def _want_cuda():
+    flag = os.environ.get("AUDIOGEN_FAST_CUDA", "").strip()
+    nvcc = _find_nvcc()
+    if flag == "0":
+        return None
+    if flag == "1":
+        if not nvcc:
+            sys.exit("AUDIOGEN_FAST_CUDA=1 but nvcc was not found (set CUDA_HOME or put nvcc on PATH)")
+        return nvcc
+    return nvcc if (nvcc and _gpu_present()) else None
+
+
+# Architectures for the CUDA build: Hopper (sm_90a, for wgmma/cluster features) and a
+# PTX target so newer GPUs can JIT it. Override with AUDIOGEN_FAST_CUDA_ARCH="80;90a".
+def _cuda_gencode():
+    archs = os.environ.get("AUDIOGEN_FAST_CUDA_ARCH", "80;90a").split(";")
+    flags = []
+    for a in archs:
+        a = a.strip()
+        if a:
+            flags.append(f"-gencode=arch=compute_{a},code=sm_{a}")
+    last = archs[-1].strip()
+    flags.append(f"-gencode=arch=compute_{last},code=compute_{last}")
+    return flags
+
+
+class BuildExt(build_ext):
+    """Adds per-file flags (AVX2 files) and compiles .cu sources with nvcc."""
+
+    def build_extensions(self):
+        compiler = self.compiler
+        original_compile = compiler._compile
+        nvcc = getattr(self, "_nvcc", None)
+
+        def _compile(obj, src, ext, cc_args, extra_postargs, pp_opts):
+            if src.endswith(".cu"):
+                cmd = [nvcc, "-c", src, "-o", obj, "-O3", "-std=c++17", "--use_fast_math",
+                       "-Xcompiler", "-fPIC", "-lineinfo"] + _cuda_gencode() + [
+                       a for a in pp_opts if a.startswith("-I")]
+                self.spawn(cmd)
+                return
+            post = list(extra_postargs)
+            if src.endswith("_avx2.cpp"):
+                post += ["-mavx2", "-mfma", "-mf16c"]
+            original_compile(obj, src, ext, cc_args, post, pp_opts)
+
+        compiler._compile = _compile
+        compiler.src_extensions = list(compiler.src_extensions) + [".cu"]
+        super().build_extensions()
+
+
+ext_modules = [
+    Pybind11Extension(
+        "audiogen_fast._C_cpu",
+        _rel(glob.glob(os.path.join(HERE, "csrc", "cpu", "*.cpp"))) + ["csrc/bindings_cpu.cpp"],
+        include_dirs=["csrc"],
+        cxx_std=17,
+        extra_compile_args=["-O3", "-fno-math-errno", "-fno-trapping-math"],
+        extra_link_args=["-pthread"],
+    )
+]
+
+_nvcc = _want_cuda()
+if _nvcc:
+    cuda_root = os.path.dirname(os.path.dirname(os.path.realpath(_nvcc)))
+    lib_dirs = [d for d in (os.path.join(cuda_root, "lib64"), os.path.join(cuda_root, "lib"),
+                            os.path.join(cuda_root, "targets", "x86_64-linux", "lib")) if os.path.isdir(d)]
+    ext_modules.append(
+        Pybind11Extension(
+            "audiogen_fast._C_cuda",
+            _rel(glob.glob(os.path.join(HERE, "csrc", "cuda", "*.cu"))) + ["csrc/bindings_cuda.cpp"],
+            include_dirs=["csrc", os.path.join(cuda_root, "include")],
+            cxx_std=17,
+            extra_compile_args=["-O3"],
+            library_dirs=lib_dirs,
+            libraries=["cudart_static", "dl", "rt", "pthread"],
+        )
+    )
+BuildExt._nvcc = _nvcc
+
+setup(ext_modules=ext_modules, cmdclass={"build_ext": BuildExt})
