@@ -88,6 +88,7 @@ def sniff(path) -> str:
         if head[8:9] == b"{":
             if 8 + n > size:
                 raise CheckpointError(f"{path} is a truncated safetensors file (header says {n} bytes, file has {size})")
+            _check_safetensors_extent(path, n, size)
             return "safetensors"
     stripped = head.lstrip()
     if stripped[:1] in (b"{", b"["):
@@ -95,6 +96,32 @@ def sniff(path) -> str:
     if stripped[:1] == b"<":
         raise CheckpointError(f"{path} is an HTML/XML file, not a checkpoint (a failed download?)")
     raise CheckpointError(f"{path} is not a checkpoint audiogen_fast can read (not safetensors or a PyTorch file)")
+
+
+def _check_safetensors_extent(path, header_len: int, size: int) -> None:
+    """The tensors the header lists must lie inside the file (else: truncated download)."""
+    if header_len > 100_000_000:
+        raise CheckpointError(f"{path} has an implausible safetensors header ({header_len} bytes)")
+    with open(path, "rb") as f:
+        f.seek(8)
+        raw = f.read(header_len)
+    try:
+        header = json.loads(raw)
+    except (json.JSONDecodeError, UnicodeDecodeError):
+        raise CheckpointError(f"{path} is a damaged safetensors file (its header is not valid JSON)") from None
+    if not isinstance(header, dict):
+        raise CheckpointError(f"{path} is a damaged safetensors file (its header is not a JSON object)")
+    end = 0
+    for k, v in header.items():
+        if k == "__metadata__":
+            continue
+        try:
+            end = max(end, int(v["data_offsets"][1]))
+        except (TypeError, KeyError, IndexError, ValueError):
+            raise CheckpointError(f"{path} is a damaged safetensors file (bad entry for tensor {k!r})") from None
+    if 8 + header_len + end > size:
+        raise CheckpointError(f"{path} is a truncated safetensors file: its tensors need "
+                              f"{8 + header_len + end} bytes, the file has {size}")
 
 
 # ---- load -----------------------------------------------------------------------------------

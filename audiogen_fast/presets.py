@@ -72,8 +72,13 @@ def build_from_config(cfg, seed: int = 0) -> torch.nn.Module:
 def build(name_or_family: str, seed: int = 0, **overrides) -> torch.nn.Module:
     """Eager reference model with random weights: a preset name ("W2", "tiny-diffwave", ...)
     or a family name ("wavenet", ...) with config overrides."""
+    from .models import FAMILY_NAMES
+
     if name_or_family in PRESETS:
         cfg = preset_config(name_or_family, **overrides)
+    elif name_or_family not in FAMILY_NAMES:
+        raise ValueError(f"unknown preset or family {name_or_family!r} (presets: {', '.join(PRESETS)}; "
+                         f"families: {', '.join(FAMILY_NAMES)})")
     else:
         fam = family(name_or_family)
         cfg = fam.config_cls.from_dict(dict(overrides, family=fam.name))

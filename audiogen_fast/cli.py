@@ -1,0 +1,183 @@
+"""audiogen-fast command line.
+
+  audiogen-fast info CKPT                       what a checkpoint holds
+  audiogen-fast generate CKPT (--mel M.npy | --seconds S) -o out.wav
+  audiogen-fast vocode CKPT in.wav -o out.wav   wav -> mel -> audio (copy synthesis)
+  audiogen-fast backends                        which backends run here, and why not
+  audiogen-fast presets                         the standard configurations
+
+CKPT is a checkpoint file or "preset:NAME" (random weights, for trying things out).
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+
+import numpy as np
+
+
+def _add_run_args(p):
+    p.add_argument("--backend", default="auto", help="auto (default), torch, cpp, triton or cuda")
+    p.add_argument("--device", default=None, help="cpu or cuda (default: cuda when available)")
+    p.add_argument("--dtype", default="float32", choices=["float32", "float16", "bfloat16"])
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--schedule", default=None, help="diffusion models: fast or full")
+    p.add_argument("--fold", action="store_true", help="WaveRNN: fold generation (batched segments)")
+    p.add_argument("--hparams", default=None, help="hyper-parameters (JSON) for imported checkpoints")
+    p.add_argument("--quiet", action="store_true", help="no progress bar")
+
+
+def _load(args):
+    import audiogen_fast as agf
+
+    hp = None
+    if getattr(args, "hparams", None):
+        with open(args.hparams) as f:
+            hp = json.load(f)
+    return agf.load(args.ckpt, device=args.device, backend=args.backend, dtype=args.dtype, hparams=hp)
+
+
+def _gen_kwargs(voc, args):
+    kw = dict(seed=args.seed, progress=not args.quiet)
+    if args.schedule is not None:
+        kw["schedule"] = args.schedule
+    if args.fold:
+        kw["fold"] = True
+    return kw
+
+
+def _report(voc, n_samples, seconds, out):
+    audio_s = n_samples / voc.sample_rate
+    rtf = seconds / audio_s
+    print(f"wrote {out}: {audio_s:.2f} s of audio at {voc.sample_rate} Hz in {seconds:.2f} s "
+          f"[{voc.family.name}, backend={voc.backend}, device={voc.device}] "
+          f"RTF {rtf:.3f} ({1 / rtf:.2f}x real time, {n_samples / seconds:,.0f} samples/s)")
+
+
+def cmd_info(args):
+    import audiogen_fast as agf
+
+    voc = agf.load(args.ckpt, device="cpu", backend="torch")
+    info = voc.info()
+    cfg = voc.config
+    info["receptive_field"] = getattr(cfg, "receptive_field", None)
+    if args.json:
+        print(json.dumps(info, indent=2, sort_keys=True))
+        return 0
+    print(f"{args.ckpt}: {info['family']} model, {info['parameters']:,} parameters")
+    print(f"  audio: {cfg.sample_rate} Hz, hop {cfg.hop_length}, {cfg.n_mels} mels (n_fft {cfg.n_fft}, "
+          f"win {cfg.win_length}, {cfg.fmin}-{cfg.fmax} Hz, {cfg.mel_norm}), "
+          f"{'mel-conditioned' if cfg.conditional else 'unconditional'}")
+    for k, v in sorted(cfg.to_dict().items()):
+        if k not in ("family", "sample_rate", "hop_length", "n_mels", "n_fft", "win_length", "fmin", "fmax",
+                     "mel_norm", "conditional", "noise_schedule"):
+            print(f"  {k}: {v}")
+    print("  backends here: " + ", ".join(f"{b}{'' if ok else ' (no)'}" for b, (ok, _) in agf.backends().items()))
+    return 0
+
+
+def cmd_generate(args):
+    from .audio import save_wav
+
+    voc = _load(args)
+    kw = _gen_kwargs(voc, args)
+    t0 = time.perf_counter()
+    if args.mel:
+        mel = np.load(args.mel)
+        audio = voc.generate(mel=mel, **kw)
+    else:
+        if voc.conditional:
+            print("error: this model is mel-conditioned: pass --mel M.npy", file=sys.stderr)
+            return 2
+        audio = voc.generate(num_samples=max(1, int(round(args.seconds * voc.sample_rate))), **kw)
+    dt = time.perf_counter() - t0
+    if audio.ndim == 2:
+        audio = audio.reshape(-1) if audio.shape[0] == 1 else audio
+        if audio.ndim == 2:
+            print("error: --mel holds a batch; generate writes one wav (pass one [n_mels, frames] mel)", file=sys.stderr)
+            return 2
+    save_wav(args.output, audio, voc.sample_rate)
+    _report(voc, audio.shape[-1], dt, args.output)
+    return 0
+
+
+def cmd_vocode(args):
+    from .audio import load_wav, save_wav
+
+    voc = _load(args)
+    wav, sr = load_wav(args.input)
+    if sr != voc.sample_rate:
+        print(f"note: {args.input} is {sr} Hz; resampling to the model's {voc.sample_rate} Hz")
+    mel = voc.mel(wav, sample_rate=sr)
+    n_in = int(round(len(wav) * voc.sample_rate / sr))
+    t0 = time.perf_counter()
+    audio = voc.generate(mel=mel, **_gen_kwargs(voc, args))
+    dt = time.perf_counter() - t0
+    audio = audio[:n_in]
+    save_wav(args.output, audio, voc.sample_rate)
+    _report(voc, mel.shape[-1] * voc.hop_length, dt, args.output)
+    return 0
+
+
+def cmd_backends(args):
+    import audiogen_fast as agf
+
+    for name, (ok, why) in agf.backends().items():
+        print(f"{name:8s} {'available' if ok else 'unavailable: ' + why}")
+    return 0
+
+
+def cmd_presets(args):
+    from .presets import PRESETS, build
+
+    for name, (fam, kw) in PRESETS.items():
+        n = sum(p.numel() for p in build(name).parameters())
+        print(f"{name:14s} {fam:9s} {n:>10,} parameters")
+    return 0
+
+
+def main(argv=None):
+    p = argparse.ArgumentParser(prog="audiogen-fast", description="Fast neural vocoder inference.")
+    sub = p.add_subparsers(dest="cmd", required=True)
+
+    s = sub.add_parser("info", help="describe a checkpoint")
+    s.add_argument("ckpt")
+    s.add_argument("--json", action="store_true")
+    s.set_defaults(fn=cmd_info)
+
+    s = sub.add_parser("generate", help="generate audio from a mel (.npy) or, unconditional, a length")
+    s.add_argument("ckpt")
+    g = s.add_mutually_exclusive_group(required=True)
+    g.add_argument("--mel", help="mel spectrogram .npy, [n_mels, frames]")
+    g.add_argument("--seconds", type=float, help="length, for unconditional models")
+    s.add_argument("-o", "--output", required=True)
+    _add_run_args(s)
+    s.set_defaults(fn=cmd_generate)
+
+    s = sub.add_parser("vocode", help="wav -> mel -> audio with the model (copy synthesis)")
+    s.add_argument("ckpt")
+    s.add_argument("input")
+    s.add_argument("-o", "--output", required=True)
+    _add_run_args(s)
+    s.set_defaults(fn=cmd_vocode)
+
+    s = sub.add_parser("backends", help="list backends and their availability")
+    s.set_defaults(fn=cmd_backends)
+    s = sub.add_parser("presets", help="list the standard configurations")
+    s.set_defaults(fn=cmd_presets)
+
+    args = p.parse_args(argv)
+    from . import BackendError, CheckpointError, ConfigError, InputError
+    from .audio import AudioError
+
+    try:
+        return args.fn(args)
+    except (BackendError, CheckpointError, ConfigError, InputError, AudioError, FileNotFoundError) as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

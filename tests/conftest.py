@@ -1,0 +1,43 @@
+import os
+
+import numpy as np
+import pytest
+import torch
+
+import audiogen_fast as agf
+
+
+def pytest_configure(config):
+    torch.set_num_threads(max(1, min(2, os.cpu_count() or 1)))
+
+
+@pytest.fixture
+def rng():
+    # fresh random inputs per test (seeded from the test's id so failures reproduce)
+    return np.random.default_rng(abs(hash(os.environ.get("PYTEST_CURRENT_TEST", ""))) % (2 ** 32))
+
+
+def random_mel(cfg, frames, batch=None, rng=None):
+    rng = rng or np.random.default_rng(0)
+    shape = (cfg.n_mels, frames) if batch is None else (batch, cfg.n_mels, frames)
+    return (rng.standard_normal(shape) * 2.0 - 4.0).astype(np.float32)
+
+
+def rel_err(a, b):
+    a = torch.as_tensor(a).double()
+    b = torch.as_tensor(b).double()
+    err = (a - b).abs().max().item() / max(b.abs().max().item(), 1e-30)
+    mean = (a - b).abs().mean().item()
+    print(f"max rel err {err:.3e}, mean abs err {mean:.3e}")
+    return err
+
+
+@pytest.fixture(scope="session")
+def tiny_ckpts(tmp_path_factory):
+    d = tmp_path_factory.mktemp("ckpt")
+    out = {}
+    for name in ("tiny-wavenet", "tiny-wavernn", "tiny-diffwave"):
+        p = d / f"{name}.safetensors"
+        agf.save(agf.build(name, seed=1), p)
+        out[name] = p
+    return out

@@ -1,0 +1,93 @@
+"""WaveRNN: the step loop with hoisted projections computes nn.GRU's function; fold generation."""
+import numpy as np
+import pytest
+import torch
+
+import audiogen_fast as agf
+from audiogen_fast import noise as noise_mod
+from audiogen_fast.models.wavernn import runtime as rt
+from audiogen_fast.sampling import label_to_float, mulaw_decode, sample_softmax
+from conftest import random_mel, rel_err
+
+
+@pytest.mark.parametrize("kw", [dict(), dict(mode="MOL", n_mix=3), dict(rnn_dims=13, fc_dims=11, bits=5, pad=0),
+                                dict(mel_pad_value=0.0, res_blocks=0)])
+@pytest.mark.parametrize("T", [1, 100])
+def test_step_loop_equals_parallel_gru(kw, T):
+    model = agf.build("tiny-wavernn", seed=T, **kw)
+    cfg = model.config
+    g = torch.Generator().manual_seed(T)
+    mel = torch.randn(2, cfg.n_mels, -(-T // cfg.hop_length), generator=g)
+    x = torch.rand(2, T, generator=g) * 2 - 1
+    with torch.no_grad():
+        ref = model(x, mel)
+        cond = [c[:, :T] for c in model.conditioning(mel)]
+    _, outs, _ = rt.run_torch(model, cond, teacher=x)
+    assert rel_err(outs, ref) <= 1e-5
+
+
+def test_gru_step_equals_nn_gru():
+    model = agf.build("tiny-wavernn")
+    gru = model.rnn1
+    x = torch.randn(3, 20, gru.input_size)
+    with torch.no_grad():
+        ref, h_ref = gru(x)
+        h = torch.zeros(3, gru.hidden_size)
+        for t in range(20):
+            gi = torch.addmm(gru.bias_ih_l0, x[:, t], gru.weight_ih_l0.t())
+            h = rt._gru(gi, h, gru.weight_hh_l0, gru.bias_hh_l0)
+            assert rel_err(h, ref[:, t]) <= 1e-5
+
+
+def test_generation_feeds_back_class_values():
+    model = agf.build("tiny-wavernn", seed=2)
+    cfg = model.config
+    mel = torch.from_numpy(random_mel(cfg, 2))[None]
+    n = 2 * cfg.hop_length
+    u = torch.from_numpy(noise_mod.uniform(3, n))[None]
+    with torch.no_grad():
+        cond = [c[:, :n] for c in model.conditioning(mel)]
+    samples, _, classes = rt.run_torch(model, cond, noise=u)
+    teacher = torch.cat([torch.zeros(1, 1), samples[:, :-1]], 1)
+    _, outs, _ = rt.run_torch(model, cond, teacher=teacher)
+    assert torch.equal(sample_softmax(outs[0], u[0]), classes[0])
+    assert torch.equal(samples, label_to_float(classes, cfg.n_classes))
+    voc = agf.Vocoder(model, device="cpu")
+    assert np.array_equal(voc.generate(mel=mel[0].numpy(), noise=u[0].numpy()), mulaw_decode(classes[0].numpy(), 512))
+
+
+def test_fold_layout_and_crossfade():
+    nf, L = rt.fold_layout(1000, 200, 40)
+    assert L == 280 and (nf - 1) * 240 + L >= 1000 and (nf - 2) * 240 + L < 1000
+    fin, fout = rt.crossfade_weights(40)
+    assert torch.all(fin[:20] == 0) and torch.all(fout[:20] == 1)
+    assert torch.allclose(fin[20:] ** 2 + fout[20:] ** 2, torch.ones(20, dtype=fin.dtype))
+    # unfold(fold(x)) reproduces a signal exactly where fades sum in power to one for constant-
+    # power sources; for a signal that is the same in every segment, the crossfade keeps it.
+    x = torch.linspace(-1, 1, 1000).view(1, 1000, 1)
+    segs = rt.fold(x, 200, 40)[..., 0]
+    y = rt.unfold(segs, 1, 1000, 200, 40)
+    step = 240
+    # away from overlaps, exactly the input
+    for i in range(nf):
+        a, b = i * step + (40 if i else 0), min(1000, i * step + 240)
+        assert torch.equal(y[0, a:b], x[0, a:b, 0])
+
+
+def test_fold_generation():
+    model = agf.build("tiny-wavernn", seed=5)
+    cfg = model.config
+    voc = agf.Vocoder(model, device="cpu")
+    mel = random_mel(cfg, 20)
+    n = 20 * cfg.hop_length
+    a = voc.generate(mel=mel, seed=1, fold=(300, 40))
+    assert a.shape == (n,) and np.all(np.abs(a) <= 1)
+    # the first segment is an unfolded run from the start: equal to plain generation until the
+    # first overlap, given the same noise for that segment
+    nf, L = rt.fold_layout(n, 300, 40)
+    u = noise_mod.uniform(1, nf * L).reshape(nf, L)
+    plain = voc.generate(mel=mel, noise=np.concatenate([u[0], np.zeros(n - L, np.float32)]))
+    assert np.array_equal(a[:300], plain[:300])
+    assert voc.noise_shape(n, fold=(300, 40)) == (nf, L)
+    with pytest.raises(agf.InputError):
+        voc.generate(mel=mel, seed=1, fold=(300, 1))
