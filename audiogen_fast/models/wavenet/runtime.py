@@ -19,7 +19,7 @@ from ...sampling import mulaw_decode, mulaw_encode, sample_gaussian, sample_mol,
 from .config import WaveNetConfig
 from .reference import WaveNet
 
-BACKENDS = ("torch",)
+BACKENDS = ("torch", "triton")
 COND_BLOCK = 2048  # time steps of conditioning projected per matrix product
 
 
@@ -159,9 +159,64 @@ def run_torch(model: WaveNet, n: int, mel=None, speaker=None, noise=None, teache
     return (teacher if teacher is not None else samples), outs
 
 
+# ---- Triton: the whole loop in one kernel per chunk (audiogen_fast/ops/wavenet_loop.py) ------
+
+TRITON_CHUNK = 8192  # steps per launch; bounds the conditioning buffer to Tc * L * G floats per stream
+
+
+def triton_loop(model: WaveNet, weight_dtype=None):
+    """The kernel's weight layout, cached on the model (rebuilt if the weights' dtype/device change)."""
+    from ...ops.wavenet_loop import WaveNetLoop
+
+    p = next(model.parameters())
+    key = (p.device, p.dtype if weight_dtype is None else weight_dtype, p.data_ptr())
+    cached = getattr(model, "_agf_triton_loop", None)
+    if cached is None or cached[0] != key:
+        cached = (key, WaveNetLoop(model, dtype=key[1]))
+        object.__setattr__(model, "_agf_triton_loop", cached)
+    return cached[1]
+
+
+@torch.inference_mode()
+def run_triton(model: WaveNet, n: int, mel=None, speaker=None, noise=None, teacher=None, batch: int = 1,
+               progress: bool = False, chunk: int = TRITON_CHUNK, loop=None):
+    """Same contract as run_torch (samples [B, n], outputs when teacher-forced)."""
+    cfg = model.config
+    p = next(model.parameters())
+    dev, dt = p.device, p.dtype
+    loop = loop or triton_loop(model)
+    st = _Step(model)
+    c_up = model.upsample(mel.to(dev, dt)) if cfg.conditional else None
+    g = model.speaker_embedding(speaker.to(dev)) if speaker is not None else None
+    B = c_up.shape[0] if c_up is not None else (teacher.shape[0] if teacher is not None else (noise.shape[0] if noise is not None else batch))
+    hist, x = loop.new_state(B, initial_input(cfg))
+    samples = torch.empty(B, n, device=dev, dtype=torch.float32)
+    outs = torch.empty(B, n, cfg.out_channels, device=dev, dtype=torch.float32) if teacher is not None else None
+    it = range(0, n, chunk)
+    if progress:
+        from tqdm import tqdm
+        it = tqdm(it, total=len(it), unit="chunk", leave=False)
+    for t0 in it:
+        t1 = min(n, t0 + chunk)
+        cond = st.cond_block(model, c_up, g, t0, t1).permute(1, 0, 2, 3).float().contiguous()  # [B, Tc, L, G]
+        if teacher is not None:
+            outs[:, t0:t1] = loop.run_chunk(cond, hist, x, t0, teacher=teacher[:, t0:t1].to(dev).float().contiguous())
+        else:
+            nz = noise[:, t0:t1].to(dev).float().reshape(B, t1 - t0, -1).contiguous()
+            samples[:, t0:t1] = loop.run_chunk(cond, hist, x, t0, noise=nz)
+    if teacher is not None:
+        return teacher, outs
+    if cfg.output == "mulaw":
+        samples = samples.long()
+    return samples, None
+
+
+RUNNERS = {"torch": run_torch, "triton": run_triton}
+
+
 def generate(model: WaveNet, backend: str, n: int, mel=None, noise=None, speaker=None, progress=False):
     """-> float32 audio [B, n]."""
-    if backend != "torch":
+    if backend not in RUNNERS:
         raise ValueError(f"backend {backend!r} has no WaveNet runtime")
-    samples, _ = run_torch(model, n, mel=mel, speaker=speaker, noise=noise, progress=progress)
+    samples, _ = RUNNERS[backend](model, n, mel=mel, speaker=speaker, noise=noise, progress=progress)
     return decode_output(model.config, samples)

@@ -1,0 +1,243 @@
+"""Triton: the whole WaveNet generation loop for one stream in one program.
+
+Design (nv-wavenet's "single block" variant, written for Triton): program b owns stream b and
+runs every layer of every sample of a chunk of time steps without leaving the kernel, so there
+is no launch or host round trip per sample. Per sample and layer it
+
+  reads the K-1 dilated taps from the layer's ring buffer (global memory, L1/L2 resident),
+  a = sum_k tap_k @ Wd[l, k] + cond[t, l]          (cond: conv bias + mel + speaker, precomputed)
+  z = tanh(a[:G/2]) * sigmoid(a[G/2:])             (in chunks of BG gate channels)
+  h = (h + z @ Wo[l] + bo[l]) * sqrt(1/2);  skip += z @ Ws[l] + bs[l]
+  writes the layer input into the ring buffer
+
+then the output stack relu -> W1 -> relu -> W2 and the sampler (inverse CDF over the softmax,
+or the mixture-of-logistics / Gaussian rule) with the injected uniforms, and embeds the sample
+as the next input. Weights stream from L2 every sample (W1 in fp16 is ~1.3 MB, L2 holds it);
+arithmetic is fp32 whatever the weight dtype.
+
+Shapes: B streams, Tc steps in this chunk, L layers, K taps, R residual, G gate (G2 = G/2),
+S skip, H output hidden, OUT outputs, HIST = sum over layers of (K-1) * dilation.
+"""
+from __future__ import annotations
+
+import math
+
+import torch
+import triton
+import triton.language as tl
+
+
+@triton.jit
+def _tanh(x):
+    return 2.0 * tl.sigmoid(2.0 * x) - 1.0
+
+
+@triton.jit
+def wavenet_loop_kernel(
+    cond_ptr,            # [B, Tc, L, 2*G2] fp32
+    hist_ptr,            # [B, HIST, R] fp32 ring buffers (persist across chunks)
+    x_ptr,               # [B] fp32: the input of the chunk's first step (class index as float for mu-law); updated
+    noise_ptr,           # [B, Tc, NZ] fp32
+    teacher_ptr,         # [B, Tc] fp32 inputs (TEACHER) else unused
+    out_ptr,             # [B, Tc] fp32 samples (class index as float for mu-law)
+    logits_ptr,          # [B, Tc, OUT] fp32 (TEACHER) else unused
+    emb_ptr, emb_b_ptr,  # [IN, R], [R]
+    wd_ptr,              # [L, K, R, 2*G2]
+    wo_ptr, bo_ptr,      # [L, G2, R], [L, R]
+    ws_ptr, bs_ptr,      # [L, G2, S], [L, S]
+    w1_ptr, b1_ptr,      # [S, H], [H]
+    w2_ptr, b2_ptr,      # [H, OUT], [OUT]
+    dil_ptr, off_ptr,    # [L] int32 dilations, ring-buffer row offsets
+    t0, Tc, L, HIST,
+    skip_scale, log_scale_min,
+    R: tl.constexpr, G2: tl.constexpr, S: tl.constexpr, H: tl.constexpr, OUT: tl.constexpr,
+    K: tl.constexpr, NZ: tl.constexpr, N_MIX: tl.constexpr,
+    R_P: tl.constexpr, S_P: tl.constexpr, OUT_P: tl.constexpr, BG: tl.constexpr, BH: tl.constexpr,
+    MODE: tl.constexpr,      # 0 mu-law softmax, 1 mixture of logistics, 2 Gaussian
+    TEACHER: tl.constexpr,
+):
+    b = tl.program_id(0)
+    G: tl.constexpr = 2 * G2
+    rR = tl.arange(0, R_P)
+    mR = rR < R
+    rS = tl.arange(0, S_P)
+    mS = rS < S
+    rG = tl.arange(0, BG)
+    rH = tl.arange(0, BH)
+    rO = tl.arange(0, OUT_P)
+    mO = rO < OUT
+    emb_b = tl.load(emb_b_ptr + rR, mask=mR, other=0.0).to(tl.float32)
+    b2 = tl.load(b2_ptr + rO, mask=mO, other=0.0).to(tl.float32)
+    x = tl.load(x_ptr + b)
+    for tt in range(Tc):
+        t = t0 + tt
+        if TEACHER:
+            x = tl.load(teacher_ptr + b * Tc + tt)
+        if MODE == 0:
+            h = tl.load(emb_ptr + x.to(tl.int32) * R + rR, mask=mR, other=0.0).to(tl.float32) + emb_b
+        else:
+            h = x * tl.load(emb_ptr + rR, mask=mR, other=0.0).to(tl.float32) + emb_b
+        skip = tl.zeros([S_P], dtype=tl.float32)
+        for l in range(L):
+            d = tl.load(dil_ptr + l)
+            M = (K - 1) * d
+            hb = hist_ptr + (b * HIST + tl.load(off_ptr + l)) * R
+            tap0 = tl.load(hb + (t % M) * R + rR, mask=mR, other=0.0)               # x[t - (K-1) d]
+            if K == 3:
+                tap1 = tl.load(hb + ((t + d) % M) * R + rR, mask=mR, other=0.0)     # x[t - d]
+            res = tl.zeros([R_P], dtype=tl.float32)
+            sk = tl.zeros([S_P], dtype=tl.float32)
+            wl = wd_ptr + l * K * R * G
+            cl = cond_ptr + ((b * Tc + tt) * L + l) * G
+            for c in tl.static_range(0, G2, BG):
+                cols = c + rG
+                mc = cols < G2
+                wmask = mR[:, None] & mc[None, :]
+                a = tl.load(cl + cols, mask=mc, other=0.0)
+                g = tl.load(cl + G2 + cols, mask=mc, other=0.0)
+                w = tl.load(wl + rR[:, None] * G + cols[None, :], mask=wmask, other=0.0).to(tl.float32)
+                a += tl.sum(tap0[:, None] * w, 0)
+                w = tl.load(wl + rR[:, None] * G + (G2 + cols)[None, :], mask=wmask, other=0.0).to(tl.float32)
+                g += tl.sum(tap0[:, None] * w, 0)
+                if K == 3:
+                    w = tl.load(wl + (R + rR[:, None]) * G + cols[None, :], mask=wmask, other=0.0).to(tl.float32)
+                    a += tl.sum(tap1[:, None] * w, 0)
+                    w = tl.load(wl + (R + rR[:, None]) * G + (G2 + cols)[None, :], mask=wmask, other=0.0).to(tl.float32)
+                    g += tl.sum(tap1[:, None] * w, 0)
+                w = tl.load(wl + ((K - 1) * R + rR[:, None]) * G + cols[None, :], mask=wmask, other=0.0).to(tl.float32)
+                a += tl.sum(h[:, None] * w, 0)
+                w = tl.load(wl + ((K - 1) * R + rR[:, None]) * G + (G2 + cols)[None, :], mask=wmask, other=0.0).to(tl.float32)
+                g += tl.sum(h[:, None] * w, 0)
+                z = _tanh(a) * tl.sigmoid(g)
+                z = tl.where(mc, z, 0.0)
+                wo = tl.load(wo_ptr + (l * G2 + cols[:, None]) * R + rR[None, :], mask=mc[:, None] & mR[None, :],
+                             other=0.0).to(tl.float32)
+                res += tl.sum(z[:, None] * wo, 0)
+                ws = tl.load(ws_ptr + (l * G2 + cols[:, None]) * S + rS[None, :], mask=mc[:, None] & mS[None, :],
+                             other=0.0).to(tl.float32)
+                sk += tl.sum(z[:, None] * ws, 0)
+            # every thread has read the taps before anyone overwrites the oldest one
+            tl.debug_barrier()
+            tl.store(hb + (t % M) * R + rR, h, mask=mR)
+            h = (h + res + tl.load(bo_ptr + l * R + rR, mask=mR, other=0.0).to(tl.float32)) * 0.7071067811865476
+            skip += sk + tl.load(bs_ptr + l * S + rS, mask=mS, other=0.0).to(tl.float32)
+        tl.debug_barrier()
+        # output stack: relu(skip * scale) -> W1 -> relu -> W2, in chunks of BH hidden units
+        y = tl.maximum(skip * skip_scale, 0.0)
+        logits = b2
+        for c in tl.static_range(0, H, BH):
+            hc = c + rH
+            mh = hc < H
+            w1 = tl.load(w1_ptr + rS[:, None] * H + hc[None, :], mask=mS[:, None] & mh[None, :], other=0.0).to(tl.float32)
+            h1 = tl.sum(y[:, None] * w1, 0) + tl.load(b1_ptr + hc, mask=mh, other=0.0).to(tl.float32)
+            h1 = tl.where(mh, tl.maximum(h1, 0.0), 0.0)
+            w2 = tl.load(w2_ptr + hc[:, None] * OUT + rO[None, :], mask=mh[:, None] & mO[None, :], other=0.0).to(tl.float32)
+            logits += tl.sum(h1[:, None] * w2, 0)
+        if TEACHER:
+            tl.store(logits_ptr + (b * Tc + tt) * OUT + rO, logits, mask=mO)
+        else:
+            nz = noise_ptr + (b * Tc + tt) * NZ
+            if MODE == 0:
+                lg = tl.where(mO, logits, float("-inf"))
+                e = tl.exp(lg - tl.max(lg, 0))
+                e = tl.where(mO, e, 0.0)
+                cdf = tl.cumsum(e, 0)
+                target = tl.load(nz) * tl.sum(e, 0)
+                k = tl.sum(tl.where((cdf <= target) & mO, 1, 0), 0)
+                x = tl.minimum(k, OUT - 1).to(tl.float32)
+            elif MODE == 1:
+                mm = rO < N_MIX
+                lg = tl.where(mm, logits, float("-inf"))
+                e = tl.where(mm, tl.exp(lg - tl.max(lg, 0)), 0.0)
+                cdf = tl.cumsum(e, 0)
+                target = tl.load(nz) * tl.sum(e, 0)
+                k = tl.minimum(tl.sum(tl.where((cdf <= target) & mm, 1, 0), 0), N_MIX - 1)
+                mean = tl.sum(tl.where(rO == N_MIX + k, logits, 0.0), 0)
+                ls = tl.maximum(tl.sum(tl.where(rO == 2 * N_MIX + k, logits, 0.0), 0), log_scale_min)
+                u2 = tl.minimum(tl.maximum(tl.load(nz + 1), 1e-5), 1.0 - 1e-5)
+                x = mean + tl.exp(ls) * (tl.log(u2) - tl.log(1.0 - u2))
+                x = tl.minimum(tl.maximum(x, -1.0), 1.0)
+            else:
+                mean = tl.sum(tl.where(rO == 0, logits, 0.0), 0)
+                ls = tl.maximum(tl.sum(tl.where(rO == 1, logits, 0.0), 0), log_scale_min)
+                x = mean + tl.exp(ls) * tl.load(nz)
+                x = tl.minimum(tl.maximum(x, -1.0), 1.0)
+            tl.store(out_ptr + b * Tc + tt, x)
+    tl.store(x_ptr + b, x)
+
+
+def _p2(n: int) -> int:
+    return 1 << max(0, (int(n) - 1).bit_length())
+
+
+class WaveNetLoop:
+    """Weights laid out for the kernel, plus the per-stream state. dtype: storage dtype of the
+    weights (float32, float16 or bfloat16); state, conditioning and arithmetic stay fp32."""
+
+    def __init__(self, model, dtype=torch.float32, block_g: int = 64, block_h: int = 64, num_warps: int = 4):
+        cfg = model.config
+        self.model, self.cfg = model, cfg
+        p = next(model.parameters())
+        self.device = p.device
+        L, K, R, G, S, H = cfg.layers, cfg.kernel_size, cfg.residual_channels, cfg.gate_channels, cfg.skip_channels, cfg.out_hidden
+        OUT = cfg.out_channels
+        f32 = dict(device=self.device, dtype=torch.float32)
+        wt = dict(device=self.device, dtype=dtype)
+        layers = model.conv_layers
+        with torch.no_grad():
+            self.emb = model.first_conv.weight[:, :, 0].t().contiguous().to(**wt)                    # [IN, R]
+            self.emb_b = model.first_conv.bias.to(**f32).contiguous()
+            self.wd = torch.stack([lay.conv.weight.permute(2, 1, 0) for lay in layers]).contiguous().to(**wt)  # [L,K,R,G]
+            self.wo = torch.stack([lay.conv1x1_out.weight[:, :, 0].t() for lay in layers]).contiguous().to(**wt)  # [L,G2,R]
+            self.bo = torch.stack([lay.conv1x1_out.bias for lay in layers]).to(**f32).contiguous()
+            self.ws = torch.stack([lay.conv1x1_skip.weight[:, :, 0].t() for lay in layers]).contiguous().to(**wt)  # [L,G2,S]
+            self.bs = torch.stack([lay.conv1x1_skip.bias for lay in layers]).to(**f32).contiguous()
+            self.w1 = model.last_conv1.weight[:, :, 0].t().contiguous().to(**wt)                  # [S, H]
+            self.b1 = model.last_conv1.bias.to(**f32).contiguous()
+            self.w2 = model.last_conv2.weight[:, :, 0].t().contiguous().to(**wt)                  # [H, OUT]
+            self.b2 = model.last_conv2.bias.to(**f32).contiguous()
+        dils = [lay.dilation for lay in layers]
+        self.dil = torch.tensor(dils, dtype=torch.int32, device=self.device)
+        offs, acc = [], 0
+        for d in dils:
+            offs.append(acc)
+            acc += (K - 1) * d
+        self.off = torch.tensor(offs, dtype=torch.int32, device=self.device)
+        self.hist_rows = acc
+        self.consts = dict(R=R, G2=G // 2, S=S, H=H, OUT=OUT, K=K, NZ=2 if cfg.output == "mol" else 1,
+                           N_MIX=cfg.n_mix if cfg.output == "mol" else 1, R_P=_p2(R), S_P=_p2(S), OUT_P=_p2(OUT),
+                           BG=min(_p2(G // 2), block_g), BH=min(_p2(H), block_h),
+                           MODE={"mulaw": 0, "mol": 1, "gaussian": 2}[cfg.output])
+        self.num_warps = num_warps
+        self.L, self.G = L, G
+
+    def new_state(self, B: int, initial: float):
+        hist = torch.zeros(B, self.hist_rows, self.cfg.residual_channels, device=self.device, dtype=torch.float32)
+        x = torch.full((B,), float(initial), device=self.device, dtype=torch.float32)
+        return hist, x
+
+    def run_chunk(self, cond, hist, x, t0, noise=None, teacher=None):
+        """cond [B, Tc, L, G] fp32; noise [B, Tc, NZ] or teacher [B, Tc]. Returns samples [B, Tc]
+        (or logits [B, Tc, OUT] when teacher-forced). hist and x are updated in place."""
+        B, Tc = cond.shape[:2]
+        assert cond.shape == (B, Tc, self.L, self.G) and cond.dtype == torch.float32 and cond.is_contiguous()
+        assert hist.shape == (B, self.hist_rows, self.cfg.residual_channels) and x.shape == (B,)
+        out = torch.empty(B, Tc, device=self.device, dtype=torch.float32)
+        logits = torch.empty(B, Tc, self.consts["OUT"], device=self.device, dtype=torch.float32) if teacher is not None else out
+        dummy = out
+        if teacher is None:
+            assert noise is not None and noise.shape[:2] == (B, Tc) and noise.is_contiguous()
+        wavenet_loop_kernel[(B,)](
+            cond, hist, x, noise if noise is not None else dummy, teacher if teacher is not None else dummy, out, logits,
+            self.emb, self.emb_b, self.wd, self.wo, self.bo, self.ws, self.bs, self.w1, self.b1, self.w2, self.b2,
+            self.dil, self.off, int(t0), Tc, self.L, self.hist_rows,
+            math.sqrt(1.0 / self.L), float(self.cfg.log_scale_min),
+            TEACHER=teacher is not None, num_warps=self.num_warps, **self.consts)
+        return logits if teacher is not None else out
+
+
+def wavenet_loop_ref(model, n, mel=None, speaker=None, noise=None, teacher=None):
+    """The reference this op must reproduce: the eager incremental loop."""
+    from ..models.wavenet.runtime import run_torch
+
+    return run_torch(model, n, mel=mel, speaker=speaker, noise=noise, teacher=teacher)
