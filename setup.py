@@ -106,6 +106,8 @@ ext_modules = [
 ]
 
 _nvcc = _want_cuda()
+if _nvcc and not os.path.exists(os.path.join(HERE, "csrc", "bindings_cuda.cpp")):
+    _nvcc = None
 if _nvcc:
     cuda_root = os.path.dirname(os.path.dirname(os.path.realpath(_nvcc)))
     lib_dirs = [d for d in (os.path.join(cuda_root, "lib64"), os.path.join(cuda_root, "lib"),

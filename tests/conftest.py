@@ -1,5 +1,15 @@
 import os
 
+# Triton kernels run through the interpreter where there is no GPU (DESIGN.md, convention 6).
+# The switch must be set before any @triton.jit function is defined.
+try:
+    import torch as _torch
+
+    if not _torch.cuda.is_available():
+        os.environ.setdefault("TRITON_INTERPRET", "1")
+except ImportError:
+    pass
+
 import numpy as np
 import pytest
 import torch
@@ -9,6 +19,15 @@ import audiogen_fast as agf
 
 def pytest_configure(config):
     torch.set_num_threads(max(1, min(2, os.cpu_count() or 1)))
+
+
+HAS_CUDA = torch.cuda.is_available()
+INTERPRET = os.environ.get("TRITON_INTERPRET") == "1"
+
+
+def triton_device():
+    """Where Triton tests run: the GPU when there is one, else CPU tensors in the interpreter."""
+    return "cuda" if HAS_CUDA else "cpu"
 
 
 @pytest.fixture

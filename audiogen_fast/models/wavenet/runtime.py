@@ -220,3 +220,72 @@ def generate(model: WaveNet, backend: str, n: int, mel=None, noise=None, speaker
         raise ValueError(f"backend {backend!r} has no WaveNet runtime")
     samples, _ = RUNNERS[backend](model, n, mel=mel, speaker=speaker, noise=noise, progress=progress)
     return decode_output(model.config, samples)
+
+
+# ---- torch.compile baseline (benchmarks): the eager step as one graph, replayed per sample ----
+
+class _CompiledStep(torch.nn.Module):
+    """The eager step with ring buffers as module buffers and the position as a tensor, so that
+    torch.compile(mode="reduce-overhead") can capture one sample's work as one CUDA graph."""
+
+    def __init__(self, model: WaveNet, B: int):
+        super().__init__()
+        st = _Step(model)
+        cfg = model.config
+        self.st, self.K, self.cfg = st, cfg.kernel_size, cfg
+        self.model = model
+        dev = next(model.parameters()).device
+        dt = next(model.parameters()).dtype
+        for l, d in enumerate(st.dil):
+            self.register_buffer(f"hist{l}", torch.zeros((cfg.kernel_size - 1) * d, B, st.R, device=dev, dtype=dt))
+
+    def forward(self, x, t, ct, u):
+        st, K = self.st, self.K
+        h = st.emb[x] + st.emb_b
+        skip = None
+        for l, d in enumerate(st.dil):
+            buf = getattr(self, f"hist{l}")
+            M = buf.shape[0]
+            taps = [buf.index_select(0, ((t + j * d) % M).view(1))[0] for j in range(K - 1)] + [h]
+            a = torch.addmm(ct[:, l], torch.cat(taps, 1), st.w_dil[l])
+            z = torch.tanh(a[:, :st.G // 2]) * torch.sigmoid(a[:, st.G // 2:])
+            os_ = torch.addmm(st.b_os[l], z, st.w_os[l])
+            buf.index_copy_(0, (t % M).view(1), h.unsqueeze(0))
+            h = (h + os_[:, :st.R]) * math.sqrt(0.5)
+            skip = os_[:, st.R:] if skip is None else skip + os_[:, st.R:]
+        m = self.model
+        y = F.relu(skip * st.skip_scale)
+        y = F.linear(F.relu(F.linear(y, m.last_conv1.weight[:, :, 0], m.last_conv1.bias)),
+                     m.last_conv2.weight[:, :, 0], m.last_conv2.bias).float()
+        return sample_softmax(y, u)
+
+
+@torch.inference_mode()
+def run_compiled(model: WaveNet, n: int, mel=None, noise=None, mode: str = "reduce-overhead", _cache={}):
+    """torch.compile'd eager step (mu-law models), one call per sample: the baseline users reach for."""
+    cfg = model.config
+    if cfg.output != "mulaw":
+        raise ValueError("run_compiled supports mu-law WaveNets")
+    p = next(model.parameters())
+    dev, dt = p.device, p.dtype
+    st = _Step(model)
+    c_up = model.upsample(mel.to(dev, dt))
+    B = c_up.shape[0]
+    key = (id(model), B, mode)
+    if key not in _cache:
+        mod = _CompiledStep(model, B)
+        _cache[key] = (mod, torch.compile(mod, mode=mode, fullgraph=True) if mode else mod)
+    mod, fn = _cache[key]
+    for name, buf in mod.named_buffers():
+        if name.startswith("hist"):
+            buf.zero_()
+    x = torch.full((B,), initial_input(cfg), dtype=torch.long, device=dev)
+    samples = torch.empty(B, n, dtype=torch.long, device=dev)
+    noise = noise.to(dev)
+    ts = torch.arange(n, device=dev)
+    for t0 in range(0, n, COND_BLOCK):
+        cond = st.cond_block(model, c_up, None, t0, min(n, t0 + COND_BLOCK))
+        for t in range(t0, min(n, t0 + COND_BLOCK)):
+            x = fn(x, ts[t], cond[t - t0], noise[:, t]).clone()
+            samples[:, t] = x
+    return samples, None

@@ -1,0 +1,147 @@
+"""One-command GPU check: correctness of the GPU kernels against the eager reference on the GPU,
+then timings (fast vs eager vs torch.compile in the same run). Writes a results JSON (schema in
+DESIGN.md) and a log under --out.
+
+    python3 benchmarks/gpu_check.py --out DIR
+"""
+from __future__ import annotations
+
+import argparse
+import datetime
+import json
+import os
+import platform
+import statistics
+import subprocess
+import sys
+import time
+import traceback
+
+import numpy as np
+import torch
+
+import audiogen_fast as agf
+from audiogen_fast.models.wavenet import runtime as wrt
+
+SR = 22050
+
+
+def commit():
+    try:
+        return subprocess.check_output(["git", "rev-parse", "--short", "HEAD"], text=True).strip()
+    except Exception:
+        return os.environ.get("AGF_COMMIT", "unknown")
+
+
+def cuda_time(fn, reps=3, warmup=1):
+    """Median seconds of fn() over reps, synchronised with CUDA events; warm-up excluded."""
+    for _ in range(warmup):
+        fn()
+    torch.cuda.synchronize()
+    ts = []
+    for _ in range(reps):
+        a, b = torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)
+        a.record()
+        fn()
+        b.record()
+        torch.cuda.synchronize()
+        ts.append(a.elapsed_time(b) / 1000.0)
+    return statistics.median(ts)
+
+
+RECORDS = []
+
+
+def record(config, backend, dtype, batch, samples, seconds, eager_sps=None, compile_sps=None, **extra):
+    sps = samples / seconds
+    r = {"config": config, "backend": backend, "dtype": dtype, "batch": batch, "samples": samples,
+         "samples_per_sec": sps, "aggregate_samples_per_sec": sps * batch, "rtf": SR / sps,
+         "x_realtime": sps / SR, "vs_torch": (sps / eager_sps) if eager_sps else None,
+         "vs_compile": (sps / compile_sps) if compile_sps else None}
+    r.update(extra)
+    RECORDS.append(r)
+    print(f"{config:4s} {backend:10s} {dtype:9s} B={batch:<4d} {sps:>12,.0f} samples/s/stream "
+          f"{sps * batch:>14,.0f} aggregate  x_rt={sps / SR:8.2f}"
+          + (f"  vs_torch={r['vs_torch']:.1f}" if r["vs_torch"] else "")
+          + (f"  vs_compile={r['vs_compile']:.1f}" if r["vs_compile"] else ""), flush=True)
+    return sps
+
+
+def bench_wavenet(preset, quick):
+    model = agf.build(preset, seed=0).cuda().eval()
+    cfg = model.config
+    mulaw = cfg.output == "mulaw"
+
+    def inputs(B, n):
+        frames = -(-n // cfg.hop_length)
+        mel = torch.randn(B, cfg.n_mels, frames, device="cuda")
+        nz = torch.from_numpy(np.stack([wrt.draw_noise(cfg, s, n) for s in range(B)])).cuda()
+        return mel, nz
+
+    # eager reference loop on the GPU (slow: a few hundred samples are enough for a median)
+    n_e = 256
+    mel, nz = inputs(1, n_e)
+    t = cuda_time(lambda: wrt.run_torch(model, n_e, mel=mel, noise=nz), reps=3)
+    eager = record(preset, "torch", "float32", 1, n_e, t)
+    comp = None
+    if mulaw:
+        try:
+            wrt.run_compiled(model, 64, mel=mel, noise=nz)  # compile + capture
+            t = cuda_time(lambda: wrt.run_compiled(model, n_e, mel=mel, noise=nz), reps=3)
+            comp = record(preset, "compile", "float32", 1, n_e, t, eager_sps=eager)
+        except Exception as e:  # report, don't hide
+            print(f"torch.compile baseline failed: {type(e).__name__}: {e}")
+            traceback.print_exc()
+    n = 4096 if not quick else 1024
+    mel, nz = inputs(1, n)
+    for dtype in (torch.float32, torch.float16, torch.bfloat16):
+        loop = wrt.triton_loop(model, weight_dtype=dtype)
+        t = cuda_time(lambda: wrt.run_triton(model, n, mel=mel, noise=nz, loop=loop), reps=3)
+        record(preset, "triton", str(dtype).split(".")[-1], 1, n, t, eager_sps=eager, compile_sps=comp)
+    # kernel variants (W1 only): warps and gate block
+    if preset == "W1":
+        from audiogen_fast.ops.wavenet_loop import WaveNetLoop
+        for nw in (2, 4, 8):
+            for bg in (32, 64):
+                loop = WaveNetLoop(model, dtype=torch.float16, block_g=bg, num_warps=nw)
+                t = cuda_time(lambda: wrt.run_triton(model, n, mel=mel, noise=nz, loop=loop), reps=3)
+                record(preset, f"triton-w{nw}-g{bg}", "float16", 1, n, t, eager_sps=eager, compile_sps=comp)
+    # many streams
+    n = 1024 if not quick else 512
+    for B in ((16, 132, 264) if not quick else (16, 132)):
+        mel, nz = inputs(B, n)
+        loop = wrt.triton_loop(model, weight_dtype=torch.float16)
+        t = cuda_time(lambda: wrt.run_triton(model, n, mel=mel, noise=nz, loop=loop), reps=2)
+        record(preset, "triton", "float16", B, n, t, eager_sps=eager, compile_sps=comp)
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--out", default=".")
+    ap.add_argument("--quick", action="store_true")
+    ap.add_argument("--configs", default="W1,W2,W4")
+    args = ap.parse_args()
+    os.makedirs(args.out, exist_ok=True)
+    dev = torch.cuda.get_device_name(0)
+    import triton
+
+    print(f"device {dev}, torch {torch.__version__}, triton {triton.__version__}, python {platform.python_version()}")
+    for c in args.configs.split(","):
+        c = c.strip()
+        try:
+            if c.startswith("W"):
+                bench_wavenet(c, args.quick)
+        except Exception:
+            traceback.print_exc()
+    date = datetime.date.today().isoformat()
+    res = {"device": dev, "commit": commit(), "date": date, "torch": torch.__version__, "triton": triton.__version__,
+           "records": RECORDS}
+    slug = dev.replace(" ", "-").replace("/", "-")
+    path = os.path.join(args.out, f"{slug}-{date}-{res['commit']}.json")
+    with open(path, "w") as f:
+        json.dump(res, f, indent=1)
+    print("wrote", path)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
