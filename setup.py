@@ -108,8 +108,18 @@ ext_modules = [
 _nvcc = _want_cuda()
 if _nvcc and not os.path.exists(os.path.join(HERE, "csrc", "bindings_cuda.cpp")):
     _nvcc = None
+def _cuda_root(nvcc):
+    """The toolkit folder with include/cuda_runtime.h (nvcc may be a wrapper script elsewhere)."""
+    cands = [os.environ.get("CUDA_HOME"), os.environ.get("CUDA_PATH"),
+             os.path.dirname(os.path.dirname(os.path.realpath(nvcc))), "/usr/local/cuda"]
+    for c in cands:
+        if c and os.path.exists(os.path.join(c, "include", "cuda_runtime.h")):
+            return c
+    sys.exit(f"CUDA headers (include/cuda_runtime.h) not found near {nvcc}; set CUDA_HOME")
+
+
 if _nvcc:
-    cuda_root = os.path.dirname(os.path.dirname(os.path.realpath(_nvcc)))
+    cuda_root = _cuda_root(_nvcc)
     lib_dirs = [d for d in (os.path.join(cuda_root, "lib64"), os.path.join(cuda_root, "lib"),
                             os.path.join(cuda_root, "targets", "x86_64-linux", "lib")) if os.path.isdir(d)]
     ext_modules.append(
