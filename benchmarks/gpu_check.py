@@ -101,7 +101,7 @@ def bench_wavenet(preset, quick):
     # kernel variants (W1 only): warps and gate block
     if preset == "W1":
         from audiogen_fast.ops.wavenet_loop import WaveNetLoop
-        for nw in (2, 4, 8):
+        for nw in (1, 2, 4):
             for bg in (32, 64):
                 loop = WaveNetLoop(model, dtype=torch.float16, block_g=bg, num_warps=nw)
                 t = cuda_time(lambda: wrt.run_triton(model, n, mel=mel, noise=nz, loop=loop), reps=3)
@@ -115,11 +115,48 @@ def bench_wavenet(preset, quick):
         record(preset, "triton", "float16", B, n, t, eager_sps=eager, compile_sps=comp)
 
 
+def bench_diffwave(preset, quick, seconds=10.0):
+    from audiogen_fast.models.diffwave import runtime as drt
+    from audiogen_fast.models.diffwave.reference import Schedule
+
+    model = agf.build(preset, seed=0).cuda().eval()
+    cfg = model.config
+    frames = int(seconds * SR / cfg.hop_length)
+    T = frames * cfg.hop_length
+    mel = torch.randn(1, cfg.n_mels, frames, device="cuda")
+    sched = Schedule.from_config(cfg, None)
+    nz = torch.from_numpy(np.stack([drt.draw_noise(cfg, 0, T, sched)])).transpose(0, 1).contiguous().cuda()
+    t = cuda_time(lambda: drt.run_torch(model, sched, nz, mel=mel), reps=3)
+    eager = record(preset, "torch", "float32", 1, T, t, steps=len(sched))
+    comp = None
+    try:
+        drt.run_compiled(model, sched, nz, mel=mel)
+        t = cuda_time(lambda: drt.run_compiled(model, sched, nz, mel=mel), reps=3)
+        comp = record(preset, "compile", "float32", 1, T, t, eager_sps=eager, steps=len(sched))
+    except Exception as e:
+        print(f"torch.compile baseline failed: {type(e).__name__}: {e}")
+    # correctness at full length, fp32
+    ref = drt.run_torch(model, sched, nz, mel=mel)
+    variants = [(torch.float32, "ieee", 64, 4), (torch.float32, "tf32x3", 64, 4), (torch.float32, "tf32", 64, 4),
+                (torch.bfloat16, "ieee", 64, 4), (torch.float16, "ieee", 64, 4)]
+    if not quick:
+        variants += [(torch.bfloat16, "ieee", 128, 4), (torch.bfloat16, "ieee", 128, 8), (torch.float16, "ieee", 128, 8),
+                     (torch.float32, "tf32x3", 128, 8)]
+    for dtype, prec, bt, nw in variants:
+        k = drt.triton_kernels(model, dtype=dtype, block_t=bt, num_warps=nw, precision=prec)
+        out = drt.run_triton(model, sched, nz, mel=mel, kernels=k)
+        err = ((out - ref).abs().max() / ref.abs().max()).item()
+        t = cuda_time(lambda: drt.run_triton(model, sched, nz, mel=mel, kernels=k), reps=5)
+        name = "triton" + ("" if (prec == "ieee" and bt == 64 and nw == 4) else f"-{prec}-t{bt}-w{nw}")
+        record(preset, name, str(dtype).split(".")[-1], 1, T, t, eager_sps=eager, compile_sps=comp,
+               steps=len(sched), max_rel_err_vs_eager_fp32=err)
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--out", default=".")
     ap.add_argument("--quick", action="store_true")
-    ap.add_argument("--configs", default="W1,W2,W4")
+    ap.add_argument("--configs", default="W1,W2,W4,D1,D2")
     args = ap.parse_args()
     os.makedirs(args.out, exist_ok=True)
     dev = torch.cuda.get_device_name(0)
@@ -131,6 +168,8 @@ def main():
         try:
             if c.startswith("W"):
                 bench_wavenet(c, args.quick)
+            elif c.startswith("D"):
+                bench_diffwave(c, args.quick)
         except Exception:
             traceback.print_exc()
     date = datetime.date.today().isoformat()

@@ -47,11 +47,10 @@ def wavenet_loop_kernel(
     ws_ptr, bs_ptr,      # [L, G2, S], [L, S]
     w1_ptr, b1_ptr,      # [S, H], [H]
     w2_ptr, b2_ptr,      # [H, OUT], [OUT]
-    dil_ptr, off_ptr,    # [L] int32 dilations, ring-buffer row offsets
     t0, Tc, L, HIST,
     skip_scale, log_scale_min,
     R: tl.constexpr, G2: tl.constexpr, S: tl.constexpr, H: tl.constexpr, OUT: tl.constexpr,
-    K: tl.constexpr, NZ: tl.constexpr, N_MIX: tl.constexpr,
+    K: tl.constexpr, CYCLE: tl.constexpr, NZ: tl.constexpr, N_MIX: tl.constexpr,
     R_P: tl.constexpr, S_P: tl.constexpr, OUT_P: tl.constexpr, BG: tl.constexpr, BH: tl.constexpr,
     MODE: tl.constexpr,      # 0 mu-law softmax, 1 mixture of logistics, 2 Gaussian
     TEACHER: tl.constexpr,
@@ -79,48 +78,52 @@ def wavenet_loop_kernel(
             h = x * tl.load(emb_ptr + rR, mask=mR, other=0.0).to(tl.float32) + emb_b
         skip = tl.zeros([S_P], dtype=tl.float32)
         for l in range(L):
-            d = tl.load(dil_ptr + l)
+            # dilation 2**(l % CYCLE); ring rows of earlier layers: (K-1) * sum of their dilations
+            d = 1 << (l % CYCLE)
             M = (K - 1) * d
-            hb = hist_ptr + (b * HIST + tl.load(off_ptr + l)) * R
+            off = (K - 1) * ((l // CYCLE) * ((1 << CYCLE) - 1) + (d - 1))
+            hb = hist_ptr + (b * HIST + off) * R
+            wl = wd_ptr + l * K * R * G
+            cl = cond_ptr + ((b * Tc + tt) * L + l) * G
+            # every load of the layer is issued before any arithmetic (one memory latency, not three)
             tap0 = tl.load(hb + (t % M) * R + rR, mask=mR, other=0.0)               # x[t - (K-1) d]
             if K == 3:
                 tap1 = tl.load(hb + ((t + d) % M) * R + rR, mask=mR, other=0.0)     # x[t - d]
+            bo = tl.load(bo_ptr + l * R + rR, mask=mR, other=0.0).to(tl.float32)
+            bs = tl.load(bs_ptr + l * S + rS, mask=mS, other=0.0).to(tl.float32)
             res = tl.zeros([R_P], dtype=tl.float32)
             sk = tl.zeros([S_P], dtype=tl.float32)
-            wl = wd_ptr + l * K * R * G
-            cl = cond_ptr + ((b * Tc + tt) * L + l) * G
             for c in tl.static_range(0, G2, BG):
                 cols = c + rG
                 mc = cols < G2
                 wmask = mR[:, None] & mc[None, :]
                 a = tl.load(cl + cols, mask=mc, other=0.0)
                 g = tl.load(cl + G2 + cols, mask=mc, other=0.0)
-                w = tl.load(wl + rR[:, None] * G + cols[None, :], mask=wmask, other=0.0).to(tl.float32)
-                a += tl.sum(tap0[:, None] * w, 0)
-                w = tl.load(wl + rR[:, None] * G + (G2 + cols)[None, :], mask=wmask, other=0.0).to(tl.float32)
-                g += tl.sum(tap0[:, None] * w, 0)
+                wa_cur = tl.load(wl + ((K - 1) * R + rR[:, None]) * G + cols[None, :], mask=wmask, other=0.0)
+                wg_cur = tl.load(wl + ((K - 1) * R + rR[:, None]) * G + (G2 + cols)[None, :], mask=wmask, other=0.0)
+                wa_0 = tl.load(wl + rR[:, None] * G + cols[None, :], mask=wmask, other=0.0)
+                wg_0 = tl.load(wl + rR[:, None] * G + (G2 + cols)[None, :], mask=wmask, other=0.0)
                 if K == 3:
-                    w = tl.load(wl + (R + rR[:, None]) * G + cols[None, :], mask=wmask, other=0.0).to(tl.float32)
-                    a += tl.sum(tap1[:, None] * w, 0)
-                    w = tl.load(wl + (R + rR[:, None]) * G + (G2 + cols)[None, :], mask=wmask, other=0.0).to(tl.float32)
-                    g += tl.sum(tap1[:, None] * w, 0)
-                w = tl.load(wl + ((K - 1) * R + rR[:, None]) * G + cols[None, :], mask=wmask, other=0.0).to(tl.float32)
-                a += tl.sum(h[:, None] * w, 0)
-                w = tl.load(wl + ((K - 1) * R + rR[:, None]) * G + (G2 + cols)[None, :], mask=wmask, other=0.0).to(tl.float32)
-                g += tl.sum(h[:, None] * w, 0)
-                z = _tanh(a) * tl.sigmoid(g)
-                z = tl.where(mc, z, 0.0)
-                wo = tl.load(wo_ptr + (l * G2 + cols[:, None]) * R + rR[None, :], mask=mc[:, None] & mR[None, :],
-                             other=0.0).to(tl.float32)
-                res += tl.sum(z[:, None] * wo, 0)
-                ws = tl.load(ws_ptr + (l * G2 + cols[:, None]) * S + rS[None, :], mask=mc[:, None] & mS[None, :],
-                             other=0.0).to(tl.float32)
-                sk += tl.sum(z[:, None] * ws, 0)
+                    wa_1 = tl.load(wl + (R + rR[:, None]) * G + cols[None, :], mask=wmask, other=0.0)
+                    wg_1 = tl.load(wl + (R + rR[:, None]) * G + (G2 + cols)[None, :], mask=wmask, other=0.0)
+                wo = tl.load(wo_ptr + (l * G2 + cols[:, None]) * R + rR[None, :], mask=mc[:, None] & mR[None, :], other=0.0)
+                ws = tl.load(ws_ptr + (l * G2 + cols[:, None]) * S + rS[None, :], mask=mc[:, None] & mS[None, :], other=0.0)
+                # one reduction per gate half: the taps are summed elementwise first
+                pa = h[:, None] * wa_cur.to(tl.float32) + tap0[:, None] * wa_0.to(tl.float32)
+                pg = h[:, None] * wg_cur.to(tl.float32) + tap0[:, None] * wg_0.to(tl.float32)
+                if K == 3:
+                    pa += tap1[:, None] * wa_1.to(tl.float32)
+                    pg += tap1[:, None] * wg_1.to(tl.float32)
+                a += tl.sum(pa, 0)
+                g += tl.sum(pg, 0)
+                z = tl.where(mc, _tanh(a) * tl.sigmoid(g), 0.0)
+                res += tl.sum(z[:, None] * wo.to(tl.float32), 0)
+                sk += tl.sum(z[:, None] * ws.to(tl.float32), 0)
             # every thread has read the taps before anyone overwrites the oldest one
             tl.debug_barrier()
             tl.store(hb + (t % M) * R + rR, h, mask=mR)
-            h = (h + res + tl.load(bo_ptr + l * R + rR, mask=mR, other=0.0).to(tl.float32)) * 0.7071067811865476
-            skip += sk + tl.load(bs_ptr + l * S + rS, mask=mS, other=0.0).to(tl.float32)
+            h = (h + res + bo) * 0.7071067811865476
+            skip += sk + bs
         tl.debug_barrier()
         # output stack: relu(skip * scale) -> W1 -> relu -> W2, in chunks of BH hidden units
         y = tl.maximum(skip * skip_scale, 0.0)
@@ -174,7 +177,7 @@ class WaveNetLoop:
     """Weights laid out for the kernel, plus the per-stream state. dtype: storage dtype of the
     weights (float32, float16 or bfloat16); state, conditioning and arithmetic stay fp32."""
 
-    def __init__(self, model, dtype=torch.float32, block_g: int = 64, block_h: int = 64, num_warps: int = 4):
+    def __init__(self, model, dtype=torch.float32, block_g: int = 64, block_h: int = 64, num_warps: int = 2):
         cfg = model.config
         self.model, self.cfg = model, cfg
         p = next(model.parameters())
@@ -196,15 +199,11 @@ class WaveNetLoop:
             self.b1 = model.last_conv1.bias.to(**f32).contiguous()
             self.w2 = model.last_conv2.weight[:, :, 0].t().contiguous().to(**wt)                  # [H, OUT]
             self.b2 = model.last_conv2.bias.to(**f32).contiguous()
-        dils = [lay.dilation for lay in layers]
-        self.dil = torch.tensor(dils, dtype=torch.int32, device=self.device)
-        offs, acc = [], 0
-        for d in dils:
-            offs.append(acc)
-            acc += (K - 1) * d
-        self.off = torch.tensor(offs, dtype=torch.int32, device=self.device)
-        self.hist_rows = acc
-        self.consts = dict(R=R, G2=G // 2, S=S, H=H, OUT=OUT, K=K, NZ=2 if cfg.output == "mol" else 1,
+        # ring buffers: layer l (dilation 2**(l % cycle)) owns (K-1) * d rows; the kernel computes
+        # the offsets from l, so the layout must be exactly this
+        assert [lay.dilation for lay in layers] == [2 ** (i % cfg.cycle) for i in range(L)]
+        self.hist_rows = (K - 1) * sum(lay.dilation for lay in layers)
+        self.consts = dict(R=R, G2=G // 2, S=S, H=H, OUT=OUT, K=K, CYCLE=cfg.cycle, NZ=2 if cfg.output == "mol" else 1,
                            N_MIX=cfg.n_mix if cfg.output == "mol" else 1, R_P=_p2(R), S_P=_p2(S), OUT_P=_p2(OUT),
                            BG=min(_p2(G // 2), block_g), BH=min(_p2(H), block_h),
                            MODE={"mulaw": 0, "mol": 1, "gaussian": 2}[cfg.output])
@@ -230,7 +229,7 @@ class WaveNetLoop:
         wavenet_loop_kernel[(B,)](
             cond, hist, x, noise if noise is not None else dummy, teacher if teacher is not None else dummy, out, logits,
             self.emb, self.emb_b, self.wd, self.wo, self.bo, self.ws, self.bs, self.w1, self.b1, self.w2, self.b2,
-            self.dil, self.off, int(t0), Tc, self.L, self.hist_rows,
+            int(t0), Tc, self.L, self.hist_rows,
             math.sqrt(1.0 / self.L), float(self.cfg.log_scale_min),
             TEACHER=teacher is not None, num_warps=self.num_warps, **self.consts)
         return logits if teacher is not None else out

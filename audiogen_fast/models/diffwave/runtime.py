@@ -14,7 +14,7 @@ from ... import noise as noise_mod
 from .config import DiffWaveConfig
 from .reference import DiffWave, Schedule
 
-BACKENDS = ("torch",)
+BACKENDS = ("torch", "triton")
 
 
 def noise_shape(cfg: DiffWaveConfig, n: int, schedule: Schedule) -> tuple:
@@ -49,8 +49,92 @@ def run_torch(model: DiffWave, schedule: Schedule, noise: torch.Tensor, mel=None
     return x.float()
 
 
+# ---- Triton: fused residual layers + fused head, the loop replayed as one CUDA graph ----------
+
+def triton_kernels(model: DiffWave, dtype=None, **kw):
+    """Kernel-layout weights (audiogen_fast/ops/diffwave_layer.py), cached on the model."""
+    from ...ops.diffwave_layer import DiffWaveTriton
+
+    p = next(model.parameters())
+    dtype = p.dtype if dtype is None else dtype
+    key = (p.device, dtype, p.data_ptr(), tuple(sorted(kw.items())))
+    cache = model.__dict__.setdefault("_agf_triton", {})
+    if key not in cache:
+        cache.clear()
+        cache[key] = DiffWaveTriton(model, dtype=dtype, **kw)
+    return cache[key]
+
+
+@torch.inference_mode()
+def run_triton(model: DiffWave, schedule: Schedule, noise: torch.Tensor, mel=None, progress=False, kernels=None,
+               graph: bool = True):
+    """Same contract as run_torch. On CUDA the whole loop is captured once per (batch, length,
+    schedule) as a CUDA graph and replayed."""
+    p = next(model.parameters())
+    dev = p.device
+    k = kernels or triton_kernels(model)
+    noise = noise.to(dev, torch.float32).contiguous()
+    mel_up = model.spectrogram_upsampler(mel.to(dev, p.dtype)).to(k.dtype).contiguous() \
+        if model.spectrogram_upsampler is not None else None
+    if not (graph and dev.type == "cuda"):
+        return k.run(schedule, noise, mel_up)
+    key = (tuple(noise.shape), tuple(float(b) for b in schedule.betas), mel_up is not None)
+    graphs = k.__dict__.setdefault("graphs", {})
+    if key not in graphs:
+        if len(graphs) >= 4:
+            graphs.clear()
+        st_noise = noise.clone()
+        st_mel = mel_up.clone() if mel_up is not None else None
+        tables = k.step_tables(schedule)
+        s = torch.cuda.Stream()
+        s.wait_stream(torch.cuda.current_stream())
+        with torch.cuda.stream(s):
+            k.run(schedule, st_noise, st_mel, tables)  # compiles the kernels outside the capture
+        torch.cuda.current_stream().wait_stream(s)
+        g = torch.cuda.CUDAGraph()
+        with torch.cuda.graph(g):
+            st_out = k.run(schedule, st_noise, st_mel, tables)
+        graphs[key] = (g, st_noise, st_mel, st_out)
+    g, st_noise, st_mel, st_out = graphs[key]
+    st_noise.copy_(noise)
+    if st_mel is not None:
+        st_mel.copy_(mel_up)
+    g.replay()
+    return st_out.clone()
+
+
+# ---- torch.compile baseline (benchmarks) ---------------------------------------------------
+
+@torch.inference_mode()
+def run_compiled(model: DiffWave, schedule: Schedule, noise: torch.Tensor, mel=None, mode="reduce-overhead",
+                 _cache={}):
+    """The eager loop with the denoiser compiled by torch.compile (what users reach for)."""
+    key = (id(model), mode)
+    if key not in _cache:
+        _cache[key] = torch.compile(model.denoise, mode=mode)
+    fn = _cache[key]
+    p = next(model.parameters())
+    dev, dt = p.device, p.dtype
+    noise = noise.to(dev)
+    cond = model.spectrogram_upsampler(mel.to(dev, dt)) if model.spectrogram_upsampler is not None else None
+    S = len(schedule)
+    x = noise[0].to(dt)
+    steps = torch.tensor(schedule.steps, device=dev, dtype=torch.float32)
+    for i in range(S):
+        n = S - 1 - i
+        eps = fn(x, steps[n:n + 1], cond).squeeze(1)
+        x = float(schedule.c1[n]) * (x - float(schedule.c2[n]) * eps)
+        if n > 0:
+            x = x + float(schedule.sigma[n]) * noise[i + 1].to(dt)
+        x = torch.clamp(x, -1.0, 1.0)
+    return x.float()
+
+
+RUNNERS = {"torch": run_torch, "triton": run_triton}
+
+
 def generate(model: DiffWave, backend: str, n: int, mel=None, noise=None, speaker=None, schedule=None,
              progress=False):
-    if backend != "torch":
+    if backend not in RUNNERS:
         raise ValueError(f"backend {backend!r} has no DiffWave runtime")
-    return run_torch(model, schedule, noise, mel=mel, progress=progress).cpu().numpy()
+    return RUNNERS[backend](model, schedule, noise, mel=mel, progress=progress).cpu().numpy()
