@@ -27,10 +27,13 @@ SR = 22050
 
 
 def commit():
+    if os.environ.get("AGF_COMMIT"):
+        return os.environ["AGF_COMMIT"]
     try:
-        return subprocess.check_output(["git", "rev-parse", "--short", "HEAD"], text=True).strip()
+        return subprocess.check_output(["git", "rev-parse", "--short", "HEAD"], text=True,
+                                       stderr=subprocess.DEVNULL).strip()
     except Exception:
-        return os.environ.get("AGF_COMMIT", "unknown")
+        return "unknown"
 
 
 def cuda_time(fn, reps=3, warmup=1):
@@ -99,7 +102,7 @@ def bench_wavenet(preset, quick):
         t = cuda_time(lambda: wrt.run_triton(model, n, mel=mel, noise=nz, loop=loop), reps=3)
         record(preset, "triton", str(dtype).split(".")[-1], 1, n, t, eager_sps=eager, compile_sps=comp)
     # kernel variants (W1 only): warps and gate block
-    if preset == "W1":
+    if preset == "W1" and not quick:
         from audiogen_fast.ops.wavenet_loop import WaveNetLoop
         for nw in (1, 2, 4):
             for bg in (32, 64):
@@ -108,7 +111,7 @@ def bench_wavenet(preset, quick):
                 record(preset, f"triton-w{nw}-g{bg}", "float16", 1, n, t, eager_sps=eager, compile_sps=comp)
     # many streams
     n = 1024 if not quick else 512
-    for B in ((16, 132, 264) if not quick else (16, 132)):
+    for B in ((16, 132, 264) if not quick else ((16, 132) if preset == "W1" else (132,))):
         mel, nz = inputs(B, n)
         loop = wrt.triton_loop(model, weight_dtype=torch.float16)
         t = cuda_time(lambda: wrt.run_triton(model, n, mel=mel, noise=nz, loop=loop), reps=2)
@@ -130,6 +133,8 @@ def bench_diffwave(preset, quick, seconds=10.0):
     eager = record(preset, "torch", "float32", 1, T, t, steps=len(sched))
     comp = None
     try:
+        if preset != "D1":
+            raise RuntimeError("skipped (time budget): see D1")
         drt.run_compiled(model, sched, nz, mel=mel)
         t = cuda_time(lambda: drt.run_compiled(model, sched, nz, mel=mel), reps=3)
         comp = record(preset, "compile", "float32", 1, T, t, eager_sps=eager, steps=len(sched))
@@ -137,8 +142,10 @@ def bench_diffwave(preset, quick, seconds=10.0):
         print(f"torch.compile baseline failed: {type(e).__name__}: {e}")
     # correctness at full length, fp32
     ref = drt.run_torch(model, sched, nz, mel=mel)
-    variants = [(torch.float32, "ieee", 64, 4), (torch.float32, "tf32x3", 64, 4), (torch.float32, "tf32", 64, 4),
-                (torch.bfloat16, "ieee", 64, 4), (torch.float16, "ieee", 64, 4)]
+    # (fp32 with input_precision "ieee" is exact but ran at 0.1x eager on the H100: FMA-only dots)
+    variants = [(torch.float32, "tf32", 64, 4), (torch.bfloat16, "ieee", 64, 4), (torch.float16, "ieee", 64, 4)]
+    if preset != "D1":
+        variants = variants[:2]
     if not quick:
         variants += [(torch.bfloat16, "ieee", 128, 4), (torch.bfloat16, "ieee", 128, 8), (torch.float16, "ieee", 128, 8),
                      (torch.float32, "tf32x3", 128, 8)]
@@ -150,6 +157,21 @@ def bench_diffwave(preset, quick, seconds=10.0):
         name = "triton" + ("" if (prec == "ieee" and bt == 64 and nw == 4) else f"-{prec}-t{bt}-w{nw}")
         record(preset, name, str(dtype).split(".")[-1], 1, T, t, eager_sps=eager, compile_sps=comp,
                steps=len(sched), max_rel_err_vs_eager_fp32=err)
+
+
+def write(out):
+    import triton
+
+    dev = torch.cuda.get_device_name(0)
+    date = datetime.date.today().isoformat()
+    res = {"device": dev, "commit": commit(), "date": date, "torch": torch.__version__, "triton": triton.__version__,
+           "notes": "eager baseline with PyTorch defaults (cuDNN may use TF32 for fp32 convolutions)",
+           "records": RECORDS}
+    slug = dev.replace(" ", "-").replace("/", "-")
+    path = os.path.join(out, f"{slug}-{date}-{res['commit']}.json")
+    with open(path, "w") as f:
+        json.dump(res, f, indent=1)
+    return path
 
 
 def main():
@@ -172,14 +194,8 @@ def main():
                 bench_diffwave(c, args.quick)
         except Exception:
             traceback.print_exc()
-    date = datetime.date.today().isoformat()
-    res = {"device": dev, "commit": commit(), "date": date, "torch": torch.__version__, "triton": triton.__version__,
-           "records": RECORDS}
-    slug = dev.replace(" ", "-").replace("/", "-")
-    path = os.path.join(args.out, f"{slug}-{date}-{res['commit']}.json")
-    with open(path, "w") as f:
-        json.dump(res, f, indent=1)
-    print("wrote", path)
+        write(args.out)  # partial results survive a timeout
+    print("wrote", write(args.out))
 
 
 if __name__ == "__main__":

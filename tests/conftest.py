@@ -22,6 +22,10 @@ def pytest_configure(config):
 
 
 HAS_CUDA = torch.cuda.is_available()
+if HAS_CUDA:
+    # the fp32 reference must be fp32: PyTorch lets cuDNN convolutions use TF32 by default
+    torch.backends.cudnn.allow_tf32 = False
+    torch.backends.cuda.matmul.allow_tf32 = False
 INTERPRET = os.environ.get("TRITON_INTERPRET") == "1"
 
 

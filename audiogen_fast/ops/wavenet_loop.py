@@ -177,7 +177,11 @@ class WaveNetLoop:
     """Weights laid out for the kernel, plus the per-stream state. dtype: storage dtype of the
     weights (float32, float16 or bfloat16); state, conditioning and arithmetic stay fp32."""
 
-    def __init__(self, model, dtype=torch.float32, block_g: int = 64, block_h: int = 64, num_warps: int = 2):
+    def __init__(self, model, dtype=torch.float32, block_g: int | None = None, block_h: int = 64, num_warps: int = 4):
+        # all of a layer's weight tiles are live at once: fp32 tiles take twice the registers,
+        # so fp32 uses half-width gate chunks (H100, 2026-11-22: fp16 g64/4 warps was fastest)
+        if block_g is None:
+            block_g = 32 if dtype == torch.float32 else 64
         cfg = model.config
         self.model, self.cfg = model, cfg
         p = next(model.parameters())
