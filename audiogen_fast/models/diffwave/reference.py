@@ -30,7 +30,7 @@ class DiffusionEmbedding(nn.Module):
             x = self.embedding[step]
         else:
             x = self._lerp_embedding(step)
-        x = F.silu(self.projection1(x))
+        x = F.silu(self.projection1(x.to(self.projection1.weight.dtype)))
         return F.silu(self.projection2(x))
 
     def _lerp_embedding(self, t: torch.Tensor) -> torch.Tensor:

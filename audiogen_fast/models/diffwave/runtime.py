@@ -94,8 +94,10 @@ def run_triton(model: DiffWave, schedule: Schedule, noise: torch.Tensor, mel=Non
         g = torch.cuda.CUDAGraph()
         with torch.cuda.graph(g):
             st_out = k.run(schedule, st_noise, st_mel, tables)
-        graphs[key] = (g, st_noise, st_mel, st_out)
-    g, st_noise, st_mel, st_out = graphs[key]
+        # everything the graph reads must outlive it: the step tables too (a freed table's memory
+        # is reused, and a replay would read whatever is there now)
+        graphs[key] = (g, st_noise, st_mel, st_out, tables)
+    g, st_noise, st_mel, st_out, _ = graphs[key]
     st_noise.copy_(noise)
     if st_mel is not None:
         st_mel.copy_(mel_up)
