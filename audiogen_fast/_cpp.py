@@ -68,3 +68,110 @@ def sample_gaussian(params, z, log_scale_min: float) -> np.ndarray:
     out = np.empty(z.shape[0], dtype=np.float32)
     _ext().sample_gaussian(params.ctypes.data, z.ctypes.data, out.ctypes.data, z.shape[0], float(log_scale_min))
     return out
+
+
+# ---- threads ------------------------------------------------------------------------------
+
+_NUM_THREADS = None
+
+
+def set_num_threads(n: int | None) -> None:
+    """Threads the C++ loops use (None: AGF_NUM_THREADS, else every core)."""
+    global _NUM_THREADS
+    if n is not None and (not isinstance(n, int) or n < 1):
+        raise ValueError(f"threads must be a positive int, got {n!r}")
+    _NUM_THREADS = n
+
+
+def num_threads() -> int:
+    import os
+
+    if _NUM_THREADS is not None:
+        return _NUM_THREADS
+    env = os.environ.get("AGF_NUM_THREADS")
+    if env:
+        try:
+            v = int(env)
+            if v >= 1:
+                return v
+        except ValueError:
+            pass
+        raise ValueError(f"AGF_NUM_THREADS must be a positive integer, got {env!r}")
+    return int(_ext().default_threads())
+
+
+def _f32c(t, name):
+    """A contiguous float32 CPU torch tensor (checked) -> (tensor, pointer, numel)."""
+    import torch
+
+    if not isinstance(t, torch.Tensor):
+        raise TypeError(f"{name} must be a torch.Tensor")
+    if t.device.type != "cpu" or t.dtype != torch.float32 or not t.is_contiguous():
+        raise ValueError(f"{name} must be a contiguous float32 CPU tensor (got {t.dtype}, {t.device}, "
+                         f"contiguous={t.is_contiguous()})")
+    return t, t.data_ptr(), t.numel()
+
+
+class WaveNetCPU:
+    """The C++ WaveNet loop (csrc/cpu/wavenet.cpp) with checked tensors in and out."""
+
+    def __init__(self, model):
+        import torch
+
+        cfg = model.config
+        p = next(model.parameters())
+        if p.device.type != "cpu":
+            raise ValueError("the cpp backend runs CPU models")
+        layers = model.conv_layers
+        with torch.no_grad():
+            f = lambda t: t.detach().float().contiguous()  # noqa: E731
+            self._w = dict(
+                emb=f(model.first_conv.weight[:, :, 0].t()),
+                emb_b=f(model.first_conv.bias),
+                wd=f(torch.stack([lay.conv.weight.permute(2, 1, 0).reshape(-1, cfg.gate_channels) for lay in layers])),
+                wos=f(torch.stack([torch.cat([lay.conv1x1_out.weight[:, :, 0], lay.conv1x1_skip.weight[:, :, 0]], 0).t()
+                                   for lay in layers])),
+                bos=f(torch.stack([torch.cat([lay.conv1x1_out.bias, lay.conv1x1_skip.bias]) for lay in layers])),
+                w1=f(model.last_conv1.weight[:, :, 0].t()), b1=f(model.last_conv1.bias),
+                w2=f(model.last_conv2.weight[:, :, 0].t()), b2=f(model.last_conv2.bias))
+        if [lay.dilation for lay in layers] != [2 ** (i % cfg.cycle) for i in range(cfg.layers)]:
+            raise ValueError("WaveNetCPU expects dilations 2**(i % cycle)")
+        w = self._w
+        mode = {"mulaw": 0, "mol": 1, "gaussian": 2}[cfg.output]
+        self.cfg = cfg
+        self.nz = 2 if mode == 1 else 1
+        self._impl = _ext().WaveNetCPU(
+            cfg.layers, cfg.kernel_size, cfg.residual_channels, cfg.gate_channels, cfg.skip_channels, cfg.out_hidden,
+            cfg.out_channels, cfg.in_channels, cfg.cycle, mode, cfg.n_mix if mode == 1 else 1, float(cfg.log_scale_min),
+            *(w[k].data_ptr() for k in ("emb", "emb_b", "wd", "wos", "bos", "w1", "b1", "w2", "b2")))
+        self.hist_rows = self._impl.hist_rows
+
+    def new_state(self, B: int, initial: float):
+        import torch
+
+        return (torch.zeros(B, self.hist_rows, self.cfg.residual_channels),
+                torch.full((B,), float(initial), dtype=torch.float32))
+
+    def run_chunk(self, cond, hist, x, t0: int, noise=None, teacher=None, threads: int | None = None):
+        """cond [B, Tc, L, G]; noise [B, Tc(, 2)] or teacher [B, Tc]. Returns samples [B, Tc]
+        (teacher: logits [B, Tc, OUT])."""
+        import torch
+
+        B, Tc = cond.shape[:2]
+        out = torch.empty(B, Tc)
+        _, pc, nc = _f32c(cond, "cond")
+        _, ph, nh = _f32c(hist, "hist")
+        _, px, nx = _f32c(x, "x")
+        pn = nn = pt = nt = pl = nl = 0
+        logits = None
+        if teacher is not None:
+            _, pt, nt = _f32c(teacher, "teacher")
+            logits = torch.empty(B, Tc, self.cfg.out_channels)
+            pl, nl = logits.data_ptr(), logits.numel()
+        else:
+            if noise is None:
+                raise ValueError("pass noise or teacher")
+            _, pn, nn = _f32c(noise, "noise")
+        self._impl.run(B, Tc, int(t0), pc, nc, ph, nh, px, nx, pn, nn, pt, nt, out.data_ptr(), out.numel(), pl, nl,
+                       int(threads or num_threads()))
+        return logits if teacher is not None else out

@@ -9,7 +9,10 @@
 #include <string>
 
 #include "cpu/cpu_features.h"
+#include "cpu/kernels.h"
 #include "cpu/sampling.h"
+#include "cpu/team.h"
+#include "cpu/wavenet.h"
 
 namespace py = pybind11;
 
@@ -39,6 +42,48 @@ PYBIND11_MODULE(_C_cpu, m) {
         d["avx512f"] = f.avx512f;
         return d;
     });
+
+    m.def("kernels_name", []() { return std::string(agf::kernels().name); });
+    m.def("default_threads", []() { return agf::default_threads(); });
+
+    py::class_<agf::WaveNetCPU>(m, "WaveNetCPU")
+        .def(py::init([](int L, int K, int R, int G, int S, int H, int OUT, int IN, int cycle, int mode, int n_mix,
+                         float log_scale_min, std::uintptr_t emb, std::uintptr_t emb_b, std::uintptr_t wd,
+                         std::uintptr_t wos, std::uintptr_t bos, std::uintptr_t w1, std::uintptr_t b1,
+                         std::uintptr_t w2, std::uintptr_t b2) {
+                 for (auto p : {emb, emb_b, wd, wos, bos, w1, b1, w2, b2}) check_ptr(p, "weight");
+                 agf::WaveNetDims d{L, K, R, G, S, H, OUT, IN, cycle, mode, n_mix, log_scale_min};
+                 return new agf::WaveNetCPU(d, ptr<const float>(emb), ptr<const float>(emb_b), ptr<const float>(wd),
+                                            ptr<const float>(wos), ptr<const float>(bos), ptr<const float>(w1),
+                                            ptr<const float>(b1), ptr<const float>(w2), ptr<const float>(b2));
+             }))
+        .def_property_readonly("hist_rows", &agf::WaveNetCPU::hist_rows)
+        // Sizes are re-checked here against what the caller says it allocated (n_* in floats).
+        .def("run", [](const agf::WaveNetCPU& self, int B, int Tc, int64_t t0, std::uintptr_t cond, int64_t n_cond,
+                       std::uintptr_t hist, int64_t n_hist, std::uintptr_t x, int64_t n_x, std::uintptr_t noise,
+                       int64_t n_noise, std::uintptr_t teacher, int64_t n_teacher, std::uintptr_t out, int64_t n_out,
+                       std::uintptr_t logits, int64_t n_logits, int nthreads) {
+            const auto& d = self.dims();
+            require(B >= 1 && Tc >= 0 && t0 >= 0, "WaveNetCPU.run: need B >= 1, Tc >= 0, t0 >= 0");
+            require(n_cond == int64_t(B) * Tc * d.L * d.G, "WaveNetCPU.run: cond must be [B, Tc, L, G]");
+            require(n_hist == int64_t(B) * self.hist_rows() * d.R, "WaveNetCPU.run: hist must be [B, hist_rows, R]");
+            require(n_x == B && n_out == int64_t(B) * Tc, "WaveNetCPU.run: x must be [B], out [B, Tc]");
+            const bool tf = teacher != 0;
+            if (tf) {
+                require(n_teacher == int64_t(B) * Tc, "WaveNetCPU.run: teacher must be [B, Tc]");
+                require(n_logits == int64_t(B) * Tc * d.OUT, "WaveNetCPU.run: logits must be [B, Tc, OUT]");
+                check_ptr(logits, "logits");
+            } else {
+                require(n_noise == int64_t(B) * Tc * (d.mode == 1 ? 2 : 1), "WaveNetCPU.run: noise must be [B, Tc(, 2)]");
+                check_ptr(noise, "noise");
+            }
+            if (Tc == 0) return;
+            for (auto p : {cond, hist, x, out}) check_ptr(p, "buffer");
+            py::gil_scoped_release nogil;
+            self.run(B, Tc, t0, ptr<const float>(cond), ptr<float>(hist), ptr<float>(x),
+                     tf ? nullptr : ptr<const float>(noise), tf ? ptr<const float>(teacher) : nullptr, ptr<float>(out),
+                     tf ? ptr<float>(logits) : nullptr, nthreads);
+        });
 
     m.def("mulaw_encode", [](std::uintptr_t x, std::uintptr_t out, int64_t n, int mu) {
         require(n >= 0, "mulaw_encode: n must be >= 0");

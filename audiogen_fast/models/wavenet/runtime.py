@@ -19,7 +19,7 @@ from ...sampling import mulaw_decode, mulaw_encode, sample_gaussian, sample_mol,
 from .config import WaveNetConfig
 from .reference import WaveNet
 
-BACKENDS = ("torch", "triton")
+BACKENDS = ("torch", "cpp", "triton")
 COND_BLOCK = 2048  # time steps of conditioning projected per matrix product
 
 
@@ -211,7 +211,57 @@ def run_triton(model: WaveNet, n: int, mel=None, speaker=None, noise=None, teach
     return samples, None
 
 
-RUNNERS = {"torch": run_torch, "triton": run_triton}
+# ---- C++: the whole loop in csrc/cpu/wavenet.cpp ---------------------------------------------
+
+def cpp_loop(model: WaveNet):
+    """The C++ loop object (weights copied into its layout), cached on the model."""
+    from ..._cpp import WaveNetCPU
+
+    p = next(model.parameters())
+    key = (p.data_ptr(), p._version)
+    cached = model.__dict__.get("_agf_cpp")
+    if cached is None or cached[0] != key:
+        cached = (key, WaveNetCPU(model))
+        model.__dict__["_agf_cpp"] = cached
+    return cached[1]
+
+
+CPP_CHUNK = 4096
+
+
+@torch.inference_mode()
+def run_cpp(model: WaveNet, n: int, mel=None, speaker=None, noise=None, teacher=None, batch: int = 1,
+            progress: bool = False, chunk: int = CPP_CHUNK, threads=None):
+    """Same contract as run_torch; the per-sample work runs in C++ (no Python per sample)."""
+    cfg = model.config
+    loop = cpp_loop(model)
+    st = _Step(model)
+    c_up = model.upsample(mel.float()) if cfg.conditional else None
+    g = model.speaker_embedding(speaker) if speaker is not None else None
+    B = c_up.shape[0] if c_up is not None else (teacher.shape[0] if teacher is not None else (noise.shape[0] if noise is not None else batch))
+    hist, x = loop.new_state(B, initial_input(cfg))
+    samples = torch.empty(B, n)
+    outs = torch.empty(B, n, cfg.out_channels) if teacher is not None else None
+    it = range(0, n, chunk)
+    if progress:
+        from tqdm import tqdm
+        it = tqdm(it, total=len(it), unit="chunk", leave=False)
+    for t0 in it:
+        t1 = min(n, t0 + chunk)
+        cond = st.cond_block(model, c_up, g, t0, t1).permute(1, 0, 2, 3).float().contiguous()  # [B, Tc, L, G]
+        if teacher is not None:
+            outs[:, t0:t1] = loop.run_chunk(cond, hist, x, t0, teacher=teacher[:, t0:t1].float().contiguous(), threads=threads)
+        else:
+            nz = noise[:, t0:t1].float().contiguous()
+            samples[:, t0:t1] = loop.run_chunk(cond, hist, x, t0, noise=nz, threads=threads)
+    if teacher is not None:
+        return teacher, outs
+    if cfg.output == "mulaw":
+        samples = samples.long()
+    return samples, None
+
+
+RUNNERS = {"torch": run_torch, "cpp": run_cpp, "triton": run_triton}
 
 
 def generate(model: WaveNet, backend: str, n: int, mel=None, noise=None, speaker=None, progress=False):

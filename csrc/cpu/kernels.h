@@ -1,0 +1,25 @@
+// Dispatched CPU primitives shared by the model loops. Two implementations: portable C++
+// (kernels_portable.cpp, whatever the compiler vectorises for the baseline ISA) and AVX2+FMA
+// (kernels_avx2.cpp, compiled with -mavx2 -mfma); kernels() picks one at run time from the
+// CPU's features (never -march=native at build time).
+#pragma once
+#include <cstdint>
+
+namespace agf {
+
+struct Kernels {
+    const char* name;
+    // y[i] += sum_k x[k] * W[k * ld + c0 + i]  for i in [0, c1 - c0)   (W input-major, "axpy" form)
+    void (*axpy_cols)(const float* x, int n_in, const float* W, int ld, int c0, int c1, float* y);
+    // z[i] = tanh(a[i]) * sigmoid(b[i])
+    void (*gate_tanh_sigmoid)(const float* a, const float* b, float* z, int n);
+    // z[i] = sigmoid(a[i]) * tanh(b[i])
+    void (*gate_sigmoid_tanh)(const float* a, const float* b, float* z, int n);
+};
+
+const Kernels& portable_kernels();
+const Kernels& avx2_kernels();
+// The best available on this CPU; AGF_CPU_KERNELS=portable forces the portable path.
+const Kernels& kernels();
+
+}  // namespace agf

@@ -1,0 +1,43 @@
+// WaveNet generation loop on the CPU: every layer's ring-buffer step, the output stack, the
+// sampler and the input embedding, for a chunk of time steps, with no Python per sample.
+// Shapes: B streams, Tc steps, L layers, K taps, R residual, G gate (G2 = G / 2), S skip,
+// H output hidden, OUT outputs, IN input width (classes for mu-law, 1 otherwise).
+#pragma once
+#include <cstdint>
+#include <vector>
+
+namespace agf {
+
+struct WaveNetDims {
+    int L, K, R, G, S, H, OUT, IN, cycle;
+    int mode;             // 0 mu-law softmax, 1 mixture of logistics, 2 Gaussian
+    int n_mix;
+    float log_scale_min;
+};
+
+class WaveNetCPU {
+   public:
+    // Weights (fp32, copied): emb [IN, R], emb_b [R], wd [L, K*R, G] (tap-major rows, oldest tap
+    // first), wos [L, G2, R+S], bos [L, R+S], w1 [S, H], b1 [H], w2 [H, OUT], b2 [OUT].
+    WaveNetCPU(const WaveNetDims& d, const float* emb, const float* emb_b, const float* wd, const float* wos,
+               const float* bos, const float* w1, const float* b1, const float* w2, const float* b2);
+
+    int hist_rows() const { return hist_rows_; }
+    const WaveNetDims& dims() const { return d_; }
+
+    // cond [B, Tc, L, G] (bias + mel + speaker), hist [B, hist_rows, R] and x [B] (state, updated),
+    // noise [B, Tc, NZ] or teacher [B, Tc] (then logits [B, Tc, OUT] are written), out [B, Tc].
+    void run(int B, int Tc, int64_t t0, const float* cond, float* hist, float* x, const float* noise,
+             const float* teacher, float* out, float* logits, int nthreads) const;
+
+   private:
+    void run_stream_team(int b, int Tc, int64_t t0, const float* cond, float* hist, float* x, const float* noise,
+                         const float* teacher, float* out, float* logits, int nthreads) const;
+
+    WaveNetDims d_;
+    int hist_rows_;
+    std::vector<int> dil_, off_;
+    std::vector<float> emb_, emb_b_, wd_, wos_, bos_, w1_, b1_, w2_, b2_;
+};
+
+}  // namespace agf
