@@ -152,7 +152,8 @@ class WaveNetCPU:
         return (torch.zeros(B, self.hist_rows, self.cfg.residual_channels),
                 torch.full((B,), float(initial), dtype=torch.float32))
 
-    def run_chunk(self, cond, hist, x, t0: int, noise=None, teacher=None, threads: int | None = None):
+    def run_chunk(self, cond, hist, x, t0: int, noise=None, teacher=None, threads: int | None = None,
+                  half: bool = False):
         """cond [B, Tc, L, G]; noise [B, Tc(, 2)] or teacher [B, Tc]. Returns samples [B, Tc]
         (teacher: logits [B, Tc, OUT])."""
         import torch
@@ -173,5 +174,5 @@ class WaveNetCPU:
                 raise ValueError("pass noise or teacher")
             _, pn, nn = _f32c(noise, "noise")
         self._impl.run(B, Tc, int(t0), pc, nc, ph, nh, px, nx, pn, nn, pt, nt, out.data_ptr(), out.numel(), pl, nl,
-                       int(threads or num_threads()))
+                       int(threads or num_threads()), bool(half))
         return logits if teacher is not None else out

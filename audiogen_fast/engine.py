@@ -42,12 +42,15 @@ class Vocoder:
         self.device = _as_device(device)
         if dtype not in DTYPES:
             raise InputError(f"unknown dtype {dtype!r} (use one of {', '.join(DTYPES)})")
-        if dtype != "float32" and self.device == "cpu":
-            raise InputError(f"dtype {dtype} is for GPUs; on the CPU use float32")
         self.dtype = dtype
         self.backend = resolve_backend(backend, self.family, self.device.split(":")[0])
+        if dtype != "float32" and self.device == "cpu" and not (self.backend == "cpp" and dtype == "float16"):
+            raise InputError(f"dtype {dtype} on the CPU needs the cpp backend with float16 (fp16-stored weights); "
+                             f"got backend {self.backend!r}: use float32")
         self.model = model.eval()
-        self._run_model = model.to(self.device, DTYPES[dtype]) if (self.device != "cpu" or dtype != "float32") else model
+        # The GPU backends run the model converted to the dtype; on the CPU the model stays fp32
+        # (the cpp backend stores its own fp16 copy of the weights when asked).
+        self._run_model = model.to(self.device, DTYPES[dtype]) if self.device != "cpu" else model
         self.last_stats: dict = {}
 
     # ---- properties ------------------------------------------------------------------------
@@ -243,6 +246,8 @@ class Vocoder:
             raise InputError("this model has no speaker (global) conditioning")
 
         kwargs = dict(mel=mel_t, noise=noise_t, progress=progress)
+        if self.backend == "cpp":
+            kwargs["dtype"] = self.dtype
         if spk is not None:
             kwargs["speaker"] = spk
         if "schedule" in opts:

@@ -43,6 +43,8 @@ PYBIND11_MODULE(_C_cpu, m) {
         return d;
     });
 
+    m.def("float_to_half", [](float f) { return agf::float_to_half(f); });
+    m.def("half_to_float", [](uint16_t h) { return agf::half_to_float(h); });
     m.def("kernels_name", []() { return std::string(agf::kernels().name); });
     m.def("default_threads", []() { return agf::default_threads(); });
 
@@ -62,7 +64,7 @@ PYBIND11_MODULE(_C_cpu, m) {
         .def("run", [](const agf::WaveNetCPU& self, int B, int Tc, int64_t t0, std::uintptr_t cond, int64_t n_cond,
                        std::uintptr_t hist, int64_t n_hist, std::uintptr_t x, int64_t n_x, std::uintptr_t noise,
                        int64_t n_noise, std::uintptr_t teacher, int64_t n_teacher, std::uintptr_t out, int64_t n_out,
-                       std::uintptr_t logits, int64_t n_logits, int nthreads) {
+                       std::uintptr_t logits, int64_t n_logits, int nthreads, bool half) {
             const auto& d = self.dims();
             require(B >= 1 && Tc >= 0 && t0 >= 0, "WaveNetCPU.run: need B >= 1, Tc >= 0, t0 >= 0");
             require(n_cond == int64_t(B) * Tc * d.L * d.G, "WaveNetCPU.run: cond must be [B, Tc, L, G]");
@@ -82,8 +84,11 @@ PYBIND11_MODULE(_C_cpu, m) {
             py::gil_scoped_release nogil;
             self.run(B, Tc, t0, ptr<const float>(cond), ptr<float>(hist), ptr<float>(x),
                      tf ? nullptr : ptr<const float>(noise), tf ? ptr<const float>(teacher) : nullptr, ptr<float>(out),
-                     tf ? ptr<float>(logits) : nullptr, nthreads);
-        });
+                     tf ? ptr<float>(logits) : nullptr, nthreads, half);
+        }, py::arg("B"), py::arg("Tc"), py::arg("t0"), py::arg("cond"), py::arg("n_cond"), py::arg("hist"),
+           py::arg("n_hist"), py::arg("x"), py::arg("n_x"), py::arg("noise"), py::arg("n_noise"), py::arg("teacher"),
+           py::arg("n_teacher"), py::arg("out"), py::arg("n_out"), py::arg("logits"), py::arg("n_logits"),
+           py::arg("nthreads"), py::arg("half") = false);
 
     m.def("mulaw_encode", [](std::uintptr_t x, std::uintptr_t out, int64_t n, int mu) {
         require(n >= 0, "mulaw_encode: n must be >= 0");

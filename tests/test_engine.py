@@ -16,7 +16,9 @@ def test_every_preset_generates_through_save_load(preset, tmp_path):
     p = tmp_path / "m.safetensors"
     agf.save(model, p)
     voc = agf.load(p, device="cpu", backend="auto")
-    assert voc.backend == "torch"  # the only backend with loops for now
+    # auto: the fastest CPU backend that implements the family
+    want = "cpp" if ("cpp" in voc.family.runtime.BACKENDS and agf.backends()["cpp"][0]) else "torch"
+    assert voc.backend == want
     assert voc.sample_rate == model.config.sample_rate and voc.hop_length == model.config.hop_length
     assert voc.n_mels == model.config.n_mels and isinstance(voc.model, torch.nn.Module)
     frames = 1
@@ -98,11 +100,15 @@ def test_backend_registry():
             agf.Vocoder(model, backend="cuda")
     if b["cpp"][0]:
         with pytest.raises(agf.BackendError, match="does not implement"):
-            agf.Vocoder(model, backend="cpp", device="cpu")
+            agf.Vocoder(agf.build("tiny-wavernn"), backend="cpp", device="cpu")
+        with pytest.raises(agf.InputError, match="float16"):
+            agf.Vocoder(model, backend="torch", device="cpu", dtype="float16")
     with pytest.raises(agf.InputError, match="device"):
         agf.Vocoder(model, device="tpu")
     with pytest.raises(agf.InputError, match="dtype"):
         agf.Vocoder(model, device="cpu", dtype="float64")
+    with pytest.raises(agf.InputError, match="float16"):
+        agf.Vocoder(model, device="cpu", dtype="bfloat16")
 
 
 def test_import_does_not_initialise_cuda():

@@ -11,11 +11,17 @@ struct Kernels {
     const char* name;
     // y[i] += sum_k x[k] * W[k * ld + c0 + i]  for i in [0, c1 - c0)   (W input-major, "axpy" form)
     void (*axpy_cols)(const float* x, int n_in, const float* W, int ld, int c0, int c1, float* y);
+    // the same with IEEE half-precision weights (bits in uint16_t), fp32 arithmetic
+    void (*axpy_cols_h)(const float* x, int n_in, const uint16_t* W, int ld, int c0, int c1, float* y);
     // z[i] = tanh(a[i]) * sigmoid(b[i])
     void (*gate_tanh_sigmoid)(const float* a, const float* b, float* z, int n);
     // z[i] = sigmoid(a[i]) * tanh(b[i])
     void (*gate_sigmoid_tanh)(const float* a, const float* b, float* z, int n);
 };
+
+// IEEE half <-> float (round to nearest even), portable.
+uint16_t float_to_half(float f);
+float half_to_float(uint16_t h);
 
 const Kernels& portable_kernels();
 const Kernels& avx2_kernels();

@@ -6,7 +6,62 @@
 #include "cpu/kernels.h"
 
 namespace agf {
+
+float half_to_float(uint16_t h) {
+    const uint32_t sign = (h & 0x8000u) << 16;
+    uint32_t exp = (h >> 10) & 0x1f, man = h & 0x3ffu, bits;
+    if (exp == 0) {
+        if (man == 0) {
+            bits = sign;
+        } else {  // subnormal: normalise
+            exp = 1;
+            while (!(man & 0x400u)) { man <<= 1; --exp; }
+            man &= 0x3ffu;
+            bits = sign | ((exp + 112) << 23) | (man << 13);
+        }
+    } else if (exp == 31) {
+        bits = sign | 0x7f800000u | (man << 13);
+    } else {
+        bits = sign | ((exp + 112) << 23) | (man << 13);
+    }
+    float f;
+    std::memcpy(&f, &bits, 4);
+    return f;
+}
+
+uint16_t float_to_half(float f) {
+    uint32_t x;
+    std::memcpy(&x, &f, 4);
+    const uint32_t sign = (x >> 16) & 0x8000u;
+    const int32_t exp = static_cast<int32_t>((x >> 23) & 0xff) - 127 + 15;
+    uint32_t man = x & 0x7fffffu;
+    if (((x >> 23) & 0xff) == 0xff) return static_cast<uint16_t>(sign | 0x7c00u | (man ? 0x200u : 0));
+    if (exp >= 31) return static_cast<uint16_t>(sign | 0x7c00u);  // overflow -> inf
+    if (exp <= 0) {                                                 // subnormal or zero
+        if (exp < -10) return static_cast<uint16_t>(sign);
+        man |= 0x800000u;
+        const int shift = 14 - exp;
+        uint32_t h = man >> shift;
+        const uint32_t rem = man & ((1u << shift) - 1), half = 1u << (shift - 1);
+        if (rem > half || (rem == half && (h & 1))) ++h;
+        return static_cast<uint16_t>(sign | h);
+    }
+    uint32_t h = (static_cast<uint32_t>(exp) << 10) | (man >> 13);
+    const uint32_t rem = man & 0x1fffu;
+    if (rem > 0x1000u || (rem == 0x1000u && (h & 1))) ++h;  // may carry into the exponent: correct
+    return static_cast<uint16_t>(sign | h);
+}
+
 namespace {
+
+void axpy_cols_h(const float* x, int n_in, const uint16_t* W, int ld, int c0, int c1, float* y) {
+    const int n = c1 - c0;
+    for (int k = 0; k < n_in; ++k) {
+        const float xk = x[k];
+        const uint16_t* w = W + static_cast<int64_t>(k) * ld + c0;
+        for (int i = 0; i < n; ++i) y[i] += xk * half_to_float(w[i]);
+    }
+}
 
 void axpy_cols(const float* x, int n_in, const float* W, int ld, int c0, int c1, float* y) {
     const int n = c1 - c0;
@@ -30,7 +85,7 @@ void gate_st(const float* a, const float* b, float* z, int n) {
 }  // namespace
 
 const Kernels& portable_kernels() {
-    static const Kernels k{"portable", axpy_cols, gate_ts, gate_st};
+    static const Kernels k{"portable", axpy_cols, axpy_cols_h, gate_ts, gate_st};
     return k;
 }
 

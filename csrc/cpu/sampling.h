@@ -36,12 +36,19 @@ inline float mulaw_decode(int64_t k, int mu) {
 inline int sample_softmax(const float* logits, int n, float u) {
     float m = logits[0];
     for (int k = 1; k < n; ++k) m = std::max(m, logits[k]);
+    // one exp per class when the scratch fits (n <= 1024), two passes otherwise
+    double e[1024];
+    const bool keep = n <= 1024;
     double s = 0.0;
-    for (int k = 0; k < n; ++k) s += std::exp(static_cast<double>(logits[k]) - m);
+    for (int k = 0; k < n; ++k) {
+        const double v = std::exp(static_cast<double>(logits[k]) - m);
+        if (keep) e[k] = v;
+        s += v;
+    }
     const double target = static_cast<double>(u) * s;
     double c = 0.0;
     for (int k = 0; k < n; ++k) {
-        c += std::exp(static_cast<double>(logits[k]) - m);
+        c += keep ? e[k] : std::exp(static_cast<double>(logits[k]) - m);
         if (c > target) return k;
     }
     // Unreachable for u < 1 (target < s == c); keep a valid class with positive mass anyway.

@@ -44,25 +44,90 @@ WaveNetCPU::WaveNetCPU(const WaveNetDims& d, const float* emb, const float* emb_
 }
 
 void WaveNetCPU::run(int B, int Tc, int64_t t0, const float* cond, float* hist, float* x, const float* noise,
-                     const float* teacher, float* out, float* logits, int nthreads) const {
+                     const float* teacher, float* out, float* logits, int nthreads, bool half) const {
     if (B < 1 || Tc < 0 || t0 < 0) throw std::invalid_argument("WaveNetCPU.run: bad sizes");
     if (Tc == 0) return;
     nthreads = std::max(1, nthreads);
     if (B == 1 || nthreads == 1) {
         // one stream at a time, its matrix-vector products split over the team
-        for (int b = 0; b < B; ++b) run_stream_team(b, Tc, t0, cond, hist, x, noise, teacher, out, logits, nthreads);
+        for (int b = 0; b < B; ++b) run_stream_team(b, Tc, t0, cond, hist, x, noise, teacher, out, logits, nthreads, half);
         return;
     }
     // several streams: each thread runs whole streams
     const int nt = std::min(nthreads, B);
     run_team(nt, [&](int tid, int n) {
-        for (int b = tid; b < B; b += n) run_stream_team(b, Tc, t0, cond, hist, x, noise, teacher, out, logits, 1);
+        for (int b = tid; b < B; b += n) run_stream_team(b, Tc, t0, cond, hist, x, noise, teacher, out, logits, 1, half);
     });
+}
+
+namespace {
+
+// dst [n_in, c1 - c0] = W[:, c0:c1] (W is [n_in, ld])
+void pack_cols(const float* W, int n_in, int ld, int c0, int c1, float* dst) {
+    const int n = c1 - c0;
+    for (int k = 0; k < n_in; ++k) std::memcpy(dst + static_cast<int64_t>(k) * n, W + static_cast<int64_t>(k) * ld + c0, n * sizeof(float));
+}
+
+}  // namespace
+
+void to_half(std::vector<float>& src, std::vector<uint16_t>& dst) {
+    dst.resize(src.size());
+    for (size_t i = 0; i < src.size(); ++i) dst[i] = float_to_half(src[i]);
+    std::vector<float>().swap(src);
+}
+
+// y[0:n] += x[0:n_in] @ W[off : off + n_in * ld] in whichever precision the pack holds
+inline void axpy(const Kernels& kr, const float* x, int n_in, const std::vector<float>& wf,
+                 const std::vector<uint16_t>& wh, int64_t off, int ld, int n, float* y) {
+    if (!wh.empty()) kr.axpy_cols_h(x, n_in, wh.data() + off, ld, 0, n, y);
+    else kr.axpy_cols(x, n_in, wf.data() + off, ld, 0, n, y);
+}
+
+const std::vector<WaveNetCPU::Pack>& WaveNetCPU::packs(int nt, bool half) const {
+    std::lock_guard<std::mutex> lock(mu_);
+    const int key = 2 * nt + (half ? 1 : 0);
+    auto it = packs_.find(key);
+    if (it != packs_.end()) return it->second;
+    const WaveNetDims& d = d_;
+    const int L = d.L, K = d.K, R = d.R, G = d.G, G2 = G / 2, S = d.S, H = d.H, OUT = d.OUT, RS = R + S;
+    std::vector<Pack> ps(nt);
+    for (int tid = 0; tid < nt; ++tid) {
+        Pack& p = ps[tid];
+        split(G2, tid, nt, 8, &p.j0, &p.j1);
+        split(RS, tid, nt, 8, &p.c0, &p.c1);
+        split(H, tid, nt, 8, &p.h0, &p.h1);
+        split(OUT, tid, nt, 8, &p.o0, &p.o1);
+        split(R, tid, nt, 8, &p.r0, &p.r1);
+        const int nj = p.j1 - p.j0, nc = p.c1 - p.c0;
+        p.wd.resize(static_cast<size_t>(L) * K * R * 2 * nj);
+        p.wos.resize(static_cast<size_t>(L) * nj * RS);
+        for (int l = 0; l < L; ++l) {
+            const float* wl = wd_.data() + static_cast<int64_t>(l) * K * R * G;
+            for (int row = 0; row < K * R; ++row) {
+                float* dst = p.wd.data() + (static_cast<int64_t>(l) * K * R + row) * 2 * nj;
+                std::memcpy(dst, wl + static_cast<int64_t>(row) * G + p.j0, nj * sizeof(float));
+                std::memcpy(dst + nj, wl + static_cast<int64_t>(row) * G + G2 + p.j0, nj * sizeof(float));
+            }
+            std::memcpy(p.wos.data() + static_cast<int64_t>(l) * nj * RS,
+                        wos_.data() + (static_cast<int64_t>(l) * G2 + p.j0) * RS, static_cast<size_t>(nj) * RS * sizeof(float));
+        }
+        p.w1.resize(static_cast<size_t>(S) * (p.h1 - p.h0));
+        pack_cols(w1_.data(), S, H, p.h0, p.h1, p.w1.data());
+        p.w2.resize(static_cast<size_t>(H) * (p.o1 - p.o0));
+        pack_cols(w2_.data(), H, OUT, p.o0, p.o1, p.w2.data());
+        if (half) {
+            to_half(p.wd, p.wd_h);
+            to_half(p.wos, p.wos_h);
+            to_half(p.w1, p.w1_h);
+            to_half(p.w2, p.w2_h);
+        }
+    }
+    return packs_.emplace(key, std::move(ps)).first->second;
 }
 
 void WaveNetCPU::run_stream_team(int b, int Tc, int64_t t0, const float* cond_all, float* hist_all, float* x_all,
                                  const float* noise_all, const float* teacher_all, float* out_all, float* logits_all,
-                                 int nthreads) const {
+                                 int nthreads, bool half) const {
     const WaveNetDims& d = d_;
     const int L = d.L, K = d.K, R = d.R, G = d.G, G2 = G / 2, S = d.S, H = d.H, OUT = d.OUT, RS = R + S;
     const int NZ = d.mode == 1 ? 2 : 1;
@@ -75,102 +140,107 @@ void WaveNetCPU::run_stream_team(int b, int Tc, int64_t t0, const float* cond_al
     const Kernels& kr = kernels();
     const float sqrt_half = std::sqrt(0.5f);
     const float skip_scale = std::sqrt(1.0f / L);
+    const std::vector<Pack>& ps = packs(nthreads, half);
 
-    // shared by the team
-    std::vector<float> h(R), h_new(R), z(G2), skip(S), y(S), h1(H), lg(OUT);
-    float xin = x_all[b];
+    // Work split per layer (one barrier per layer): thread t computes the gate for its gate
+    // channels j0..j1 (columns of Wd), then its partial residual|skip sums from those same
+    // channels (rows j0..j1 of Wos) and publishes them; after the barrier every thread adds the
+    // partials into its own full copy of the residual vector. Partial slots alternate by layer
+    // parity so a thread can run ahead into the next layer while another still reads.
+    std::vector<float> part(static_cast<size_t>(2) * nthreads * RS), skip_part(static_cast<size_t>(nthreads) * S),
+        h1(H), lg(OUT);
     SpinBarrier bar(nthreads);
+    const float x_start = x_all[b];
+    float x_end = x_start;
 
     run_team(nthreads, [&](int tid, int nt) {
-        int j0, j1, c0, c1, hh0, hh1, o0, o1, r0, r1;
-        split(G2, tid, nt, 8, &j0, &j1);     // gate channels
-        split(RS, tid, nt, 8, &c0, &c1);     // residual | skip outputs
-        split(H, tid, nt, 8, &hh0, &hh1);    // output hidden
-        split(OUT, tid, nt, 8, &o0, &o1);    // logits
-        split(R, tid, nt, 8, &r0, &r1);      // residual channels (embedding, ring writes)
-        std::vector<float> acc_a(G2), acc_b(G2), acc_os(RS);
+        const Pack& p = ps[tid];
+        const int nj = p.j1 - p.j0, nh = p.h1 - p.h0, no = p.o1 - p.o0;
+        std::vector<float> acc(2 * nj + 1), z(nj + 1), h(R), hn(R), skip(S), y(S);
+        float xin = x_start;
         for (int tt = 0; tt < Tc; ++tt) {
             const int64_t t = t0 + tt;
             const float xv = teacher ? teacher[tt] : xin;
-            // input embedding (one-hot row for mu-law, scalar times a column otherwise)
+            // input embedding, full vector in every thread (one-hot row for mu-law)
             if (d.mode == 0) {
                 const int k = std::min(std::max(static_cast<int>(xv), 0), d.IN - 1);
-                for (int r = r0; r < r1; ++r) h[r] = emb_[static_cast<size_t>(k) * R + r] + emb_b_[r];
+                for (int r = 0; r < R; ++r) h[r] = emb_[static_cast<size_t>(k) * R + r] + emb_b_[r];
             } else {
-                for (int r = r0; r < r1; ++r) h[r] = xv * emb_[r] + emb_b_[r];
+                for (int r = 0; r < R; ++r) h[r] = xv * emb_[r] + emb_b_[r];
             }
-            if (tid == 0) std::fill(skip.begin(), skip.end(), 0.0f);
-            bar.wait();
+            std::fill(skip.begin(), skip.end(), 0.0f);
             for (int l = 0; l < L; ++l) {
                 const int dl = dil_[l], M = (K - 1) * dl;
                 float* ring = hist + static_cast<int64_t>(off_[l]) * R;
-                const float* taps[3];
-                taps[0] = ring + (t % M) * R;                                   // x[t - (K-1) d]
-                if (K == 3) taps[1] = ring + ((t + dl) % M) * R;               // x[t - d]
-                taps[K - 1] = h.data();                                         // x[t]
-                const float* cl = cond + (static_cast<int64_t>(tt) * L + l) * G;
-                const float* wl = wd_.data() + static_cast<int64_t>(l) * K * R * G;
-                const int nj = j1 - j0;
+                float* slot = part.data() + (static_cast<size_t>(l & 1) * nt + tid) * RS;
                 if (nj > 0) {
-                    std::memcpy(acc_a.data(), cl + j0, nj * sizeof(float));
-                    std::memcpy(acc_b.data(), cl + G2 + j0, nj * sizeof(float));
-                    for (int k = 0; k < K; ++k) {
-                        kr.axpy_cols(taps[k], R, wl + static_cast<int64_t>(k) * R * G, G, j0, j1, acc_a.data());
-                        kr.axpy_cols(taps[k], R, wl + static_cast<int64_t>(k) * R * G, G, G2 + j0, G2 + j1, acc_b.data());
-                    }
-                    kr.gate_tanh_sigmoid(acc_a.data(), acc_b.data(), z.data() + j0, nj);
+                    const float* taps[3];
+                    taps[0] = ring + (t % M) * R;                                   // x[t - (K-1) d]
+                    if (K == 3) taps[1] = ring + ((t + dl) % M) * R;               // x[t - d]
+                    taps[K - 1] = h.data();                                         // x[t]
+                    const float* cl = cond + (static_cast<int64_t>(tt) * L + l) * G;
+                    std::memcpy(acc.data(), cl + p.j0, nj * sizeof(float));
+                    std::memcpy(acc.data() + nj, cl + G2 + p.j0, nj * sizeof(float));
+                    const int64_t wl = static_cast<int64_t>(l) * K * R * 2 * nj;
+                    for (int k = 0; k < K; ++k)
+                        axpy(kr, taps[k], R, p.wd, p.wd_h, wl + static_cast<int64_t>(k) * R * 2 * nj, 2 * nj, 2 * nj, acc.data());
+                    kr.gate_tanh_sigmoid(acc.data(), acc.data() + nj, z.data(), nj);
+                    std::fill(slot, slot + RS, 0.0f);
+                    axpy(kr, z.data(), nj, p.wos, p.wos_h, static_cast<int64_t>(l) * nj * RS, RS, RS, slot);
+                } else {
+                    std::fill(slot, slot + RS, 0.0f);
                 }
-                bar.wait();  // z complete; every thread has read its taps
-                const int nc = c1 - c0;
-                if (nc > 0) {
-                    const float* bl = bos_.data() + static_cast<int64_t>(l) * RS;
-                    std::memcpy(acc_os.data(), bl + c0, nc * sizeof(float));
-                    kr.axpy_cols(z.data(), G2, wos_.data() + static_cast<int64_t>(l) * G2 * RS, RS, c0, c1, acc_os.data());
-                    for (int c = c0; c < c1; ++c) {
-                        if (c < R) {
-                            ring[(t % M) * R + c] = h[c];              // the layer input enters its ring
-                            h_new[c] = (h[c] + acc_os[c - c0]) * sqrt_half;
-                        } else {
-                            skip[c - R] += acc_os[c - c0];
-                        }
-                    }
+                bar.wait();  // all partials of layer l are published; every thread has read its taps
+                // the layer input enters its ring (each thread writes its own share of rows)
+                float* rrow = ring + (t % M) * R;
+                for (int r = p.r0; r < p.r1; ++r) rrow[r] = h[r];
+                const float* bl = bos_.data() + static_cast<int64_t>(l) * RS;
+                for (int r = 0; r < R; ++r) {
+                    float v = bl[r];
+                    for (int u = 0; u < nt; ++u) v += part[(static_cast<size_t>(l & 1) * nt + u) * RS + r];
+                    hn[r] = (h[r] + v) * sqrt_half;
                 }
-                bar.wait();
-                for (int r = r0; r < r1; ++r) h[r] = h_new[r];
-                bar.wait();
+                const float* mine = slot + R;
+                for (int s = 0; s < S; ++s) skip[s] += mine[s];
+                std::swap(h, hn);
             }
             // output stack: relu(skip * scale) -> W1 -> relu -> W2
-            for (int s = 0; s < S; ++s) y[s] = std::max(skip[s] * skip_scale, 0.0f);
-            if (hh1 > hh0) {
-                std::memcpy(h1.data() + hh0, b1_.data() + hh0, (hh1 - hh0) * sizeof(float));
-                kr.axpy_cols(y.data(), S, w1_.data(), H, hh0, hh1, h1.data() + hh0);
-                for (int i = hh0; i < hh1; ++i) h1[i] = std::max(h1[i], 0.0f);
+            std::memcpy(skip_part.data() + static_cast<size_t>(tid) * S, skip.data(), S * sizeof(float));
+            bar.wait();
+            for (int s = 0; s < S; ++s) {
+                float v = 0.0f;
+                for (int l = 0; l < L; ++l) v += bos_[static_cast<int64_t>(l) * RS + R + s];  // skip biases
+                for (int u = 0; u < nt; ++u) v += skip_part[static_cast<size_t>(u) * S + s];
+                y[s] = std::max(v * skip_scale, 0.0f);
+            }
+            if (nh > 0) {
+                std::memcpy(h1.data() + p.h0, b1_.data() + p.h0, nh * sizeof(float));
+                axpy(kr, y.data(), S, p.w1, p.w1_h, 0, nh, nh, h1.data() + p.h0);
+                for (int i = p.h0; i < p.h1; ++i) h1[i] = std::max(h1[i], 0.0f);
             }
             bar.wait();
-            if (o1 > o0) {
-                std::memcpy(lg.data() + o0, b2_.data() + o0, (o1 - o0) * sizeof(float));
-                kr.axpy_cols(h1.data(), H, w2_.data(), OUT, o0, o1, lg.data() + o0);
+            if (no > 0) {
+                std::memcpy(lg.data() + p.o0, b2_.data() + p.o0, no * sizeof(float));
+                axpy(kr, h1.data(), H, p.w2, p.w2_h, 0, no, no, lg.data() + p.o0);
             }
             bar.wait();
+            // every thread draws the (deterministic) sample itself: no barrier after sampling
+            float v;
+            if (logits_out) v = xv;
+            else if (d.mode == 0) v = static_cast<float>(sample_softmax(lg.data(), OUT, noise[tt]));
+            else if (d.mode == 1) v = sample_mol(lg.data(), d.n_mix, noise[2 * tt], noise[2 * tt + 1], d.log_scale_min);
+            else v = sample_gaussian(lg.data(), noise[tt], d.log_scale_min);
             if (tid == 0) {
-                if (logits_out) {
-                    std::memcpy(logits_out + static_cast<int64_t>(tt) * OUT, lg.data(), OUT * sizeof(float));
-                    out[tt] = xv;
-                } else if (d.mode == 0) {
-                    xin = static_cast<float>(sample_softmax(lg.data(), OUT, noise[tt]));
-                    out[tt] = xin;
-                } else if (d.mode == 1) {
-                    xin = sample_mol(lg.data(), d.n_mix, noise[2 * tt], noise[2 * tt + 1], d.log_scale_min);
-                    out[tt] = xin;
-                } else {
-                    xin = sample_gaussian(lg.data(), noise[tt], d.log_scale_min);
-                    out[tt] = xin;
-                }
+                if (logits_out) std::memcpy(logits_out + static_cast<int64_t>(tt) * OUT, lg.data(), OUT * sizeof(float));
+                out[tt] = v;
             }
-            bar.wait();
+            xin = v;
+            // no barrier here: lg and the partial slots are rewritten only after barriers that
+            // every thread passes once it has finished reading them
         }
+        if (tid == 0) x_end = xin;
     });
-    x_all[b] = teacher ? teacher[Tc - 1] : xin;
+    x_all[b] = teacher ? teacher[Tc - 1] : x_end;
 }
 
 }  // namespace agf

@@ -4,6 +4,8 @@
 // H output hidden, OUT outputs, IN input width (classes for mu-law, 1 otherwise).
 #pragma once
 #include <cstdint>
+#include <map>
+#include <mutex>
 #include <vector>
 
 namespace agf {
@@ -27,17 +29,33 @@ class WaveNetCPU {
 
     // cond [B, Tc, L, G] (bias + mel + speaker), hist [B, hist_rows, R] and x [B] (state, updated),
     // noise [B, Tc, NZ] or teacher [B, Tc] (then logits [B, Tc, OUT] are written), out [B, Tc].
+    // half: stream the big weight matrices as fp16 (F16C), arithmetic stays fp32.
     void run(int B, int Tc, int64_t t0, const float* cond, float* hist, float* x, const float* noise,
-             const float* teacher, float* out, float* logits, int nthreads) const;
+             const float* teacher, float* out, float* logits, int nthreads, bool half = false) const;
 
    private:
+    // One thread's share of every matrix-vector product, its columns packed contiguously so
+    // that each thread streams its own weights (nothing strided, nothing shared).
+    struct Pack {
+        int j0, j1, c0, c1, h0, h1, o0, o1, r0, r1;
+        std::vector<float> wd;   // [L, K*R, 2*nj]: gate columns j0..j1 then G2+j0..G2+j1
+        std::vector<float> wos;  // [L, G2, nc]
+        std::vector<float> w1;   // [S, nh]
+        std::vector<float> w2;   // [H, no]
+        // the same in IEEE half precision (filled instead when weights are stored as fp16)
+        std::vector<uint16_t> wd_h, wos_h, w1_h, w2_h;
+    };
+    const std::vector<Pack>& packs(int nthreads, bool half) const;
+
     void run_stream_team(int b, int Tc, int64_t t0, const float* cond, float* hist, float* x, const float* noise,
-                         const float* teacher, float* out, float* logits, int nthreads) const;
+                         const float* teacher, float* out, float* logits, int nthreads, bool half) const;
 
     WaveNetDims d_;
     int hist_rows_;
     std::vector<int> dil_, off_;
     std::vector<float> emb_, emb_b_, wd_, wos_, bos_, w1_, b1_, w2_, b2_;
+    mutable std::mutex mu_;
+    mutable std::map<int, std::vector<Pack>> packs_;
 };
 
 }  // namespace agf

@@ -83,6 +83,22 @@ class _Step:
             out = out + gl.unsqueeze(0)
         return out.reshape(t1 - t0, B, L, self.G).contiguous()
 
+    def cond_block_bt(self, model, c_up, g, t0, t1, B):
+        """The same, laid out [B, t, L, G] for the fused loops: one matrix product per stream
+        written straight into place (bias as the addmm input: no extra passes over the buffer)."""
+        L, G = self.cfg.layers, self.G
+        out = torch.empty(B, t1 - t0, L * G, device=self.b_dil.device, dtype=torch.float32)
+        bias = self.b_dil.float()
+        if g is not None:
+            gl = torch.cat([layer.conv1x1g(g)[:, :, 0] for layer in model.conv_layers], 1).float()  # [B, L*G]
+        for b in range(B):
+            bb = bias if g is None else bias + gl[b]
+            if c_up is not None:
+                torch.addmm(bb, c_up[b, :, t0:t1].t().float(), self.w_c.t().float(), out=out[b])
+            else:
+                out[b].copy_(bb.expand(t1 - t0, -1))
+        return out.view(B, t1 - t0, L, G)
+
 
 @torch.inference_mode()
 def run_torch(model: WaveNet, n: int, mel=None, speaker=None, noise=None, teacher=None, batch: int = 1,
@@ -198,7 +214,7 @@ def run_triton(model: WaveNet, n: int, mel=None, speaker=None, noise=None, teach
         it = tqdm(it, total=len(it), unit="chunk", leave=False)
     for t0 in it:
         t1 = min(n, t0 + chunk)
-        cond = st.cond_block(model, c_up, g, t0, t1).permute(1, 0, 2, 3).float().contiguous()  # [B, Tc, L, G]
+        cond = st.cond_block_bt(model, c_up, g, t0, t1, B)  # [B, Tc, L, G]
         if teacher is not None:
             outs[:, t0:t1] = loop.run_chunk(cond, hist, x, t0, teacher=teacher[:, t0:t1].to(dev).float().contiguous())
         else:
@@ -226,13 +242,15 @@ def cpp_loop(model: WaveNet):
     return cached[1]
 
 
-CPP_CHUNK = 4096
+CPP_CHUNK = 1024  # conditioning block: 1024 steps x L x G floats (10 MB for W2) stays in L3
 
 
 @torch.inference_mode()
 def run_cpp(model: WaveNet, n: int, mel=None, speaker=None, noise=None, teacher=None, batch: int = 1,
-            progress: bool = False, chunk: int = CPP_CHUNK, threads=None):
-    """Same contract as run_torch; the per-sample work runs in C++ (no Python per sample)."""
+            progress: bool = False, chunk: int = CPP_CHUNK, threads=None, dtype: str = "float32"):
+    """Same contract as run_torch; the per-sample work runs in C++ (no Python per sample).
+    dtype "float16": the weight matrices are stored (and streamed) as fp16, arithmetic is fp32."""
+    half = dtype == "float16"
     cfg = model.config
     loop = cpp_loop(model)
     st = _Step(model)
@@ -248,12 +266,13 @@ def run_cpp(model: WaveNet, n: int, mel=None, speaker=None, noise=None, teacher=
         it = tqdm(it, total=len(it), unit="chunk", leave=False)
     for t0 in it:
         t1 = min(n, t0 + chunk)
-        cond = st.cond_block(model, c_up, g, t0, t1).permute(1, 0, 2, 3).float().contiguous()  # [B, Tc, L, G]
+        cond = st.cond_block_bt(model, c_up, g, t0, t1, B)  # [B, Tc, L, G]
         if teacher is not None:
-            outs[:, t0:t1] = loop.run_chunk(cond, hist, x, t0, teacher=teacher[:, t0:t1].float().contiguous(), threads=threads)
+            outs[:, t0:t1] = loop.run_chunk(cond, hist, x, t0, teacher=teacher[:, t0:t1].float().contiguous(),
+                                            threads=threads, half=half)
         else:
             nz = noise[:, t0:t1].float().contiguous()
-            samples[:, t0:t1] = loop.run_chunk(cond, hist, x, t0, noise=nz, threads=threads)
+            samples[:, t0:t1] = loop.run_chunk(cond, hist, x, t0, noise=nz, threads=threads, half=half)
     if teacher is not None:
         return teacher, outs
     if cfg.output == "mulaw":
@@ -264,11 +283,11 @@ def run_cpp(model: WaveNet, n: int, mel=None, speaker=None, noise=None, teacher=
 RUNNERS = {"torch": run_torch, "cpp": run_cpp, "triton": run_triton}
 
 
-def generate(model: WaveNet, backend: str, n: int, mel=None, noise=None, speaker=None, progress=False):
-    """-> float32 audio [B, n]."""
+def generate(model: WaveNet, backend: str, n: int, mel=None, noise=None, speaker=None, progress=False, **kw):
+    """-> float32 audio [B, n]. kw: dtype for the cpp backend."""
     if backend not in RUNNERS:
         raise ValueError(f"backend {backend!r} has no WaveNet runtime")
-    samples, _ = RUNNERS[backend](model, n, mel=mel, speaker=speaker, noise=noise, progress=progress)
+    samples, _ = RUNNERS[backend](model, n, mel=mel, speaker=speaker, noise=noise, progress=progress, **kw)
     return decode_output(model.config, samples)
 
 
