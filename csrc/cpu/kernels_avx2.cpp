@@ -10,118 +10,47 @@
 namespace agf {
 namespace {
 
-// y[0:n] += sum_k x[k] * W[k, c0:c1]: 64 columns at a time in 8 accumulators, then 32, 16, 8, scalar.
-void axpy_cols(const float* x, int n_in, const float* W, int ld, int c0, int c1, float* y) {
+// 8 weights -> 8 floats: plain loads for fp32, F16C conversion for fp16.
+inline __m256 ld8(const float* p) { return _mm256_loadu_ps(p); }
+inline __m256 ld8(const uint16_t* p) { return _mm256_cvtph_ps(_mm_loadu_si128(reinterpret_cast<const __m128i*>(p))); }
+inline float ld1(const float* p) { return *p; }
+inline float ld1(const uint16_t* p) { return half_to_float(*p); }
+
+// y[i] += sum_k x[k] * W[k * ld + c0 + i]: the output columns are held in NB accumulators of 8
+// (NB = 8, 4, 2, 1 for 64-, 32-, 16-, 8-column blocks) while the k loop streams W's rows.
+template <int NB, typename WT>
+inline void axpy_block(const float* x, int n_in, const WT* w, int ld, float* y) {
+    __m256 a[NB];
+    for (int j = 0; j < NB; ++j) a[j] = _mm256_loadu_ps(y + 8 * j);
+    for (int k = 0; k < n_in; ++k, w += ld) {
+        const __m256 xk = _mm256_broadcast_ss(x + k);
+        for (int j = 0; j < NB; ++j) a[j] = _mm256_fmadd_ps(xk, ld8(w + 8 * j), a[j]);
+    }
+    for (int j = 0; j < NB; ++j) _mm256_storeu_ps(y + 8 * j, a[j]);
+}
+
+template <typename WT>
+void axpy_cols_t(const float* x, int n_in, const WT* W, int ld, int c0, int c1, float* y) {
     const int n = c1 - c0;
     int i = 0;
-    for (; i + 64 <= n; i += 64) {
-        __m256 a0 = _mm256_loadu_ps(y + i), a1 = _mm256_loadu_ps(y + i + 8), a2 = _mm256_loadu_ps(y + i + 16),
-               a3 = _mm256_loadu_ps(y + i + 24), a4 = _mm256_loadu_ps(y + i + 32), a5 = _mm256_loadu_ps(y + i + 40),
-               a6 = _mm256_loadu_ps(y + i + 48), a7 = _mm256_loadu_ps(y + i + 56);
-        const float* w = W + c0 + i;
-        for (int k = 0; k < n_in; ++k, w += ld) {
-            const __m256 xk = _mm256_broadcast_ss(x + k);
-            a0 = _mm256_fmadd_ps(xk, _mm256_loadu_ps(w), a0);
-            a1 = _mm256_fmadd_ps(xk, _mm256_loadu_ps(w + 8), a1);
-            a2 = _mm256_fmadd_ps(xk, _mm256_loadu_ps(w + 16), a2);
-            a3 = _mm256_fmadd_ps(xk, _mm256_loadu_ps(w + 24), a3);
-            a4 = _mm256_fmadd_ps(xk, _mm256_loadu_ps(w + 32), a4);
-            a5 = _mm256_fmadd_ps(xk, _mm256_loadu_ps(w + 40), a5);
-            a6 = _mm256_fmadd_ps(xk, _mm256_loadu_ps(w + 48), a6);
-            a7 = _mm256_fmadd_ps(xk, _mm256_loadu_ps(w + 56), a7);
-        }
-        _mm256_storeu_ps(y + i, a0); _mm256_storeu_ps(y + i + 8, a1); _mm256_storeu_ps(y + i + 16, a2);
-        _mm256_storeu_ps(y + i + 24, a3); _mm256_storeu_ps(y + i + 32, a4); _mm256_storeu_ps(y + i + 40, a5);
-        _mm256_storeu_ps(y + i + 48, a6); _mm256_storeu_ps(y + i + 56, a7);
-    }
-    if (i + 32 <= n) {
-        __m256 a0 = _mm256_loadu_ps(y + i), a1 = _mm256_loadu_ps(y + i + 8), a2 = _mm256_loadu_ps(y + i + 16),
-               a3 = _mm256_loadu_ps(y + i + 24);
-        const float* w = W + c0 + i;
-        for (int k = 0; k < n_in; ++k, w += ld) {
-            const __m256 xk = _mm256_broadcast_ss(x + k);
-            a0 = _mm256_fmadd_ps(xk, _mm256_loadu_ps(w), a0);
-            a1 = _mm256_fmadd_ps(xk, _mm256_loadu_ps(w + 8), a1);
-            a2 = _mm256_fmadd_ps(xk, _mm256_loadu_ps(w + 16), a2);
-            a3 = _mm256_fmadd_ps(xk, _mm256_loadu_ps(w + 24), a3);
-        }
-        _mm256_storeu_ps(y + i, a0); _mm256_storeu_ps(y + i + 8, a1); _mm256_storeu_ps(y + i + 16, a2);
-        _mm256_storeu_ps(y + i + 24, a3);
-        i += 32;
-    }
-    if (i + 16 <= n) {
-        __m256 a0 = _mm256_loadu_ps(y + i), a1 = _mm256_loadu_ps(y + i + 8);
-        const float* w = W + c0 + i;
-        for (int k = 0; k < n_in; ++k, w += ld) {
-            const __m256 xk = _mm256_broadcast_ss(x + k);
-            a0 = _mm256_fmadd_ps(xk, _mm256_loadu_ps(w), a0);
-            a1 = _mm256_fmadd_ps(xk, _mm256_loadu_ps(w + 8), a1);
-        }
-        _mm256_storeu_ps(y + i, a0); _mm256_storeu_ps(y + i + 8, a1);
-        i += 16;
-    }
-    for (; i + 8 <= n; i += 8) {
-        __m256 a0 = _mm256_loadu_ps(y + i);
-        const float* w = W + c0 + i;
-        for (int k = 0; k < n_in; ++k, w += ld) a0 = _mm256_fmadd_ps(_mm256_broadcast_ss(x + k), _mm256_loadu_ps(w), a0);
-        _mm256_storeu_ps(y + i, a0);
-    }
+    for (; i + 64 <= n; i += 64) axpy_block<8>(x, n_in, W + c0 + i, ld, y + i);
+    if (i + 32 <= n) { axpy_block<4>(x, n_in, W + c0 + i, ld, y + i); i += 32; }
+    if (i + 16 <= n) { axpy_block<2>(x, n_in, W + c0 + i, ld, y + i); i += 16; }
+    for (; i + 8 <= n; i += 8) axpy_block<1>(x, n_in, W + c0 + i, ld, y + i);
     for (; i < n; ++i) {
         float acc = y[i];
-        const float* w = W + c0 + i;
-        for (int k = 0; k < n_in; ++k) acc += x[k] * w[static_cast<int64_t>(k) * ld];
+        const WT* w = W + c0 + i;
+        for (int k = 0; k < n_in; ++k) acc += x[k] * ld1(w + static_cast<int64_t>(k) * ld);
         y[i] = acc;
     }
 }
 
-// fp16 weights: 8 halves -> 8 floats with F16C, otherwise as axpy_cols.
-inline __m256 ldh(const uint16_t* p) { return _mm256_cvtph_ps(_mm_loadu_si128(reinterpret_cast<const __m128i*>(p))); }
+void axpy_cols(const float* x, int n_in, const float* W, int ld, int c0, int c1, float* y) {
+    axpy_cols_t(x, n_in, W, ld, c0, c1, y);
+}
 
 void axpy_cols_h(const float* x, int n_in, const uint16_t* W, int ld, int c0, int c1, float* y) {
-    const int n = c1 - c0;
-    int i = 0;
-    for (; i + 64 <= n; i += 64) {
-        __m256 a0 = _mm256_loadu_ps(y + i), a1 = _mm256_loadu_ps(y + i + 8), a2 = _mm256_loadu_ps(y + i + 16),
-               a3 = _mm256_loadu_ps(y + i + 24), a4 = _mm256_loadu_ps(y + i + 32), a5 = _mm256_loadu_ps(y + i + 40),
-               a6 = _mm256_loadu_ps(y + i + 48), a7 = _mm256_loadu_ps(y + i + 56);
-        const uint16_t* w = W + c0 + i;
-        for (int k = 0; k < n_in; ++k, w += ld) {
-            const __m256 xk = _mm256_broadcast_ss(x + k);
-            a0 = _mm256_fmadd_ps(xk, ldh(w), a0);
-            a1 = _mm256_fmadd_ps(xk, ldh(w + 8), a1);
-            a2 = _mm256_fmadd_ps(xk, ldh(w + 16), a2);
-            a3 = _mm256_fmadd_ps(xk, ldh(w + 24), a3);
-            a4 = _mm256_fmadd_ps(xk, ldh(w + 32), a4);
-            a5 = _mm256_fmadd_ps(xk, ldh(w + 40), a5);
-            a6 = _mm256_fmadd_ps(xk, ldh(w + 48), a6);
-            a7 = _mm256_fmadd_ps(xk, ldh(w + 56), a7);
-        }
-        _mm256_storeu_ps(y + i, a0); _mm256_storeu_ps(y + i + 8, a1); _mm256_storeu_ps(y + i + 16, a2);
-        _mm256_storeu_ps(y + i + 24, a3); _mm256_storeu_ps(y + i + 32, a4); _mm256_storeu_ps(y + i + 40, a5);
-        _mm256_storeu_ps(y + i + 48, a6); _mm256_storeu_ps(y + i + 56, a7);
-    }
-    for (; i + 16 <= n; i += 16) {
-        __m256 a0 = _mm256_loadu_ps(y + i), a1 = _mm256_loadu_ps(y + i + 8);
-        const uint16_t* w = W + c0 + i;
-        for (int k = 0; k < n_in; ++k, w += ld) {
-            const __m256 xk = _mm256_broadcast_ss(x + k);
-            a0 = _mm256_fmadd_ps(xk, ldh(w), a0);
-            a1 = _mm256_fmadd_ps(xk, ldh(w + 8), a1);
-        }
-        _mm256_storeu_ps(y + i, a0); _mm256_storeu_ps(y + i + 8, a1);
-    }
-    for (; i + 8 <= n; i += 8) {
-        __m256 a0 = _mm256_loadu_ps(y + i);
-        const uint16_t* w = W + c0 + i;
-        for (int k = 0; k < n_in; ++k, w += ld) a0 = _mm256_fmadd_ps(_mm256_broadcast_ss(x + k), ldh(w), a0);
-        _mm256_storeu_ps(y + i, a0);
-    }
-    for (; i < n; ++i) {
-        float acc = y[i];
-        const uint16_t* w = W + c0 + i;
-        for (int k = 0; k < n_in; ++k) acc += x[k] * half_to_float(w[static_cast<int64_t>(k) * ld]);
-        y[i] = acc;
-    }
+    axpy_cols_t(x, n_in, W, ld, c0, c1, y);
 }
 
 // exp(x) for 8 floats: range reduction x = n ln2 + r, |r| <= ln2/2, degree-6 polynomial

@@ -25,6 +25,15 @@ def draw_noise(cfg: DiffWaveConfig, seed: int, n: int, schedule: Schedule) -> np
     return noise_mod.diffusion_noise(seed, len(schedule), n)
 
 
+def _update(x, eps, schedule: Schedule, i: int, noise, dt):
+    """lmnt's update after executed step i (n = S-1-i): x <- clamp(c1 (x - c2 eps) + sigma z)."""
+    n = len(schedule) - 1 - i
+    x = float(schedule.c1[n]) * (x - float(schedule.c2[n]) * eps)
+    if n > 0:
+        x = x + float(schedule.sigma[n]) * noise[i + 1].to(dt)
+    return torch.clamp(x, -1.0, 1.0)
+
+
 @torch.inference_mode()
 def run_torch(model: DiffWave, schedule: Schedule, noise: torch.Tensor, mel=None, progress=False):
     """noise [S, B, T], mel [B, M, frames] -> audio [B, T] (float32, in [-1, 1])."""
@@ -41,11 +50,7 @@ def run_torch(model: DiffWave, schedule: Schedule, noise: torch.Tensor, mel=None
     for i in it:
         n = S - 1 - i
         step = torch.tensor([schedule.steps[n]], device=dev, dtype=torch.float32)
-        eps = model.denoise(x, step, cond).squeeze(1)
-        x = float(schedule.c1[n]) * (x - float(schedule.c2[n]) * eps)
-        if n > 0:
-            x = x + float(schedule.sigma[n]) * noise[i + 1].to(dt)
-        x = torch.clamp(x, -1.0, 1.0)
+        x = _update(x, model.denoise(x, step, cond).squeeze(1), schedule, i, noise, dt)
     return x.float()
 
 
@@ -124,11 +129,7 @@ def run_compiled(model: DiffWave, schedule: Schedule, noise: torch.Tensor, mel=N
     steps = torch.tensor(schedule.steps, device=dev, dtype=torch.float32)
     for i in range(S):
         n = S - 1 - i
-        eps = fn(x, steps[n:n + 1], cond).squeeze(1)
-        x = float(schedule.c1[n]) * (x - float(schedule.c2[n]) * eps)
-        if n > 0:
-            x = x + float(schedule.sigma[n]) * noise[i + 1].to(dt)
-        x = torch.clamp(x, -1.0, 1.0)
+        x = _update(x, fn(x, steps[n:n + 1], cond).squeeze(1), schedule, i, noise, dt)
     return x.float()
 
 

@@ -193,14 +193,13 @@ def triton_loop(model: WaveNet, weight_dtype=None):
     return cached[1]
 
 
-@torch.inference_mode()
-def run_triton(model: WaveNet, n: int, mel=None, speaker=None, noise=None, teacher=None, batch: int = 1,
-               progress: bool = False, chunk: int = TRITON_CHUNK, loop=None):
-    """Same contract as run_torch (samples [B, n], outputs when teacher-forced)."""
+def _run_fused(model: WaveNet, loop, n, mel, speaker, noise, teacher, batch, progress, chunk, **run_kw):
+    """The chunk driver shared by the fused loops (C++ and Triton): conditioning for a block of
+    steps as one matrix product, then one call that runs the whole block. `loop` has
+    new_state(B, x0) and run_chunk(cond, hist, x, t0, noise=|teacher=, **run_kw)."""
     cfg = model.config
     p = next(model.parameters())
     dev, dt = p.device, p.dtype
-    loop = loop or triton_loop(model)
     st = _Step(model)
     c_up = model.upsample(mel.to(dev, dt)) if cfg.conditional else None
     g = model.speaker_embedding(speaker.to(dev)) if speaker is not None else None
@@ -216,15 +215,22 @@ def run_triton(model: WaveNet, n: int, mel=None, speaker=None, noise=None, teach
         t1 = min(n, t0 + chunk)
         cond = st.cond_block_bt(model, c_up, g, t0, t1, B)  # [B, Tc, L, G]
         if teacher is not None:
-            outs[:, t0:t1] = loop.run_chunk(cond, hist, x, t0, teacher=teacher[:, t0:t1].to(dev).float().contiguous())
+            outs[:, t0:t1] = loop.run_chunk(cond, hist, x, t0, teacher=teacher[:, t0:t1].to(dev).float().contiguous(), **run_kw)
         else:
             nz = noise[:, t0:t1].to(dev).float().reshape(B, t1 - t0, -1).contiguous()
-            samples[:, t0:t1] = loop.run_chunk(cond, hist, x, t0, noise=nz)
+            samples[:, t0:t1] = loop.run_chunk(cond, hist, x, t0, noise=nz, **run_kw)
     if teacher is not None:
         return teacher, outs
     if cfg.output == "mulaw":
         samples = samples.long()
     return samples, None
+
+
+@torch.inference_mode()
+def run_triton(model: WaveNet, n: int, mel=None, speaker=None, noise=None, teacher=None, batch: int = 1,
+               progress: bool = False, chunk: int = TRITON_CHUNK, loop=None):
+    """Same contract as run_torch (samples [B, n], outputs when teacher-forced)."""
+    return _run_fused(model, loop or triton_loop(model), n, mel, speaker, noise, teacher, batch, progress, chunk)
 
 
 # ---- C++: the whole loop in csrc/cpu/wavenet.cpp ---------------------------------------------
@@ -250,34 +256,8 @@ def run_cpp(model: WaveNet, n: int, mel=None, speaker=None, noise=None, teacher=
             progress: bool = False, chunk: int = CPP_CHUNK, threads=None, dtype: str = "float32"):
     """Same contract as run_torch; the per-sample work runs in C++ (no Python per sample).
     dtype "float16": the weight matrices are stored (and streamed) as fp16, arithmetic is fp32."""
-    half = dtype == "float16"
-    cfg = model.config
-    loop = cpp_loop(model)
-    st = _Step(model)
-    c_up = model.upsample(mel.float()) if cfg.conditional else None
-    g = model.speaker_embedding(speaker) if speaker is not None else None
-    B = c_up.shape[0] if c_up is not None else (teacher.shape[0] if teacher is not None else (noise.shape[0] if noise is not None else batch))
-    hist, x = loop.new_state(B, initial_input(cfg))
-    samples = torch.empty(B, n)
-    outs = torch.empty(B, n, cfg.out_channels) if teacher is not None else None
-    it = range(0, n, chunk)
-    if progress:
-        from tqdm import tqdm
-        it = tqdm(it, total=len(it), unit="chunk", leave=False)
-    for t0 in it:
-        t1 = min(n, t0 + chunk)
-        cond = st.cond_block_bt(model, c_up, g, t0, t1, B)  # [B, Tc, L, G]
-        if teacher is not None:
-            outs[:, t0:t1] = loop.run_chunk(cond, hist, x, t0, teacher=teacher[:, t0:t1].float().contiguous(),
-                                            threads=threads, half=half)
-        else:
-            nz = noise[:, t0:t1].float().contiguous()
-            samples[:, t0:t1] = loop.run_chunk(cond, hist, x, t0, noise=nz, threads=threads, half=half)
-    if teacher is not None:
-        return teacher, outs
-    if cfg.output == "mulaw":
-        samples = samples.long()
-    return samples, None
+    return _run_fused(model, cpp_loop(model), n, mel, speaker, noise, teacher, batch, progress, chunk,
+                      threads=threads, half=dtype == "float16")
 
 
 RUNNERS = {"torch": run_torch, "cpp": run_cpp, "triton": run_triton}
