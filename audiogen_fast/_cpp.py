@@ -176,3 +176,66 @@ class WaveNetCPU:
         self._impl.run(B, Tc, int(t0), pc, nc, ph, nh, px, nx, pn, nn, pt, nt, out.data_ptr(), out.numel(), pl, nl,
                        int(threads or num_threads()), bool(half))
         return logits if teacher is not None else out
+
+
+class WaveRNNCPU:
+    """The C++ WaveRNN loop (csrc/cpu/wavernn.cpp) with checked tensors in and out."""
+
+    def __init__(self, model):
+        import torch
+
+        cfg = model.config
+        R = cfg.rnn_dims
+        with torch.no_grad():
+            f = lambda t: t.detach().float().contiguous()  # noqa: E731
+            self._w = dict(
+                w_ix=f(model.I.weight[:, 0]),
+                wi1=f(model.rnn1.weight_ih_l0.t()), wh1=f(model.rnn1.weight_hh_l0.t()),
+                bi1=f(model.rnn1.bias_ih_l0), bh1=f(model.rnn1.bias_hh_l0),
+                wi2=f(model.rnn2.weight_ih_l0[:, :R].t()), wh2=f(model.rnn2.weight_hh_l0.t()),
+                bh2=f(model.rnn2.bias_hh_l0),
+                wf1=f(model.fc1.weight[:, :R].t()), wf2=f(model.fc2.weight[:, :cfg.fc_dims].t()),
+                wf3=f(model.fc3.weight.t()), b3=f(model.fc3.bias))
+        self.cfg = cfg
+        mode = 0 if cfg.mode == "RAW" else 1
+        self._impl = _ext().WaveRNNCPU(R, cfg.fc_dims, cfg.n_classes, mode, cfg.n_mix if mode else 1,
+                                       float(cfg.log_scale_min),
+                                       *(self._w[k].data_ptr() for k in ("w_ix", "wi1", "wh1", "bi1", "bh1", "wi2",
+                                                                         "wh2", "bh2", "wf1", "wf2", "wf3", "b3")))
+
+    def new_state(self, B: int):
+        import torch
+
+        R = self.cfg.rnn_dims
+        return torch.zeros(B, R), torch.zeros(B, R), torch.zeros(B)
+
+    def run_chunk(self, pre, state, noise=None, teacher=None, threads: int | None = None):
+        """pre: (pre_I [B, Tc, R], pre_2 [B, Tc, 3R], pre_f1 [B, Tc, F], pre_f2 [B, Tc, F]);
+        state (h1, h2, x) updated in place. Returns (samples [B, Tc], classes or None) or, with
+        teacher [B, Tc], logits [B, Tc, OUT]."""
+        import torch
+
+        B, Tc = pre[0].shape[:2]
+        ptrs = []
+        for t, name in zip(pre, ("pre_I", "pre_2", "pre_f1", "pre_f2")):
+            _, pp, nn_ = _f32c(t, name)
+            ptrs += [pp, nn_]
+        for t, name in zip(state, ("h1", "h2", "x")):
+            _, pp, nn_ = _f32c(t, name)
+            ptrs += [pp, nn_]
+        out = torch.empty(B, Tc)
+        cls = torch.empty(B, Tc, dtype=torch.int64) if (self.cfg.mode == "RAW" and teacher is None) else None
+        logits = None
+        pn = nn_ = pt = nt = pl = nl = 0
+        if teacher is not None:
+            _, pt, nt = _f32c(teacher, "teacher")
+            logits = torch.empty(B, Tc, self.cfg.n_classes)
+            pl, nl = logits.data_ptr(), logits.numel()
+        else:
+            if noise is None:
+                raise ValueError("pass noise or teacher")
+            _, pn, nn_ = _f32c(noise, "noise")
+        self._impl.run(B, Tc, *ptrs, pn, nn_, pt, nt, out.data_ptr(), out.numel(),
+                       cls.data_ptr() if cls is not None else 0, cls.numel() if cls is not None else 0, pl, nl,
+                       int(threads or num_threads()))
+        return logits if teacher is not None else (out, cls)

@@ -33,8 +33,11 @@ def bench(config, records, seconds_eager=0.05, seconds_fast=1.0):
     rng = np.random.default_rng(0)
     base = None
     runs = [("torch", "float32", seconds_eager)]
-    if "cpp" in agf.Vocoder(model, device="cpu").family.runtime.BACKENDS:
-        runs += [("cpp", "float32", seconds_fast), ("cpp", "float16", seconds_fast)]
+    bk = agf.Vocoder(model, device="cpu").family.runtime.BACKENDS
+    if "cpp" in bk:
+        runs += [("cpp", "float32", seconds_fast)]
+        if model.config.family == "wavenet":
+            runs += [("cpp", "float16", seconds_fast)]
     for backend, dtype, secs in runs:
         frames = max(1, int(secs * sr / hop))
         mel = rng.standard_normal((model.config.n_mels, frames)).astype(np.float32) - 4
@@ -50,6 +53,26 @@ def bench(config, records, seconds_eager=0.05, seconds_fast=1.0):
               flush=True)
 
 
+def bench_fold(config, records, folds=16, target=2000, overlap=100):
+    """WaveRNN fold generation: one utterance cut into `folds` segments generated as a batch."""
+    model = agf.build(config, seed=0)
+    sr, hop = model.config.sample_rate, model.config.hop_length
+    n = folds * (target + overlap) + overlap - 1
+    frames = -(-n // hop)
+    mel = np.random.default_rng(0).standard_normal((model.config.n_mels, frames)).astype(np.float32) - 4
+    base = None
+    for backend in ("torch", "cpp"):
+        voc = agf.Vocoder(model, device="cpu", backend=backend)
+        t = median_time(lambda: voc.generate(mel=mel, seed=0, fold=(target, overlap)), reps=1 if backend == "torch" else 3)
+        sps = frames * hop / t
+        base = sps if backend == "torch" else base
+        records.append({"config": f"{config}-fold{folds}", "backend": backend, "dtype": "float32", "batch": folds,
+                        "samples": frames * hop, "samples_per_sec": sps, "aggregate_samples_per_sec": sps,
+                        "rtf": sr / sps, "x_realtime": sps / sr, "vs_torch": sps / base, "vs_compile": None})
+        print(f"{config}-fold{folds} {backend:6s} float32  {sps:>10,.0f} samples/s  x_rt={sps / sr:6.3f}  "
+              f"vs_torch={sps / base:6.1f}", flush=True)
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--configs", default="W2,W1")
@@ -57,7 +80,11 @@ def main():
     args = ap.parse_args()
     recs = []
     for c in args.configs.split(","):
-        bench(c.strip(), recs)
+        c = c.strip()
+        if c.endswith("-fold16"):
+            bench_fold(c[: -len("-fold16")], recs)
+        else:
+            bench(c, recs)
     if args.out:
         os.makedirs(args.out, exist_ok=True)
         with open(os.path.join(args.out, "cpu-bench.json"), "w") as f:

@@ -13,6 +13,7 @@
 #include "cpu/sampling.h"
 #include "cpu/team.h"
 #include "cpu/wavenet.h"
+#include "cpu/wavernn.h"
 
 namespace py = pybind11;
 
@@ -89,6 +90,48 @@ PYBIND11_MODULE(_C_cpu, m) {
            py::arg("n_hist"), py::arg("x"), py::arg("n_x"), py::arg("noise"), py::arg("n_noise"), py::arg("teacher"),
            py::arg("n_teacher"), py::arg("out"), py::arg("n_out"), py::arg("logits"), py::arg("n_logits"),
            py::arg("nthreads"), py::arg("half") = false);
+
+    py::class_<agf::WaveRNNCPU>(m, "WaveRNNCPU")
+        .def(py::init([](int R, int F, int OUT, int mode, int n_mix, float log_scale_min, std::uintptr_t w_ix,
+                         std::uintptr_t wi1, std::uintptr_t wh1, std::uintptr_t bi1, std::uintptr_t bh1,
+                         std::uintptr_t wi2, std::uintptr_t wh2, std::uintptr_t bh2, std::uintptr_t wf1,
+                         std::uintptr_t wf2, std::uintptr_t wf3, std::uintptr_t b3) {
+                 for (auto p : {w_ix, wi1, wh1, bi1, bh1, wi2, wh2, bh2, wf1, wf2, wf3, b3}) check_ptr(p, "weight");
+                 agf::WaveRNNDims d{R, F, OUT, mode, n_mix, log_scale_min};
+                 auto f = [](std::uintptr_t p) { return ptr<const float>(p); };
+                 return new agf::WaveRNNCPU(d, f(w_ix), f(wi1), f(wh1), f(bi1), f(bh1), f(wi2), f(wh2), f(bh2),
+                                            f(wf1), f(wf2), f(wf3), f(b3));
+             }))
+        .def("run", [](const agf::WaveRNNCPU& self, int B, int Tc, std::uintptr_t pre_i, int64_t n_pre_i,
+                       std::uintptr_t pre_2, int64_t n_pre_2, std::uintptr_t pre_f1, int64_t n_pre_f1,
+                       std::uintptr_t pre_f2, int64_t n_pre_f2, std::uintptr_t h1, int64_t n_h1, std::uintptr_t h2,
+                       int64_t n_h2, std::uintptr_t x, int64_t n_x, std::uintptr_t noise, int64_t n_noise,
+                       std::uintptr_t teacher, int64_t n_teacher, std::uintptr_t out, int64_t n_out, std::uintptr_t cls,
+                       int64_t n_cls, std::uintptr_t logits, int64_t n_logits, int nthreads) {
+            const auto& d = self.dims();
+            const int64_t BT = int64_t(B) * Tc;
+            require(B >= 1 && Tc >= 0, "WaveRNNCPU.run: need B >= 1 and Tc >= 0");
+            require(n_pre_i == BT * d.R && n_pre_2 == BT * 3 * d.R && n_pre_f1 == BT * d.F && n_pre_f2 == BT * d.F,
+                    "WaveRNNCPU.run: hoisted inputs must be [B, Tc, R], [B, Tc, 3R], [B, Tc, F], [B, Tc, F]");
+            require(n_h1 == int64_t(B) * d.R && n_h2 == int64_t(B) * d.R && n_x == B, "WaveRNNCPU.run: state must be [B, R], [B, R], [B]");
+            require(n_out == BT, "WaveRNNCPU.run: out must be [B, Tc]");
+            require(cls == 0 || n_cls == BT, "WaveRNNCPU.run: classes must be [B, Tc]");
+            const bool tf = teacher != 0;
+            if (tf) {
+                require(n_teacher == BT && n_logits == BT * d.OUT, "WaveRNNCPU.run: teacher [B, Tc], logits [B, Tc, OUT]");
+                check_ptr(logits, "logits");
+            } else {
+                require(n_noise == BT * (d.mode == 1 ? 2 : 1), "WaveRNNCPU.run: noise must be [B, Tc(, 2)]");
+                check_ptr(noise, "noise");
+            }
+            if (Tc == 0) return;
+            for (auto p : {pre_i, pre_2, pre_f1, pre_f2, h1, h2, x, out}) check_ptr(p, "buffer");
+            py::gil_scoped_release nogil;
+            self.run(B, Tc, ptr<const float>(pre_i), ptr<const float>(pre_2), ptr<const float>(pre_f1),
+                     ptr<const float>(pre_f2), ptr<float>(h1), ptr<float>(h2), ptr<float>(x),
+                     tf ? nullptr : ptr<const float>(noise), tf ? ptr<const float>(teacher) : nullptr, ptr<float>(out),
+                     cls ? ptr<int64_t>(cls) : nullptr, tf ? ptr<float>(logits) : nullptr, nthreads);
+        });
 
     m.def("mulaw_encode", [](std::uintptr_t x, std::uintptr_t out, int64_t n, int mu) {
         require(n >= 0, "mulaw_encode: n must be >= 0");

@@ -100,7 +100,7 @@ def test_backend_registry():
             agf.Vocoder(model, backend="cuda")
     if b["cpp"][0]:
         with pytest.raises(agf.BackendError, match="does not implement"):
-            agf.Vocoder(agf.build("tiny-wavernn"), backend="cpp", device="cpu")
+            agf.Vocoder(agf.build("tiny-diffwave"), backend="cpp", device="cpu")
         with pytest.raises(agf.InputError, match="float16"):
             agf.Vocoder(model, backend="torch", device="cpu", dtype="float16")
     with pytest.raises(agf.InputError, match="device"):

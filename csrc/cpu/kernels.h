@@ -13,10 +13,17 @@ struct Kernels {
     void (*axpy_cols)(const float* x, int n_in, const float* W, int ld, int c0, int c1, float* y);
     // the same with IEEE half-precision weights (bits in uint16_t), fp32 arithmetic
     void (*axpy_cols_h)(const float* x, int n_in, const uint16_t* W, int ld, int c0, int c1, float* y);
+    // Y[b, i] += sum_k X[b, k] * W[k * ld + c0 + i] for b < B (row strides ldx, ldy): the weight
+    // row segment is loaded once per k and reused for every stream (fold / batched generation)
+    void (*gemm_cols)(const float* X, int B, int ldx, int n_in, const float* W, int ld, int c0, int c1, float* Y,
+                      int ldy);
     // z[i] = tanh(a[i]) * sigmoid(b[i])
     void (*gate_tanh_sigmoid)(const float* a, const float* b, float* z, int n);
     // z[i] = sigmoid(a[i]) * tanh(b[i])
     void (*gate_sigmoid_tanh)(const float* a, const float* b, float* z, int n);
+    // GRU update for n units: r = s(gi_r + gh_r), u = s(gi_u + gh_u), c = tanh(gi_c + r * gh_c),
+    // h = c + u * (h - c); gi / gh hold [r | u | c] blocks of n
+    void (*gru_update)(const float* gi, const float* gh, float* h, int n);
 };
 
 // IEEE half <-> float (round to nearest even), portable.

@@ -104,10 +104,77 @@ void gate_st(const float* a, const float* b, float* z, int n) {
     for (; i < n; ++i) z[i] = sigm(a[i]) * std::tanh(b[i]);
 }
 
+// Several streams: a 6-stream x 16-column register tile (12 accumulators); for each k the weight
+// row segment (64 bytes: one cache line) is loaded once and used by all 6 streams; the 32 KB
+// column panel of W stays in L1/L2 while the stream blocks pass over it.
+template <int MR, int NV>
+inline void gemm_tile(const float* X, int ldx, int n_in, const float* w, int ld, float* Y, int ldy) {
+    __m256 a[MR][NV];
+    for (int b = 0; b < MR; ++b)
+        for (int v = 0; v < NV; ++v) a[b][v] = _mm256_loadu_ps(Y + static_cast<int64_t>(b) * ldy + 8 * v);
+    for (int k = 0; k < n_in; ++k, w += ld) {
+        __m256 wv[NV];
+        for (int v = 0; v < NV; ++v) wv[v] = _mm256_loadu_ps(w + 8 * v);
+        for (int b = 0; b < MR; ++b) {
+            const __m256 xb = _mm256_broadcast_ss(X + static_cast<int64_t>(b) * ldx + k);
+            for (int v = 0; v < NV; ++v) a[b][v] = _mm256_fmadd_ps(xb, wv[v], a[b][v]);
+        }
+    }
+    for (int b = 0; b < MR; ++b)
+        for (int v = 0; v < NV; ++v) _mm256_storeu_ps(Y + static_cast<int64_t>(b) * ldy + 8 * v, a[b][v]);
+}
+
+template <int NV>
+inline void gemm_rows(const float* X, int B, int ldx, int n_in, const float* w, int ld, float* Y, int ldy) {
+    int b = 0;
+    for (; b + 6 <= B; b += 6) gemm_tile<6, NV>(X + static_cast<int64_t>(b) * ldx, ldx, n_in, w, ld, Y + static_cast<int64_t>(b) * ldy, ldy);
+    const float* Xb = X + static_cast<int64_t>(b) * ldx;
+    float* Yb = Y + static_cast<int64_t>(b) * ldy;
+    switch (B - b) {
+        case 5: gemm_tile<5, NV>(Xb, ldx, n_in, w, ld, Yb, ldy); break;
+        case 4: gemm_tile<4, NV>(Xb, ldx, n_in, w, ld, Yb, ldy); break;
+        case 3: gemm_tile<3, NV>(Xb, ldx, n_in, w, ld, Yb, ldy); break;
+        case 2: gemm_tile<2, NV>(Xb, ldx, n_in, w, ld, Yb, ldy); break;
+        case 1: gemm_tile<1, NV>(Xb, ldx, n_in, w, ld, Yb, ldy); break;
+        default: break;
+    }
+}
+
+void gemm_cols(const float* X, int B, int ldx, int n_in, const float* W, int ld, int c0, int c1, float* Y, int ldy) {
+    if (B == 1) return axpy_cols(X, n_in, W, ld, c0, c1, Y);
+    const int n = c1 - c0;
+    int i = 0;
+    for (; i + 16 <= n; i += 16) gemm_rows<2>(X, B, ldx, n_in, W + c0 + i, ld, Y + i, ldy);
+    for (; i + 8 <= n; i += 8) gemm_rows<1>(X, B, ldx, n_in, W + c0 + i, ld, Y + i, ldy);
+    for (int b = 0; b < B; ++b)
+        for (int j = i; j < n; ++j) {
+            float acc = Y[static_cast<int64_t>(b) * ldy + j];
+            for (int k = 0; k < n_in; ++k) acc += X[static_cast<int64_t>(b) * ldx + k] * W[static_cast<int64_t>(k) * ld + c0 + j];
+            Y[static_cast<int64_t>(b) * ldy + j] = acc;
+        }
+}
+
+void gru_update(const float* gi, const float* gh, float* h, int n) {
+    int i = 0;
+    for (; i + 8 <= n; i += 8) {
+        const __m256 r = sigmoid8(_mm256_add_ps(_mm256_loadu_ps(gi + i), _mm256_loadu_ps(gh + i)));
+        const __m256 u = sigmoid8(_mm256_add_ps(_mm256_loadu_ps(gi + n + i), _mm256_loadu_ps(gh + n + i)));
+        const __m256 c = tanh8(_mm256_fmadd_ps(r, _mm256_loadu_ps(gh + 2 * n + i), _mm256_loadu_ps(gi + 2 * n + i)));
+        const __m256 hv = _mm256_loadu_ps(h + i);
+        _mm256_storeu_ps(h + i, _mm256_fmadd_ps(u, _mm256_sub_ps(hv, c), c));
+    }
+    for (; i < n; ++i) {
+        const float r = sigm(gi[i] + gh[i]);
+        const float u = sigm(gi[n + i] + gh[n + i]);
+        const float c = std::tanh(gi[2 * n + i] + r * gh[2 * n + i]);
+        h[i] = c + u * (h[i] - c);
+    }
+}
+
 }  // namespace
 
 const Kernels& avx2_kernels() {
-    static const Kernels k{"avx2", axpy_cols, axpy_cols_h, gate_ts, gate_st};
+    static const Kernels k{"avx2", axpy_cols, axpy_cols_h, gemm_cols, gate_ts, gate_st, gru_update};
     return k;
 }
 

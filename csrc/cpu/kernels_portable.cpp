@@ -74,6 +74,19 @@ void axpy_cols(const float* x, int n_in, const float* W, int ld, int c0, int c1,
 
 inline float sigm(float v) { return 1.0f / (1.0f + std::exp(-v)); }
 
+void gemm_cols(const float* X, int B, int ldx, int n_in, const float* W, int ld, int c0, int c1, float* Y, int ldy) {
+    for (int b = 0; b < B; ++b) axpy_cols(X + static_cast<int64_t>(b) * ldx, n_in, W, ld, c0, c1, Y + static_cast<int64_t>(b) * ldy);
+}
+
+void gru_update(const float* gi, const float* gh, float* h, int n) {
+    for (int i = 0; i < n; ++i) {
+        const float r = sigm(gi[i] + gh[i]);
+        const float u = sigm(gi[n + i] + gh[n + i]);
+        const float c = std::tanh(gi[2 * n + i] + r * gh[2 * n + i]);
+        h[i] = c + u * (h[i] - c);
+    }
+}
+
 void gate_ts(const float* a, const float* b, float* z, int n) {
     for (int i = 0; i < n; ++i) z[i] = std::tanh(a[i]) * sigm(b[i]);
 }
@@ -85,7 +98,7 @@ void gate_st(const float* a, const float* b, float* z, int n) {
 }  // namespace
 
 const Kernels& portable_kernels() {
-    static const Kernels k{"portable", axpy_cols, axpy_cols_h, gate_ts, gate_st};
+    static const Kernels k{"portable", axpy_cols, axpy_cols_h, gemm_cols, gate_ts, gate_st, gru_update};
     return k;
 }
 

@@ -24,7 +24,7 @@ from ...sampling import label_to_float, mulaw_decode, sample_mol, sample_softmax
 from .config import WaveRNNConfig
 from .reference import WaveRNN
 
-BACKENDS = ("torch",)
+BACKENDS = ("torch", "cpp")
 
 
 # ---- noise --------------------------------------------------------------------------------
@@ -135,6 +135,56 @@ def run_torch(model: WaveRNN, cond, noise=None, teacher=None, progress=False):
     return samples, outs, classes
 
 
+# ---- C++: the whole step loop in csrc/cpu/wavernn.cpp -----------------------------------------
+
+CPP_CHUNK = 2048  # stream-steps whose hoisted projections are computed at once (12 KB each): ~24 MB
+
+
+def cpp_loop(model: WaveRNN):
+    from ..._cpp import WaveRNNCPU
+
+    p = next(model.parameters())
+    key = (p.data_ptr(), p._version)
+    cached = model.__dict__.get("_agf_cpp")
+    if cached is None or cached[0] != key:
+        cached = (key, WaveRNNCPU(model))
+        model.__dict__["_agf_cpp"] = cached
+    return cached[1]
+
+
+@torch.inference_mode()
+def run_cpp(model: WaveRNN, cond, noise=None, teacher=None, progress=False, chunk: int = CPP_CHUNK, threads=None):
+    """Same contract as run_torch; the recurrence runs in C++ (no Python per sample), all B
+    streams (a batch or the folded segments) in each step."""
+    cfg = model.config
+    loop = cpp_loop(model)
+    st = _Step(model)
+    B, T = cond[0].shape[:2]
+    chunk = max(16, chunk // B)
+    state = loop.new_state(B)
+    samples = torch.empty(B, T)
+    classes = torch.empty(B, T, dtype=torch.long) if cfg.mode == "RAW" else None
+    outs = torch.empty(B, T, cfg.n_classes) if teacher is not None else None
+    it = range(0, T, chunk)
+    if progress:
+        from tqdm import tqdm
+        it = tqdm(it, total=len(it), unit="chunk", leave=False)
+    for t0 in it:
+        t1 = min(T, t0 + chunk)
+        pre = tuple(p.float().contiguous() for p in st.hoist(model, [c[:, t0:t1] for c in cond]))
+        if teacher is not None:
+            outs[:, t0:t1] = loop.run_chunk(pre, state, teacher=teacher[:, t0:t1].float().contiguous(), threads=threads)
+        else:
+            s_, c_ = loop.run_chunk(pre, state, noise=noise[:, t0:t1].float().contiguous(), threads=threads)
+            samples[:, t0:t1] = s_
+            if classes is not None:
+                classes[:, t0:t1] = c_
+    return samples, outs, classes
+
+
+RUNNERS = {"torch": run_torch, "cpp": run_cpp}
+
+
 def to_audio(cfg: WaveRNNConfig, samples: torch.Tensor, classes) -> torch.Tensor:
     if cfg.mode == "RAW" and cfg.mu_law:
         return mulaw_decode(classes, cfg.n_classes)
@@ -182,10 +232,12 @@ def unfold(y: torch.Tensor, B: int, n: int, target: int, overlap: int) -> torch.
 
 
 def generate(model: WaveRNN, backend: str, n: int, mel=None, noise=None, speaker=None, fold_spec=None,
-             progress=False):
+             progress=False, dtype: str = "float32"):
     """mel [B, C, frames] -> float32 audio [B, n] (n = frames * hop)."""
-    if backend != "torch":
+    if backend not in RUNNERS:
         raise ValueError(f"backend {backend!r} has no WaveRNN runtime")
+    if dtype != "float32":
+        raise ValueError(f"the WaveRNN {backend} backend runs float32 only")
     cfg = model.config
     p = next(model.parameters())
     with torch.inference_mode():
@@ -195,7 +247,7 @@ def generate(model: WaveRNN, backend: str, n: int, mel=None, noise=None, speaker
         target, overlap = fold_spec
         cond = [fold(c, target, overlap) for c in cond]
         noise = noise.reshape((-1,) + tuple(noise.shape[2:]))
-    samples, _, classes = run_torch(model, cond, noise=noise, progress=progress)
+    samples, _, classes = RUNNERS[backend](model, cond, noise=noise, progress=progress)
     audio = torch.as_tensor(to_audio(cfg, samples, classes)).float()
     if fold_spec:
         audio = unfold(audio, B, n, *fold_spec)

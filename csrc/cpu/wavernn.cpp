@@ -1,0 +1,200 @@
+#include "cpu/wavernn.h"
+
+#include <algorithm>
+#include <cstring>
+#include <stdexcept>
+
+#include "cpu/kernels.h"
+#include "cpu/sampling.h"
+#include "cpu/team.h"
+
+namespace agf {
+
+WaveRNNCPU::WaveRNNCPU(const WaveRNNDims& d, const float* w_ix, const float* wi1, const float* wh1, const float* bi1,
+                       const float* bh1, const float* wi2, const float* wh2, const float* bh2, const float* wf1,
+                       const float* wf2, const float* wf3, const float* b3)
+    : d_(d) {
+    if (d.R < 1 || d.F < 1 || d.OUT < 2 || d.mode < 0 || d.mode > 1 || (d.mode == 1 && d.OUT != 3 * d.n_mix))
+        throw std::invalid_argument("WaveRNNCPU: invalid dimensions");
+    const size_t R = d.R, F = d.F, O = d.OUT;
+    w_ix_.assign(w_ix, w_ix + R);
+    wi1_.assign(wi1, wi1 + R * 3 * R);
+    wh1_.assign(wh1, wh1 + R * 3 * R);
+    bi1_.assign(bi1, bi1 + 3 * R);
+    bh1_.assign(bh1, bh1 + 3 * R);
+    wi2_.assign(wi2, wi2 + R * 3 * R);
+    wh2_.assign(wh2, wh2 + R * 3 * R);
+    bh2_.assign(bh2, bh2 + 3 * R);
+    wf1_.assign(wf1, wf1 + R * F);
+    wf2_.assign(wf2, wf2 + F * F);
+    wf3_.assign(wf3, wf3 + F * O);
+    b3_.assign(b3, b3 + O);
+}
+
+namespace {
+
+// [n_in, 3*nj] <- the r|u|c column blocks of units j0..j1 from W [n_in, 3R]
+void pack_gates(const std::vector<float>& W, int n_in, int R, int j0, int j1, std::vector<float>& dst) {
+    const int nj = j1 - j0;
+    dst.resize(static_cast<size_t>(n_in) * 3 * nj);
+    for (int k = 0; k < n_in; ++k)
+        for (int g = 0; g < 3; ++g)
+            std::memcpy(dst.data() + (static_cast<size_t>(k) * 3 + g) * nj, W.data() + static_cast<size_t>(k) * 3 * R + g * R + j0,
+                        nj * sizeof(float));
+}
+
+void pack_cols(const std::vector<float>& W, int n_in, int ld, int c0, int c1, std::vector<float>& dst) {
+    const int n = c1 - c0;
+    dst.resize(static_cast<size_t>(n_in) * n);
+    for (int k = 0; k < n_in; ++k) std::memcpy(dst.data() + static_cast<size_t>(k) * n, W.data() + static_cast<size_t>(k) * ld + c0, n * sizeof(float));
+}
+
+}  // namespace
+
+const std::vector<WaveRNNCPU::Pack>& WaveRNNCPU::packs(int nt) const {
+    std::lock_guard<std::mutex> lock(mu_);
+    auto it = packs_.find(nt);
+    if (it != packs_.end()) return it->second;
+    const int R = d_.R, F = d_.F, O = d_.OUT;
+    std::vector<Pack> ps(nt);
+    for (int tid = 0; tid < nt; ++tid) {
+        Pack& p = ps[tid];
+        split(R, tid, nt, 8, &p.j0, &p.j1);
+        split(F, tid, nt, 8, &p.f0, &p.f1);
+        split(O, tid, nt, 8, &p.o0, &p.o1);
+        pack_gates(wi1_, R, R, p.j0, p.j1, p.wi1);
+        pack_gates(wh1_, R, R, p.j0, p.j1, p.wh1);
+        pack_gates(wi2_, R, R, p.j0, p.j1, p.wi2);
+        pack_gates(wh2_, R, R, p.j0, p.j1, p.wh2);
+        pack_gates(bi1_, 1, R, p.j0, p.j1, p.bi1);
+        pack_gates(bh1_, 1, R, p.j0, p.j1, p.bh1);
+        pack_gates(bh2_, 1, R, p.j0, p.j1, p.bh2);
+        pack_cols(wf1_, R, F, p.f0, p.f1, p.wf1);
+        pack_cols(wf2_, F, F, p.f0, p.f1, p.wf2);
+        pack_cols(wf3_, F, O, p.o0, p.o1, p.wf3);
+    }
+    return packs_.emplace(nt, std::move(ps)).first->second;
+}
+
+void WaveRNNCPU::run(int B, int Tc, const float* pre_i, const float* pre_2, const float* pre_f1, const float* pre_f2,
+                     float* h1_state, float* h2_state, float* x_state, const float* noise, const float* teacher,
+                     float* out, int64_t* cls, float* logits, int nthreads) const {
+    if (B < 1 || Tc < 0) throw std::invalid_argument("WaveRNNCPU.run: bad sizes");
+    if (Tc == 0) return;
+    const int R = d_.R, F = d_.F, O = d_.OUT, R3 = 3 * R;
+    const int nt = std::max(1, std::min(nthreads, std::max(1, R / 8)));
+    const std::vector<Pack>& ps = packs(nt);
+    const Kernels& kr = kernels();
+    const int NZ = d_.mode == 1 ? 2 : 1;
+    // shared, [B, width]; the GRU states are double-buffered (read old, write new, swap per step)
+    std::vector<float> h1buf(2 * static_cast<size_t>(B) * R), h2buf(2 * static_cast<size_t>(B) * R);
+    std::memcpy(h1buf.data(), h1_state, sizeof(float) * B * R);
+    std::memcpy(h2buf.data(), h2_state, sizeof(float) * B * R);
+    std::vector<float> x1(static_cast<size_t>(B) * R), x2(static_cast<size_t>(B) * R), y1(static_cast<size_t>(B) * F),
+        y2(static_cast<size_t>(B) * F), lg(static_cast<size_t>(B) * O);
+    std::vector<float> x_end(x_state, x_state + B);
+    SpinBarrier bar(nt);
+
+    run_team(nt, [&](int tid, int) {
+        const Pack& p = ps[tid];
+        const int nj = p.j1 - p.j0, nf = p.f1 - p.f0, no = p.o1 - p.o0;
+        std::vector<float> h(static_cast<size_t>(B) * R), gi(static_cast<size_t>(B) * 3 * nj + 1),
+            gh(static_cast<size_t>(B) * 3 * nj + 1), xs(x_state, x_state + B);
+        for (int tt = 0; tt < Tc; ++tt) {
+            const int cur = tt & 1, nxt = cur ^ 1;
+            float* h1o = h1buf.data() + static_cast<size_t>(cur) * B * R;
+            float* h1n = h1buf.data() + static_cast<size_t>(nxt) * B * R;
+            float* h2o = h2buf.data() + static_cast<size_t>(cur) * B * R;
+            float* h2n = h2buf.data() + static_cast<size_t>(nxt) * B * R;
+            // I: every thread builds the whole input vector itself (no barrier)
+            for (int b = 0; b < B; ++b) {
+                const float xv = teacher ? teacher[static_cast<int64_t>(b) * Tc + tt] : xs[b];
+                const float* pi = pre_i + (static_cast<int64_t>(b) * Tc + tt) * R;
+                for (int r = 0; r < R; ++r) h[static_cast<size_t>(b) * R + r] = pi[r] + xv * w_ix_[r];
+            }
+            if (nj > 0) {
+                // GRU1 on units j0..j1
+                for (int b = 0; b < B; ++b) {
+                    std::memcpy(gi.data() + static_cast<size_t>(b) * 3 * nj, p.bi1.data(), 3 * nj * sizeof(float));
+                    std::memcpy(gh.data() + static_cast<size_t>(b) * 3 * nj, p.bh1.data(), 3 * nj * sizeof(float));
+                }
+                kr.gemm_cols(h.data(), B, R, R, p.wi1.data(), 3 * nj, 0, 3 * nj, gi.data(), 3 * nj);
+                kr.gemm_cols(h1o, B, R, R, p.wh1.data(), 3 * nj, 0, 3 * nj, gh.data(), 3 * nj);
+                for (int b = 0; b < B; ++b) {
+                    float* hn = h1n + static_cast<size_t>(b) * R + p.j0;
+                    std::memcpy(hn, h1o + static_cast<size_t>(b) * R + p.j0, nj * sizeof(float));
+                    kr.gru_update(gi.data() + static_cast<size_t>(b) * 3 * nj, gh.data() + static_cast<size_t>(b) * 3 * nj, hn, nj);
+                    for (int j = 0; j < nj; ++j)
+                        x1[static_cast<size_t>(b) * R + p.j0 + j] = hn[j] + h[static_cast<size_t>(b) * R + p.j0 + j];
+                }
+            }
+            bar.wait();
+            if (nj > 0) {
+                // GRU2 on units j0..j1: input gates = hoisted aux part + W_ih2[:, :R] x1
+                for (int b = 0; b < B; ++b) {
+                    const float* p2 = pre_2 + (static_cast<int64_t>(b) * Tc + tt) * R3;
+                    float* g = gi.data() + static_cast<size_t>(b) * 3 * nj;
+                    for (int q = 0; q < 3; ++q) std::memcpy(g + q * nj, p2 + q * R + p.j0, nj * sizeof(float));
+                    std::memcpy(gh.data() + static_cast<size_t>(b) * 3 * nj, p.bh2.data(), 3 * nj * sizeof(float));
+                }
+                kr.gemm_cols(x1.data(), B, R, R, p.wi2.data(), 3 * nj, 0, 3 * nj, gi.data(), 3 * nj);
+                kr.gemm_cols(h2o, B, R, R, p.wh2.data(), 3 * nj, 0, 3 * nj, gh.data(), 3 * nj);
+                for (int b = 0; b < B; ++b) {
+                    float* hn = h2n + static_cast<size_t>(b) * R + p.j0;
+                    std::memcpy(hn, h2o + static_cast<size_t>(b) * R + p.j0, nj * sizeof(float));
+                    kr.gru_update(gi.data() + static_cast<size_t>(b) * 3 * nj, gh.data() + static_cast<size_t>(b) * 3 * nj, hn, nj);
+                    for (int j = 0; j < nj; ++j)
+                        x2[static_cast<size_t>(b) * R + p.j0 + j] = hn[j] + x1[static_cast<size_t>(b) * R + p.j0 + j];
+                }
+            }
+            bar.wait();
+            if (nf > 0) {  // fc1 columns f0..f1
+                for (int b = 0; b < B; ++b)
+                    std::memcpy(y1.data() + static_cast<size_t>(b) * F + p.f0, pre_f1 + (static_cast<int64_t>(b) * Tc + tt) * F + p.f0, nf * sizeof(float));
+                kr.gemm_cols(x2.data(), B, R, R, p.wf1.data(), nf, 0, nf, y1.data() + p.f0, F);
+                for (int b = 0; b < B; ++b)
+                    for (int f = p.f0; f < p.f1; ++f) y1[static_cast<size_t>(b) * F + f] = std::max(y1[static_cast<size_t>(b) * F + f], 0.0f);
+            }
+            bar.wait();
+            if (nf > 0) {  // fc2
+                for (int b = 0; b < B; ++b)
+                    std::memcpy(y2.data() + static_cast<size_t>(b) * F + p.f0, pre_f2 + (static_cast<int64_t>(b) * Tc + tt) * F + p.f0, nf * sizeof(float));
+                kr.gemm_cols(y1.data(), B, F, F, p.wf2.data(), nf, 0, nf, y2.data() + p.f0, F);
+                for (int b = 0; b < B; ++b)
+                    for (int f = p.f0; f < p.f1; ++f) y2[static_cast<size_t>(b) * F + f] = std::max(y2[static_cast<size_t>(b) * F + f], 0.0f);
+            }
+            bar.wait();
+            if (no > 0) {  // fc3
+                for (int b = 0; b < B; ++b) std::memcpy(lg.data() + static_cast<size_t>(b) * O + p.o0, b3_.data() + p.o0, no * sizeof(float));
+                kr.gemm_cols(y2.data(), B, F, F, p.wf3.data(), no, 0, no, lg.data() + p.o0, O);
+            }
+            bar.wait();
+            // every thread samples every stream itself (deterministic): no barrier afterwards
+            for (int b = 0; b < B; ++b) {
+                const float* l = lg.data() + static_cast<size_t>(b) * O;
+                const int64_t o = static_cast<int64_t>(b) * Tc + tt;
+                if (teacher) {
+                    if (tid == 0) std::memcpy(logits + o * O, l, O * sizeof(float));
+                    continue;
+                }
+                float v;
+                if (d_.mode == 0) {
+                    const int k = sample_softmax(l, O, noise[o]);
+                    v = (2.0f * static_cast<float>(k)) / static_cast<float>(O - 1) - 1.0f;
+                    if (tid == 0 && cls) cls[o] = k;
+                } else {
+                    v = sample_mol(l, d_.n_mix, noise[o * NZ], noise[o * NZ + 1], d_.log_scale_min);
+                }
+                xs[b] = v;
+                if (tid == 0) out[o] = v;
+            }
+        }
+        if (tid == 0) x_end = xs;
+    });
+    const int last = Tc & 1;  // after Tc swaps the newest state is in buffer (Tc & 1)
+    std::memcpy(h1_state, h1buf.data() + static_cast<size_t>(last) * B * R, sizeof(float) * B * R);
+    std::memcpy(h2_state, h2buf.data() + static_cast<size_t>(last) * B * R, sizeof(float) * B * R);
+    for (int b = 0; b < B; ++b) x_state[b] = teacher ? teacher[static_cast<int64_t>(b) * Tc + Tc - 1] : x_end[b];
+}
+
+}  // namespace agf
