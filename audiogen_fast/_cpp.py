@@ -181,27 +181,30 @@ class WaveNetCPU:
 class WaveRNNCPU:
     """The C++ WaveRNN loop (csrc/cpu/wavernn.cpp) with checked tensors in and out."""
 
+    ORDER = ("w_ix", "w_ic", "b_i", "wi1", "wh1", "bi1", "bh1", "wi2", "wi2a", "bi2", "wh2", "bh2",
+             "wf1", "wf1a", "bf1", "wf2", "wf2a", "bf2", "wf3", "b3")
+
     def __init__(self, model):
         import torch
 
         cfg = model.config
-        R = cfg.rnn_dims
+        R, F = cfg.rnn_dims, cfg.fc_dims
         with torch.no_grad():
             f = lambda t: t.detach().float().contiguous()  # noqa: E731
             self._w = dict(
-                w_ix=f(model.I.weight[:, 0]),
+                w_ix=f(model.I.weight[:, 0]), w_ic=f(model.I.weight[:, 1:].t()), b_i=f(model.I.bias),
                 wi1=f(model.rnn1.weight_ih_l0.t()), wh1=f(model.rnn1.weight_hh_l0.t()),
                 bi1=f(model.rnn1.bias_ih_l0), bh1=f(model.rnn1.bias_hh_l0),
-                wi2=f(model.rnn2.weight_ih_l0[:, :R].t()), wh2=f(model.rnn2.weight_hh_l0.t()),
-                bh2=f(model.rnn2.bias_hh_l0),
-                wf1=f(model.fc1.weight[:, :R].t()), wf2=f(model.fc2.weight[:, :cfg.fc_dims].t()),
+                wi2=f(model.rnn2.weight_ih_l0[:, :R].t()), wi2a=f(model.rnn2.weight_ih_l0[:, R:].t()),
+                bi2=f(model.rnn2.bias_ih_l0), wh2=f(model.rnn2.weight_hh_l0.t()), bh2=f(model.rnn2.bias_hh_l0),
+                wf1=f(model.fc1.weight[:, :R].t()), wf1a=f(model.fc1.weight[:, R:].t()), bf1=f(model.fc1.bias),
+                wf2=f(model.fc2.weight[:, :F].t()), wf2a=f(model.fc2.weight[:, F:].t()), bf2=f(model.fc2.bias),
                 wf3=f(model.fc3.weight.t()), b3=f(model.fc3.bias))
         self.cfg = cfg
         mode = 0 if cfg.mode == "RAW" else 1
-        self._impl = _ext().WaveRNNCPU(R, cfg.fc_dims, cfg.n_classes, mode, cfg.n_mix if mode else 1,
-                                       float(cfg.log_scale_min),
-                                       *(self._w[k].data_ptr() for k in ("w_ix", "wi1", "wh1", "bi1", "bh1", "wi2",
-                                                                         "wh2", "bh2", "wf1", "wf2", "wf3", "b3")))
+        self._impl = _ext().WaveRNNCPU(R, F, cfg.n_classes, cfg.n_mels, cfg.aux_dims, mode,
+                                       cfg.n_mix if mode else 1, float(cfg.log_scale_min),
+                                       [self._w[k].data_ptr() for k in self.ORDER])
 
     def new_state(self, B: int):
         import torch
@@ -209,18 +212,14 @@ class WaveRNNCPU:
         R = self.cfg.rnn_dims
         return torch.zeros(B, R), torch.zeros(B, R), torch.zeros(B)
 
-    def run_chunk(self, pre, state, noise=None, teacher=None, threads: int | None = None):
-        """pre: (pre_I [B, Tc, R], pre_2 [B, Tc, 3R], pre_f1 [B, Tc, F], pre_f2 [B, Tc, F]);
-        state (h1, h2, x) updated in place. Returns (samples [B, Tc], classes or None) or, with
-        teacher [B, Tc], logits [B, Tc, OUT]."""
+    def run_chunk(self, mel, aux, state, noise=None, teacher=None, threads: int | None = None):
+        """mel [B, Tc, C], aux [B, Tc, 4A] (the upsampler's outputs); state (h1, h2, x) updated in
+        place. Returns (samples [B, Tc], classes or None) or, with teacher [B, Tc], logits."""
         import torch
 
-        B, Tc = pre[0].shape[:2]
+        B, Tc = mel.shape[:2]
         ptrs = []
-        for t, name in zip(pre, ("pre_I", "pre_2", "pre_f1", "pre_f2")):
-            _, pp, nn_ = _f32c(t, name)
-            ptrs += [pp, nn_]
-        for t, name in zip(state, ("h1", "h2", "x")):
+        for t, name in ((mel, "mel"), (aux, "aux")) + tuple(zip(state, ("h1", "h2", "x"))):
             _, pp, nn_ = _f32c(t, name)
             ptrs += [pp, nn_]
         out = torch.empty(B, Tc)

@@ -3,6 +3,7 @@
 // keep the arrays alive; here we check sizes again so a bad call raises instead of reading
 // out of bounds.
 #include <pybind11/pybind11.h>
+#include <pybind11/stl.h>
 
 #include <cstdint>
 #include <stdexcept>
@@ -92,27 +93,24 @@ PYBIND11_MODULE(_C_cpu, m) {
            py::arg("nthreads"), py::arg("half") = false);
 
     py::class_<agf::WaveRNNCPU>(m, "WaveRNNCPU")
-        .def(py::init([](int R, int F, int OUT, int mode, int n_mix, float log_scale_min, std::uintptr_t w_ix,
-                         std::uintptr_t wi1, std::uintptr_t wh1, std::uintptr_t bi1, std::uintptr_t bh1,
-                         std::uintptr_t wi2, std::uintptr_t wh2, std::uintptr_t bh2, std::uintptr_t wf1,
-                         std::uintptr_t wf2, std::uintptr_t wf3, std::uintptr_t b3) {
-                 for (auto p : {w_ix, wi1, wh1, bi1, bh1, wi2, wh2, bh2, wf1, wf2, wf3, b3}) check_ptr(p, "weight");
-                 agf::WaveRNNDims d{R, F, OUT, mode, n_mix, log_scale_min};
-                 auto f = [](std::uintptr_t p) { return ptr<const float>(p); };
-                 return new agf::WaveRNNCPU(d, f(w_ix), f(wi1), f(wh1), f(bi1), f(bh1), f(wi2), f(wh2), f(bh2),
-                                            f(wf1), f(wf2), f(wf3), f(b3));
+        .def(py::init([](int R, int F, int OUT, int C, int A, int mode, int n_mix, float log_scale_min,
+                         std::vector<std::uintptr_t> w) {
+                 require(w.size() == 20, "WaveRNNCPU: expected 20 weight pointers");
+                 for (auto p : w) check_ptr(p, "weight");
+                 agf::WaveRNNDims d{R, F, OUT, C, A, mode, n_mix, log_scale_min};
+                 auto f = [&](int i) { return ptr<const float>(w[i]); };
+                 return new agf::WaveRNNCPU(d, f(0), f(1), f(2), f(3), f(4), f(5), f(6), f(7), f(8), f(9), f(10),
+                                            f(11), f(12), f(13), f(14), f(15), f(16), f(17), f(18), f(19));
              }))
-        .def("run", [](const agf::WaveRNNCPU& self, int B, int Tc, std::uintptr_t pre_i, int64_t n_pre_i,
-                       std::uintptr_t pre_2, int64_t n_pre_2, std::uintptr_t pre_f1, int64_t n_pre_f1,
-                       std::uintptr_t pre_f2, int64_t n_pre_f2, std::uintptr_t h1, int64_t n_h1, std::uintptr_t h2,
+        .def("run", [](const agf::WaveRNNCPU& self, int B, int Tc, std::uintptr_t mel, int64_t n_mel,
+                       std::uintptr_t aux, int64_t n_aux, std::uintptr_t h1, int64_t n_h1, std::uintptr_t h2,
                        int64_t n_h2, std::uintptr_t x, int64_t n_x, std::uintptr_t noise, int64_t n_noise,
                        std::uintptr_t teacher, int64_t n_teacher, std::uintptr_t out, int64_t n_out, std::uintptr_t cls,
                        int64_t n_cls, std::uintptr_t logits, int64_t n_logits, int nthreads) {
             const auto& d = self.dims();
             const int64_t BT = int64_t(B) * Tc;
             require(B >= 1 && Tc >= 0, "WaveRNNCPU.run: need B >= 1 and Tc >= 0");
-            require(n_pre_i == BT * d.R && n_pre_2 == BT * 3 * d.R && n_pre_f1 == BT * d.F && n_pre_f2 == BT * d.F,
-                    "WaveRNNCPU.run: hoisted inputs must be [B, Tc, R], [B, Tc, 3R], [B, Tc, F], [B, Tc, F]");
+            require(n_mel == BT * d.C && n_aux == BT * 4 * d.A, "WaveRNNCPU.run: conditioning must be mel [B, Tc, C] and aux [B, Tc, 4A]");
             require(n_h1 == int64_t(B) * d.R && n_h2 == int64_t(B) * d.R && n_x == B, "WaveRNNCPU.run: state must be [B, R], [B, R], [B]");
             require(n_out == BT, "WaveRNNCPU.run: out must be [B, Tc]");
             require(cls == 0 || n_cls == BT, "WaveRNNCPU.run: classes must be [B, Tc]");
@@ -125,10 +123,9 @@ PYBIND11_MODULE(_C_cpu, m) {
                 check_ptr(noise, "noise");
             }
             if (Tc == 0) return;
-            for (auto p : {pre_i, pre_2, pre_f1, pre_f2, h1, h2, x, out}) check_ptr(p, "buffer");
+            for (auto p : {mel, aux, h1, h2, x, out}) check_ptr(p, "buffer");
             py::gil_scoped_release nogil;
-            self.run(B, Tc, ptr<const float>(pre_i), ptr<const float>(pre_2), ptr<const float>(pre_f1),
-                     ptr<const float>(pre_f2), ptr<float>(h1), ptr<float>(h2), ptr<float>(x),
+            self.run(B, Tc, ptr<const float>(mel), ptr<const float>(aux), ptr<float>(h1), ptr<float>(h2), ptr<float>(x),
                      tf ? nullptr : ptr<const float>(noise), tf ? ptr<const float>(teacher) : nullptr, ptr<float>(out),
                      cls ? ptr<int64_t>(cls) : nullptr, tf ? ptr<float>(logits) : nullptr, nthreads);
         });

@@ -72,12 +72,14 @@ def test_engine_fold_cpp_equals_torch():
 def test_entry_points_check_sizes():
     model = agf.build("tiny-wavernn")
     loop = rt.cpp_loop(model)
-    R, F = 32, 32
-    pre = (torch.zeros(1, 5, R), torch.zeros(1, 5, 3 * R), torch.zeros(1, 5, F), torch.zeros(1, 5, F))
+    C, A = 16, 4
+    mel, aux = torch.zeros(1, 5, C), torch.zeros(1, 5, 4 * A)
     st = loop.new_state(1)
     with pytest.raises(ValueError, match="noise"):
-        loop.run_chunk(pre, st, noise=torch.zeros(1, 4))
-    with pytest.raises(ValueError, match="hoisted"):
-        loop.run_chunk((pre[0], pre[1][:, :, :-1].contiguous(), pre[2], pre[3]), st, noise=torch.zeros(1, 5))
+        loop.run_chunk(mel, aux, st, noise=torch.zeros(1, 4))
+    with pytest.raises(ValueError, match="conditioning"):
+        loop.run_chunk(mel, aux[:, :, :-1].contiguous(), st, noise=torch.zeros(1, 5))
     with pytest.raises(ValueError, match="state"):
-        loop.run_chunk(pre, (st[0], st[1], torch.zeros(2)), noise=torch.zeros(1, 5))
+        loop.run_chunk(mel, aux, (st[0], st[1], torch.zeros(2)), noise=torch.zeros(1, 5))
+    with pytest.raises(ValueError, match="float32"):
+        loop.run_chunk(mel.double(), aux, st, noise=torch.zeros(1, 5))

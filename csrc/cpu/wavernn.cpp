@@ -10,25 +10,24 @@
 
 namespace agf {
 
-WaveRNNCPU::WaveRNNCPU(const WaveRNNDims& d, const float* w_ix, const float* wi1, const float* wh1, const float* bi1,
-                       const float* bh1, const float* wi2, const float* wh2, const float* bh2, const float* wf1,
-                       const float* wf2, const float* wf3, const float* b3)
+WaveRNNCPU::WaveRNNCPU(const WaveRNNDims& d, const float* w_ix, const float* w_ic, const float* b_i, const float* wi1,
+                       const float* wh1, const float* bi1, const float* bh1, const float* wi2, const float* wi2a,
+                       const float* bi2, const float* wh2, const float* bh2, const float* wf1, const float* wf1a,
+                       const float* bf1, const float* wf2, const float* wf2a, const float* bf2, const float* wf3,
+                       const float* b3)
     : d_(d) {
-    if (d.R < 1 || d.F < 1 || d.OUT < 2 || d.mode < 0 || d.mode > 1 || (d.mode == 1 && d.OUT != 3 * d.n_mix))
+    if (d.R < 1 || d.F < 1 || d.OUT < 2 || d.C < 1 || d.A < 1 || d.mode < 0 || d.mode > 1 ||
+        (d.mode == 1 && d.OUT != 3 * d.n_mix))
         throw std::invalid_argument("WaveRNNCPU: invalid dimensions");
-    const size_t R = d.R, F = d.F, O = d.OUT;
-    w_ix_.assign(w_ix, w_ix + R);
-    wi1_.assign(wi1, wi1 + R * 3 * R);
-    wh1_.assign(wh1, wh1 + R * 3 * R);
-    bi1_.assign(bi1, bi1 + 3 * R);
-    bh1_.assign(bh1, bh1 + 3 * R);
-    wi2_.assign(wi2, wi2 + R * 3 * R);
-    wh2_.assign(wh2, wh2 + R * 3 * R);
-    bh2_.assign(bh2, bh2 + 3 * R);
-    wf1_.assign(wf1, wf1 + R * F);
-    wf2_.assign(wf2, wf2 + F * F);
-    wf3_.assign(wf3, wf3 + F * O);
-    b3_.assign(b3, b3 + O);
+    const size_t R = d.R, F = d.F, O = d.OUT, C = d.C, A = d.A;
+    auto cp = [](std::vector<float>& v, const float* p, size_t n) { v.assign(p, p + n); };
+    cp(w_ix_, w_ix, R); cp(w_ic_, w_ic, (C + A) * R); cp(b_i_, b_i, R);
+    cp(wi1_, wi1, R * 3 * R); cp(wh1_, wh1, R * 3 * R); cp(bi1_, bi1, 3 * R); cp(bh1_, bh1, 3 * R);
+    cp(wi2_, wi2, R * 3 * R); cp(wi2a_, wi2a, A * 3 * R); cp(bi2_, bi2, 3 * R);
+    cp(wh2_, wh2, R * 3 * R); cp(bh2_, bh2, 3 * R);
+    cp(wf1_, wf1, R * F); cp(wf1a_, wf1a, A * F); cp(bf1_, bf1, F);
+    cp(wf2_, wf2, F * F); cp(wf2a_, wf2a, A * F); cp(bf2_, bf2, F);
+    cp(wf3_, wf3, F * O); cp(b3_, b3, O);
 }
 
 namespace {
@@ -65,23 +64,29 @@ const std::vector<WaveRNNCPU::Pack>& WaveRNNCPU::packs(int nt) const {
         pack_gates(wi1_, R, R, p.j0, p.j1, p.wi1);
         pack_gates(wh1_, R, R, p.j0, p.j1, p.wh1);
         pack_gates(wi2_, R, R, p.j0, p.j1, p.wi2);
+        pack_gates(wi2a_, d_.A, R, p.j0, p.j1, p.wi2a);
         pack_gates(wh2_, R, R, p.j0, p.j1, p.wh2);
         pack_gates(bi1_, 1, R, p.j0, p.j1, p.bi1);
         pack_gates(bh1_, 1, R, p.j0, p.j1, p.bh1);
+        pack_gates(bi2_, 1, R, p.j0, p.j1, p.bi2);
         pack_gates(bh2_, 1, R, p.j0, p.j1, p.bh2);
         pack_cols(wf1_, R, F, p.f0, p.f1, p.wf1);
+        pack_cols(wf1a_, d_.A, F, p.f0, p.f1, p.wf1a);
+        pack_cols(bf1_, 1, F, p.f0, p.f1, p.bf1);
         pack_cols(wf2_, F, F, p.f0, p.f1, p.wf2);
+        pack_cols(wf2a_, d_.A, F, p.f0, p.f1, p.wf2a);
+        pack_cols(bf2_, 1, F, p.f0, p.f1, p.bf2);
         pack_cols(wf3_, F, O, p.o0, p.o1, p.wf3);
     }
     return packs_.emplace(nt, std::move(ps)).first->second;
 }
 
-void WaveRNNCPU::run(int B, int Tc, const float* pre_i, const float* pre_2, const float* pre_f1, const float* pre_f2,
-                     float* h1_state, float* h2_state, float* x_state, const float* noise, const float* teacher,
-                     float* out, int64_t* cls, float* logits, int nthreads) const {
+void WaveRNNCPU::run(int B, int Tc, const float* mel, const float* aux, float* h1_state, float* h2_state,
+                     float* x_state, const float* noise, const float* teacher, float* out, int64_t* cls, float* logits,
+                     int nthreads) const {
     if (B < 1 || Tc < 0) throw std::invalid_argument("WaveRNNCPU.run: bad sizes");
     if (Tc == 0) return;
-    const int R = d_.R, F = d_.F, O = d_.OUT, R3 = 3 * R;
+    const int R = d_.R, F = d_.F, O = d_.OUT, C = d_.C, A = d_.A, A4 = 4 * A, CA = C + A;
     const int nt = std::max(1, std::min(nthreads, std::max(1, R / 8)));
     const std::vector<Pack>& ps = packs(nt);
     const Kernels& kr = kernels();
@@ -99,19 +104,31 @@ void WaveRNNCPU::run(int B, int Tc, const float* pre_i, const float* pre_2, cons
         const Pack& p = ps[tid];
         const int nj = p.j1 - p.j0, nf = p.f1 - p.f0, no = p.o1 - p.o0;
         std::vector<float> h(static_cast<size_t>(B) * R), gi(static_cast<size_t>(B) * 3 * nj + 1),
-            gh(static_cast<size_t>(B) * 3 * nj + 1), xs(x_state, x_state + B);
+            gh(static_cast<size_t>(B) * 3 * nj + 1), xs(x_state, x_state + B), ma(static_cast<size_t>(B) * CA),
+            a2(static_cast<size_t>(B) * A), a3(static_cast<size_t>(B) * A), a4(static_cast<size_t>(B) * A);
         for (int tt = 0; tt < Tc; ++tt) {
             const int cur = tt & 1, nxt = cur ^ 1;
             float* h1o = h1buf.data() + static_cast<size_t>(cur) * B * R;
             float* h1n = h1buf.data() + static_cast<size_t>(nxt) * B * R;
             float* h2o = h2buf.data() + static_cast<size_t>(cur) * B * R;
             float* h2n = h2buf.data() + static_cast<size_t>(nxt) * B * R;
+            // this step's conditioning, gathered per stream: [mel | a1], a2, a3, a4
+            for (int b = 0; b < B; ++b) {
+                const float* mb = mel + (static_cast<int64_t>(b) * Tc + tt) * C;
+                const float* ab = aux + (static_cast<int64_t>(b) * Tc + tt) * A4;
+                std::memcpy(ma.data() + static_cast<size_t>(b) * CA, mb, C * sizeof(float));
+                std::memcpy(ma.data() + static_cast<size_t>(b) * CA + C, ab, A * sizeof(float));
+                std::memcpy(a2.data() + static_cast<size_t>(b) * A, ab + A, A * sizeof(float));
+                std::memcpy(a3.data() + static_cast<size_t>(b) * A, ab + 2 * A, A * sizeof(float));
+                std::memcpy(a4.data() + static_cast<size_t>(b) * A, ab + 3 * A, A * sizeof(float));
+            }
             // I: every thread builds the whole input vector itself (no barrier)
             for (int b = 0; b < B; ++b) {
                 const float xv = teacher ? teacher[static_cast<int64_t>(b) * Tc + tt] : xs[b];
-                const float* pi = pre_i + (static_cast<int64_t>(b) * Tc + tt) * R;
-                for (int r = 0; r < R; ++r) h[static_cast<size_t>(b) * R + r] = pi[r] + xv * w_ix_[r];
+                float* hb = h.data() + static_cast<size_t>(b) * R;
+                for (int r = 0; r < R; ++r) hb[r] = b_i_[r] + xv * w_ix_[r];
             }
+            kr.gemm_cols(ma.data(), B, CA, CA, w_ic_.data(), R, 0, R, h.data(), R);
             if (nj > 0) {
                 // GRU1 on units j0..j1
                 for (int b = 0; b < B; ++b) {
@@ -132,11 +149,10 @@ void WaveRNNCPU::run(int B, int Tc, const float* pre_i, const float* pre_2, cons
             if (nj > 0) {
                 // GRU2 on units j0..j1: input gates = hoisted aux part + W_ih2[:, :R] x1
                 for (int b = 0; b < B; ++b) {
-                    const float* p2 = pre_2 + (static_cast<int64_t>(b) * Tc + tt) * R3;
-                    float* g = gi.data() + static_cast<size_t>(b) * 3 * nj;
-                    for (int q = 0; q < 3; ++q) std::memcpy(g + q * nj, p2 + q * R + p.j0, nj * sizeof(float));
+                    std::memcpy(gi.data() + static_cast<size_t>(b) * 3 * nj, p.bi2.data(), 3 * nj * sizeof(float));
                     std::memcpy(gh.data() + static_cast<size_t>(b) * 3 * nj, p.bh2.data(), 3 * nj * sizeof(float));
                 }
+                kr.gemm_cols(a2.data(), B, A, A, p.wi2a.data(), 3 * nj, 0, 3 * nj, gi.data(), 3 * nj);
                 kr.gemm_cols(x1.data(), B, R, R, p.wi2.data(), 3 * nj, 0, 3 * nj, gi.data(), 3 * nj);
                 kr.gemm_cols(h2o, B, R, R, p.wh2.data(), 3 * nj, 0, 3 * nj, gh.data(), 3 * nj);
                 for (int b = 0; b < B; ++b) {
@@ -150,7 +166,8 @@ void WaveRNNCPU::run(int B, int Tc, const float* pre_i, const float* pre_2, cons
             bar.wait();
             if (nf > 0) {  // fc1 columns f0..f1
                 for (int b = 0; b < B; ++b)
-                    std::memcpy(y1.data() + static_cast<size_t>(b) * F + p.f0, pre_f1 + (static_cast<int64_t>(b) * Tc + tt) * F + p.f0, nf * sizeof(float));
+                    std::memcpy(y1.data() + static_cast<size_t>(b) * F + p.f0, p.bf1.data(), nf * sizeof(float));
+                kr.gemm_cols(a3.data(), B, A, A, p.wf1a.data(), nf, 0, nf, y1.data() + p.f0, F);
                 kr.gemm_cols(x2.data(), B, R, R, p.wf1.data(), nf, 0, nf, y1.data() + p.f0, F);
                 for (int b = 0; b < B; ++b)
                     for (int f = p.f0; f < p.f1; ++f) y1[static_cast<size_t>(b) * F + f] = std::max(y1[static_cast<size_t>(b) * F + f], 0.0f);
@@ -158,7 +175,8 @@ void WaveRNNCPU::run(int B, int Tc, const float* pre_i, const float* pre_2, cons
             bar.wait();
             if (nf > 0) {  // fc2
                 for (int b = 0; b < B; ++b)
-                    std::memcpy(y2.data() + static_cast<size_t>(b) * F + p.f0, pre_f2 + (static_cast<int64_t>(b) * Tc + tt) * F + p.f0, nf * sizeof(float));
+                    std::memcpy(y2.data() + static_cast<size_t>(b) * F + p.f0, p.bf2.data(), nf * sizeof(float));
+                kr.gemm_cols(a4.data(), B, A, A, p.wf2a.data(), nf, 0, nf, y2.data() + p.f0, F);
                 kr.gemm_cols(y1.data(), B, F, F, p.wf2.data(), nf, 0, nf, y2.data() + p.f0, F);
                 for (int b = 0; b < B; ++b)
                     for (int f = p.f0; f < p.f1; ++f) y2[static_cast<size_t>(b) * F + f] = std::max(y2[static_cast<size_t>(b) * F + f], 0.0f);

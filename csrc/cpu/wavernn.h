@@ -13,6 +13,7 @@ namespace agf {
 
 struct WaveRNNDims {
     int R, F, OUT;
+    int C, A;  // mel channels, aux width (each of a1..a4)
     int mode;  // 0 RAW (softmax over OUT classes), 1 MOL
     int n_mix;
     float log_scale_min;
@@ -20,33 +21,36 @@ struct WaveRNNDims {
 
 class WaveRNNCPU {
    public:
-    // w_ix [R]: I's weight of the previous sample; wi1, wh1 [R, 3R] (input-major: GRU1 W_ih^T, W_hh^T),
-    // bi1, bh1 [3R]; wi2 [R, 3R] (GRU2 W_ih^T, the x part), wh2 [R, 3R], bh2 [3R];
-    // wf1 [R, F] (fc1^T, x part), wf2 [F, F], wf3 [F, OUT], b3 [OUT].
-    WaveRNNCPU(const WaveRNNDims& d, const float* w_ix, const float* wi1, const float* wh1, const float* bi1,
-               const float* bh1, const float* wi2, const float* wh2, const float* bh2, const float* wf1,
-               const float* wf2, const float* wf3, const float* b3);
+    // All input-major (transposed nn weights). w_ix [R]: I's weight of the previous sample;
+    // w_ic [C + A, R], b_i [R]: I's mel|a1 part; wi1, wh1 [R, 3R], bi1, bh1 [3R]: GRU1;
+    // wi2 [R, 3R] (x part), wi2a [A, 3R] (a2 part), bi2 [3R], wh2 [R, 3R], bh2 [3R]: GRU2;
+    // wf1 [R, F], wf1a [A, F], bf1 [F]; wf2 [F, F], wf2a [A, F], bf2 [F]; wf3 [F, OUT], b3 [OUT].
+    WaveRNNCPU(const WaveRNNDims& d, const float* w_ix, const float* w_ic, const float* b_i, const float* wi1,
+               const float* wh1, const float* bi1, const float* bh1, const float* wi2, const float* wi2a,
+               const float* bi2, const float* wh2, const float* bh2, const float* wf1, const float* wf1a,
+               const float* bf1, const float* wf2, const float* wf2a, const float* bf2, const float* wf3,
+               const float* b3);
 
     const WaveRNNDims& dims() const { return d_; }
 
-    // pre_i [B, Tc, R], pre_2 [B, Tc, 3R], pre_f1 [B, Tc, F], pre_f2 [B, Tc, F];
-    // state h1, h2 [B, R], x [B] (updated); noise [B, Tc(, 2)] or teacher [B, Tc] (then logits
-    // [B, Tc, OUT] are written); out [B, Tc] sample values, cls [B, Tc] classes (RAW) or null.
-    void run(int B, int Tc, const float* pre_i, const float* pre_2, const float* pre_f1, const float* pre_f2,
-             float* h1, float* h2, float* x, const float* noise, const float* teacher, float* out, int64_t* cls,
-             float* logits, int nthreads) const;
+    // mel [B, Tc, C] upsampled mel, aux [B, Tc, 4A] (a1 | a2 | a3 | a4); state h1, h2 [B, R], x [B]
+    // (updated); noise [B, Tc(, 2)] or teacher [B, Tc] (then logits [B, Tc, OUT] are written);
+    // out [B, Tc] sample values, cls [B, Tc] classes (RAW) or null.
+    void run(int B, int Tc, const float* mel, const float* aux, float* h1, float* h2, float* x, const float* noise,
+             const float* teacher, float* out, int64_t* cls, float* logits, int nthreads) const;
 
    private:
     struct Pack {
         int j0, j1, f0, f1, o0, o1;
-        std::vector<float> wi1, wh1, wi2, wh2;  // [R, 3*nj] gate columns r|u|c of units j0..j1
-        std::vector<float> bi1, bh1, bh2;       // [3*nj]
-        std::vector<float> wf1, wf2, wf3;       // column slices
+        std::vector<float> wi1, wh1, wi2, wi2a, wh2;  // [*, 3*nj] gate columns r|u|c of units j0..j1
+        std::vector<float> bi1, bh1, bi2, bh2;        // [3*nj]
+        std::vector<float> wf1, wf1a, bf1, wf2, wf2a, bf2, wf3;  // column slices
     };
     const std::vector<Pack>& packs(int nthreads) const;
 
     WaveRNNDims d_;
-    std::vector<float> w_ix_, wi1_, wh1_, bi1_, bh1_, wi2_, wh2_, bh2_, wf1_, wf2_, wf3_, b3_;
+    std::vector<float> w_ix_, w_ic_, b_i_, wi1_, wh1_, bi1_, bh1_, wi2_, wi2a_, bi2_, wh2_, bh2_, wf1_, wf1a_, bf1_,
+        wf2_, wf2a_, bf2_, wf3_, b3_;
     mutable std::mutex mu_;
     mutable std::map<int, std::vector<Pack>> packs_;
 };

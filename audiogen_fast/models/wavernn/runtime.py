@@ -137,7 +137,7 @@ def run_torch(model: WaveRNN, cond, noise=None, teacher=None, progress=False):
 
 # ---- C++: the whole step loop in csrc/cpu/wavernn.cpp -----------------------------------------
 
-CPP_CHUNK = 2048  # stream-steps whose hoisted projections are computed at once (12 KB each): ~24 MB
+CPP_CHUNK = 4096  # steps per call (the conditioning of a call: (C + 4A) floats per step and stream)
 
 
 def cpp_loop(model: WaveRNN):
@@ -154,13 +154,13 @@ def cpp_loop(model: WaveRNN):
 
 @torch.inference_mode()
 def run_cpp(model: WaveRNN, cond, noise=None, teacher=None, progress=False, chunk: int = CPP_CHUNK, threads=None):
-    """Same contract as run_torch; the recurrence runs in C++ (no Python per sample), all B
-    streams (a batch or the folded segments) in each step."""
+    """Same contract as run_torch; the whole step (the aux projections included) runs in C++ (no
+    Python per sample), for all B streams (a batch or the folded segments) in each step."""
     cfg = model.config
     loop = cpp_loop(model)
-    st = _Step(model)
-    B, T = cond[0].shape[:2]
-    chunk = max(16, chunk // B)
+    mel_up = cond[0].float().contiguous()
+    aux = torch.cat(cond[1:], dim=-1).float().contiguous()        # [B, T, 4A]
+    B, T = mel_up.shape[:2]
     state = loop.new_state(B)
     samples = torch.empty(B, T)
     classes = torch.empty(B, T, dtype=torch.long) if cfg.mode == "RAW" else None
@@ -171,11 +171,11 @@ def run_cpp(model: WaveRNN, cond, noise=None, teacher=None, progress=False, chun
         it = tqdm(it, total=len(it), unit="chunk", leave=False)
     for t0 in it:
         t1 = min(T, t0 + chunk)
-        pre = tuple(p.float().contiguous() for p in st.hoist(model, [c[:, t0:t1] for c in cond]))
+        m, a = mel_up[:, t0:t1].contiguous(), aux[:, t0:t1].contiguous()
         if teacher is not None:
-            outs[:, t0:t1] = loop.run_chunk(pre, state, teacher=teacher[:, t0:t1].float().contiguous(), threads=threads)
+            outs[:, t0:t1] = loop.run_chunk(m, a, state, teacher=teacher[:, t0:t1].float().contiguous(), threads=threads)
         else:
-            s_, c_ = loop.run_chunk(pre, state, noise=noise[:, t0:t1].float().contiguous(), threads=threads)
+            s_, c_ = loop.run_chunk(m, a, state, noise=noise[:, t0:t1].float().contiguous(), threads=threads)
             samples[:, t0:t1] = s_
             if classes is not None:
                 classes[:, t0:t1] = c_
