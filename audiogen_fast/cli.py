@@ -121,6 +121,32 @@ def cmd_vocode(args):
     return 0
 
 
+def cmd_bench(args):
+    from . import bench
+
+    configs = [c.strip() for c in args.config.split(",") if c.strip()]
+    device = args.device or ("cuda" if __import__("torch").cuda.is_available() else "cpu")
+    providers = [p.strip() for p in args.backend.split(",") if p.strip()] if args.backend else (
+        ["torch", "compile", "triton"] if device.startswith("cuda") else ["torch", "cpp"])
+    for p in providers:
+        if p not in bench.PROVIDERS:
+            print(f"error: unknown backend {p!r} (known: {', '.join(bench.PROVIDERS)})", file=sys.stderr)
+            return 2
+    name = bench.device_name(device)
+    print(f"# {name}; batch {args.batch}; {args.seconds} s of audio per call (eager WaveNet/WaveRNN: 0.05 s)")
+    recs = bench.run(configs, providers, device=device, dtype=args.dtype, batch=args.batch, seconds=args.seconds,
+                     reps=args.reps)
+    if args.out:
+        path = bench.write_results(recs, args.out, device)
+        print(f"wrote {path}")
+        try:
+            png = bench.plot(recs, path[:-5] + ".png", f"{name} (batch {args.batch})")
+            print(f"wrote {png}")
+        except ImportError:
+            print("note: matplotlib is not installed; no plot (pip install matplotlib)")
+    return 0
+
+
 def cmd_backends(args):
     import audiogen_fast as agf
 
@@ -162,6 +188,18 @@ def main(argv=None):
     s.add_argument("-o", "--output", required=True)
     _add_run_args(s)
     s.set_defaults(fn=cmd_vocode)
+
+    s = sub.add_parser("bench", help="time configs x backends against eager PyTorch (same run)")
+    s.add_argument("--config", default="W2,R2,D1", help="comma list of presets (W1,W2,W4,R2,D1,D2, tiny-*)")
+    s.add_argument("--backend", default=None, help="comma list: torch,compile,cpp,triton (default: by device)")
+    s.add_argument("--device", default=None, help="cpu or cuda (default: cuda when available)")
+    s.add_argument("--dtype", default="float32", choices=["float32", "float16", "bfloat16"],
+                   help="for the fast backends (eager and compile stay float32)")
+    s.add_argument("--seconds", type=float, default=0.5, help="audio per call")
+    s.add_argument("--batch", type=int, default=1)
+    s.add_argument("--reps", type=int, default=3)
+    s.add_argument("--out", default=None, help="folder for <device>-<date>-<commit>.json and .png")
+    s.set_defaults(fn=cmd_bench)
 
     s = sub.add_parser("backends", help="list backends and their availability")
     s.set_defaults(fn=cmd_backends)

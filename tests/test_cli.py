@@ -85,3 +85,29 @@ def test_cli_errors_are_clear(tiny_ckpts, tmp_path):
 def test_backends_and_presets_commands():
     assert "torch" in run("backends").stdout
     assert "W2" in run("presets").stdout
+
+
+def test_bench_command_writes_results_and_plot(tmp_path):
+    r = run("bench", "--config", "tiny-wavenet,tiny-diffwave", "--backend", "torch,cpp", "--seconds", "0.02",
+            "--reps", "1", "--out", tmp_path)
+    assert "vs eager" in r.stdout
+    files = list(tmp_path.glob("*.json"))
+    assert len(files) == 1 and files[0].with_suffix(".png").exists()
+    res = json.loads(files[0].read_text())
+    assert {"device", "commit", "date", "torch", "triton", "records"} <= set(res)
+    recs = {(x["config"], x["backend"]) for x in res["records"]}
+    assert ("tiny-wavenet", "torch") in recs and ("tiny-wavenet", "cpp") in recs
+    for x in res["records"]:
+        assert {"config", "backend", "dtype", "batch", "samples", "samples_per_sec", "aggregate_samples_per_sec",
+                "rtf", "x_realtime", "vs_torch", "vs_compile"} <= set(x)
+        assert x["samples_per_sec"] > 0 and abs(x["rtf"] * x["x_realtime"] - 1) < 1e-9
+    eager = [x for x in res["records"] if x["backend"] == "torch"]
+    assert all(x["vs_torch"] == 1.0 for x in eager)
+    # the report script renders the same file
+    import subprocess as sp
+    import sys as _sys
+    import os as _os
+
+    rep = sp.run([_sys.executable, _os.path.join(_os.path.dirname(__file__), "..", "benchmarks", "report.py"),
+                  str(files[0])], capture_output=True, text=True)
+    assert rep.returncode == 0 and "| tiny-wavenet | cpp |" in rep.stdout

@@ -1,0 +1,237 @@
+"""Benchmark harness shared by `audiogen-fast bench` and the pytest-benchmark suites.
+
+A case is (config, provider, device, dtype, batch, seconds of audio). Providers:
+  torch    the eager reference loop (the baseline every ratio is taken against)
+  compile  torch.compile of the eager step (WaveNet, mu-law) or denoiser (DiffWave);
+           mode "reduce-overhead" (CUDA graphs) on a GPU, "default" on the CPU
+  cpp      the C++ loops (CPU)             triton   the Triton kernels (GPU)
+Each case is timed after a warm-up call, as the median of `reps` calls; on a GPU with CUDA
+events after a synchronize. Records follow DESIGN.md's results schema.
+"""
+from __future__ import annotations
+
+import datetime
+import json
+import os
+import platform
+import statistics
+import subprocess
+import time
+
+import numpy as np
+import torch
+
+from . import presets
+
+STANDARD = ("W1", "W2", "W4", "R2", "D1", "D2")
+PROVIDERS = ("torch", "compile", "cpp", "triton")
+
+
+class Skip(Exception):
+    """This provider cannot run this case here (the message says why)."""
+
+
+def _family(config):
+    return presets.PRESETS[config][0]
+
+
+def make_case(config: str, provider: str, device: str = "cpu", dtype: str = "float32", batch: int = 1,
+              seconds: float = 0.1, seed: int = 0):
+    """-> (callable generating the audio once, number of samples per stream)."""
+    from .backends import backends as available_backends
+    from .engine import Vocoder
+
+    if config not in presets.PRESETS:
+        raise ValueError(f"unknown config {config!r} (known: {', '.join(presets.PRESETS)})")
+    if provider not in PROVIDERS:
+        raise ValueError(f"unknown provider {provider!r} (known: {', '.join(PROVIDERS)})")
+    fam = _family(config)
+    model = presets.build(config, seed=0)
+    cfg = model.config
+    frames = max(1, int(round(seconds * cfg.sample_rate / cfg.hop_length)))
+    n = frames * cfg.hop_length
+    rng = np.random.default_rng(seed)
+    mel = (rng.standard_normal((batch, cfg.n_mels, frames)) - 4).astype(np.float32)
+    seeds = list(range(batch))
+    if provider == "compile":
+        return _compiled_case(model, fam, device, mel, seeds, n), n
+    if provider != "torch":
+        ok, why = available_backends()[provider]
+        if not ok:
+            raise Skip(f"{provider} unavailable: {why}")
+    try:
+        voc = Vocoder(model, device=device, backend=provider, dtype=dtype)
+    except ValueError as e:  # BackendError / InputError: this combination does not exist
+        raise Skip(str(e)) from None
+    return (lambda: voc.generate(mel=mel, seed=seeds)), n
+
+
+def _compiled_case(model, fam, device, mel, seeds, n):
+    from .models import family
+
+    if device.startswith("cuda") and not torch.cuda.is_available():
+        raise Skip("no CUDA GPU")
+    model = model.to(device)
+    rt = family(fam).runtime
+    cfg = model.config
+    mode = "reduce-overhead" if device.startswith("cuda") else "default"
+    mel_t = torch.from_numpy(mel).to(device)
+    if fam == "wavenet":
+        if cfg.output != "mulaw":
+            raise Skip("the compiled WaveNet step covers mu-law outputs")
+        noise = torch.from_numpy(np.stack([rt.draw_noise(cfg, s, n) for s in seeds])).to(device)
+        return lambda: rt.run_compiled(model, n, mel=mel_t, noise=noise, mode=mode)
+    if fam == "diffwave":
+        from .models.diffwave.reference import Schedule
+
+        sched = Schedule.from_config(cfg, None)
+        noise = torch.from_numpy(np.stack([rt.draw_noise(cfg, s, n, sched) for s in seeds])).transpose(0, 1).contiguous().to(device)
+        return lambda: rt.run_compiled(model, sched, noise, mel=mel_t, mode=mode)
+    raise Skip(f"no torch.compile provider for {fam}")
+
+
+def time_case(fn, device: str = "cpu", reps: int = 3) -> float:
+    """Median seconds of fn() after one warm-up call."""
+    cuda = device.startswith("cuda")
+    fn()
+    ts = []
+    for _ in range(reps):
+        if cuda:
+            torch.cuda.synchronize()
+            a, b = torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)
+            a.record()
+            fn()
+            b.record()
+            torch.cuda.synchronize()
+            ts.append(a.elapsed_time(b) / 1000.0)
+        else:
+            t = time.perf_counter()
+            fn()
+            ts.append(time.perf_counter() - t)
+    return statistics.median(ts)
+
+
+def record(config, provider, dtype, batch, n, seconds_taken, sample_rate, eager_sps=None, compile_sps=None, **extra):
+    sps = n / seconds_taken
+    r = {"config": config, "backend": provider, "dtype": dtype, "batch": batch, "samples": n,
+         "samples_per_sec": sps, "aggregate_samples_per_sec": sps * batch, "rtf": sample_rate / sps,
+         "x_realtime": sps / sample_rate, "vs_torch": (sps / eager_sps) if eager_sps else None,
+         "vs_compile": (sps / compile_sps) if compile_sps else None}
+    r.update(extra)
+    return r
+
+
+def device_name(device: str) -> str:
+    if device.startswith("cuda"):
+        return torch.cuda.get_device_name(0)
+    name = platform.processor() or platform.machine()
+    try:
+        with open("/proc/cpuinfo") as f:
+            for line in f:
+                if line.startswith("model name"):
+                    name = line.split(":", 1)[1].strip()
+                    break
+    except OSError:
+        pass
+    return f"{name} ({os.cpu_count()} cpus)"
+
+
+def git_commit() -> str:
+    try:
+        return subprocess.check_output(["git", "rev-parse", "--short", "HEAD"], text=True, stderr=subprocess.DEVNULL,
+                                       cwd=os.path.dirname(os.path.abspath(__file__))).strip()
+    except Exception:
+        return os.environ.get("AGF_COMMIT", "unknown")
+
+
+def run(configs, providers, device="cpu", dtype="float32", batch=1, seconds=0.1, reps=3, log=print):
+    """Every config x provider; eager first so that each ratio comes from the same run."""
+    records = []
+    for config in configs:
+        sr = presets.preset_config(config).sample_rate
+        base = comp = None
+        order = ["torch"] + [p for p in providers if p != "torch"]
+        for prov in order:
+            if prov not in providers and prov != "torch":
+                continue
+            dt = "float32" if prov in ("torch", "compile") else dtype
+            try:
+                # the eager loops are slow: time them on a shorter utterance (per-sample rates compare)
+                secs = min(seconds, 0.05) if (prov == "torch" and _family(config) != "diffwave") else seconds
+                fn, n = make_case(config, prov, device=device, dtype=dt, batch=batch, seconds=secs)
+                t = time_case(fn, device, reps=reps)
+            except Skip as e:
+                log(f"{config:4s} {prov:8s} skipped: {e}")
+                continue
+            rec = record(config, prov, dt, batch, n, t, sr, eager_sps=base, compile_sps=comp if prov != "compile" else None)
+            if prov == "torch":
+                base = rec["samples_per_sec"]
+                rec["vs_torch"] = 1.0
+            if prov == "compile":
+                comp = rec["samples_per_sec"]
+            records.append(rec)
+            log(format_row(rec))
+    return records
+
+
+def format_row(r) -> str:
+    vs_t = f"{r['vs_torch']:.1f}x" if r.get("vs_torch") else "-"
+    vs_c = f"{r['vs_compile']:.1f}x" if r.get("vs_compile") else "-"
+    return (f"{r['config']:4s} {r['backend']:8s} {r['dtype']:9s} B={r['batch']:<3d} "
+            f"{r['samples_per_sec']:>12,.0f} /s/stream {r['aggregate_samples_per_sec']:>13,.0f} aggr "
+            f"x_rt {r['x_realtime']:8.2f}  vs eager {vs_t:>7s}  vs compile {vs_c:>6s}")
+
+
+def write_results(records, out_dir, device):
+    os.makedirs(out_dir, exist_ok=True)
+    name = device_name(device)
+    date = datetime.date.today().isoformat()
+    commit = git_commit()
+    res = {"device": name, "commit": commit, "date": date, "torch": torch.__version__, "triton": _triton_version(),
+           "records": records}
+    slug = "".join(c if c.isalnum() or c in "-_." else "-" for c in name).strip("-")
+    path = os.path.join(out_dir, f"{slug}-{date}-{commit}.json")
+    with open(path, "w") as f:
+        json.dump(res, f, indent=1)
+    return path
+
+
+def _triton_version():
+    try:
+        import triton
+
+        return triton.__version__
+    except ImportError:
+        return None
+
+
+def plot(records, path, title):
+    """Bar chart of x-real-time per config and provider (log scale)."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    configs = list(dict.fromkeys(r["config"] for r in records))
+    provs = list(dict.fromkeys(f"{r['backend']} {r['dtype']}" for r in records))
+    fig, ax = plt.subplots(figsize=(max(6, 1.3 * len(configs) * max(1, len(provs)) / 2), 4))
+    w = 0.8 / max(1, len(provs))
+    for i, p in enumerate(provs):
+        xs, ys = [], []
+        for j, c in enumerate(configs):
+            for r in records:
+                if r["config"] == c and f"{r['backend']} {r['dtype']}" == p:
+                    xs.append(j + i * w)
+                    ys.append(r["x_realtime"])
+        ax.bar(xs, ys, width=w, label=p)
+    ax.axhline(1.0, color="k", lw=0.8, ls="--")
+    ax.set_yscale("log")
+    ax.set_xticks([j + 0.4 - w / 2 for j in range(len(configs))])
+    ax.set_xticklabels(configs)
+    ax.set_ylabel("x real time (per stream)")
+    ax.set_title(title, fontsize=9)
+    ax.legend(fontsize=7)
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
+    return path

@@ -1,0 +1,47 @@
+"""pytest-benchmark suite: the standard configs x every backend available here.
+
+    pytest benchmarks --benchmark-enable --benchmark-json=out.json      # real timings
+    AGF_BENCH_SECONDS=1 pytest benchmarks --benchmark-enable             # longer utterances
+
+CI runs this file with --benchmark-disable (the default in pyproject.toml): every case runs once,
+as a smoke test. extra_info carries samples/s, RTF, x-real-time, device, dtype and batch; on a GPU
+each call ends with a synchronize so the timer sees the whole generation. torch.compile cases on
+the CPU compile for minutes: they run only with AGF_BENCH_COMPILE=1.
+"""
+import os
+
+import pytest
+import torch
+
+from audiogen_fast import bench
+
+SECONDS = float(os.environ.get("AGF_BENCH_SECONDS", "0.02"))
+DEVICE = "cuda" if torch.cuda.is_available() else "cpu"
+
+
+@pytest.mark.parametrize("provider", bench.PROVIDERS)
+@pytest.mark.parametrize("config", bench.STANDARD)
+def test_generate(benchmark, config, provider):
+    if provider == "compile" and DEVICE == "cpu" and os.environ.get("AGF_BENCH_COMPILE") != "1":
+        pytest.skip("torch.compile on the CPU takes minutes to compile: set AGF_BENCH_COMPILE=1")
+    try:
+        fn, n = bench.make_case(config, provider, device=DEVICE, seconds=SECONDS)
+    except bench.Skip as e:
+        pytest.skip(str(e))
+    if DEVICE == "cuda":
+        inner = fn
+
+        def fn():
+            out = inner()
+            torch.cuda.synchronize()
+            return out
+
+    sr = bench.presets.preset_config(config).sample_rate
+    benchmark.extra_info.update({"config": config, "backend": provider, "device": bench.device_name(DEVICE),
+                                 "dtype": "float32", "batch": 1, "samples": n, "sample_rate": sr})
+    audio = benchmark.pedantic(fn, rounds=3, warmup_rounds=1, iterations=1)
+    assert audio.shape[-1] == n
+    stats = getattr(benchmark, "stats", None)
+    if stats is not None and getattr(stats, "stats", None) is not None and stats.stats.median > 0:
+        sps = n / stats.stats.median
+        benchmark.extra_info.update({"samples_per_sec": sps, "rtf": sr / sps, "x_realtime": sps / sr})
