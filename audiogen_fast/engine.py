@@ -23,6 +23,34 @@ class InputError(ValueError):
     """Bad input to generate() / mel(): the message names the problem."""
 
 
+def _fmt_bytes(b: float) -> str:
+    return f"{b / 2 ** 30:.2f} GiB" if b >= 2 ** 30 else f"{b / 2 ** 20:.1f} MiB"
+
+
+def memory_budget(device: str) -> int:
+    """Bytes one generate() call may use: AGF_MAX_MEMORY_GB if set, else 80% of the memory
+    available now (free GPU memory on CUDA devices)."""
+    import os
+
+    env = os.environ.get("AGF_MAX_MEMORY_GB")
+    if env:
+        try:
+            v = float(env)
+        except ValueError:
+            v = -1.0
+        if v <= 0:
+            raise InputError(f"AGF_MAX_MEMORY_GB must be a positive number, got {env!r}")
+        return int(v * 2 ** 30)
+    if device.startswith("cuda"):
+        free, _ = torch.cuda.mem_get_info(torch.device(device))
+        return int(0.8 * free)
+    try:
+        avail = os.sysconf("SC_AVPHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
+    except (ValueError, OSError, AttributeError):
+        return 1 << 62
+    return int(0.8 * avail)
+
+
 def _as_device(device) -> str:
     if device is None:
         return "cuda" if torch.cuda.is_available() else "cpu"
@@ -147,6 +175,15 @@ class Vocoder:
             opts["fold"] = spec
         return opts
 
+    def _check_memory(self, B: int, n: int, opts: dict) -> None:
+        est = self.family.runtime.memory_estimate(self.config, B, n, self.backend, *opts.values())
+        budget = memory_budget(self.device)
+        if est > budget:
+            raise InputError(
+                f"generating {n:,} samples x {B} stream(s) with the {self.family.name} {self.backend} backend needs "
+                f"about {_fmt_bytes(est)}, more than the memory budget of {_fmt_bytes(budget)} "
+                f"(80% of available memory, or AGF_MAX_MEMORY_GB): generate shorter pieces")
+
     @staticmethod
     def _check_seed(s) -> int:
         if isinstance(s, bool) or not isinstance(s, (int, np.integer)):
@@ -220,6 +257,7 @@ class Vocoder:
                 batched = nz.ndim == len(per_stream) + 1
             nz = nz if nz.ndim == len(per_stream) + 1 else nz[None]
             B = nz.shape[0]
+            self._check_memory(B, n, opts)
         else:
             if isinstance(seed, (list, tuple, np.ndarray)):
                 seeds = [self._check_seed(s) for s in seed]
@@ -230,6 +268,7 @@ class Vocoder:
             else:
                 B = 1 if B is None else B
                 seeds = [self._check_seed(seed)] * B   # one int seed: the same noise for every row
+            self._check_memory(B, n, opts)
             nz = np.stack([rt.draw_noise(cfg, s, n, *opts.values()) for s in seeds])
         noise_t = torch.from_numpy(np.ascontiguousarray(nz, dtype=np.float32))
         if self.family.name == "diffwave":

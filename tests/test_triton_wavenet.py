@@ -128,3 +128,18 @@ def test_half_weights_error_within_2x_of_torch(dtype):
     e_torch = rel_err(torch_half, ref64)
     e_ours = rel_err(ours, ref64)
     assert e_ours <= 2 * e_torch
+
+
+def test_launch_wrapper_rejects_wrong_sizes():
+    model = agf.build("tiny-wavenet").to(DEV)
+    loop = rt.triton_loop(model)
+    hist, x = loop.new_state(1, 128)
+    cond = torch.zeros(1, 4, 4, 16, device=DEV)
+    with pytest.raises(ValueError, match="cond"):
+        loop.run_chunk(torch.zeros(1, 4, 4, 15, device=DEV), hist, x, 0, noise=torch.zeros(1, 4, 1, device=DEV))
+    with pytest.raises(ValueError, match="noise"):
+        loop.run_chunk(cond, hist, x, 0, noise=torch.zeros(1, 3, 1, device=DEV))
+    with pytest.raises(ValueError, match="hist"):
+        loop.run_chunk(cond, hist[:, 1:], x, 0, noise=torch.zeros(1, 4, 1, device=DEV))
+    with pytest.raises(ValueError, match="float32"):
+        loop.run_chunk(cond.double(), hist, x, 0, noise=torch.zeros(1, 4, 1, device=DEV))

@@ -206,7 +206,13 @@ class DiffWaveTriton:
     @torch.inference_mode()
     def run(self, schedule, noise, mel_up=None, tables=None):
         """noise [S, B, T] fp32, mel_up [B, M, T] -> audio [B, T] fp32 (lmnt's loop)."""
+        if noise.ndim != 3 or noise.shape[0] != len(schedule):
+            raise ValueError(f"noise must be [S={len(schedule)}, B, T], got shape {tuple(noise.shape)}")
         S, B, T = noise.shape
+        if mel_up is not None and (mel_up.ndim != 3 or tuple(mel_up.shape) != (B, self.M, T)):
+            raise ValueError(f"mel_up must be [B={B}, M={self.M}, T={T}], got shape {tuple(mel_up.shape)}")
+        if noise.dtype != torch.float32:
+            raise ValueError(f"noise must be float32, got {noise.dtype}")
         tables = self.step_tables(schedule) if tables is None else tables
         buf = self.buffers(B, T)
         audio = noise[0].to(self.device, torch.float32).clone()

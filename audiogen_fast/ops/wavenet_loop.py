@@ -169,6 +169,18 @@ def wavenet_loop_kernel(
     tl.store(x_ptr + b, x)
 
 
+def _check(t, name, shape, device):
+    """Launch-wrapper checks: a wrong size must raise here, never read out of bounds in the kernel."""
+    if not isinstance(t, torch.Tensor):
+        raise TypeError(f"{name} must be a torch.Tensor")
+    if tuple(t.shape) != tuple(shape):
+        raise ValueError(f"{name} must have shape {tuple(shape)}, got {tuple(t.shape)}")
+    if t.dtype != torch.float32 or not t.is_contiguous():
+        raise ValueError(f"{name} must be contiguous float32 (got {t.dtype}, contiguous={t.is_contiguous()})")
+    if t.device != torch.device(device) and not (t.device.type == torch.device(device).type == "cuda"):
+        raise ValueError(f"{name} is on {t.device}, the weights on {device}")
+
+
 def _p2(n: int) -> int:
     return 1 << max(0, (int(n) - 1).bit_length())
 
@@ -222,14 +234,21 @@ class WaveNetLoop:
     def run_chunk(self, cond, hist, x, t0, noise=None, teacher=None):
         """cond [B, Tc, L, G] fp32; noise [B, Tc, NZ] or teacher [B, Tc]. Returns samples [B, Tc]
         (or logits [B, Tc, OUT] when teacher-forced). hist and x are updated in place."""
+        if cond.ndim != 4:
+            raise ValueError(f"cond must be [B, Tc, L, G], got shape {tuple(cond.shape)}")
         B, Tc = cond.shape[:2]
-        assert cond.shape == (B, Tc, self.L, self.G) and cond.dtype == torch.float32 and cond.is_contiguous()
-        assert hist.shape == (B, self.hist_rows, self.cfg.residual_channels) and x.shape == (B,)
+        _check(cond, "cond", (B, Tc, self.L, self.G), self.device)
+        _check(hist, "hist", (B, self.hist_rows, self.cfg.residual_channels), self.device)
+        _check(x, "x", (B,), self.device)
         out = torch.empty(B, Tc, device=self.device, dtype=torch.float32)
         logits = torch.empty(B, Tc, self.consts["OUT"], device=self.device, dtype=torch.float32) if teacher is not None else out
         dummy = out
-        if teacher is None:
-            assert noise is not None and noise.shape[:2] == (B, Tc) and noise.is_contiguous()
+        if teacher is not None:
+            _check(teacher, "teacher", (B, Tc), self.device)
+        else:
+            if noise is None:
+                raise ValueError("pass noise or teacher")
+            _check(noise, "noise", (B, Tc, self.consts["NZ"]), self.device)
         wavenet_loop_kernel[(B,)](
             cond, hist, x, noise if noise is not None else dummy, teacher if teacher is not None else dummy, out, logits,
             self.emb, self.emb_b, self.wd, self.wo, self.bo, self.ws, self.bs, self.w1, self.b1, self.w2, self.b2,

@@ -34,6 +34,16 @@ def _update(x, eps, schedule: Schedule, i: int, noise, dt):
     return torch.clamp(x, -1.0, 1.0)
 
 
+def memory_estimate(cfg: DiffWaveConfig, B: int, n: int, backend: str, schedule=None) -> int:
+    """Bytes a generate() call holds at its peak: the denoiser works on the whole signal, about
+    ten [B, 2C, T]-sized activations (eager) or three [B, C, T] buffers (triton), the upsampled
+    mel, and the noise for every step."""
+    C = cfg.residual_channels
+    act = 10 * 2 * C if backend == "torch" else 3 * C
+    steps = len(schedule) if schedule is not None else 6
+    return B * n * 4 * (act + (cfg.n_mels if cfg.conditional else 0) + steps + 2)
+
+
 @torch.inference_mode()
 def run_torch(model: DiffWave, schedule: Schedule, noise: torch.Tensor, mel=None, progress=False):
     """noise [S, B, T], mel [B, M, frames] -> audio [B, T] (float32, in [-1, 1])."""

@@ -46,6 +46,13 @@ def decode_output(cfg: WaveNetConfig, samples: torch.Tensor) -> np.ndarray:
     return samples.float().cpu().numpy()
 
 
+def memory_estimate(cfg: WaveNetConfig, B: int, n: int, backend: str) -> int:
+    """Bytes a generate() call holds at its peak (upsampled mel, conditioning block, noise, output)."""
+    per_sample = 4 * (cfg.n_mels if cfg.conditional else 0) + 4 * 3 + 8
+    block = {"torch": COND_BLOCK, "cpp": 1024, "triton": 8192}.get(backend, COND_BLOCK)
+    return B * n * per_sample + 2 * B * min(n, block) * cfg.layers * cfg.gate_channels * 4
+
+
 # ---- eager incremental loop -----------------------------------------------------------------
 
 class _Step:

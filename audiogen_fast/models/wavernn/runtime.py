@@ -25,6 +25,7 @@ from .config import WaveRNNConfig
 from .reference import WaveRNN
 
 BACKENDS = ("torch", "cpp")
+HOIST_BLOCK = 1024  # steps whose step-independent projections are computed at once (bounded memory)
 
 
 # ---- noise --------------------------------------------------------------------------------
@@ -49,6 +50,14 @@ def draw_noise(cfg: WaveRNNConfig, seed: int, n: int, fold=None) -> np.ndarray:
         nf, L = fold_layout(n, *fold)
         return noise_mod.ar_noise(seed, nf * L, cfg.noise_kind).reshape(noise_shape(cfg, n, fold))
     return noise_mod.ar_noise(seed, n, cfg.noise_kind)
+
+
+def memory_estimate(cfg: WaveRNNConfig, B: int, n: int, backend: str, fold=None) -> int:
+    """Bytes a generate() call holds at its peak (conditioning at sample rate, hoisted block, noise, output)."""
+    rows = B * (fold_layout(n, *fold)[0] * (fold[0] + 2 * fold[1]) if fold else n)
+    per_sample = 4 * (cfg.n_mels + cfg.res_out_dims) * 2 + 4 * 4 + 8
+    hoist = 4 * (2 * cfg.rnn_dims + 3 * cfg.rnn_dims + 2 * cfg.fc_dims)
+    return rows * per_sample + B * min(n, HOIST_BLOCK) * hoist
 
 
 # ---- eager step loop -----------------------------------------------------------------------
@@ -96,9 +105,8 @@ def run_torch(model: WaveRNN, cond, noise=None, teacher=None, progress=False):
     classes [B, T] int64 for RAW or None)."""
     cfg = model.config
     st = _Step(model)
-    pre_I, pre_2, pre_f1, pre_f2 = st.hoist(model, cond)
-    B, T = pre_I.shape[:2]
-    dev, dt = pre_I.device, pre_I.dtype
+    B, T = cond[0].shape[:2]
+    dev, dt = cond[0].device, cond[0].dtype
     h1 = torch.zeros(B, st.R, device=dev, dtype=dt)
     h2 = torch.zeros(B, st.R, device=dev, dtype=dt)
     x = torch.zeros(B, device=dev, dtype=torch.float32)
@@ -112,15 +120,19 @@ def run_torch(model: WaveRNN, cond, noise=None, teacher=None, progress=False):
         from tqdm import tqdm
         it = tqdm(it, total=T, unit="sample", unit_scale=True, leave=False)
     for t in it:
+        if t % HOIST_BLOCK == 0:  # step-independent projections for the next block of steps
+            t0 = t
+            pre_I, pre_2, pre_f1, pre_f2 = st.hoist(model, [c[:, t:t + HOIST_BLOCK] for c in cond])
+        i = t - t0
         if teacher is not None:
             x = teacher[:, t].to(dev)
-        h = pre_I[:, t] + x.to(dt).unsqueeze(1) * st.w_I_x
+        h = pre_I[:, i] + x.to(dt).unsqueeze(1) * st.w_I_x
         h1 = _gru(torch.addmm(st.b_ih1, h, st.w_ih1.t()), h1, st.w_hh1, st.b_hh1)
         h = h1 + h
-        h2 = _gru(torch.addmm(pre_2[:, t], h, st.w_ih2_x.t()), h2, st.w_hh2, st.b_hh2)
+        h2 = _gru(torch.addmm(pre_2[:, i], h, st.w_ih2_x.t()), h2, st.w_hh2, st.b_hh2)
         h = h2 + h
-        y = F.relu(torch.addmm(pre_f1[:, t], h, st.w_fc1_x.t()))
-        y = F.relu(torch.addmm(pre_f2[:, t], y, st.w_fc2_x.t()))
+        y = F.relu(torch.addmm(pre_f1[:, i], h, st.w_fc1_x.t()))
+        y = F.relu(torch.addmm(pre_f2[:, i], y, st.w_fc2_x.t()))
         y = F.linear(y, model.fc3.weight, model.fc3.bias).float()
         if teacher is not None:
             outs[:, t] = y
