@@ -81,17 +81,29 @@ def _mel_to_hz(m):
     return np.where(m >= min_log_mel, min_log_hz * np.exp(logstep * (m - min_log_mel)), f_sp * m)
 
 
+def _hz_to_mel_htk(f):
+    return 2595.0 * np.log10(1.0 + np.asarray(f, dtype=np.float64) / 700.0)
+
+
+def _mel_to_hz_htk(m):
+    return 700.0 * (10.0 ** (np.asarray(m, dtype=np.float64) / 2595.0) - 1.0)
+
+
 @functools.lru_cache(maxsize=16)
-def mel_filterbank(sample_rate: int, n_fft: int, n_mels: int, fmin: float, fmax: float) -> np.ndarray:
-    """[n_mels, n_fft // 2 + 1] triangular filters, Slaney scale and normalisation."""
+def mel_filterbank(sample_rate: int, n_fft: int, n_mels: int, fmin: float, fmax: float, scale: str = "slaney",
+                   norm: str = "slaney") -> np.ndarray:
+    """[n_mels, n_fft // 2 + 1] triangular filters on the Slaney or HTK mel scale, optionally
+    Slaney area-normalised (scale="htk", norm="none" is torchaudio's MelScale default)."""
+    to_mel, to_hz = (_hz_to_mel, _mel_to_hz) if scale == "slaney" else (_hz_to_mel_htk, _mel_to_hz_htk)
     fft_freqs = np.linspace(0, sample_rate / 2, n_fft // 2 + 1)
-    mel_pts = _mel_to_hz(np.linspace(_hz_to_mel(fmin), _hz_to_mel(fmax), n_mels + 2))
+    mel_pts = to_hz(np.linspace(to_mel(fmin), to_mel(fmax), n_mels + 2))
     fdiff = np.diff(mel_pts)
     ramps = mel_pts[:, None] - fft_freqs[None, :]
     lower = -ramps[:-2] / fdiff[:-1, None]
     upper = ramps[2:] / fdiff[1:, None]
     w = np.maximum(0.0, np.minimum(lower, upper))
-    w *= (2.0 / (mel_pts[2:n_mels + 2] - mel_pts[:n_mels]))[:, None]
+    if norm == "slaney":
+        w *= (2.0 / (mel_pts[2:n_mels + 2] - mel_pts[:n_mels]))[:, None]
     return w.astype(np.float32)
 
 
@@ -118,8 +130,11 @@ def mel_spectrogram(wav, cfg) -> np.ndarray:
     window = torch.hann_window(cfg.win_length)
     spec = torch.stft(x, cfg.n_fft, hop_length=cfg.hop_length, win_length=cfg.win_length, window=window,
                       center=True, pad_mode="reflect", return_complex=True).abs()
+    if getattr(cfg, "stft_normalized", False):
+        spec = spec / window.pow(2).sum().sqrt()
     fmax = cfg.fmax if cfg.fmax is not None else cfg.sample_rate / 2
-    fb = torch.from_numpy(mel_filterbank(cfg.sample_rate, cfg.n_fft, cfg.n_mels, float(cfg.fmin), float(fmax)))
+    fb = torch.from_numpy(mel_filterbank(cfg.sample_rate, cfg.n_fft, cfg.n_mels, float(cfg.fmin), float(fmax),
+                                         getattr(cfg, "mel_scale", "slaney"), getattr(cfg, "mel_filter_norm", "slaney")))
     mel = torch.matmul(fb, spec)
     n_frames = 1 + int(np.asarray(wav).shape[-1]) // cfg.hop_length
     mel = mel[..., :n_frames]

@@ -147,6 +147,20 @@ def cmd_bench(args):
     return 0
 
 
+def cmd_convert(args):
+    import audiogen_fast as agf
+
+    hp = None
+    if args.hparams:
+        with open(args.hparams) as f:
+            hp = json.load(f)
+    model = agf.load_model(args.src, hparams=hp)
+    agf.save(model, args.dst)
+    n = sum(p.numel() for p in model.parameters())
+    print(f"wrote {args.dst}: {model.config.family} model, {n:,} parameters")
+    return 0
+
+
 def cmd_backends(args):
     import audiogen_fast as agf
 
@@ -200,6 +214,12 @@ def main(argv=None):
     s.add_argument("--reps", type=int, default=3)
     s.add_argument("--out", default=None, help="folder for <device>-<date>-<commit>.json and .png")
     s.set_defaults(fn=cmd_bench)
+
+    s = sub.add_parser("convert", help="import a public checkpoint (lmnt DiffWave, ...) into the native format")
+    s.add_argument("src")
+    s.add_argument("dst")
+    s.add_argument("--hparams", default=None, help="hyper-parameters (JSON) when the source does not carry them")
+    s.set_defaults(fn=cmd_convert)
 
     s = sub.add_parser("backends", help="list backends and their availability")
     s.set_defaults(fn=cmd_backends)

@@ -29,6 +29,9 @@ class AudioConfig:
     fmin: float = 0.0
     fmax: Optional[float] = 8000.0
     mel_norm: str = "log"
+    mel_scale: str = "slaney"            # "slaney" (librosa's default) or "htk" (torchaudio's default)
+    mel_filter_norm: str = "slaney"      # "slaney" (area-normalised triangles) or "none"
+    stft_normalized: bool = False        # divide the STFT by sqrt(sum(window^2)) (torchaudio normalized=True)
     conditional: bool = True
 
     # ---- validation -------------------------------------------------------------------
@@ -43,6 +46,10 @@ class AudioConfig:
             raise ConfigError(f"win_length ({self.win_length}) must be <= n_fft ({self.n_fft})")
         if self.mel_norm not in MEL_NORMS:
             raise ConfigError(f"mel_norm must be one of {MEL_NORMS}, got {self.mel_norm!r}")
+        if self.mel_scale not in ("slaney", "htk"):
+            raise ConfigError(f"mel_scale must be 'slaney' or 'htk', got {self.mel_scale!r}")
+        if self.mel_filter_norm not in ("slaney", "none"):
+            raise ConfigError(f"mel_filter_norm must be 'slaney' or 'none', got {self.mel_filter_norm!r}")
         fmax = self.fmax if self.fmax is not None else self.sample_rate / 2
         if not (0 <= self.fmin < fmax <= self.sample_rate / 2):
             raise ConfigError(f"need 0 <= fmin < fmax <= sample_rate/2, got fmin={self.fmin}, fmax={self.fmax}")
