@@ -199,7 +199,18 @@ def read_torch(path, hparams=None) -> torch.nn.Module:
 
 
 def load_model(path, hparams=None) -> torch.nn.Module:
-    """Any supported checkpoint file -> eager reference model (CPU, float32, eval mode)."""
+    """Any supported checkpoint file -> eager reference model (CPU, float32, eval mode).
+    hparams: a dict, or the path of a JSON file, for imported checkpoints that lack them."""
+    if hparams is not None and not isinstance(hparams, dict):
+        try:
+            with open(hparams) as f:
+                hparams = json.load(f)
+        except (OSError, TypeError) as e:
+            raise CheckpointError(f"cannot read hparams {hparams!r}: {e}") from None
+        except json.JSONDecodeError as e:
+            raise CheckpointError(f"hparams file {hparams} is not valid JSON: {e}") from None
+        if not isinstance(hparams, dict):
+            raise CheckpointError("hparams must be a JSON object (name -> value)")
     kind = sniff(path)
     if kind == "safetensors":
         if hparams is not None:

@@ -24,6 +24,10 @@ class WaveNetConfig(AudioConfig):
     out_hidden: int = 256                # width of the output stack's hidden 1x1 conv
     log_scale_min: float = -7.0          # clamp of log-scales for mol / gaussian sampling
     upsample_scales: list = field(default_factory=lambda: [4, 4, 4, 4])  # product == hop_length
+    upsample_mode: str = "conv"          # "conv": stretch + (F, 2s+1) smoothing conv per scale;
+                                         # "convt": ConvTranspose2d (F, s) stride s + ReLU (r9y9 v0.1.1)
+    upsample_freq_kernel: int = 1        # F: the upsampling kernels' extent across mel channels (odd)
+    cin_pad: int = 0                     # > 0: a (2*cin_pad+1)-tap conv over edge-padded frames first
     gin_channels: int = 0                # global (speaker) conditioning width; 0: none
     n_speakers: int = 0
     initial_input: Optional[float] = None  # first input sample for mol / gaussian; None: 0.0
@@ -47,6 +51,12 @@ class WaveNetConfig(AudioConfig):
         if self.conditional and prod(self.upsample_scales) != self.hop_length:
             raise ConfigError(f"product of upsample_scales {list(self.upsample_scales)} must equal "
                               f"hop_length {self.hop_length}")
+        if self.upsample_mode not in ("conv", "convt"):
+            raise ConfigError(f"upsample_mode must be 'conv' or 'convt', got {self.upsample_mode!r}")
+        if self.upsample_freq_kernel < 1 or self.upsample_freq_kernel % 2 == 0:
+            raise ConfigError(f"upsample_freq_kernel must be odd and >= 1, got {self.upsample_freq_kernel}")
+        if self.cin_pad < 0:
+            raise ConfigError(f"cin_pad must be >= 0, got {self.cin_pad}")
         if (self.gin_channels > 0) != (self.n_speakers > 0):
             raise ConfigError("gin_channels and n_speakers must both be > 0 (global conditioning) or both 0")
         if self.initial_input is not None and not (-1.0 <= self.initial_input <= 1.0):

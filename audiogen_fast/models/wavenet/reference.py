@@ -18,20 +18,42 @@ from .config import WaveNetConfig
 
 
 class UpsampleNet(nn.Module):
-    """mel [B, C, frames] -> [B, C, frames * prod(scales)]: per scale, nearest-neighbour
-    stretch along time then a (1, 2s+1) smoothing conv shared over mel channels."""
+    """mel [B, C, frames] -> [B, C, frames * prod(scales)].
 
-    def __init__(self, scales):
+    mode "conv" (r9y9's UpsampleNetwork): per scale, nearest-neighbour stretch along time, then an
+    (F, 2s+1) smoothing conv shared over mel channels. mode "convt" (r9y9 v0.1.1's upsample_conv):
+    per scale a ConvTranspose2d (F, s) with stride s, then ReLU. cin_pad > 0 (r9y9's
+    ConvInUpsampleNetwork): first a (2*cin_pad+1)-tap Conv1d over the mel, edge-padded by cin_pad
+    frames on each side so the frame count is kept."""
+
+    def __init__(self, scales, mode="conv", freq_kernel=1, cin_pad=0, channels=80):
         super().__init__()
-        self.scales = list(scales)
-        self.convs = nn.ModuleList(nn.Conv2d(1, 1, (1, 2 * s + 1), padding=(0, s), bias=False) for s in self.scales)
-        for s, conv in zip(self.scales, self.convs):
-            nn.init.constant_(conv.weight, 1.0 / (2 * s + 1))
+        self.scales, self.mode, self.cin_pad = list(scales), mode, cin_pad
+        fp = (freq_kernel - 1) // 2
+        self.conv_in = nn.Conv1d(channels, channels, 2 * cin_pad + 1, bias=False) if cin_pad > 0 else None
+        if mode == "conv":
+            self.convs = nn.ModuleList(nn.Conv2d(1, 1, (freq_kernel, 2 * s + 1), padding=(fp, s), bias=False)
+                                       for s in self.scales)
+            for s, conv in zip(self.scales, self.convs):
+                nn.init.constant_(conv.weight, 1.0 / (freq_kernel * (2 * s + 1)))
+        else:
+            self.convts = nn.ModuleList(nn.ConvTranspose2d(1, 1, (freq_kernel, s), stride=(1, s), padding=(fp, 0))
+                                        for s in self.scales)
+            for conv in self.convts:
+                nn.init.constant_(conv.weight, 1.0 / freq_kernel)
+                nn.init.zeros_(conv.bias)
 
     def forward(self, mel: torch.Tensor) -> torch.Tensor:
+        if self.conv_in is not None:
+            p = self.cin_pad
+            mel = self.conv_in(torch.cat([mel[:, :, :1].expand(-1, -1, p), mel, mel[:, :, -1:].expand(-1, -1, p)], -1))
         x = mel.unsqueeze(1)  # [B, 1, C, frames]
-        for s, conv in zip(self.scales, self.convs):
-            x = conv(torch.repeat_interleave(x, s, dim=-1))
+        if self.mode == "conv":
+            for s, conv in zip(self.scales, self.convs):
+                x = conv(torch.repeat_interleave(x, s, dim=-1))
+        else:
+            for conv in self.convts:
+                x = F.relu(conv(x))
         return x.squeeze(1)
 
 
@@ -68,7 +90,8 @@ class WaveNet(nn.Module):
         self.conv_layers = nn.ModuleList(ResidualLayer(cfg, cfg.dilation(i)) for i in range(cfg.layers))
         self.last_conv1 = nn.Conv1d(cfg.skip_channels, cfg.out_hidden, 1)
         self.last_conv2 = nn.Conv1d(cfg.out_hidden, cfg.out_channels, 1)
-        self.upsample_net = UpsampleNet(cfg.upsample_scales) if cfg.conditional else None
+        self.upsample_net = UpsampleNet(cfg.upsample_scales, cfg.upsample_mode, cfg.upsample_freq_kernel, cfg.cin_pad,
+                                        cfg.n_mels) if cfg.conditional else None
         self.embed_speakers = nn.Embedding(cfg.n_speakers, cfg.gin_channels) if cfg.gin_channels else None
 
     # ---- pieces shared with the incremental runtimes ---------------------------------------
