@@ -184,6 +184,60 @@ class Vocoder:
                 f"about {_fmt_bytes(est)}, more than the memory budget of {_fmt_bytes(budget)} "
                 f"(80% of available memory, or AGF_MAX_MEMORY_GB): generate shorter pieces")
 
+    # ---- streaming ---------------------------------------------------------------------------
+    def stream(self, mel_chunks, seed=0, speaker=None, schedule=None, progress: bool = False):
+        """Vocode mel frames as they arrive: mel_chunks yields [n_mels, frames] (or [B, n_mels,
+        frames] with a list of seeds) arrays; yields float32 audio chunks as soon as they are
+        ready. Autoregressive models keep their state across chunks, so the concatenated output
+        equals generate() on the whole mel with the same seed. DiffWave works on overlapping
+        windows (see models/diffwave/runtime.py): its boundaries differ from one-shot generation
+        by a small, measured amount. Audio lags the mel by a few frames (the upsampler's context).
+        """
+        if not self.conditional:
+            raise InputError("stream() vocodes mel chunks: this model is unconditional (use generate(num_samples=))")
+        rt = self.family.runtime
+        if not hasattr(rt, "open_stream"):
+            raise InputError(f"the {self.family.name} family has no streaming runtime")
+        it = iter(mel_chunks)
+        sess = None
+        batched = False
+        for chunk in it:
+            m = self._check_mel(chunk)
+            b3 = m.ndim == 3
+            if sess is None:
+                batched = b3
+                B = m.shape[0] if b3 else 1
+                seeds = [self._check_seed(s) for s in seed] if isinstance(seed, (list, tuple, np.ndarray)) else [self._check_seed(seed)] * B
+                if len(seeds) != B:
+                    raise InputError(f"got {len(seeds)} seeds for a batch of {B}")
+                spk = None
+                if getattr(self.config, "gin_channels", 0):
+                    if speaker is None:
+                        raise InputError(f"this model has {self.config.n_speakers} speakers: pass speaker=")
+                    spk = torch.as_tensor(np.broadcast_to(np.asarray(speaker, dtype=np.int64), (B,)).copy())
+                    if spk.min() < 0 or spk.max() >= self.config.n_speakers:
+                        raise InputError(f"speaker ids must be in [0, {self.config.n_speakers}), got {speaker!r}")
+                elif speaker is not None:
+                    raise InputError("this model has no speaker (global) conditioning")
+                extra = {"dtype": self.dtype} if self.backend == "cpp" else {}
+                if self.family.name == "diffwave":
+                    extra["schedule"] = self._opts(0, schedule, None)["schedule"]
+                elif schedule is not None:
+                    raise InputError(f"schedule= is for diffusion models, not {self.family.name}")
+                sess = rt.open_stream(self._run_model, self.backend, seeds, speaker=spk, **extra)
+            elif b3 != batched or (b3 and m.shape[0] != B):
+                raise InputError(f"every chunk must have the first chunk's layout; got shape {m.shape}")
+            if not b3:
+                m = m[None]
+            out = sess.push(torch.from_numpy(m))
+            if out.shape[-1]:
+                yield out if batched else out[0]
+        if sess is None:
+            return
+        out = sess.finish()
+        if out.shape[-1]:
+            yield out if batched else out[0]
+
     @staticmethod
     def _check_seed(s) -> int:
         if isinstance(s, bool) or not isinstance(s, (int, np.integer)):

@@ -74,7 +74,7 @@ def normal(seed: int, n: int, stream: int = STREAM_GAUSS, offset: int = 0) -> np
 
 # ---- layouts of the noise contract -------------------------------------------------------
 
-def ar_noise(seed: int, n: int, output: str, offset: int = 0) -> np.ndarray:
+def ar_noise(seed: int, n: int, output: str, offset: int = 0) -> np.ndarray:  # noqa: D401
     """Noise for one autoregressive stream of n samples: [n] or [n, 2] (mixture)."""
     if output == "softmax":
         return uniform(seed, n, STREAM_U1, offset)

@@ -146,6 +146,63 @@ def run_compiled(model: DiffWave, schedule: Schedule, noise: torch.Tensor, mel=N
 RUNNERS = {"torch": run_torch, "triton": run_triton}
 
 
+# ---- streaming: overlapping windows ------------------------------------------------------------
+
+STREAM_CORE_FRAMES = 32     # frames emitted per window
+STREAM_CONTEXT_FRAMES = 16  # frames of context denoised on each side and thrown away
+
+
+class _Stream:
+    """DiffWave is not causal: a stream denoises windows of CORE frames with CONTEXT frames of mel
+    on each side (clamped at the ends) and keeps the core. The noise of every sample is the noise
+    one-shot generation uses for it (counter-based draws at the sample's offset), so the only
+    difference from generate() is the missing context beyond a window: measured in
+    benchmarks/NOTES_CPU.md and tested on the tiny model."""
+
+    def __init__(self, model: DiffWave, backend: str, seeds, schedule, core=STREAM_CORE_FRAMES,
+                 context=STREAM_CONTEXT_FRAMES):
+        self.model, self.backend, self.seeds, self.schedule = model, backend, list(seeds), schedule
+        self.core, self.ctx, self.hop = core, context, model.config.hop_length
+        self.mel, self.mel_lo, self.F, self.d, self.ended = None, 0, 0, 0, False
+
+    def push(self, mel):
+        self.mel = mel if self.mel is None else torch.cat([self.mel, mel], dim=-1)
+        self.F += mel.shape[-1]
+        return self._run()
+
+    def finish(self):
+        self.ended = True
+        return self._run()
+
+    def _run(self):
+        outs = []
+        while self.d < self.F:
+            e = min(self.d + self.core, self.F)
+            if not self.ended and self.d + self.core + self.ctx > self.F:
+                break
+            lo, hi = max(0, self.d - self.ctx), min(self.F, e + self.ctx)
+            win = self.mel[:, :, lo - self.mel_lo:hi - self.mel_lo]
+            n = (hi - lo) * self.hop
+            S = len(self.schedule)
+            noise = torch.from_numpy(np.stack([noise_mod.diffusion_noise(sd, S, n, offset=lo * self.hop)
+                                               for sd in self.seeds])).transpose(0, 1).contiguous()
+            audio = RUNNERS[self.backend](self.model, self.schedule, noise, mel=win).cpu()
+            a = (self.d - lo) * self.hop
+            outs.append(audio[:, a:a + (e - self.d) * self.hop])
+            self.d = e
+            keep = max(0, self.d - self.ctx)
+            if keep > self.mel_lo:
+                self.mel = self.mel[:, :, keep - self.mel_lo:]
+                self.mel_lo = keep
+        if not outs:
+            return np.zeros((len(self.seeds), 0), np.float32)
+        return torch.cat(outs, 1).numpy()
+
+
+def open_stream(model: DiffWave, backend: str, seeds, speaker=None, schedule=None, dtype: str = "float32"):
+    return _Stream(model, backend, seeds, schedule if isinstance(schedule, Schedule) else Schedule.from_config(model.config, schedule))
+
+
 def generate(model: DiffWave, backend: str, n: int, mel=None, noise=None, speaker=None, schedule=None,
              progress=False):
     if backend not in RUNNERS:

@@ -47,10 +47,10 @@ def decode_output(cfg: WaveNetConfig, samples: torch.Tensor) -> np.ndarray:
 
 
 def memory_estimate(cfg: WaveNetConfig, B: int, n: int, backend: str) -> int:
-    """Bytes a generate() call holds at its peak (upsampled mel, conditioning block, noise, output)."""
-    per_sample = 4 * (cfg.n_mels if cfg.conditional else 0) + 4 * 3 + 8
-    block = {"torch": COND_BLOCK, "cpp": 1024, "triton": 8192}.get(backend, COND_BLOCK)
-    return B * n * per_sample + 2 * B * min(n, block) * cfg.layers * cfg.gate_channels * 4
+    """Bytes a generate() call holds at its peak (mel, noise, output, one block of conditioning)."""
+    per_sample = 4 * 3 + 8 + 4 * (cfg.n_mels / cfg.hop_length if cfg.conditional else 0)
+    block = 8 * cfg.hop_length
+    return int(B * n * per_sample + 2 * B * min(n, block) * cfg.layers * cfg.gate_channels * 4)
 
 
 # ---- eager incremental loop -----------------------------------------------------------------
@@ -90,102 +90,251 @@ class _Step:
             out = out + gl.unsqueeze(0)
         return out.reshape(t1 - t0, B, L, self.G).contiguous()
 
-    def cond_block_bt(self, model, c_up, g, t0, t1, B):
-        """The same, laid out [B, t, L, G] for the fused loops: one matrix product per stream
-        written straight into place (bias as the addmm input: no extra passes over the buffer)."""
+    def cond_from_cup(self, model, c_up, g, B, n):
+        """Conditioning [B, n, L, G] fp32 for an upsampled-mel block c_up [B, C, n] (None for
+        unconditional models): one matrix product per stream, the bias as the addmm input."""
         L, G = self.cfg.layers, self.G
-        out = torch.empty(B, t1 - t0, L * G, device=self.b_dil.device, dtype=torch.float32)
+        out = torch.empty(B, n, L * G, device=self.b_dil.device, dtype=torch.float32)
         bias = self.b_dil.float()
         if g is not None:
             gl = torch.cat([layer.conv1x1g(g)[:, :, 0] for layer in model.conv_layers], 1).float()  # [B, L*G]
         for b in range(B):
             bb = bias if g is None else bias + gl[b]
             if c_up is not None:
-                torch.addmm(bb, c_up[b, :, t0:t1].t().float(), self.w_c.t().float(), out=out[b])
+                torch.addmm(bb, c_up[b].t().float(), self.w_c.t().float(), out=out[b])
             else:
-                out[b].copy_(bb.expand(t1 - t0, -1))
-        return out.view(B, t1 - t0, L, G)
+                out[b].copy_(bb.expand(n, -1))
+        return out.view(B, n, L, G)
+
+# ---- generation by frame blocks (shared by every backend, one-shot and streaming) ------------
+
+BLOCK_FRAMES = 8  # frames per block: the unit of conditioning, of streaming latency and of launches
 
 
-@torch.inference_mode()
+def upsample_context(cfg: WaveNetConfig) -> int:
+    """Mel frames of context the upsampler needs on each side of a block for its samples to be
+    computed exactly as from the whole mel (smoothing convs: sum of s_i / prod(s_1..s_i) frames;
+    the cin_pad conv: cin_pad frames; +1 frame of margin)."""
+    if not cfg.conditional:
+        return 0
+    ctx = cfg.cin_pad + 1
+    if cfg.upsample_mode == "conv":
+        rate, spread = 1, 0.0
+        for s in cfg.upsample_scales:
+            rate *= s
+            spread += s / rate
+        ctx += math.ceil(spread)
+    return ctx
+
+
+class TorchLoop:
+    """The eager loop with the same interface as the C++ and Triton loops: state = ring buffers
+    [B, hist_rows, R] (layer l owns rows off_l .. off_l + (K-1) d_l) and the next input x [B]
+    (the class index as a float for mu-law); run_chunk(cond [B, Tc, L, G], hist, x, t0, noise= |
+    teacher=) -> samples [B, Tc] (or logits [B, Tc, OUT] when teacher-forced)."""
+
+    def __init__(self, model: WaveNet):
+        self.model, self.cfg, self.st = model, model.config, _Step(model)
+        K = self.cfg.kernel_size
+        self.offs, acc = [], 0
+        for d in self.st.dil:
+            self.offs.append(acc)
+            acc += (K - 1) * d
+        self.hist_rows = acc
+
+    def new_state(self, B: int, initial: float):
+        p = next(self.model.parameters())
+        return (torch.zeros(B, self.hist_rows, self.cfg.residual_channels, device=p.device, dtype=p.dtype),
+                torch.full((B,), float(initial), device=p.device, dtype=torch.float32))
+
+    @torch.inference_mode()
+    def run_chunk(self, cond, hist, x, t0: int, noise=None, teacher=None):
+        model, cfg, st = self.model, self.cfg, self.st
+        K, R, G2 = cfg.kernel_size, st.R, st.G // 2
+        dev, dt = hist.device, hist.dtype
+        B, Tc = cond.shape[:2]
+        ct_all = cond.to(dt).permute(1, 0, 2, 3)                              # [Tc, B, L, G]
+        mulaw = cfg.output == "mulaw"
+        out = torch.empty(B, Tc, device=dev, dtype=torch.float32)
+        logits = torch.empty(B, Tc, cfg.out_channels, device=dev, dtype=torch.float32) if teacher is not None else None
+        sqrt_half = math.sqrt(0.5)
+        xv = x.clone()
+        for tt in range(Tc):
+            t = t0 + tt
+            if teacher is not None:
+                xv = teacher[:, tt].float()
+            if mulaw:
+                h = st.emb[xv.long()] + st.emb_b                                  # [B, R]
+            else:
+                h = xv.to(dt).unsqueeze(1) * st.emb[0] + st.emb_b
+            skip = None
+            ct = ct_all[tt]                                                     # [B, L, G]
+            for l, d in enumerate(st.dil):
+                off, M = self.offs[l], (K - 1) * d
+                taps = [hist[:, off + (t + j * d) % M] for j in range(K - 1)] + [h]
+                a = torch.addmm(ct[:, l], torch.cat(taps, 1), st.w_dil[l])      # [B, G]
+                z = torch.tanh(a[:, :G2]) * torch.sigmoid(a[:, G2:])
+                os_ = torch.addmm(st.b_os[l], z, st.w_os[l])                    # [B, R+S]
+                hist[:, off + t % M] = h
+                h = (h + os_[:, :R]) * sqrt_half
+                skip = os_[:, R:] if skip is None else skip + os_[:, R:]
+            y = F.relu(skip * st.skip_scale)
+            y = F.linear(F.relu(F.linear(y, model.last_conv1.weight[:, :, 0], model.last_conv1.bias)),
+                         model.last_conv2.weight[:, :, 0], model.last_conv2.bias).float()   # [B, OUT]
+            if teacher is not None:
+                logits[:, tt] = y
+                out[:, tt] = xv
+                continue
+            if mulaw:
+                xv = sample_softmax(y, noise[:, tt, 0]).float()
+            elif cfg.output == "mol":
+                xv = sample_mol(y, noise[:, tt], cfg.log_scale_min)
+            else:
+                xv = sample_gaussian(y, noise[:, tt, 0], cfg.log_scale_min)
+            out[:, tt] = xv
+        x.copy_(xv)
+        return logits if teacher is not None else out
+
+
+class Session:
+    """Generation by blocks of BLOCK_FRAMES mel frames, for any backend loop.
+
+    A block's conditioning is the upsampled mel of its frames, computed from a window with
+    upsample_context() frames of real context on each side (clamped only at the true ends), then
+    projected for every layer in one matrix product; then the loop runs the block. Every block is
+    computed the same way however the frames arrive, so streaming (push chunks, then finish) gives
+    exactly the samples of one-shot generation (push everything, then finish). Memory: the mel
+    frames still needed and one block of conditioning.
+
+    noise_fn(t0, t1) / teacher_fn(t0, t1) give the block's noise [B, t1-t0, NZ] / inputs [B, t1-t0].
+    limit: stop after this many samples (None: frames * hop). Unconditional models: n_total samples
+    are produced by finish().
+    """
+
+    def __init__(self, model: WaveNet, loop, B: int, noise_fn=None, teacher_fn=None, speaker=None, limit=None,
+                 progress=False, **run_kw):
+        self.model, self.cfg, self.loop, self.B = model, model.config, loop, B
+        self.noise_fn, self.teacher_fn, self.run_kw, self.limit = noise_fn, teacher_fn, run_kw, limit
+        p = next(model.parameters())
+        self.dev, self.dt = p.device, p.dtype
+        self.st = _Step(model)
+        self.g = model.speaker_embedding(speaker.to(self.dev)) if speaker is not None else None
+        self.hist, self.x = loop.new_state(B, initial_input(self.cfg))
+        self.ctx, self.hop = upsample_context(self.cfg), self.cfg.hop_length
+        self.mel, self.mel_lo = None, 0     # frames [mel_lo, F) still needed
+        self.F, self.d, self.t = 0, 0, 0    # frames received, next block's first frame, samples made
+        self.progress = None
+        if progress:
+            from tqdm import tqdm
+            self.progress = tqdm(total=limit, unit="sample", unit_scale=True, leave=False)
+
+    @torch.inference_mode()
+    def push(self, mel: torch.Tensor) -> torch.Tensor:
+        """mel [B, C, f] (the next f frames) -> the samples that became ready [B, m]."""
+        mel = mel.to(self.dev, self.dt)
+        self.mel = mel if self.mel is None else torch.cat([self.mel, mel], dim=-1)
+        self.F += mel.shape[-1]
+        return self._run(end=False)
+
+    @torch.inference_mode()
+    def finish(self) -> torch.Tensor:
+        out = self._run(end=True)
+        if self.progress is not None:
+            self.progress.close()
+        return out
+
+    def _block(self, end: bool):
+        """(n0, n1, c_up or None) of the next block that can be computed now, or None."""
+        hop, BF = self.hop, BLOCK_FRAMES
+        if not self.cfg.conditional:
+            if not end or self.t >= self.limit:
+                return None
+            return self.t, min(self.limit, self.t + BF * hop), None
+        limit = self.limit if self.limit is not None else self.F * hop
+        if self.d >= self.F or self.d * hop >= limit:
+            return None
+        if not end and self.d + BF + self.ctx > self.F:
+            return None  # waiting for the block's frames and its right context
+        e = min(self.d + BF, self.F)
+        lo, hi = max(0, self.d - self.ctx), min(self.F, e + self.ctx)
+        win = self.mel[:, :, lo - self.mel_lo:hi - self.mel_lo]
+        n0, n1 = self.d * hop, min(e * hop, limit)
+        c_up = self.model.upsample(win)[:, :, (self.d - lo) * hop:(self.d - lo) * hop + n1 - n0]
+        self.d = e
+        keep = max(0, self.d - self.ctx)  # frames before this are never needed again
+        if keep > self.mel_lo:
+            self.mel = self.mel[:, :, keep - self.mel_lo:]
+            self.mel_lo = keep
+        return n0, n1, c_up
+
+    def _run(self, end: bool) -> torch.Tensor:
+        outs = []
+        while True:
+            blk = self._block(end)
+            if blk is None:
+                break
+            n0, n1, c_up = blk
+            cond = self.st.cond_from_cup(self.model, c_up, self.g, self.B, n1 - n0)   # [B, n, L, G] fp32
+            if self.teacher_fn is not None:
+                outs.append(self.loop.run_chunk(cond, self.hist, self.x, n0, teacher=self.teacher_fn(n0, n1), **self.run_kw))
+            else:
+                outs.append(self.loop.run_chunk(cond, self.hist, self.x, n0, noise=self.noise_fn(n0, n1), **self.run_kw))
+            self.t = n1
+            if self.progress is not None:
+                self.progress.update(n1 - n0)
+        if not outs:
+            shape = (self.B, 0, self.cfg.out_channels) if self.teacher_fn is not None else (self.B, 0)
+            return torch.empty(shape, device=self.dev)
+        return torch.cat(outs, dim=1)
+
+
+def make_loop(model: WaveNet, backend: str, dtype: str = "float32", loop=None):
+    if loop is not None:
+        return loop, {}
+    if backend == "torch":
+        return TorchLoop(model), {}
+    if backend == "cpp":
+        return cpp_loop(model), {"half": dtype == "float16"}
+    if backend == "triton":
+        return triton_loop(model), {}
+    raise ValueError(f"backend {backend!r} has no WaveNet runtime")
+
+
+def _run(model: WaveNet, backend: str, n: int, mel=None, speaker=None, noise=None, teacher=None, batch: int = 1,
+         progress: bool = False, loop=None, dtype: str = "float32", threads=None):
+    """One-shot generation through a Session. Returns (samples [B, n], outputs [B, n, OUT] or None)."""
+    cfg = model.config
+    lp, run_kw = make_loop(model, backend, dtype, loop)
+    if threads is not None:
+        run_kw["threads"] = threads
+    p = next(model.parameters())
+    B = mel.shape[0] if mel is not None else (teacher.shape[0] if teacher is not None else (noise.shape[0] if noise is not None else batch))
+    nz = noise.to(p.device).float().reshape(B, noise.shape[1], -1) if noise is not None else None
+    te = teacher.to(p.device).float() if teacher is not None else None
+    sess = Session(model, lp, B, noise_fn=(lambda a, b: nz[:, a:b].contiguous()) if nz is not None else None,
+                   teacher_fn=(lambda a, b: te[:, a:b].contiguous()) if te is not None else None,
+                   speaker=speaker, limit=n, progress=progress, **run_kw)
+    parts = []
+    if cfg.conditional:
+        parts.append(sess.push(mel))
+    parts.append(sess.finish())
+    out = torch.cat(parts, dim=1)
+    if teacher is not None:
+        return teacher, out
+    return (out.long() if cfg.output == "mulaw" else out), None
+
+
 def run_torch(model: WaveNet, n: int, mel=None, speaker=None, noise=None, teacher=None, batch: int = 1,
               progress: bool = False):
     """The eager loop. Returns (samples [B, n], outputs [B, n, out] or None).
 
     mel [B, C, frames] (conditional models), speaker [B] int64 or None.
     noise [B, n] / [B, n, 2] sampling noise, or teacher [B, n] inputs to feed instead of samples
-    (teacher forcing: then the per-step network outputs are returned too).
-    """
-    cfg = model.config
-    p = next(model.parameters())
-    dev, dt = p.device, p.dtype
-    st = _Step(model)
-    K = cfg.kernel_size
-    c_up = model.upsample(mel.to(dev, dt)) if cfg.conditional else None
-    g = model.speaker_embedding(speaker.to(dev)) if speaker is not None else None
-    B = c_up.shape[0] if c_up is not None else (teacher.shape[0] if teacher is not None else (noise.shape[0] if noise is not None else batch))
-    hist = [torch.zeros((K - 1) * d, B, st.R, device=dev, dtype=dt) for d in st.dil]
-    mulaw = cfg.output == "mulaw"
-    if mulaw:
-        x = torch.full((B,), initial_input(cfg), dtype=torch.long, device=dev)
-        samples = torch.empty(B, n, dtype=torch.long, device=dev)
-    else:
-        x = torch.full((B,), float(initial_input(cfg)), dtype=torch.float32, device=dev)
-        samples = torch.empty(B, n, dtype=torch.float32, device=dev)
-    outs = torch.empty(B, n, cfg.out_channels, dtype=torch.float32, device=dev) if teacher is not None else None
-    if noise is not None:
-        noise = noise.to(dev)
-    if teacher is not None:
-        teacher = teacher.to(dev)
-    sqrt_half = math.sqrt(0.5)
-    cond = None
-    t0 = 0
-    it = range(n)
-    if progress:
-        from tqdm import tqdm
-        it = tqdm(it, total=n, unit="sample", unit_scale=True, leave=False)
-    for t in it:
-        if t % COND_BLOCK == 0:
-            t0 = t
-            cond = st.cond_block(model, c_up, g, t, min(n, t + COND_BLOCK))
-        ct = cond[t - t0]                                                   # [B, L, G]
-        if teacher is not None:
-            x = teacher[:, t]
-        if mulaw:
-            h = st.emb[x] + st.emb_b                                         # [B, R]
-        else:
-            h = x.to(dt).unsqueeze(1) * st.emb[0] + st.emb_b
-        skip = None
-        for l, d in enumerate(st.dil):
-            buf = hist[l]
-            M = buf.shape[0]
-            taps = [buf[(t + j * d) % M] for j in range(K - 1)] + [h]
-            a = torch.addmm(ct[:, l], torch.cat(taps, 1), st.w_dil[l])      # [B, G]
-            z = torch.tanh(a[:, :st.G // 2]) * torch.sigmoid(a[:, st.G // 2:])
-            os_ = torch.addmm(st.b_os[l], z, st.w_os[l])                    # [B, R+S]
-            buf[t % M] = h
-            h = (h + os_[:, :st.R]) * sqrt_half
-            skip = os_[:, st.R:] if skip is None else skip + os_[:, st.R:]
-        y = F.relu(skip * st.skip_scale)
-        y = F.linear(F.relu(F.linear(y, model.last_conv1.weight[:, :, 0], model.last_conv1.bias)),
-                     model.last_conv2.weight[:, :, 0], model.last_conv2.bias).float()   # [B, out]
-        if teacher is not None:
-            outs[:, t] = y
-            continue
-        if mulaw:
-            x = sample_softmax(y, noise[:, t])
-        elif cfg.output == "mol":
-            x = sample_mol(y, noise[:, t], cfg.log_scale_min)
-        else:
-            x = sample_gaussian(y, noise[:, t], cfg.log_scale_min)
-        samples[:, t] = x
-    return (teacher if teacher is not None else samples), outs
+    (teacher forcing: then the per-step network outputs are returned too)."""
+    return _run(model, "torch", n, mel, speaker, noise, teacher, batch, progress)
 
 
-# ---- Triton: the whole loop in one kernel per chunk (audiogen_fast/ops/wavenet_loop.py) ------
-
-TRITON_CHUNK = 8192  # steps per launch; bounds the conditioning buffer to Tc * L * G floats per stream
-
+# ---- Triton: the whole loop in one kernel per block (audiogen_fast/ops/wavenet_loop.py) --------
 
 def triton_loop(model: WaveNet, weight_dtype=None):
     """The kernel's weight layout, cached on the model (rebuilt if the weights' dtype/device change)."""
@@ -200,44 +349,10 @@ def triton_loop(model: WaveNet, weight_dtype=None):
     return cached[1]
 
 
-def _run_fused(model: WaveNet, loop, n, mel, speaker, noise, teacher, batch, progress, chunk, **run_kw):
-    """The chunk driver shared by the fused loops (C++ and Triton): conditioning for a block of
-    steps as one matrix product, then one call that runs the whole block. `loop` has
-    new_state(B, x0) and run_chunk(cond, hist, x, t0, noise=|teacher=, **run_kw)."""
-    cfg = model.config
-    p = next(model.parameters())
-    dev, dt = p.device, p.dtype
-    st = _Step(model)
-    c_up = model.upsample(mel.to(dev, dt)) if cfg.conditional else None
-    g = model.speaker_embedding(speaker.to(dev)) if speaker is not None else None
-    B = c_up.shape[0] if c_up is not None else (teacher.shape[0] if teacher is not None else (noise.shape[0] if noise is not None else batch))
-    hist, x = loop.new_state(B, initial_input(cfg))
-    samples = torch.empty(B, n, device=dev, dtype=torch.float32)
-    outs = torch.empty(B, n, cfg.out_channels, device=dev, dtype=torch.float32) if teacher is not None else None
-    it = range(0, n, chunk)
-    if progress:
-        from tqdm import tqdm
-        it = tqdm(it, total=len(it), unit="chunk", leave=False)
-    for t0 in it:
-        t1 = min(n, t0 + chunk)
-        cond = st.cond_block_bt(model, c_up, g, t0, t1, B)  # [B, Tc, L, G]
-        if teacher is not None:
-            outs[:, t0:t1] = loop.run_chunk(cond, hist, x, t0, teacher=teacher[:, t0:t1].to(dev).float().contiguous(), **run_kw)
-        else:
-            nz = noise[:, t0:t1].to(dev).float().reshape(B, t1 - t0, -1).contiguous()
-            samples[:, t0:t1] = loop.run_chunk(cond, hist, x, t0, noise=nz, **run_kw)
-    if teacher is not None:
-        return teacher, outs
-    if cfg.output == "mulaw":
-        samples = samples.long()
-    return samples, None
-
-
-@torch.inference_mode()
 def run_triton(model: WaveNet, n: int, mel=None, speaker=None, noise=None, teacher=None, batch: int = 1,
-               progress: bool = False, chunk: int = TRITON_CHUNK, loop=None):
+               progress: bool = False, loop=None, chunk=None):
     """Same contract as run_torch (samples [B, n], outputs when teacher-forced)."""
-    return _run_fused(model, loop or triton_loop(model), n, mel, speaker, noise, teacher, batch, progress, chunk)
+    return _run(model, "triton", n, mel, speaker, noise, teacher, batch, progress, loop=loop)
 
 
 # ---- C++: the whole loop in csrc/cpu/wavenet.cpp ---------------------------------------------
@@ -255,19 +370,45 @@ def cpp_loop(model: WaveNet):
     return cached[1]
 
 
-CPP_CHUNK = 1024  # conditioning block: 1024 steps x L x G floats (10 MB for W2) stays in L3
-
-
-@torch.inference_mode()
 def run_cpp(model: WaveNet, n: int, mel=None, speaker=None, noise=None, teacher=None, batch: int = 1,
-            progress: bool = False, chunk: int = CPP_CHUNK, threads=None, dtype: str = "float32"):
+            progress: bool = False, chunk=None, threads=None, dtype: str = "float32"):
     """Same contract as run_torch; the per-sample work runs in C++ (no Python per sample).
     dtype "float16": the weight matrices are stored (and streamed) as fp16, arithmetic is fp32."""
-    return _run_fused(model, cpp_loop(model), n, mel, speaker, noise, teacher, batch, progress, chunk,
-                      threads=threads, half=dtype == "float16")
+    return _run(model, "cpp", n, mel, speaker, noise, teacher, batch, progress, dtype=dtype, threads=threads)
 
 
 RUNNERS = {"torch": run_torch, "cpp": run_cpp, "triton": run_triton}
+
+
+class _AudioStream:
+    """push(mel [B, C, f]) / finish() -> float32 audio [B, m] (numpy), noise drawn per block."""
+
+    def __init__(self, sess, cfg):
+        self.sess, self.cfg = sess, cfg
+
+    def push(self, mel):
+        return self._audio(self.sess.push(mel))
+
+    def finish(self):
+        return self._audio(self.sess.finish())
+
+    def _audio(self, out):
+        out = out.long() if self.cfg.output == "mulaw" else out
+        return decode_output(self.cfg, out)
+
+
+def open_stream(model: WaveNet, backend: str, seeds, speaker=None, dtype: str = "float32"):
+    """A streaming session: its noise for samples [a, b) is drawn from each seed at offset a
+    (counter-based), i.e. exactly the noise generate() draws for the same seeds."""
+    cfg = model.config
+    lp, run_kw = make_loop(model, backend, dtype)
+    dev = next(model.parameters()).device
+
+    def noise_fn(a, b):
+        z = np.stack([noise_mod.ar_noise(s, b - a, cfg.noise_kind, offset=a) for s in seeds])
+        return torch.from_numpy(z).to(dev).float().reshape(len(seeds), b - a, -1).contiguous()
+
+    return _AudioStream(Session(model, lp, len(seeds), noise_fn=noise_fn, speaker=speaker, **run_kw), cfg)
 
 
 def generate(model: WaveNet, backend: str, n: int, mel=None, noise=None, speaker=None, progress=False, **kw):

@@ -98,53 +98,93 @@ def _gru(gi, h, w_hh, b_hh):
     return nn_ + z * (h - nn_)
 
 
-@torch.inference_mode()
-def run_torch(model: WaveRNN, cond, noise=None, teacher=None, progress=False):
+class TorchLoop:
+    """The eager step loop with the C++ loop's interface: state (h1 [B, R], h2 [B, R], x [B]);
+    run_chunk(mel_up [B, n, C], aux [B, n, 4A], state, noise= | teacher=) -> (samples [B, n],
+    classes [B, n] or None), or logits [B, n, OUT] when teacher-forced. The step-independent
+    projections are computed for the whole chunk first."""
+
+    def __init__(self, model: WaveRNN):
+        self.model, self.cfg, self.st = model, model.config, _Step(model)
+
+    def new_state(self, B: int):
+        p = next(self.model.parameters())
+        R = self.cfg.rnn_dims
+        return (torch.zeros(B, R, device=p.device, dtype=p.dtype), torch.zeros(B, R, device=p.device, dtype=p.dtype),
+                torch.zeros(B, device=p.device, dtype=torch.float32))
+
+    @torch.inference_mode()
+    def run_chunk(self, mel_up, aux, state, noise=None, teacher=None):
+        model, cfg, st = self.model, self.cfg, self.st
+        A = cfg.aux_dims
+        h1, h2, x = state
+        dev, dt = h1.device, h1.dtype
+        cond = [mel_up.to(dt)] + [aux[..., i * A:(i + 1) * A].to(dt) for i in range(4)]
+        pre_I, pre_2, pre_f1, pre_f2 = st.hoist(model, cond)
+        B, T = pre_I.shape[:2]
+        samples = torch.empty(B, T, device=dev, dtype=torch.float32)
+        classes = torch.empty(B, T, device=dev, dtype=torch.long) if cfg.mode == "RAW" else None
+        outs = torch.empty(B, T, cfg.n_classes, device=dev, dtype=torch.float32) if teacher is not None else None
+        xv = x.clone()
+        for t in range(T):
+            if teacher is not None:
+                xv = teacher[:, t].to(dev).float()
+            h = pre_I[:, t] + xv.to(dt).unsqueeze(1) * st.w_I_x
+            h1 = _gru(torch.addmm(st.b_ih1, h, st.w_ih1.t()), h1, st.w_hh1, st.b_hh1)
+            h = h1 + h
+            h2 = _gru(torch.addmm(pre_2[:, t], h, st.w_ih2_x.t()), h2, st.w_hh2, st.b_hh2)
+            h = h2 + h
+            y = F.relu(torch.addmm(pre_f1[:, t], h, st.w_fc1_x.t()))
+            y = F.relu(torch.addmm(pre_f2[:, t], y, st.w_fc2_x.t()))
+            y = F.linear(y, model.fc3.weight, model.fc3.bias).float()
+            if teacher is not None:
+                outs[:, t] = y
+                continue
+            if cfg.mode == "RAW":
+                k = sample_softmax(y, noise[:, t] if noise.dim() == 2 else noise[:, t, 0])
+                classes[:, t] = k
+                xv = label_to_float(k, cfg.n_classes)
+            else:
+                xv = sample_mol(y, noise[:, t], cfg.log_scale_min)
+            samples[:, t] = xv
+        state[0].copy_(h1)
+        state[1].copy_(h2)
+        state[2].copy_(xv)
+        return outs if teacher is not None else (samples, classes)
+
+
+def _run_cond(loop, cond, noise, teacher, progress, chunk):
+    """Drive a loop over a whole conditioning tuple (mel_up, a1..a4) [B, T, .] in chunks."""
+    cfg = loop.cfg
+    mel_up = cond[0]
+    aux = torch.cat(cond[1:], dim=-1)
+    B, T = mel_up.shape[:2]
+    state = loop.new_state(B)
+    samples = torch.empty(B, T)
+    classes = torch.empty(B, T, dtype=torch.long) if cfg.mode == "RAW" else None
+    outs = torch.empty(B, T, cfg.n_classes) if teacher is not None else None
+    it = range(0, T, chunk)
+    if progress:
+        from tqdm import tqdm
+        it = tqdm(it, total=len(it), unit="chunk", leave=False)
+    for t0 in it:
+        t1 = min(T, t0 + chunk)
+        m, a = mel_up[:, t0:t1].float().contiguous(), aux[:, t0:t1].float().contiguous()
+        if teacher is not None:
+            outs[:, t0:t1] = loop.run_chunk(m, a, state, teacher=teacher[:, t0:t1].float().contiguous()).cpu()
+        else:
+            s_, c_ = loop.run_chunk(m, a, state, noise=noise[:, t0:t1].float().contiguous())
+            samples[:, t0:t1] = s_.cpu()
+            if classes is not None:
+                classes[:, t0:t1] = c_.cpu()
+    return samples, outs, classes
+
+
+def run_torch(model: WaveRNN, cond, noise=None, teacher=None, progress=False, chunk: int = None):
     """cond: (mel_up, a1, a2, a3, a4) each [B, T, .]. noise [B, T] / [B, T, 2] or teacher [B, T]
     inputs. Returns (samples [B, T] float in [-1, 1] (RAW: class values), outputs or None,
     classes [B, T] int64 for RAW or None)."""
-    cfg = model.config
-    st = _Step(model)
-    B, T = cond[0].shape[:2]
-    dev, dt = cond[0].device, cond[0].dtype
-    h1 = torch.zeros(B, st.R, device=dev, dtype=dt)
-    h2 = torch.zeros(B, st.R, device=dev, dtype=dt)
-    x = torch.zeros(B, device=dev, dtype=torch.float32)
-    samples = torch.empty(B, T, device=dev, dtype=torch.float32)
-    classes = torch.empty(B, T, device=dev, dtype=torch.long) if cfg.mode == "RAW" else None
-    outs = torch.empty(B, T, cfg.n_classes, device=dev, dtype=torch.float32) if teacher is not None else None
-    if noise is not None:
-        noise = noise.to(dev)
-    it = range(T)
-    if progress:
-        from tqdm import tqdm
-        it = tqdm(it, total=T, unit="sample", unit_scale=True, leave=False)
-    for t in it:
-        if t % HOIST_BLOCK == 0:  # step-independent projections for the next block of steps
-            t0 = t
-            pre_I, pre_2, pre_f1, pre_f2 = st.hoist(model, [c[:, t:t + HOIST_BLOCK] for c in cond])
-        i = t - t0
-        if teacher is not None:
-            x = teacher[:, t].to(dev)
-        h = pre_I[:, i] + x.to(dt).unsqueeze(1) * st.w_I_x
-        h1 = _gru(torch.addmm(st.b_ih1, h, st.w_ih1.t()), h1, st.w_hh1, st.b_hh1)
-        h = h1 + h
-        h2 = _gru(torch.addmm(pre_2[:, i], h, st.w_ih2_x.t()), h2, st.w_hh2, st.b_hh2)
-        h = h2 + h
-        y = F.relu(torch.addmm(pre_f1[:, i], h, st.w_fc1_x.t()))
-        y = F.relu(torch.addmm(pre_f2[:, i], y, st.w_fc2_x.t()))
-        y = F.linear(y, model.fc3.weight, model.fc3.bias).float()
-        if teacher is not None:
-            outs[:, t] = y
-            continue
-        if cfg.mode == "RAW":
-            k = sample_softmax(y, noise[:, t])
-            classes[:, t] = k
-            x = label_to_float(k, cfg.n_classes)
-        else:
-            x = sample_mol(y, noise[:, t], cfg.log_scale_min)
-        samples[:, t] = x
-    return samples, outs, classes
+    return _run_cond(TorchLoop(model), cond, noise, teacher, progress, chunk or HOIST_BLOCK)
 
 
 # ---- C++: the whole step loop in csrc/cpu/wavernn.cpp -----------------------------------------
@@ -164,34 +204,159 @@ def cpp_loop(model: WaveRNN):
     return cached[1]
 
 
-@torch.inference_mode()
 def run_cpp(model: WaveRNN, cond, noise=None, teacher=None, progress=False, chunk: int = CPP_CHUNK, threads=None):
     """Same contract as run_torch; the whole step (the aux projections included) runs in C++ (no
     Python per sample), for all B streams (a batch or the folded segments) in each step."""
-    cfg = model.config
     loop = cpp_loop(model)
-    mel_up = cond[0].float().contiguous()
-    aux = torch.cat(cond[1:], dim=-1).float().contiguous()        # [B, T, 4A]
-    B, T = mel_up.shape[:2]
-    state = loop.new_state(B)
-    samples = torch.empty(B, T)
-    classes = torch.empty(B, T, dtype=torch.long) if cfg.mode == "RAW" else None
-    outs = torch.empty(B, T, cfg.n_classes) if teacher is not None else None
-    it = range(0, T, chunk)
-    if progress:
-        from tqdm import tqdm
-        it = tqdm(it, total=len(it), unit="chunk", leave=False)
-    for t0 in it:
-        t1 = min(T, t0 + chunk)
-        m, a = mel_up[:, t0:t1].contiguous(), aux[:, t0:t1].contiguous()
-        if teacher is not None:
-            outs[:, t0:t1] = loop.run_chunk(m, a, state, teacher=teacher[:, t0:t1].float().contiguous(), threads=threads)
-        else:
-            s_, c_ = loop.run_chunk(m, a, state, noise=noise[:, t0:t1].float().contiguous(), threads=threads)
-            samples[:, t0:t1] = s_
-            if classes is not None:
-                classes[:, t0:t1] = c_
-    return samples, outs, classes
+    if threads is not None:
+        loop = _WithThreads(loop, threads)
+    return _run_cond(loop, cond, noise, teacher, progress, chunk)
+
+
+class _WithThreads:
+    def __init__(self, loop, threads):
+        self.loop, self.threads, self.cfg = loop, threads, loop.cfg
+
+    def new_state(self, B):
+        return self.loop.new_state(B)
+
+    def run_chunk(self, *a, **kw):
+        return self.loop.run_chunk(*a, threads=self.threads, **kw)
+
+
+# ---- generation by frame blocks (one-shot and streaming give the same samples) ----------------
+
+BLOCK_FRAMES = 8
+
+
+def _smoothing_context(cfg: WaveRNNConfig) -> int:
+    rate, spread = 1, 0.0
+    for s in cfg.upsample_factors:
+        rate *= s
+        spread += s / rate
+    return math.ceil(spread) + 1
+
+
+class Session:
+    """Generation by blocks of BLOCK_FRAMES frames: a block's conditioning (MelResNet aux features
+    and upsampled mel) is computed from a window of the padded mel with enough context on each
+    side, so every block is computed the same way however the frames arrive. The padded mel
+    (pad frames at each end: edge copies or a constant) is built as frames arrive; the right pad
+    is added by finish()."""
+
+    def __init__(self, model: WaveRNN, loop, B: int, noise_fn=None, teacher_fn=None, limit=None, progress=False):
+        self.model, self.cfg, self.loop, self.B = model, model.config, loop, B
+        self.noise_fn, self.teacher_fn, self.limit = noise_fn, teacher_fn, limit
+        p = next(model.parameters())
+        self.dev, self.dt = p.device, p.dtype
+        self.state = loop.new_state(B)
+        self.pad, self.hop = self.cfg.pad, self.cfg.hop_length
+        self.c = _smoothing_context(self.cfg)
+        self.P, self.P_lo = None, 0          # padded frames [P_lo, P_len) still needed
+        self.P_len, self.F, self.d = 0, 0, 0  # padded frames held, frames received, next block frame
+        self.ended = False
+
+    def _append(self, frames):
+        self.P = frames if self.P is None else torch.cat([self.P, frames], dim=-1)
+        self.P_len += frames.shape[-1]
+
+    def _pad_frames(self, edge):
+        p = self.pad
+        if self.cfg.mel_pad_value is None:
+            return edge.expand(-1, -1, p)
+        return torch.full((self.B, self.cfg.n_mels, p), float(self.cfg.mel_pad_value), device=self.dev, dtype=self.dt)
+
+    @torch.inference_mode()
+    def push(self, mel):
+        mel = mel.to(self.dev, self.dt)
+        if self.F == 0 and self.pad:
+            self._append(self._pad_frames(mel[:, :, :1]))
+        self._append(mel)
+        self.F += mel.shape[-1]
+        self.last = mel[:, :, -1:]
+        return self._run()
+
+    @torch.inference_mode()
+    def finish(self):
+        if self.F and self.pad and not self.ended:
+            self._append(self._pad_frames(self.last))
+        self.ended = True
+        return self._run()
+
+    def _run(self):
+        p, hop, BF = self.pad, self.hop, BLOCK_FRAMES
+        limit = self.limit if self.limit is not None else self.F * hop
+        outs = []
+        while self.d < self.F and self.d * hop < limit:
+            e = min(self.d + BF, self.F)
+            if not self.ended and self.d + BF > self.F:
+                break
+            # padded-frame window: aux needs [d, e + 2p), the smoothed mel [d + p - c, e + p + c)
+            lo = max(0, self.d + min(0, p - self.c))
+            hi = e + max(2 * p, p + self.c)
+            if not self.ended and hi > self.P_len:
+                break
+            hi = min(hi, self.P_len)
+            win = self.P[:, :, lo - self.P_lo:hi - self.P_lo]
+            up = self.model.upsample
+            aux = torch.repeat_interleave(up.resnet(win[:, :, self.d - lo:e - lo + 2 * p]), hop, dim=-1)
+            x = win.unsqueeze(1)
+            for s, conv in zip(up.scales, up.up_layers):
+                x = conv(torch.repeat_interleave(x, s, dim=-1))
+            n0, n1 = self.d * hop, min(e * hop, limit)
+            a0 = (self.d + p - lo) * hop
+            mel_up = x.squeeze(1)[:, :, a0:a0 + n1 - n0].transpose(1, 2).float().contiguous()
+            aux = aux[:, :, :n1 - n0].transpose(1, 2).float().contiguous()
+            if self.teacher_fn is not None:
+                outs.append((self.loop.run_chunk(mel_up, aux, self.state, teacher=self.teacher_fn(n0, n1)), None))
+            else:
+                outs.append(self.loop.run_chunk(mel_up, aux, self.state, noise=self.noise_fn(n0, n1)))
+            self.d = e
+            keep = max(0, self.d + min(0, p - self.c))
+            if keep > self.P_lo:
+                self.P = self.P[:, :, keep - self.P_lo:]
+                self.P_lo = keep
+        if not outs:
+            return torch.empty(self.B, 0), None
+        if self.teacher_fn is not None:
+            return torch.cat([o[0] for o in outs], 1), None
+        samples = torch.cat([o[0].cpu() for o in outs], 1)
+        classes = torch.cat([o[1].cpu() for o in outs], 1) if outs[0][1] is not None else None
+        return samples, classes
+
+
+class _AudioStream:
+    def __init__(self, sess, cfg):
+        self.sess, self.cfg = sess, cfg
+
+    def push(self, mel):
+        return self._audio(*self.sess.push(mel))
+
+    def finish(self):
+        return self._audio(*self.sess.finish())
+
+    def _audio(self, samples, classes):
+        if samples.shape[-1] == 0:
+            return np.zeros((samples.shape[0], 0), np.float32)
+        return torch.as_tensor(to_audio(self.cfg, samples, classes)).float().numpy()
+
+
+def open_stream(model: WaveRNN, backend: str, seeds, speaker=None, dtype: str = "float32"):
+    """A streaming session; the noise for samples [a, b) is drawn from each seed at offset a."""
+    cfg = model.config
+
+    def noise_fn(a, b):
+        return torch.from_numpy(np.stack([noise_mod.ar_noise(s, b - a, cfg.noise_kind, offset=a) for s in seeds])).float()
+
+    return _AudioStream(Session(model, make_loop(model, backend), len(seeds), noise_fn=noise_fn), cfg)
+
+
+def make_loop(model: WaveRNN, backend: str):
+    if backend == "torch":
+        return TorchLoop(model)
+    if backend == "cpp":
+        return cpp_loop(model)
+    raise ValueError(f"backend {backend!r} has no WaveRNN runtime")
 
 
 RUNNERS = {"torch": run_torch, "cpp": run_cpp}
@@ -252,15 +417,20 @@ def generate(model: WaveRNN, backend: str, n: int, mel=None, noise=None, speaker
         raise ValueError(f"the WaveRNN {backend} backend runs float32 only")
     cfg = model.config
     p = next(model.parameters())
-    with torch.inference_mode():
-        cond = [c[:, :n] for c in model.conditioning(mel.to(p.device, p.dtype))]
-    B = cond[0].shape[0]
-    if fold_spec:
+    B = mel.shape[0]
+    if fold_spec:  # fold needs the whole conditioning up front: the segments run as one batch
+        with torch.inference_mode():
+            cond = [c[:, :n] for c in model.conditioning(mel.to(p.device, p.dtype))]
         target, overlap = fold_spec
         cond = [fold(c, target, overlap) for c in cond]
         noise = noise.reshape((-1,) + tuple(noise.shape[2:]))
-    samples, _, classes = RUNNERS[backend](model, cond, noise=noise, progress=progress)
-    audio = torch.as_tensor(to_audio(cfg, samples, classes)).float()
-    if fold_spec:
-        audio = unfold(audio, B, n, *fold_spec)
-    return audio.cpu().numpy()
+        samples, _, classes = RUNNERS[backend](model, cond, noise=noise, progress=progress)
+        audio = torch.as_tensor(to_audio(cfg, samples, classes)).float()
+        return unfold(audio, B, n, *fold_spec).cpu().numpy()
+    nz = noise.to(p.device).float()
+    sess = Session(model, make_loop(model, backend), B, noise_fn=lambda a, b: nz[:, a:b].contiguous(), limit=n)
+    s1, c1 = sess.push(mel)
+    s2, c2 = sess.finish()
+    samples = torch.cat([s1, s2], 1)
+    classes = torch.cat([c1, c2], 1) if c1 is not None and c2 is not None else (c1 if c2 is None else c2)
+    return torch.as_tensor(to_audio(cfg, samples, classes)).float().cpu().numpy()

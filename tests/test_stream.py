@@ -1,0 +1,92 @@
+"""Streaming: chunked vocoding equals one-shot generation with the same seed (AR models), on every
+backend here; DiffWave's overlap-window streaming stays within a measured boundary error."""
+import numpy as np
+import pytest
+
+import audiogen_fast as agf
+from conftest import random_mel, rel_err  # noqa: F401
+
+AR = ["tiny-wavenet", "tiny-wavernn"]
+
+
+def _backends(voc_model):
+    fam = agf.Vocoder(voc_model, device="cpu").family
+    return [b for b in fam.runtime.BACKENDS if b in ("torch", "cpp") and agf.backends()[b][0]]
+
+
+def _chunks(mel, sizes):
+    i = 0
+    for s in sizes:
+        if i >= mel.shape[-1]:
+            break
+        yield mel[..., i:i + s]
+        i += s
+    if i < mel.shape[-1]:
+        yield mel[..., i:]
+
+
+@pytest.mark.parametrize("preset", AR)
+@pytest.mark.parametrize("sizes", [[1] * 50, [3, 7, 1, 20, 2, 30], [50], [13, 13, 13, 13]])
+def test_stream_equals_generate(preset, sizes):
+    model = agf.build(preset, seed=2)
+    mel = random_mel(model.config, 41)
+    for backend in _backends(model):
+        voc = agf.Vocoder(model, device="cpu", backend=backend)
+        whole = voc.generate(mel=mel, seed=5)
+        parts = list(voc.stream(_chunks(mel, sizes), seed=5))
+        assert all(p.ndim == 1 and p.dtype == np.float32 for p in parts)
+        assert np.array_equal(np.concatenate(parts), whole), backend
+
+
+@pytest.mark.parametrize("preset", AR)
+def test_stream_variants_and_batches(preset):
+    kw = dict(output="mol", n_mix=3, kernel_size=3, cin_pad=2) if preset == "tiny-wavenet" else dict(mode="MOL", n_mix=3)
+    model = agf.build(preset, seed=3, **kw)
+    mels = np.stack([random_mel(model.config, 30, rng=np.random.default_rng(i)) for i in range(3)])
+    voc = agf.Vocoder(model, device="cpu")
+    whole = voc.generate(mel=mels, seed=[1, 2, 3])
+    parts = list(voc.stream(_chunks(mels, [4, 9, 17]), seed=[1, 2, 3]))
+    assert np.array_equal(np.concatenate(parts, axis=1), whole)
+    # each stream of the batch equals streaming it alone (continuous MoL samples: up to fp32
+    # rounding, since a batched convolution sums in another order)
+    alone = np.concatenate(list(voc.stream(_chunks(mels[1], [5, 25]), seed=2)))
+    assert np.abs(alone - whole[1]).max() <= 1e-5
+
+
+def test_stream_emits_audio_before_the_end():
+    model = agf.build("tiny-wavenet")
+    voc = agf.Vocoder(model, device="cpu")
+    mel = random_mel(model.config, 60)
+    got = []
+    gen = voc.stream(_chunks(mel, [5] * 12), seed=0)
+    first = next(gen)  # available long before the 60 frames are in
+    got.append(first)
+    assert 0 < first.shape[0] < 60 * voc.hop_length
+
+
+def test_stream_errors():
+    voc = agf.load("preset:tiny-wavenet", device="cpu")
+    with pytest.raises(agf.InputError, match="n_mels"):
+        list(voc.stream([np.zeros((5, 3), np.float32)]))
+    with pytest.raises(agf.InputError, match="layout"):
+        list(voc.stream([np.zeros((16, 3), np.float32), np.zeros((2, 16, 3), np.float32)]))
+    with pytest.raises(agf.InputError, match="NaN"):
+        list(voc.stream([np.full((16, 3), np.nan, np.float32)]))
+    assert list(voc.stream([])) == []
+    unc = agf.Vocoder(agf.build("tiny-wavenet", conditional=False), device="cpu")
+    with pytest.raises(agf.InputError, match="unconditional"):
+        list(unc.stream([np.zeros((16, 3), np.float32)]))
+
+
+def test_diffwave_stream_boundary_error_is_small():
+    model = agf.build("tiny-diffwave", seed=1)
+    voc = agf.Vocoder(model, device="cpu")
+    mel = random_mel(model.config, 100)
+    whole = voc.generate(mel=mel, seed=4)
+    got = np.concatenate(list(voc.stream(_chunks(mel, [7, 30, 1, 40, 22]), seed=4)))
+    assert got.shape == whole.shape
+    err = np.abs(got - whole).max()
+    print(f"tiny-diffwave stream vs one-shot: max abs error {err:.2e}")
+    # the tiny model's receptive field (4 layers, 6 steps: ~70 samples) is inside the 16-frame
+    # (1024-sample) context, so only float rounding remains
+    assert err <= 1e-4
