@@ -147,3 +147,78 @@ def mel_spectrogram(wav, cfg) -> np.ndarray:
         raise AudioError(f"unknown mel_norm {cfg.mel_norm!r} (expected one of {MEL_NORMS})")
     out = mel.numpy().astype(np.float32)
     return out[0] if squeeze else out
+
+
+class MelStream:
+    """Mel frames of a signal that arrives in pieces: push(samples) returns the frames whose STFT
+    windows are complete, finish() the rest. The frames are those of mel_spectrogram() on the whole
+    signal (centred frames, reflection padding at both ends): 1 + N // hop frames in all. Memory
+    holds one window of samples."""
+
+    def __init__(self, cfg):
+        self.cfg = cfg
+        self.pad = cfg.n_fft // 2
+        self.buf = np.zeros(0, np.float32)
+        self.buf_lo = 0       # absolute index of buf[0]
+        self.N = 0            # samples received
+        self.t = 0            # next frame
+
+    def push(self, x) -> np.ndarray:
+        x = np.asarray(x, dtype=np.float32).reshape(-1)
+        if not np.all(np.isfinite(x)):
+            raise AudioError("audio contains NaN or inf")
+        self.buf = np.concatenate([self.buf, x])
+        self.N += len(x)
+        # frame t needs the original samples [t*hop - pad, t*hop + n_fft - pad) (reflected below 0,
+        # which needs pad + 1 samples)
+        right = self.cfg.n_fft - self.pad
+        if self.N < max(self.pad + 1, right):
+            return np.zeros((self.cfg.n_mels, 0), np.float32)
+        return self._frames(self.t, (self.N - right) // self.cfg.hop_length + 1, final=False)
+
+    def finish(self) -> np.ndarray:
+        if self.N == 0:
+            raise AudioError("audio is empty (0 samples)")
+        total = 1 + self.N // self.cfg.hop_length
+        return self._frames(self.t, total, final=True)
+
+    def _frames(self, t0, t1, final) -> np.ndarray:
+        hop, pad, n_fft = self.cfg.hop_length, self.pad, self.cfg.n_fft
+        if t1 <= t0:
+            return np.zeros((self.cfg.n_mels, 0), np.float32)
+        a, b = t0 * hop - pad, (t1 - 1) * hop + pad + (n_fft - 2 * pad)  # original range [a, b)
+        idx = np.arange(a, b)
+        if final or self.N <= pad:
+            n = self.N
+            # reflection at the right end: index N-1+k -> N-1-k
+            idx = np.where(idx >= n, 2 * (n - 1) - idx, idx)
+        idx = np.where(idx < 0, -idx, idx)  # reflection at the left end
+        if np.any(idx < self.buf_lo) or np.any(idx >= self.N):
+            raise AudioError("audio too short for its STFT window")
+        seg = self.buf[idx - self.buf_lo]
+        x = torch.from_numpy(seg)
+        window = torch.hann_window(self.cfg.win_length)
+        spec = torch.stft(x, n_fft, hop_length=hop, win_length=self.cfg.win_length, window=window, center=False,
+                          return_complex=True).abs()[..., : t1 - t0]
+        if getattr(self.cfg, "stft_normalized", False):
+            spec = spec / window.pow(2).sum().sqrt()
+        fmax = self.cfg.fmax if self.cfg.fmax is not None else self.cfg.sample_rate / 2
+        fb = torch.from_numpy(mel_filterbank(self.cfg.sample_rate, n_fft, self.cfg.n_mels, float(self.cfg.fmin),
+                                             float(fmax), getattr(self.cfg, "mel_scale", "slaney"),
+                                             getattr(self.cfg, "mel_filter_norm", "slaney")))
+        mel = _normalise(torch.matmul(fb, spec), self.cfg).numpy().astype(np.float32)
+        self.t = t1
+        keep = max(0, t1 * hop - pad)
+        if keep > self.buf_lo and keep - self.buf_lo <= len(self.buf):
+            self.buf = self.buf[keep - self.buf_lo:]
+            self.buf_lo = keep
+        return mel
+
+
+def _normalise(mel: torch.Tensor, cfg) -> torch.Tensor:
+    if cfg.mel_norm == "log":
+        return torch.log(torch.clamp(mel, min=1e-5))
+    if cfg.mel_norm == "lmnt":
+        m = 20.0 * torch.log10(torch.clamp(mel, min=1e-5)) - 20.0
+        return torch.clamp((m + 100.0) / 100.0, 0.0, 1.0)
+    raise AudioError(f"unknown mel_norm {cfg.mel_norm!r} (expected one of {MEL_NORMS})")

@@ -103,10 +103,67 @@ def cmd_generate(args):
     return 0
 
 
+def _vocode_stream(voc, args):
+    """Chunk by chunk: wav blocks -> MelStream -> Vocoder.stream -> wav blocks; memory does not
+    grow with the length of the file."""
+    import soundfile as sf
+    import soxr
+
+    from .audio import AudioError, MelStream
+
+    try:
+        info = sf.info(args.input)
+    except Exception as e:
+        raise AudioError(f"cannot read audio file {args.input}: {e}") from None
+    sr_in = info.samplerate
+    if sr_in != voc.sample_rate:
+        print(f"note: {args.input} is {sr_in} Hz; resampling to the model's {voc.sample_rate} Hz")
+    block = max(1, int(args.chunk_seconds * sr_in))
+    resampler = soxr.ResampleStream(sr_in, voc.sample_rate, 1, dtype="float32") if sr_in != voc.sample_rate else None
+    mels = MelStream(voc.config)
+    n_in = [0]
+
+    def mel_chunks():
+        with sf.SoundFile(args.input) as f:
+            while True:
+                x = f.read(block, dtype="float32", always_2d=True)
+                last = len(x) < block
+                x = x.mean(axis=1)
+                if resampler is not None:
+                    x = resampler.resample_chunk(x, last=last)
+                n_in[0] += len(x)
+                m = mels.push(x)
+                if m.shape[-1]:
+                    yield m
+                if last:
+                    break
+        m = mels.finish()
+        if m.shape[-1]:
+            yield m
+
+    t0 = time.perf_counter()
+    written = 0
+    first = None
+    with sf.SoundFile(args.output, "w", samplerate=voc.sample_rate, channels=1, subtype="PCM_16") as out:
+        for audio in voc.stream(mel_chunks(), seed=args.seed):
+            if first is None:
+                first = time.perf_counter() - t0
+            audio = audio[: max(0, n_in[0] - written)] if n_in[0] else audio
+            out.write(np.clip(audio, -1, 1))
+            written += len(audio)
+    dt = time.perf_counter() - t0
+    _report(voc, written, dt, args.output)
+    if first is not None:
+        print(f"first audio after {first * 1000:.0f} ms")
+    return 0
+
+
 def cmd_vocode(args):
     from .audio import load_wav, save_wav
 
     voc = _load(args)
+    if args.stream:
+        return _vocode_stream(voc, args)
     wav, sr = load_wav(args.input)
     if sr != voc.sample_rate:
         print(f"note: {args.input} is {sr} Hz; resampling to the model's {voc.sample_rate} Hz")
@@ -200,6 +257,8 @@ def main(argv=None):
     s.add_argument("ckpt")
     s.add_argument("input")
     s.add_argument("-o", "--output", required=True)
+    s.add_argument("--stream", action="store_true", help="chunk by chunk, memory independent of the length")
+    s.add_argument("--chunk-seconds", type=float, default=1.0, help="with --stream: audio read per chunk")
     _add_run_args(s)
     s.set_defaults(fn=cmd_vocode)
 
