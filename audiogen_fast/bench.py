@@ -235,3 +235,42 @@ def plot(records, path, title):
     fig.savefig(path, dpi=120)
     plt.close(fig)
     return path
+
+
+def stream_case(config: str, provider: str, device: str = "cpu", dtype: str = "float32", seconds: float = 1.0,
+                chunk_frames: int = 2, seed: int = 0):
+    """Stream `seconds` of mel in chunks of `chunk_frames` (as fast as they can be consumed).
+    Returns a record with the compute latency to the first audio, the algorithmic latency (frames
+    the stream must see beyond a sample before producing it) and the steady-state RTF."""
+    from .engine import Vocoder
+
+    model = presets.build(config, seed=0)
+    cfg = model.config
+    try:
+        voc = Vocoder(model, device=device, backend=provider, dtype=dtype)
+    except ValueError as e:
+        raise Skip(str(e)) from None
+    frames = max(2, int(round(seconds * cfg.sample_rate / cfg.hop_length)))
+    mel = (np.random.default_rng(seed).standard_normal((cfg.n_mels, frames)) - 4).astype(np.float32)
+    chunks = [mel[:, i:i + chunk_frames] for i in range(0, frames, chunk_frames)]
+    list(voc.stream(chunks[:8], seed=seed))  # warm-up (weights packed, kernels compiled)
+    fed = [0]
+
+    def feed():
+        for c in chunks:
+            fed[0] += c.shape[1]
+            yield c
+
+    t0 = time.perf_counter()
+    first, first_frames, n = None, None, 0
+    for audio in voc.stream(feed(), seed=seed):
+        if first is None:
+            first, first_frames = time.perf_counter() - t0, fed[0]
+        n += audio.shape[-1]
+    total = time.perf_counter() - t0
+    rec = record(config, provider, dtype, 1, n, total, cfg.sample_rate)
+    rec.update({"mode": "stream", "chunk_frames": chunk_frames,
+                "first_chunk_ms": 1000 * first if first is not None else None,
+                "frames_before_first_audio": first_frames,
+                "algorithmic_latency_ms": 1000 * (first_frames or 0) * cfg.hop_length / cfg.sample_rate})
+    return rec

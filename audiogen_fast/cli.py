@@ -190,9 +190,27 @@ def cmd_bench(args):
             print(f"error: unknown backend {p!r} (known: {', '.join(bench.PROVIDERS)})", file=sys.stderr)
             return 2
     name = bench.device_name(device)
-    print(f"# {name}; batch {args.batch}; {args.seconds} s of audio per call (eager WaveNet/WaveRNN: 0.05 s)")
-    recs = bench.run(configs, providers, device=device, dtype=args.dtype, batch=args.batch, seconds=args.seconds,
-                     reps=args.reps)
+    if args.stream:
+        print(f"# {name}; streaming {args.seconds} s of mel in chunks of {args.chunk_frames} frames")
+        recs = []
+        for c in configs:
+            for p in providers:
+                if p == "compile":
+                    continue
+                try:
+                    r = bench.stream_case(c, p, device=device, dtype=args.dtype if p != "torch" else "float32",
+                                          seconds=args.seconds, chunk_frames=args.chunk_frames)
+                except bench.Skip as e:
+                    print(f"{c:4s} {p:8s} skipped: {e}")
+                    continue
+                recs.append(r)
+                print(f"{c:4s} {p:8s} first audio after {r['first_chunk_ms']:8.1f} ms compute "
+                      f"(+{r['algorithmic_latency_ms']:.0f} ms of mel lookahead: {r['frames_before_first_audio']} frames); "
+                      f"steady state RTF {r['rtf']:.3f} ({r['x_realtime']:.2f}x real time)")
+    else:
+        print(f"# {name}; batch {args.batch}; {args.seconds} s of audio per call (eager WaveNet/WaveRNN: 0.05 s)")
+        recs = bench.run(configs, providers, device=device, dtype=args.dtype, batch=args.batch, seconds=args.seconds,
+                         reps=args.reps)
     if args.out:
         path = bench.write_results(recs, args.out, device)
         print(f"wrote {path}")
@@ -272,6 +290,8 @@ def main(argv=None):
     s.add_argument("--batch", type=int, default=1)
     s.add_argument("--reps", type=int, default=3)
     s.add_argument("--out", default=None, help="folder for <device>-<date>-<commit>.json and .png")
+    s.add_argument("--stream", action="store_true", help="measure streaming: first-chunk latency, steady-state RTF")
+    s.add_argument("--chunk-frames", type=int, default=2, help="with --stream: mel frames per chunk")
     s.set_defaults(fn=cmd_bench)
 
     s = sub.add_parser("convert", help="import a public checkpoint (lmnt DiffWave, ...) into the native format")

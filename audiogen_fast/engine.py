@@ -238,6 +238,12 @@ class Vocoder:
         if out.shape[-1]:
             yield out if batched else out[0]
 
+    def open_streams(self):
+        """A MultiStream: many independent streams advanced with one batched step (see streams.py)."""
+        from .streams import MultiStream
+
+        return MultiStream(self)
+
     @staticmethod
     def _check_seed(s) -> int:
         if isinstance(s, bool) or not isinstance(s, (int, np.integer)):

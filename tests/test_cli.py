@@ -154,3 +154,8 @@ def test_vocode_stream_matches_and_memory_is_bounded(tmp_path):
     # 10x the audio, not 10x the memory (one-shot vocoding of 10 minutes would hold the 16-channel
     # upsampled mel alone: ~300 MB)
     assert peaks[1] - peaks[0] < 40 * 1024
+
+
+def test_bench_stream_reports_latency():
+    r = run("bench", "--stream", "--config", "tiny-wavenet", "--backend", "torch", "--seconds", "0.2")
+    assert "first audio after" in r.stdout and "steady state RTF" in r.stdout

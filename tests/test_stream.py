@@ -90,3 +90,34 @@ def test_diffwave_stream_boundary_error_is_small():
     # the tiny model's receptive field (4 layers, 6 steps: ~70 samples) is inside the 16-frame
     # (1024-sample) context, so only float rounding remains
     assert err <= 1e-4
+
+
+@pytest.mark.parametrize("preset", AR)
+def test_many_streams_each_equals_running_alone(preset):
+    model = agf.build(preset, seed=4)
+    cfg = model.config
+    mels = [random_mel(cfg, f, rng=np.random.default_rng(f)) for f in (37, 20, 45)]
+    seeds = [3, 9, 1]
+    for backend in _backends(model):
+        voc = agf.Vocoder(model, device="cpu", backend=backend)
+        ms = voc.open_streams()
+        ids, pos, got = {}, {}, {}
+        chunk = {0: 5, 1: 3, 2: 11}
+        for step in range(200):
+            if step in (0, 2, 5):  # streams start at different times
+                k = (0, 2, 5).index(step)
+                ids[k] = ms.add(seed=seeds[k])
+                pos[k], got[k] = 0, []
+            for k, sid in ids.items():
+                if pos[k] < mels[k].shape[1]:
+                    ms.push(sid, mels[k][:, pos[k]:pos[k] + chunk[k]])
+                    pos[k] += chunk[k]
+                    if pos[k] >= mels[k].shape[1]:
+                        ms.end(sid)
+            for sid, audio in ms.step().items():
+                got[[k for k, v in ids.items() if v == sid][0]].append(audio)
+        for k in range(3):
+            alone = voc.generate(mel=mels[k], seed=seeds[k])
+            assert np.array_equal(np.concatenate(got[k]), alone), (backend, k)
+    with pytest.raises(agf.InputError, match="unknown stream"):
+        ms.push(99, mels[0])

@@ -223,25 +223,48 @@ class Session:
         self.ctx, self.hop = upsample_context(self.cfg), self.cfg.hop_length
         self.mel, self.mel_lo = None, 0     # frames [mel_lo, F) still needed
         self.F, self.d, self.t = 0, 0, 0    # frames received, next block's first frame, samples made
+        self.ended = False
         self.progress = None
         if progress:
             from tqdm import tqdm
             self.progress = tqdm(total=limit, unit="sample", unit_scale=True, leave=False)
 
-    @torch.inference_mode()
-    def push(self, mel: torch.Tensor) -> torch.Tensor:
-        """mel [B, C, f] (the next f frames) -> the samples that became ready [B, m]."""
+    def feed(self, mel: torch.Tensor) -> None:
+        """Append frames without running anything (MultiStream runs the blocks itself)."""
         mel = mel.to(self.dev, self.dt)
         self.mel = mel if self.mel is None else torch.cat([self.mel, mel], dim=-1)
         self.F += mel.shape[-1]
+
+    @torch.inference_mode()
+    def push(self, mel: torch.Tensor) -> torch.Tensor:
+        """mel [B, C, f] (the next f frames) -> the samples that became ready [B, m]."""
+        self.feed(mel)
         return self._run(end=False)
 
     @torch.inference_mode()
     def finish(self) -> torch.Tensor:
+        self.ended = True
         out = self._run(end=True)
         if self.progress is not None:
             self.progress.close()
         return out
+
+    @property
+    def state(self):
+        return (self.hist, self.x)
+
+    def ring_period(self) -> int:
+        """Ring positions repeat with this period: blocks that start at multiples of it can share
+        one t0 in a batched call."""
+        return max((self.cfg.kernel_size - 1) * d for d in self.st.dil)
+
+    def next_block(self, end: bool = None):
+        """(n0, n1, conditioning [B, n, L, G]) of the next block computable now, or None."""
+        blk = self._block(self.ended if end is None else end)
+        if blk is None:
+            return None
+        n0, n1, c_up = blk
+        return n0, n1, self.st.cond_from_cup(self.model, c_up, self.g, self.B, n1 - n0)
 
     def _block(self, end: bool):
         """(n0, n1, c_up or None) of the next block that can be computed now, or None."""

@@ -266,56 +266,73 @@ class Session:
             return edge.expand(-1, -1, p)
         return torch.full((self.B, self.cfg.n_mels, p), float(self.cfg.mel_pad_value), device=self.dev, dtype=self.dt)
 
-    @torch.inference_mode()
-    def push(self, mel):
+    def feed(self, mel):
+        """Append frames without running anything (MultiStream runs the blocks itself)."""
         mel = mel.to(self.dev, self.dt)
         if self.F == 0 and self.pad:
             self._append(self._pad_frames(mel[:, :, :1]))
         self._append(mel)
         self.F += mel.shape[-1]
         self.last = mel[:, :, -1:]
+
+    def end(self):
+        if self.F and self.pad and not self.ended:
+            self._append(self._pad_frames(self.last))
+        self.ended = True
+
+    @torch.inference_mode()
+    def push(self, mel):
+        self.feed(mel)
         return self._run()
 
     @torch.inference_mode()
     def finish(self):
-        if self.F and self.pad and not self.ended:
-            self._append(self._pad_frames(self.last))
-        self.ended = True
+        self.end()
         return self._run()
 
-    def _run(self):
+    def next_block(self):
+        """(n0, n1, mel_up [B, n, C], aux [B, n, 4A]) of the next block computable now, or None."""
         p, hop, BF = self.pad, self.hop, BLOCK_FRAMES
         limit = self.limit if self.limit is not None else self.F * hop
+        if not (self.d < self.F and self.d * hop < limit):
+            return None
+        e = min(self.d + BF, self.F)
+        if not self.ended and self.d + BF > self.F:
+            return None
+        # padded-frame window: aux needs [d, e + 2p), the smoothed mel [d + p - c, e + p + c)
+        lo = max(0, self.d + min(0, p - self.c))
+        hi = e + max(2 * p, p + self.c)
+        if not self.ended and hi > self.P_len:
+            return None
+        hi = min(hi, self.P_len)
+        win = self.P[:, :, lo - self.P_lo:hi - self.P_lo]
+        up = self.model.upsample
+        aux = torch.repeat_interleave(up.resnet(win[:, :, self.d - lo:e - lo + 2 * p]), hop, dim=-1)
+        x = win.unsqueeze(1)
+        for s, conv in zip(up.scales, up.up_layers):
+            x = conv(torch.repeat_interleave(x, s, dim=-1))
+        n0, n1 = self.d * hop, min(e * hop, limit)
+        a0 = (self.d + p - lo) * hop
+        mel_up = x.squeeze(1)[:, :, a0:a0 + n1 - n0].transpose(1, 2).float().contiguous()
+        aux = aux[:, :, :n1 - n0].transpose(1, 2).float().contiguous()
+        self.d = e
+        keep = max(0, self.d + min(0, p - self.c))
+        if keep > self.P_lo:
+            self.P = self.P[:, :, keep - self.P_lo:]
+            self.P_lo = keep
+        return n0, n1, mel_up, aux
+
+    def _run(self):
         outs = []
-        while self.d < self.F and self.d * hop < limit:
-            e = min(self.d + BF, self.F)
-            if not self.ended and self.d + BF > self.F:
+        while True:
+            blk = self.next_block()
+            if blk is None:
                 break
-            # padded-frame window: aux needs [d, e + 2p), the smoothed mel [d + p - c, e + p + c)
-            lo = max(0, self.d + min(0, p - self.c))
-            hi = e + max(2 * p, p + self.c)
-            if not self.ended and hi > self.P_len:
-                break
-            hi = min(hi, self.P_len)
-            win = self.P[:, :, lo - self.P_lo:hi - self.P_lo]
-            up = self.model.upsample
-            aux = torch.repeat_interleave(up.resnet(win[:, :, self.d - lo:e - lo + 2 * p]), hop, dim=-1)
-            x = win.unsqueeze(1)
-            for s, conv in zip(up.scales, up.up_layers):
-                x = conv(torch.repeat_interleave(x, s, dim=-1))
-            n0, n1 = self.d * hop, min(e * hop, limit)
-            a0 = (self.d + p - lo) * hop
-            mel_up = x.squeeze(1)[:, :, a0:a0 + n1 - n0].transpose(1, 2).float().contiguous()
-            aux = aux[:, :, :n1 - n0].transpose(1, 2).float().contiguous()
+            n0, n1, mel_up, aux = blk
             if self.teacher_fn is not None:
                 outs.append((self.loop.run_chunk(mel_up, aux, self.state, teacher=self.teacher_fn(n0, n1)), None))
             else:
                 outs.append(self.loop.run_chunk(mel_up, aux, self.state, noise=self.noise_fn(n0, n1)))
-            self.d = e
-            keep = max(0, self.d + min(0, p - self.c))
-            if keep > self.P_lo:
-                self.P = self.P[:, :, keep - self.P_lo:]
-                self.P_lo = keep
         if not outs:
             return torch.empty(self.B, 0), None
         if self.teacher_fn is not None:
