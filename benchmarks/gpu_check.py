@@ -11,7 +11,6 @@ import datetime
 import json
 import os
 import platform
-import statistics
 import subprocess
 import sys
 import time
@@ -38,18 +37,9 @@ def commit():
 
 def cuda_time(fn, reps=3, warmup=1):
     """Median seconds of fn() over reps, synchronised with CUDA events; warm-up excluded."""
-    for _ in range(warmup):
-        fn()
-    torch.cuda.synchronize()
-    ts = []
-    for _ in range(reps):
-        a, b = torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)
-        a.record()
-        fn()
-        b.record()
-        torch.cuda.synchronize()
-        ts.append(a.elapsed_time(b) / 1000.0)
-    return statistics.median(ts)
+    from audiogen_fast.bench import time_case
+
+    return time_case(fn, "cuda", reps=reps)
 
 
 RECORDS = []

@@ -111,6 +111,18 @@ def _positive(cfg, *names):
             raise ConfigError(f"config field {n!r} must be > 0, got {getattr(cfg, n)}")
 
 
+def cached_on_model(model, attr: str, factory):
+    """factory(model), cached on the model and rebuilt when its weights are replaced or changed
+    in place (the key is the first parameter's storage and version counter)."""
+    p = next(model.parameters())
+    key = (p.data_ptr(), p._version, p.device, p.dtype)
+    hit = model.__dict__.get(attr)
+    if hit is None or hit[0] != key:
+        hit = (key, factory(model))
+        model.__dict__[attr] = hit
+    return hit[1]
+
+
 def prod(xs) -> int:
     p = 1
     for x in xs:

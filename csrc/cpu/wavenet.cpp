@@ -7,6 +7,7 @@
 #include <thread>
 
 #include "cpu/kernels.h"
+#include "cpu/pack.h"
 #include "cpu/sampling.h"
 #include "cpu/team.h"
 
@@ -61,12 +62,6 @@ void WaveNetCPU::run(int B, int Tc, int64_t t0, const float* cond, float* hist, 
 }
 
 namespace {
-
-// dst [n_in, c1 - c0] = W[:, c0:c1] (W is [n_in, ld])
-void pack_cols(const float* W, int n_in, int ld, int c0, int c1, float* dst) {
-    const int n = c1 - c0;
-    for (int k = 0; k < n_in; ++k) std::memcpy(dst + static_cast<int64_t>(k) * n, W + static_cast<int64_t>(k) * ld + c0, n * sizeof(float));
-}
 
 }  // namespace
 

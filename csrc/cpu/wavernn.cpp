@@ -5,6 +5,7 @@
 #include <stdexcept>
 
 #include "cpu/kernels.h"
+#include "cpu/pack.h"
 #include "cpu/sampling.h"
 #include "cpu/team.h"
 
@@ -40,12 +41,6 @@ void pack_gates(const std::vector<float>& W, int n_in, int R, int j0, int j1, st
         for (int g = 0; g < 3; ++g)
             std::memcpy(dst.data() + (static_cast<size_t>(k) * 3 + g) * nj, W.data() + static_cast<size_t>(k) * 3 * R + g * R + j0,
                         nj * sizeof(float));
-}
-
-void pack_cols(const std::vector<float>& W, int n_in, int ld, int c0, int c1, std::vector<float>& dst) {
-    const int n = c1 - c0;
-    dst.resize(static_cast<size_t>(n_in) * n);
-    for (int k = 0; k < n_in; ++k) std::memcpy(dst.data() + static_cast<size_t>(k) * n, W.data() + static_cast<size_t>(k) * ld + c0, n * sizeof(float));
 }
 
 }  // namespace

@@ -383,14 +383,9 @@ def run_triton(model: WaveNet, n: int, mel=None, speaker=None, noise=None, teach
 def cpp_loop(model: WaveNet):
     """The C++ loop object (weights copied into its layout), cached on the model."""
     from ..._cpp import WaveNetCPU
+    from ..base import cached_on_model
 
-    p = next(model.parameters())
-    key = (p.data_ptr(), p._version)
-    cached = model.__dict__.get("_agf_cpp")
-    if cached is None or cached[0] != key:
-        cached = (key, WaveNetCPU(model))
-        model.__dict__["_agf_cpp"] = cached
-    return cached[1]
+    return cached_on_model(model, "_agf_cpp", WaveNetCPU)
 
 
 def run_cpp(model: WaveNet, n: int, mel=None, speaker=None, noise=None, teacher=None, batch: int = 1,

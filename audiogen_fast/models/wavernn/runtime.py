@@ -194,14 +194,9 @@ CPP_CHUNK = 4096  # steps per call (the conditioning of a call: (C + 4A) floats 
 
 def cpp_loop(model: WaveRNN):
     from ..._cpp import WaveRNNCPU
+    from ..base import cached_on_model
 
-    p = next(model.parameters())
-    key = (p.data_ptr(), p._version)
-    cached = model.__dict__.get("_agf_cpp")
-    if cached is None or cached[0] != key:
-        cached = (key, WaveRNNCPU(model))
-        model.__dict__["_agf_cpp"] = cached
-    return cached[1]
+    return cached_on_model(model, "_agf_cpp", WaveRNNCPU)
 
 
 def run_cpp(model: WaveRNN, cond, noise=None, teacher=None, progress=False, chunk: int = CPP_CHUNK, threads=None):
