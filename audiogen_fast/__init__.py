@@ -40,11 +40,21 @@ def load(path=None, device=None, backend: str = "auto", dtype: str = "float32", 
     bfloat16 on GPUs). hparams: hyper-parameters for imported checkpoints that do not carry them.
     """
     if path is None:
-        raise CheckpointError("no checkpoint given (no trained default model is bundled yet): "
-                              "pass a path, or 'preset:NAME' for random weights "
-                              f"(presets: {', '.join(preset_names())})")
+        path = default_model_path()
+        if path is None:
+            raise CheckpointError("no checkpoint given and no default model bundled with this installation: "
+                                  "pass a path, or 'preset:NAME' for random weights "
+                                  f"(presets: {', '.join(preset_names())})")
     return Vocoder(load_model(path, hparams=hparams, seed=seed), device=device, backend=backend, dtype=dtype)
 
 
-__all__ = ["load", "load_model", "save", "build", "backends", "preset_names", "Vocoder",
+def default_model_path():
+    """The bundled default model (audiogen_fast/data/default.safetensors), or None."""
+    import os
+
+    p = os.path.join(os.path.dirname(os.path.abspath(__file__)), "data", "default.safetensors")
+    return p if os.path.exists(p) else None
+
+
+__all__ = ["default_model_path", "load", "load_model", "save", "build", "backends", "preset_names", "Vocoder",
            "BackendError", "CheckpointError", "ConfigError", "InputError", "__version__"]

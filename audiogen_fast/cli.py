@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 import time
 
@@ -33,6 +34,9 @@ def _load(args):
     import audiogen_fast as agf
 
     hp = None
+    if getattr(args, "ckpt", "") is None and agf.default_model_path() is None:
+        raise agf.CheckpointError("no checkpoint given and no default model is bundled: pass a checkpoint "
+                                  "(or preset:NAME for random weights)")
     if getattr(args, "hparams", None):
         with open(args.hparams) as f:
             hp = json.load(f)
@@ -161,7 +165,16 @@ def _vocode_stream(voc, args):
 def cmd_vocode(args):
     from .audio import load_wav, save_wav
 
+    if len(args.paths) == 1:
+        args.ckpt, args.input = None, args.paths[0]
+    elif len(args.paths) == 2:
+        args.ckpt, args.input = args.paths
+    else:
+        print("error: vocode takes [CKPT] IN.wav", file=sys.stderr)
+        return 2
     voc = _load(args)
+    if args.ckpt is None:
+        print(f"using the bundled default model ({voc.family.name}, {voc.sample_rate} Hz)")
     if args.stream:
         return _vocode_stream(voc, args)
     wav, sr = load_wav(args.input)
@@ -175,7 +188,30 @@ def cmd_vocode(args):
     audio = audio[:n_in]
     save_wav(args.output, audio, voc.sample_rate)
     _report(voc, mel.shape[-1] * voc.hop_length, dt, args.output)
+    if args.all_backends:
+        _compare_backends(voc, mel, args)
     return 0
+
+
+def _compare_backends(voc, mel, args):
+    """Real-time factor of every backend that runs this model here, on the same mel."""
+    import audiogen_fast as agf
+
+    secs = mel.shape[-1] * voc.hop_length / voc.sample_rate
+    print(f"real-time factor per backend ({secs:.2f} s of audio, {voc.device}):")
+    for name, (ok, why) in agf.backends().items():
+        if not ok:
+            print(f"  {name:7s} unavailable: {why}")
+            continue
+        try:
+            v = agf.Vocoder(voc.model, device=voc.device, backend=name)
+        except agf.BackendError as e:
+            print(f"  {name:7s} n/a: {e}")
+            continue
+        t0 = time.perf_counter()
+        v.generate(mel=mel, seed=args.seed)
+        dt = time.perf_counter() - t0
+        print(f"  {name:7s} RTF {dt / secs:7.3f}  ({secs / dt:6.2f}x real time)")
 
 
 def cmd_bench(args):
@@ -236,6 +272,38 @@ def cmd_convert(args):
     return 0
 
 
+def cmd_dataset(args):
+    from .dataset import DatasetError, build
+
+    try:
+        build(args.out, sample_rate=args.sample_rate, takes=args.takes, limit=args.limit)
+    except DatasetError as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
+    return 0
+
+
+def cmd_train(args):
+    import audiogen_fast as agf
+
+    from .train import train
+
+    if os.path.exists(args.out) and os.path.exists(args.out + ".state.pt"):
+        model = agf.load_model(args.out)  # resume: the checkpoint's own config
+    else:
+        overrides = json.loads(args.overrides) if args.overrides else {}
+        name = args.preset or args.family
+        model = agf.build(name, seed=args.seed, **overrides)
+        if model.config.family != args.family:
+            print(f"error: preset {name} is a {model.config.family} model, not {args.family}", file=sys.stderr)
+            return 2
+    train(model, args.data, args.out, steps=args.steps, batch=args.batch, seg_frames=args.segment_frames, lr=args.lr,
+          lr_final=args.lr_final, save_every=args.save_every, seed=args.seed, threads=args.threads,
+          progress=not args.quiet)
+    print(f"wrote {args.out} (loss log {args.out}.log.jsonl)")
+    return 0
+
+
 def cmd_backends(args):
     import audiogen_fast as agf
 
@@ -272,9 +340,9 @@ def main(argv=None):
     s.set_defaults(fn=cmd_generate)
 
     s = sub.add_parser("vocode", help="wav -> mel -> audio with the model (copy synthesis)")
-    s.add_argument("ckpt")
-    s.add_argument("input")
+    s.add_argument("paths", nargs="+", metavar="[CKPT] IN", help="checkpoint (default: the bundled model) and input wav")
     s.add_argument("-o", "--output", required=True)
+    s.add_argument("--all-backends", action="store_true", help="also time every available backend on the same mel")
     s.add_argument("--stream", action="store_true", help="chunk by chunk, memory independent of the length")
     s.add_argument("--chunk-seconds", type=float, default=1.0, help="with --stream: audio read per chunk")
     _add_run_args(s)
@@ -299,6 +367,30 @@ def main(argv=None):
     s.add_argument("dst")
     s.add_argument("--hparams", default=None, help="hyper-parameters (JSON) when the source does not carry them")
     s.set_defaults(fn=cmd_convert)
+
+    s = sub.add_parser("train", help="train a model on a folder of wavs (resumable)")
+    s.add_argument("family", choices=["wavenet", "wavernn", "diffwave"])
+    s.add_argument("--data", required=True, help="folder of .wav files (searched recursively)")
+    s.add_argument("--out", required=True, help="checkpoint to write (and resume from)")
+    s.add_argument("--preset", default=None, help="start from a preset config (default: the family's defaults)")
+    s.add_argument("--overrides", default=None, help='JSON of config overrides, e.g. \'{"layers": 12}\'')
+    s.add_argument("--steps", type=int, default=10000)
+    s.add_argument("--batch", type=int, default=8)
+    s.add_argument("--segment-frames", type=int, default=16)
+    s.add_argument("--lr", type=float, default=1e-3)
+    s.add_argument("--lr-final", type=float, default=1e-4)
+    s.add_argument("--save-every", type=int, default=200)
+    s.add_argument("--seed", type=int, default=0)
+    s.add_argument("--threads", type=int, default=None)
+    s.add_argument("--quiet", action="store_true")
+    s.set_defaults(fn=cmd_train)
+
+    s = sub.add_parser("dataset", help="build the reproducible espeak-ng speech dataset (train / test)")
+    s.add_argument("out")
+    s.add_argument("--sample-rate", type=int, default=16000)
+    s.add_argument("--takes", type=int, default=3, help="readings per training sentence")
+    s.add_argument("--limit", type=int, default=None, help="use only the first N sentences")
+    s.set_defaults(fn=cmd_dataset)
 
     s = sub.add_parser("backends", help="list backends and their availability")
     s.set_defaults(fn=cmd_backends)

@@ -27,6 +27,12 @@ PRESETS: dict[str, tuple[str, dict]] = {
     "R2-mol": ("wavernn", dict(rnn_dims=512, fc_dims=512, mode="MOL", n_mix=10, res_out_dims=128)),
     "D1": ("diffwave", dict(residual_channels=64, residual_layers=30, dilation_cycle=10, default_schedule="fast")),
     "D2": ("diffwave", dict(residual_channels=64, residual_layers=30, dilation_cycle=10, default_schedule="full")),
+    # the bundled default: a 16 kHz mu-law WaveNet small enough to train on a CPU and to run in
+    # real time with the C++ backend (trained by tools/train_default.sh on the espeak-ng dataset)
+    "speech-wavenet-16k": ("wavenet", dict(sample_rate=16000, hop_length=256, n_fft=1024, win_length=1024, n_mels=80,
+                                           fmin=0.0, fmax=8000.0, layers=16, stacks=2, residual_channels=48,
+                                           gate_channels=96, skip_channels=96, out_hidden=128, kernel_size=3,
+                                           output="mulaw", quantize_channels=256, upsample_scales=[4, 4, 4, 4])),
     "tiny-wavenet": ("wavenet", dict(_TINY_AUDIO, layers=4, stacks=2, residual_channels=8, gate_channels=16,
                                      skip_channels=16, out_hidden=32, kernel_size=2, output="mulaw",
                                      quantize_channels=256, upsample_scales=[4, 16])),

@@ -1,0 +1,217 @@
+"""Training on a folder of wavs: `audiogen-fast train FAMILY --data DIR --out CKPT`.
+
+The mel of every file is computed with the model config's own settings (so vocoding later uses
+the features the model learnt from). Each step takes random segments (seg_frames mel frames and
+their samples) and minimises the family's teacher-forced loss:
+  WaveNet (mu-law): cross-entropy of the next sample's class;  WaveRNN (RAW): the same;
+  DiffWave: MSE of the predicted noise at a random training step (lmnt's objective).
+The upsampler of a segment sees `context` frames of mel on each side, as in generation.
+Checkpoints: CKPT (native, loadable at once) and CKPT.state.pt (optimizer, step, RNG) to resume;
+the loss goes to CKPT.log.jsonl. Resuming is automatic when CKPT.state.pt exists.
+"""
+from __future__ import annotations
+
+import glob
+import json
+import math
+import os
+import time
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from .audio import load_wav, mel_spectrogram
+from .checkpoint import save
+from .sampling import label_to_float, mulaw_encode
+
+
+class Corpus:
+    """All wavs of a folder in memory with their mels (frames aligned to hop-sized sample blocks)."""
+
+    def __init__(self, folder: str, cfg, max_files: int | None = None):
+        files = sorted(glob.glob(os.path.join(folder, "**", "*.wav"), recursive=True))
+        if max_files:
+            files = files[:max_files]
+        if not files:
+            raise FileNotFoundError(f"no .wav files under {folder}")
+        self.items = []
+        for f in files:
+            wav, _ = load_wav(f, sample_rate=cfg.sample_rate)
+            mel = mel_spectrogram(wav, cfg)                     # [C, 1 + N // hop]
+            n = (mel.shape[1] - 1) * cfg.hop_length             # samples covered by full frames
+            if n <= 0:
+                continue
+            self.items.append((torch.from_numpy(wav[:n].copy()), torch.from_numpy(mel)))
+        self.seconds = sum(len(w) for w, _ in self.items) / cfg.sample_rate
+        self.cfg = cfg
+
+    def batch(self, rng: np.random.Generator, B: int, seg_frames: int, ctx: int):
+        """-> audio [B, seg*hop], previous sample [B], mel window [B, C, seg + 2 ctx] (edge-padded)."""
+        hop = self.cfg.hop_length
+        auds, prevs, mels = [], [], []
+        for _ in range(B):
+            wav, mel = self.items[int(rng.integers(len(self.items)))]
+            frames = len(wav) // hop
+            seg = min(seg_frames, frames)
+            f0 = int(rng.integers(0, frames - seg + 1))
+            a = wav[f0 * hop:(f0 + seg) * hop]
+            if seg < seg_frames:
+                a = F.pad(a, (0, (seg_frames - seg) * hop))
+            auds.append(a)
+            prevs.append(wav[f0 * hop - 1] if f0 > 0 else torch.tensor(0.0))
+            idx = torch.arange(f0 - ctx, f0 + seg_frames + ctx).clamp(0, mel.shape[1] - 1)
+            mels.append(mel[:, idx])
+        return torch.stack(auds), torch.stack(prevs), torch.stack(mels)
+
+
+def _upsampled(model, mel_win, ctx, hop, n):
+    up = model.upsample(mel_win) if hasattr(model, "upsample_net") else None
+    return up[:, :, ctx * hop: ctx * hop + n]
+
+
+def loss_wavenet(model, audio, prev, mel_win, ctx):
+    cfg = model.config
+    if cfg.output != "mulaw":
+        raise ValueError("training supports mu-law WaveNets (output='mulaw') so far")
+    Q = cfg.quantize_channels
+    target = torch.as_tensor(mulaw_encode(audio, Q))                        # [B, T]
+    first = torch.as_tensor(mulaw_encode(prev, Q)).unsqueeze(1)
+    x = torch.cat([first, target[:, :-1]], dim=1)                           # previous sample's class
+    T = audio.shape[1]
+    c = _upsampled(model, mel_win, ctx, cfg.hop_length, T)
+    g = None
+    h = model.first_conv(model.embed_input(x))
+    skips = 0.0
+    for layer in model.conv_layers:
+        h, s = layer(h, c, g)
+        skips = skips + s
+    logits = model.output_stack(skips * math.sqrt(1.0 / len(model.conv_layers)))  # [B, Q, T]
+    return F.cross_entropy(logits, target)
+
+
+def loss_wavernn(model, audio, prev, mel_win, ctx):
+    cfg = model.config
+    if cfg.mode != "RAW":
+        raise ValueError("training supports RAW WaveRNNs so far")
+    Q = cfg.n_classes
+    cls = torch.as_tensor(mulaw_encode(audio, Q)) if cfg.mu_law else ((audio.clamp(-1, 1) + 1) / 2 * (Q - 1)).round().long()
+    first = torch.as_tensor(mulaw_encode(prev, Q)).unsqueeze(1) if cfg.mu_law else ((prev.clamp(-1, 1) + 1) / 2 * (Q - 1)).round().long().unsqueeze(1)
+    x = label_to_float(torch.cat([first, cls[:, :-1]], 1), Q)
+    # the upsampler takes the segment's frames plus pad frames of context on each side (ctx >= pad)
+    m, aux = model.upsample(mel_win[:, :, ctx - cfg.pad: mel_win.shape[-1] - (ctx - cfg.pad)])
+    A = cfg.aux_dims
+    T = audio.shape[1]
+    a = [aux[:, :T, i * A:(i + 1) * A] for i in range(4)]
+    h = model.I(torch.cat([x.unsqueeze(-1), m[:, :T], a[0]], dim=2))
+    res = h
+    h, _ = model.rnn1(h)
+    h = h + res
+    res = h
+    h, _ = model.rnn2(torch.cat([h, a[1]], dim=2))
+    h = h + res
+    h = F.relu(model.fc1(torch.cat([h, a[2]], dim=2)))
+    h = F.relu(model.fc2(torch.cat([h, a[3]], dim=2)))
+    logits = model.fc3(h)
+    return F.cross_entropy(logits.transpose(1, 2), cls)
+
+
+def loss_diffwave(model, audio, prev, mel_win, ctx):
+    cfg = model.config
+    betas = torch.tensor(cfg.noise_schedule, dtype=torch.float64)
+    alpha_cum = torch.cumprod(1 - betas, 0).float()
+    B, T = audio.shape
+    t = torch.randint(0, len(betas), (B,))
+    noise = torch.randn_like(audio)
+    a = alpha_cum[t].unsqueeze(1)
+    noisy = a.sqrt() * audio + (1 - a).sqrt() * noise
+    cond = None
+    if model.spectrogram_upsampler is not None:
+        cond = model.spectrogram_upsampler(mel_win)[:, :, ctx * cfg.hop_length: ctx * cfg.hop_length + T]
+    pred = model.denoise(noisy, t, cond).squeeze(1)
+    return F.mse_loss(pred, noise)
+
+
+LOSSES = {"wavenet": loss_wavenet, "wavernn": loss_wavernn, "diffwave": loss_diffwave}
+
+
+def context_frames(cfg) -> int:
+    if cfg.family == "wavenet":
+        from .models.wavenet.runtime import upsample_context
+
+        return upsample_context(cfg)
+    if cfg.family == "wavernn":
+        return cfg.pad + 2
+    return 2  # DiffWave's transposed convs: one frame each side suffices, 2 for margin
+
+
+def train(model, data: str, out: str, steps: int, batch: int = 8, seg_frames: int = 16, lr: float = 1e-3,
+          lr_final: float = 1e-4, save_every: int = 200, seed: int = 0, threads: int | None = None, log=print,
+          progress: bool = True, max_files: int | None = None):
+    """Train (or resume) and write the checkpoint every save_every steps and at the end."""
+    if threads:
+        torch.set_num_threads(threads)
+    cfg = model.config
+    state_path, log_path = out + ".state.pt", out + ".log.jsonl"
+    opt = torch.optim.Adam(model.parameters(), lr=lr)
+    step = 0
+    rng = np.random.default_rng(seed)
+    if os.path.exists(state_path) and os.path.exists(out):
+        from .checkpoint import load_model
+
+        loaded = load_model(out)
+        if loaded.config != cfg:
+            raise ValueError(f"{out} holds a different config than the one asked for: remove it or pass the same preset")
+        model.load_state_dict(loaded.state_dict())
+        st = torch.load(state_path, weights_only=True)
+        opt.load_state_dict(st["optimizer"])
+        step = int(st["step"])
+        rng.bit_generator.state = st["rng"]
+        torch.set_rng_state(st["torch_rng"])
+        log(f"resuming {out} at step {step}")
+    corpus = Corpus(data, cfg, max_files=max_files)
+    log(f"{len(corpus.items)} files, {corpus.seconds / 60:.1f} min of audio; {sum(p.numel() for p in model.parameters()):,} parameters")
+    ctx = context_frames(cfg)
+    loss_fn = LOSSES[cfg.family]
+    model.train()
+    it = range(step, steps)
+    if progress:
+        from tqdm import tqdm
+
+        it = tqdm(it, initial=step, total=steps, unit="step")
+    t_start, recent = time.time(), []
+    with open(log_path, "a") as logf:
+        for step in it:
+            frac = step / max(1, steps - 1)
+            for g in opt.param_groups:  # exponential decay from lr to lr_final
+                g["lr"] = lr * (lr_final / lr) ** frac
+            audio, prev, mel = corpus.batch(rng, batch, seg_frames, ctx)
+            loss = loss_fn(model, audio, prev, mel, ctx)
+            if not torch.isfinite(loss):
+                raise FloatingPointError(f"loss is {loss.item()} at step {step}")
+            opt.zero_grad(set_to_none=True)
+            loss.backward()
+            torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
+            opt.step()
+            recent.append(loss.item())
+            if progress:
+                it.set_postfix(loss=f"{np.mean(recent[-50:]):.3f}")
+            if (step + 1) % 10 == 0:
+                logf.write(json.dumps({"step": step + 1, "loss": float(np.mean(recent[-10:])),
+                                       "lr": opt.param_groups[0]["lr"], "seconds": time.time() - t_start}) + "\n")
+                logf.flush()
+            if (step + 1) % save_every == 0 or step + 1 == steps:
+                _checkpoint(model, opt, step + 1, rng, out, state_path)
+    model.eval()
+    return model
+
+
+def _checkpoint(model, opt, step, rng, out, state_path):
+    model.eval()
+    tmp = out + ".tmp"
+    save(model, tmp)
+    os.replace(tmp, out)
+    torch.save({"step": step, "optimizer": opt.state_dict(), "rng": rng.bit_generator.state,
+                "torch_rng": torch.get_rng_state()}, state_path + ".tmp")
+    os.replace(state_path + ".tmp", state_path)
+    model.train()
