@@ -238,3 +238,61 @@ class WaveRNNCPU:
                        cls.data_ptr() if cls is not None else 0, cls.numel() if cls is not None else 0, pl, nl,
                        int(threads or num_threads()))
         return logits if teacher is not None else (out, cls)
+
+
+class DiffWaveCPU:
+    """The C++ DiffWave denoise loop (csrc/cpu/diffwave.cpp) with checked tensors in and out."""
+
+    def __init__(self, model):
+        import torch
+
+        cfg = model.config
+        p = next(model.parameters())
+        if p.device.type != "cpu":
+            raise ValueError("the cpp backend runs CPU models")
+        C, L = cfg.residual_channels, cfg.residual_layers
+        M = cfg.n_mels if cfg.conditional else 0
+        layers = model.residual_layers
+        with torch.no_grad():
+            f = lambda t: t.detach().float().contiguous()  # noqa: E731
+
+            def wd(lay):  # [3C + M, 2C]: rows tap0 channels, tap1, tap2, then the conditioner
+                taps = lay.dilated_conv.weight.permute(2, 1, 0).reshape(3 * C, 2 * C)
+                if M:
+                    taps = torch.cat([taps, lay.conditioner_projection.weight[:, :, 0].t()], 0)
+                return taps
+
+            def bd(lay):
+                b = lay.dilated_conv.bias
+                return b + lay.conditioner_projection.bias if M else b
+
+            self._w = dict(
+                w_in=f(model.input_projection.weight.reshape(C)), b_in=f(model.input_projection.bias),
+                wd=f(torch.stack([wd(lay) for lay in layers])), bd=f(torch.stack([bd(lay) for lay in layers])),
+                wo=f(torch.stack([lay.output_projection.weight[:, :, 0].t() for lay in layers])),
+                bo=f(torch.stack([lay.output_projection.bias for lay in layers])),
+                wsp=f(model.skip_projection.weight[:, :, 0].t()), bsp=f(model.skip_projection.bias),
+                wout=f(model.output_projection.weight.reshape(C)), bout=f(model.output_projection.bias))
+        self.cfg, self.M = cfg, M
+        self.dilations = [int(lay.dilated_conv.dilation[0]) for lay in layers]
+        order = ("w_in", "b_in", "wd", "bd", "wo", "bo", "wsp", "bsp", "wout", "bout")
+        self._impl = _ext().DiffWaveCPU(C, L, M, self.dilations, [self._w[k].data_ptr() for k in order])
+
+    def run(self, eproj, coef, noise, mel=None, threads: int | None = None, hoist: bool = True):
+        """eproj [S, L, C] step biases, coef [3, S] (c1 | c2 | sigma per executed step), noise
+        [S, B, T], mel [B, T, M] (upsampled) -> audio [B, T]."""
+        import torch
+
+        S, B, T = noise.shape
+        _, pe, ne = _f32c(eproj, "eproj")
+        _, pc, nc = _f32c(coef, "coef")
+        _, pn, nn_ = _f32c(noise, "noise")
+        pm = nm = 0
+        if self.M:
+            if mel is None:
+                raise ValueError("this DiffWave model is conditional: pass the upsampled mel")
+            _, pm, nm = _f32c(mel, "mel")
+        out = torch.empty(B, T)
+        self._impl.run(B, T, S, pe, ne, pc, nc, pn, nn_, pm, nm, out.data_ptr(), out.numel(),
+                       int(threads or num_threads()), bool(hoist))
+        return out

@@ -10,6 +10,7 @@
 #include <string>
 
 #include "cpu/cpu_features.h"
+#include "cpu/diffwave.h"
 #include "cpu/kernels.h"
 #include "cpu/sampling.h"
 #include "cpu/team.h"
@@ -128,6 +129,37 @@ PYBIND11_MODULE(_C_cpu, m) {
             self.run(B, Tc, ptr<const float>(mel), ptr<const float>(aux), ptr<float>(h1), ptr<float>(h2), ptr<float>(x),
                      tf ? nullptr : ptr<const float>(noise), tf ? ptr<const float>(teacher) : nullptr, ptr<float>(out),
                      cls ? ptr<int64_t>(cls) : nullptr, tf ? ptr<float>(logits) : nullptr, nthreads);
+        });
+
+    py::class_<agf::DiffWaveCPU>(m, "DiffWaveCPU")
+        .def(py::init([](int C, int L, int M, std::vector<int> dil, std::vector<std::uintptr_t> w) {
+                 require(C >= 1 && L >= 1 && M >= 0, "DiffWaveCPU: need C >= 1, L >= 1, M >= 0");
+                 require(static_cast<int>(dil.size()) == L, "DiffWaveCPU: need one dilation per layer");
+                 require(w.size() == 10, "DiffWaveCPU: expected 10 weight pointers");
+                 for (auto p : w) check_ptr(p, "weight");
+                 auto f = [&](int i) { return ptr<const float>(w[i]); };
+                 return new agf::DiffWaveCPU(agf::DiffWaveDims{C, L, M}, dil.data(), f(0), f(1), f(2), f(3), f(4),
+                                             f(5), f(6), f(7), f(8), f(9));
+             }))
+        .def("run", [](const agf::DiffWaveCPU& self, int B, int64_t T, int S, std::uintptr_t eproj, int64_t n_eproj,
+                       std::uintptr_t coef, int64_t n_coef, std::uintptr_t noise, int64_t n_noise, std::uintptr_t mel,
+                       int64_t n_mel, std::uintptr_t out, int64_t n_out, int nthreads, bool hoist) {
+            const auto& d = self.dims();
+            require(B >= 1 && T >= 0 && S >= 1, "DiffWaveCPU.run: need B >= 1, T >= 0, S >= 1");
+            require(n_eproj == int64_t(S) * d.L * d.C, "DiffWaveCPU.run: eproj must be [S, L, C]");
+            require(n_coef == 3 * int64_t(S), "DiffWaveCPU.run: coefficients must be [3, S]");
+            require(n_noise == int64_t(S) * B * T, "DiffWaveCPU.run: noise must be [S, B, T]");
+            require(n_out == int64_t(B) * T, "DiffWaveCPU.run: out must be [B, T]");
+            if (d.M > 0) {
+                require(n_mel == int64_t(B) * T * d.M, "DiffWaveCPU.run: mel must be [B, T, n_mels] (upsampled)");
+                check_ptr(mel, "mel");
+            }
+            if (T == 0) return;
+            for (auto p : {eproj, coef, noise, out}) check_ptr(p, "buffer");
+            const float* c = ptr<const float>(coef);
+            py::gil_scoped_release nogil;
+            self.run(B, T, S, ptr<const float>(eproj), c, c + S, c + 2 * S, ptr<const float>(noise),
+                     d.M > 0 ? ptr<const float>(mel) : nullptr, ptr<float>(out), nthreads, hoist);
         });
 
     m.def("mulaw_encode", [](std::uintptr_t x, std::uintptr_t out, int64_t n, int mu) {

@@ -17,6 +17,11 @@ struct Kernels {
     // row segment is loaded once per k and reused for every stream (fold / batched generation)
     void (*gemm_cols)(const float* X, int B, int ldx, int n_in, const float* W, int ld, int c0, int c1, float* Y,
                       int ldy);
+    // Y[r, i] += sum_k X[r, k] * W[k, i] for r < rows, i < N, with W packed by pack_panels()
+    // (pack.h): 16-column panels, each [K, 16] contiguous. A strided [K, N] weight with N a
+    // multiple of 128 floats maps every row of a 16-column strip to the same few L1 sets (512 B
+    // stride, 8-way 32 KB L1): the strip thrashes L1; a contiguous panel streams.
+    void (*gemm_packed)(const float* X, int rows, int ldx, int K, const float* Wp, int N, float* Y, int ldy);
     // z[i] = tanh(a[i]) * sigmoid(b[i])
     void (*gate_tanh_sigmoid)(const float* a, const float* b, float* z, int n);
     // z[i] = sigmoid(a[i]) * tanh(b[i])

@@ -1,3 +1,4 @@
+#include <algorithm>
 #include <cmath>
 #include <cstdlib>
 #include <cstring>
@@ -78,6 +79,22 @@ void gemm_cols(const float* X, int B, int ldx, int n_in, const float* W, int ld,
     for (int b = 0; b < B; ++b) axpy_cols(X + static_cast<int64_t>(b) * ldx, n_in, W, ld, c0, c1, Y + static_cast<int64_t>(b) * ldy);
 }
 
+void gemm_packed(const float* X, int rows, int ldx, int K, const float* Wp, int N, float* Y, int ldy) {
+    for (int p = 0; p * 16 < N; ++p) {
+        const int w = std::min(16, N - p * 16);
+        const float* wp = Wp + static_cast<size_t>(p) * K * 16;
+        for (int r = 0; r < rows; ++r) {
+            float acc[16];
+            float* y = Y + static_cast<int64_t>(r) * ldy + p * 16;
+            for (int i = 0; i < 16; ++i) acc[i] = i < w ? y[i] : 0.0f;
+            const float* x = X + static_cast<int64_t>(r) * ldx;
+            for (int k = 0; k < K; ++k)
+                for (int i = 0; i < 16; ++i) acc[i] += x[k] * wp[k * 16 + i];
+            for (int i = 0; i < w; ++i) y[i] = acc[i];
+        }
+    }
+}
+
 void gru_update(const float* gi, const float* gh, float* h, int n) {
     for (int i = 0; i < n; ++i) {
         const float r = sigm(gi[i] + gh[i]);
@@ -98,7 +115,7 @@ void gate_st(const float* a, const float* b, float* z, int n) {
 }  // namespace
 
 const Kernels& portable_kernels() {
-    static const Kernels k{"portable", axpy_cols, axpy_cols_h, gemm_cols, gate_ts, gate_st, gru_update};
+    static const Kernels k{"portable", axpy_cols, axpy_cols_h, gemm_cols, gemm_packed, gate_ts, gate_st, gru_update};
     return k;
 }
 

@@ -14,7 +14,7 @@ from ... import noise as noise_mod
 from .config import DiffWaveConfig
 from .reference import DiffWave, Schedule
 
-BACKENDS = ("torch", "triton")
+BACKENDS = ("torch", "cpp", "triton")
 
 
 def noise_shape(cfg: DiffWaveConfig, n: int, schedule: Schedule) -> tuple:
@@ -41,7 +41,8 @@ def memory_estimate(cfg: DiffWaveConfig, B: int, n: int, backend: str, schedule=
     C = cfg.residual_channels
     act = 10 * 2 * C if backend == "torch" else 3 * C
     steps = len(schedule) if schedule is not None else 6
-    return B * n * 4 * (act + (cfg.n_mels if cfg.conditional else 0) + steps + 2)
+    mels = (cfg.n_mels if cfg.conditional else 0) * (2 if backend == "cpp" else 1)
+    return B * n * 4 * (act + mels + steps + 2)   # (cpp's optional conditioner cache: see _cpp_hoist)
 
 
 @torch.inference_mode()
@@ -62,6 +63,53 @@ def run_torch(model: DiffWave, schedule: Schedule, noise: torch.Tensor, mel=None
         step = torch.tensor([schedule.steps[n]], device=dev, dtype=torch.float32)
         x = _update(x, model.denoise(x, step, cond).squeeze(1), schedule, i, noise, dt)
     return x.float()
+
+
+# ---- C++: the whole denoise loop in csrc/cpu/diffwave.cpp ------------------------------------
+
+def cpp_loop(model: DiffWave):
+    from ..._cpp import DiffWaveCPU
+    from ..base import cached_on_model
+
+    return cached_on_model(model, "_agf_cpp", DiffWaveCPU)
+
+
+def step_biases(model: DiffWave, schedule: Schedule) -> torch.Tensor:
+    """[S, L, C]: each layer's diffusion projection of the step embedding, per executed step i
+    (n = S-1-i), computed with the reference's own modules (tiny: one 512-wide MLP per step)."""
+    S = len(schedule)
+    steps = torch.tensor([schedule.steps[S - 1 - i] for i in range(S)], dtype=torch.float32)
+    emb = model.diffusion_embedding(steps)                                    # [S, 512]
+    return torch.stack([lay.diffusion_projection(emb) for lay in model.residual_layers], 1).float().contiguous()
+
+
+def _cpp_hoist(cfg: DiffWaveConfig, B: int, n: int) -> bool:
+    """Cache the conditioner projections (L * 2C floats per sample) when that takes at most a
+    quarter of the memory budget; otherwise they are recomputed every step (same result)."""
+    from ...engine import memory_budget
+
+    if not cfg.conditional:
+        return False
+    return B * n * cfg.residual_layers * 2 * cfg.residual_channels * 4 <= memory_budget("cpu") // 4
+
+
+@torch.inference_mode()
+def run_cpp(model: DiffWave, schedule: Schedule, noise: torch.Tensor, mel=None, progress=False, threads=None,
+            hoist=None):
+    """Same contract as run_torch: the step biases and the upsampled mel are computed here in
+    torch (once per call), every step of every layer in C++."""
+    loop = cpp_loop(model)
+    S, B, T = noise.shape
+    eproj = step_biases(model, schedule)
+    order = [S - 1 - i for i in range(S)]
+    coef = torch.tensor(np.stack([schedule.c1[order], schedule.c2[order], schedule.sigma[order]]),
+                        dtype=torch.float32).contiguous()
+    mel_t = None
+    if model.spectrogram_upsampler is not None:
+        mel_t = model.spectrogram_upsampler(mel.float()).transpose(1, 2).contiguous()   # [B, T, M]
+    if hoist is None:
+        hoist = _cpp_hoist(model.config, B, T)
+    return loop.run(eproj, coef, noise.float().contiguous(), mel_t, threads=threads, hoist=hoist)
 
 
 # ---- Triton: fused residual layers + fused head, the loop replayed as one CUDA graph ----------
@@ -143,7 +191,7 @@ def run_compiled(model: DiffWave, schedule: Schedule, noise: torch.Tensor, mel=N
     return x.float()
 
 
-RUNNERS = {"torch": run_torch, "triton": run_triton}
+RUNNERS = {"torch": run_torch, "cpp": run_cpp, "triton": run_triton}
 
 
 # ---- streaming: overlapping windows ------------------------------------------------------------
@@ -204,7 +252,9 @@ def open_stream(model: DiffWave, backend: str, seeds, speaker=None, schedule=Non
 
 
 def generate(model: DiffWave, backend: str, n: int, mel=None, noise=None, speaker=None, schedule=None,
-             progress=False):
+             progress=False, dtype: str = "float32"):
     if backend not in RUNNERS:
         raise ValueError(f"backend {backend!r} has no DiffWave runtime")
+    if backend == "cpp" and dtype != "float32":
+        raise ValueError(f"DiffWave's cpp loop runs float32 only (got {dtype})")
     return RUNNERS[backend](model, schedule, noise, mel=mel, progress=progress).cpu().numpy()
