@@ -278,9 +278,11 @@ class DiffWaveCPU:
         order = ("w_in", "b_in", "wd", "bd", "wo", "bo", "wsp", "bsp", "wout", "bout")
         self._impl = _ext().DiffWaveCPU(C, L, M, self.dilations, [self._w[k].data_ptr() for k in order])
 
-    def run(self, eproj, coef, noise, mel=None, threads: int | None = None, hoist: bool = True):
+    def run(self, eproj, coef, noise, mel=None, threads: int | None = None, hoist: bool = True,
+            winograd: bool = True):
         """eproj [S, L, C] step biases, coef [3, S] (c1 | c2 | sigma per executed step), noise
-        [S, B, T], mel [B, T, M] (upsampled) -> audio [B, T]."""
+        [S, B, T], mel [B, T, M] (upsampled) -> audio [B, T]. winograd: the dilated conv by
+        Winograd F(2,3) (fewer multiply-adds) or directly."""
         import torch
 
         S, B, T = noise.shape
@@ -294,5 +296,5 @@ class DiffWaveCPU:
             _, pm, nm = _f32c(mel, "mel")
         out = torch.empty(B, T)
         self._impl.run(B, T, S, pe, ne, pc, nc, pn, nn_, pm, nm, out.data_ptr(), out.numel(),
-                       int(threads or num_threads()), bool(hoist))
+                       int(threads or num_threads()), bool(hoist), bool(winograd))
         return out

@@ -143,7 +143,7 @@ PYBIND11_MODULE(_C_cpu, m) {
              }))
         .def("run", [](const agf::DiffWaveCPU& self, int B, int64_t T, int S, std::uintptr_t eproj, int64_t n_eproj,
                        std::uintptr_t coef, int64_t n_coef, std::uintptr_t noise, int64_t n_noise, std::uintptr_t mel,
-                       int64_t n_mel, std::uintptr_t out, int64_t n_out, int nthreads, bool hoist) {
+                       int64_t n_mel, std::uintptr_t out, int64_t n_out, int nthreads, bool hoist, bool winograd) {
             const auto& d = self.dims();
             require(B >= 1 && T >= 0 && S >= 1, "DiffWaveCPU.run: need B >= 1, T >= 0, S >= 1");
             require(n_eproj == int64_t(S) * d.L * d.C, "DiffWaveCPU.run: eproj must be [S, L, C]");
@@ -159,7 +159,7 @@ PYBIND11_MODULE(_C_cpu, m) {
             const float* c = ptr<const float>(coef);
             py::gil_scoped_release nogil;
             self.run(B, T, S, ptr<const float>(eproj), c, c + S, c + 2 * S, ptr<const float>(noise),
-                     d.M > 0 ? ptr<const float>(mel) : nullptr, ptr<float>(out), nthreads, hoist);
+                     d.M > 0 ? ptr<const float>(mel) : nullptr, ptr<float>(out), nthreads, hoist, winograd);
         });
 
     m.def("mulaw_encode", [](std::uintptr_t x, std::uintptr_t out, int64_t n, int mu) {

@@ -40,9 +40,10 @@ def test_matches_eager(variant, B, frames):
     ref = rt.run_torch(model, sch, noise, mel)
     for threads in (1, 2, 3):
         for hoist in (False, True):
-            got = rt.run_cpp(model, sch, noise, mel, threads=threads, hoist=hoist)
-            assert got.shape == ref.shape
-            assert rel_err(got, ref) <= 1e-5, (threads, hoist)
+            for winograd in (False, True):
+                got = rt.run_cpp(model, sch, noise, mel, threads=threads, hoist=hoist, winograd=winograd)
+                assert got.shape == ref.shape
+                assert rel_err(got, ref) <= 1e-5, (threads, hoist, winograd)
 
 
 def test_schedules_full_and_custom():
@@ -60,7 +61,8 @@ def test_standard_size_layers():
     sch, mel, noise = _inputs(model, 1, 5, seed=1)
     ref = rt.run_torch(model, sch, noise, mel)
     for hoist in (False, True):
-        assert rel_err(rt.run_cpp(model, sch, noise, mel, threads=2, hoist=hoist), ref) <= 1e-5
+        for winograd in (False, True):
+            assert rel_err(rt.run_cpp(model, sch, noise, mel, threads=2, hoist=hoist, winograd=winograd), ref) <= 1e-5
 
 
 def test_portable_kernels_match():
@@ -75,12 +77,15 @@ def test_portable_kernels_match():
             "sch = Schedule.from_config(m.config)\n"
             "g = torch.Generator().manual_seed(0)\n"
             "mel = torch.randn(2, 7, 3, generator=g); noise = torch.randn(len(sch), 2, 3 * m.config.hop_length, generator=g)\n"
-            "a = rt.run_torch(m, sch, noise, mel); b = rt.run_cpp(m, sch, noise, mel, threads=2)\n"
-            "print(float((a - b).abs().max() / a.abs().max()))\n")
+            "a = rt.run_torch(m, sch, noise, mel)\n"
+            "for wg in (False, True):\n"
+            "    b = rt.run_cpp(m, sch, noise, mel, threads=2, winograd=wg)\n"
+            "    print(float((a - b).abs().max() / a.abs().max()))\n")
     env = dict(os.environ, AGF_CPU_KERNELS="portable")
     r = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=300)
     assert r.returncode == 0, r.stderr
-    assert float(r.stdout.strip().splitlines()[-1]) <= 1e-5
+    errs = [float(v) for v in r.stdout.split()]
+    assert len(errs) == 2 and max(errs) <= 1e-5
 
 
 def test_vocoder_cpp_equals_torch():

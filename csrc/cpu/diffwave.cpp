@@ -16,6 +16,7 @@ namespace {
 // (A [96, 3C], Z and O [96, 2C], gate [96, C]: ~170 KB for C=64) and one layer's weights
 // (~170 KB) stay in a 512 KB L2.
 constexpr int kBlock = 96;
+constexpr int kPair = kBlock / 2;  // Winograd pairs per block
 }  // namespace
 
 DiffWaveCPU::DiffWaveCPU(const DiffWaveDims& d, const int* dil, const float* w_in, const float* b_in,
@@ -40,12 +41,134 @@ DiffWaveCPU::DiffWaveCPU(const DiffWaveDims& d, const int* dil, const float* w_i
         pack_panels(wo + l * C * 2 * C, d.C, 2 * d.C, 0, 2 * d.C, wo_.data() + l * po);
     }
     pack_panels(wsp, d.C, d.C, 0, d.C, wsp_.data());
+    // Winograd F(2,3) filter transforms per layer (float64, then rounded): G1 = g0,
+    // G2 = (g0 + g1 + g2) / 2, G3 = (g0 - g1 + g2) / 2, G4 = -g2 (negated so the product
+    // accumulates straight into the second output)
+    wg_.resize(L * 4 * po);
+    std::vector<float> g(4 * C * 2 * C);
+    for (size_t l = 0; l < L; ++l) {
+        const float* w = wd + l * K * 2 * C;
+        const size_t CC = C * 2 * C;
+        for (size_t i = 0; i < CC; ++i) {
+            const double g0 = w[i], g1 = w[CC + i], g2 = w[2 * CC + i];
+            g[i] = static_cast<float>(g0);
+            g[CC + i] = static_cast<float>((g0 + g1 + g2) * 0.5);
+            g[2 * CC + i] = static_cast<float>((g0 - g1 + g2) * 0.5);
+            g[3 * CC + i] = static_cast<float>(-g2);
+        }
+        for (int j = 0; j < 4; ++j)
+            pack_panels(g.data() + j * CC, d.C, 2 * d.C, 0, 2 * d.C, wg_.data() + (l * 4 + j) * po);
+    }
     bout_ = *bout;
+}
+
+// One residual layer by Winograd F(2,3) (each dilated tap product of the pair of outputs t,
+// t + d shares its inputs): with d0..d3 = y(t-d), y(t), y(t+d), y(t+2d),
+//   out(t)   = (d0 - d2) G1 + (d1 + d2) G2 + (d2 - d1) G3
+//   out(t+d) = (d1 + d2) G2 - (d2 - d1) G3 - (d1 - d3) g2
+// four [n, C] x [C, 2C] products per pair instead of six (2C instead of 3C multiply-adds per
+// output channel). Pair bases are the t with floor(t / d) even; a block holds kPair of them
+// (their partners make the other half of its 2 * kPair output rows). This thread takes blocks
+// [q0, q1) of the B * blocks-per-row list.
+void DiffWaveCPU::layer_winograd(int l, int d, int B, int64_t T, const float* e, const float* xin, float* xout,
+                                 float* skip, const float* cache, const float* mel, int tid, int nt, float* A, float* Z,
+                                 float* P, float* Q, float* G, float* O, float* MR, int64_t* tr) const {
+    const int C = d_.C, L = d_.L, M = d_.M, C2 = 2 * C, C4 = 4 * C;
+    const size_t pc = panel_floats(M, C2), po = panel_floats(C, C2);
+    const Kernels& kr = kernels();
+    const float rsqrt2 = static_cast<float>(std::sqrt(2.0));
+    const int64_t full = T / (2 * static_cast<int64_t>(d));
+    const int64_t np = full * d + std::min<int64_t>(d, T - full * 2 * d);  // pair bases per row
+    const int64_t nbp = (np + kPair - 1) / kPair, nb_all = nbp * B;
+    const int64_t q0 = nb_all * tid / nt, q1 = nb_all * (tid + 1) / nt;
+    const float* wg = wg_.data() + static_cast<size_t>(l) * 4 * po;
+    const float* bl = bd_.data() + static_cast<size_t>(l) * C2;
+    const float* bol = bo_.data() + static_cast<size_t>(l) * C2;
+    for (int64_t q = q0; q < q1; ++q) {
+        const int b = static_cast<int>(q / nbp);
+        const int64_t i0 = (q % nbp) * kPair;
+        const int n = static_cast<int>(std::min<int64_t>(kPair, np - i0));
+        const float* xbase = xin + static_cast<size_t>(b) * T * C;
+        for (int r = 0; r < n; ++r) {
+            const int64_t ii = i0 + r, t = (ii / d) * 2 * d + ii % d;
+            tr[r] = t;
+            tr[n + r] = t + d;
+            // y(tt) = x(tt) + e inside the signal, 0 outside (the reference's zero padding)
+            float* __restrict u = A + static_cast<size_t>(r) * C4;
+            float* ys[4] = {P, P + C, P + 2 * C, P + 3 * C};  // P is free until the products: 4 rows of y
+            for (int j = 0; j < 4; ++j) {
+                const int64_t tt = t + (j - 1) * static_cast<int64_t>(d);
+                if (tt >= 0 && tt < T) {
+                    const float* __restrict xr = xbase + tt * C;
+                    float* __restrict yj = ys[j];
+                    for (int c = 0; c < C; ++c) yj[c] = xr[c] + e[c];
+                } else {
+                    std::memset(ys[j], 0, C * sizeof(float));
+                }
+            }
+            const float* __restrict y0 = ys[0];
+            const float* __restrict y1 = ys[1];
+            const float* __restrict y2 = ys[2];
+            const float* __restrict y3 = ys[3];
+            for (int c = 0; c < C; ++c) u[c] = y0[c] - y2[c];
+            for (int c = 0; c < C; ++c) u[C + c] = y1[c] + y2[c];
+            for (int c = 0; c < C; ++c) u[2 * C + c] = y2[c] - y1[c];
+            for (int c = 0; c < C; ++c) u[3 * C + c] = y1[c] - y3[c];
+        }
+        // Z rows: [0, n) outputs t, [n, 2n) outputs t + d (a partner past the end is computed
+        // and dropped); initialised with the bias or the hoisted conditioner
+        for (int r = 0; r < 2 * n; ++r) {
+            float* zr = Z + static_cast<size_t>(r) * C2;
+            const int64_t t = std::min<int64_t>(tr[r], T - 1);
+            if (cache)
+                std::memcpy(zr, cache + ((static_cast<size_t>(l) * B + b) * T + t) * C2, C2 * sizeof(float));
+            else
+                std::memcpy(zr, bl, C2 * sizeof(float));
+            if (!cache && M > 0) std::memcpy(MR + static_cast<size_t>(r) * M, mel + (static_cast<size_t>(b) * T + t) * M, M * sizeof(float));
+            std::memcpy(O + static_cast<size_t>(r) * C2, bol, C2 * sizeof(float));
+        }
+        if (!cache && M > 0) kr.gemm_packed(MR, 2 * n, M, M, wc_.data() + l * pc, C2, Z, C2);
+        std::memset(P, 0, sizeof(float) * n * C2);
+        std::memset(Q, 0, sizeof(float) * n * C2);
+        kr.gemm_packed(A, n, C4, C, wg, C2, Z, C2);                                    // U1 G1 -> out(t)
+        kr.gemm_packed(A + C, n, C4, C, wg + po, C2, P, C2);                           // U2 G2
+        kr.gemm_packed(A + 2 * C, n, C4, C, wg + 2 * po, C2, Q, C2);                   // U3 G3
+        kr.gemm_packed(A + 3 * C, n, C4, C, wg + 3 * po, C2, Z + static_cast<size_t>(n) * C2, C2);  // -U4 g2
+        for (int r = 0; r < n; ++r) {
+            float* __restrict z0 = Z + static_cast<size_t>(r) * C2;
+            float* __restrict z1 = Z + static_cast<size_t>(n + r) * C2;
+            const float* __restrict pr = P + static_cast<size_t>(r) * C2;
+            const float* __restrict qr = Q + static_cast<size_t>(r) * C2;
+            for (int c = 0; c < C2; ++c) {
+                z0[c] += pr[c] + qr[c];
+                z1[c] += pr[c] - qr[c];
+            }
+        }
+        for (int r = 0; r < 2 * n; ++r) {
+            const float* zr = Z + static_cast<size_t>(r) * C2;
+            kr.gate_sigmoid_tanh(zr, zr + C, G + static_cast<size_t>(r) * C, C);
+        }
+        kr.gemm_packed(G, 2 * n, C, C, wo_.data() + l * po, C2, O, C2);
+        for (int r = 0; r < 2 * n; ++r) {
+            if (tr[r] >= T) continue;
+            const size_t row = (static_cast<size_t>(b) * T + tr[r]) * C;
+            const float* __restrict orow = O + static_cast<size_t>(r) * C2;
+            const float* __restrict xr = xin + row;
+            float* __restrict yr = xout + row;
+            float* __restrict sr = skip + row;
+            for (int c = 0; c < C; ++c) yr[c] = (xr[c] + orow[c]) / rsqrt2;
+            if (l == 0)
+                std::memcpy(sr, orow + C, C * sizeof(float));
+            else
+                for (int c = 0; c < C; ++c) sr[c] = orow[C + c] + sr[c];
+        }
+    }
+    (void)L;
 }
 
 void DiffWaveCPU::run(int B, int64_t T, int S, const float* eproj, const float* c1, const float* c2,
                       const float* sigma, const float* noise, const float* mel, float* out, int nthreads,
-                      bool hoist) const {
+                      bool hoist, bool winograd) const {
     if (B < 1 || T < 0 || S < 1) throw std::invalid_argument("DiffWaveCPU.run: bad sizes");
     if (d_.M > 0 && mel == nullptr) throw std::invalid_argument("DiffWaveCPU.run: this model needs a mel");
     if (T == 0) return;
@@ -64,7 +187,11 @@ void DiffWaveCPU::run(int B, int64_t T, int S, const float* eproj, const float* 
 
     run_team(nt, [&](int tid, int) {
         const int64_t blk0 = nblk * tid / nt, blk1 = nblk * (tid + 1) / nt;
-        std::vector<float> A(static_cast<size_t>(kBlock) * K), Z(static_cast<size_t>(kBlock) * C2),
+        std::vector<float> A(static_cast<size_t>(kBlock) * (K + C)), Z(static_cast<size_t>(kBlock) * C2),
+            P(static_cast<size_t>(kPair) * C2), Q(static_cast<size_t>(kPair) * C2),
+            MR(static_cast<size_t>(kBlock) * std::max(M, 1)), zero(C, 0.0f);
+        std::vector<int64_t> tr(kBlock);
+        std::vector<float>
             G(static_cast<size_t>(kBlock) * C), O(static_cast<size_t>(kBlock) * C2), H(static_cast<size_t>(kBlock) * C);
         auto rows = [&](int64_t blk, int* b, int64_t* t0, int* n) {
             *b = static_cast<int>(blk / nblk_t);
@@ -100,6 +227,13 @@ void DiffWaveCPU::run(int B, int64_t T, int S, const float* eproj, const float* 
             for (int l = 0; l < L; ++l) {
                 const int d = dil_[l];
                 const float* e = eproj + (static_cast<size_t>(i) * L + l) * C;
+                if (winograd) {
+                    layer_winograd(l, d, B, T, e, xin, xout, skip.data(), hoist ? cache.data() : nullptr, mel, tid, nt,
+                                   A.data(), Z.data(), P.data(), Q.data(), G.data(), O.data(), MR.data(), tr.data());
+                    bar.wait();
+                    std::swap(xin, xout);
+                    continue;
+                }
                 const float* wtl = wt_.data() + l * pt;
                 const float* wcl = wc_.data() + l * pc;
                 const float* wol = wo_.data() + l * po;
@@ -139,10 +273,10 @@ void DiffWaveCPU::run(int B, int64_t T, int S, const float* eproj, const float* 
                     kr.gemm_packed(G.data(), n, C, C, wol, C2, O.data(), C2);
                     for (int r = 0; r < n; ++r) {  // residual and skip
                         const size_t row = (static_cast<size_t>(b) * T + t0 + r) * C;
-                        const float* orow = O.data() + static_cast<size_t>(r) * C2;
-                        const float* xr = xin + row;
-                        float* yr = xout + row;
-                        float* sr = skip.data() + row;
+                        const float* __restrict orow = O.data() + static_cast<size_t>(r) * C2;
+                        const float* __restrict xr = xin + row;
+                        float* __restrict yr = xout + row;
+                        float* __restrict sr = skip.data() + row;
                         for (int c = 0; c < C; ++c) yr[c] = (xr[c] + orow[c]) / rsqrt2;
                         if (l == 0)
                             std::memcpy(sr, orow + C, C * sizeof(float));

@@ -39,15 +39,20 @@ class DiffWaveCPU {
     // S executed steps (i = 0 .. S-1). eproj [S, L, C]: each layer's step bias for step i;
     // c1, c2, sigma [S]: the update coefficients of step i (sigma 0 on the last step);
     // noise [S, B, T]: noise[0] is x_T, noise[i] the z added after step i-1; mel [B, T, M]
-    // (the upsampled mel) or null; out [B, T]. hoist: cache the conditioner projections.
+    // (the upsampled mel) or null; out [B, T]. hoist: cache the conditioner projections;
+    // winograd: the dilated conv by Winograd F(2,3) (a third fewer multiply-adds), else direct.
     void run(int B, int64_t T, int S, const float* eproj, const float* c1, const float* c2, const float* sigma,
-             const float* noise, const float* mel, float* out, int nthreads, bool hoist) const;
+             const float* noise, const float* mel, float* out, int nthreads, bool hoist, bool winograd) const;
 
    private:
+    void layer_winograd(int l, int d, int B, int64_t T, const float* e, const float* xin, float* xout, float* skip,
+                        const float* cache, const float* mel, int tid, int nt, float* A, float* Z, float* P, float* Q,
+                        float* G, float* O, float* MR, int64_t* tr) const;
+
     DiffWaveDims d_;
     std::vector<int> dil_;
     std::vector<float> w_in_, b_in_, bd_, bo_, bsp_, wout_;
-    std::vector<float> wt_, wc_, wo_, wsp_;  // panel-packed (pack.h): [L][3C x 2C], [L][M x 2C], [L][C x 2C], [C x C]
+    std::vector<float> wt_, wc_, wo_, wsp_, wg_;  // wg_: [L][4] Winograd filter panels [C x 2C]  // panel-packed (pack.h): [L][3C x 2C], [L][M x 2C], [L][C x 2C], [C x C]
     float bout_;
 };
 

@@ -95,7 +95,7 @@ def _cpp_hoist(cfg: DiffWaveConfig, B: int, n: int) -> bool:
 
 @torch.inference_mode()
 def run_cpp(model: DiffWave, schedule: Schedule, noise: torch.Tensor, mel=None, progress=False, threads=None,
-            hoist=None):
+            hoist=None, winograd=True):
     """Same contract as run_torch: the step biases and the upsampled mel are computed here in
     torch (once per call), every step of every layer in C++."""
     loop = cpp_loop(model)
@@ -109,7 +109,7 @@ def run_cpp(model: DiffWave, schedule: Schedule, noise: torch.Tensor, mel=None, 
         mel_t = model.spectrogram_upsampler(mel.float()).transpose(1, 2).contiguous()   # [B, T, M]
     if hoist is None:
         hoist = _cpp_hoist(model.config, B, T)
-    return loop.run(eproj, coef, noise.float().contiguous(), mel_t, threads=threads, hoist=hoist)
+    return loop.run(eproj, coef, noise.float().contiguous(), mel_t, threads=threads, hoist=hoist, winograd=winograd)
 
 
 # ---- Triton: fused residual layers + fused head, the loop replayed as one CUDA graph ----------
