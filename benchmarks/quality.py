@@ -32,7 +32,9 @@ def griffin_lim_from_mel(mel: np.ndarray, cfg, n_samples: int, iters: int = 60) 
     fb = torch.from_numpy(mel_filterbank(cfg.sample_rate, cfg.n_fft, cfg.n_mels, float(cfg.fmin), float(fmax),
                                          cfg.mel_scale, cfg.mel_filter_norm)).double()
     m = torch.exp(torch.from_numpy(mel).double())
-    mag = torch.linalg.lstsq(fb, m).solution.clamp(min=0).float()           # [F, frames]
+    # min-norm least squares (gelsd: SVD). The default driver, gelsy, returned zeros or a
+    # different answer on each call for this under-determined system on our 2-core AMD VM.
+    mag = torch.linalg.lstsq(fb, m, driver="gelsd").solution.clamp(min=0).float()   # [F, frames]
     win = torch.hann_window(cfg.win_length)
     rng = torch.Generator().manual_seed(0)
     phase = torch.exp(2j * np.pi * torch.rand(mag.shape, generator=rng))
@@ -50,7 +52,7 @@ def metrics(ref: np.ndarray, deg: np.ndarray, sr: int, cfg) -> dict:
 
     r16, d16 = (resample(ref, sr, 16000), resample(deg, sr, 16000)) if sr != 16000 else (ref, deg)
     n = min(len(r16), len(d16))
-    r16, d16 = r16[:n], d16[:n]
+    r16, d16 = r16[:n].astype(np.float64), d16[:n].astype(np.float64)  # pesq fails on some float32 input
     m_ref, m_deg = mel_spectrogram(ref, cfg), mel_spectrogram(deg[: len(ref)], cfg)
     k = min(m_ref.shape[1], m_deg.shape[1])
     return {"pesq_wb": float(pesq(16000, r16, d16, "wb")), "stoi": float(stoi(r16, d16, 16000, extended=False)),
