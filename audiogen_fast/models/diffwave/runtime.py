@@ -42,7 +42,7 @@ def memory_estimate(cfg: DiffWaveConfig, B: int, n: int, backend: str, schedule=
     act = 10 * 2 * C if backend == "torch" else 3 * C
     steps = len(schedule) if schedule is not None else 6
     mels = (cfg.n_mels if cfg.conditional else 0) * (2 if backend == "cpp" else 1)
-    return B * n * 4 * (act + mels + steps + 2)   # (cpp's optional conditioner cache: see _cpp_hoist)
+    return B * n * 4 * (act + mels + steps + 2)
 
 
 @torch.inference_mode()
@@ -83,21 +83,15 @@ def step_biases(model: DiffWave, schedule: Schedule) -> torch.Tensor:
     return torch.stack([lay.diffusion_projection(emb) for lay in model.residual_layers], 1).float().contiguous()
 
 
-def _cpp_hoist(cfg: DiffWaveConfig, B: int, n: int) -> bool:
-    """Cache the conditioner projections (L * 2C floats per sample) when that takes at most a
-    quarter of the memory budget; otherwise they are recomputed every step (same result)."""
-    from ...engine import memory_budget
-
-    if not cfg.conditional:
-        return False
-    return B * n * cfg.residual_layers * 2 * cfg.residual_channels * 4 <= memory_budget("cpu") // 4
-
-
 @torch.inference_mode()
 def run_cpp(model: DiffWave, schedule: Schedule, noise: torch.Tensor, mel=None, progress=False, threads=None,
-            hoist=None, winograd=True):
+            hoist=False, winograd=True):
     """Same contract as run_torch: the step biases and the upsampled mel are computed here in
-    torch (once per call), every step of every layer in C++."""
+    torch (once per call), every step of every layer in C++.
+
+    hoist: compute the conditioner projections once per call instead of every step. It saves
+    multiply-adds but holds L * 2C floats per sample (D1, 10 s: 3.4 GB) and reads them back every
+    step; measured here it is no faster (benchmarks/NOTES_CPU.md), so it is off by default."""
     loop = cpp_loop(model)
     S, B, T = noise.shape
     eproj = step_biases(model, schedule)
@@ -107,8 +101,6 @@ def run_cpp(model: DiffWave, schedule: Schedule, noise: torch.Tensor, mel=None, 
     mel_t = None
     if model.spectrogram_upsampler is not None:
         mel_t = model.spectrogram_upsampler(mel.float()).transpose(1, 2).contiguous()   # [B, T, M]
-    if hoist is None:
-        hoist = _cpp_hoist(model.config, B, T)
     return loop.run(eproj, coef, noise.float().contiguous(), mel_t, threads=threads, hoist=hoist, winograd=winograd)
 
 
