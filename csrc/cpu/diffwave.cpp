@@ -116,24 +116,28 @@ void DiffWaveCPU::layer_winograd(int l, int d, int B, int64_t T, const float* e,
             for (int c = 0; c < C; ++c) u[3 * C + c] = y1[c] - y3[c];
         }
         // Z rows: [0, n) outputs t, [n, 2n) outputs t + d (a partner past the end is computed
-        // and dropped); initialised with the bias or the hoisted conditioner
-        for (int r = 0; r < 2 * n; ++r) {
-            float* zr = Z + static_cast<size_t>(r) * C2;
-            const int64_t t = std::min<int64_t>(tr[r], T - 1);
-            if (cache)
-                std::memcpy(zr, cache + ((static_cast<size_t>(l) * B + b) * T + t) * C2, C2 * sizeof(float));
-            else
-                std::memcpy(zr, bl, C2 * sizeof(float));
-            if (!cache && M > 0) std::memcpy(MR + static_cast<size_t>(r) * M, mel + (static_cast<size_t>(b) * T + t) * M, M * sizeof(float));
-            std::memcpy(O + static_cast<size_t>(r) * C2, bol, C2 * sizeof(float));
+        // and dropped). Z = bias (+ conditioner) + U1 G1 (rows t) or - U4 g2 (rows t + d).
+        if (!cache && M > 0) {
+            for (int r = 0; r < 2 * n; ++r) {
+                const int64_t t = std::min<int64_t>(tr[r], T - 1);
+                std::memcpy(MR + static_cast<size_t>(r) * M, mel + (static_cast<size_t>(b) * T + t) * M, M * sizeof(float));
+            }
+            kr.gemm_packed_set(MR, 2 * n, M, M, wc_.data() + l * pc, C2, bl, Z, C2);
+            kr.gemm_packed(A, n, C4, C, wg, C2, Z, C2);
+            kr.gemm_packed(A + 3 * C, n, C4, C, wg + 3 * po, C2, Z + static_cast<size_t>(n) * C2, C2);
+        } else if (cache) {
+            for (int r = 0; r < 2 * n; ++r) {
+                const int64_t t = std::min<int64_t>(tr[r], T - 1);
+                std::memcpy(Z + static_cast<size_t>(r) * C2, cache + ((static_cast<size_t>(l) * B + b) * T + t) * C2, C2 * sizeof(float));
+            }
+            kr.gemm_packed(A, n, C4, C, wg, C2, Z, C2);
+            kr.gemm_packed(A + 3 * C, n, C4, C, wg + 3 * po, C2, Z + static_cast<size_t>(n) * C2, C2);
+        } else {
+            kr.gemm_packed_set(A, n, C4, C, wg, C2, bl, Z, C2);                                          // U1 G1
+            kr.gemm_packed_set(A + 3 * C, n, C4, C, wg + 3 * po, C2, bl, Z + static_cast<size_t>(n) * C2, C2);  // -U4 g2
         }
-        if (!cache && M > 0) kr.gemm_packed(MR, 2 * n, M, M, wc_.data() + l * pc, C2, Z, C2);
-        std::memset(P, 0, sizeof(float) * n * C2);
-        std::memset(Q, 0, sizeof(float) * n * C2);
-        kr.gemm_packed(A, n, C4, C, wg, C2, Z, C2);                                    // U1 G1 -> out(t)
-        kr.gemm_packed(A + C, n, C4, C, wg + po, C2, P, C2);                           // U2 G2
-        kr.gemm_packed(A + 2 * C, n, C4, C, wg + 2 * po, C2, Q, C2);                   // U3 G3
-        kr.gemm_packed(A + 3 * C, n, C4, C, wg + 3 * po, C2, Z + static_cast<size_t>(n) * C2, C2);  // -U4 g2
+        kr.gemm_packed_set(A + C, n, C4, C, wg + po, C2, nullptr, P, C2);           // U2 G2
+        kr.gemm_packed_set(A + 2 * C, n, C4, C, wg + 2 * po, C2, nullptr, Q, C2);   // U3 G3
         for (int r = 0; r < n; ++r) {
             float* __restrict z0 = Z + static_cast<size_t>(r) * C2;
             float* __restrict z1 = Z + static_cast<size_t>(n + r) * C2;
@@ -148,7 +152,7 @@ void DiffWaveCPU::layer_winograd(int l, int d, int B, int64_t T, const float* e,
             const float* zr = Z + static_cast<size_t>(r) * C2;
             kr.gate_sigmoid_tanh(zr, zr + C, G + static_cast<size_t>(r) * C, C);
         }
-        kr.gemm_packed(G, 2 * n, C, C, wo_.data() + l * po, C2, O, C2);
+        kr.gemm_packed_set(G, 2 * n, C, C, wo_.data() + l * po, C2, bol, O, C2);
         for (int r = 0; r < 2 * n; ++r) {
             if (tr[r] >= T) continue;
             const size_t row = (static_cast<size_t>(b) * T + tr[r]) * C;

@@ -22,6 +22,9 @@ struct Kernels {
     // multiple of 128 floats maps every row of a 16-column strip to the same few L1 sets (512 B
     // stride, 8-way 32 KB L1): the strip thrashes L1; a contiguous panel streams.
     void (*gemm_packed)(const float* X, int rows, int ldx, int K, const float* Wp, int N, float* Y, int ldy);
+    // Y = bias + X W (bias [N], the same for every row; null: zeros): Y is written, never read
+    void (*gemm_packed_set)(const float* X, int rows, int ldx, int K, const float* Wp, int N, const float* bias,
+                            float* Y, int ldy);
     // z[i] = tanh(a[i]) * sigmoid(b[i])
     void (*gate_tanh_sigmoid)(const float* a, const float* b, float* z, int n);
     // z[i] = sigmoid(a[i]) * tanh(b[i])

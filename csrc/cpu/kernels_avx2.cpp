@@ -111,11 +111,15 @@ void gate_st(const float* a, const float* b, float* z, int n) {
 // packed_tile_small (a 16-wide scratch so no column past N is touched).
 // MR (1..6) rows x 16 columns; W rows `ws` floats apart (16 for a packed panel, ld for a
 // strided matrix). Rows beyond MR are compiled out.
+// bias: null -> accumulate into Y; else Y = bias (16 floats, same for every row) + X W.
 template <int MR>
-inline void tile16(const float* X, int64_t ldx, int K, const float* w, int64_t ws, float* Y, int64_t ldy) {
+inline void tile16(const float* X, int64_t ldx, int K, const float* w, int64_t ws, float* Y, int64_t ldy,
+                   const float* bias = nullptr) {
     const __m256 z = _mm256_setzero_ps();
-#define AGF_LD(b) \
-    __m256 c##b##0 = MR > b ? _mm256_loadu_ps(Y + b * ldy) : z, c##b##1 = MR > b ? _mm256_loadu_ps(Y + b * ldy + 8) : z;
+    const __m256 i0 = bias ? _mm256_loadu_ps(bias) : z, i1 = bias ? _mm256_loadu_ps(bias + 8) : z;
+#define AGF_LD(b)                                                                              \
+    __m256 c##b##0 = MR > b ? (bias ? i0 : _mm256_loadu_ps(Y + b * ldy)) : z,                   \
+           c##b##1 = MR > b ? (bias ? i1 : _mm256_loadu_ps(Y + b * ldy + 8)) : z;
     AGF_LD(0) AGF_LD(1) AGF_LD(2) AGF_LD(3) AGF_LD(4) AGF_LD(5)
 #undef AGF_LD
     for (int k = 0; k < K; ++k, w += ws) {
@@ -135,15 +139,16 @@ inline void tile16(const float* X, int64_t ldx, int K, const float* w, int64_t w
 #undef AGF_ST
 }
 
-inline void tile16_rows(const float* X, int64_t ldx, int rows, int K, const float* w, int64_t ws, float* Y, int64_t ldy) {
+inline void tile16_rows(const float* X, int64_t ldx, int rows, int K, const float* w, int64_t ws, float* Y, int64_t ldy,
+                        const float* bias = nullptr) {
     int r = 0;
-    for (; r + 6 <= rows; r += 6) tile16<6>(X + r * ldx, ldx, K, w, ws, Y + r * ldy, ldy);
+    for (; r + 6 <= rows; r += 6) tile16<6>(X + r * ldx, ldx, K, w, ws, Y + r * ldy, ldy, bias);
     switch (rows - r) {
-        case 5: tile16<5>(X + r * ldx, ldx, K, w, ws, Y + r * ldy, ldy); break;
-        case 4: tile16<4>(X + r * ldx, ldx, K, w, ws, Y + r * ldy, ldy); break;
-        case 3: tile16<3>(X + r * ldx, ldx, K, w, ws, Y + r * ldy, ldy); break;
-        case 2: tile16<2>(X + r * ldx, ldx, K, w, ws, Y + r * ldy, ldy); break;
-        case 1: tile16<1>(X + r * ldx, ldx, K, w, ws, Y + r * ldy, ldy); break;
+        case 5: tile16<5>(X + r * ldx, ldx, K, w, ws, Y + r * ldy, ldy, bias); break;
+        case 4: tile16<4>(X + r * ldx, ldx, K, w, ws, Y + r * ldy, ldy, bias); break;
+        case 3: tile16<3>(X + r * ldx, ldx, K, w, ws, Y + r * ldy, ldy, bias); break;
+        case 2: tile16<2>(X + r * ldx, ldx, K, w, ws, Y + r * ldy, ldy, bias); break;
+        case 1: tile16<1>(X + r * ldx, ldx, K, w, ws, Y + r * ldy, ldy, bias); break;
         default: break;
     }
 }
@@ -176,6 +181,22 @@ void gemm_packed(const float* X, int rows, int ldx, int K, const float* Wp, int 
             tile16_rows(X, ldx, rows, K, wp, 16, Y + p * 16, ldy);
         else
             packed_tile_small(X, ldx, rows, K, wp, Y + p * 16, ldy, w);
+    }
+}
+
+void gemm_packed_set(const float* X, int rows, int ldx, int K, const float* Wp, int N, const float* bias, float* Y,
+                     int ldy) {
+    alignas(32) static const float zeros[16] = {};
+    for (int p = 0; p * 16 < N; ++p) {
+        const int w = std::min(16, N - p * 16);
+        const float* wp = Wp + static_cast<size_t>(p) * K * 16;
+        if (w == 16) {
+            tile16_rows(X, ldx, rows, K, wp, 16, Y + p * 16, ldy, bias ? bias + p * 16 : zeros);
+        } else {
+            for (int r = 0; r < rows; ++r)
+                for (int i = 0; i < w; ++i) Y[static_cast<int64_t>(r) * ldy + p * 16 + i] = bias ? bias[p * 16 + i] : 0.0f;
+            packed_tile_small(X, ldx, rows, K, wp, Y + p * 16, ldy, w);
+        }
     }
 }
 
@@ -212,7 +233,7 @@ void gru_update(const float* gi, const float* gh, float* h, int n) {
 }  // namespace
 
 const Kernels& avx2_kernels() {
-    static const Kernels k{"avx2", axpy_cols, axpy_cols_h, gemm_cols, gemm_packed, gate_ts, gate_st, gru_update};
+    static const Kernels k{"avx2", axpy_cols, axpy_cols_h, gemm_cols, gemm_packed, gemm_packed_set, gate_ts, gate_st, gru_update};
     return k;
 }
 

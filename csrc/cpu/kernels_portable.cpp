@@ -95,6 +95,13 @@ void gemm_packed(const float* X, int rows, int ldx, int K, const float* Wp, int 
     }
 }
 
+void gemm_packed_set(const float* X, int rows, int ldx, int K, const float* Wp, int N, const float* bias, float* Y,
+                     int ldy) {
+    for (int r = 0; r < rows; ++r)
+        for (int i = 0; i < N; ++i) Y[static_cast<int64_t>(r) * ldy + i] = bias ? bias[i] : 0.0f;
+    gemm_packed(X, rows, ldx, K, Wp, N, Y, ldy);
+}
+
 void gru_update(const float* gi, const float* gh, float* h, int n) {
     for (int i = 0; i < n; ++i) {
         const float r = sigm(gi[i] + gh[i]);
@@ -115,7 +122,7 @@ void gate_st(const float* a, const float* b, float* z, int n) {
 }  // namespace
 
 const Kernels& portable_kernels() {
-    static const Kernels k{"portable", axpy_cols, axpy_cols_h, gemm_cols, gemm_packed, gate_ts, gate_st, gru_update};
+    static const Kernels k{"portable", axpy_cols, axpy_cols_h, gemm_cols, gemm_packed, gemm_packed_set, gate_ts, gate_st, gru_update};
     return k;
 }
 
