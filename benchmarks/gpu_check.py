@@ -149,6 +149,37 @@ def bench_diffwave(preset, quick, seconds=10.0):
                steps=len(sched), max_rel_err_vs_eager_fp32=err)
 
 
+def bench_wavernn(preset, quick, n=2000):
+    """WaveRNN: eager step loop vs the Triton loop (one launch per chunk), batch 1 and many streams."""
+    from audiogen_fast.models.wavernn import runtime as rrt
+
+    model = agf.build(preset, seed=0).cuda().eval()
+    cfg = model.config
+
+    def inputs(B, T):
+        mel = torch.randn(B, cfg.n_mels, -(-T // cfg.hop_length), device="cuda")
+        with torch.no_grad():
+            cond = [c[:, :T].contiguous() for c in model.conditioning(mel)]
+        nz = torch.from_numpy(np.stack([rrt.draw_noise(cfg, s, T) for s in range(B)])).cuda()
+        return cond, nz
+
+    cond, nz = inputs(1, 200)
+    t = cuda_time(lambda: rrt.run_torch(model, cond, noise=nz), reps=2)
+    eager = record(preset, "torch", "float32", 1, 200, t)
+    # correctness on the GPU: teacher-forced outputs and sampled classes
+    x = torch.rand(1, 200, device="cuda") * 2 - 1
+    _, ref, _ = rrt.run_torch(model, cond, teacher=x)
+    _, out, _ = rrt.run_triton(model, cond, teacher=x)
+    print(f"{preset} triton teacher-forced max rel err {((out - ref).abs().max() / ref.abs().max()).item():.2e}")
+    cond, nz = inputs(1, n)
+    t = cuda_time(lambda: rrt.run_triton(model, cond, noise=nz), reps=3)
+    record(preset, "triton", "float32", 1, n, t, eager_sps=eager)
+    for B in ((16, 132) if not quick else (132,)):
+        cond, nz = inputs(B, n // 2)
+        t = cuda_time(lambda: rrt.run_triton(model, cond, noise=nz), reps=2)
+        record(preset, "triton", "float32", B, n // 2, t, eager_sps=eager)
+
+
 def write(out):
     import triton
 
@@ -168,7 +199,7 @@ def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--out", default=".")
     ap.add_argument("--quick", action="store_true")
-    ap.add_argument("--configs", default="W1,W2,W4,D1,D2")
+    ap.add_argument("--configs", default="W1,W2,W4,R2,D1,D2")
     args = ap.parse_args()
     os.makedirs(args.out, exist_ok=True)
     dev = torch.cuda.get_device_name(0)
@@ -182,6 +213,8 @@ def main():
                 bench_wavenet(c, args.quick)
             elif c.startswith("D"):
                 bench_diffwave(c, args.quick)
+            elif c.startswith("R"):
+                bench_wavernn(c, args.quick)
         except Exception:
             traceback.print_exc()
         write(args.out)  # partial results survive a timeout

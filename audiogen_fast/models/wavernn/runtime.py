@@ -24,7 +24,7 @@ from ...sampling import label_to_float, mulaw_decode, sample_mol, sample_softmax
 from .config import WaveRNNConfig
 from .reference import WaveRNN
 
-BACKENDS = ("torch", "cpp")
+BACKENDS = ("torch", "cpp", "triton")
 HOIST_BLOCK = 1024  # steps whose step-independent projections are computed at once (bounded memory)
 
 
@@ -368,10 +368,31 @@ def make_loop(model: WaveRNN, backend: str):
         return TorchLoop(model)
     if backend == "cpp":
         return cpp_loop(model)
+    if backend == "triton":
+        return triton_loop(model)
     raise ValueError(f"backend {backend!r} has no WaveRNN runtime")
 
 
-RUNNERS = {"torch": run_torch, "cpp": run_cpp}
+# ---- Triton: the whole step loop of a chunk in one kernel (audiogen_fast/ops/wavernn_loop.py) ---
+
+TRITON_CHUNK = 4096
+
+
+def triton_loop(model: WaveRNN):
+    """Kernel-layout weights in the model's dtype, cached on the model."""
+    from ...ops.wavernn_loop import WaveRNNLoop
+    from ..base import cached_on_model
+
+    p = next(model.parameters())
+    return cached_on_model(model, "_agf_triton", lambda m: WaveRNNLoop(m, dtype=p.dtype))
+
+
+def run_triton(model: WaveRNN, cond, noise=None, teacher=None, progress=False, chunk: int = TRITON_CHUNK):
+    """Same contract as run_torch; one kernel launch per chunk of steps."""
+    return _run_cond(triton_loop(model), cond, noise, teacher, progress, chunk)
+
+
+RUNNERS = {"torch": run_torch, "cpp": run_cpp, "triton": run_triton}
 
 
 def to_audio(cfg: WaveRNNConfig, samples: torch.Tensor, classes) -> torch.Tensor:
@@ -425,7 +446,7 @@ def generate(model: WaveRNN, backend: str, n: int, mel=None, noise=None, speaker
     """mel [B, C, frames] -> float32 audio [B, n] (n = frames * hop)."""
     if backend not in RUNNERS:
         raise ValueError(f"backend {backend!r} has no WaveRNN runtime")
-    if dtype != "float32":
+    if dtype != "float32" and backend == "cpp":
         raise ValueError(f"the WaveRNN {backend} backend runs float32 only")
     cfg = model.config
     p = next(model.parameters())
