@@ -25,6 +25,9 @@ struct Kernels {
     // Y = bias + X W (bias [N], the same for every row; null: zeros): Y is written, never read
     void (*gemm_packed_set)(const float* X, int rows, int ldx, int K, const float* Wp, int N, const float* bias,
                             float* Y, int ldy);
+    // Y[b, 0:N] += X[b, :] @ W for b < B, W in 64-column panels (pack.h to_panels64): B == 1
+    // runs 8-accumulator matrix-vector blocks, B > 1 the 6x16 tiles, both streaming each panel
+    void (*gemm_panels)(const float* X, int B, int ldx, int K, const float* Wp, int N, float* Y, int ldy);
     // z[i] = tanh(a[i]) * sigmoid(b[i])
     void (*gate_tanh_sigmoid)(const float* a, const float* b, float* z, int n);
     // z[i] = sigmoid(a[i]) * tanh(b[i])

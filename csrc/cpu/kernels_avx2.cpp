@@ -200,6 +200,27 @@ void gemm_packed_set(const float* X, int rows, int ldx, int K, const float* Wp, 
     }
 }
 
+void gemm_panels(const float* X, int B, int ldx, int K, const float* Wp, int N, float* Y, int ldy) {
+    for (int p = 0; p * 64 < N; ++p) {
+        const int w = std::min(64, N - p * 64);
+        const float* wp = Wp + static_cast<size_t>(p) * K * 64;
+        float* yp = Y + p * 64;
+        int q = 0;
+        if (B == 1) {
+            if (w == 64) { axpy_block<8>(X, K, wp, 64, yp); continue; }
+            for (; q + 16 <= w; q += 16) axpy_block<2>(X, K, wp + q, 64, yp + q);
+        } else {
+            for (; q + 16 <= w; q += 16) tile16_rows(X, ldx, B, K, wp + q, 64, yp + q, ldy);
+        }
+        for (int b = 0; b < B; ++b)
+            for (int j = q; j < w; ++j) {
+                float acc = yp[static_cast<int64_t>(b) * ldy + j];
+                for (int k = 0; k < K; ++k) acc += X[static_cast<int64_t>(b) * ldx + k] * wp[static_cast<size_t>(k) * 64 + j];
+                yp[static_cast<int64_t>(b) * ldy + j] = acc;
+            }
+    }
+}
+
 void gemm_cols(const float* X, int B, int ldx, int n_in, const float* W, int ld, int c0, int c1, float* Y, int ldy) {
     if (B == 1) return axpy_cols(X, n_in, W, ld, c0, c1, Y);
     const int n = c1 - c0;
@@ -233,7 +254,7 @@ void gru_update(const float* gi, const float* gh, float* h, int n) {
 }  // namespace
 
 const Kernels& avx2_kernels() {
-    static const Kernels k{"avx2", axpy_cols, axpy_cols_h, gemm_cols, gemm_packed, gemm_packed_set, gate_ts, gate_st, gru_update};
+    static const Kernels k{"avx2", axpy_cols, axpy_cols_h, gemm_cols, gemm_packed, gemm_packed_set, gemm_panels, gate_ts, gate_st, gru_update};
     return k;
 }
 

@@ -102,6 +102,19 @@ void gemm_packed_set(const float* X, int rows, int ldx, int K, const float* Wp, 
     gemm_packed(X, rows, ldx, K, Wp, N, Y, ldy);
 }
 
+void gemm_panels(const float* X, int B, int ldx, int K, const float* Wp, int N, float* Y, int ldy) {
+    for (int p = 0; p * 64 < N; ++p) {
+        const int w = std::min(64, N - p * 64);
+        const float* wp = Wp + static_cast<size_t>(p) * K * 64;
+        for (int b = 0; b < B; ++b) {
+            float* y = Y + static_cast<int64_t>(b) * ldy + p * 64;
+            const float* x = X + static_cast<int64_t>(b) * ldx;
+            for (int k = 0; k < K; ++k)
+                for (int j = 0; j < w; ++j) y[j] += x[k] * wp[static_cast<size_t>(k) * 64 + j];
+        }
+    }
+}
+
 void gru_update(const float* gi, const float* gh, float* h, int n) {
     for (int i = 0; i < n; ++i) {
         const float r = sigm(gi[i] + gh[i]);
@@ -122,7 +135,7 @@ void gate_st(const float* a, const float* b, float* z, int n) {
 }  // namespace
 
 const Kernels& portable_kernels() {
-    static const Kernels k{"portable", axpy_cols, axpy_cols_h, gemm_cols, gemm_packed, gemm_packed_set, gate_ts, gate_st, gru_update};
+    static const Kernels k{"portable", axpy_cols, axpy_cols_h, gemm_cols, gemm_packed, gemm_packed_set, gemm_panels, gate_ts, gate_st, gru_update};
     return k;
 }
 

@@ -20,21 +20,33 @@ inline void pack_cols(const std::vector<float>& W, int n_in, int ld, int c0, int
     pack_cols(W.data(), n_in, ld, c0, c1, dst.data());
 }
 
-// The panel layout of Kernels::gemm_packed: columns c0..c1 of W [K, ld] in panels of 16
-// columns, panel p = [K, 16] contiguous (the last one zero-padded). Size: panel_floats().
+// Panel layouts: columns c0..c1 of W [K, ld] in panels of `width` columns, panel p = [K, width]
+// contiguous (the last one zero-padded). Kernels::gemm_packed takes width 16, gemm_panels 64.
+// A panel streams sequentially; a strided [K, N] matrix read 16 or 64 columns at a time makes
+// every block pass a strided walk over all K rows (and, for N a multiple of 128 floats, maps a
+// 16-column strip onto a few L1 sets).
 constexpr int kPanel = 16;
-inline size_t panel_floats(int K, int n) { return static_cast<size_t>((n + kPanel - 1) / kPanel) * K * kPanel; }
+inline size_t panel_floats(int K, int n, int width = kPanel) {
+    return static_cast<size_t>((n + width - 1) / width) * K * width;
+}
 
-inline void pack_panels(const float* W, int K, int ld, int c0, int c1, float* dst) {
+inline void pack_panels(const float* W, int K, int ld, int c0, int c1, float* dst, int width = kPanel) {
     const int n = c1 - c0;
-    for (int p = 0; p * kPanel < n; ++p) {
-        const int w = std::min(kPanel, n - p * kPanel);
-        float* d = dst + static_cast<size_t>(p) * K * kPanel;
+    for (int p = 0; p * width < n; ++p) {
+        const int w = std::min(width, n - p * width);
+        float* d = dst + static_cast<size_t>(p) * K * width;
         for (int k = 0; k < K; ++k) {
-            std::memcpy(d + static_cast<size_t>(k) * kPanel, W + static_cast<int64_t>(k) * ld + c0 + p * kPanel, w * sizeof(float));
-            std::memset(d + static_cast<size_t>(k) * kPanel + w, 0, (kPanel - w) * sizeof(float));
+            std::memcpy(d + static_cast<size_t>(k) * width, W + static_cast<int64_t>(k) * ld + c0 + p * width, w * sizeof(float));
+            std::memset(d + static_cast<size_t>(k) * width + w, 0, (width - w) * sizeof(float));
         }
     }
+}
+
+// In place: a [K, n] matrix (ld == n) -> 64-column panels for Kernels::gemm_panels.
+inline void to_panels64(std::vector<float>& W, int K, int n) {
+    std::vector<float> p(panel_floats(K, n, 64));
+    pack_panels(W.data(), K, n, 0, n, p.data(), 64);
+    W.swap(p);
 }
 
 }  // namespace agf

@@ -72,6 +72,12 @@ const std::vector<WaveRNNCPU::Pack>& WaveRNNCPU::packs(int nt) const {
         pack_cols(wf2a_, d_.A, F, p.f0, p.f1, p.wf2a);
         pack_cols(bf2_, 1, F, p.f0, p.f1, p.bf2);
         pack_cols(wf3_, F, O, p.o0, p.o1, p.wf3);
+        // 64-column panels (pack.h): each matrix pass streams contiguous memory
+        const int nj = p.j1 - p.j0, nf = p.f1 - p.f0, no = p.o1 - p.o0;
+        to_panels64(p.wi1, R, 3 * nj); to_panels64(p.wh1, R, 3 * nj); to_panels64(p.wi2, R, 3 * nj);
+        to_panels64(p.wi2a, d_.A, 3 * nj); to_panels64(p.wh2, R, 3 * nj);
+        to_panels64(p.wf1, R, nf); to_panels64(p.wf1a, d_.A, nf); to_panels64(p.wf2, F, nf);
+        to_panels64(p.wf2a, d_.A, nf); to_panels64(p.wf3, F, no);
     }
     return packs_.emplace(nt, std::move(ps)).first->second;
 }
@@ -130,8 +136,8 @@ void WaveRNNCPU::run(int B, int Tc, const float* mel, const float* aux, float* h
                     std::memcpy(gi.data() + static_cast<size_t>(b) * 3 * nj, p.bi1.data(), 3 * nj * sizeof(float));
                     std::memcpy(gh.data() + static_cast<size_t>(b) * 3 * nj, p.bh1.data(), 3 * nj * sizeof(float));
                 }
-                kr.gemm_cols(h.data(), B, R, R, p.wi1.data(), 3 * nj, 0, 3 * nj, gi.data(), 3 * nj);
-                kr.gemm_cols(h1o, B, R, R, p.wh1.data(), 3 * nj, 0, 3 * nj, gh.data(), 3 * nj);
+                kr.gemm_panels(h.data(), B, R, R, p.wi1.data(), 3 * nj, gi.data(), 3 * nj);
+                kr.gemm_panels(h1o, B, R, R, p.wh1.data(), 3 * nj, gh.data(), 3 * nj);
                 for (int b = 0; b < B; ++b) {
                     float* hn = h1n + static_cast<size_t>(b) * R + p.j0;
                     std::memcpy(hn, h1o + static_cast<size_t>(b) * R + p.j0, nj * sizeof(float));
@@ -147,9 +153,9 @@ void WaveRNNCPU::run(int B, int Tc, const float* mel, const float* aux, float* h
                     std::memcpy(gi.data() + static_cast<size_t>(b) * 3 * nj, p.bi2.data(), 3 * nj * sizeof(float));
                     std::memcpy(gh.data() + static_cast<size_t>(b) * 3 * nj, p.bh2.data(), 3 * nj * sizeof(float));
                 }
-                kr.gemm_cols(a2.data(), B, A, A, p.wi2a.data(), 3 * nj, 0, 3 * nj, gi.data(), 3 * nj);
-                kr.gemm_cols(x1.data(), B, R, R, p.wi2.data(), 3 * nj, 0, 3 * nj, gi.data(), 3 * nj);
-                kr.gemm_cols(h2o, B, R, R, p.wh2.data(), 3 * nj, 0, 3 * nj, gh.data(), 3 * nj);
+                kr.gemm_panels(a2.data(), B, A, A, p.wi2a.data(), 3 * nj, gi.data(), 3 * nj);
+                kr.gemm_panels(x1.data(), B, R, R, p.wi2.data(), 3 * nj, gi.data(), 3 * nj);
+                kr.gemm_panels(h2o, B, R, R, p.wh2.data(), 3 * nj, gh.data(), 3 * nj);
                 for (int b = 0; b < B; ++b) {
                     float* hn = h2n + static_cast<size_t>(b) * R + p.j0;
                     std::memcpy(hn, h2o + static_cast<size_t>(b) * R + p.j0, nj * sizeof(float));
@@ -162,8 +168,8 @@ void WaveRNNCPU::run(int B, int Tc, const float* mel, const float* aux, float* h
             if (nf > 0) {  // fc1 columns f0..f1
                 for (int b = 0; b < B; ++b)
                     std::memcpy(y1.data() + static_cast<size_t>(b) * F + p.f0, p.bf1.data(), nf * sizeof(float));
-                kr.gemm_cols(a3.data(), B, A, A, p.wf1a.data(), nf, 0, nf, y1.data() + p.f0, F);
-                kr.gemm_cols(x2.data(), B, R, R, p.wf1.data(), nf, 0, nf, y1.data() + p.f0, F);
+                kr.gemm_panels(a3.data(), B, A, A, p.wf1a.data(), nf, y1.data() + p.f0, F);
+                kr.gemm_panels(x2.data(), B, R, R, p.wf1.data(), nf, y1.data() + p.f0, F);
                 for (int b = 0; b < B; ++b)
                     for (int f = p.f0; f < p.f1; ++f) y1[static_cast<size_t>(b) * F + f] = std::max(y1[static_cast<size_t>(b) * F + f], 0.0f);
             }
@@ -171,15 +177,15 @@ void WaveRNNCPU::run(int B, int Tc, const float* mel, const float* aux, float* h
             if (nf > 0) {  // fc2
                 for (int b = 0; b < B; ++b)
                     std::memcpy(y2.data() + static_cast<size_t>(b) * F + p.f0, p.bf2.data(), nf * sizeof(float));
-                kr.gemm_cols(a4.data(), B, A, A, p.wf2a.data(), nf, 0, nf, y2.data() + p.f0, F);
-                kr.gemm_cols(y1.data(), B, F, F, p.wf2.data(), nf, 0, nf, y2.data() + p.f0, F);
+                kr.gemm_panels(a4.data(), B, A, A, p.wf2a.data(), nf, y2.data() + p.f0, F);
+                kr.gemm_panels(y1.data(), B, F, F, p.wf2.data(), nf, y2.data() + p.f0, F);
                 for (int b = 0; b < B; ++b)
                     for (int f = p.f0; f < p.f1; ++f) y2[static_cast<size_t>(b) * F + f] = std::max(y2[static_cast<size_t>(b) * F + f], 0.0f);
             }
             bar.wait();
             if (no > 0) {  // fc3
                 for (int b = 0; b < B; ++b) std::memcpy(lg.data() + static_cast<size_t>(b) * O + p.o0, b3_.data() + p.o0, no * sizeof(float));
-                kr.gemm_cols(y2.data(), B, F, F, p.wf3.data(), no, 0, no, lg.data() + p.o0, O);
+                kr.gemm_panels(y2.data(), B, F, F, p.wf3.data(), no, lg.data() + p.o0, O);
             }
             bar.wait();
             // every thread samples every stream itself (deterministic): no barrier afterwards

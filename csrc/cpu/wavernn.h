@@ -42,9 +42,9 @@ class WaveRNNCPU {
    private:
     struct Pack {
         int j0, j1, f0, f1, o0, o1;
-        std::vector<float> wi1, wh1, wi2, wi2a, wh2;  // [*, 3*nj] gate columns r|u|c of units j0..j1
+        std::vector<float> wi1, wh1, wi2, wi2a, wh2;  // [*, 3*nj] gate columns r|u|c of units j0..j1 (64-column panels)
         std::vector<float> bi1, bh1, bi2, bh2;        // [3*nj]
-        std::vector<float> wf1, wf1a, bf1, wf2, wf2a, bf2, wf3;  // column slices
+        std::vector<float> wf1, wf1a, bf1, wf2, wf2a, bf2, wf3;  // column slices (weights in 64-column panels)
     };
     const std::vector<Pack>& packs(int nthreads) const;
 
