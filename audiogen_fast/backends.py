@@ -56,6 +56,12 @@ def family_backends(fam) -> tuple:
     return tuple(getattr(fam.runtime, "BACKENDS", ("torch",)))
 
 
+def unverified(fam) -> tuple:
+    """Backends a family implements whose kernels have not yet run on the hardware they target
+    (e.g. a Triton kernel tested only in the interpreter): usable by name, never picked by "auto"."""
+    return tuple(getattr(fam.runtime, "UNVERIFIED", ()))
+
+
 def resolve(name: str, fam, device: str) -> str:
     """Validate an explicit backend or pick one for "auto"."""
     if not isinstance(name, str):
@@ -64,7 +70,7 @@ def resolve(name: str, fam, device: str) -> str:
     impl = family_backends(fam)
     if name == "auto":
         for b in PREFERENCE:
-            if avail[b][0] and b in impl and device in DEVICES[b]:
+            if avail[b][0] and b in impl and device in DEVICES[b] and b not in unverified(fam):
                 return b
         raise BackendError(f"no available backend runs {fam.name} on {device}")  # torch always does
     if name not in avail:

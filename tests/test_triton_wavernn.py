@@ -137,3 +137,19 @@ def test_r2_on_gpu():
     _, _, ref_c = rt.run_torch(model, cond, noise=nz)
     _, _, got_c = rt.run_triton(model, cond, noise=nz)
     _boundary_flips_only(model, cond, ref_c, got_c, nz.cpu())
+
+
+def test_auto_does_not_pick_an_unverified_kernel(monkeypatch):
+    """Until the WaveRNN Triton loop has matched the reference on a GPU, "auto" must not choose
+    it, even where triton is available (faked here), while naming it still works."""
+    import importlib
+
+    from audiogen_fast.models import family
+
+    bk = importlib.import_module("audiogen_fast.backends")
+    fam = family("wavernn")
+    assert "triton" in bk.family_backends(fam) and "triton" in bk.unverified(fam)
+    monkeypatch.setattr(bk, "backends", lambda: {b: (True, "") for b in bk.PREFERENCE})
+    assert bk.resolve("auto", fam, "cuda") == "torch"
+    assert bk.resolve("triton", fam, "cuda") == "triton"
+    assert bk.resolve("auto", family("wavenet"), "cuda") == "triton"   # verified kernels are still picked
