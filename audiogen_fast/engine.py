@@ -73,9 +73,9 @@ class Vocoder:
         self.dtype = dtype
         self.backend = resolve_backend(backend, self.family, self.device.split(":")[0])
         if (dtype != "float32" and self.device == "cpu" and self.backend == "cpp"
-                and self.family.name != "wavenet"):
-            raise InputError(f"the {self.family.name} cpp backend runs float32 only (fp16-stored weights are a "
-                             f"WaveNet option): use dtype='float32'")
+                and self.family.name == "diffwave"):
+            raise InputError("the diffwave cpp backend runs float32 only (fp16-stored weights are a "
+                             "WaveNet / WaveRNN option): use dtype='float32'")
         if dtype != "float32" and self.device == "cpu" and not (self.backend == "cpp" and dtype == "float16"):
             raise InputError(f"dtype {dtype} on the CPU needs the cpp backend with float16 (fp16-stored weights); "
                              f"got backend {self.backend!r}: use float32")

@@ -28,6 +28,8 @@ struct Kernels {
     // Y[b, 0:N] += X[b, :] @ W for b < B, W in 64-column panels (pack.h to_panels64): B == 1
     // runs 8-accumulator matrix-vector blocks, B > 1 the 6x16 tiles, both streaming each panel
     void (*gemm_panels)(const float* X, int B, int ldx, int K, const float* Wp, int N, float* Y, int ldy);
+    // the same with IEEE half-precision weights, fp32 arithmetic
+    void (*gemm_panels_h)(const float* X, int B, int ldx, int K, const uint16_t* Wp, int N, float* Y, int ldy);
     // z[i] = tanh(a[i]) * sigmoid(b[i])
     void (*gate_tanh_sigmoid)(const float* a, const float* b, float* z, int n);
     // z[i] = sigmoid(a[i]) * tanh(b[i])

@@ -112,8 +112,8 @@ void gate_st(const float* a, const float* b, float* z, int n) {
 // MR (1..6) rows x 16 columns; W rows `ws` floats apart (16 for a packed panel, ld for a
 // strided matrix). Rows beyond MR are compiled out.
 // bias: null -> accumulate into Y; else Y = bias (16 floats, same for every row) + X W.
-template <int MR>
-inline void tile16(const float* X, int64_t ldx, int K, const float* w, int64_t ws, float* Y, int64_t ldy,
+template <int MR, typename WT = float>
+inline void tile16(const float* X, int64_t ldx, int K, const WT* w, int64_t ws, float* Y, int64_t ldy,
                    const float* bias = nullptr) {
     const __m256 z = _mm256_setzero_ps();
     const __m256 i0 = bias ? _mm256_loadu_ps(bias) : z, i1 = bias ? _mm256_loadu_ps(bias + 8) : z;
@@ -123,7 +123,7 @@ inline void tile16(const float* X, int64_t ldx, int K, const float* w, int64_t w
     AGF_LD(0) AGF_LD(1) AGF_LD(2) AGF_LD(3) AGF_LD(4) AGF_LD(5)
 #undef AGF_LD
     for (int k = 0; k < K; ++k, w += ws) {
-        const __m256 w0 = _mm256_loadu_ps(w), w1 = _mm256_loadu_ps(w + 8);
+        const __m256 w0 = ld8(w), w1 = ld8(w + 8);
 #define AGF_FMA(b)                                            \
     if (MR > b) {                                             \
         const __m256 xb = _mm256_broadcast_ss(X + b * ldx + k); \
@@ -139,16 +139,17 @@ inline void tile16(const float* X, int64_t ldx, int K, const float* w, int64_t w
 #undef AGF_ST
 }
 
-inline void tile16_rows(const float* X, int64_t ldx, int rows, int K, const float* w, int64_t ws, float* Y, int64_t ldy,
+template <typename WT = float>
+inline void tile16_rows(const float* X, int64_t ldx, int rows, int K, const WT* w, int64_t ws, float* Y, int64_t ldy,
                         const float* bias = nullptr) {
     int r = 0;
-    for (; r + 6 <= rows; r += 6) tile16<6>(X + r * ldx, ldx, K, w, ws, Y + r * ldy, ldy, bias);
+    for (; r + 6 <= rows; r += 6) tile16<6, WT>(X + r * ldx, ldx, K, w, ws, Y + r * ldy, ldy, bias);
     switch (rows - r) {
-        case 5: tile16<5>(X + r * ldx, ldx, K, w, ws, Y + r * ldy, ldy, bias); break;
-        case 4: tile16<4>(X + r * ldx, ldx, K, w, ws, Y + r * ldy, ldy, bias); break;
-        case 3: tile16<3>(X + r * ldx, ldx, K, w, ws, Y + r * ldy, ldy, bias); break;
-        case 2: tile16<2>(X + r * ldx, ldx, K, w, ws, Y + r * ldy, ldy, bias); break;
-        case 1: tile16<1>(X + r * ldx, ldx, K, w, ws, Y + r * ldy, ldy, bias); break;
+        case 5: tile16<5, WT>(X + r * ldx, ldx, K, w, ws, Y + r * ldy, ldy, bias); break;
+        case 4: tile16<4, WT>(X + r * ldx, ldx, K, w, ws, Y + r * ldy, ldy, bias); break;
+        case 3: tile16<3, WT>(X + r * ldx, ldx, K, w, ws, Y + r * ldy, ldy, bias); break;
+        case 2: tile16<2, WT>(X + r * ldx, ldx, K, w, ws, Y + r * ldy, ldy, bias); break;
+        case 1: tile16<1, WT>(X + r * ldx, ldx, K, w, ws, Y + r * ldy, ldy, bias); break;
         default: break;
     }
 }
@@ -200,25 +201,34 @@ void gemm_packed_set(const float* X, int rows, int ldx, int K, const float* Wp, 
     }
 }
 
-void gemm_panels(const float* X, int B, int ldx, int K, const float* Wp, int N, float* Y, int ldy) {
+template <typename WT>
+void gemm_panels_t(const float* X, int B, int ldx, int K, const WT* Wp, int N, float* Y, int ldy) {
     for (int p = 0; p * 64 < N; ++p) {
         const int w = std::min(64, N - p * 64);
-        const float* wp = Wp + static_cast<size_t>(p) * K * 64;
+        const WT* wp = Wp + static_cast<size_t>(p) * K * 64;
         float* yp = Y + p * 64;
         int q = 0;
         if (B == 1) {
             if (w == 64) { axpy_block<8>(X, K, wp, 64, yp); continue; }
             for (; q + 16 <= w; q += 16) axpy_block<2>(X, K, wp + q, 64, yp + q);
         } else {
-            for (; q + 16 <= w; q += 16) tile16_rows(X, ldx, B, K, wp + q, 64, yp + q, ldy);
+            for (; q + 16 <= w; q += 16) tile16_rows<WT>(X, ldx, B, K, wp + q, 64, yp + q, ldy);
         }
         for (int b = 0; b < B; ++b)
             for (int j = q; j < w; ++j) {
                 float acc = yp[static_cast<int64_t>(b) * ldy + j];
-                for (int k = 0; k < K; ++k) acc += X[static_cast<int64_t>(b) * ldx + k] * wp[static_cast<size_t>(k) * 64 + j];
+                for (int k = 0; k < K; ++k) acc += X[static_cast<int64_t>(b) * ldx + k] * ld1(wp + static_cast<size_t>(k) * 64 + j);
                 yp[static_cast<int64_t>(b) * ldy + j] = acc;
             }
     }
+}
+
+void gemm_panels(const float* X, int B, int ldx, int K, const float* Wp, int N, float* Y, int ldy) {
+    gemm_panels_t(X, B, ldx, K, Wp, N, Y, ldy);
+}
+
+void gemm_panels_h(const float* X, int B, int ldx, int K, const uint16_t* Wp, int N, float* Y, int ldy) {
+    gemm_panels_t(X, B, ldx, K, Wp, N, Y, ldy);
 }
 
 void gemm_cols(const float* X, int B, int ldx, int n_in, const float* W, int ld, int c0, int c1, float* Y, int ldy) {
@@ -254,7 +264,7 @@ void gru_update(const float* gi, const float* gh, float* h, int n) {
 }  // namespace
 
 const Kernels& avx2_kernels() {
-    static const Kernels k{"avx2", axpy_cols, axpy_cols_h, gemm_cols, gemm_packed, gemm_packed_set, gemm_panels, gate_ts, gate_st, gru_update};
+    static const Kernels k{"avx2", axpy_cols, axpy_cols_h, gemm_cols, gemm_packed, gemm_packed_set, gemm_panels, gemm_panels_h, gate_ts, gate_st, gru_update};
     return k;
 }
 

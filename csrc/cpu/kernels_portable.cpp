@@ -55,6 +55,9 @@ uint16_t float_to_half(float f) {
 
 namespace {
 
+inline float wval(float w) { return w; }
+inline float wval(uint16_t h) { return half_to_float(h); }
+
 void axpy_cols_h(const float* x, int n_in, const uint16_t* W, int ld, int c0, int c1, float* y) {
     const int n = c1 - c0;
     for (int k = 0; k < n_in; ++k) {
@@ -102,17 +105,26 @@ void gemm_packed_set(const float* X, int rows, int ldx, int K, const float* Wp, 
     gemm_packed(X, rows, ldx, K, Wp, N, Y, ldy);
 }
 
-void gemm_panels(const float* X, int B, int ldx, int K, const float* Wp, int N, float* Y, int ldy) {
+template <typename WT>
+void gemm_panels_t(const float* X, int B, int ldx, int K, const WT* Wp, int N, float* Y, int ldy) {
     for (int p = 0; p * 64 < N; ++p) {
         const int w = std::min(64, N - p * 64);
-        const float* wp = Wp + static_cast<size_t>(p) * K * 64;
+        const WT* wp = Wp + static_cast<size_t>(p) * K * 64;
         for (int b = 0; b < B; ++b) {
             float* y = Y + static_cast<int64_t>(b) * ldy + p * 64;
             const float* x = X + static_cast<int64_t>(b) * ldx;
             for (int k = 0; k < K; ++k)
-                for (int j = 0; j < w; ++j) y[j] += x[k] * wp[static_cast<size_t>(k) * 64 + j];
+                for (int j = 0; j < w; ++j) y[j] += x[k] * wval(wp[static_cast<size_t>(k) * 64 + j]);
         }
     }
+}
+
+void gemm_panels(const float* X, int B, int ldx, int K, const float* Wp, int N, float* Y, int ldy) {
+    gemm_panels_t(X, B, ldx, K, Wp, N, Y, ldy);
+}
+
+void gemm_panels_h(const float* X, int B, int ldx, int K, const uint16_t* Wp, int N, float* Y, int ldy) {
+    gemm_panels_t(X, B, ldx, K, Wp, N, Y, ldy);
 }
 
 void gru_update(const float* gi, const float* gh, float* h, int n) {
@@ -135,7 +147,7 @@ void gate_st(const float* a, const float* b, float* z, int n) {
 }  // namespace
 
 const Kernels& portable_kernels() {
-    static const Kernels k{"portable", axpy_cols, axpy_cols_h, gemm_cols, gemm_packed, gemm_packed_set, gemm_panels, gate_ts, gate_st, gru_update};
+    static const Kernels k{"portable", axpy_cols, axpy_cols_h, gemm_cols, gemm_packed, gemm_packed_set, gemm_panels, gemm_panels_h, gate_ts, gate_st, gru_update};
     return k;
 }
 

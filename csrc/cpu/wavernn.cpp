@@ -45,9 +45,18 @@ void pack_gates(const std::vector<float>& W, int n_in, int R, int j0, int j1, st
 
 }  // namespace
 
-const std::vector<WaveRNNCPU::Pack>& WaveRNNCPU::packs(int nt) const {
+namespace {
+void halve(std::vector<float>& src, std::vector<uint16_t>& dst) {
+    dst.resize(src.size());
+    for (size_t i = 0; i < src.size(); ++i) dst[i] = float_to_half(src[i]);
+    std::vector<float>().swap(src);
+}
+}  // namespace
+
+const std::vector<WaveRNNCPU::Pack>& WaveRNNCPU::packs(int nt, bool half) const {
     std::lock_guard<std::mutex> lock(mu_);
-    auto it = packs_.find(nt);
+    const int key = 2 * nt + (half ? 1 : 0);
+    auto it = packs_.find(key);
     if (it != packs_.end()) return it->second;
     const int R = d_.R, F = d_.F, O = d_.OUT;
     std::vector<Pack> ps(nt);
@@ -78,18 +87,23 @@ const std::vector<WaveRNNCPU::Pack>& WaveRNNCPU::packs(int nt) const {
         to_panels64(p.wi2a, d_.A, 3 * nj); to_panels64(p.wh2, R, 3 * nj);
         to_panels64(p.wf1, R, nf); to_panels64(p.wf1a, d_.A, nf); to_panels64(p.wf2, F, nf);
         to_panels64(p.wf2a, d_.A, nf); to_panels64(p.wf3, F, no);
+        if (half) {
+            halve(p.wi1, p.wi1_h); halve(p.wh1, p.wh1_h); halve(p.wi2, p.wi2_h); halve(p.wi2a, p.wi2a_h);
+            halve(p.wh2, p.wh2_h); halve(p.wf1, p.wf1_h); halve(p.wf1a, p.wf1a_h); halve(p.wf2, p.wf2_h);
+            halve(p.wf2a, p.wf2a_h); halve(p.wf3, p.wf3_h);
+        }
     }
-    return packs_.emplace(nt, std::move(ps)).first->second;
+    return packs_.emplace(key, std::move(ps)).first->second;
 }
 
 void WaveRNNCPU::run(int B, int Tc, const float* mel, const float* aux, float* h1_state, float* h2_state,
                      float* x_state, const float* noise, const float* teacher, float* out, int64_t* cls, float* logits,
-                     int nthreads) const {
+                     int nthreads, bool half) const {
     if (B < 1 || Tc < 0) throw std::invalid_argument("WaveRNNCPU.run: bad sizes");
     if (Tc == 0) return;
     const int R = d_.R, F = d_.F, O = d_.OUT, C = d_.C, A = d_.A, A4 = 4 * A, CA = C + A;
     const int nt = std::max(1, std::min(nthreads, std::max(1, R / 8)));
-    const std::vector<Pack>& ps = packs(nt);
+    const std::vector<Pack>& ps = packs(nt, half);
     const Kernels& kr = kernels();
     const int NZ = d_.mode == 1 ? 2 : 1;
     // shared, [B, width]; the GRU states are double-buffered (read old, write new, swap per step)
@@ -101,6 +115,12 @@ void WaveRNNCPU::run(int B, int Tc, const float* mel, const float* aux, float* h
     std::vector<float> x_end(x_state, x_state + B);
     SpinBarrier bar(nt);
 
+    // one product on a panel matrix, from its fp16 copy when the pack holds one
+    auto gp = [&kr](const float* X, int Bn, int ldx, int K, const std::vector<float>& wf, const std::vector<uint16_t>& wh,
+                    int N, float* Y, int ldy) {
+        if (!wh.empty()) kr.gemm_panels_h(X, Bn, ldx, K, wh.data(), N, Y, ldy);
+        else kr.gemm_panels(X, Bn, ldx, K, wf.data(), N, Y, ldy);
+    };
     run_team(nt, [&](int tid, int) {
         const Pack& p = ps[tid];
         const int nj = p.j1 - p.j0, nf = p.f1 - p.f0, no = p.o1 - p.o0;
@@ -136,8 +156,8 @@ void WaveRNNCPU::run(int B, int Tc, const float* mel, const float* aux, float* h
                     std::memcpy(gi.data() + static_cast<size_t>(b) * 3 * nj, p.bi1.data(), 3 * nj * sizeof(float));
                     std::memcpy(gh.data() + static_cast<size_t>(b) * 3 * nj, p.bh1.data(), 3 * nj * sizeof(float));
                 }
-                kr.gemm_panels(h.data(), B, R, R, p.wi1.data(), 3 * nj, gi.data(), 3 * nj);
-                kr.gemm_panels(h1o, B, R, R, p.wh1.data(), 3 * nj, gh.data(), 3 * nj);
+                gp(h.data(), B, R, R, p.wi1, p.wi1_h, 3 * nj, gi.data(), 3 * nj);
+                gp(h1o, B, R, R, p.wh1, p.wh1_h, 3 * nj, gh.data(), 3 * nj);
                 for (int b = 0; b < B; ++b) {
                     float* hn = h1n + static_cast<size_t>(b) * R + p.j0;
                     std::memcpy(hn, h1o + static_cast<size_t>(b) * R + p.j0, nj * sizeof(float));
@@ -153,9 +173,9 @@ void WaveRNNCPU::run(int B, int Tc, const float* mel, const float* aux, float* h
                     std::memcpy(gi.data() + static_cast<size_t>(b) * 3 * nj, p.bi2.data(), 3 * nj * sizeof(float));
                     std::memcpy(gh.data() + static_cast<size_t>(b) * 3 * nj, p.bh2.data(), 3 * nj * sizeof(float));
                 }
-                kr.gemm_panels(a2.data(), B, A, A, p.wi2a.data(), 3 * nj, gi.data(), 3 * nj);
-                kr.gemm_panels(x1.data(), B, R, R, p.wi2.data(), 3 * nj, gi.data(), 3 * nj);
-                kr.gemm_panels(h2o, B, R, R, p.wh2.data(), 3 * nj, gh.data(), 3 * nj);
+                gp(a2.data(), B, A, A, p.wi2a, p.wi2a_h, 3 * nj, gi.data(), 3 * nj);
+                gp(x1.data(), B, R, R, p.wi2, p.wi2_h, 3 * nj, gi.data(), 3 * nj);
+                gp(h2o, B, R, R, p.wh2, p.wh2_h, 3 * nj, gh.data(), 3 * nj);
                 for (int b = 0; b < B; ++b) {
                     float* hn = h2n + static_cast<size_t>(b) * R + p.j0;
                     std::memcpy(hn, h2o + static_cast<size_t>(b) * R + p.j0, nj * sizeof(float));
@@ -168,8 +188,8 @@ void WaveRNNCPU::run(int B, int Tc, const float* mel, const float* aux, float* h
             if (nf > 0) {  // fc1 columns f0..f1
                 for (int b = 0; b < B; ++b)
                     std::memcpy(y1.data() + static_cast<size_t>(b) * F + p.f0, p.bf1.data(), nf * sizeof(float));
-                kr.gemm_panels(a3.data(), B, A, A, p.wf1a.data(), nf, y1.data() + p.f0, F);
-                kr.gemm_panels(x2.data(), B, R, R, p.wf1.data(), nf, y1.data() + p.f0, F);
+                gp(a3.data(), B, A, A, p.wf1a, p.wf1a_h, nf, y1.data() + p.f0, F);
+                gp(x2.data(), B, R, R, p.wf1, p.wf1_h, nf, y1.data() + p.f0, F);
                 for (int b = 0; b < B; ++b)
                     for (int f = p.f0; f < p.f1; ++f) y1[static_cast<size_t>(b) * F + f] = std::max(y1[static_cast<size_t>(b) * F + f], 0.0f);
             }
@@ -177,15 +197,15 @@ void WaveRNNCPU::run(int B, int Tc, const float* mel, const float* aux, float* h
             if (nf > 0) {  // fc2
                 for (int b = 0; b < B; ++b)
                     std::memcpy(y2.data() + static_cast<size_t>(b) * F + p.f0, p.bf2.data(), nf * sizeof(float));
-                kr.gemm_panels(a4.data(), B, A, A, p.wf2a.data(), nf, y2.data() + p.f0, F);
-                kr.gemm_panels(y1.data(), B, F, F, p.wf2.data(), nf, y2.data() + p.f0, F);
+                gp(a4.data(), B, A, A, p.wf2a, p.wf2a_h, nf, y2.data() + p.f0, F);
+                gp(y1.data(), B, F, F, p.wf2, p.wf2_h, nf, y2.data() + p.f0, F);
                 for (int b = 0; b < B; ++b)
                     for (int f = p.f0; f < p.f1; ++f) y2[static_cast<size_t>(b) * F + f] = std::max(y2[static_cast<size_t>(b) * F + f], 0.0f);
             }
             bar.wait();
             if (no > 0) {  // fc3
                 for (int b = 0; b < B; ++b) std::memcpy(lg.data() + static_cast<size_t>(b) * O + p.o0, b3_.data() + p.o0, no * sizeof(float));
-                kr.gemm_panels(y2.data(), B, F, F, p.wf3.data(), no, lg.data() + p.o0, O);
+                gp(y2.data(), B, F, F, p.wf3, p.wf3_h, no, lg.data() + p.o0, O);
             }
             bar.wait();
             // every thread samples every stream itself (deterministic): no barrier afterwards

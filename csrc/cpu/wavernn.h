@@ -36,8 +36,10 @@ class WaveRNNCPU {
     // mel [B, Tc, C] upsampled mel, aux [B, Tc, 4A] (a1 | a2 | a3 | a4); state h1, h2 [B, R], x [B]
     // (updated); noise [B, Tc(, 2)] or teacher [B, Tc] (then logits [B, Tc, OUT] are written);
     // out [B, Tc] sample values, cls [B, Tc] classes (RAW) or null.
+    // half: use fp16-stored copies of the matrix weights (fp32 arithmetic; half the bytes the
+    // bandwidth-bound batch-1 step streams).
     void run(int B, int Tc, const float* mel, const float* aux, float* h1, float* h2, float* x, const float* noise,
-             const float* teacher, float* out, int64_t* cls, float* logits, int nthreads) const;
+             const float* teacher, float* out, int64_t* cls, float* logits, int nthreads, bool half = false) const;
 
    private:
     struct Pack {
@@ -45,8 +47,11 @@ class WaveRNNCPU {
         std::vector<float> wi1, wh1, wi2, wi2a, wh2;  // [*, 3*nj] gate columns r|u|c of units j0..j1 (64-column panels)
         std::vector<float> bi1, bh1, bi2, bh2;        // [3*nj]
         std::vector<float> wf1, wf1a, bf1, wf2, wf2a, bf2, wf3;  // column slices (weights in 64-column panels)
+        // fp16 copies of the panel matrices (only in packs built with half = true; then the
+        // fp32 panels above are dropped)
+        std::vector<uint16_t> wi1_h, wh1_h, wi2_h, wi2a_h, wh2_h, wf1_h, wf1a_h, wf2_h, wf2a_h, wf3_h;
     };
-    const std::vector<Pack>& packs(int nthreads) const;
+    const std::vector<Pack>& packs(int nthreads, bool half) const;
 
     WaveRNNDims d_;
     std::vector<float> w_ix_, w_ic_, b_i_, wi1_, wh1_, bi1_, bh1_, wi2_, wi2a_, bi2_, wh2_, bh2_, wf1_, wf1a_, bf1_,

@@ -202,24 +202,28 @@ def cpp_loop(model: WaveRNN):
     return cached_on_model(model, "_agf_cpp", WaveRNNCPU)
 
 
-def run_cpp(model: WaveRNN, cond, noise=None, teacher=None, progress=False, chunk: int = CPP_CHUNK, threads=None):
+def run_cpp(model: WaveRNN, cond, noise=None, teacher=None, progress=False, chunk: int = CPP_CHUNK, threads=None,
+            half: bool = False):
     """Same contract as run_torch; the whole step (the aux projections included) runs in C++ (no
-    Python per sample), for all B streams (a batch or the folded segments) in each step."""
+    Python per sample), for all B streams (a batch or the folded segments) in each step.
+    half: fp16-stored matrix weights (fp32 arithmetic)."""
     loop = cpp_loop(model)
-    if threads is not None:
-        loop = _WithThreads(loop, threads)
+    if threads is not None or half:
+        loop = _WithOpts(loop, threads=threads, half=half)
     return _run_cond(loop, cond, noise, teacher, progress, chunk)
 
 
-class _WithThreads:
-    def __init__(self, loop, threads):
-        self.loop, self.threads, self.cfg = loop, threads, loop.cfg
+class _WithOpts:
+    """A C++ loop with fixed run_chunk options (threads, fp16 weights)."""
+
+    def __init__(self, loop, **opts):
+        self.loop, self.opts, self.cfg = loop, opts, loop.cfg
 
     def new_state(self, B):
         return self.loop.new_state(B)
 
     def run_chunk(self, *a, **kw):
-        return self.loop.run_chunk(*a, threads=self.threads, **kw)
+        return self.loop.run_chunk(*a, **self.opts, **kw)
 
 
 # ---- generation by frame blocks (one-shot and streaming give the same samples) ----------------
@@ -363,14 +367,14 @@ def open_stream(model: WaveRNN, backend: str, seeds, speaker=None, dtype: str = 
     def noise_fn(a, b):
         return torch.from_numpy(np.stack([noise_mod.ar_noise(s, b - a, cfg.noise_kind, offset=a) for s in seeds])).float()
 
-    return _AudioStream(Session(model, make_loop(model, backend), len(seeds), noise_fn=noise_fn), cfg)
+    return _AudioStream(Session(model, make_loop(model, backend, dtype), len(seeds), noise_fn=noise_fn), cfg)
 
 
-def make_loop(model: WaveRNN, backend: str):
+def make_loop(model: WaveRNN, backend: str, dtype: str = "float32"):
     if backend == "torch":
         return TorchLoop(model)
     if backend == "cpp":
-        return cpp_loop(model)
+        return _WithOpts(cpp_loop(model), half=True) if dtype == "float16" else cpp_loop(model)
     if backend == "triton":
         return triton_loop(model)
     raise ValueError(f"backend {backend!r} has no WaveRNN runtime")
@@ -449,8 +453,10 @@ def generate(model: WaveRNN, backend: str, n: int, mel=None, noise=None, speaker
     """mel [B, C, frames] -> float32 audio [B, n] (n = frames * hop)."""
     if backend not in RUNNERS:
         raise ValueError(f"backend {backend!r} has no WaveRNN runtime")
-    if dtype != "float32" and backend == "cpp":
-        raise ValueError(f"the WaveRNN {backend} backend runs float32 only")
+    if backend == "cpp" and dtype not in ("float32", "float16"):
+        raise ValueError(f"the WaveRNN cpp backend runs float32 or float16-stored weights, not {dtype}")
+    if backend == "torch" and dtype != "float32" and next(model.parameters()).device.type == "cpu":
+        raise ValueError("the eager WaveRNN loop runs float32 on the CPU")
     cfg = model.config
     p = next(model.parameters())
     B = mel.shape[0]
@@ -460,11 +466,12 @@ def generate(model: WaveRNN, backend: str, n: int, mel=None, noise=None, speaker
         target, overlap = fold_spec
         cond = [fold(c, target, overlap) for c in cond]
         noise = noise.reshape((-1,) + tuple(noise.shape[2:]))
-        samples, _, classes = RUNNERS[backend](model, cond, noise=noise, progress=progress)
+        extra = {"half": True} if (backend == "cpp" and dtype == "float16") else {}
+        samples, _, classes = RUNNERS[backend](model, cond, noise=noise, progress=progress, **extra)
         audio = torch.as_tensor(to_audio(cfg, samples, classes)).float()
         return unfold(audio, B, n, *fold_spec).cpu().numpy()
     nz = noise.to(p.device).float()
-    sess = Session(model, make_loop(model, backend), B, noise_fn=lambda a, b: nz[:, a:b].contiguous(), limit=n)
+    sess = Session(model, make_loop(model, backend, dtype), B, noise_fn=lambda a, b: nz[:, a:b].contiguous(), limit=n)
     s1, c1 = sess.push(mel)
     s2, c2 = sess.finish()
     samples = torch.cat([s1, s2], 1)
