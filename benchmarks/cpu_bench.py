@@ -36,7 +36,7 @@ def bench(config, records, seconds_eager=0.05, seconds_fast=1.0):
     bk = agf.Vocoder(model, device="cpu").family.runtime.BACKENDS
     if "cpp" in bk:
         runs += [("cpp", "float32", seconds_fast)]
-        if model.config.family == "wavenet":
+        if model.config.family in ("wavenet", "wavernn"):   # fp16-stored weights
             runs += [("cpp", "float16", seconds_fast)]
     for backend, dtype, secs in runs:
         frames = max(1, int(secs * sr / hop))
