@@ -193,12 +193,15 @@ def cmd_vocode(args):
     return 0
 
 
-def _compare_backends(voc, mel, args):
-    """Real-time factor of every backend that runs this model here, on the same mel."""
+def _compare_backends(voc, mel, args, max_seconds: float = 1.0):
+    """Real-time factor of every backend that runs this model here, on the same mel: the first
+    max_seconds of it, so an eager autoregressive loop (hundreds of samples/s) stays quick."""
     import audiogen_fast as agf
 
-    secs = mel.shape[-1] * voc.hop_length / voc.sample_rate
-    print(f"real-time factor per backend ({secs:.2f} s of audio, {voc.device}):")
+    frames = max(1, min(mel.shape[-1], int(max_seconds * voc.sample_rate / voc.hop_length)))
+    mel = mel[..., :frames]
+    secs = frames * voc.hop_length / voc.sample_rate
+    print(f"real-time factor per backend (the first {secs:.2f} s of this mel, {voc.device}; RTF = compute / audio time):")
     for name, (ok, why) in agf.backends().items():
         if not ok:
             print(f"  {name:7s} unavailable: {why}")
@@ -208,6 +211,7 @@ def _compare_backends(voc, mel, args):
         except agf.BackendError as e:
             print(f"  {name:7s} n/a: {e}")
             continue
+        v.generate(mel=mel[..., : min(frames, 2)], seed=args.seed)   # warm-up: weight packing, first-touch
         t0 = time.perf_counter()
         v.generate(mel=mel, seed=args.seed)
         dt = time.perf_counter() - t0

@@ -70,7 +70,15 @@ def test_cli_vocode_without_checkpoint_uses_the_default(tmp_path):
     src = tmp_path / "in.wav"
     sf.write(src, wav[: sr // 5], sr)
     r = subprocess.run([sys.executable, "-m", "audiogen_fast.cli", "vocode", str(src), "-o", str(tmp_path / "o.wav"),
-                        "--quiet"], capture_output=True, text=True, timeout=600)
+                        "--all-backends"], capture_output=True, text=True, timeout=600)
     assert r.returncode == 0, r.stderr
+    # the main job's report: one real-time factor per available backend, a reason for the others
+    avail = agf.backends()
+    for name, (ok, _) in avail.items():
+        line = [ln for ln in r.stdout.splitlines() if ln.strip().startswith(name + " ")]
+        assert len(line) == 1, r.stdout
+        assert ("RTF" in line[0] or "n/a" in line[0]) if ok else ("unavailable" in line[0]), line[0]
+    if avail["cpp"][0] and not avail["triton"][0]:   # a CPU machine: both CPU backends were timed
+        assert all("RTF" in ln for ln in r.stdout.splitlines() if ln.strip().startswith(("torch ", "cpp ")))
     out, out_sr = sf.read(tmp_path / "o.wav")
     assert out_sr == 16000 and abs(len(out) - 16000 // 5) <= 256 and np.isfinite(out).all()
