@@ -2,6 +2,7 @@
 
     python3 benchmarks/report.py            # print the markdown
     python3 benchmarks/report.py --readme   # rewrite the block between the perf markers in README.md
+    python3 benchmarks/report.py --readme FILE...   # only these results files
 
 Each table is labelled with the machine, commit and date its figures came from.
 """
@@ -39,6 +40,8 @@ def render(files) -> str:
     for f in files:
         with open(f) as fh:
             res = json.load(fh)
+        if "records" not in res:   # other results (quality, training logs) are not benchmark tables
+            continue
         res["_file"] = os.path.relpath(f, os.path.dirname(HERE))
         out.append(table(res))
     return "\n\n".join(out)
