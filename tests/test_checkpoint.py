@@ -132,8 +132,10 @@ def test_unknown_torch_layout(tmp_path):
         agf.load_model(p)
 
 
-def test_load_no_path_is_clear():
-    with pytest.raises(agf.CheckpointError, match="no checkpoint given"):
+def test_load_no_path_is_clear(monkeypatch):
+    # no path: the bundled default (tests/test_default_model.py); without one, a clear error
+    monkeypatch.setattr(agf, "default_model_path", lambda: None)
+    with pytest.raises(agf.CheckpointError, match="no checkpoint given|no default model"):
         agf.load()
     with pytest.raises(ValueError, match="unknown preset or family"):
         agf.load("preset:W9")
