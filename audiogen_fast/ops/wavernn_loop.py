@@ -27,6 +27,7 @@ import torch
 import triton
 import triton.language as tl
 
+from .samplers import inverse_cdf, mol_sample
 from .wavenet_loop import _check, _p2
 
 
@@ -149,25 +150,11 @@ def wavernn_loop_kernel(
         else:
             nz = noise_ptr + row * NZ
             if MODE == 0:
-                lg = tl.where(mO, logits, float("-inf"))
-                e = tl.where(mO, tl.exp(lg - tl.max(lg, 0)), 0.0)
-                cdf = tl.cumsum(e, 0)
-                target = tl.load(nz) * tl.sum(e, 0)
-                k = tl.minimum(tl.sum(tl.where((cdf <= target) & mO, 1, 0), 0), OUT - 1)
+                k = inverse_cdf(logits, mO, tl.load(nz), OUT)
                 tl.store(cls_ptr + row, k.to(tl.int64))
                 x = 2.0 * k.to(tl.float32) / (OUT - 1) - 1.0     # label_to_float
             else:
-                mm = rO < N_MIX
-                lg = tl.where(mm, logits, float("-inf"))
-                e = tl.where(mm, tl.exp(lg - tl.max(lg, 0)), 0.0)
-                cdf = tl.cumsum(e, 0)
-                target = tl.load(nz) * tl.sum(e, 0)
-                k = tl.minimum(tl.sum(tl.where((cdf <= target) & mm, 1, 0), 0), N_MIX - 1)
-                mean = tl.sum(tl.where(rO == N_MIX + k, logits, 0.0), 0)
-                ls = tl.maximum(tl.sum(tl.where(rO == 2 * N_MIX + k, logits, 0.0), 0), log_scale_min)
-                u2 = tl.minimum(tl.maximum(tl.load(nz + 1), 1e-5), 1.0 - 1e-5)
-                x = mean + tl.exp(ls) * (tl.log(u2) - tl.log(1.0 - u2))
-                x = tl.minimum(tl.maximum(x, -1.0), 1.0)
+                x = mol_sample(logits, rO, tl.load(nz), tl.load(nz + 1), log_scale_min, N_MIX)
             tl.store(out_ptr + row, x)
         # the scratch rows are rewritten next step only after barriers every thread passes
         tl.debug_barrier()
