@@ -17,6 +17,16 @@ namespace {
 // (~170 KB) stay in a 512 KB L2.
 constexpr int kBlock = 96;
 constexpr int kPair = kBlock / 2;  // Winograd pairs per block
+
+// Residual and skip of one output row: x_out = (x_in + residual) / sqrt(2); skip (+)= skip part.
+inline void residual_skip(const float* __restrict orow, const float* __restrict xr, float* __restrict yr,
+                          float* __restrict sr, int C, bool first, float sqrt2) {
+    for (int c = 0; c < C; ++c) yr[c] = (xr[c] + orow[c]) / sqrt2;
+    if (first)
+        std::memcpy(sr, orow + C, C * sizeof(float));
+    else
+        for (int c = 0; c < C; ++c) sr[c] = orow[C + c] + sr[c];
+}
 }  // namespace
 
 DiffWaveCPU::DiffWaveCPU(const DiffWaveDims& d, const int* dil, const float* w_in, const float* b_in,
@@ -73,7 +83,7 @@ DiffWaveCPU::DiffWaveCPU(const DiffWaveDims& d, const int* dil, const float* w_i
 void DiffWaveCPU::layer_winograd(int l, int d, int B, int64_t T, const float* e, const float* xin, float* xout,
                                  float* skip, const float* cache, const float* mel, int tid, int nt, float* A, float* Z,
                                  float* P, float* Q, float* G, float* O, float* MR, int64_t* tr) const {
-    const int C = d_.C, L = d_.L, M = d_.M, C2 = 2 * C, C4 = 4 * C;
+    const int C = d_.C, M = d_.M, C2 = 2 * C, C4 = 4 * C;
     const size_t pc = panel_floats(M, C2), po = panel_floats(C, C2);
     const Kernels& kr = kernels();
     const float rsqrt2 = static_cast<float>(std::sqrt(2.0));
@@ -156,18 +166,9 @@ void DiffWaveCPU::layer_winograd(int l, int d, int B, int64_t T, const float* e,
         for (int r = 0; r < 2 * n; ++r) {
             if (tr[r] >= T) continue;
             const size_t row = (static_cast<size_t>(b) * T + tr[r]) * C;
-            const float* __restrict orow = O + static_cast<size_t>(r) * C2;
-            const float* __restrict xr = xin + row;
-            float* __restrict yr = xout + row;
-            float* __restrict sr = skip + row;
-            for (int c = 0; c < C; ++c) yr[c] = (xr[c] + orow[c]) / rsqrt2;
-            if (l == 0)
-                std::memcpy(sr, orow + C, C * sizeof(float));
-            else
-                for (int c = 0; c < C; ++c) sr[c] = orow[C + c] + sr[c];
+            residual_skip(O + static_cast<size_t>(r) * C2, xin + row, xout + row, skip + row, C, l == 0, rsqrt2);
         }
     }
-    (void)L;
 }
 
 void DiffWaveCPU::run(int B, int64_t T, int S, const float* eproj, const float* c1, const float* c2,
@@ -193,7 +194,7 @@ void DiffWaveCPU::run(int B, int64_t T, int S, const float* eproj, const float* 
         const int64_t blk0 = nblk * tid / nt, blk1 = nblk * (tid + 1) / nt;
         std::vector<float> A(static_cast<size_t>(kBlock) * (K + C)), Z(static_cast<size_t>(kBlock) * C2),
             P(static_cast<size_t>(kPair) * C2), Q(static_cast<size_t>(kPair) * C2),
-            MR(static_cast<size_t>(kBlock) * std::max(M, 1)), zero(C, 0.0f);
+            MR(static_cast<size_t>(kBlock) * std::max(M, 1));
         std::vector<int64_t> tr(kBlock);
         std::vector<float>
             G(static_cast<size_t>(kBlock) * C), O(static_cast<size_t>(kBlock) * C2), H(static_cast<size_t>(kBlock) * C);
@@ -209,8 +210,8 @@ void DiffWaveCPU::run(int B, int64_t T, int S, const float* eproj, const float* 
                     int b, n; int64_t t0;
                     rows(blk, &b, &t0, &n);
                     float* zc = cache.data() + ((static_cast<size_t>(l) * B + b) * T + t0) * C2;
-                    for (int r = 0; r < n; ++r) std::memcpy(zc + static_cast<size_t>(r) * C2, bd_.data() + static_cast<size_t>(l) * C2, C2 * sizeof(float));
-                    kr.gemm_packed(mel + (static_cast<size_t>(b) * T + t0) * M, n, M, M, wc, C2, zc, C2);
+                    kr.gemm_packed_set(mel + (static_cast<size_t>(b) * T + t0) * M, n, M, M, wc, C2,
+                                       bd_.data() + static_cast<size_t>(l) * C2, zc, C2);
                 }
             }
         }
@@ -260,32 +261,25 @@ void DiffWaveCPU::run(int B, int64_t T, int S, const float* eproj, const float* 
                                 for (int c = 0; c < C; ++c) aj[c] = xr[c] + e[c];
                             }
                         }
-                        float* zr = Z.data() + static_cast<size_t>(r) * C2;
                         if (hoist)
-                            std::memcpy(zr, cache.data() + ((static_cast<size_t>(l) * B + b) * T + t) * C2, C2 * sizeof(float));
-                        else
-                            std::memcpy(zr, bd_.data() + static_cast<size_t>(l) * C2, C2 * sizeof(float));
-                        std::memcpy(O.data() + static_cast<size_t>(r) * C2, bol, C2 * sizeof(float));
+                            std::memcpy(Z.data() + static_cast<size_t>(r) * C2,
+                                        cache.data() + ((static_cast<size_t>(l) * B + b) * T + t) * C2, C2 * sizeof(float));
                     }
-                    kr.gemm_packed(A.data(), n, K, K, wtl, C2, Z.data(), C2);
+                    if (hoist)
+                        kr.gemm_packed(A.data(), n, K, K, wtl, C2, Z.data(), C2);
+                    else
+                        kr.gemm_packed_set(A.data(), n, K, K, wtl, C2, bd_.data() + static_cast<size_t>(l) * C2, Z.data(), C2);
                     if (!hoist && M > 0)  // the conditioner straight from the mel rows
                         kr.gemm_packed(mel + (static_cast<size_t>(b) * T + t0) * M, n, M, M, wcl, C2, Z.data(), C2);
                     for (int r = 0; r < n; ++r) {  // gate: sigmoid(first C) * tanh(last C)
                         const float* zr = Z.data() + static_cast<size_t>(r) * C2;
                         kr.gate_sigmoid_tanh(zr, zr + C, G.data() + static_cast<size_t>(r) * C, C);
                     }
-                    kr.gemm_packed(G.data(), n, C, C, wol, C2, O.data(), C2);
+                    kr.gemm_packed_set(G.data(), n, C, C, wol, C2, bol, O.data(), C2);
                     for (int r = 0; r < n; ++r) {  // residual and skip
                         const size_t row = (static_cast<size_t>(b) * T + t0 + r) * C;
-                        const float* __restrict orow = O.data() + static_cast<size_t>(r) * C2;
-                        const float* __restrict xr = xin + row;
-                        float* __restrict yr = xout + row;
-                        float* __restrict sr = skip.data() + row;
-                        for (int c = 0; c < C; ++c) yr[c] = (xr[c] + orow[c]) / rsqrt2;
-                        if (l == 0)
-                            std::memcpy(sr, orow + C, C * sizeof(float));
-                        else
-                            for (int c = 0; c < C; ++c) sr[c] = orow[C + c] + sr[c];
+                        residual_skip(O.data() + static_cast<size_t>(r) * C2, xin + row, xout + row, skip.data() + row, C,
+                                      l == 0, rsqrt2);
                     }
                 }
                 bar.wait();
@@ -300,9 +294,8 @@ void DiffWaveCPU::run(int B, int64_t T, int S, const float* eproj, const float* 
                     const float* sr = skip.data() + (static_cast<size_t>(b) * T + t0 + r) * C;
                     float* gr = G.data() + static_cast<size_t>(r) * C;
                     for (int c = 0; c < C; ++c) gr[c] = sr[c] / rsqrtL;
-                    std::memcpy(H.data() + static_cast<size_t>(r) * C, bsp_.data(), C * sizeof(float));
                 }
-                kr.gemm_packed(G.data(), n, C, C, wsp_.data(), C, H.data(), C);
+                kr.gemm_packed_set(G.data(), n, C, C, wsp_.data(), C, bsp_.data(), H.data(), C);
                 for (int r = 0; r < n; ++r) {
                     const float* hr = H.data() + static_cast<size_t>(r) * C;
                     float eps = 0.0f;

@@ -93,7 +93,7 @@ const std::vector<WaveNetCPU::Pack>& WaveNetCPU::packs(int nt, bool half) const 
         split(H, tid, nt, 8, &p.h0, &p.h1);
         split(OUT, tid, nt, 8, &p.o0, &p.o1);
         split(R, tid, nt, 8, &p.r0, &p.r1);
-        const int nj = p.j1 - p.j0, nc = p.c1 - p.c0;
+        const int nj = p.j1 - p.j0;
         p.wd.resize(static_cast<size_t>(L) * K * R * 2 * nj);
         p.wos.resize(static_cast<size_t>(L) * nj * RS);
         for (int l = 0; l < L; ++l) {
