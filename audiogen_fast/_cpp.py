@@ -152,15 +152,30 @@ class WaveNetCPU:
         return (torch.zeros(B, self.hist_rows, self.cfg.residual_channels),
                 torch.full((B,), float(initial), dtype=torch.float32))
 
+    frame_cond = True  # takes the conditioning in frame-rate form (models/wavenet/cond.py)
+
     def run_chunk(self, cond, hist, x, t0: int, noise=None, teacher=None, threads: int | None = None,
                   half: bool = False):
-        """cond [B, Tc, L, G]; noise [B, Tc(, 2)] or teacher [B, Tc]. Returns samples [B, Tc]
-        (teacher: logits [B, Tc, OUT])."""
+        """cond: [B, Tc, L, G] per sample, or a FrameCond; noise [B, Tc(, 2)] or teacher [B, Tc].
+        Returns samples [B, Tc] (teacher: logits [B, Tc, OUT])."""
         import torch
 
-        B, Tc = cond.shape[:2]
+        from .models.wavenet.cond import FrameCond
+
+        if not isinstance(cond, FrameCond):
+            _f32c(cond, "cond")
+            L, G = self.cfg.layers, self.cfg.gate_channels
+            if cond.dim() != 4 or tuple(cond.shape[2:]) != (L, G):
+                raise ValueError(f"cond must be [B, Tc, L={L}, G={G}] (or a FrameCond), got {tuple(cond.shape)}")
+            cond = FrameCond.from_dense(cond)
+        B, Tc = cond.shape
         out = torch.empty(B, Tc)
-        _, pc, nc = _f32c(cond, "cond")
+        _, pP, nP = _f32c(cond.P, "cond.P")
+        _, pb, nb = _f32c(cond.bias, "cond.bias")
+        _, pw, nw = _f32c(cond.wts, "cond.wts")
+        f0 = cond.f0
+        if f0.dtype != torch.int32 or not f0.is_contiguous() or f0.device.type != "cpu":
+            raise ValueError("cond.f0 must be a contiguous int32 CPU tensor")
         _, ph, nh = _f32c(hist, "hist")
         _, px, nx = _f32c(x, "x")
         pn = nn = pt = nt = pl = nl = 0
@@ -173,7 +188,8 @@ class WaveNetCPU:
             if noise is None:
                 raise ValueError("pass noise or teacher")
             _, pn, nn = _f32c(noise, "noise")
-        self._impl.run(B, Tc, int(t0), pc, nc, ph, nh, px, nx, pn, nn, pt, nt, out.data_ptr(), out.numel(), pl, nl,
+        self._impl.run(B, Tc, int(t0), pP, nP, int(cond.P.shape[1]), pb, nb, f0.data_ptr(), f0.numel(), pw, nw,
+                       int(cond.wts.shape[2]), ph, nh, px, nx, pn, nn, pt, nt, out.data_ptr(), out.numel(), pl, nl,
                        int(threads or num_threads()), bool(half))
         return logits if teacher is not None else out
 

@@ -17,6 +17,7 @@ import numpy as np
 import torch
 
 from . import noise as noise_mod
+from .models.wavenet.cond import cat_cond
 
 
 class MultiStream:
@@ -126,7 +127,7 @@ class MultiStream:
         if self.fam == "wavenet":
             n0s = [it[2][0] for it in items]
             t0 = n0s[0] if len(items) == 1 else 0  # aligned blocks: positions repeat with the ring period
-            cond = torch.cat([it[2][2] for it in items])
+            cond = cat_cond([it[2][2] for it in items])  # dense tensors or FrameConds
             noise = torch.cat([s.noise_fn(it[2][0], it[2][1]) for s, it in zip(sessions, items)])
             res = self.loop.run_chunk(cond, cat[0], cat[1], t0, noise=noise, **self.run_kw)
             audio = self.rt.decode_output(self.cfg, res.long() if self.cfg.output == "mulaw" else res)

@@ -64,13 +64,20 @@ PYBIND11_MODULE(_C_cpu, m) {
              }))
         .def_property_readonly("hist_rows", &agf::WaveNetCPU::hist_rows)
         // Sizes are re-checked here against what the caller says it allocated (n_* in floats).
-        .def("run", [](const agf::WaveNetCPU& self, int B, int Tc, int64_t t0, std::uintptr_t cond, int64_t n_cond,
+        .def("run", [](const agf::WaveNetCPU& self, int B, int Tc, int64_t t0, std::uintptr_t P, int64_t n_P, int F,
+                       std::uintptr_t bias, int64_t n_bias, std::uintptr_t f0, int64_t n_f0, std::uintptr_t wts,
+                       int64_t n_wts, int NB,
                        std::uintptr_t hist, int64_t n_hist, std::uintptr_t x, int64_t n_x, std::uintptr_t noise,
                        int64_t n_noise, std::uintptr_t teacher, int64_t n_teacher, std::uintptr_t out, int64_t n_out,
                        std::uintptr_t logits, int64_t n_logits, int nthreads, bool half) {
             const auto& d = self.dims();
+            const int64_t LG = int64_t(d.L) * d.G;
             require(B >= 1 && Tc >= 0 && t0 >= 0, "WaveNetCPU.run: need B >= 1, Tc >= 0, t0 >= 0");
-            require(n_cond == int64_t(B) * Tc * d.L * d.G, "WaveNetCPU.run: cond must be [B, Tc, L, G]");
+            require(F >= 1 && NB >= 1 && NB <= F, "WaveNetCPU.run: cond needs F >= 1 frames and 1 <= NB <= F");
+            require(n_P == int64_t(B) * F * LG, "WaveNetCPU.run: cond.P must be [B, F, L*G]");
+            require(n_bias == int64_t(B) * LG, "WaveNetCPU.run: cond.bias must be [B, L*G]");
+            require(n_f0 == int64_t(B) * Tc && n_wts == int64_t(B) * Tc * NB,
+                    "WaveNetCPU.run: cond.f0 must be [B, Tc], cond.wts [B, Tc, NB]");
             require(n_hist == int64_t(B) * self.hist_rows() * d.R, "WaveNetCPU.run: hist must be [B, hist_rows, R]");
             require(n_x == B && n_out == int64_t(B) * Tc, "WaveNetCPU.run: x must be [B], out [B, Tc]");
             const bool tf = teacher != 0;
@@ -83,15 +90,22 @@ PYBIND11_MODULE(_C_cpu, m) {
                 check_ptr(noise, "noise");
             }
             if (Tc == 0) return;
-            for (auto p : {cond, hist, x, out}) check_ptr(p, "buffer");
+            for (auto p : {P, bias, f0, wts, hist, x, out}) check_ptr(p, "buffer");
+            // every frame index the loop will read must lie inside P (a bad index would read
+            // outside the buffer, not raise)
+            const int32_t* fp = ptr<const int32_t>(f0);
+            for (int64_t i = 0; i < int64_t(B) * Tc; ++i)
+                require(fp[i] >= 0 && fp[i] + NB <= F, "WaveNetCPU.run: cond.f0 out of range (need 0 <= f0 <= F - NB)");
+            agf::CondFrames cond{ptr<const float>(P), F, ptr<const float>(bias), fp, ptr<const float>(wts), NB};
             py::gil_scoped_release nogil;
-            self.run(B, Tc, t0, ptr<const float>(cond), ptr<float>(hist), ptr<float>(x),
+            self.run(B, Tc, t0, cond, ptr<float>(hist), ptr<float>(x),
                      tf ? nullptr : ptr<const float>(noise), tf ? ptr<const float>(teacher) : nullptr, ptr<float>(out),
                      tf ? ptr<float>(logits) : nullptr, nthreads, half);
-        }, py::arg("B"), py::arg("Tc"), py::arg("t0"), py::arg("cond"), py::arg("n_cond"), py::arg("hist"),
-           py::arg("n_hist"), py::arg("x"), py::arg("n_x"), py::arg("noise"), py::arg("n_noise"), py::arg("teacher"),
-           py::arg("n_teacher"), py::arg("out"), py::arg("n_out"), py::arg("logits"), py::arg("n_logits"),
-           py::arg("nthreads"), py::arg("half") = false);
+        }, py::arg("B"), py::arg("Tc"), py::arg("t0"), py::arg("P"), py::arg("n_P"), py::arg("F"), py::arg("bias"),
+           py::arg("n_bias"), py::arg("f0"), py::arg("n_f0"), py::arg("wts"), py::arg("n_wts"), py::arg("NB"),
+           py::arg("hist"), py::arg("n_hist"), py::arg("x"), py::arg("n_x"), py::arg("noise"), py::arg("n_noise"),
+           py::arg("teacher"), py::arg("n_teacher"), py::arg("out"), py::arg("n_out"), py::arg("logits"),
+           py::arg("n_logits"), py::arg("nthreads"), py::arg("half") = false);
 
     py::class_<agf::WaveRNNCPU>(m, "WaveRNNCPU")
         .def(py::init([](int R, int F, int OUT, int C, int A, int mode, int n_mix, float log_scale_min,

@@ -20,7 +20,22 @@ VARIANTS = {
     "wide": dict(residual_channels=24, gate_channels=80, skip_channels=72, out_hidden=40),
     "speaker": dict(gin_channels=3, n_speakers=2),
     "uncond": dict(conditional=False),
+    "cin_pad": dict(cin_pad=2),
+    # upsamplers that are not one linear map along time: per-sample (dense) conditioning
+    "convt": dict(upsample_mode="convt"),
+    "freq3": dict(upsample_freq_kernel=3),
 }
+
+
+def _randomize_upsampler(model, seed=0):
+    """Trained upsamplers are not the constant averaging kernels they start from."""
+    if model.upsample_net is None:
+        return model
+    g = torch.Generator().manual_seed(seed)
+    with torch.no_grad():
+        for p in model.upsample_net.parameters():
+            p.copy_(torch.randn(p.shape, generator=g) * 0.4)
+    return model
 
 
 def _inputs(cfg, B, T, seed):
@@ -35,9 +50,9 @@ def _inputs(cfg, B, T, seed):
 @pytest.mark.parametrize("variant", list(VARIANTS))
 @pytest.mark.parametrize("threads", [1, 2, 3])
 def test_teacher_forced_outputs_match_eager(variant, threads):
-    model = agf.build("tiny-wavenet", seed=3, **VARIANTS[variant])
+    model = _randomize_upsampler(agf.build("tiny-wavenet", seed=3, **VARIANTS[variant]))
     cfg = model.config
-    B, T = 2, 157  # chunks of 50: state carried across chunk boundaries
+    B, T = 2, 1157  # several blocks: state carried across block boundaries
     mel, x, spk = _inputs(cfg, B, T, threads)
     _, ref = rt.run_torch(model, T, mel=mel, speaker=spk, teacher=x)
     _, out = rt.run_cpp(model, T, mel=mel, speaker=spk, teacher=x.float(), chunk=50, threads=threads)
@@ -128,3 +143,111 @@ def test_half_conversion_roundtrip():
             want = np.float16(v)
         assert np.uint16(h) == want.view(np.uint16), v
         assert ext.half_to_float(h) == float(want) or (np.isinf(want) and np.isinf(ext.half_to_float(h)))
+
+
+# ---- conditioning in frame-rate form (models/wavenet/cond.py) -----------------------------------
+
+def _blocks(model, loop, mel, spk, B, n):
+    sess = rt.Session(model, loop, B, speaker=spk, limit=n)
+    if mel is not None:
+        sess.feed(mel)
+    out = []
+    while True:
+        blk = sess.next_block(end=True)
+        if blk is None or (mel is None and out):
+            return sess, out
+        out.append(blk)
+
+
+@pytest.mark.parametrize("variant", ["mulaw", "cin_pad", "speaker", "uncond", "mulaw-k3"])
+def test_frame_conditioning_equals_per_sample_conditioning(variant):
+    """Every block's FrameCond (projected frames + the upsampler's per-sample weights) equals the
+    per-sample conditioning the other loops get, first and last (clamped) blocks included."""
+    from audiogen_fast.models.wavenet.cond import FrameCond
+
+    model = _randomize_upsampler(agf.build("tiny-wavenet", seed=11, **VARIANTS[variant]), seed=2)
+    cfg = model.config
+    B = 2
+    n = 21 * cfg.hop_length - 37  # not a whole number of blocks, nor of frames
+    mel, _, spk = _inputs(cfg, B, n, 3)
+    with torch.inference_mode():
+        s_f, frame = _blocks(model, rt.cpp_loop(model), mel, spk, B, n)
+        s_d, dense = _blocks(model, rt.TorchLoop(model), mel, spk, B, n)
+    assert s_f.frame_cond and not s_d.frame_cond
+    assert [b[:2] for b in frame] == [b[:2] for b in dense] and len(frame) >= (1 if variant == "uncond" else 3)
+    for (_, _, fc), (_, _, dc) in zip(frame, dense):
+        assert isinstance(fc, FrameCond) and fc.wts.shape[2] <= 6
+        assert rel_err(fc.dense(), dc.reshape(B, dc.shape[1], -1)) <= 1e-6
+
+
+@pytest.mark.parametrize("variant", ["convt", "freq3"])
+def test_nonlinear_or_cross_channel_upsamplers_keep_per_sample_conditioning(variant):
+    model = agf.build("tiny-wavenet", seed=1, **VARIANTS[variant])
+    sess = rt.Session(model, rt.cpp_loop(model), 1, limit=64)
+    assert not sess.frame_cond
+
+
+def test_cpp_loop_frame_form_equals_dense_form():
+    """The C++ loop's weighted sum of frames gives the logits of the dense conditioning it stands for."""
+    from audiogen_fast.models.wavenet.cond import FrameCond
+
+    model = agf.build("tiny-wavenet", seed=12)
+    cfg = model.config
+    loop = rt.cpp_loop(model)
+    B, n, F, NB, LG = 2, 300, 9, 3, cfg.layers * cfg.gate_channels
+    g = torch.Generator().manual_seed(0)
+    f0 = torch.randint(0, F - NB + 1, (B, n), generator=g).to(torch.int32)
+    fc = FrameCond(torch.randn(B, F, LG, generator=g), torch.randn(B, LG, generator=g), f0,
+                   torch.rand(B, n, NB, generator=g))
+    x = torch.randint(0, cfg.quantize_channels, (B, n), generator=g).float()
+    outs = []
+    for cond in (fc, fc.dense().reshape(B, n, cfg.layers, cfg.gate_channels).contiguous()):
+        hist, x0 = loop.new_state(B, rt.initial_input(cfg))
+        outs.append(loop.run_chunk(cond, hist, x0, 0, teacher=x, threads=2))
+    assert rel_err(outs[0], outs[1]) <= 1e-6
+
+
+def test_frame_cond_cat_pads_to_common_frames_and_taps():
+    from audiogen_fast.models.wavenet.cond import FrameCond, cat_cond
+
+    g = torch.Generator().manual_seed(1)
+    def make(F, NB, n=40, LG=12):
+        f0 = torch.randint(0, F - NB + 1, (1, n), generator=g).to(torch.int32)
+        return FrameCond(torch.randn(1, F, LG, generator=g), torch.randn(1, LG, generator=g), f0,
+                         torch.rand(1, n, NB, generator=g))
+    a, b = make(5, 2), make(9, 4)
+    c = cat_cond([a, b])
+    assert c.P.shape[1] >= 9 + 4 - 1 and c.wts.shape[2] == 4
+    assert torch.allclose(c.dense(), torch.cat([a.dense(), b.dense()]), rtol=0, atol=1e-6)
+
+
+def test_band_covers_every_nonzero():
+    from audiogen_fast.models.wavenet.cond import band
+
+    g = torch.Generator().manual_seed(2)
+    F, n = 7, 50
+    U = torch.zeros(F, n)
+    for t in range(n):
+        lo = min(F - 1, t // 8)
+        hi = min(F, lo + 1 + t % 3)
+        U[lo:hi, t] = torch.randn(hi - lo, generator=g)
+    f0, wts = band(U)
+    NB = wts.shape[1]
+    rec = torch.zeros(F, n)
+    for t in range(n):
+        rec[f0[t]:f0[t] + NB, t] = wts[t]
+    assert NB == 3 and torch.equal(rec, U) and int(f0.max()) + NB <= F
+
+
+def test_cpp_rejects_frame_indices_outside_the_frames():
+    from audiogen_fast.models.wavenet.cond import FrameCond
+
+    model = agf.build("tiny-wavenet")
+    cfg = model.config
+    loop = rt.cpp_loop(model)
+    hist, x = loop.new_state(1, 128)
+    LG = cfg.layers * cfg.gate_channels
+    bad = FrameCond(torch.zeros(1, 4, LG), torch.zeros(1, LG), torch.tensor([[0, 1, 3]], dtype=torch.int32),
+                    torch.ones(1, 3, 2))
+    with pytest.raises(ValueError, match="f0 out of range"):
+        loop.run_chunk(bad, hist, x, 0, noise=torch.zeros(1, 3))

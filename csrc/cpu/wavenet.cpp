@@ -38,13 +38,16 @@ WaveNetCPU::WaveNetCPU(const WaveNetDims& d, const float* emb, const float* emb_
     wd_.assign(wd, wd + static_cast<size_t>(d.L) * d.K * d.R * d.G);
     wos_.assign(wos, wos + static_cast<size_t>(d.L) * G2 * RS);
     bos_.assign(bos, bos + static_cast<size_t>(d.L) * RS);
+    skip_bias_.assign(d.S, 0.0f);  // the skip outputs' biases summed over layers (added once per sample)
+    for (int l = 0; l < d.L; ++l)
+        for (int s = 0; s < d.S; ++s) skip_bias_[s] += bos_[static_cast<size_t>(l) * RS + d.R + s];
     w1_.assign(w1, w1 + static_cast<size_t>(d.S) * d.H);
     b1_.assign(b1, b1 + d.H);
     w2_.assign(w2, w2 + static_cast<size_t>(d.H) * d.OUT);
     b2_.assign(b2, b2 + d.OUT);
 }
 
-void WaveNetCPU::run(int B, int Tc, int64_t t0, const float* cond, float* hist, float* x, const float* noise,
+void WaveNetCPU::run(int B, int Tc, int64_t t0, const CondFrames& cond, float* hist, float* x, const float* noise,
                      const float* teacher, float* out, float* logits, int nthreads, bool half) const {
     if (B < 1 || Tc < 0 || t0 < 0) throw std::invalid_argument("WaveNetCPU.run: bad sizes");
     if (Tc == 0) return;
@@ -71,11 +74,11 @@ void to_half(std::vector<float>& src, std::vector<uint16_t>& dst) {
     std::vector<float>().swap(src);
 }
 
-// y[0:n] += x[0:n_in] @ W[off : off + n_in * ld] in whichever precision the pack holds
-inline void axpy(const Kernels& kr, const float* x, int n_in, const std::vector<float>& wf,
-                 const std::vector<uint16_t>& wh, int64_t off, int ld, int n, float* y) {
-    if (!wh.empty()) kr.axpy_cols_h(x, n_in, wh.data() + off, ld, 0, n, y);
-    else kr.axpy_cols(x, n_in, wf.data() + off, ld, 0, n, y);
+// y[0:n] += x[0:n_in] @ W, W the 64-column panels at offset off, in whichever precision the pack holds
+inline void matvec(const Kernels& kr, const float* x, int n_in, const std::vector<float>& wf,
+                   const std::vector<uint16_t>& wh, size_t off, int n, float* y) {
+    if (!wh.empty()) kr.gemm_panels_h(x, 1, n_in, n_in, wh.data() + off, n, y, n);
+    else kr.gemm_panels(x, 1, n_in, n_in, wf.data() + off, n, y, n);
 }
 
 const std::vector<WaveNetCPU::Pack>& WaveNetCPU::packs(int nt, bool half) const {
@@ -94,22 +97,30 @@ const std::vector<WaveNetCPU::Pack>& WaveNetCPU::packs(int nt, bool half) const 
         split(OUT, tid, nt, 8, &p.o0, &p.o1);
         split(R, tid, nt, 8, &p.r0, &p.r1);
         const int nj = p.j1 - p.j0;
-        p.wd.resize(static_cast<size_t>(L) * K * R * 2 * nj);
-        p.wos.resize(static_cast<size_t>(L) * nj * RS);
+        // every matrix in 64-column panels (pack.h), layer after layer: one thread's weights
+        // for a whole sample are a single sequential stream
+        p.wd_panel = panel_floats(K * R, 2 * nj, 64);
+        p.wos_panel = panel_floats(nj, RS, 64);
+        p.wd.assign(static_cast<size_t>(L) * p.wd_panel, 0.0f);
+        p.wos.assign(static_cast<size_t>(L) * p.wos_panel, 0.0f);
+        std::vector<float> tmp(static_cast<size_t>(K) * R * 2 * nj);
         for (int l = 0; l < L; ++l) {
             const float* wl = wd_.data() + static_cast<int64_t>(l) * K * R * G;
             for (int row = 0; row < K * R; ++row) {
-                float* dst = p.wd.data() + (static_cast<int64_t>(l) * K * R + row) * 2 * nj;
+                float* dst = tmp.data() + static_cast<int64_t>(row) * 2 * nj;
                 std::memcpy(dst, wl + static_cast<int64_t>(row) * G + p.j0, nj * sizeof(float));
                 std::memcpy(dst + nj, wl + static_cast<int64_t>(row) * G + G2 + p.j0, nj * sizeof(float));
             }
-            std::memcpy(p.wos.data() + static_cast<int64_t>(l) * nj * RS,
-                        wos_.data() + (static_cast<int64_t>(l) * G2 + p.j0) * RS, static_cast<size_t>(nj) * RS * sizeof(float));
+            if (nj > 0) {
+                pack_panels(tmp.data(), K * R, 2 * nj, 0, 2 * nj, p.wd.data() + l * p.wd_panel, 64);
+                pack_panels(wos_.data() + (static_cast<int64_t>(l) * G2 + p.j0) * RS, nj, RS, 0, RS,
+                            p.wos.data() + l * p.wos_panel, 64);
+            }
         }
-        p.w1.resize(static_cast<size_t>(S) * (p.h1 - p.h0));
-        pack_cols(w1_.data(), S, H, p.h0, p.h1, p.w1.data());
-        p.w2.resize(static_cast<size_t>(H) * (p.o1 - p.o0));
-        pack_cols(w2_.data(), H, OUT, p.o0, p.o1, p.w2.data());
+        p.w1.assign(panel_floats(S, p.h1 - p.h0, 64), 0.0f);
+        if (p.h1 > p.h0) pack_panels(w1_.data(), S, H, p.h0, p.h1, p.w1.data(), 64);
+        p.w2.assign(panel_floats(H, p.o1 - p.o0, 64), 0.0f);
+        if (p.o1 > p.o0) pack_panels(w2_.data(), H, OUT, p.o0, p.o1, p.w2.data(), 64);
         if (half) {
             to_half(p.wd, p.wd_h);
             to_half(p.wos, p.wos_h);
@@ -120,13 +131,18 @@ const std::vector<WaveNetCPU::Pack>& WaveNetCPU::packs(int nt, bool half) const 
     return packs_.emplace(key, std::move(ps)).first->second;
 }
 
-void WaveNetCPU::run_stream_team(int b, int Tc, int64_t t0, const float* cond_all, float* hist_all, float* x_all,
+void WaveNetCPU::run_stream_team(int b, int Tc, int64_t t0, const CondFrames& cond, float* hist_all, float* x_all,
                                  const float* noise_all, const float* teacher_all, float* out_all, float* logits_all,
                                  int nthreads, bool half) const {
     const WaveNetDims& d = d_;
     const int L = d.L, K = d.K, R = d.R, G = d.G, G2 = G / 2, S = d.S, H = d.H, OUT = d.OUT, RS = R + S;
     const int NZ = d.mode == 1 ? 2 : 1;
-    const float* cond = cond_all + static_cast<int64_t>(b) * Tc * L * G;
+    const int64_t LG = static_cast<int64_t>(L) * G;
+    const float* cP = cond.P + static_cast<int64_t>(b) * cond.F * LG;
+    const float* cbias = cond.bias + static_cast<int64_t>(b) * LG;
+    const int32_t* cf0 = cond.f0 + static_cast<int64_t>(b) * Tc;
+    const float* cw = cond.wts + static_cast<int64_t>(b) * Tc * cond.NB;
+    const int NB = cond.NB;
     float* hist = hist_all + static_cast<int64_t>(b) * hist_rows_ * R;
     const float* noise = noise_all ? noise_all + static_cast<int64_t>(b) * Tc * NZ : nullptr;
     const float* teacher = teacher_all ? teacher_all + static_cast<int64_t>(b) * Tc : nullptr;
@@ -151,7 +167,7 @@ void WaveNetCPU::run_stream_team(int b, int Tc, int64_t t0, const float* cond_al
     run_team(nthreads, [&](int tid, int nt) {
         const Pack& p = ps[tid];
         const int nj = p.j1 - p.j0, nh = p.h1 - p.h0, no = p.o1 - p.o0;
-        std::vector<float> acc(2 * nj + 1), z(nj + 1), h(R), hn(R), skip(S), y(S);
+        std::vector<float> acc(2 * nj + 1), z(nj + 1), h(R), hn(R), skip(S), y(S), xk(static_cast<size_t>(K) * R);
         float xin = x_start;
         for (int tt = 0; tt < Tc; ++tt) {
             const int64_t t = t0 + tt;
@@ -169,19 +185,29 @@ void WaveNetCPU::run_stream_team(int b, int Tc, int64_t t0, const float* cond_al
                 float* ring = hist + static_cast<int64_t>(off_[l]) * R;
                 float* slot = part.data() + (static_cast<size_t>(l & 1) * nt + tid) * RS;
                 if (nj > 0) {
-                    const float* taps[3];
-                    taps[0] = ring + (t % M) * R;                                   // x[t - (K-1) d]
-                    if (K == 3) taps[1] = ring + ((t + dl) % M) * R;               // x[t - d]
-                    taps[K - 1] = h.data();                                         // x[t]
-                    const float* cl = cond + (static_cast<int64_t>(tt) * L + l) * G;
-                    std::memcpy(acc.data(), cl + p.j0, nj * sizeof(float));
-                    std::memcpy(acc.data() + nj, cl + G2 + p.j0, nj * sizeof(float));
-                    const int64_t wl = static_cast<int64_t>(l) * K * R * 2 * nj;
-                    for (int k = 0; k < K; ++k)
-                        axpy(kr, taps[k], R, p.wd, p.wd_h, wl + static_cast<int64_t>(k) * R * 2 * nj, 2 * nj, 2 * nj, acc.data());
+                    // the taps side by side [x[t - (K-1) d], (x[t - d],) x[t]]: one K*R-long input
+                    std::memcpy(xk.data(), ring + (t % M) * R, R * sizeof(float));
+                    if (K == 3) std::memcpy(xk.data() + R, ring + ((t + dl) % M) * R, R * sizeof(float));
+                    std::memcpy(xk.data() + (K - 1) * R, h.data(), R * sizeof(float));
+                    // conditioning of this thread's gate inputs: bias + weighted projected frames
+                    {
+                        const float* bl = cbias + static_cast<int64_t>(l) * G;
+                        float* a0 = acc.data();
+                        float* a1 = acc.data() + nj;
+                        for (int j = 0; j < nj; ++j) a0[j] = bl[p.j0 + j];
+                        for (int j = 0; j < nj; ++j) a1[j] = bl[G2 + p.j0 + j];
+                        const float* wt = cw + static_cast<int64_t>(tt) * NB;
+                        for (int i = 0; i < NB; ++i) {
+                            const float wi = wt[i];
+                            const float* pr = cP + (cf0[tt] + i) * LG + static_cast<int64_t>(l) * G;
+                            for (int j = 0; j < nj; ++j) a0[j] += wi * pr[p.j0 + j];
+                            for (int j = 0; j < nj; ++j) a1[j] += wi * pr[G2 + p.j0 + j];
+                        }
+                    }
+                    matvec(kr, xk.data(), K * R, p.wd, p.wd_h, l * p.wd_panel, 2 * nj, acc.data());
                     kr.gate_tanh_sigmoid(acc.data(), acc.data() + nj, z.data(), nj);
                     std::fill(slot, slot + RS, 0.0f);
-                    axpy(kr, z.data(), nj, p.wos, p.wos_h, static_cast<int64_t>(l) * nj * RS, RS, RS, slot);
+                    matvec(kr, z.data(), nj, p.wos, p.wos_h, l * p.wos_panel, RS, slot);
                 } else {
                     std::fill(slot, slot + RS, 0.0f);
                 }
@@ -189,12 +215,15 @@ void WaveNetCPU::run_stream_team(int b, int Tc, int64_t t0, const float* cond_al
                 // the layer input enters its ring (each thread writes its own share of rows)
                 float* rrow = ring + (t % M) * R;
                 for (int r = p.r0; r < p.r1; ++r) rrow[r] = h[r];
+                // h_next = (h + bias + sum of the threads' partials) * sqrt(1/2), in the order
+                // bias, partial 0, partial 1, ... (the loops run over r innermost: vectorised)
                 const float* bl = bos_.data() + static_cast<int64_t>(l) * RS;
-                for (int r = 0; r < R; ++r) {
-                    float v = bl[r];
-                    for (int u = 0; u < nt; ++u) v += part[(static_cast<size_t>(l & 1) * nt + u) * RS + r];
-                    hn[r] = (h[r] + v) * sqrt_half;
+                std::memcpy(hn.data(), bl, R * sizeof(float));
+                for (int u = 0; u < nt; ++u) {
+                    const float* pu = part.data() + (static_cast<size_t>(l & 1) * nt + u) * RS;
+                    for (int r = 0; r < R; ++r) hn[r] += pu[r];
                 }
+                for (int r = 0; r < R; ++r) hn[r] = (h[r] + hn[r]) * sqrt_half;
                 const float* mine = slot + R;
                 for (int s = 0; s < S; ++s) skip[s] += mine[s];
                 std::swap(h, hn);
@@ -202,21 +231,21 @@ void WaveNetCPU::run_stream_team(int b, int Tc, int64_t t0, const float* cond_al
             // output stack: relu(skip * scale) -> W1 -> relu -> W2
             std::memcpy(skip_part.data() + static_cast<size_t>(tid) * S, skip.data(), S * sizeof(float));
             bar.wait();
-            for (int s = 0; s < S; ++s) {
-                float v = 0.0f;
-                for (int l = 0; l < L; ++l) v += bos_[static_cast<int64_t>(l) * RS + R + s];  // skip biases
-                for (int u = 0; u < nt; ++u) v += skip_part[static_cast<size_t>(u) * S + s];
-                y[s] = std::max(v * skip_scale, 0.0f);
+            std::memcpy(y.data(), skip_bias_.data(), S * sizeof(float));  // every layer's skip bias
+            for (int u = 0; u < nt; ++u) {
+                const float* su = skip_part.data() + static_cast<size_t>(u) * S;
+                for (int s = 0; s < S; ++s) y[s] += su[s];
             }
+            for (int s = 0; s < S; ++s) y[s] = std::max(y[s] * skip_scale, 0.0f);
             if (nh > 0) {
                 std::memcpy(h1.data() + p.h0, b1_.data() + p.h0, nh * sizeof(float));
-                axpy(kr, y.data(), S, p.w1, p.w1_h, 0, nh, nh, h1.data() + p.h0);
+                matvec(kr, y.data(), S, p.w1, p.w1_h, 0, nh, h1.data() + p.h0);
                 for (int i = p.h0; i < p.h1; ++i) h1[i] = std::max(h1[i], 0.0f);
             }
             bar.wait();
             if (no > 0) {
                 std::memcpy(lg.data() + p.o0, b2_.data() + p.o0, no * sizeof(float));
-                axpy(kr, h1.data(), H, p.w2, p.w2_h, 0, no, no, lg.data() + p.o0);
+                matvec(kr, h1.data(), H, p.w2, p.w2_h, 0, no, lg.data() + p.o0);
             }
             bar.wait();
             // every thread draws the (deterministic) sample itself: no barrier after sampling

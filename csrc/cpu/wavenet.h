@@ -17,6 +17,23 @@ struct WaveNetDims {
     float log_scale_min;
 };
 
+// Per-layer conditioning of a chunk in frame-rate form. A WaveNet's upsampler (stretch + time
+// smoothing, shared by every mel channel) is linear in time and the conditioning 1x1 is linear in
+// channels, so the two commute: project the mel frames first (P, 256x fewer multiply-adds than
+// projecting upsampled samples), then each sample's conditioning is a short weighted sum of
+// projected frames. Sample t of stream b gets, for every layer's G gate inputs,
+//   bias[b] + sum_{i < NB} wts[b, t, i] * P[b, f0[b, t] + i]          (vectors of L*G)
+// P [B, F, L*G], bias [B, L*G], f0 [B, Tc] (f0 + NB <= F), wts [B, Tc, NB]. A per-sample
+// conditioning tensor [B, Tc, L*G] is the case F = Tc, f0[t] = t, NB = 1, wts = 1, bias = 0.
+struct CondFrames {
+    const float* P;
+    int F;
+    const float* bias;
+    const int32_t* f0;
+    const float* wts;
+    int NB;
+};
+
 class WaveNetCPU {
    public:
     // Weights (fp32, copied): emb [IN, R], emb_b [R], wd [L, K*R, G] (tap-major rows, oldest tap
@@ -27,10 +44,10 @@ class WaveNetCPU {
     int hist_rows() const { return hist_rows_; }
     const WaveNetDims& dims() const { return d_; }
 
-    // cond [B, Tc, L, G] (bias + mel + speaker), hist [B, hist_rows, R] and x [B] (state, updated),
-    // noise [B, Tc, NZ] or teacher [B, Tc] (then logits [B, Tc, OUT] are written), out [B, Tc].
+    // hist [B, hist_rows, R] and x [B] (state, updated), noise [B, Tc, NZ] or teacher [B, Tc]
+    // (then logits [B, Tc, OUT] are written), out [B, Tc]; the conditioning as CondFrames.
     // half: stream the big weight matrices as fp16 (F16C), arithmetic stays fp32.
-    void run(int B, int Tc, int64_t t0, const float* cond, float* hist, float* x, const float* noise,
+    void run(int B, int Tc, int64_t t0, const CondFrames& cond, float* hist, float* x, const float* noise,
              const float* teacher, float* out, float* logits, int nthreads, bool half = false) const;
 
    private:
@@ -38,22 +55,24 @@ class WaveNetCPU {
     // that each thread streams its own weights (nothing strided, nothing shared).
     struct Pack {
         int j0, j1, c0, c1, h0, h1, o0, o1, r0, r1;
-        std::vector<float> wd;   // [L, K*R, 2*nj]: gate columns j0..j1 then G2+j0..G2+j1
-        std::vector<float> wos;  // [L, G2, nc]
-        std::vector<float> w1;   // [S, nh]
-        std::vector<float> w2;   // [H, no]
+        // all in 64-column panels (pack.h), one block of wd_panel / wos_panel floats per layer
+        size_t wd_panel, wos_panel;
+        std::vector<float> wd;   // [L] x panels of [K*R, 2*nj]: gate columns j0..j1 then G2+j0..G2+j1
+        std::vector<float> wos;  // [L] x panels of [nj, R+S]: rows j0..j1 of the layer's wos
+        std::vector<float> w1;   // panels of [S, nh]
+        std::vector<float> w2;   // panels of [H, no]
         // the same in IEEE half precision (filled instead when weights are stored as fp16)
         std::vector<uint16_t> wd_h, wos_h, w1_h, w2_h;
     };
     const std::vector<Pack>& packs(int nthreads, bool half) const;
 
-    void run_stream_team(int b, int Tc, int64_t t0, const float* cond, float* hist, float* x, const float* noise,
+    void run_stream_team(int b, int Tc, int64_t t0, const CondFrames& cond, float* hist, float* x, const float* noise,
                          const float* teacher, float* out, float* logits, int nthreads, bool half) const;
 
     WaveNetDims d_;
     int hist_rows_;
     std::vector<int> dil_, off_;
-    std::vector<float> emb_, emb_b_, wd_, wos_, bos_, w1_, b1_, w2_, b2_;
+    std::vector<float> emb_, emb_b_, wd_, wos_, bos_, skip_bias_, w1_, b1_, w2_, b2_;
     mutable std::mutex mu_;
     mutable std::map<int, std::vector<Pack>> packs_;
 };

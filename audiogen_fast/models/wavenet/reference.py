@@ -28,7 +28,7 @@ class UpsampleNet(nn.Module):
 
     def __init__(self, scales, mode="conv", freq_kernel=1, cin_pad=0, channels=80):
         super().__init__()
-        self.scales, self.mode, self.cin_pad = list(scales), mode, cin_pad
+        self.scales, self.mode, self.cin_pad, self.freq_kernel = list(scales), mode, cin_pad, freq_kernel
         fp = (freq_kernel - 1) // 2
         self.conv_in = nn.Conv1d(channels, channels, 2 * cin_pad + 1, bias=False) if cin_pad > 0 else None
         if mode == "conv":
@@ -44,9 +44,23 @@ class UpsampleNet(nn.Module):
                 nn.init.zeros_(conv.bias)
 
     def forward(self, mel: torch.Tensor) -> torch.Tensor:
-        if self.conv_in is not None:
-            p = self.cin_pad
-            mel = self.conv_in(torch.cat([mel[:, :, :1].expand(-1, -1, p), mel, mel[:, :, -1:].expand(-1, -1, p)], -1))
+        return self.time_stage(self.frame_stage(mel))
+
+    @property
+    def time_linear(self) -> bool:
+        """True when time_stage is one linear map along time shared by every channel (mode
+        "conv", frequency kernel 1): then it commutes with any projection across channels."""
+        return self.mode == "conv" and self.freq_kernel == 1
+
+    def frame_stage(self, mel: torch.Tensor) -> torch.Tensor:
+        """The part at frame rate: the cin_pad conv (identity without one). [B, C, frames]."""
+        if self.conv_in is None:
+            return mel
+        p = self.cin_pad
+        return self.conv_in(torch.cat([mel[:, :, :1].expand(-1, -1, p), mel, mel[:, :, -1:].expand(-1, -1, p)], -1))
+
+    def time_stage(self, mel: torch.Tensor) -> torch.Tensor:
+        """[B, C, frames] -> [B, C, frames * hop]: the stretch and smoothing (or transposed) convs."""
         x = mel.unsqueeze(1)  # [B, 1, C, frames]
         if self.mode == "conv":
             for s, conv in zip(self.scales, self.convs):

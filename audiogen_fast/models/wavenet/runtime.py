@@ -16,6 +16,7 @@ import torch.nn.functional as F
 
 from ... import noise as noise_mod
 from ...sampling import mulaw_decode, mulaw_encode, sample_gaussian, sample_mol, sample_softmax
+from .cond import FrameCond, band
 from .config import WaveNetConfig
 from .reference import WaveNet
 
@@ -201,7 +202,9 @@ class Session:
 
     A block's conditioning is the upsampled mel of its frames, computed from a window with
     upsample_context() frames of real context on each side (clamped only at the true ends), then
-    projected for every layer in one matrix product; then the loop runs the block. Every block is
+    projected for every layer in one matrix product; then the loop runs the block. Loops with
+    frame_cond = True (the C++ one) get it in frame-rate form instead (cond.py) when the upsampler
+    is linear along time: the window's frames projected, and per sample the upsampler's weights. Every block is
     computed the same way however the frames arrive, so streaming (push chunks, then finish) gives
     exactly the samples of one-shot generation (push everything, then finish). Memory: the mel
     frames still needed and one block of conditioning.
@@ -224,6 +227,9 @@ class Session:
         self.mel, self.mel_lo = None, 0     # frames [mel_lo, F) still needed
         self.F, self.d, self.t = 0, 0, 0    # frames received, next block's first frame, samples made
         self.ended = False
+        up = model.upsample_net
+        self.frame_cond = getattr(loop, "frame_cond", False) and (up is None or up.time_linear)
+        self._bands = {}                    # (window frames, offset, n) -> (f0, wts)
         self.progress = None
         if progress:
             from tqdm import tqdm
@@ -259,20 +265,47 @@ class Session:
         return max((self.cfg.kernel_size - 1) * d for d in self.st.dil)
 
     def next_block(self, end: bool = None):
-        """(n0, n1, conditioning [B, n, L, G]) of the next block computable now, or None."""
+        """(n0, n1, conditioning) of the next block computable now, or None. The conditioning is
+        [B, n, L, G], or a FrameCond for loops that take one."""
         blk = self._block(self.ended if end is None else end)
         if blk is None:
             return None
-        n0, n1, c_up = blk
-        return n0, n1, self.st.cond_from_cup(self.model, c_up, self.g, self.B, n1 - n0)
+        n0, n1, win, off = blk
+        return n0, n1, self._cond(win, off, n1 - n0)
+
+    def _cond(self, win, off: int, n: int):
+        """The conditioning of n samples starting `off` samples into the window's upsampling."""
+        st, up = self.st, self.model.upsample_net
+        if not self.frame_cond:
+            c_up = up(win)[:, :, off:off + n] if win is not None else None
+            return st.cond_from_cup(self.model, c_up, self.g, self.B, n)
+        bias = st.b_dil.float().expand(self.B, -1)
+        if self.g is not None:
+            bias = bias + torch.cat([layer.conv1x1g(self.g)[:, :, 0] for layer in self.model.conv_layers], 1).float()
+        bias = bias.contiguous()
+        if win is None:  # unconditional: the bias alone (one all-zero frame with weight 0)
+            LG = bias.shape[1]
+            return FrameCond(torch.zeros(self.B, 1, LG), bias, torch.zeros(self.B, n, dtype=torch.int32),
+                             torch.zeros(self.B, n, 1))
+        m = up.frame_stage(win)                                            # [B, C, Fw]
+        P = torch.matmul(m.transpose(1, 2), st.w_c.t()).float().contiguous()  # [B, Fw, L*G]
+        Fw = m.shape[-1]
+        key = (Fw, off, n)
+        if key not in self._bands:
+            eye = torch.eye(Fw, dtype=m.dtype, device=m.device).unsqueeze(0)  # Fw "channels", one per frame
+            U = up.time_stage(eye)[0, :, off:off + n]                          # [Fw, n]: frame f's weight in sample t
+            self._bands[key] = band(U.cpu())
+        f0, wts = self._bands[key]
+        return FrameCond(P, bias, f0.expand(self.B, -1).contiguous(), wts.expand(self.B, -1, -1).contiguous())
 
     def _block(self, end: bool):
-        """(n0, n1, c_up or None) of the next block that can be computed now, or None."""
+        """(n0, n1, mel window or None, offset of n0 in the window's samples) of the next block
+        that can be computed now, or None."""
         hop, BF = self.hop, BLOCK_FRAMES
         if not self.cfg.conditional:
             if not end or self.t >= self.limit:
                 return None
-            return self.t, min(self.limit, self.t + BF * hop), None
+            return self.t, min(self.limit, self.t + BF * hop), None, 0
         limit = self.limit if self.limit is not None else self.F * hop
         if self.d >= self.F or self.d * hop >= limit:
             return None
@@ -282,22 +315,21 @@ class Session:
         lo, hi = max(0, self.d - self.ctx), min(self.F, e + self.ctx)
         win = self.mel[:, :, lo - self.mel_lo:hi - self.mel_lo]
         n0, n1 = self.d * hop, min(e * hop, limit)
-        c_up = self.model.upsample(win)[:, :, (self.d - lo) * hop:(self.d - lo) * hop + n1 - n0]
+        off = (self.d - lo) * hop
         self.d = e
         keep = max(0, self.d - self.ctx)  # frames before this are never needed again
         if keep > self.mel_lo:
             self.mel = self.mel[:, :, keep - self.mel_lo:]
             self.mel_lo = keep
-        return n0, n1, c_up
+        return n0, n1, win, off
 
     def _run(self, end: bool) -> torch.Tensor:
         outs = []
         while True:
-            blk = self._block(end)
+            blk = self.next_block(end)
             if blk is None:
                 break
-            n0, n1, c_up = blk
-            cond = self.st.cond_from_cup(self.model, c_up, self.g, self.B, n1 - n0)   # [B, n, L, G] fp32
+            n0, n1, cond = blk
             if self.teacher_fn is not None:
                 outs.append(self.loop.run_chunk(cond, self.hist, self.x, n0, teacher=self.teacher_fn(n0, n1), **self.run_kw))
             else:
