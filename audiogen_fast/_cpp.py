@@ -39,13 +39,15 @@ def mulaw_decode(k, classes: int = 256) -> np.ndarray:
     return out
 
 
-def sample_softmax(logits, u) -> np.ndarray:
+def sample_softmax(logits, u, fast: bool = False) -> np.ndarray:
+    """fast: the fp32 path the C++ loops use (sampling.h sample_softmax_fast), same classes."""
     logits = _f32(logits, "logits", 2)
     u = _f32(u, "u", 1)
     if u.shape[0] != logits.shape[0]:
         raise ValueError(f"u has {u.shape[0]} rows, logits {logits.shape[0]}")
     out = np.empty(u.shape[0], dtype=np.int64)
-    _ext().sample_softmax(logits.ctypes.data, u.ctypes.data, out.ctypes.data, logits.shape[0], logits.shape[1])
+    fn = _ext().sample_softmax_fast if fast else _ext().sample_softmax
+    fn(logits.ctypes.data, u.ctypes.data, out.ctypes.data, logits.shape[0], logits.shape[1])
     return out
 
 

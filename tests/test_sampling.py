@@ -46,6 +46,25 @@ def test_softmax_sampler_matches_definition(rng):
     assert np.array_equal(_cpp.sample_softmax(logits.numpy(), u.numpy()), k.numpy())
 
 
+@pytest.mark.parametrize("classes", [256, 512, 1100])
+def test_fast_softmax_sampler_equals_the_double_rule(classes, rng):
+    """The loops' fp32 fast path gives exactly the double-precision rule's class, including for
+    uniforms placed on (fp32) cumulative-sum boundaries, where it must fall back."""
+    N = 6000
+    logits = (rng.standard_normal((N, classes)) * rng.uniform(0.5, 8, (N, 1))).astype(np.float32)
+    logits[:50, ::3] = -np.inf                     # masked classes never sampled
+    u = rng.uniform(0, 1, N).astype(np.float32)
+    # every third row: u exactly at a cumulative boundary of the fp32 softmax
+    p = np.exp(logits[::3] - logits[::3].max(1, keepdims=True))
+    c = np.cumsum(p, 1) / p.sum(1, keepdims=True)
+    pick = rng.integers(0, classes - 1, len(c))
+    u[::3] = np.minimum(c[np.arange(len(c)), pick], np.float32(0.9999999)).astype(np.float32)
+    exact = _cpp.sample_softmax(logits, u)
+    fast = _cpp.sample_softmax(logits, u, fast=True)
+    assert np.array_equal(fast, exact)
+    assert np.all(logits[np.arange(N), fast] > -np.inf)
+
+
 def test_softmax_sampler_edges():
     logits = torch.tensor([[0.0, -np.inf, 0.0, -np.inf], [5.0, 5.0, 5.0, 5.0], [-1e4, 0.0, -1e4, -1e4]],
                           dtype=torch.float32)
@@ -53,6 +72,7 @@ def test_softmax_sampler_edges():
         uu = torch.full((3,), u)
         assert sample_softmax(logits, uu).tolist() == want, u
         assert _cpp.sample_softmax(logits.numpy(), uu.numpy()).tolist() == want, u
+        assert _cpp.sample_softmax(logits.numpy(), uu.numpy(), fast=True).tolist() == want, u
 
 
 def test_softmax_sampler_distribution(rng):

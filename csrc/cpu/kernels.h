@@ -37,6 +37,9 @@ struct Kernels {
     // GRU update for n units: r = s(gi_r + gh_r), u = s(gi_u + gh_u), c = tanh(gi_c + r * gh_c),
     // h = c + u * (h - c); gi / gh hold [r | u | c] blocks of n
     void (*gru_update)(const float* gi, const float* gh, float* h, int n);
+    // e[k] = exp(x[k] - m) in fp32 for k < n; returns their fp32 sum (the softmax sampler's
+    // fast path: sampling.h sample_softmax_fast)
+    float (*exp_sum)(const float* x, int n, float m, float* e);
 };
 
 // IEEE half <-> float (round to nearest even), portable.

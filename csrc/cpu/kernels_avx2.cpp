@@ -261,10 +261,30 @@ void gru_update(const float* gi, const float* gh, float* h, int n) {
     }
 }
 
+float exp_sum(const float* x, int n, float m, float* e) {
+    const __m256 mv = _mm256_set1_ps(m);
+    __m256 acc = _mm256_setzero_ps();
+    int i = 0;
+    for (; i + 8 <= n; i += 8) {
+        const __m256 v = exp8(_mm256_sub_ps(_mm256_loadu_ps(x + i), mv));
+        _mm256_storeu_ps(e + i, v);
+        acc = _mm256_add_ps(acc, v);
+    }
+    float lanes[8];
+    _mm256_storeu_ps(lanes, acc);
+    float s = 0.0f;
+    for (float v : lanes) s += v;
+    for (; i < n; ++i) {
+        e[i] = std::exp(x[i] - m);
+        s += e[i];
+    }
+    return s;
+}
+
 }  // namespace
 
 const Kernels& avx2_kernels() {
-    static const Kernels k{"avx2", axpy_cols, axpy_cols_h, gemm_cols, gemm_packed, gemm_packed_set, gemm_panels, gemm_panels_h, gate_ts, gate_st, gru_update};
+    static const Kernels k{"avx2", axpy_cols, axpy_cols_h, gemm_cols, gemm_packed, gemm_packed_set, gemm_panels, gemm_panels_h, gate_ts, gate_st, gru_update, exp_sum};
     return k;
 }
 

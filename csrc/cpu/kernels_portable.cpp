@@ -144,10 +144,19 @@ void gate_st(const float* a, const float* b, float* z, int n) {
     for (int i = 0; i < n; ++i) z[i] = sigm(a[i]) * std::tanh(b[i]);
 }
 
+float exp_sum(const float* x, int n, float m, float* e) {
+    float s = 0.0f;
+    for (int i = 0; i < n; ++i) {
+        e[i] = std::exp(x[i] - m);
+        s += e[i];
+    }
+    return s;
+}
+
 }  // namespace
 
 const Kernels& portable_kernels() {
-    static const Kernels k{"portable", axpy_cols, axpy_cols_h, gemm_cols, gemm_packed, gemm_packed_set, gemm_panels, gemm_panels_h, gate_ts, gate_st, gru_update};
+    static const Kernels k{"portable", axpy_cols, axpy_cols_h, gemm_cols, gemm_packed, gemm_packed_set, gemm_panels, gemm_panels_h, gate_ts, gate_st, gru_update, exp_sum};
     return k;
 }
 

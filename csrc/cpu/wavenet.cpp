@@ -97,36 +97,31 @@ const std::vector<WaveNetCPU::Pack>& WaveNetCPU::packs(int nt, bool half) const 
         split(OUT, tid, nt, 8, &p.o0, &p.o1);
         split(R, tid, nt, 8, &p.r0, &p.r1);
         const int nj = p.j1 - p.j0;
-        // every matrix in 64-column panels (pack.h), layer after layer: one thread's weights
-        // for a whole sample are a single sequential stream
-        p.wd_panel = panel_floats(K * R, 2 * nj, 64);
-        p.wos_panel = panel_floats(nj, RS, 64);
-        p.wd.assign(static_cast<size_t>(L) * p.wd_panel, 0.0f);
-        p.wos.assign(static_cast<size_t>(L) * p.wos_panel, 0.0f);
+        // every matrix in 64-column panels (pack.h), in the order the loop reads them (per layer
+        // wd then wos, then w1, w2): one thread's weights for a whole sample are one sequential
+        // stream, which the hardware prefetcher follows across matrix and layer boundaries
+        const size_t wd_n = panel_floats(K * R, 2 * nj, 64), wos_n = panel_floats(nj, RS, 64);
+        p.layer_floats = wd_n + wos_n;
+        p.wd_floats = wd_n;
+        p.w1_off = static_cast<size_t>(L) * p.layer_floats;
+        p.w2_off = p.w1_off + panel_floats(S, p.h1 - p.h0, 64);
+        std::vector<float> w(p.w2_off + panel_floats(H, p.o1 - p.o0, 64), 0.0f);
         std::vector<float> tmp(static_cast<size_t>(K) * R * 2 * nj);
-        for (int l = 0; l < L; ++l) {
+        for (int l = 0; l < L && nj > 0; ++l) {
             const float* wl = wd_.data() + static_cast<int64_t>(l) * K * R * G;
             for (int row = 0; row < K * R; ++row) {
                 float* dst = tmp.data() + static_cast<int64_t>(row) * 2 * nj;
                 std::memcpy(dst, wl + static_cast<int64_t>(row) * G + p.j0, nj * sizeof(float));
                 std::memcpy(dst + nj, wl + static_cast<int64_t>(row) * G + G2 + p.j0, nj * sizeof(float));
             }
-            if (nj > 0) {
-                pack_panels(tmp.data(), K * R, 2 * nj, 0, 2 * nj, p.wd.data() + l * p.wd_panel, 64);
-                pack_panels(wos_.data() + (static_cast<int64_t>(l) * G2 + p.j0) * RS, nj, RS, 0, RS,
-                            p.wos.data() + l * p.wos_panel, 64);
-            }
+            float* lw = w.data() + l * p.layer_floats;
+            pack_panels(tmp.data(), K * R, 2 * nj, 0, 2 * nj, lw, 64);
+            pack_panels(wos_.data() + (static_cast<int64_t>(l) * G2 + p.j0) * RS, nj, RS, 0, RS, lw + wd_n, 64);
         }
-        p.w1.assign(panel_floats(S, p.h1 - p.h0, 64), 0.0f);
-        if (p.h1 > p.h0) pack_panels(w1_.data(), S, H, p.h0, p.h1, p.w1.data(), 64);
-        p.w2.assign(panel_floats(H, p.o1 - p.o0, 64), 0.0f);
-        if (p.o1 > p.o0) pack_panels(w2_.data(), H, OUT, p.o0, p.o1, p.w2.data(), 64);
-        if (half) {
-            to_half(p.wd, p.wd_h);
-            to_half(p.wos, p.wos_h);
-            to_half(p.w1, p.w1_h);
-            to_half(p.w2, p.w2_h);
-        }
+        if (p.h1 > p.h0) pack_panels(w1_.data(), S, H, p.h0, p.h1, w.data() + p.w1_off, 64);
+        if (p.o1 > p.o0) pack_panels(w2_.data(), H, OUT, p.o0, p.o1, w.data() + p.w2_off, 64);
+        if (half) to_half(w, p.w_h);
+        else p.w.swap(w);
     }
     return packs_.emplace(key, std::move(ps)).first->second;
 }
@@ -196,18 +191,17 @@ void WaveNetCPU::run_stream_team(int b, int Tc, int64_t t0, const CondFrames& co
                         float* a1 = acc.data() + nj;
                         for (int j = 0; j < nj; ++j) a0[j] = bl[p.j0 + j];
                         for (int j = 0; j < nj; ++j) a1[j] = bl[G2 + p.j0 + j];
+                        // += wts[t] @ P[f0 .. f0 + NB, this layer's columns]: a matrix-vector
+                        // product with NB inputs over rows L*G apart
                         const float* wt = cw + static_cast<int64_t>(tt) * NB;
-                        for (int i = 0; i < NB; ++i) {
-                            const float wi = wt[i];
-                            const float* pr = cP + (cf0[tt] + i) * LG + static_cast<int64_t>(l) * G;
-                            for (int j = 0; j < nj; ++j) a0[j] += wi * pr[p.j0 + j];
-                            for (int j = 0; j < nj; ++j) a1[j] += wi * pr[G2 + p.j0 + j];
-                        }
+                        const float* pr = cP + cf0[tt] * LG + static_cast<int64_t>(l) * G;
+                        kr.axpy_cols(wt, NB, pr, static_cast<int>(LG), p.j0, p.j1, a0);
+                        kr.axpy_cols(wt, NB, pr, static_cast<int>(LG), G2 + p.j0, G2 + p.j1, a1);
                     }
-                    matvec(kr, xk.data(), K * R, p.wd, p.wd_h, l * p.wd_panel, 2 * nj, acc.data());
+                    matvec(kr, xk.data(), K * R, p.w, p.w_h, l * p.layer_floats, 2 * nj, acc.data());
                     kr.gate_tanh_sigmoid(acc.data(), acc.data() + nj, z.data(), nj);
                     std::fill(slot, slot + RS, 0.0f);
-                    matvec(kr, z.data(), nj, p.wos, p.wos_h, l * p.wos_panel, RS, slot);
+                    matvec(kr, z.data(), nj, p.w, p.w_h, l * p.layer_floats + p.wd_floats, RS, slot);
                 } else {
                     std::fill(slot, slot + RS, 0.0f);
                 }
@@ -239,19 +233,19 @@ void WaveNetCPU::run_stream_team(int b, int Tc, int64_t t0, const CondFrames& co
             for (int s = 0; s < S; ++s) y[s] = std::max(y[s] * skip_scale, 0.0f);
             if (nh > 0) {
                 std::memcpy(h1.data() + p.h0, b1_.data() + p.h0, nh * sizeof(float));
-                matvec(kr, y.data(), S, p.w1, p.w1_h, 0, nh, h1.data() + p.h0);
+                matvec(kr, y.data(), S, p.w, p.w_h, p.w1_off, nh, h1.data() + p.h0);
                 for (int i = p.h0; i < p.h1; ++i) h1[i] = std::max(h1[i], 0.0f);
             }
             bar.wait();
             if (no > 0) {
                 std::memcpy(lg.data() + p.o0, b2_.data() + p.o0, no * sizeof(float));
-                matvec(kr, h1.data(), H, p.w2, p.w2_h, 0, no, lg.data() + p.o0);
+                matvec(kr, h1.data(), H, p.w, p.w_h, p.w2_off, no, lg.data() + p.o0);
             }
             bar.wait();
             // every thread draws the (deterministic) sample itself: no barrier after sampling
             float v;
             if (logits_out) v = xv;
-            else if (d.mode == 0) v = static_cast<float>(sample_softmax(lg.data(), OUT, noise[tt]));
+            else if (d.mode == 0) v = static_cast<float>(sample_softmax_fast(kr, lg.data(), OUT, noise[tt]));
             else if (d.mode == 1) v = sample_mol(lg.data(), d.n_mix, noise[2 * tt], noise[2 * tt + 1], d.log_scale_min);
             else v = sample_gaussian(lg.data(), noise[tt], d.log_scale_min);
             if (tid == 0) {

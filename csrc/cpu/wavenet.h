@@ -55,14 +55,12 @@ class WaveNetCPU {
     // that each thread streams its own weights (nothing strided, nothing shared).
     struct Pack {
         int j0, j1, c0, c1, h0, h1, o0, o1, r0, r1;
-        // all in 64-column panels (pack.h), one block of wd_panel / wos_panel floats per layer
-        size_t wd_panel, wos_panel;
-        std::vector<float> wd;   // [L] x panels of [K*R, 2*nj]: gate columns j0..j1 then G2+j0..G2+j1
-        std::vector<float> wos;  // [L] x panels of [nj, R+S]: rows j0..j1 of the layer's wos
-        std::vector<float> w1;   // panels of [S, nh]
-        std::vector<float> w2;   // panels of [H, no]
-        // the same in IEEE half precision (filled instead when weights are stored as fp16)
-        std::vector<uint16_t> wd_h, wos_h, w1_h, w2_h;
+        // All of the thread's weights in one array of 64-column panels (pack.h), in reading
+        // order: per layer wd [K*R, 2*nj] (gate columns j0..j1 then G2+j0..G2+j1) and wos
+        // [nj, R+S] (rows j0..j1), then w1 [S, nh], w2 [H, no]. fp32 in w or fp16 in w_h.
+        size_t layer_floats, wd_floats, w1_off, w2_off;
+        std::vector<float> w;
+        std::vector<uint16_t> w_h;
     };
     const std::vector<Pack>& packs(int nthreads, bool half) const;
 

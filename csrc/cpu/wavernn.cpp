@@ -218,7 +218,7 @@ void WaveRNNCPU::run(int B, int Tc, const float* mel, const float* aux, float* h
                 }
                 float v;
                 if (d_.mode == 0) {
-                    const int k = sample_softmax(l, O, noise[o]);
+                    const int k = sample_softmax_fast(kr, l, O, noise[o]);
                     v = (2.0f * static_cast<float>(k)) / static_cast<float>(O - 1) - 1.0f;
                     if (tid == 0 && cls) cls[o] = k;
                 } else {
