@@ -100,9 +100,10 @@ const std::vector<WaveNetCPU::Pack>& WaveNetCPU::packs(int nt, bool half) const 
         // every matrix in 64-column panels (pack.h), in the order the loop reads them (per layer
         // wd then wos, then w1, w2): one thread's weights for a whole sample are one sequential
         // stream, which the hardware prefetcher follows across matrix and layer boundaries
-        const size_t wd_n = panel_floats(K * R, 2 * nj, 64), wos_n = panel_floats(nj, RS, 64);
-        p.layer_floats = wd_n + wos_n;
+        const size_t wd_n = panel_floats(K * R, 2 * nj, 64), wr_n = panel_floats(nj, R, 64);
+        p.layer_floats = wd_n + wr_n + panel_floats(nj, S, 64);
         p.wd_floats = wd_n;
+        p.wr_floats = wr_n;
         p.w1_off = static_cast<size_t>(L) * p.layer_floats;
         p.w2_off = p.w1_off + panel_floats(S, p.h1 - p.h0, 64);
         std::vector<float> w(p.w2_off + panel_floats(H, p.o1 - p.o0, 64), 0.0f);
@@ -116,7 +117,10 @@ const std::vector<WaveNetCPU::Pack>& WaveNetCPU::packs(int nt, bool half) const 
             }
             float* lw = w.data() + l * p.layer_floats;
             pack_panels(tmp.data(), K * R, 2 * nj, 0, 2 * nj, lw, 64);
-            pack_panels(wos_.data() + (static_cast<int64_t>(l) * G2 + p.j0) * RS, nj, RS, 0, RS, lw + wd_n, 64);
+            // wos rows j0..j1 split into the residual columns and the skip columns
+            const float* wos_l = wos_.data() + (static_cast<int64_t>(l) * G2 + p.j0) * RS;
+            pack_panels(wos_l, nj, RS, 0, R, lw + wd_n, 64);
+            pack_panels(wos_l, nj, RS, R, RS, lw + wd_n + wr_n, 64);
         }
         if (p.h1 > p.h0) pack_panels(w1_.data(), S, H, p.h0, p.h1, w.data() + p.w1_off, 64);
         if (p.o1 > p.o0) pack_panels(w2_.data(), H, OUT, p.o0, p.o1, w.data() + p.w2_off, 64);
@@ -149,12 +153,13 @@ void WaveNetCPU::run_stream_team(int b, int Tc, int64_t t0, const CondFrames& co
     const std::vector<Pack>& ps = packs(nthreads, half);
 
     // Work split per layer (one barrier per layer): thread t computes the gate for its gate
-    // channels j0..j1 (columns of Wd), then its partial residual|skip sums from those same
-    // channels (rows j0..j1 of Wos) and publishes them; after the barrier every thread adds the
-    // partials into its own full copy of the residual vector. Partial slots alternate by layer
-    // parity so a thread can run ahead into the next layer while another still reads.
-    std::vector<float> part(static_cast<size_t>(2) * nthreads * RS), skip_part(static_cast<size_t>(nthreads) * S),
-        h1(H), lg(OUT);
+    // channels j0..j1 (columns of Wd), then its partial residual sums from those same channels
+    // (rows j0..j1 of Wos) and publishes them, and adds their skip products to its own running
+    // skip sum; after the barrier every thread adds the partials into its own full copy of the
+    // residual vector. Partial slots alternate by layer parity so a thread can run ahead into the
+    // next layer while another still reads. The last layer's slots also carry the skip sums, so
+    // the output stack needs two more barriers per sample (after W1, after W2): L + 2 in all.
+    std::vector<float> part(static_cast<size_t>(2) * nthreads * RS), h1(H), lg(OUT);
     SpinBarrier bar(nthreads);
     const float x_start = x_all[b];
     float x_end = x_start;
@@ -200,11 +205,17 @@ void WaveNetCPU::run_stream_team(int b, int Tc, int64_t t0, const CondFrames& co
                     }
                     matvec(kr, xk.data(), K * R, p.w, p.w_h, l * p.layer_floats, 2 * nj, acc.data());
                     kr.gate_tanh_sigmoid(acc.data(), acc.data() + nj, z.data(), nj);
-                    std::fill(slot, slot + RS, 0.0f);
-                    matvec(kr, z.data(), nj, p.w, p.w_h, l * p.layer_floats + p.wd_floats, RS, slot);
+                    // residual partial into the published slot; skip straight into this
+                    // thread's running skip sum (needed only after the last layer)
+                    std::fill(slot, slot + R, 0.0f);
+                    const size_t lo = l * p.layer_floats + p.wd_floats;
+                    matvec(kr, z.data(), nj, p.w, p.w_h, lo, R, slot);
+                    matvec(kr, z.data(), nj, p.w, p.w_h, lo + p.wr_floats, S, skip.data());
                 } else {
-                    std::fill(slot, slot + RS, 0.0f);
+                    std::fill(slot, slot + R, 0.0f);
                 }
+                // the last layer's slot also carries the thread's skip sum: one barrier serves both
+                if (l == L - 1) std::memcpy(slot + R, skip.data(), S * sizeof(float));
                 bar.wait();  // all partials of layer l are published; every thread has read its taps
                 // the layer input enters its ring (each thread writes its own share of rows)
                 float* rrow = ring + (t % M) * R;
@@ -218,16 +229,13 @@ void WaveNetCPU::run_stream_team(int b, int Tc, int64_t t0, const CondFrames& co
                     for (int r = 0; r < R; ++r) hn[r] += pu[r];
                 }
                 for (int r = 0; r < R; ++r) hn[r] = (h[r] + hn[r]) * sqrt_half;
-                const float* mine = slot + R;
-                for (int s = 0; s < S; ++s) skip[s] += mine[s];
                 std::swap(h, hn);
             }
             // output stack: relu(skip * scale) -> W1 -> relu -> W2
-            std::memcpy(skip_part.data() + static_cast<size_t>(tid) * S, skip.data(), S * sizeof(float));
-            bar.wait();
+            // (the slots of layer L-1 stay untouched until every thread has passed the W1 barrier)
             std::memcpy(y.data(), skip_bias_.data(), S * sizeof(float));  // every layer's skip bias
             for (int u = 0; u < nt; ++u) {
-                const float* su = skip_part.data() + static_cast<size_t>(u) * S;
+                const float* su = part.data() + (static_cast<size_t>((L - 1) & 1) * nt + u) * RS + R;
                 for (int s = 0; s < S; ++s) y[s] += su[s];
             }
             for (int s = 0; s < S; ++s) y[s] = std::max(y[s] * skip_scale, 0.0f);

@@ -56,9 +56,10 @@ class WaveNetCPU {
     struct Pack {
         int j0, j1, c0, c1, h0, h1, o0, o1, r0, r1;
         // All of the thread's weights in one array of 64-column panels (pack.h), in reading
-        // order: per layer wd [K*R, 2*nj] (gate columns j0..j1 then G2+j0..G2+j1) and wos
-        // [nj, R+S] (rows j0..j1), then w1 [S, nh], w2 [H, no]. fp32 in w or fp16 in w_h.
-        size_t layer_floats, wd_floats, w1_off, w2_off;
+        // order: per layer wd [K*R, 2*nj] (gate columns j0..j1 then G2+j0..G2+j1), then rows
+        // j0..j1 of wos as its residual [nj, R] and skip [nj, S] parts; then w1 [S, nh], w2 [H, no].
+        // fp32 in w or fp16 in w_h.
+        size_t layer_floats, wd_floats, wr_floats, w1_off, w2_off;
         std::vector<float> w;
         std::vector<uint16_t> w_h;
     };
