@@ -94,7 +94,6 @@ const std::vector<WaveNetCPU::Pack>& WaveNetCPU::packs(int nt, bool half) const 
         split(G2, tid, nt, 8, &p.j0, &p.j1);
         split(RS, tid, nt, 8, &p.c0, &p.c1);
         split(H, tid, nt, 8, &p.h0, &p.h1);
-        split(OUT, tid, nt, 8, &p.o0, &p.o1);
         split(R, tid, nt, 8, &p.r0, &p.r1);
         const int nj = p.j1 - p.j0;
         // every matrix in 64-column panels (pack.h), in the order the loop reads them (per layer
@@ -106,7 +105,7 @@ const std::vector<WaveNetCPU::Pack>& WaveNetCPU::packs(int nt, bool half) const 
         p.wr_floats = wr_n;
         p.w1_off = static_cast<size_t>(L) * p.layer_floats;
         p.w2_off = p.w1_off + panel_floats(S, p.h1 - p.h0, 64);
-        std::vector<float> w(p.w2_off + panel_floats(H, p.o1 - p.o0, 64), 0.0f);
+        std::vector<float> w(p.w2_off + panel_floats(p.h1 - p.h0, OUT, 64), 0.0f);
         std::vector<float> tmp(static_cast<size_t>(K) * R * 2 * nj);
         for (int l = 0; l < L && nj > 0; ++l) {
             const float* wl = wd_.data() + static_cast<int64_t>(l) * K * R * G;
@@ -123,7 +122,8 @@ const std::vector<WaveNetCPU::Pack>& WaveNetCPU::packs(int nt, bool half) const 
             pack_panels(wos_l, nj, RS, R, RS, lw + wd_n + wr_n, 64);
         }
         if (p.h1 > p.h0) pack_panels(w1_.data(), S, H, p.h0, p.h1, w.data() + p.w1_off, 64);
-        if (p.o1 > p.o0) pack_panels(w2_.data(), H, OUT, p.o0, p.o1, w.data() + p.w2_off, 64);
+        // w2 by rows: the thread's own slice of the hidden layer times all outputs (partial logits)
+        if (p.h1 > p.h0) pack_panels(w2_.data() + static_cast<size_t>(p.h0) * OUT, p.h1 - p.h0, OUT, 0, OUT, w.data() + p.w2_off, 64);
         if (half) to_half(w, p.w_h);
         else p.w.swap(w);
     }
@@ -134,7 +134,7 @@ void WaveNetCPU::run_stream_team(int b, int Tc, int64_t t0, const CondFrames& co
                                  const float* noise_all, const float* teacher_all, float* out_all, float* logits_all,
                                  int nthreads, bool half) const {
     const WaveNetDims& d = d_;
-    const int L = d.L, K = d.K, R = d.R, G = d.G, G2 = G / 2, S = d.S, H = d.H, OUT = d.OUT, RS = R + S;
+    const int L = d.L, K = d.K, R = d.R, G = d.G, G2 = G / 2, S = d.S, OUT = d.OUT, RS = R + S;
     const int NZ = d.mode == 1 ? 2 : 1;
     const int64_t LG = static_cast<int64_t>(L) * G;
     const float* cP = cond.P + static_cast<int64_t>(b) * cond.F * LG;
@@ -158,16 +158,17 @@ void WaveNetCPU::run_stream_team(int b, int Tc, int64_t t0, const CondFrames& co
     // skip sum; after the barrier every thread adds the partials into its own full copy of the
     // residual vector. Partial slots alternate by layer parity so a thread can run ahead into the
     // next layer while another still reads. The last layer's slots also carry the skip sums, so
-    // the output stack needs two more barriers per sample (after W1, after W2): L + 2 in all.
-    std::vector<float> part(static_cast<size_t>(2) * nthreads * RS), h1(H), lg(OUT);
+    // the output stack needs one more barrier per sample (partial logits): L + 1 in all.
+    std::vector<float> part(static_cast<size_t>(2) * nthreads * RS), lgp(static_cast<size_t>(nthreads) * OUT);
     SpinBarrier bar(nthreads);
     const float x_start = x_all[b];
     float x_end = x_start;
 
     run_team(nthreads, [&](int tid, int nt) {
         const Pack& p = ps[tid];
-        const int nj = p.j1 - p.j0, nh = p.h1 - p.h0, no = p.o1 - p.o0;
-        std::vector<float> acc(2 * nj + 1), z(nj + 1), h(R), hn(R), skip(S), y(S), xk(static_cast<size_t>(K) * R);
+        const int nj = p.j1 - p.j0, nh = p.h1 - p.h0;
+        std::vector<float> acc(2 * nj + 1), z(nj + 1), h(R), hn(R), skip(S), y(S), xk(static_cast<size_t>(K) * R),
+            h1(nh + 1), lg(OUT);
         float xin = x_start;
         for (int tt = 0; tt < Tc; ++tt) {
             const int64_t t = t0 + tt;
@@ -232,24 +233,30 @@ void WaveNetCPU::run_stream_team(int b, int Tc, int64_t t0, const CondFrames& co
                 std::swap(h, hn);
             }
             // output stack: relu(skip * scale) -> W1 -> relu -> W2
-            // (the slots of layer L-1 stay untouched until every thread has passed the W1 barrier)
+            // (the slots of layer L-1 stay untouched until every thread has passed the logits barrier)
             std::memcpy(y.data(), skip_bias_.data(), S * sizeof(float));  // every layer's skip bias
             for (int u = 0; u < nt; ++u) {
                 const float* su = part.data() + (static_cast<size_t>((L - 1) & 1) * nt + u) * RS + R;
                 for (int s = 0; s < S; ++s) y[s] += su[s];
             }
             for (int s = 0; s < S; ++s) y[s] = std::max(y[s] * skip_scale, 0.0f);
+            // W1 by columns (this thread's slice of the hidden layer), W2 by rows (that slice's
+            // partial logits for every output): one barrier for the whole output stack
+            float* mylg = lgp.data() + static_cast<size_t>(tid) * OUT;
+            std::fill(mylg, mylg + OUT, 0.0f);
             if (nh > 0) {
-                std::memcpy(h1.data() + p.h0, b1_.data() + p.h0, nh * sizeof(float));
-                matvec(kr, y.data(), S, p.w, p.w_h, p.w1_off, nh, h1.data() + p.h0);
-                for (int i = p.h0; i < p.h1; ++i) h1[i] = std::max(h1[i], 0.0f);
+                std::memcpy(h1.data(), b1_.data() + p.h0, nh * sizeof(float));
+                matvec(kr, y.data(), S, p.w, p.w_h, p.w1_off, nh, h1.data());
+                for (int i = 0; i < nh; ++i) h1[i] = std::max(h1[i], 0.0f);
+                matvec(kr, h1.data(), nh, p.w, p.w_h, p.w2_off, OUT, mylg);
             }
-            bar.wait();
-            if (no > 0) {
-                std::memcpy(lg.data() + p.o0, b2_.data() + p.o0, no * sizeof(float));
-                matvec(kr, h1.data(), H, p.w, p.w_h, p.w2_off, no, lg.data() + p.o0);
+            bar.wait();  // partial logits published (the slots are rewritten only after this
+                         // sample's draw: every thread passes the next sample's layer barriers first)
+            std::memcpy(lg.data(), b2_.data(), OUT * sizeof(float));
+            for (int u = 0; u < nt; ++u) {
+                const float* pu = lgp.data() + static_cast<size_t>(u) * OUT;
+                for (int o = 0; o < OUT; ++o) lg[o] += pu[o];
             }
-            bar.wait();
             // every thread draws the (deterministic) sample itself: no barrier after sampling
             float v;
             if (logits_out) v = xv;
