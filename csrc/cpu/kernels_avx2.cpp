@@ -239,6 +239,55 @@ inline void axpy_panel64(const float* x, int n_in, const WT* w, float* y) {
     _mm256_storeu_ps(y + 48, a6); _mm256_storeu_ps(y + 56, a7);
 }
 
+// MR (2 or 3) rows times one 64-column panel, in two passes of 32 columns: MR x 4 accumulators
+// plus MR broadcasts fit the 16 registers, and each weight vector loaded serves every row. For
+// the few streams of a lockstep group the weights still stream once per step, so the same
+// non-temporal prefetch applies (one pass reads half of each 256-byte row: 2 lines).
+template <int MR, typename WT>
+inline void rows_panel64(const float* X, int64_t ldx, int n_in, const WT* w0, float* Y, int64_t ldy) {
+    static_assert(MR == 2 || MR == 3, "rows_panel64: 2 or 3 rows");
+    const float* x0p = X;
+    const float* x1p = X + ldx;
+    const float* x2p = X + (MR > 2 ? 2 * ldx : 0);
+    for (int half = 0; half < 2; ++half) {
+        const WT* w = w0 + 32 * half;
+        float* y0 = Y + 32 * half;
+        float* y1 = y0 + ldy;
+        float* y2 = y0 + (MR > 2 ? 2 * ldy : 0);
+        // named accumulators (an array of them is kept on the stack by GCC: see tile16)
+        __m256 a00 = _mm256_loadu_ps(y0), a01 = _mm256_loadu_ps(y0 + 8), a02 = _mm256_loadu_ps(y0 + 16), a03 = _mm256_loadu_ps(y0 + 24);
+        __m256 a10 = _mm256_loadu_ps(y1), a11 = _mm256_loadu_ps(y1 + 8), a12 = _mm256_loadu_ps(y1 + 16), a13 = _mm256_loadu_ps(y1 + 24);
+        __m256 a20 = _mm256_setzero_ps(), a21 = a20, a22 = a20, a23 = a20;
+        if (MR > 2) {
+            a20 = _mm256_loadu_ps(y2); a21 = _mm256_loadu_ps(y2 + 8); a22 = _mm256_loadu_ps(y2 + 16); a23 = _mm256_loadu_ps(y2 + 24);
+        }
+        for (int k = 0; k < n_in; ++k, w += 64) {
+            const char* pf = reinterpret_cast<const char*>(w) + kPanelPrefetch;
+            _mm_prefetch(pf, _MM_HINT_NTA);
+            if (sizeof(WT) == 4) _mm_prefetch(pf + 64, _MM_HINT_NTA);
+            const __m256 x0 = _mm256_broadcast_ss(x0p + k), x1 = _mm256_broadcast_ss(x1p + k);
+            const __m256 x2 = MR > 2 ? _mm256_broadcast_ss(x2p + k) : _mm256_setzero_ps();
+            __m256 wv = ld8(w);
+            a00 = _mm256_fmadd_ps(x0, wv, a00); a10 = _mm256_fmadd_ps(x1, wv, a10);
+            if (MR > 2) a20 = _mm256_fmadd_ps(x2, wv, a20);
+            wv = ld8(w + 8);
+            a01 = _mm256_fmadd_ps(x0, wv, a01); a11 = _mm256_fmadd_ps(x1, wv, a11);
+            if (MR > 2) a21 = _mm256_fmadd_ps(x2, wv, a21);
+            wv = ld8(w + 16);
+            a02 = _mm256_fmadd_ps(x0, wv, a02); a12 = _mm256_fmadd_ps(x1, wv, a12);
+            if (MR > 2) a22 = _mm256_fmadd_ps(x2, wv, a22);
+            wv = ld8(w + 24);
+            a03 = _mm256_fmadd_ps(x0, wv, a03); a13 = _mm256_fmadd_ps(x1, wv, a13);
+            if (MR > 2) a23 = _mm256_fmadd_ps(x2, wv, a23);
+        }
+        _mm256_storeu_ps(y0, a00); _mm256_storeu_ps(y0 + 8, a01); _mm256_storeu_ps(y0 + 16, a02); _mm256_storeu_ps(y0 + 24, a03);
+        _mm256_storeu_ps(y1, a10); _mm256_storeu_ps(y1 + 8, a11); _mm256_storeu_ps(y1 + 16, a12); _mm256_storeu_ps(y1 + 24, a13);
+        if (MR > 2) {
+            _mm256_storeu_ps(y2, a20); _mm256_storeu_ps(y2 + 8, a21); _mm256_storeu_ps(y2 + 16, a22); _mm256_storeu_ps(y2 + 24, a23);
+        }
+    }
+}
+
 template <typename WT>
 void gemm_panels_t(const float* X, int B, int ldx, int K, const WT* Wp, int N, float* Y, int ldy) {
     for (int p = 0; p * 64 < N; ++p) {
@@ -246,6 +295,11 @@ void gemm_panels_t(const float* X, int B, int ldx, int K, const WT* Wp, int N, f
         const WT* wp = Wp + static_cast<size_t>(p) * K * 64;
         float* yp = Y + p * 64;
         int q = 0;
+        if (w == 64 && (B == 2 || B == 3)) {
+            if (B == 2) rows_panel64<2>(X, ldx, K, wp, yp, ldy);
+            else rows_panel64<3>(X, ldx, K, wp, yp, ldy);
+            continue;
+        }
         if (B == 1) {
             if (w == 64) { axpy_panel64(X, K, wp, yp); continue; }
             for (; q + 16 <= w; q += 16) axpy_block<2>(X, K, wp + q, 64, yp + q);

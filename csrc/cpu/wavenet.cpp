@@ -52,21 +52,21 @@ void WaveNetCPU::run(int B, int Tc, int64_t t0, const CondFrames& cond, float* h
     if (B < 1 || Tc < 0 || t0 < 0) throw std::invalid_argument("WaveNetCPU.run: bad sizes");
     if (Tc == 0) return;
     nthreads = std::max(1, nthreads);
-    if (B == 1 || nthreads == 1) {
-        // one stream at a time, its matrix-vector products split over the team
-        for (int b = 0; b < B; ++b) run_stream_team(b, Tc, t0, cond, hist, x, noise, teacher, out, logits, nthreads, half);
+    if (B >= 2 && B <= nthreads) {
+        // a few streams: one per thread, no barriers at all
+        run_team(B, [&](int tid, int) {
+            run_group(tid, 1, Tc, t0, cond, hist, x, noise, teacher, out, logits, 1, half);
+        });
         return;
     }
-    // several streams: each thread runs whole streams
-    const int nt = std::min(nthreads, B);
-    run_team(nt, [&](int tid, int n) {
-        for (int b = tid; b < B; b += n) run_stream_team(b, Tc, t0, cond, hist, x, noise, teacher, out, logits, 1, half);
-    });
+    // one stream, or more streams than threads: all of them in lockstep with every product split
+    // over the team, so each weight row is read once per step for the whole group. Measured (W2,
+    // 2 cores, paired runs against running whole streams per thread): 3 streams 1.7x, 8 streams
+    // 1.3x the aggregate throughput; 2 streams are faster one per thread (above).
+    for (int b0 = 0; b0 < B; b0 += kGroup)
+        run_group(b0, std::min(kGroup, B - b0), Tc, t0, cond, hist, x, noise, teacher, out, logits, nthreads, half);
 }
 
-namespace {
-
-}  // namespace
 
 void to_half(std::vector<float>& src, std::vector<uint16_t>& dst) {
     dst.resize(src.size());
@@ -74,11 +74,12 @@ void to_half(std::vector<float>& src, std::vector<uint16_t>& dst) {
     std::vector<float>().swap(src);
 }
 
-// y[0:n] += x[0:n_in] @ W, W the 64-column panels at offset off, in whichever precision the pack holds
-inline void matvec(const Kernels& kr, const float* x, int n_in, const std::vector<float>& wf,
-                   const std::vector<uint16_t>& wh, size_t off, int n, float* y) {
-    if (!wh.empty()) kr.gemm_panels_h(x, 1, n_in, n_in, wh.data() + off, n, y, n);
-    else kr.gemm_panels(x, 1, n_in, n_in, wf.data() + off, n, y, n);
+// Y[nb, n] (rows ldy apart) += X[nb, n_in] @ W, W the 64-column panels at offset off, in
+// whichever precision the pack holds (nb = 1: matrix-vector blocks; more: register tiles)
+inline void mm(const Kernels& kr, const float* X, int nb, int n_in, const std::vector<float>& wf,
+               const std::vector<uint16_t>& wh, size_t off, int n, float* Y, int ldy) {
+    if (!wh.empty()) kr.gemm_panels_h(X, nb, n_in, n_in, wh.data() + off, n, Y, ldy);
+    else kr.gemm_panels(X, nb, n_in, n_in, wf.data() + off, n, Y, ldy);
 }
 
 const std::vector<WaveNetCPU::Pack>& WaveNetCPU::packs(int nt, bool half) const {
@@ -130,150 +131,174 @@ const std::vector<WaveNetCPU::Pack>& WaveNetCPU::packs(int nt, bool half) const 
     return packs_.emplace(key, std::move(ps)).first->second;
 }
 
-void WaveNetCPU::run_stream_team(int b, int Tc, int64_t t0, const CondFrames& cond, float* hist_all, float* x_all,
-                                 const float* noise_all, const float* teacher_all, float* out_all, float* logits_all,
-                                 int nthreads, bool half) const {
+void WaveNetCPU::run_group(int b0, int nb, int Tc, int64_t t0, const CondFrames& cond, float* hist_all, float* x_all,
+                           const float* noise_all, const float* teacher_all, float* out_all, float* logits_all,
+                           int nthreads, bool half) const {
     const WaveNetDims& d = d_;
-    const int L = d.L, K = d.K, R = d.R, G = d.G, G2 = G / 2, S = d.S, OUT = d.OUT, RS = R + S;
+    const int L = d.L, K = d.K, R = d.R, G = d.G, G2 = G / 2, S = d.S, OUT = d.OUT, RS = R + S, KR = K * R;
     const int NZ = d.mode == 1 ? 2 : 1;
     const int64_t LG = static_cast<int64_t>(L) * G;
-    const float* cP = cond.P + static_cast<int64_t>(b) * cond.F * LG;
-    const float* cbias = cond.bias + static_cast<int64_t>(b) * LG;
-    const int32_t* cf0 = cond.f0 + static_cast<int64_t>(b) * Tc;
-    const float* cw = cond.wts + static_cast<int64_t>(b) * Tc * cond.NB;
     const int NB = cond.NB;
-    float* hist = hist_all + static_cast<int64_t>(b) * hist_rows_ * R;
-    const float* noise = noise_all ? noise_all + static_cast<int64_t>(b) * Tc * NZ : nullptr;
-    const float* teacher = teacher_all ? teacher_all + static_cast<int64_t>(b) * Tc : nullptr;
-    float* out = out_all + static_cast<int64_t>(b) * Tc;
-    float* logits_out = logits_all ? logits_all + static_cast<int64_t>(b) * Tc * OUT : nullptr;
     const Kernels& kr = kernels();
     const float sqrt_half = std::sqrt(0.5f);
     const float skip_scale = std::sqrt(1.0f / L);
     const std::vector<Pack>& ps = packs(nthreads, half);
+    // stream i of the group is stream b0 + i of the call
+    auto hist_of = [&](int i) { return hist_all + static_cast<int64_t>(b0 + i) * hist_rows_ * R; };
 
+    // The nb streams advance in lockstep, sample by sample: every product is [nb, in] x [in, out],
+    // so each weight row is read once per step for all of them (nb = 1: matrix-vector products).
     // Work split per layer (one barrier per layer): thread t computes the gate for its gate
     // channels j0..j1 (columns of Wd), then its partial residual sums from those same channels
     // (rows j0..j1 of Wos) and publishes them, and adds their skip products to its own running
-    // skip sum; after the barrier every thread adds the partials into its own full copy of the
-    // residual vector. Partial slots alternate by layer parity so a thread can run ahead into the
+    // skip sums; after the barrier every thread adds the partials into its own full copy of the
+    // residual vectors. Partial slots alternate by layer parity so a thread can run ahead into the
     // next layer while another still reads. The last layer's slots also carry the skip sums, so
     // the output stack needs one more barrier per sample (partial logits): L + 1 in all.
-    std::vector<float> part(static_cast<size_t>(2) * nthreads * RS), lgp(static_cast<size_t>(nthreads) * OUT);
+    const size_t slot_n = static_cast<size_t>(nb) * RS;  // one thread's slot: [nb, R + S]
+    std::vector<float> part(2 * static_cast<size_t>(nthreads) * slot_n), lgp(static_cast<size_t>(nthreads) * nb * OUT);
     SpinBarrier bar(nthreads);
-    const float x_start = x_all[b];
-    float x_end = x_start;
+    std::vector<float> x_end(x_all + b0, x_all + b0 + nb);
 
     run_team(nthreads, [&](int tid, int nt) {
         const Pack& p = ps[tid];
         const int nj = p.j1 - p.j0, nh = p.h1 - p.h0;
-        std::vector<float> acc(2 * nj + 1), z(nj + 1), h(R), hn(R), skip(S), y(S), xk(static_cast<size_t>(K) * R),
-            h1(nh + 1), lg(OUT);
-        float xin = x_start;
+        // per stream rows: xk [nb, K*R], acc [nb, 2nj], z [nb, nj], h / hn [nb, R], skip / y [nb, S],
+        // h1 [nb, nh], lg [nb, OUT]
+        std::vector<float> acc(static_cast<size_t>(nb) * 2 * nj + 1), z(static_cast<size_t>(nb) * nj + 1),
+            h(static_cast<size_t>(nb) * R), hn(static_cast<size_t>(nb) * R), skip(static_cast<size_t>(nb) * S),
+            y(static_cast<size_t>(nb) * S), xk(static_cast<size_t>(nb) * KR), h1(static_cast<size_t>(nb) * nh + 1),
+            lg(static_cast<size_t>(nb) * OUT);
+        std::vector<float> xin(x_all + b0, x_all + b0 + nb), xv(nb);
         for (int tt = 0; tt < Tc; ++tt) {
             const int64_t t = t0 + tt;
-            const float xv = teacher ? teacher[tt] : xin;
-            // input embedding, full vector in every thread (one-hot row for mu-law)
-            if (d.mode == 0) {
-                const int k = std::min(std::max(static_cast<int>(xv), 0), d.IN - 1);
-                for (int r = 0; r < R; ++r) h[r] = emb_[static_cast<size_t>(k) * R + r] + emb_b_[r];
-            } else {
-                for (int r = 0; r < R; ++r) h[r] = xv * emb_[r] + emb_b_[r];
+            for (int i = 0; i < nb; ++i) {
+                const int b = b0 + i;
+                xv[i] = teacher_all ? teacher_all[static_cast<int64_t>(b) * Tc + tt] : xin[i];
+                // input embedding, full vector in every thread (one-hot row for mu-law)
+                float* hi = h.data() + static_cast<size_t>(i) * R;
+                if (d.mode == 0) {
+                    const int k = std::min(std::max(static_cast<int>(xv[i]), 0), d.IN - 1);
+                    for (int r = 0; r < R; ++r) hi[r] = emb_[static_cast<size_t>(k) * R + r] + emb_b_[r];
+                } else {
+                    for (int r = 0; r < R; ++r) hi[r] = xv[i] * emb_[r] + emb_b_[r];
+                }
             }
             std::fill(skip.begin(), skip.end(), 0.0f);
             for (int l = 0; l < L; ++l) {
                 const int dl = dil_[l], M = (K - 1) * dl;
-                float* ring = hist + static_cast<int64_t>(off_[l]) * R;
-                float* slot = part.data() + (static_cast<size_t>(l & 1) * nt + tid) * RS;
+                float* slot = part.data() + (static_cast<size_t>(l & 1) * nt + tid) * slot_n;
                 if (nj > 0) {
-                    // the taps side by side [x[t - (K-1) d], (x[t - d],) x[t]]: one K*R-long input
-                    std::memcpy(xk.data(), ring + (t % M) * R, R * sizeof(float));
-                    if (K == 3) std::memcpy(xk.data() + R, ring + ((t + dl) % M) * R, R * sizeof(float));
-                    std::memcpy(xk.data() + (K - 1) * R, h.data(), R * sizeof(float));
-                    // conditioning of this thread's gate inputs: bias + weighted projected frames
-                    {
-                        const float* bl = cbias + static_cast<int64_t>(l) * G;
-                        float* a0 = acc.data();
-                        float* a1 = acc.data() + nj;
+                    for (int i = 0; i < nb; ++i) {
+                        const int b = b0 + i;
+                        // the taps side by side [x[t - (K-1) d], (x[t - d],) x[t]]: one K*R-long input
+                        const float* ring = hist_of(i) + static_cast<int64_t>(off_[l]) * R;
+                        float* xi = xk.data() + static_cast<size_t>(i) * KR;
+                        std::memcpy(xi, ring + (t % M) * R, R * sizeof(float));
+                        if (K == 3) std::memcpy(xi + R, ring + ((t + dl) % M) * R, R * sizeof(float));
+                        std::memcpy(xi + (K - 1) * R, h.data() + static_cast<size_t>(i) * R, R * sizeof(float));
+                        // conditioning of this thread's gate inputs: bias + weighted projected frames
+                        const float* bl = cond.bias + static_cast<int64_t>(b) * LG + static_cast<int64_t>(l) * G;
+                        float* a0 = acc.data() + static_cast<size_t>(i) * 2 * nj;
+                        float* a1 = a0 + nj;
                         for (int j = 0; j < nj; ++j) a0[j] = bl[p.j0 + j];
                         for (int j = 0; j < nj; ++j) a1[j] = bl[G2 + p.j0 + j];
                         // += wts[t] @ P[f0 .. f0 + NB, this layer's columns]: a matrix-vector
                         // product with NB inputs over rows L*G apart
-                        const float* wt = cw + static_cast<int64_t>(tt) * NB;
-                        const float* pr = cP + cf0[tt] * LG + static_cast<int64_t>(l) * G;
+                        const int64_t bt = static_cast<int64_t>(b) * Tc + tt;
+                        const float* wt = cond.wts + bt * NB;
+                        const float* pr = cond.P + (static_cast<int64_t>(b) * cond.F + cond.f0[bt]) * LG +
+                                          static_cast<int64_t>(l) * G;
                         kr.axpy_cols(wt, NB, pr, static_cast<int>(LG), p.j0, p.j1, a0);
                         kr.axpy_cols(wt, NB, pr, static_cast<int>(LG), G2 + p.j0, G2 + p.j1, a1);
                     }
-                    matvec(kr, xk.data(), K * R, p.w, p.w_h, l * p.layer_floats, 2 * nj, acc.data());
-                    kr.gate_tanh_sigmoid(acc.data(), acc.data() + nj, z.data(), nj);
-                    // residual partial into the published slot; skip straight into this
-                    // thread's running skip sum (needed only after the last layer)
-                    std::fill(slot, slot + R, 0.0f);
+                    mm(kr, xk.data(), nb, KR, p.w, p.w_h, l * p.layer_floats, 2 * nj, acc.data(), 2 * nj);
+                    for (int i = 0; i < nb; ++i) {
+                        const float* ai = acc.data() + static_cast<size_t>(i) * 2 * nj;
+                        kr.gate_tanh_sigmoid(ai, ai + nj, z.data() + static_cast<size_t>(i) * nj, nj);
+                    }
+                    // residual partials into the published slot; skips straight into this
+                    // thread's running skip sums (needed only after the last layer)
+                    for (int i = 0; i < nb; ++i) std::fill(slot + static_cast<size_t>(i) * RS, slot + static_cast<size_t>(i) * RS + R, 0.0f);
                     const size_t lo = l * p.layer_floats + p.wd_floats;
-                    matvec(kr, z.data(), nj, p.w, p.w_h, lo, R, slot);
-                    matvec(kr, z.data(), nj, p.w, p.w_h, lo + p.wr_floats, S, skip.data());
+                    mm(kr, z.data(), nb, nj, p.w, p.w_h, lo, R, slot, RS);
+                    mm(kr, z.data(), nb, nj, p.w, p.w_h, lo + p.wr_floats, S, skip.data(), S);
                 } else {
-                    std::fill(slot, slot + R, 0.0f);
+                    for (int i = 0; i < nb; ++i) std::fill(slot + static_cast<size_t>(i) * RS, slot + static_cast<size_t>(i) * RS + R, 0.0f);
                 }
-                // the last layer's slot also carries the thread's skip sum: one barrier serves both
-                if (l == L - 1) std::memcpy(slot + R, skip.data(), S * sizeof(float));
+                // the last layer's slot also carries the thread's skip sums: one barrier serves both
+                if (l == L - 1)
+                    for (int i = 0; i < nb; ++i)
+                        std::memcpy(slot + static_cast<size_t>(i) * RS + R, skip.data() + static_cast<size_t>(i) * S, S * sizeof(float));
                 bar.wait();  // all partials of layer l are published; every thread has read its taps
-                // the layer input enters its ring (each thread writes its own share of rows)
-                float* rrow = ring + (t % M) * R;
-                for (int r = p.r0; r < p.r1; ++r) rrow[r] = h[r];
-                // h_next = (h + bias + sum of the threads' partials) * sqrt(1/2), in the order
-                // bias, partial 0, partial 1, ... (the loops run over r innermost: vectorised)
                 const float* bl = bos_.data() + static_cast<int64_t>(l) * RS;
-                std::memcpy(hn.data(), bl, R * sizeof(float));
-                for (int u = 0; u < nt; ++u) {
-                    const float* pu = part.data() + (static_cast<size_t>(l & 1) * nt + u) * RS;
-                    for (int r = 0; r < R; ++r) hn[r] += pu[r];
+                for (int i = 0; i < nb; ++i) {
+                    // the layer input enters its ring (each thread writes its own share of rows)
+                    float* hi = h.data() + static_cast<size_t>(i) * R;
+                    float* rrow = hist_of(i) + static_cast<int64_t>(off_[l]) * R + (t % M) * R;
+                    for (int r = p.r0; r < p.r1; ++r) rrow[r] = hi[r];
+                    // h_next = (h + bias + sum of the threads' partials) * sqrt(1/2), in the order
+                    // bias, partial 0, partial 1, ... (the loops run over r innermost: vectorised)
+                    float* hni = hn.data() + static_cast<size_t>(i) * R;
+                    std::memcpy(hni, bl, R * sizeof(float));
+                    for (int u = 0; u < nt; ++u) {
+                        const float* pu = part.data() + (static_cast<size_t>(l & 1) * nt + u) * slot_n + static_cast<size_t>(i) * RS;
+                        for (int r = 0; r < R; ++r) hni[r] += pu[r];
+                    }
+                    for (int r = 0; r < R; ++r) hni[r] = (hi[r] + hni[r]) * sqrt_half;
                 }
-                for (int r = 0; r < R; ++r) hn[r] = (h[r] + hn[r]) * sqrt_half;
                 std::swap(h, hn);
             }
             // output stack: relu(skip * scale) -> W1 -> relu -> W2
             // (the slots of layer L-1 stay untouched until every thread has passed the logits barrier)
-            std::memcpy(y.data(), skip_bias_.data(), S * sizeof(float));  // every layer's skip bias
-            for (int u = 0; u < nt; ++u) {
-                const float* su = part.data() + (static_cast<size_t>((L - 1) & 1) * nt + u) * RS + R;
-                for (int s = 0; s < S; ++s) y[s] += su[s];
+            for (int i = 0; i < nb; ++i) {
+                float* yi = y.data() + static_cast<size_t>(i) * S;
+                std::memcpy(yi, skip_bias_.data(), S * sizeof(float));  // every layer's skip bias
+                for (int u = 0; u < nt; ++u) {
+                    const float* su = part.data() + (static_cast<size_t>((L - 1) & 1) * nt + u) * slot_n + static_cast<size_t>(i) * RS + R;
+                    for (int s = 0; s < S; ++s) yi[s] += su[s];
+                }
+                for (int s = 0; s < S; ++s) yi[s] = std::max(yi[s] * skip_scale, 0.0f);
             }
-            for (int s = 0; s < S; ++s) y[s] = std::max(y[s] * skip_scale, 0.0f);
             // W1 by columns (this thread's slice of the hidden layer), W2 by rows (that slice's
             // partial logits for every output): one barrier for the whole output stack
-            float* mylg = lgp.data() + static_cast<size_t>(tid) * OUT;
-            std::fill(mylg, mylg + OUT, 0.0f);
+            float* mylg = lgp.data() + static_cast<size_t>(tid) * nb * OUT;
+            std::fill(mylg, mylg + static_cast<size_t>(nb) * OUT, 0.0f);
             if (nh > 0) {
-                std::memcpy(h1.data(), b1_.data() + p.h0, nh * sizeof(float));
-                matvec(kr, y.data(), S, p.w, p.w_h, p.w1_off, nh, h1.data());
-                for (int i = 0; i < nh; ++i) h1[i] = std::max(h1[i], 0.0f);
-                matvec(kr, h1.data(), nh, p.w, p.w_h, p.w2_off, OUT, mylg);
+                for (int i = 0; i < nb; ++i) std::memcpy(h1.data() + static_cast<size_t>(i) * nh, b1_.data() + p.h0, nh * sizeof(float));
+                mm(kr, y.data(), nb, S, p.w, p.w_h, p.w1_off, nh, h1.data(), nh);
+                for (size_t i = 0; i < static_cast<size_t>(nb) * nh; ++i) h1[i] = std::max(h1[i], 0.0f);
+                mm(kr, h1.data(), nb, nh, p.w, p.w_h, p.w2_off, OUT, mylg, OUT);
             }
             bar.wait();  // partial logits published (the slots are rewritten only after this
                          // sample's draw: every thread passes the next sample's layer barriers first)
-            std::memcpy(lg.data(), b2_.data(), OUT * sizeof(float));
-            for (int u = 0; u < nt; ++u) {
-                const float* pu = lgp.data() + static_cast<size_t>(u) * OUT;
-                for (int o = 0; o < OUT; ++o) lg[o] += pu[o];
+            for (int i = 0; i < nb; ++i) {
+                const int b = b0 + i;
+                float* lgi = lg.data() + static_cast<size_t>(i) * OUT;
+                std::memcpy(lgi, b2_.data(), OUT * sizeof(float));
+                for (int u = 0; u < nt; ++u) {
+                    const float* pu = lgp.data() + (static_cast<size_t>(u) * nb + i) * OUT;
+                    for (int o = 0; o < OUT; ++o) lgi[o] += pu[o];
+                }
+                // every thread draws the (deterministic) sample itself: no barrier after sampling
+                const int64_t bt = static_cast<int64_t>(b) * Tc + tt;
+                float v;
+                if (logits_all) v = xv[i];
+                else if (d.mode == 0) v = static_cast<float>(sample_softmax_fast(kr, lgi, OUT, noise_all[bt]));
+                else if (d.mode == 1) v = sample_mol(lgi, d.n_mix, noise_all[bt * NZ], noise_all[bt * NZ + 1], d.log_scale_min);
+                else v = sample_gaussian(lgi, noise_all[bt], d.log_scale_min);
+                if (tid == 0) {
+                    if (logits_all) std::memcpy(logits_all + bt * OUT, lgi, OUT * sizeof(float));
+                    out_all[bt] = v;
+                }
+                xin[i] = v;
             }
-            // every thread draws the (deterministic) sample itself: no barrier after sampling
-            float v;
-            if (logits_out) v = xv;
-            else if (d.mode == 0) v = static_cast<float>(sample_softmax_fast(kr, lg.data(), OUT, noise[tt]));
-            else if (d.mode == 1) v = sample_mol(lg.data(), d.n_mix, noise[2 * tt], noise[2 * tt + 1], d.log_scale_min);
-            else v = sample_gaussian(lg.data(), noise[tt], d.log_scale_min);
-            if (tid == 0) {
-                if (logits_out) std::memcpy(logits_out + static_cast<int64_t>(tt) * OUT, lg.data(), OUT * sizeof(float));
-                out[tt] = v;
-            }
-            xin = v;
             // no barrier here: lg and the partial slots are rewritten only after barriers that
             // every thread passes once it has finished reading them
         }
         if (tid == 0) x_end = xin;
     });
-    x_all[b] = teacher ? teacher[Tc - 1] : x_end;
+    for (int i = 0; i < nb; ++i) x_all[b0 + i] = teacher_all ? teacher_all[static_cast<int64_t>(b0 + i) * Tc + Tc - 1] : x_end[i];
 }
 
 }  // namespace agf

@@ -66,8 +66,10 @@ class WaveNetCPU {
     };
     const std::vector<Pack>& packs(int nthreads, bool half) const;
 
-    void run_stream_team(int b, int Tc, int64_t t0, const CondFrames& cond, float* hist, float* x, const float* noise,
-                         const float* teacher, float* out, float* logits, int nthreads, bool half) const;
+    // streams b0 .. b0 + nb - 1 in lockstep on a team of nthreads
+    void run_group(int b0, int nb, int Tc, int64_t t0, const CondFrames& cond, float* hist, float* x, const float* noise,
+                   const float* teacher, float* out, float* logits, int nthreads, bool half) const;
+    static constexpr int kGroup = 64;
 
     WaveNetDims d_;
     int hist_rows_;
