@@ -5,8 +5,9 @@ A case is (config, provider, device, dtype, batch, seconds of audio). Providers:
   compile  torch.compile of the eager step (WaveNet, mu-law) or denoiser (DiffWave);
            mode "reduce-overhead" (CUDA graphs) on a GPU, "default" on the CPU
   cpp      the C++ loops (CPU)             triton   the Triton kernels (GPU)
-Each case is timed after a warm-up call, as the median of `reps` calls; on a GPU with CUDA
-events after a synchronize. Records follow DESIGN.md's results schema.
+Each case is timed after a warm-up call, as the median of `reps` calls, the providers of a config
+interleaved call by call (run()); on a GPU with CUDA events after a synchronize. Records follow
+DESIGN.md's results schema.
 """
 from __future__ import annotations
 
@@ -90,25 +91,25 @@ def _compiled_case(model, fam, device, mel, seeds, n):
     raise Skip(f"no torch.compile provider for {fam}")
 
 
+def time_once(fn, device: str = "cpu") -> float:
+    """Seconds of one fn() call (CUDA events after a synchronize on a GPU)."""
+    if device.startswith("cuda"):
+        torch.cuda.synchronize()
+        a, b = torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)
+        a.record()
+        fn()
+        b.record()
+        torch.cuda.synchronize()
+        return a.elapsed_time(b) / 1000.0
+    t = time.perf_counter()
+    fn()
+    return time.perf_counter() - t
+
+
 def time_case(fn, device: str = "cpu", reps: int = 3) -> float:
     """Median seconds of fn() after one warm-up call."""
-    cuda = device.startswith("cuda")
     fn()
-    ts = []
-    for _ in range(reps):
-        if cuda:
-            torch.cuda.synchronize()
-            a, b = torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)
-            a.record()
-            fn()
-            b.record()
-            torch.cuda.synchronize()
-            ts.append(a.elapsed_time(b) / 1000.0)
-        else:
-            t = time.perf_counter()
-            fn()
-            ts.append(time.perf_counter() - t)
-    return statistics.median(ts)
+    return statistics.median(time_once(fn, device) for _ in range(reps))
 
 
 def record(config, provider, dtype, batch, n, seconds_taken, sample_rate, eager_sps=None, compile_sps=None, **extra):
@@ -145,30 +146,45 @@ def git_commit() -> str:
 
 
 def run(configs, providers, device="cpu", dtype="float32", batch=1, seconds=0.1, reps=3, log=print):
-    """Every config x provider; eager first so that each ratio comes from the same run."""
+    """Every config x provider. A config's providers are timed interleaved: after one warm-up
+    call each, every round times one call of each provider (the order rotated every round), so a
+    machine whose speed drifts during the run (a shared VM moves +-30% within minutes) slows them
+    alike. samples/s is the median over rounds; each ratio (vs eager, vs torch.compile) is the
+    median of the per-round ratios."""
     records = []
     for config in configs:
         sr = presets.preset_config(config).sample_rate
-        base = comp = None
         order = ["torch"] + [p for p in providers if p != "torch"]
+        cases = []
         for prov in order:
-            if prov not in providers and prov != "torch":
-                continue
             dt = "float32" if prov in ("torch", "compile") else dtype
             try:
                 # the eager loops are slow: time them on a shorter utterance (per-sample rates compare)
                 secs = min(seconds, 0.05) if (prov == "torch" and _family(config) != "diffwave") else seconds
                 fn, n = make_case(config, prov, device=device, dtype=dt, batch=batch, seconds=secs)
-                t = time_case(fn, device, reps=reps)
+                fn()  # warm-up (packs weights, compiles, captures graphs)
             except Skip as e:
                 log(f"{config:4s} {prov:8s} skipped: {e}")
                 continue
-            rec = record(config, prov, dt, batch, n, t, sr, eager_sps=base, compile_sps=comp if prov != "compile" else None)
-            if prov == "torch":
-                base = rec["samples_per_sec"]
-                rec["vs_torch"] = 1.0
-            if prov == "compile":
-                comp = rec["samples_per_sec"]
+            cases.append((prov, dt, fn, n))
+        if not cases:
+            continue
+        times = {c[0]: [] for c in cases}
+        for r in range(reps):
+            k = r % len(cases)
+            for prov, _, fn, _ in cases[k:] + cases[:k]:
+                times[prov].append(time_once(fn, device))
+        rate = {prov: [n / t for t in times[prov]] for prov, _, _, n in cases}
+
+        def paired(prov, ref):
+            if ref not in rate:
+                return None
+            return statistics.median(a / b for a, b in zip(rate[prov], rate[ref]))
+
+        for prov, dt, _, n in cases:
+            rec = record(config, prov, dt, batch, n, statistics.median(times[prov]), sr)
+            rec["vs_torch"] = 1.0 if prov == "torch" else paired(prov, "torch")
+            rec["vs_compile"] = paired(prov, "compile") if prov not in ("torch", "compile") else None
             records.append(rec)
             log(format_row(rec))
     return records

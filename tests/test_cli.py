@@ -159,3 +159,26 @@ def test_vocode_stream_matches_and_memory_is_bounded(tmp_path):
 def test_bench_stream_reports_latency():
     r = run("bench", "--stream", "--config", "tiny-wavenet", "--backend", "torch", "--seconds", "0.2")
     assert "first audio after" in r.stdout and "steady state RTF" in r.stdout
+
+
+def test_bench_interleaves_providers_so_a_drifting_machine_keeps_the_ratios(monkeypatch):
+    """The machine slows 3x after the first round: timed one provider after the other, eager
+    would be measured fast and the fast backend slow; interleaved, every round sees both at the
+    same speed and the paired ratio is exact."""
+    from audiogen_fast import bench
+
+    base = {"torch": 1.0, "cpp": 0.1}          # seconds per call at full speed
+    calls = []
+
+    monkeypatch.setattr(bench, "make_case", lambda config, prov, **kw: ((lambda p=prov: p), 1000))
+
+    def fake_time(fn, device="cpu"):
+        prov = fn()
+        rnd = len(calls) // 2
+        calls.append(prov)
+        return base[prov] * (1.0 if rnd == 0 else 3.0)
+    monkeypatch.setattr(bench, "time_once", fake_time)
+    recs = bench.run(["W2"], ["torch", "cpp"], reps=3, log=lambda *_: None)
+    cpp = next(r for r in recs if r["backend"] == "cpp")
+    assert cpp["vs_torch"] == pytest.approx(10.0)
+    assert calls[:2] == ["torch", "cpp"] and calls[2:4] == ["cpp", "torch"]  # order rotated per round
