@@ -46,8 +46,8 @@ def sample_softmax(logits, u, fast: bool = False) -> np.ndarray:
     if u.shape[0] != logits.shape[0]:
         raise ValueError(f"u has {u.shape[0]} rows, logits {logits.shape[0]}")
     out = np.empty(u.shape[0], dtype=np.int64)
-    fn = _ext().sample_softmax_fast if fast else _ext().sample_softmax
-    fn(logits.ctypes.data, u.ctypes.data, out.ctypes.data, logits.shape[0], logits.shape[1])
+    _ext().sample_softmax(logits.ctypes.data, u.ctypes.data, out.ctypes.data, logits.shape[0], logits.shape[1],
+                          bool(fast))
     return out
 
 

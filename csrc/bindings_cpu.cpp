@@ -204,20 +204,11 @@ PYBIND11_MODULE(_C_cpu, m) {
         for (int64_t i = 0; i < n; ++i) op[i] = agf::mulaw_decode(kp[i], mu);
     }, py::arg("k"), py::arg("out"), py::arg("n"), py::arg("mu"));
 
-    // logits [n, c] fp32, u [n] fp32, out [n] int64
-    m.def("sample_softmax", [](std::uintptr_t logits, std::uintptr_t u, std::uintptr_t out, int64_t n, int64_t c) {
+    // logits [n, c] fp32, u [n] fp32, out [n] int64; fast: the loops' fp32 path
+    // (sample_softmax_fast), which must give exactly the same classes
+    m.def("sample_softmax", [](std::uintptr_t logits, std::uintptr_t u, std::uintptr_t out, int64_t n, int64_t c,
+                               bool fast) {
         require(n >= 0 && c >= 1, "sample_softmax: need n >= 0 and classes >= 1");
-        if (n == 0) return;
-        check_ptr(logits, "logits"); check_ptr(u, "u"); check_ptr(out, "out");
-        const float* lp = ptr<const float>(logits);
-        const float* up = ptr<const float>(u);
-        int64_t* op = ptr<int64_t>(out);
-        py::gil_scoped_release nogil;
-        for (int64_t i = 0; i < n; ++i) op[i] = agf::sample_softmax(lp + i * c, static_cast<int>(c), up[i]);
-    }, py::arg("logits"), py::arg("u"), py::arg("out"), py::arg("n"), py::arg("classes"));
-    // the loops' fp32 fast path (must give exactly sample_softmax's classes)
-    m.def("sample_softmax_fast", [](std::uintptr_t logits, std::uintptr_t u, std::uintptr_t out, int64_t n, int64_t c) {
-        require(n >= 0 && c >= 1, "sample_softmax_fast: need n >= 0 and classes >= 1");
         if (n == 0) return;
         check_ptr(logits, "logits"); check_ptr(u, "u"); check_ptr(out, "out");
         const float* lp = ptr<const float>(logits);
@@ -225,8 +216,10 @@ PYBIND11_MODULE(_C_cpu, m) {
         int64_t* op = ptr<int64_t>(out);
         const agf::Kernels& kr = agf::kernels();
         py::gil_scoped_release nogil;
-        for (int64_t i = 0; i < n; ++i) op[i] = agf::sample_softmax_fast(kr, lp + i * c, static_cast<int>(c), up[i]);
-    }, py::arg("logits"), py::arg("u"), py::arg("out"), py::arg("n"), py::arg("classes"));
+        for (int64_t i = 0; i < n; ++i)
+            op[i] = fast ? agf::sample_softmax_fast(kr, lp + i * c, static_cast<int>(c), up[i])
+                         : agf::sample_softmax(lp + i * c, static_cast<int>(c), up[i]);
+    }, py::arg("logits"), py::arg("u"), py::arg("out"), py::arg("n"), py::arg("classes"), py::arg("fast") = false);
 
     // params [n, 3*n_mix], u [n, 2], out [n]
     m.def("sample_mol", [](std::uintptr_t params, std::uintptr_t u, std::uintptr_t out, int64_t n, int64_t n_mix,

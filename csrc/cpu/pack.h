@@ -6,6 +6,8 @@
 #include <cstring>
 #include <vector>
 
+#include "cpu/kernels.h"
+
 namespace agf {
 
 // dst [n_in, c1 - c0] = W[:, c0:c1] (W is [n_in, ld], row-major)
@@ -47,6 +49,21 @@ inline void to_panels64(std::vector<float>& W, int K, int n) {
     std::vector<float> p(panel_floats(K, n, 64));
     pack_panels(W.data(), K, n, 0, n, p.data(), 64);
     W.swap(p);
+}
+
+// fp32 weights -> their IEEE half copy in dst; src is freed (the fp16-stored packs keep only dst)
+inline void to_half(std::vector<float>& src, std::vector<uint16_t>& dst) {
+    dst.resize(src.size());
+    for (size_t i = 0; i < src.size(); ++i) dst[i] = float_to_half(src[i]);
+    std::vector<float>().swap(src);
+}
+
+// Y[B, N] (rows ldy apart) += X[B, K] (rows ldx apart) @ W, W the 64-column panels starting `off`
+// floats into whichever of wf / wh the pack holds (wh non-empty: fp16-stored weights)
+inline void gemm_panels_of(const Kernels& kr, const float* X, int B, int ldx, int K, const std::vector<float>& wf,
+                           const std::vector<uint16_t>& wh, size_t off, int N, float* Y, int ldy) {
+    if (!wh.empty()) kr.gemm_panels_h(X, B, ldx, K, wh.data() + off, N, Y, ldy);
+    else kr.gemm_panels(X, B, ldx, K, wf.data() + off, N, Y, ldy);
 }
 
 }  // namespace agf

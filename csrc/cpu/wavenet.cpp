@@ -68,20 +68,6 @@ void WaveNetCPU::run(int B, int Tc, int64_t t0, const CondFrames& cond, float* h
 }
 
 
-void to_half(std::vector<float>& src, std::vector<uint16_t>& dst) {
-    dst.resize(src.size());
-    for (size_t i = 0; i < src.size(); ++i) dst[i] = float_to_half(src[i]);
-    std::vector<float>().swap(src);
-}
-
-// Y[nb, n] (rows ldy apart) += X[nb, n_in] @ W, W the 64-column panels at offset off, in
-// whichever precision the pack holds (nb = 1: matrix-vector blocks; more: register tiles)
-inline void mm(const Kernels& kr, const float* X, int nb, int n_in, const std::vector<float>& wf,
-               const std::vector<uint16_t>& wh, size_t off, int n, float* Y, int ldy) {
-    if (!wh.empty()) kr.gemm_panels_h(X, nb, n_in, n_in, wh.data() + off, n, Y, ldy);
-    else kr.gemm_panels(X, nb, n_in, n_in, wf.data() + off, n, Y, ldy);
-}
-
 const std::vector<WaveNetCPU::Pack>& WaveNetCPU::packs(int nt, bool half) const {
     std::lock_guard<std::mutex> lock(mu_);
     const int key = 2 * nt + (half ? 1 : 0);
@@ -93,12 +79,11 @@ const std::vector<WaveNetCPU::Pack>& WaveNetCPU::packs(int nt, bool half) const 
     for (int tid = 0; tid < nt; ++tid) {
         Pack& p = ps[tid];
         split(G2, tid, nt, 8, &p.j0, &p.j1);
-        split(RS, tid, nt, 8, &p.c0, &p.c1);
         split(H, tid, nt, 8, &p.h0, &p.h1);
         split(R, tid, nt, 8, &p.r0, &p.r1);
         const int nj = p.j1 - p.j0;
         // every matrix in 64-column panels (pack.h), in the order the loop reads them (per layer
-        // wd then wos, then w1, w2): one thread's weights for a whole sample are one sequential
+        // wd, then wos as its residual and skip parts; then w1, w2): one thread's weights for a whole sample are one sequential
         // stream, which the hardware prefetcher follows across matrix and layer boundaries
         const size_t wd_n = panel_floats(K * R, 2 * nj, 64), wr_n = panel_floats(nj, R, 64);
         p.layer_floats = wd_n + wr_n + panel_floats(nj, S, 64);
@@ -212,7 +197,7 @@ void WaveNetCPU::run_group(int b0, int nb, int Tc, int64_t t0, const CondFrames&
                         kr.axpy_cols(wt, NB, pr, static_cast<int>(LG), p.j0, p.j1, a0);
                         kr.axpy_cols(wt, NB, pr, static_cast<int>(LG), G2 + p.j0, G2 + p.j1, a1);
                     }
-                    mm(kr, xk.data(), nb, KR, p.w, p.w_h, l * p.layer_floats, 2 * nj, acc.data(), 2 * nj);
+                    gemm_panels_of(kr, xk.data(), nb, KR, KR, p.w, p.w_h, l * p.layer_floats, 2 * nj, acc.data(), 2 * nj);
                     for (int i = 0; i < nb; ++i) {
                         const float* ai = acc.data() + static_cast<size_t>(i) * 2 * nj;
                         kr.gate_tanh_sigmoid(ai, ai + nj, z.data() + static_cast<size_t>(i) * nj, nj);
@@ -221,8 +206,8 @@ void WaveNetCPU::run_group(int b0, int nb, int Tc, int64_t t0, const CondFrames&
                     // thread's running skip sums (needed only after the last layer)
                     for (int i = 0; i < nb; ++i) std::fill(slot + static_cast<size_t>(i) * RS, slot + static_cast<size_t>(i) * RS + R, 0.0f);
                     const size_t lo = l * p.layer_floats + p.wd_floats;
-                    mm(kr, z.data(), nb, nj, p.w, p.w_h, lo, R, slot, RS);
-                    mm(kr, z.data(), nb, nj, p.w, p.w_h, lo + p.wr_floats, S, skip.data(), S);
+                    gemm_panels_of(kr, z.data(), nb, nj, nj, p.w, p.w_h, lo, R, slot, RS);
+                    gemm_panels_of(kr, z.data(), nb, nj, nj, p.w, p.w_h, lo + p.wr_floats, S, skip.data(), S);
                 } else {
                     for (int i = 0; i < nb; ++i) std::fill(slot + static_cast<size_t>(i) * RS, slot + static_cast<size_t>(i) * RS + R, 0.0f);
                 }
@@ -266,9 +251,9 @@ void WaveNetCPU::run_group(int b0, int nb, int Tc, int64_t t0, const CondFrames&
             std::fill(mylg, mylg + static_cast<size_t>(nb) * OUT, 0.0f);
             if (nh > 0) {
                 for (int i = 0; i < nb; ++i) std::memcpy(h1.data() + static_cast<size_t>(i) * nh, b1_.data() + p.h0, nh * sizeof(float));
-                mm(kr, y.data(), nb, S, p.w, p.w_h, p.w1_off, nh, h1.data(), nh);
+                gemm_panels_of(kr, y.data(), nb, S, S, p.w, p.w_h, p.w1_off, nh, h1.data(), nh);
                 for (size_t i = 0; i < static_cast<size_t>(nb) * nh; ++i) h1[i] = std::max(h1[i], 0.0f);
-                mm(kr, h1.data(), nb, nh, p.w, p.w_h, p.w2_off, OUT, mylg, OUT);
+                gemm_panels_of(kr, h1.data(), nb, nh, nh, p.w, p.w_h, p.w2_off, OUT, mylg, OUT);
             }
             bar.wait();  // partial logits published (the slots are rewritten only after this
                          // sample's draw: every thread passes the next sample's layer barriers first)

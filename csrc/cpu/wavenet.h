@@ -54,7 +54,7 @@ class WaveNetCPU {
     // One thread's share of every matrix-vector product, its columns packed contiguously so
     // that each thread streams its own weights (nothing strided, nothing shared).
     struct Pack {
-        int j0, j1, c0, c1, h0, h1, r0, r1;
+        int j0, j1, h0, h1, r0, r1;
         // All of the thread's weights in one array of 64-column panels (pack.h), in reading
         // order: per layer wd [K*R, 2*nj] (gate columns j0..j1 then G2+j0..G2+j1), then rows
         // j0..j1 of wos as its residual [nj, R] and skip [nj, S] parts; then w1 [S, nh] (columns

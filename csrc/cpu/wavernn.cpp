@@ -45,14 +45,6 @@ void pack_gates(const std::vector<float>& W, int n_in, int R, int j0, int j1, st
 
 }  // namespace
 
-namespace {
-void halve(std::vector<float>& src, std::vector<uint16_t>& dst) {
-    dst.resize(src.size());
-    for (size_t i = 0; i < src.size(); ++i) dst[i] = float_to_half(src[i]);
-    std::vector<float>().swap(src);
-}
-}  // namespace
-
 const std::vector<WaveRNNCPU::Pack>& WaveRNNCPU::packs(int nt, bool half) const {
     std::lock_guard<std::mutex> lock(mu_);
     const int key = 2 * nt + (half ? 1 : 0);
@@ -88,9 +80,9 @@ const std::vector<WaveRNNCPU::Pack>& WaveRNNCPU::packs(int nt, bool half) const 
         to_panels64(p.wf1, R, nf); to_panels64(p.wf1a, d_.A, nf); to_panels64(p.wf2, F, nf);
         to_panels64(p.wf2a, d_.A, nf); to_panels64(p.wf3, F, no);
         if (half) {
-            halve(p.wi1, p.wi1_h); halve(p.wh1, p.wh1_h); halve(p.wi2, p.wi2_h); halve(p.wi2a, p.wi2a_h);
-            halve(p.wh2, p.wh2_h); halve(p.wf1, p.wf1_h); halve(p.wf1a, p.wf1a_h); halve(p.wf2, p.wf2_h);
-            halve(p.wf2a, p.wf2a_h); halve(p.wf3, p.wf3_h);
+            to_half(p.wi1, p.wi1_h); to_half(p.wh1, p.wh1_h); to_half(p.wi2, p.wi2_h); to_half(p.wi2a, p.wi2a_h);
+            to_half(p.wh2, p.wh2_h); to_half(p.wf1, p.wf1_h); to_half(p.wf1a, p.wf1a_h); to_half(p.wf2, p.wf2_h);
+            to_half(p.wf2a, p.wf2a_h); to_half(p.wf3, p.wf3_h);
         }
     }
     return packs_.emplace(key, std::move(ps)).first->second;
@@ -115,12 +107,6 @@ void WaveRNNCPU::run(int B, int Tc, const float* mel, const float* aux, float* h
     std::vector<float> x_end(x_state, x_state + B);
     SpinBarrier bar(nt);
 
-    // one product on a panel matrix, from its fp16 copy when the pack holds one
-    auto gp = [&kr](const float* X, int Bn, int ldx, int K, const std::vector<float>& wf, const std::vector<uint16_t>& wh,
-                    int N, float* Y, int ldy) {
-        if (!wh.empty()) kr.gemm_panels_h(X, Bn, ldx, K, wh.data(), N, Y, ldy);
-        else kr.gemm_panels(X, Bn, ldx, K, wf.data(), N, Y, ldy);
-    };
     run_team(nt, [&](int tid, int) {
         const Pack& p = ps[tid];
         const int nj = p.j1 - p.j0, nf = p.f1 - p.f0, no = p.o1 - p.o0;
@@ -156,8 +142,8 @@ void WaveRNNCPU::run(int B, int Tc, const float* mel, const float* aux, float* h
                     std::memcpy(gi.data() + static_cast<size_t>(b) * 3 * nj, p.bi1.data(), 3 * nj * sizeof(float));
                     std::memcpy(gh.data() + static_cast<size_t>(b) * 3 * nj, p.bh1.data(), 3 * nj * sizeof(float));
                 }
-                gp(h.data(), B, R, R, p.wi1, p.wi1_h, 3 * nj, gi.data(), 3 * nj);
-                gp(h1o, B, R, R, p.wh1, p.wh1_h, 3 * nj, gh.data(), 3 * nj);
+                gemm_panels_of(kr, h.data(), B, R, R, p.wi1, p.wi1_h, 0, 3 * nj, gi.data(), 3 * nj);
+                gemm_panels_of(kr, h1o, B, R, R, p.wh1, p.wh1_h, 0, 3 * nj, gh.data(), 3 * nj);
                 for (int b = 0; b < B; ++b) {
                     float* hn = h1n + static_cast<size_t>(b) * R + p.j0;
                     std::memcpy(hn, h1o + static_cast<size_t>(b) * R + p.j0, nj * sizeof(float));
@@ -173,9 +159,9 @@ void WaveRNNCPU::run(int B, int Tc, const float* mel, const float* aux, float* h
                     std::memcpy(gi.data() + static_cast<size_t>(b) * 3 * nj, p.bi2.data(), 3 * nj * sizeof(float));
                     std::memcpy(gh.data() + static_cast<size_t>(b) * 3 * nj, p.bh2.data(), 3 * nj * sizeof(float));
                 }
-                gp(a2.data(), B, A, A, p.wi2a, p.wi2a_h, 3 * nj, gi.data(), 3 * nj);
-                gp(x1.data(), B, R, R, p.wi2, p.wi2_h, 3 * nj, gi.data(), 3 * nj);
-                gp(h2o, B, R, R, p.wh2, p.wh2_h, 3 * nj, gh.data(), 3 * nj);
+                gemm_panels_of(kr, a2.data(), B, A, A, p.wi2a, p.wi2a_h, 0, 3 * nj, gi.data(), 3 * nj);
+                gemm_panels_of(kr, x1.data(), B, R, R, p.wi2, p.wi2_h, 0, 3 * nj, gi.data(), 3 * nj);
+                gemm_panels_of(kr, h2o, B, R, R, p.wh2, p.wh2_h, 0, 3 * nj, gh.data(), 3 * nj);
                 for (int b = 0; b < B; ++b) {
                     float* hn = h2n + static_cast<size_t>(b) * R + p.j0;
                     std::memcpy(hn, h2o + static_cast<size_t>(b) * R + p.j0, nj * sizeof(float));
@@ -188,8 +174,8 @@ void WaveRNNCPU::run(int B, int Tc, const float* mel, const float* aux, float* h
             if (nf > 0) {  // fc1 columns f0..f1
                 for (int b = 0; b < B; ++b)
                     std::memcpy(y1.data() + static_cast<size_t>(b) * F + p.f0, p.bf1.data(), nf * sizeof(float));
-                gp(a3.data(), B, A, A, p.wf1a, p.wf1a_h, nf, y1.data() + p.f0, F);
-                gp(x2.data(), B, R, R, p.wf1, p.wf1_h, nf, y1.data() + p.f0, F);
+                gemm_panels_of(kr, a3.data(), B, A, A, p.wf1a, p.wf1a_h, 0, nf, y1.data() + p.f0, F);
+                gemm_panels_of(kr, x2.data(), B, R, R, p.wf1, p.wf1_h, 0, nf, y1.data() + p.f0, F);
                 for (int b = 0; b < B; ++b)
                     for (int f = p.f0; f < p.f1; ++f) y1[static_cast<size_t>(b) * F + f] = std::max(y1[static_cast<size_t>(b) * F + f], 0.0f);
             }
@@ -197,15 +183,15 @@ void WaveRNNCPU::run(int B, int Tc, const float* mel, const float* aux, float* h
             if (nf > 0) {  // fc2
                 for (int b = 0; b < B; ++b)
                     std::memcpy(y2.data() + static_cast<size_t>(b) * F + p.f0, p.bf2.data(), nf * sizeof(float));
-                gp(a4.data(), B, A, A, p.wf2a, p.wf2a_h, nf, y2.data() + p.f0, F);
-                gp(y1.data(), B, F, F, p.wf2, p.wf2_h, nf, y2.data() + p.f0, F);
+                gemm_panels_of(kr, a4.data(), B, A, A, p.wf2a, p.wf2a_h, 0, nf, y2.data() + p.f0, F);
+                gemm_panels_of(kr, y1.data(), B, F, F, p.wf2, p.wf2_h, 0, nf, y2.data() + p.f0, F);
                 for (int b = 0; b < B; ++b)
                     for (int f = p.f0; f < p.f1; ++f) y2[static_cast<size_t>(b) * F + f] = std::max(y2[static_cast<size_t>(b) * F + f], 0.0f);
             }
             bar.wait();
             if (no > 0) {  // fc3
                 for (int b = 0; b < B; ++b) std::memcpy(lg.data() + static_cast<size_t>(b) * O + p.o0, b3_.data() + p.o0, no * sizeof(float));
-                gp(y2.data(), B, F, F, p.wf3, p.wf3_h, no, lg.data() + p.o0, O);
+                gemm_panels_of(kr, y2.data(), B, F, F, p.wf3, p.wf3_h, 0, no, lg.data() + p.o0, O);
             }
             bar.wait();
             // every thread samples every stream itself (deterministic): no barrier afterwards

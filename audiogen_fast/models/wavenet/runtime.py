@@ -91,16 +91,25 @@ class _Step:
             out = out + gl.unsqueeze(0)
         return out.reshape(t1 - t0, B, L, self.G).contiguous()
 
-    def cond_from_cup(self, model, c_up, g, B, n):
+    @torch.no_grad()
+    def bias_rows(self, model, g, B):
+        """Every layer's step-independent gate input per stream: dilated-conv bias (+ speaker
+        projection when g [B, gin, 1] is given), fp32 [B, L*G]."""
+        bias = self.b_dil.float().expand(B, -1)
+        if g is not None:
+            bias = bias + torch.cat([layer.conv1x1g(g)[:, :, 0] for layer in model.conv_layers], 1).float()
+        return bias.contiguous()
+
+    def cond_from_cup(self, model, c_up, g, B, n, bias=None):
         """Conditioning [B, n, L, G] fp32 for an upsampled-mel block c_up [B, C, n] (None for
-        unconditional models): one matrix product per stream, the bias as the addmm input."""
+        unconditional models): one matrix product per stream, the bias as the addmm input.
+        bias: bias_rows(model, g, B) when the caller already has it."""
         L, G = self.cfg.layers, self.G
         out = torch.empty(B, n, L * G, device=self.b_dil.device, dtype=torch.float32)
-        bias = self.b_dil.float()
-        if g is not None:
-            gl = torch.cat([layer.conv1x1g(g)[:, :, 0] for layer in model.conv_layers], 1).float()  # [B, L*G]
+        if bias is None:
+            bias = self.bias_rows(model, g, B)
         for b in range(B):
-            bb = bias if g is None else bias + gl[b]
+            bb = bias[b]
             if c_up is not None:
                 torch.addmm(bb, c_up[b].t().float(), self.w_c.t().float(), out=out[b])
             else:
@@ -204,8 +213,8 @@ class Session:
     upsample_context() frames of real context on each side (clamped only at the true ends), then
     projected for every layer in one matrix product; then the loop runs the block. Loops with
     frame_cond = True (the C++ one) get it in frame-rate form instead (cond.py) when the upsampler
-    is linear along time: the window's frames projected, and per sample the upsampler's weights. Every block is
-    computed the same way however the frames arrive, so streaming (push chunks, then finish) gives
+    is linear along time: the window's frames projected, and per sample the upsampler's weights.
+    Every block is computed the same way however the frames arrive, so streaming (push chunks, then finish) gives
     exactly the samples of one-shot generation (push everything, then finish). Memory: the mel
     frames still needed and one block of conditioning.
 
@@ -230,6 +239,7 @@ class Session:
         up = model.upsample_net
         self.frame_cond = getattr(loop, "frame_cond", False) and (up is None or up.time_linear)
         self._bands = {}                    # (window frames, offset, n) -> (f0, wts)
+        self._bias = self.st.bias_rows(model, self.g, B)  # [B, L*G], the same for every block
         self.progress = None
         if progress:
             from tqdm import tqdm
@@ -276,13 +286,10 @@ class Session:
     def _cond(self, win, off: int, n: int):
         """The conditioning of n samples starting `off` samples into the window's upsampling."""
         st, up = self.st, self.model.upsample_net
+        bias = self._bias
         if not self.frame_cond:
             c_up = up(win)[:, :, off:off + n] if win is not None else None
-            return st.cond_from_cup(self.model, c_up, self.g, self.B, n)
-        bias = st.b_dil.float().expand(self.B, -1)
-        if self.g is not None:
-            bias = bias + torch.cat([layer.conv1x1g(self.g)[:, :, 0] for layer in self.model.conv_layers], 1).float()
-        bias = bias.contiguous()
+            return st.cond_from_cup(self.model, c_up, self.g, self.B, n, bias=bias)
         if win is None:  # unconditional: the bias alone (one all-zero frame with weight 0)
             LG = bias.shape[1]
             return FrameCond(torch.zeros(self.B, 1, LG), bias, torch.zeros(self.B, n, dtype=torch.int32),
