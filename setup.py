@@ -3,6 +3,8 @@
 * ``audiogen_fast._C_cpu``  — csrc/cpu/*.cpp + csrc/bindings_cpu.cpp (pybind11, no libtorch).
   Files named ``*_avx2.cpp`` are compiled with -mavx2 -mfma and only called after a
   run-time CPU check; everything else is portable x86-64 / aarch64 (never -march=native).
+* ``audiogen_fast._C_cuda_emu`` — csrc/cuda_emu_bindings.cpp: the CUDA kernels' source built for
+  the CPU on a fiber emulator (tests of the kernels' logic without a GPU).
 * ``audiogen_fast._C_cuda`` — csrc/cuda/*.cu + csrc/bindings_cuda.cpp, built when
   AUDIOGEN_FAST_CUDA=1, or when it is unset and both nvcc and an NVIDIA GPU are found.
   AUDIOGEN_FAST_CUDA=0 never builds it. cudart is linked statically so the module does not
@@ -102,7 +104,16 @@ ext_modules = [
         cxx_std=17,
         extra_compile_args=["-O3", "-fno-math-errno", "-fno-trapping-math"],
         extra_link_args=["-pthread"],
-    )
+    ),
+    # the CUDA persistent kernels compiled for the CPU and run by a fiber emulator
+    # (csrc/cuda/cuda_emu.h): tests check the kernels' logic on machines without a GPU
+    Pybind11Extension(
+        "audiogen_fast._C_cuda_emu",
+        ["csrc/cuda_emu_bindings.cpp"],
+        include_dirs=["csrc"],
+        cxx_std=17,
+        extra_compile_args=["-O2", "-Wno-clobbered", "-U_FORTIFY_SOURCE"],
+    ),
 ]
 
 _nvcc = _want_cuda()

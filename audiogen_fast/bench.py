@@ -5,6 +5,7 @@ A case is (config, provider, device, dtype, batch, seconds of audio). Providers:
   compile  torch.compile of the eager step (WaveNet, mu-law) or denoiser (DiffWave);
            mode "reduce-overhead" (CUDA graphs) on a GPU, "default" on the CPU
   cpp      the C++ loops (CPU)             triton   the Triton kernels (GPU)
+  cuda     the CUDA persistent kernels (GPU)
 Each case is timed after a warm-up call, as the median of `reps` calls, the providers of a config
 interleaved call by call (run()); on a GPU with CUDA events after a synchronize. Records follow
 DESIGN.md's results schema.
@@ -25,7 +26,7 @@ import torch
 from . import presets
 
 STANDARD = ("W1", "W2", "W4", "R2", "D1", "D2")
-PROVIDERS = ("torch", "compile", "cpp", "triton")
+PROVIDERS = ("torch", "compile", "cpp", "triton", "cuda")
 
 
 class Skip(Exception):

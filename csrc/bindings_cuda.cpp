@@ -3,6 +3,8 @@
 #include <cuda_runtime.h>
 #include <pybind11/pybind11.h>
 
+#include "cuda/wavenet_persistent_bind.h"
+
 #include <stdexcept>
 #include <string>
 
@@ -12,6 +14,10 @@ namespace agf {
 cudaError_t launch_sample_softmax(const float* logits, const float* u, int64_t* out, int n, int classes,
                                   cudaStream_t stream);
 cudaError_t launch_mulaw_decode(const int64_t* k, float* out, int64_t n, int mu, cudaStream_t stream);
+namespace wnp {
+cudaError_t max_resident_blocks(int wtype, int MT, int threads, size_t smem, int* out);
+cudaError_t launch(const Params& p, int wtype, int MT, int threads, size_t smem, cudaStream_t stream);
+}  // namespace wnp
 }  // namespace agf
 
 namespace {
@@ -57,5 +63,26 @@ PYBIND11_MODULE(_C_cuda, m) {
         if (n > 0 && (!k || !out)) throw std::invalid_argument("mulaw_decode: null pointer");
         check(agf::launch_mulaw_decode(reinterpret_cast<const int64_t*>(k), reinterpret_cast<float*>(out), n, mu,
                                        reinterpret_cast<cudaStream_t>(stream)), "mulaw_decode launch");
+    });
+
+    // WaveNet persistent kernel (csrc/cuda/wavenet_persistent.cuh); args: see audiogen_fast/ops/wavenet_persistent.py
+    m.def("wavenet_persistent_plan", [](const py::dict& d, size_t budget, int wtype) {
+        agf::wnp::Params p = agf::wnp::params_from_dict(d);
+        return agf::wnp::plan_dict(p, budget, wtype);
+    });
+    m.def("wavenet_persistent_max_blocks", [](int wtype, int M, int threads, size_t smem) {
+        int n = 0;
+        agf::wnp::weight_bytes(wtype);
+        check(agf::wnp::max_resident_blocks(wtype, M > 1 ? 8 : 1, threads, smem, &n), "wavenet_persistent occupancy");
+        return n;
+    });
+    m.def("wavenet_persistent", [](const py::dict& d, size_t budget, int wtype, int threads, std::uintptr_t stream) {
+        agf::wnp::Params p = agf::wnp::params_from_dict(d);
+        const size_t smem = agf::wnp::plan(p, budget, agf::wnp::weight_bytes(wtype));
+        if (smem == 0) throw std::invalid_argument("wavenet_persistent: the model needs more than 64 layer blocks");
+        if (threads < 32 || threads > agf::wnp::MAX_THREADS || threads % 32)
+            throw std::invalid_argument("wavenet_persistent: threads must be a multiple of 32 in [32, 256]");
+        check(agf::wnp::launch(p, wtype, p.M > 1 ? 8 : 1, threads, smem, reinterpret_cast<cudaStream_t>(stream)),
+              "wavenet_persistent launch");
     });
 }

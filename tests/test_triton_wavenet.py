@@ -9,33 +9,13 @@ import torch
 
 import audiogen_fast as agf
 from audiogen_fast import noise as noise_mod
-from conftest import HAS_CUDA, rel_err, triton_device
+from conftest import HAS_CUDA, first_mismatch_is_a_boundary_flip, rel_err, triton_device
 
 pytest.importorskip("triton")
 from audiogen_fast.models.wavenet import runtime as rt  # noqa: E402
 from audiogen_fast.sampling import sample_softmax  # noqa: E402
 
 DEV = triton_device()
-
-
-def first_mismatch_is_a_boundary_flip(model, mel, ref_samples, got_samples, u, tol=1e-4):
-    """Sampled sequences must be equal; if they differ, the first difference must be a uniform
-    lying within `tol` of a CDF boundary of the reference's own distribution (a rounding flip).
-    Returns the number of steps that matched."""
-    ref_samples, got_samples = ref_samples.cpu(), got_samples.cpu()
-    for b in range(ref_samples.shape[0]):
-        diff = (ref_samples[b] != got_samples[b]).nonzero()
-        if len(diff) == 0:
-            continue
-        i = int(diff[0])
-        cfg = model.config
-        teacher = torch.cat([torch.tensor([rt.initial_input(cfg)]), ref_samples[b, :-1]])[None]
-        _, logits = rt.run_torch(model, i + 1, mel=None if mel is None else mel[b:b + 1], teacher=teacher.to(mel.device if mel is not None else "cpu"))
-        cdf = torch.cumsum(torch.softmax(logits[0, i].double().cpu(), -1), -1)
-        dist = (cdf - float(u[b, i])).abs().min().item()
-        print(f"stream {b}: first mismatch at step {i}, uniform {float(u[b, i]):.7f} is {dist:.2e} from a CDF boundary")
-        assert dist < tol, f"stream {b} step {i}: samples differ although the uniform is {dist:.2e} from any boundary"
-    return True
 
 
 VARIANTS = {

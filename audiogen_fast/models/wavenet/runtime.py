@@ -20,7 +20,10 @@ from .cond import FrameCond, band
 from .config import WaveNetConfig
 from .reference import WaveNet
 
-BACKENDS = ("torch", "cpp", "triton")
+BACKENDS = ("torch", "cpp", "triton", "cuda")
+# the CUDA persistent kernel has run only on the CPU emulator so far (tests/test_cuda_wavenet.py):
+# usable by name, never picked by "auto" until it has matched the reference on a GPU
+UNVERIFIED = ("cuda",)
 COND_BLOCK = 2048  # time steps of conditioning projected per matrix product
 
 
@@ -359,6 +362,8 @@ def make_loop(model: WaveNet, backend: str, dtype: str = "float32", loop=None):
         return cpp_loop(model), {"half": dtype == "float16"}
     if backend == "triton":
         return triton_loop(model), {}
+    if backend == "cuda":
+        return cuda_loop(model), {}
     raise ValueError(f"backend {backend!r} has no WaveNet runtime")
 
 
@@ -434,7 +439,29 @@ def run_cpp(model: WaveNet, n: int, mel=None, speaker=None, noise=None, teacher=
     return _run(model, "cpp", n, mel, speaker, noise, teacher, batch, progress, dtype=dtype, threads=threads)
 
 
-RUNNERS = {"torch": run_torch, "cpp": run_cpp, "triton": run_triton}
+# ---- CUDA: the persistent kernel (csrc/cuda/wavenet_persistent.cuh) ---------------------------
+
+def cuda_loop(model: WaveNet, emulate: bool = False):
+    """The persistent-kernel loop (weights laid out on the model's device and dtype), cached on
+    the model. emulate=True: the same kernel on the CPU emulator (tests)."""
+    from ...ops.wavenet_persistent import WaveNetPersistentLoop
+
+    p = next(model.parameters())
+    key = (p.device, p.dtype, p.data_ptr(), emulate)
+    cached = getattr(model, "_agf_cuda_loop", None)
+    if cached is None or cached[0] != key:
+        cached = (key, WaveNetPersistentLoop(model, emulate=emulate))
+        object.__setattr__(model, "_agf_cuda_loop", cached)
+    return cached[1]
+
+
+def run_cuda(model: WaveNet, n: int, mel=None, speaker=None, noise=None, teacher=None, batch: int = 1,
+             progress: bool = False, loop=None, chunk=None):
+    """Same contract as run_torch, on the persistent CUDA kernel."""
+    return _run(model, "cuda", n, mel, speaker, noise, teacher, batch, progress, loop=loop)
+
+
+RUNNERS = {"torch": run_torch, "cpp": run_cpp, "triton": run_triton, "cuda": run_cuda}
 
 
 class _AudioStream:

@@ -1,0 +1,227 @@
+"""CUDA: the WaveNet loop as one persistent kernel per chunk (csrc/cuda/wavenet_persistent.cuh).
+
+Design (issue 5): the weights stay in shared memory for the whole chunk, spread over a chain of
+blocks (one per SM): block r owns a run of consecutive layers (as many as fit in its shared
+memory), the last block the output stack, the sampler and the input embedding. Each sample's
+state (h [R], skip sums [S]) goes round the chain through per-block mailboxes announced by
+release/acquire flags; each block prepares its layers' conditioning and past-tap products before
+the sample reaches it, so only the current tap, the gate and the residual/skip product are on the
+critical path. M streams (up to 8) share a chain in lockstep; several chains run side by side in
+one cooperative launch (all blocks resident, as the flags require).
+
+This wrapper lays the weights out (padded to multiples of 8, zeros in the padding), checks every
+input, plans the blocks, and launches on the current CUDA stream. `emulate=True` runs the same
+kernel source on the CPU through the fiber emulator (audiogen_fast._C_cuda_emu, tests only).
+The reference it must reproduce is the eager incremental loop (wavenet_persistent_ref, below).
+Same interface as the other loops: new_state(B, initial) -> (hist, x); run_chunk(cond, hist, x,
+t0, noise= | teacher=) -> samples [B, Tc] (or teacher-forced outputs [B, Tc, OUT]).
+"""
+from __future__ import annotations
+
+import itertools
+import math
+
+import torch
+
+_TAGS = itertools.count(1)  # launch ids: flags carry (id << 32) + step, so stale flags never match
+WTYPES = {torch.float32: 0, torch.float16: 1, torch.bfloat16: 2}
+MODES = {"mulaw": 0, "mol": 1, "gaussian": 2}
+MAX_STREAMS_PER_CHAIN = 8
+
+
+def _pad8(n: int) -> int:
+    return (int(n) + 7) // 8 * 8
+
+
+def _ext(emulate: bool):
+    if emulate:
+        from .. import _C_cuda_emu
+
+        return _C_cuda_emu
+    from .. import _C_cuda
+
+    return _C_cuda
+
+
+class WaveNetPersistentLoop:
+    frame_cond = False
+
+    def __init__(self, model, dtype=None, emulate: bool = False, smem_budget: int | None = None,
+                 streams_per_chain: int | None = None, threads: int = 256, seed: int = 0):
+        cfg = model.config
+        p = next(model.parameters())
+        dtype = p.dtype if dtype is None else dtype
+        if dtype not in WTYPES:
+            raise ValueError(f"weight dtype must be float32, float16 or bfloat16, got {dtype}")
+        if cfg.layers > 64:
+            raise ValueError(f"the CUDA WaveNet kernel supports up to 64 layers, this model has {cfg.layers}")
+        self.emulate, self.ext = emulate, _ext(emulate)
+        self.device = torch.device("cpu") if emulate else p.device
+        if not emulate and self.device.type != "cuda":
+            raise ValueError("the CUDA WaveNet loop needs the model on a CUDA device")
+        self.model, self.cfg, self.wtype, self.threads, self.seed = model, cfg, WTYPES[dtype], int(threads), int(seed)
+        self.M_fixed = streams_per_chain
+        if streams_per_chain is not None and not 1 <= streams_per_chain <= MAX_STREAMS_PER_CHAIN:
+            raise ValueError(f"streams_per_chain must be in [1, {MAX_STREAMS_PER_CHAIN}]")
+        L, K, R, G, S, H = cfg.layers, cfg.kernel_size, cfg.residual_channels, cfg.gate_channels, cfg.skip_channels, cfg.out_hidden
+        G2, OUT, IN = G // 2, cfg.out_channels, cfg.in_channels
+        Rp, G2p, Sp, Hp, OUTp = _pad8(R), _pad8(G2), _pad8(S), _pad8(H), _pad8(OUT)
+        wt = dict(device=self.device, dtype=dtype)
+        f32 = dict(device=self.device, dtype=torch.float32)
+        layers = model.conv_layers
+        with torch.no_grad():
+            wg = torch.zeros(L, K, 2 * G2p, Rp, **f32)        # rows 2c / 2c+1: tanh / sigmoid channel c
+            wos = torch.zeros(L, Rp + Sp, G2p, **f32)         # rows < Rp residual, Rp.. skip
+            bos = torch.zeros(L, Rp + Sp, **f32)
+            for l, lay in enumerate(layers):
+                w = lay.conv.weight.detach().to(**f32)         # [G, R, K]
+                wg[l, :, 0:2 * G2:2, :R] = w[:G2].permute(2, 0, 1)
+                wg[l, :, 1:2 * G2:2, :R] = w[G2:].permute(2, 0, 1)
+                wos[l, :R, :G2] = lay.conv1x1_out.weight[:, :, 0].to(**f32)
+                wos[l, Rp:Rp + S, :G2] = lay.conv1x1_skip.weight[:, :, 0].to(**f32)
+                bos[l, :R] = lay.conv1x1_out.bias.to(**f32)
+                bos[l, Rp:Rp + S] = lay.conv1x1_skip.bias.to(**f32)
+            w1 = torch.zeros(Hp, Sp, **f32)
+            w1[:H, :S] = model.last_conv1.weight[:, :, 0].to(**f32)
+            b1 = torch.zeros(Hp, **f32)
+            b1[:H] = model.last_conv1.bias.to(**f32)
+            w2 = torch.zeros(OUTp, Hp, **f32)
+            w2[:OUT, :H] = model.last_conv2.weight[:, :, 0].to(**f32)
+            b2 = torch.zeros(OUTp, **f32)
+            b2[:OUT] = model.last_conv2.bias.to(**f32)
+            emb = torch.zeros(IN, Rp, **f32)
+            emb[:, :R] = model.first_conv.weight[:, :, 0].t().to(**f32)
+            emb_b = torch.zeros(Rp, **f32)
+            emb_b[:R] = model.first_conv.bias.to(**f32)
+        # the matrices in the storage dtype, the biases and the embedding in fp32
+        self.t = dict(wg=wg.to(**wt).contiguous(), wos=wos.to(**wt).contiguous(), bos=bos, w1=w1.to(**wt).contiguous(),
+                      b1=b1, w2=w2.to(**wt).contiguous(), b2=b2, emb=emb, emb_b=emb_b)
+        dil = [int(lay.dilation) for lay in layers]
+        hoff, acc = [], 0
+        for d in dil:
+            hoff.append(acc)
+            acc += (K - 1) * d
+        self.hist_rows = acc
+        self.base = dict(L=L, K=K, R=R, Rp=Rp, G2=G2, G2p=G2p, S=S, Sp=Sp, H=H, Hp=Hp, OUT=OUT, OUTp=OUTp, IN=IN,
+                         mode=MODES[cfg.output], nz=2 if cfg.output == "mol" else 1,
+                         n_mix=cfg.n_mix if cfg.output == "mol" else 1, hist_rows=self.hist_rows,
+                         skip_scale=math.sqrt(1.0 / L), log_scale_min=float(cfg.log_scale_min), dil=dil, hoff=hoff)
+        self.base.update({k: v.data_ptr() for k, v in self.t.items()})
+        if smem_budget is None:
+            smem_budget = 227 * 1024 if emulate else int(self.ext.device_properties(self.device.index or 0)["smem_per_block_optin"])
+        self.smem_budget = int(smem_budget)
+        self._scratch = {}
+
+    # ---- planning ---------------------------------------------------------------------------
+    def plan(self, B: int, M: int) -> dict:
+        """The block plan for B streams, M per chain: nblk, blk_lo, blk_wsmem, smem, nchains, ..."""
+        d = dict(self.base, B=B, M=M, Tc=1, t0=0, teacher=0, tag=0)
+        for k in ("cond", "hist", "x", "noise", "teacher_in", "out", "logits", "mail", "flags"):
+            d[k] = 0
+        return self.ext.wavenet_persistent_plan(d, self.smem_budget, self.wtype)
+
+    def _groups(self, B: int):
+        """(M, plan, chains per launch): one stream per chain while the chains fit on the GPU at
+        once, else M streams per chain (up to 8); more chains than fit run in several launches."""
+        if self.M_fixed is not None:
+            M = min(self.M_fixed, B)
+        else:
+            M = 1
+            if not self.emulate:
+                pl = self.plan(B, 1)
+                fit = self.ext.wavenet_persistent_max_blocks(self.wtype, 1, self.threads, pl["smem"]) // (pl["nblk"] + 1)
+                if B > fit:
+                    M = min(MAX_STREAMS_PER_CHAIN, B)
+        pl = self.plan(B, M)
+        if self.emulate:
+            return M, pl, pl["nchains"]
+        fit = self.ext.wavenet_persistent_max_blocks(self.wtype, M, self.threads, pl["smem"]) // (pl["nblk"] + 1)
+        if fit < 1:
+            raise RuntimeError(f"one chain of the WaveNet kernel needs {pl['nblk'] + 1} resident blocks with "
+                               f"{pl['smem']} bytes of shared memory each; this GPU cannot hold them at once")
+        return M, pl, fit
+
+    # ---- the loop interface -------------------------------------------------------------------
+    def new_state(self, B: int, initial: float):
+        hist = torch.zeros(B, self.hist_rows, self.cfg.residual_channels, device=self.device, dtype=torch.float32)
+        x = torch.full((B,), float(initial), device=self.device, dtype=torch.float32)
+        return hist, x
+
+    def _check(self, t, name, shape):
+        if not isinstance(t, torch.Tensor):
+            raise TypeError(f"{name} must be a torch.Tensor")
+        if tuple(t.shape) != tuple(shape):
+            raise ValueError(f"{name} must have shape {tuple(shape)}, got {tuple(t.shape)}")
+        if t.dtype != torch.float32 or not t.is_contiguous():
+            raise ValueError(f"{name} must be contiguous float32 (got {t.dtype}, contiguous={t.is_contiguous()})")
+        if t.device.type != self.device.type or (self.device.type == "cuda" and t.device != self.device):
+            raise ValueError(f"{name} is on {t.device}, the kernel's weights on {self.device}")
+        if not torch.isfinite(t).all():
+            raise ValueError(f"{name} contains NaN or infinity")
+
+    def _check_inputs(self, v, name):
+        """Mu-law inputs index the embedding: they must be whole classes in range."""
+        if self.cfg.output == "mulaw":
+            if ((v != v.round()) | (v < 0) | (v >= self.base["IN"])).any():
+                raise ValueError(f"{name} must hold class indices in [0, {self.base['IN']}) for this mu-law model")
+        elif ((v < -1) | (v > 1)).any():
+            raise ValueError(f"{name} must hold samples in [-1, 1]")
+
+    def run_chunk(self, cond, hist, x, t0, noise=None, teacher=None):
+        """cond [B, Tc, L, G] fp32; noise [B, Tc, NZ] or teacher [B, Tc]. Returns samples [B, Tc]
+        (or outputs [B, Tc, OUT] when teacher-forced); hist and x are updated in place."""
+        if not isinstance(cond, torch.Tensor) or cond.ndim != 4:
+            raise ValueError(f"cond must be [B, Tc, L, G], got {getattr(cond, 'shape', type(cond))}")
+        B, Tc = cond.shape[:2]
+        if B < 1 or Tc < 1:
+            raise ValueError(f"cond must have B >= 1 and Tc >= 1, got {tuple(cond.shape)}")
+        bs = self.base
+        self._check(cond, "cond", (B, Tc, bs["L"], 2 * bs["G2"]))
+        self._check(hist, "hist", (B, self.hist_rows, bs["R"]))
+        self._check(x, "x", (B,))
+        out = torch.empty(B, Tc, device=self.device, dtype=torch.float32)
+        logits = None
+        if teacher is not None:
+            self._check(teacher, "teacher", (B, Tc))
+            self._check_inputs(teacher, "teacher")
+            logits = torch.empty(B, Tc, bs["OUT"], device=self.device, dtype=torch.float32)
+        else:
+            if noise is None:
+                raise ValueError("pass noise or teacher")
+            self._check(noise, "noise", (B, Tc, bs["nz"]))
+            self._check_inputs(x, "x")
+        M, pl, fit = self._groups(B)
+        per_launch = fit * M
+        for g0 in range(0, B, per_launch):
+            g1 = min(B, g0 + per_launch)
+            nb = g1 - g0
+            nch = -(-nb // M)
+            mail = self._buffer("mail", nch * (pl["nblk"] + 1) * M * (bs["Rp"] + bs["Sp"]), torch.float32)
+            flags = self._buffer("flags", nch * (pl["nblk"] + 1), torch.int64)
+            d = dict(bs, B=nb, M=M, Tc=Tc, t0=int(t0), teacher=int(teacher is not None), tag=next(_TAGS) << 32,
+                     cond=cond[g0:g1].data_ptr(), hist=hist[g0:g1].data_ptr(), x=x[g0:g1].data_ptr(),
+                     noise=noise[g0:g1].data_ptr() if noise is not None else 0,
+                     teacher_in=teacher[g0:g1].data_ptr() if teacher is not None else 0,
+                     out=out[g0:g1].data_ptr(), logits=logits[g0:g1].data_ptr() if logits is not None else 0,
+                     mail=mail.data_ptr(), flags=flags.data_ptr())
+            if self.emulate:
+                self.ext.wavenet_persistent(d, self.smem_budget, self.wtype, self.threads, self.seed)
+            else:
+                stream = torch.cuda.current_stream(self.device).cuda_stream
+                self.ext.wavenet_persistent(d, self.smem_budget, self.wtype, self.threads, stream)
+        return logits if teacher is not None else out
+
+    def _buffer(self, name, n, dtype):
+        """Mailboxes / flags, kept between launches (their old contents never match a new tag)."""
+        buf = self._scratch.get(name)
+        if buf is None or buf.numel() < n:
+            buf = torch.zeros(max(n, 1), device=self.device, dtype=dtype)
+            self._scratch[name] = buf
+        return buf
+
+
+def wavenet_persistent_ref(model, n, mel=None, speaker=None, noise=None, teacher=None):
+    """The reference this op must reproduce: the eager incremental loop."""
+    from ..models.wavenet.runtime import run_torch
+
+    return run_torch(model, n, mel=mel, speaker=speaker, noise=noise, teacher=teacher)

@@ -1,0 +1,88 @@
+// The handful of CUDA primitives the persistent kernels use, written once for nvcc and once for
+// the CPU emulator (cuda_emu.h), so the same kernel source runs on a GPU and in CI tests.
+//   AGF_KERNEL / AGF_DEV       __global__ / __device__ inline
+//   agf_tid() agf_bid() agf_nthreads() agf_nblocks()
+//   agf_sync()                 __syncthreads()
+//   agf_shfl_xor/up/idx(v, k)  full-warp shuffles (all 32 lanes must call)
+//   agf_smem()                 the dynamic shared memory of the block
+//   agf_wait_eq(flag, v)       spin until an acquire load of *flag == v (one thread calls it)
+//   agf_publish(flag, v)       __threadfence + release store (after the data it announces)
+//   agf_ldcg(p)                a load that bypasses L1 (data written by other SMs this launch)
+//   agf_half2float / agf_bf162float   from raw 16-bit storage
+#pragma once
+#include <cstdint>
+
+#ifdef __CUDACC__
+#include <cuda_fp16.h>
+#include <cuda_runtime.h>
+
+#define AGF_KERNEL __global__
+#define AGF_DEV __device__ __forceinline__
+
+AGF_DEV int agf_tid() { return threadIdx.x; }
+AGF_DEV int agf_bid() { return blockIdx.x; }
+AGF_DEV int agf_nthreads() { return blockDim.x; }
+AGF_DEV int agf_nblocks() { return gridDim.x; }
+AGF_DEV void agf_sync() { __syncthreads(); }
+template <class T>
+AGF_DEV T agf_shfl_xor(T v, int m) { return __shfl_xor_sync(0xffffffffu, v, m); }
+template <class T>
+AGF_DEV T agf_shfl_up(T v, int d) { return __shfl_up_sync(0xffffffffu, v, d); }
+template <class T>
+AGF_DEV T agf_shfl_idx(T v, int src) { return __shfl_sync(0xffffffffu, v, src); }
+AGF_DEV void* agf_smem() {
+    extern __shared__ __align__(16) unsigned char agf_dynamic_smem[];
+    return agf_dynamic_smem;
+}
+AGF_DEV unsigned long long agf_ld_acquire(const unsigned long long* p) {
+    unsigned long long v;
+    asm volatile("ld.acquire.gpu.global.u64 %0, [%1];" : "=l"(v) : "l"(p) : "memory");
+    return v;
+}
+AGF_DEV void agf_wait_eq(const unsigned long long* p, unsigned long long v) {
+    while (agf_ld_acquire(p) != v) {
+    }
+}
+AGF_DEV void agf_publish(unsigned long long* p, unsigned long long v) {
+    __threadfence();
+    asm volatile("st.release.gpu.global.u64 [%0], %1;" ::"l"(p), "l"(v) : "memory");
+}
+AGF_DEV float agf_ldcg(const float* p) { return __ldcg(p); }
+AGF_DEV float agf_half2float(uint16_t h) { return __half2float(__ushort_as_half(h)); }
+AGF_DEV float agf_bf162float(uint16_t h) { return __uint_as_float(static_cast<unsigned>(h) << 16); }
+
+#else  // CPU emulation
+#include "cuda_emu.h"
+
+#define AGF_KERNEL
+#define AGF_DEV inline
+
+inline int agf_tid() { return agf_emu::threadIdx.x; }
+inline int agf_bid() { return agf_emu::blockIdx.x; }
+inline int agf_nthreads() { return agf_emu::blockDim.x; }
+inline int agf_nblocks() { return agf_emu::gridDim.x; }
+inline void agf_sync() { agf_emu::syncthreads(); }
+template <class T>
+inline T agf_shfl_xor(T v, int m) { return agf_emu::exchange(v, [m](int lane) { return lane ^ m; }); }
+template <class T>
+inline T agf_shfl_up(T v, int d) { return agf_emu::exchange(v, [d](int lane) { return lane >= d ? lane - d : lane; }); }
+template <class T>
+inline T agf_shfl_idx(T v, int src) { return agf_emu::exchange(v, [src](int) { return src; }); }
+inline void* agf_smem() { return agf_emu::dynamic_smem(); }
+inline void agf_wait_eq(const unsigned long long* p, unsigned long long v) {
+    while (*reinterpret_cast<const volatile unsigned long long*>(p) != v) agf_emu::yield();
+    agf_emu::note_progress();
+}
+inline void agf_publish(unsigned long long* p, unsigned long long v) {
+    *reinterpret_cast<volatile unsigned long long*>(p) = v;
+    agf_emu::note_progress();
+}
+inline float agf_ldcg(const float* p) { return *p; }
+inline float agf_half2float(uint16_t h) { return agf_emu::half_bits_to_float(h); }
+inline float agf_bf162float(uint16_t h) {
+    const uint32_t b = static_cast<uint32_t>(h) << 16;
+    float f;
+    std::memcpy(&f, &b, 4);
+    return f;
+}
+#endif

@@ -1,0 +1,247 @@
+// A small CUDA execution emulator for the CPU, so that the persistent kernels' logic (indexing,
+// barriers, warp shuffles, the flag protocol between blocks) is tested in CI on machines without
+// a GPU. The kernel source is the same file nvcc compiles (csrc/cuda/*.cuh); compat.h maps the
+// few CUDA primitives the kernels use onto this header when __CUDACC__ is not defined.
+//
+// Model: every CUDA thread of every block is a fiber (ucontext) in one OS thread. A fiber runs
+// until it reaches a synchronisation point (__syncthreads, a warp shuffle, a spin on a flag) and
+// then yields. Between synchronisation points the fibers run one after the other in an order
+// shuffled every round (seeded), so a missing barrier shows up as a wrong result. All blocks are
+// co-resident (as a cooperative launch guarantees). If a whole round passes in which no fiber
+// makes progress, the launch reports a deadlock instead of hanging.
+//
+// Fibers are started with makecontext and then switched with _setjmp/_longjmp (the translation
+// unit must be built without _FORTIFY_SOURCE, whose longjmp check rejects a jump to another stack).
+// What it does not model: the memory model (every store is immediately visible), warp
+// divergence (a shuffle needs all 32 lanes), timing. Those stay for the GPU run.
+#pragma once
+#ifndef __CUDACC__
+#if defined(_FORTIFY_SOURCE) && _FORTIFY_SOURCE > 0
+#error "cuda_emu.h switches stacks with longjmp: build this file with -U_FORTIFY_SOURCE"
+#endif
+
+#include <setjmp.h>
+#include <ucontext.h>
+
+#include <algorithm>
+#include <cmath>
+#include <cstdint>
+#include <cstring>
+#include <functional>
+#include <memory>
+#include <random>
+#include <stdexcept>
+#include <string>
+#include <vector>
+
+struct dim3 {
+    unsigned x = 1, y = 1, z = 1;
+};
+
+namespace agf_emu {
+
+struct Block {
+    int arrived = 0;
+    uint64_t generation = 0;
+    std::vector<unsigned char> smem;
+};
+
+struct Warp {
+    uint64_t slots[2][32];  // double-buffered: shuffle k uses slots[k % 2] (see exchange)
+    int arrived = 0;
+    uint64_t generation = 0;
+};
+
+struct Fiber {
+    ucontext_t ctx;  // used once, to start the fiber on its own stack
+    jmp_buf jb;      // every later switch: _setjmp / _longjmp (no signal-mask system call)
+    std::unique_ptr<char[]> stack;
+    unsigned tid = 0, bid = 0;
+    unsigned shuffles = 0;
+    bool started = false, done = false;
+};
+
+struct Launch {
+    std::vector<Fiber> fibers;
+    std::vector<Block> blocks;
+    std::vector<Warp> warps;  // [block * warps_per_block + warp]
+    ucontext_t sched;
+    jmp_buf sched_jb;
+    Fiber* current = nullptr;
+    unsigned nthreads = 0, nwarps = 0;
+    uint64_t progress = 0;
+    std::function<void()> body;
+};
+
+inline Launch*& active() {
+    static Launch* l = nullptr;
+    return l;
+}
+
+// the CUDA built-ins, set by the scheduler before a fiber resumes
+inline dim3 threadIdx, blockIdx, blockDim, gridDim;
+
+inline void yield() {
+    Launch* L = active();
+    if (_setjmp(L->current->jb) == 0) _longjmp(L->sched_jb, 1);
+}
+
+inline void note_progress() { ++active()->progress; }
+
+inline void syncthreads() {
+    Launch* L = active();
+    Block& b = L->blocks[L->current->bid];
+    const uint64_t gen = b.generation;
+    note_progress();
+    if (++b.arrived == static_cast<int>(L->nthreads)) {
+        b.arrived = 0;
+        ++b.generation;
+        return;
+    }
+    while (b.generation == gen) yield();
+}
+
+inline Warp& my_warp() {
+    Launch* L = active();
+    return L->warps[L->current->bid * L->nwarps + L->current->tid / 32];
+}
+
+inline void warp_barrier() {
+    Warp& w = my_warp();
+    const uint64_t gen = w.generation;
+    note_progress();
+    if (++w.arrived == 32) {
+        w.arrived = 0;
+        ++w.generation;
+        return;
+    }
+    while (w.generation == gen) yield();
+}
+
+// every lane publishes v, then reads lane src_of(lane)'s value. Shuffle k of a lane uses buffer
+// k % 2: a lane can only write buffer k % 2 again at shuffle k + 2, after the barrier of shuffle
+// k + 1, which every lane reaches only after it has read shuffle k's value.
+template <class T, class F>
+inline T exchange(T v, F src_of) {
+    static_assert(sizeof(T) <= 8, "shuffle of at most 8 bytes");
+    Warp& w = my_warp();
+    Fiber* f = active()->current;
+    const unsigned lane = f->tid % 32, buf = f->shuffles++ & 1;
+    uint64_t bits = 0;
+    std::memcpy(&bits, &v, sizeof(T));
+    w.slots[buf][lane] = bits;
+    warp_barrier();
+    const int src = src_of(static_cast<int>(lane));
+    T out;
+    uint64_t got = w.slots[buf][(src >= 0 && src < 32) ? src : lane];
+    std::memcpy(&out, &got, sizeof(T));
+    return out;
+}
+
+inline void* dynamic_smem() {
+    Launch* L = active();
+    return L->blocks[L->current->bid].smem.data();
+}
+
+inline void fiber_entry() {
+    Launch* L = active();
+    L->body();
+    L->current->done = true;
+    note_progress();
+    _longjmp(L->sched_jb, 1);
+}
+
+// Runs body() as every thread of grid x block; returns when all threads have returned.
+inline void launch(unsigned grid, unsigned block, size_t smem_bytes, std::function<void()> body,
+                   uint64_t seed = 0, size_t stack_bytes = 64 * 1024) {
+    if (active()) throw std::runtime_error("cuda_emu: nested launch");
+    if (block == 0 || block % 32) throw std::runtime_error("cuda_emu: block size must be a positive multiple of 32");
+    Launch L;
+    L.body = std::move(body);
+    L.nthreads = block;
+    L.nwarps = block / 32;
+    L.blocks.resize(grid);
+    for (auto& b : L.blocks) b.smem.assign(smem_bytes + 16, 0xCD);  // garbage, as on a GPU
+    L.warps.resize(static_cast<size_t>(grid) * L.nwarps);
+    L.fibers.resize(static_cast<size_t>(grid) * block);
+    active() = &L;
+    for (unsigned b = 0; b < grid; ++b)
+        for (unsigned t = 0; t < block; ++t) {
+            Fiber& f = L.fibers[static_cast<size_t>(b) * block + t];
+            f.tid = t;
+            f.bid = b;
+            f.stack.reset(new char[stack_bytes]);
+            getcontext(&f.ctx);
+            f.ctx.uc_stack.ss_sp = f.stack.get();
+            f.ctx.uc_stack.ss_size = stack_bytes;
+            f.ctx.uc_link = nullptr;
+            makecontext(&f.ctx, fiber_entry, 0);
+        }
+    std::mt19937_64 rng(seed);
+    std::vector<size_t> order(L.fibers.size());
+    for (size_t i = 0; i < order.size(); ++i) order[i] = i;
+    size_t live = L.fibers.size();
+    int idle_rounds = 0;
+    gridDim.x = grid;
+    blockDim.x = block;
+    while (live > 0) {
+        std::shuffle(order.begin(), order.end(), rng);
+        const uint64_t before = L.progress;
+        for (size_t i : order) {
+            Fiber& f = L.fibers[i];
+            if (f.done) continue;
+            L.current = &f;
+            threadIdx.x = f.tid;
+            blockIdx.x = f.bid;
+            if (_setjmp(L.sched_jb) == 0) {
+                if (!f.started) {
+                    f.started = true;
+                    swapcontext(&L.sched, &f.ctx);
+                } else {
+                    _longjmp(f.jb, 1);
+                }
+            }
+            if (f.done) --live;
+        }
+        if (L.progress == before && live > 0) {
+            if (++idle_rounds >= 2) {
+                active() = nullptr;
+                throw std::runtime_error("cuda_emu: deadlock (no thread made progress in a whole round; " +
+                                         std::to_string(live) + " threads still waiting)");
+            }
+        } else {
+            idle_rounds = 0;
+        }
+    }
+    active() = nullptr;
+}
+
+// IEEE half <-> float in software (round to nearest even), for the emulated fp16 weights
+inline float half_bits_to_float(uint16_t h) {
+    const uint32_t sign = (h & 0x8000u) << 16;
+    uint32_t exp = (h >> 10) & 0x1f, man = h & 0x3ff, bits;
+    if (exp == 0) {
+        if (man == 0) {
+            bits = sign;
+        } else {  // subnormal
+            exp = 127 - 15 + 1;
+            while (!(man & 0x400)) {
+                man <<= 1;
+                --exp;
+            }
+            man &= 0x3ff;
+            bits = sign | (exp << 23) | (man << 13);
+        }
+    } else if (exp == 31) {
+        bits = sign | 0x7f800000u | (man << 13);
+    } else {
+        bits = sign | ((exp + 127 - 15) << 23) | (man << 13);
+    }
+    float f;
+    std::memcpy(&f, &bits, 4);
+    return f;
+}
+
+}  // namespace agf_emu
+
+#endif  // !__CUDACC__

@@ -1,0 +1,385 @@
+// WaveNet persistent kernel: a whole chunk of samples of the incremental WaveNet in one launch,
+// with every weight in shared memory, spread over a chain of blocks (SMs) that hand each
+// sample's state on by flags. Compiled by nvcc (wavenet_persistent.cu) and by the CPU emulator
+// (csrc/cuda_emu_bindings.cpp) from this one source; the reference it must reproduce is the eager
+// incremental loop (audiogen_fast/models/wavenet/runtime.py, TorchLoop) — see
+// audiogen_fast/ops/wavenet_persistent.py, which lays the weights out and checks the inputs.
+//
+// Layout of one launch. A "chain" of nblk + 1 blocks serves M streams in lockstep:
+//   layer block r (r < nblk) owns the contiguous layers [blk_lo[r], blk_lo[r+1]) and keeps their
+//     weights in shared memory (the planner puts as many layers in a block as fit);
+//   the output block (r = nblk) owns the output stack, the sampler and the input embedding.
+// Per sample t the state travels around the ring
+//   output block --(h0, skip = 0)--> block 0 --(h, skip)--> block 1 ... block nblk-1 --> output block
+// through a mailbox per block in global memory: the sender writes M x (R + S) floats, then
+// publishes the flag value tag + t + 1 with a release store; the receiver's thread 0 spins on an
+// acquire load until it sees that value, and the block reads the mailbox with L1-bypassing loads.
+// A mailbox is never overwritten before it has been read: the next message to block r can only
+// be sent after the current one went round the whole ring. tag = launch id << 32, so a flag left
+// by an earlier launch never matches.
+// Off the critical path, before it waits for sample t, a layer block already sums each of its
+// layers' conditioning and the dilated-conv taps on past inputs (ring buffers in global memory);
+// on the critical path remain, per layer, the current-tap product (R -> G), the gate, and the
+// residual/skip product (G/2 -> R + S), each one block-wide matrix-vector product behind a barrier.
+//
+// Shapes (padded sizes Xp are multiples of 8 so every row is read in 16/32-byte vectors; the
+// padding holds zeros): B streams, Tc steps, L layers, K taps, R residual, G2 = G/2 gate channels,
+// S skip, H output hidden, OUT outputs, IN embedding rows (classes for mu-law, else 1).
+#pragma once
+#include <cmath>
+#include <cstddef>
+#include <cstdint>
+
+#include "compat.h"
+#include "wavenet_persistent_params.h"
+
+#ifdef __CUDACC__
+#define AGF_LAUNCH_BOUNDS(n) __launch_bounds__(n)
+#else
+#define AGF_LAUNCH_BOUNDS(n)
+#endif
+
+namespace agf {
+namespace wnp {
+
+// ---- device helpers ------------------------------------------------------------------------
+
+AGF_DEV void load8(const float* p, float w[8], F32) {
+#ifdef __CUDACC__
+    const float4 a = *reinterpret_cast<const float4*>(p), b = *reinterpret_cast<const float4*>(p + 4);
+    w[0] = a.x; w[1] = a.y; w[2] = a.z; w[3] = a.w; w[4] = b.x; w[5] = b.y; w[6] = b.z; w[7] = b.w;
+#else
+    for (int i = 0; i < 8; ++i) w[i] = p[i];
+#endif
+}
+
+AGF_DEV void load8(const uint16_t* p, float w[8], F16) {
+#ifdef __CUDACC__
+    const uint4 v = *reinterpret_cast<const uint4*>(p);
+    const __half2* h = reinterpret_cast<const __half2*>(&v);
+    for (int i = 0; i < 4; ++i) {
+        const float2 f = __half22float2(h[i]);
+        w[2 * i] = f.x;
+        w[2 * i + 1] = f.y;
+    }
+#else
+    for (int i = 0; i < 8; ++i) w[i] = agf_half2float(p[i]);
+#endif
+}
+
+AGF_DEV void load8(const uint16_t* p, float w[8], BF16) {
+    for (int i = 0; i < 8; ++i) w[i] = agf_bf162float(p[i]);
+}
+
+AGF_DEV void load8s(const float* x, float v[8]) {  // 8 fp32 activations from shared memory
+#ifdef __CUDACC__
+    const float4 a = *reinterpret_cast<const float4*>(x), b = *reinterpret_cast<const float4*>(x + 4);
+    v[0] = a.x; v[1] = a.y; v[2] = a.z; v[3] = a.w; v[4] = b.x; v[5] = b.y; v[6] = b.z; v[7] = b.w;
+#else
+    for (int i = 0; i < 8; ++i) v[i] = x[i];
+#endif
+}
+
+AGF_DEV float sigmoidf_(float x) { return 1.0f / (1.0f + expf(-x)); }
+
+// Block-wide matrix-vector products for up to MT streams.
+// Unit u (of NU) owns NR consecutive rows of W (row stride ld elements); its result for stream m
+// is sum over k < nsum of  W[k * mstride + row] . x[k * xstride + m * ldx + 0 .. ncols).
+// tpo lanes of a warp share a unit (each reads every tpo-th 8-element vector of the row), their
+// partial sums are combined with shuffles, and the lane with sub == 0 calls epi(u, m, r0, r1).
+// Every thread of the block must call it (the unit loop is uniform; shuffles stay converged).
+template <class WK, int MT, int NR, class Epi>
+AGF_DEV void matvec(const typename WK::T* W, int ld, ptrdiff_t mstride, int nsum, int NU, int ncols,
+                    const float* x, int ldx, int xstride, int M, Epi epi) {
+    const int nvec = ncols / 8;
+    int tpo = 1;
+    while (tpo * 2 <= nvec && tpo < 32) tpo *= 2;
+    const int tid = agf_tid(), per = agf_nthreads() / tpo, sub = tid % tpo;
+    for (int base = 0; base < NU; base += per) {
+        const int u = base + tid / tpo;
+        float acc[NR][MT];
+        for (int r = 0; r < NR; ++r)
+            for (int m = 0; m < MT; ++m) acc[r][m] = 0.0f;
+        if (u < NU) {
+            for (int k = 0; k < nsum; ++k) {
+                const typename WK::T* Wk = W + k * mstride + static_cast<size_t>(u) * NR * ld;
+                const float* xk = x + k * xstride;
+                for (int v = sub; v < nvec; v += tpo) {
+                    float w[NR][8];
+                    for (int r = 0; r < NR; ++r) load8(Wk + static_cast<size_t>(r) * ld + v * 8, w[r], WK());
+                    for (int m = 0; m < MT; ++m) {
+                        if (m < M) {
+                            float xv[8];
+                            load8s(xk + m * ldx + v * 8, xv);
+                            for (int r = 0; r < NR; ++r)
+                                for (int i = 0; i < 8; ++i) acc[r][m] = fmaf(w[r][i], xv[i], acc[r][m]);
+                        }
+                    }
+                }
+            }
+        }
+        for (int off = tpo >> 1; off > 0; off >>= 1)
+            for (int r = 0; r < NR; ++r)
+                for (int m = 0; m < MT; ++m) acc[r][m] += agf_shfl_xor(acc[r][m], off);
+        if (u < NU && sub == 0)
+            for (int m = 0; m < M; ++m) epi(u, m, acc[0][m], acc[NR - 1][m]);
+    }
+}
+
+// block-cooperative copy of 16-byte multiples
+AGF_DEV void copy_to_smem(void* dst, const void* src, size_t bytes) {
+#ifdef __CUDACC__
+    const uint4* s = reinterpret_cast<const uint4*>(src);
+    uint4* d = reinterpret_cast<uint4*>(dst);
+    for (size_t i = agf_tid(); i < bytes / 16; i += agf_nthreads()) d[i] = s[i];
+#else
+    if (agf_tid() == 0) std::memcpy(dst, src, bytes);
+#endif
+}
+
+// Smallest k with CDF_k > u over softmax(lg[0..n)), the rule of audiogen_fast.sampling.sample_softmax,
+// in double; called by all 32 lanes of one warp (each sums a contiguous chunk, then a warp scan).
+AGF_DEV int warp_inverse_cdf(const float* lg, int n, float u) {
+    const int lane = agf_tid() & 31;
+    const int chunk = (n + 31) / 32;
+    const int lo = lane * chunk < n ? lane * chunk : n, hi = lo + chunk < n ? lo + chunk : n;
+    float mx = -INFINITY;
+    for (int i = lo; i < hi; ++i) mx = fmaxf(mx, lg[i]);
+    for (int off = 16; off > 0; off >>= 1) mx = fmaxf(mx, agf_shfl_xor(mx, off));
+    const double dm = static_cast<double>(mx);
+    double s = 0.0;
+    for (int i = lo; i < hi; ++i) s += exp(static_cast<double>(lg[i]) - dm);
+    double inc = s;
+    for (int off = 1; off < 32; off <<= 1) {
+        const double v = agf_shfl_up(inc, off);
+        if (lane >= off) inc += v;
+    }
+    const double total = agf_shfl_idx(inc, 31);
+    double c = agf_shfl_up(inc, 1);
+    if (lane == 0) c = 0.0;
+    const double target = static_cast<double>(u) * total;
+    int cnt = 0;
+    for (int i = lo; i < hi; ++i) {
+        c += exp(static_cast<double>(lg[i]) - dm);
+        cnt += c <= target;
+    }
+    for (int off = 16; off > 0; off >>= 1) cnt += agf_shfl_xor(cnt, off);
+    return cnt < n - 1 ? cnt : n - 1;
+}
+
+// One stream's next input from its outputs and noise (all lanes of a warp call it; lane 0 uses the result).
+AGF_DEV float warp_sample(const Params& p, const float* lg, const float* nz) {
+    if (p.mode == 0) return static_cast<float>(warp_inverse_cdf(lg, p.OUT, nz[0]));
+    double x;
+    if (p.mode == 1) {
+        const int k = warp_inverse_cdf(lg, p.n_mix, nz[0]);
+        const double mean = lg[p.n_mix + k];
+        const double ls = fmax(static_cast<double>(lg[2 * p.n_mix + k]), static_cast<double>(p.log_scale_min));
+        const double u2 = fmin(fmax(static_cast<double>(nz[1]), 1e-5), 1.0 - 1e-5);
+        x = mean + exp(ls) * (log(u2) - log(1.0 - u2));
+    } else {
+        const double ls = fmax(static_cast<double>(lg[1]), static_cast<double>(p.log_scale_min));
+        x = static_cast<double>(lg[0]) + exp(ls) * static_cast<double>(nz[0]);
+    }
+    return static_cast<float>(fmin(fmax(x, -1.0), 1.0));
+}
+
+// ---- the two block roles -------------------------------------------------------------------
+
+template <class WK, int MT>
+AGF_DEV void layer_block(const Params& p, int chain, int r) {
+    using WT = typename WK::T;
+    const int tid = agf_tid(), NT = agf_nthreads();
+    const int la = p.blk_lo[r], nl = p.blk_lo[r + 1] - la;
+    const int s0 = chain * p.M, M = p.M < p.B - s0 ? p.M : p.B - s0;
+    const int Rp = p.Rp, Sp = p.Sp, G2p = p.G2p, RS = p.Rp + p.Sp, K = p.K;
+    const size_t lw = layer_w_elems(p), wg_el = static_cast<size_t>(K) * 2 * G2p * Rp;
+    const bool wsm = p.blk_wsmem[r] != 0;
+    unsigned char* sm = static_cast<unsigned char*>(agf_smem());
+    WT* ws = reinterpret_cast<WT*>(sm);
+    float* h = reinterpret_cast<float*>(sm + round16(wsm ? nl * lw * sizeof(WT) : 0));  // [M][Rp]
+    float* skip = h + p.M * Rp;                 // [M][Sp]
+    float* z = skip + p.M * Sp;                 // [M][G2p]
+    float* pre = z + p.M * G2p;                 // [nl][M][2 * G2p]
+    float* taps = pre + nl * p.M * 2 * G2p;     // [nl][K-1][M][Rp]
+    if (wsm) {
+        for (int li = 0; li < nl; ++li) {
+            copy_to_smem(ws + li * lw, static_cast<const WT*>(p.wg) + (la + li) * wg_el, wg_el * sizeof(WT));
+            copy_to_smem(ws + li * lw + wg_el, static_cast<const WT*>(p.wos) + static_cast<size_t>(la + li) * RS * G2p,
+                         static_cast<size_t>(RS) * G2p * sizeof(WT));
+        }
+    }
+    auto WG = [&](int li) -> const WT* { return wsm ? ws + li * lw : static_cast<const WT*>(p.wg) + (la + li) * wg_el; };
+    auto WOS = [&](int li) -> const WT* {
+        return wsm ? ws + li * lw + wg_el : static_cast<const WT*>(p.wos) + static_cast<size_t>(la + li) * RS * G2p;
+    };
+    const size_t box = static_cast<size_t>(p.M) * RS;
+    const float* mail_in = p.mail + (static_cast<size_t>(chain) * (p.nblk + 1) + r) * box;
+    float* mail_out = p.mail + (static_cast<size_t>(chain) * (p.nblk + 1) + r + 1) * box;
+    const unsigned long long* flag_in = p.flags + chain * (p.nblk + 1) + r;
+    unsigned long long* flag_out = p.flags + chain * (p.nblk + 1) + r + 1;
+    agf_sync();
+
+    for (int tt = 0; tt < p.Tc; ++tt) {
+        const long long t = p.t0 + tt;
+        // 1. past inputs of the dilated taps, from the ring buffers (not on the critical path)
+        const int ntap = nl * (K - 1) * M * Rp;
+        for (int idx = tid; idx < ntap; idx += NT) {
+            const int i = idx % Rp, m = (idx / Rp) % M, k = (idx / (Rp * M)) % (K - 1), li = idx / (Rp * M * (K - 1));
+            const int l = la + li, d = p.dil[l], Ml = (K - 1) * d;
+            float v = 0.0f;
+            if (i < p.R)
+                v = agf_ldcg(p.hist + (static_cast<size_t>(s0 + m) * p.hist_rows + p.hoff[l] + (t + k * d) % Ml) * p.R + i);
+            taps[((li * (K - 1) + k) * p.M + m) * Rp + i] = v;
+        }
+        agf_sync();
+        // 2. pre = conditioning + past taps' products, per own layer
+        for (int li = 0; li < nl; ++li) {
+            const float* cd0 = p.cond + (static_cast<size_t>(s0) * p.Tc + tt) * p.L * 2 * p.G2 +
+                               static_cast<size_t>(la + li) * 2 * p.G2;
+            float* pr0 = pre + li * p.M * 2 * G2p;
+            matvec<WK, MT, 2>(WG(li), Rp, static_cast<ptrdiff_t>(2) * G2p * Rp, K - 1, G2p, Rp,
+                              taps + li * (K - 1) * p.M * Rp, Rp, p.M * Rp, M,
+                              [&](int c, int m, float a0, float a1) {
+                                  const float* cd = cd0 + static_cast<size_t>(m) * p.Tc * p.L * 2 * p.G2;
+                                  float* pr = pr0 + m * 2 * G2p;
+                                  pr[c] = c < p.G2 ? a0 + cd[c] : 0.0f;
+                                  pr[G2p + c] = c < p.G2 ? a1 + cd[p.G2 + c] : 0.0f;
+                              });
+        }
+        // 3. this sample's state from the previous block
+        if (tid == 0) agf_wait_eq(flag_in, p.tag + tt + 1);
+        agf_sync();
+        for (int idx = tid; idx < M * RS; idx += NT) {
+            const int m = idx / RS, j = idx % RS;
+            const float v = agf_ldcg(mail_in + m * RS + j);
+            if (j < Rp) h[m * Rp + j] = v;
+            else skip[m * Sp + j - Rp] = v;
+        }
+        agf_sync();
+        // 4. the critical path: per layer, gate then residual/skip
+        for (int li = 0; li < nl; ++li) {
+            const int l = la + li, Ml = (K - 1) * p.dil[l];
+            for (int idx = tid; idx < M * p.R; idx += NT) {  // the layer input joins its ring buffer
+                const int m = idx / p.R, i = idx % p.R;
+                p.hist[(static_cast<size_t>(s0 + m) * p.hist_rows + p.hoff[l] + t % Ml) * p.R + i] = h[m * Rp + i];
+            }
+            const float* pr0 = pre + li * p.M * 2 * G2p;
+            matvec<WK, MT, 2>(WG(li) + static_cast<size_t>(K - 1) * 2 * G2p * Rp, Rp, 0, 1, G2p, Rp, h, Rp, 0, M,
+                              [&](int c, int m, float a0, float a1) {
+                                  const float* pr = pr0 + m * 2 * G2p;
+                                  z[m * G2p + c] = c < p.G2 ? tanhf(a0 + pr[c]) * sigmoidf_(a1 + pr[G2p + c]) : 0.0f;
+                              });
+            agf_sync();
+            const float* bo = p.bos + static_cast<size_t>(l) * RS;
+            matvec<WK, MT, 1>(WOS(li), G2p, 0, 1, RS, G2p, z, G2p, 0, M, [&](int o, int m, float a0, float) {
+                if (o < Rp) h[m * Rp + o] = (h[m * Rp + o] + (a0 + bo[o])) * 0.70710678118654752f;
+                else skip[m * Sp + o - Rp] += a0 + bo[o];
+            });
+            agf_sync();
+        }
+        // 5. hand the state on
+        for (int idx = tid; idx < M * RS; idx += NT) {
+            const int m = idx / RS, j = idx % RS;
+            mail_out[m * RS + j] = j < Rp ? h[m * Rp + j] : skip[m * Sp + j - Rp];
+        }
+        agf_sync();
+        if (tid == 0) agf_publish(flag_out, p.tag + tt + 1);
+    }
+}
+
+template <class WK>
+AGF_DEV void embed(const Params& p, const float* xs, float* mail, int M) {
+    const int RS = p.Rp + p.Sp;
+    for (int idx = agf_tid(); idx < M * RS; idx += agf_nthreads()) {
+        const int m = idx / RS, j = idx % RS;
+        float v = 0.0f;
+        if (j < p.Rp) {
+            v = p.mode == 0 ? p.emb[static_cast<size_t>(xs[m]) * p.Rp + j] : xs[m] * p.emb[j];
+            v += p.emb_b[j];
+        }
+        mail[m * RS + j] = v;
+    }
+}
+
+template <class WK, int MT>
+AGF_DEV void output_block(const Params& p, int chain) {
+    using WT = typename WK::T;
+    const int tid = agf_tid(), NT = agf_nthreads(), r = p.nblk;
+    const int s0 = chain * p.M, M = p.M < p.B - s0 ? p.M : p.B - s0;
+    const int Sp = p.Sp, Hp = p.Hp, OUTp = p.OUTp, RS = p.Rp + p.Sp, Tc = p.Tc;
+    const bool wsm = p.blk_wsmem[r] != 0;
+    unsigned char* sm = static_cast<unsigned char*>(agf_smem());
+    WT* w1s = reinterpret_cast<WT*>(sm);
+    WT* w2s = w1s + static_cast<size_t>(Hp) * Sp;
+    float* y = reinterpret_cast<float*>(sm + round16(wsm ? out_w_elems(p) * sizeof(WT) : 0));  // [M][Sp]
+    float* hid = y + p.M * Sp;     // [M][Hp]
+    float* lg = hid + p.M * Hp;    // [M][OUTp]
+    float* xs = lg + p.M * OUTp;   // [M] the current input of each stream
+    if (wsm) {
+        copy_to_smem(w1s, p.w1, static_cast<size_t>(Hp) * Sp * sizeof(WT));
+        copy_to_smem(w2s, p.w2, static_cast<size_t>(OUTp) * Hp * sizeof(WT));
+    }
+    const WT* W1 = wsm ? w1s : static_cast<const WT*>(p.w1);
+    const WT* W2 = wsm ? w2s : static_cast<const WT*>(p.w2);
+    const size_t box = static_cast<size_t>(p.M) * RS;
+    const float* mail_in = p.mail + (static_cast<size_t>(chain) * (p.nblk + 1) + r) * box;
+    float* mail_out = p.mail + static_cast<size_t>(chain) * (p.nblk + 1) * box;
+    const unsigned long long* flag_in = p.flags + chain * (p.nblk + 1) + r;
+    unsigned long long* flag_out = p.flags + chain * (p.nblk + 1);
+    if (tid < M) xs[tid] = p.teacher ? p.teacher_in[static_cast<size_t>(s0 + tid) * Tc] : p.x[s0 + tid];
+    agf_sync();
+    embed<WK>(p, xs, mail_out, M);
+    agf_sync();
+    if (tid == 0) agf_publish(flag_out, p.tag + 1);
+
+    for (int tt = 0; tt < Tc; ++tt) {
+        if (tid == 0) agf_wait_eq(flag_in, p.tag + tt + 1);
+        agf_sync();
+        for (int idx = tid; idx < M * Sp; idx += NT) {
+            const int m = idx / Sp, j = idx % Sp;
+            y[m * Sp + j] = fmaxf(agf_ldcg(mail_in + m * RS + p.Rp + j) * p.skip_scale, 0.0f);
+        }
+        agf_sync();
+        matvec<WK, MT, 1>(W1, Sp, 0, 1, Hp, Sp, y, Sp, 0, M,
+                          [&](int o, int m, float a0, float) { hid[m * Hp + o] = fmaxf(a0 + p.b1[o], 0.0f); });
+        agf_sync();
+        matvec<WK, MT, 1>(W2, Hp, 0, 1, OUTp, Hp, hid, Hp, 0, M,
+                          [&](int o, int m, float a0, float) { lg[m * OUTp + o] = a0 + p.b2[o]; });
+        agf_sync();
+        if (p.teacher) {
+            for (int idx = tid; idx < M * p.OUT; idx += NT) {
+                const int m = idx / p.OUT, o = idx % p.OUT;
+                p.logits[(static_cast<size_t>(s0 + m) * Tc + tt) * p.OUT + o] = lg[m * OUTp + o];
+            }
+            if (tid < M) p.out[static_cast<size_t>(s0 + tid) * Tc + tt] = xs[tid];
+        } else {
+            for (int m = tid / 32; m < M; m += NT / 32) {
+                const float v = warp_sample(p, lg + m * OUTp, p.noise + (static_cast<size_t>(s0 + m) * Tc + tt) * p.nz);
+                if ((tid & 31) == 0) {
+                    xs[m] = v;
+                    p.out[static_cast<size_t>(s0 + m) * Tc + tt] = v;
+                }
+            }
+        }
+        agf_sync();
+        if (tt + 1 < Tc) {
+            if (p.teacher && tid < M) xs[tid] = p.teacher_in[static_cast<size_t>(s0 + tid) * Tc + tt + 1];
+            agf_sync();
+            embed<WK>(p, xs, mail_out, M);
+            agf_sync();
+            if (tid == 0) agf_publish(flag_out, p.tag + tt + 2);
+        }
+    }
+    if (tid < M) p.x[s0 + tid] = xs[tid];
+}
+
+template <class WK, int MT>
+AGF_KERNEL void AGF_LAUNCH_BOUNDS(MAX_THREADS) wavenet_persistent_kernel(const Params p) {
+    const int chain = agf_bid() / (p.nblk + 1), r = agf_bid() % (p.nblk + 1);
+    if (r == p.nblk) output_block<WK, MT>(p, chain);
+    else layer_block<WK, MT>(p, chain, r);
+}
+
+}  // namespace wnp
+}  // namespace agf

@@ -1,0 +1,119 @@
+// Parameters and shared-memory planner of the WaveNet persistent kernel (wavenet_persistent.cuh),
+// in plain C++ so that the pybind11 bindings (compiled by the host compiler) can use them too.
+#pragma once
+#include <cstddef>
+#include <cstdint>
+
+#ifdef __CUDACC__
+#define AGF_HD __host__ __device__
+#else
+#define AGF_HD
+#endif
+
+namespace agf {
+namespace wnp {
+
+constexpr int MAX_LAYERS = 64;
+constexpr int MAX_BLOCKS = 64;  // layer blocks per chain
+constexpr int MAX_THREADS = 256;
+
+// weight storage: fp32, or raw 16-bit fp16 / bf16 (arithmetic is fp32 in every case)
+struct F32 {
+    using T = float;
+};
+struct F16 {
+    using T = uint16_t;
+};
+struct BF16 {
+    using T = uint16_t;
+};
+
+struct Params {
+    int B, Tc, L, K, R, Rp, G2, G2p, S, Sp, H, Hp, OUT, OUTp, IN;
+    int mode;      // 0 mu-law softmax, 1 mixture of logistics, 2 Gaussian
+    int nz, n_mix, teacher, hist_rows;
+    long long t0;  // absolute index of the chunk's first sample (ring positions)
+    float skip_scale, log_scale_min;
+    int M;         // streams per chain (the last chain may have fewer)
+    int nchains, nblk;
+    int blk_lo[MAX_BLOCKS + 1];     // layer block r owns layers [blk_lo[r], blk_lo[r + 1])
+    int blk_wsmem[MAX_BLOCKS + 1];  // 1: the block's weights live in shared memory ([nblk]: output block)
+    int dil[MAX_LAYERS], hoff[MAX_LAYERS];  // dilation, first ring row of each layer
+    const void* wg;      // [L][K][2 * G2p][Rp]  row 2c: tanh channel c, row 2c + 1: sigmoid channel c
+    const void* wos;     // [L][Rp + Sp][G2p]    rows < Rp residual, rows Rp.. skip
+    const float* bos;    // [L][Rp + Sp]
+    const void* w1;      // [Hp][Sp]
+    const float* b1;     // [Hp]
+    const void* w2;      // [OUTp][Hp]
+    const float* b2;     // [OUTp]
+    const float* emb;    // [IN][Rp]
+    const float* emb_b;  // [Rp]
+    const float* cond;   // [B][Tc][L][2 * G2]   conv bias + mel + speaker, per layer
+    float* hist;         // [B][hist_rows][R]    ring buffers, persist across launches
+    float* x;            // [B]                  input of the first step; the last input on return
+    const float* noise;  // [B][Tc][nz]
+    const float* teacher_in;  // [B][Tc]
+    float* out;          // [B][Tc]              samples (class index as a float for mu-law)
+    float* logits;       // [B][Tc][OUT]         teacher-forced outputs
+    float* mail;         // [nchains][nblk + 1][M][Rp + Sp]
+    unsigned long long* flags;  // [nchains][nblk + 1]
+    unsigned long long tag;
+};
+
+AGF_HD inline size_t round16(size_t b) { return (b + 15) & ~static_cast<size_t>(15); }
+
+AGF_HD inline size_t layer_w_elems(const Params& p) {
+    return static_cast<size_t>(p.K) * 2 * p.G2p * p.Rp + static_cast<size_t>(p.Rp + p.Sp) * p.G2p;
+}
+
+AGF_HD inline size_t out_w_elems(const Params& p) {
+    return static_cast<size_t>(p.Hp) * p.Sp + static_cast<size_t>(p.OUTp) * p.Hp;
+}
+
+// floats of per-block vectors after the weights
+AGF_HD inline size_t layer_floats(const Params& p, int nl) {
+    return static_cast<size_t>(p.M) * (p.Rp + p.Sp + p.G2p) + static_cast<size_t>(nl) * p.M * 2 * p.G2p +
+           static_cast<size_t>(nl) * (p.K - 1) * p.M * p.Rp;
+}
+
+AGF_HD inline size_t out_floats(const Params& p) {
+    return static_cast<size_t>(p.M) * (p.Sp + p.Hp + p.OUTp) + 8;
+}
+
+inline size_t layer_block_bytes(const Params& p, int nl, bool wsmem, size_t wt) {
+    return round16(wsmem ? nl * layer_w_elems(p) * wt : 0) + 4 * layer_floats(p, nl);
+}
+
+inline size_t out_block_bytes(const Params& p, bool wsmem, size_t wt) {
+    return round16(wsmem ? out_w_elems(p) * wt : 0) + 4 * out_floats(p);
+}
+
+// Assigns layers to blocks: as many consecutive layers per block as fit in `budget` bytes of
+// shared memory with their weights; a layer too big for one block keeps its weights in global
+// memory (L2). Returns the dynamic shared memory a block needs, or 0 if the model cannot be
+// planned (more than MAX_BLOCKS layer blocks).
+inline size_t plan(Params& p, size_t budget, size_t wt) {
+    int r = 0, l = 0;
+    while (l < p.L) {
+        if (r >= MAX_BLOCKS) return 0;
+        p.blk_lo[r] = l;
+        int nl = 0;
+        while (l + nl < p.L && layer_block_bytes(p, nl + 1, true, wt) <= budget) ++nl;
+        p.blk_wsmem[r] = nl > 0;
+        if (nl == 0) nl = 1;
+        l += nl;
+        ++r;
+    }
+    p.nblk = r;
+    p.blk_lo[r] = p.L;
+    p.blk_wsmem[r] = out_block_bytes(p, true, wt) <= budget;
+    size_t need = out_block_bytes(p, p.blk_wsmem[r], wt);
+    for (int b = 0; b < r; ++b) {
+        const size_t nb = layer_block_bytes(p, p.blk_lo[b + 1] - p.blk_lo[b], p.blk_wsmem[b], wt);
+        need = need > nb ? need : nb;
+    }
+    return need;
+}
+
+}  // namespace wnp
+}  // namespace agf

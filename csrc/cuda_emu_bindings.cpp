@@ -1,0 +1,67 @@
+// audiogen_fast._C_cuda_emu: the CUDA persistent kernels compiled for the CPU and run by the fiber
+// emulator (cuda/cuda_emu.h), so tests check their logic on machines without a GPU. Same
+// arguments as the CUDA module's functions, with host pointers, plus the scheduler's seed.
+#include <pybind11/pybind11.h>
+
+#include <string>
+
+#include "cuda/wavenet_persistent.cuh"
+#include "cuda/wavenet_persistent_bind.h"
+
+namespace py = pybind11;
+using namespace agf::wnp;
+
+namespace {
+
+template <class WK, int MT>
+void run(const Params& p, int threads, size_t smem, uint64_t seed) {
+    agf_emu::launch(static_cast<unsigned>(p.nchains * (p.nblk + 1)), threads, smem,
+                    [&p]() { wavenet_persistent_kernel<WK, MT>(p); }, seed);
+}
+
+// Self-tests of the emulator's claims (tests/test_cuda_wavenet.py): returns the number of wrong
+// values seen by the threads, or throws (deadlock).
+int selftest(const std::string& kind, uint64_t seed) {
+    int wrong = 0;
+    unsigned long long flag = 0;
+    const int threads = 64;
+    agf_emu::launch(2, threads, threads * sizeof(int), [&]() {
+        int* sm = static_cast<int*>(agf_smem());
+        const int t = agf_tid(), lane = t & 31;
+        if (kind == "deadlock") {
+            if (t == 0 && agf_bid() == 0) agf_wait_eq(&flag, 1);  // nobody publishes it
+        } else if (kind == "barrier" || kind == "race") {
+            sm[t] = t + 1000 * agf_bid();
+            if (kind == "barrier") agf_sync();
+            wrong += sm[(t + 1) % threads] != (t + 1) % threads + 1000 * agf_bid();
+        } else if (kind == "shuffle") {
+            wrong += agf_shfl_xor(lane, 1) != (lane ^ 1);
+            wrong += agf_shfl_up(lane, 3) != (lane >= 3 ? lane - 3 : lane);
+            wrong += agf_shfl_idx(static_cast<double>(lane), 5) != 5.0;
+        }
+    }, seed);
+    return wrong;
+}
+
+}  // namespace
+
+PYBIND11_MODULE(_C_cuda_emu, m) {
+    m.doc() = "audiogen_fast CUDA kernels on the CPU emulator (tests)";
+    m.def("wavenet_persistent_plan", [](const py::dict& d, size_t budget, int wtype) {
+        Params p = params_from_dict(d);
+        return plan_dict(p, budget, wtype);
+    });
+    m.def("selftest", &selftest);
+    m.def("wavenet_persistent", [](const py::dict& d, size_t budget, int wtype, int threads, uint64_t seed) {
+        Params p = params_from_dict(d);
+        const size_t smem = plan(p, budget, weight_bytes(wtype));
+        if (smem == 0) throw std::invalid_argument("wavenet_persistent: the model needs more than 64 layer blocks");
+        if (threads < 32 || threads > MAX_THREADS || threads % 32)
+            throw std::invalid_argument("wavenet_persistent: threads must be a multiple of 32 in [32, 256]");
+        py::gil_scoped_release nogil;
+        const bool one = p.M == 1;
+        if (wtype == 0) one ? run<F32, 1>(p, threads, smem, seed) : run<F32, 8>(p, threads, smem, seed);
+        else if (wtype == 1) one ? run<F16, 1>(p, threads, smem, seed) : run<F16, 8>(p, threads, smem, seed);
+        else one ? run<BF16, 1>(p, threads, smem, seed) : run<BF16, 8>(p, threads, smem, seed);
+    });
+}

@@ -1,0 +1,232 @@
+"""CUDA persistent WaveNet kernel (csrc/cuda/wavenet_persistent.cuh) against the eager loop.
+
+Without a GPU the kernel source runs on the CPU through the fiber emulator
+(audiogen_fast._C_cuda_emu: every CUDA thread a fiber, barriers, shuffles and flag waits as yield
+points, the run order shuffled between them); with a GPU the same tests also run the real kernel,
+and the tests marked gpu add the standard configs.
+"""
+import copy
+
+import numpy as np
+import pytest
+import torch
+
+import audiogen_fast as agf
+from audiogen_fast.models.wavenet import runtime as rt
+from audiogen_fast.ops.wavenet_persistent import WaveNetPersistentLoop
+from conftest import HAS_CUDA, first_mismatch_is_a_boundary_flip, rel_err
+
+emu = pytest.importorskip("audiogen_fast._C_cuda_emu")
+CUDA_EXT = HAS_CUDA and agf.backends()["cuda"][0]
+WHERE = ["emu"] + (["gpu"] if CUDA_EXT else [])
+
+VARIANTS = {
+    "mulaw": dict(),
+    "mol-k3": dict(kernel_size=3, output="mol", n_mix=3),
+    "gaussian": dict(output="gaussian"),
+    "odd": dict(residual_channels=7, gate_channels=10, skip_channels=5, out_hidden=9, quantize_channels=33),
+    "speaker": dict(gin_channels=3, n_speakers=2),
+}
+# shared-memory budgets: everything in one layer block ("one-block"), one layer per block
+# ("chain": the longest hand-off ring), no weights in shared memory at all ("global": every
+# matrix read from global memory)
+BUDGETS = ("one-block", "chain", "global")
+
+
+def budget_bytes(loop, kind, B=1, M=1):
+    if kind == "one-block":
+        return 227 * 1024
+    if kind == "global":
+        return 64
+    for b in range(256, 1 << 20, 64):  # the largest budget that still gives one layer per block
+        loop.smem_budget = b
+        if loop.plan(B, M)["nblk"] < loop.cfg.layers:
+            return b - 64
+    raise AssertionError("no budget gives one layer per block")
+
+
+def make(model, where, **kw):
+    if where == "gpu":
+        return WaveNetPersistentLoop(model.cuda(), **kw)
+    kw.setdefault("threads", 64)  # fewer fibers: the emulator's cost is per thread
+    return WaveNetPersistentLoop(model, emulate=True, **kw)
+
+
+def dev(where):
+    return "cuda" if where == "gpu" else "cpu"
+
+
+@pytest.mark.parametrize("where", WHERE)
+@pytest.mark.parametrize("budget", BUDGETS)
+@pytest.mark.parametrize("variant", list(VARIANTS))
+def test_teacher_forced_outputs_match_eager(variant, budget, where):
+    model = agf.build("tiny-wavenet", seed=4, **VARIANTS[variant])
+    cfg = model.config
+    B, T = 2, 19
+    g = torch.Generator().manual_seed(1)
+    mel = torch.randn(B, cfg.n_mels, 1, generator=g)
+    x = (torch.randint(0, cfg.quantize_channels, (B, T), generator=g) if cfg.output == "mulaw"
+         else torch.rand(B, T, generator=g) * 2 - 1)
+    spk = torch.tensor([1, 0]) if cfg.gin_channels else None
+    _, ref = rt.run_torch(model, T, mel=mel, speaker=spk, teacher=x)
+    loop = make(model, where)
+    loop.smem_budget = budget_bytes(loop, budget)
+    plan = loop.plan(B, 1)
+    if budget == "one-block":
+        assert plan["nblk"] == 1 and all(plan["blk_wsmem"])
+    else:
+        assert plan["nblk"] == cfg.layers
+        assert all(plan["blk_wsmem"][:-1]) if budget == "chain" else not any(plan["blk_wsmem"])
+    d = dev(where)
+    _, out = rt.run_cuda(model.to(d), T, mel=mel.to(d), speaker=None if spk is None else spk.to(d),
+                         teacher=x.float().to(d), loop=loop)
+    assert rel_err(out.cpu(), ref) <= 1e-5
+
+
+@pytest.mark.parametrize("where", WHERE)
+@pytest.mark.parametrize("variant", ["mulaw", "mol-k3", "gaussian"])
+def test_sampled_generation_matches_eager_across_chunks_and_chains(variant, where):
+    """3 streams, 2 per chain (the second chain half full), 600 samples = two chunks of the
+    Session (8 frames of hop 64 each), so the ring buffers and the input carry across launches."""
+    model = agf.build("tiny-wavenet", seed=5, **VARIANTS[variant])
+    cfg = model.config
+    B, T = 3, 600
+    mel = torch.randn(B, cfg.n_mels, 10, generator=torch.Generator().manual_seed(2))
+    nz = torch.from_numpy(np.stack([rt.draw_noise(cfg, s, T) for s in (3, 4, 5)]))
+    ref, _ = rt.run_torch(model, T, mel=mel, noise=nz)
+    loop = make(model, where, streams_per_chain=2)
+    loop.smem_budget = budget_bytes(loop, "chain", B, 2)
+    assert loop.plan(B, 2)["nchains"] == 2 and loop.plan(B, 2)["nblk"] == cfg.layers
+    d = dev(where)
+    got, _ = rt.run_cuda(model.to(d), T, mel=mel.to(d), noise=nz.to(d), loop=loop)
+    got = got.cpu()
+    if cfg.output == "mulaw":
+        # the kernel samples with the reference's float64 rule: only a uniform within rounding of a
+        # CDF boundary may flip a class
+        first_mismatch_is_a_boundary_flip(model.cpu(), mel, ref, got, nz)
+        assert (got == ref).float().mean() > 0.99
+    else:
+        assert rel_err(got, ref) <= 1e-5
+
+
+@pytest.mark.parametrize("where", WHERE)
+@pytest.mark.parametrize("dtype", [torch.float16, torch.bfloat16])
+def test_half_weights_equal_fp32_math_on_rounded_weights(dtype, where):
+    """fp16 / bf16 storage, fp32 arithmetic: the outputs equal the eager fp32 loop run with the
+    matrices rounded to that dtype (biases, embedding and conditioning stay fp32)."""
+    model = agf.build("tiny-wavenet", seed=7)
+    rounded = copy.deepcopy(model)
+    with torch.no_grad():
+        for lay in rounded.conv_layers:
+            for w in (lay.conv.weight, lay.conv1x1_out.weight, lay.conv1x1_skip.weight):
+                w.copy_(w.to(dtype).float())
+        for w in (rounded.last_conv1.weight, rounded.last_conv2.weight):
+            w.copy_(w.to(dtype).float())
+    cfg = model.config
+    B, T = 2, 17
+    g = torch.Generator().manual_seed(3)
+    mel = torch.randn(B, cfg.n_mels, 1, generator=g)
+    x = torch.randint(0, 256, (B, T), generator=g)
+    _, ref = rt.run_torch(rounded, T, mel=mel, teacher=x)
+    _, ref32 = rt.run_torch(model, T, mel=mel, teacher=x)
+    d = dev(where)
+    loop = make(model, where, dtype=dtype)
+    _, out = rt.run_cuda(model.to(d), T, mel=mel.to(d), teacher=x.float().to(d), loop=loop)
+    assert rel_err(out.cpu(), ref) <= 1e-5
+    assert rel_err(out.cpu(), ref32) > 1e-5  # the rounding is really there
+
+
+def test_plan_packs_layers_by_shared_memory():
+    model = agf.build("W1", seed=0)
+    big = WaveNetPersistentLoop(model, emulate=True)                  # an H100's 227 KB per block
+    p32 = big.plan(1, 1)
+    half = WaveNetPersistentLoop(model, emulate=True, dtype=torch.float16)
+    p16 = half.plan(1, 1)
+    # W1 layer: 115 KB of weights in fp32 -> two layers per block (229 KB + vectors); fp16 -> three
+    assert p32["nblk"] == 10 and p32["blk_lo"] == list(range(0, 21, 2))
+    assert p16["nblk"] == 7 and p16["blk_lo"][:3] == [0, 3, 6]
+    assert all(p16["blk_wsmem"]) and p32["blk_wsmem"][-1] == 0   # fp32 output stack (393 KB) stays in L2
+    assert max(p16["smem"], p32["smem"]) <= 227 * 1024
+    eight = big.plan(20, 8)
+    assert eight["nchains"] == 3 and eight["mail_floats"] == 3 * (eight["nblk"] + 1) * 8 * (64 + 128)
+
+
+def test_wrapper_rejects_bad_input():
+    model = agf.build("tiny-wavenet")
+    loop = WaveNetPersistentLoop(model, emulate=True, threads=64)
+    hist, x = loop.new_state(1, 128)
+    cond = torch.zeros(1, 4, 4, 16)
+    nz = torch.full((1, 4, 1), 0.5)
+    with pytest.raises(ValueError, match="cond"):
+        loop.run_chunk(torch.zeros(1, 4, 4, 15), hist, x, 0, noise=nz)
+    with pytest.raises(ValueError, match="noise"):
+        loop.run_chunk(cond, hist, x, 0, noise=torch.zeros(1, 3, 1))
+    with pytest.raises(ValueError, match="hist"):
+        loop.run_chunk(cond, hist[:, 1:], x, 0, noise=nz)
+    with pytest.raises(ValueError, match="float32"):
+        loop.run_chunk(cond.double(), hist, x, 0, noise=nz)
+    with pytest.raises(ValueError, match="NaN"):
+        loop.run_chunk(torch.full((1, 4, 4, 16), float("nan")), hist, x, 0, noise=nz)
+    with pytest.raises(ValueError, match="class indices"):
+        loop.run_chunk(cond, hist, x, 0, teacher=torch.tensor([[1.0, 2.0, 256.0, 3.0]]))
+    with pytest.raises(ValueError, match="class indices"):
+        loop.run_chunk(cond, hist, x, 0, teacher=torch.tensor([[1.0, 2.5, 3.0, 3.0]]))
+    with pytest.raises(ValueError, match="streams_per_chain"):
+        WaveNetPersistentLoop(model, emulate=True, streams_per_chain=9)
+    with pytest.raises(ValueError, match="dtype"):
+        WaveNetPersistentLoop(model, emulate=True, dtype=torch.float64)
+    # the binding checks what the kernel relies on even when called directly
+    d = dict(loop.base, B=1, M=1, Tc=4, t0=0, teacher=0, tag=1 << 32, dil=[1, 2, 1])
+    for k in ("cond", "hist", "x", "noise", "teacher_in", "out", "logits", "mail", "flags"):
+        d[k] = 0
+    with pytest.raises(ValueError, match="one entry per layer"):
+        emu.wavenet_persistent_plan(d, 227 * 1024, 0)
+    d.update(dil=[1, 2, 1, 2], Rp=7)
+    with pytest.raises(ValueError, match="multiples of 8"):
+        emu.wavenet_persistent_plan(d, 227 * 1024, 0)
+
+
+def test_emulator_reports_deadlock_and_races():
+    """The emulator's own claims: a wait nobody satisfies raises instead of hanging, and a read
+    of another thread's shared-memory write without a barrier is caught by the shuffled order."""
+    with pytest.raises(RuntimeError, match="deadlock"):
+        emu.selftest("deadlock", 0)
+    assert emu.selftest("barrier", 0) == 0                         # with the barrier: always right
+    assert max(emu.selftest("race", s) for s in range(4)) > 0      # without: wrong for some order
+    assert emu.selftest("shuffle", 0) == 0                         # xor / up / idx shuffles as on a GPU
+
+
+@pytest.mark.gpu
+@pytest.mark.skipif(not CUDA_EXT, reason="needs the CUDA extension and a GPU")
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float16])
+def test_w1_on_gpu(dtype):
+    model = agf.build("W1", seed=0).cuda()
+    cfg = model.config
+    B, T = 2, 300
+    mel = torch.randn(B, cfg.n_mels, 2, device="cuda")
+    x = torch.randint(0, 256, (B, T), generator=torch.Generator().manual_seed(0)).cuda()
+    _, ref = rt.run_torch(model, T, mel=mel, teacher=x)
+    loop = WaveNetPersistentLoop(model, dtype=dtype)
+    _, out = rt.run_cuda(model, T, mel=mel, teacher=x.float(), loop=loop)
+    assert rel_err(out, ref) <= (1e-5 if dtype == torch.float32 else 2e-2)
+    nz = torch.from_numpy(np.stack([rt.draw_noise(cfg, s, T) for s in (0, 1)])).cuda()
+    ref_s, _ = rt.run_torch(model, T, mel=mel, noise=nz)
+    got_s, _ = rt.run_cuda(model, T, mel=mel, noise=nz, loop=loop)
+    if dtype == torch.float32:
+        first_mismatch_is_a_boundary_flip(model, mel, ref_s, got_s, nz.cpu())
+
+
+@pytest.mark.gpu
+@pytest.mark.skipif(not CUDA_EXT, reason="needs the CUDA extension and a GPU")
+def test_many_streams_on_gpu_equal_each_alone():
+    """More chains than fit at once with one stream each: 8 streams per chain, several launches."""
+    model = agf.build("W1", seed=1).cuda().half()
+    cfg = model.config
+    B, T = 40, 200
+    mel = torch.randn(B, cfg.n_mels, 1, device="cuda").half()
+    nz = torch.from_numpy(np.stack([rt.draw_noise(cfg, s, T) for s in range(B)])).cuda()
+    loop = WaveNetPersistentLoop(model)
+    got, _ = rt.run_cuda(model, T, mel=mel, noise=nz, loop=loop)
+    for b in (0, 17, 39):
+        alone, _ = rt.run_cuda(model, T, mel=mel[b:b + 1], noise=nz[b:b + 1], loop=loop)
+        assert torch.equal(alone[0], got[b])
