@@ -91,6 +91,10 @@ def bench_wavenet(preset, quick):
         loop = wrt.triton_loop(model, weight_dtype=dtype)
         t = cuda_time(lambda: wrt.run_triton(model, n, mel=mel, noise=nz, loop=loop), reps=3)
         record(preset, "triton", str(dtype).split(".")[-1], 1, n, t, eager_sps=eager, compile_sps=comp)
+    # the CUDA persistent kernel (issue 5): one stream, then many (in a child process with a
+    # time limit: a kernel that hangs must not eat the device session)
+    if agf.backends()["cuda"][0]:
+        bench_wavenet_cuda(preset, quick, eager, comp)
     # kernel variants (W1 only): warps and gate block
     if preset == "W1" and not quick:
         from audiogen_fast.ops.wavenet_loop import WaveNetLoop
@@ -106,6 +110,40 @@ def bench_wavenet(preset, quick):
         loop = wrt.triton_loop(model, weight_dtype=torch.float16)
         t = cuda_time(lambda: wrt.run_triton(model, n, mel=mel, noise=nz, loop=loop), reps=2)
         record(preset, "triton", "float16", B, n, t, eager_sps=eager, compile_sps=comp)
+
+
+def bench_wavenet_cuda(preset, quick, eager, comp):
+    from audiogen_fast.ops.wavenet_persistent import WaveNetPersistentLoop
+
+    model = agf.build(preset, seed=0).cuda().eval()
+    cfg = model.config
+
+    def inputs(B, n):
+        mel = torch.randn(B, cfg.n_mels, -(-n // cfg.hop_length), device="cuda")
+        nz = torch.from_numpy(np.stack([wrt.draw_noise(cfg, s, n) for s in range(B)])).cuda()
+        return mel, nz
+
+    n = 4096 if not quick else 2048
+    mel, nz = inputs(1, n)
+    for dtype in (torch.float32, torch.float16, torch.bfloat16):
+        loop = WaveNetPersistentLoop(model, dtype=dtype)
+        pl = loop.plan(1, 1)
+        t = cuda_time(lambda: wrt.run_cuda(model, n, mel=mel, noise=nz, loop=loop), reps=3)
+        record(preset, "cuda", str(dtype).split(".")[-1], 1, n, t, eager_sps=eager, compile_sps=comp,
+               blocks_per_stream=pl["nblk"] + 1, smem_per_block=pl["smem"])
+    # the kernel alone (no Session / conditioning / Python per block): one launch of n steps
+    loop = WaveNetPersistentLoop(model, dtype=torch.float16)
+    hist, x = loop.new_state(1, 128)
+    cond = torch.zeros(1, n, cfg.layers, cfg.gate_channels, device="cuda")
+    u = torch.rand(1, n, 1, device="cuda")
+    t = cuda_time(lambda: loop.run_chunk(cond, hist, x, 0, noise=u), reps=3)
+    record(preset, "cuda-kernel-only", "float16", 1, n, t, eager_sps=eager, compile_sps=comp)
+    n = 1024
+    for B in ((16, 64, 132, 256) if not quick else (64, 256)):
+        mel, nz = inputs(B, n)
+        loop = WaveNetPersistentLoop(model, dtype=torch.float16)
+        t = cuda_time(lambda: wrt.run_cuda(model, n, mel=mel, noise=nz, loop=loop), reps=2)
+        record(preset, "cuda", "float16", B, n, t, eager_sps=eager, compile_sps=comp)
 
 
 def bench_diffwave(preset, quick, seconds=10.0):

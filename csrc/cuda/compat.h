@@ -39,8 +39,12 @@ AGF_DEV unsigned long long agf_ld_acquire(const unsigned long long* p) {
     asm volatile("ld.acquire.gpu.global.u64 %0, [%1];" : "=l"(v) : "l"(p) : "memory");
     return v;
 }
+// A wait that never ends is a bug (a block that is not resident, a broken protocol): after ~10 s
+// (2e10 cycles) the kernel traps, so the launch fails with an error instead of hanging the GPU.
 AGF_DEV void agf_wait_eq(const unsigned long long* p, unsigned long long v) {
+    const long long start = clock64();
     while (agf_ld_acquire(p) != v) {
+        if (clock64() - start > 20000000000LL) __trap();
     }
 }
 AGF_DEV void agf_publish(unsigned long long* p, unsigned long long v) {

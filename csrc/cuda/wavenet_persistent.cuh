@@ -35,8 +35,10 @@
 
 #ifdef __CUDACC__
 #define AGF_LAUNCH_BOUNDS(n) __launch_bounds__(n)
+#define AGF_UNROLL _Pragma("unroll")
 #else
 #define AGF_LAUNCH_BOUNDS(n)
+#define AGF_UNROLL
 #endif
 
 namespace agf {
@@ -98,7 +100,9 @@ AGF_DEV void matvec(const typename WK::T* W, int ld, ptrdiff_t mstride, int nsum
     for (int base = 0; base < NU; base += per) {
         const int u = base + tid / tpo;
         float acc[NR][MT];
+        AGF_UNROLL
         for (int r = 0; r < NR; ++r)
+            AGF_UNROLL
             for (int m = 0; m < MT; ++m) acc[r][m] = 0.0f;
         if (u < NU) {
             for (int k = 0; k < nsum; ++k) {
@@ -106,12 +110,16 @@ AGF_DEV void matvec(const typename WK::T* W, int ld, ptrdiff_t mstride, int nsum
                 const float* xk = x + k * xstride;
                 for (int v = sub; v < nvec; v += tpo) {
                     float w[NR][8];
+                    AGF_UNROLL
                     for (int r = 0; r < NR; ++r) load8(Wk + static_cast<size_t>(r) * ld + v * 8, w[r], WK());
+                    AGF_UNROLL
                     for (int m = 0; m < MT; ++m) {
                         if (m < M) {
                             float xv[8];
                             load8s(xk + m * ldx + v * 8, xv);
+                            AGF_UNROLL
                             for (int r = 0; r < NR; ++r)
+                                AGF_UNROLL
                                 for (int i = 0; i < 8; ++i) acc[r][m] = fmaf(w[r][i], xv[i], acc[r][m]);
                         }
                     }
@@ -119,10 +127,14 @@ AGF_DEV void matvec(const typename WK::T* W, int ld, ptrdiff_t mstride, int nsum
             }
         }
         for (int off = tpo >> 1; off > 0; off >>= 1)
+            AGF_UNROLL
             for (int r = 0; r < NR; ++r)
+                AGF_UNROLL
                 for (int m = 0; m < MT; ++m) acc[r][m] += agf_shfl_xor(acc[r][m], off);
         if (u < NU && sub == 0)
-            for (int m = 0; m < M; ++m) epi(u, m, acc[0][m], acc[NR - 1][m]);
+            AGF_UNROLL
+            for (int m = 0; m < MT; ++m)  // compile-time indices keep acc in registers
+                if (m < M) epi(u, m, acc[0][m], acc[NR - 1][m]);
     }
 }
 
