@@ -9,6 +9,7 @@
 #include "cuda/wavenet_persistent_bind.h"
 
 namespace py = pybind11;
+using namespace agf;
 using namespace agf::wnp;
 
 namespace {

@@ -17,17 +17,6 @@ constexpr int MAX_LAYERS = 64;
 constexpr int MAX_BLOCKS = 64;  // layer blocks per chain
 constexpr int MAX_THREADS = 256;
 
-// weight storage: fp32, or raw 16-bit fp16 / bf16 (arithmetic is fp32 in every case)
-struct F32 {
-    using T = float;
-};
-struct F16 {
-    using T = uint16_t;
-};
-struct BF16 {
-    using T = uint16_t;
-};
-
 struct Params {
     int B, Tc, L, K, R, Rp, G2, G2p, S, Sp, H, Hp, OUT, OUTp, IN;
     int mode;      // 0 mu-law softmax, 1 mixture of logistics, 2 Gaussian

@@ -1,0 +1,173 @@
+// Device helpers shared by the persistent kernels (wavenet_persistent.cuh, wavernn_persistent.cuh):
+// vector loads of fp32 / fp16 / bf16 weights, the block-wide matrix-vector product, the block
+// copy to shared memory, and the float64 inverse-CDF sampler of audiogen_fast/sampling.py.
+#pragma once
+#include <cmath>
+#include <cstddef>
+#include <cstdint>
+#include <cstring>
+
+#include "compat.h"
+
+#ifdef __CUDACC__
+#define AGF_LAUNCH_BOUNDS(n) __launch_bounds__(n)
+#define AGF_UNROLL _Pragma("unroll")
+#else
+#define AGF_LAUNCH_BOUNDS(n)
+#define AGF_UNROLL
+#endif
+
+namespace agf {
+
+// weight storage: fp32, or raw 16-bit fp16 / bf16 (arithmetic is fp32 in every case)
+struct F32 {
+    using T = float;
+};
+struct F16 {
+    using T = uint16_t;
+};
+struct BF16 {
+    using T = uint16_t;
+};
+
+AGF_DEV void load8(const float* p, float w[8], F32) {
+#ifdef __CUDACC__
+    const float4 a = *reinterpret_cast<const float4*>(p), b = *reinterpret_cast<const float4*>(p + 4);
+    w[0] = a.x; w[1] = a.y; w[2] = a.z; w[3] = a.w; w[4] = b.x; w[5] = b.y; w[6] = b.z; w[7] = b.w;
+#else
+    for (int i = 0; i < 8; ++i) w[i] = p[i];
+#endif
+}
+
+AGF_DEV void load8(const uint16_t* p, float w[8], F16) {
+#ifdef __CUDACC__
+    const uint4 v = *reinterpret_cast<const uint4*>(p);
+    const __half2* h = reinterpret_cast<const __half2*>(&v);
+    for (int i = 0; i < 4; ++i) {
+        const float2 f = __half22float2(h[i]);
+        w[2 * i] = f.x;
+        w[2 * i + 1] = f.y;
+    }
+#else
+    for (int i = 0; i < 8; ++i) w[i] = agf_half2float(p[i]);
+#endif
+}
+
+AGF_DEV void load8(const uint16_t* p, float w[8], BF16) {
+    for (int i = 0; i < 8; ++i) w[i] = agf_bf162float(p[i]);
+}
+
+AGF_DEV void load8s(const float* x, float v[8]) {  // 8 fp32 activations from shared memory
+#ifdef __CUDACC__
+    const float4 a = *reinterpret_cast<const float4*>(x), b = *reinterpret_cast<const float4*>(x + 4);
+    v[0] = a.x; v[1] = a.y; v[2] = a.z; v[3] = a.w; v[4] = b.x; v[5] = b.y; v[6] = b.z; v[7] = b.w;
+#else
+    for (int i = 0; i < 8; ++i) v[i] = x[i];
+#endif
+}
+
+AGF_DEV float sigmoidf_(float x) { return 1.0f / (1.0f + expf(-x)); }
+
+// Block-wide matrix-vector products for up to MT streams.
+// Unit u (of NU) owns NR consecutive rows of W (row stride ld elements); its result for stream m
+// is sum over k < nsum of  W[k * mstride + row] . x[k * xstride + m * ldx + 0 .. ncols).
+// tpo lanes of a warp share a unit (each reads every tpo-th 8-element vector of the row), their
+// partial sums are combined with shuffles, and the lane with sub == 0 calls epi(u, m, a) with
+// a[r] the result of the unit's row r.
+// Every thread of the block must call it (the unit loop is uniform; shuffles stay converged).
+template <class WK, int MT, int NR, class Epi>
+AGF_DEV void matvec(const typename WK::T* W, int ld, ptrdiff_t mstride, int nsum, int NU, int ncols,
+                    const float* x, int ldx, int xstride, int M, Epi epi) {
+    const int nvec = ncols / 8;
+    int tpo = 1;
+    while (tpo * 2 <= nvec && tpo < 32) tpo *= 2;
+    const int tid = agf_tid(), per = agf_nthreads() / tpo, sub = tid % tpo;
+    for (int base = 0; base < NU; base += per) {
+        const int u = base + tid / tpo;
+        float acc[NR][MT];
+        AGF_UNROLL
+        for (int r = 0; r < NR; ++r)
+            AGF_UNROLL
+            for (int m = 0; m < MT; ++m) acc[r][m] = 0.0f;
+        if (u < NU) {
+            for (int k = 0; k < nsum; ++k) {
+                const typename WK::T* Wk = W + k * mstride + static_cast<size_t>(u) * NR * ld;
+                const float* xk = x + k * xstride;
+                for (int v = sub; v < nvec; v += tpo) {
+                    float w[NR][8];
+                    AGF_UNROLL
+                    for (int r = 0; r < NR; ++r) load8(Wk + static_cast<size_t>(r) * ld + v * 8, w[r], WK());
+                    AGF_UNROLL
+                    for (int m = 0; m < MT; ++m) {
+                        if (m < M) {
+                            float xv[8];
+                            load8s(xk + m * ldx + v * 8, xv);
+                            AGF_UNROLL
+                            for (int r = 0; r < NR; ++r)
+                                AGF_UNROLL
+                                for (int i = 0; i < 8; ++i) acc[r][m] = fmaf(w[r][i], xv[i], acc[r][m]);
+                        }
+                    }
+                }
+            }
+        }
+        for (int off = tpo >> 1; off > 0; off >>= 1)
+            AGF_UNROLL
+            for (int r = 0; r < NR; ++r)
+                AGF_UNROLL
+                for (int m = 0; m < MT; ++m) acc[r][m] += agf_shfl_xor(acc[r][m], off);
+        if (u < NU && sub == 0)
+            AGF_UNROLL
+            for (int m = 0; m < MT; ++m) {  // compile-time indices keep acc in registers
+                if (m < M) {
+                    float a[NR];
+                    AGF_UNROLL
+                    for (int r = 0; r < NR; ++r) a[r] = acc[r][m];
+                    epi(u, m, a);
+                }
+            }
+    }
+}
+
+// block-cooperative copy of 16-byte multiples
+AGF_DEV void copy_to_smem(void* dst, const void* src, size_t bytes) {
+#ifdef __CUDACC__
+    const uint4* s = reinterpret_cast<const uint4*>(src);
+    uint4* d = reinterpret_cast<uint4*>(dst);
+    for (size_t i = agf_tid(); i < bytes / 16; i += agf_nthreads()) d[i] = s[i];
+#else
+    if (agf_tid() == 0) std::memcpy(dst, src, bytes);
+#endif
+}
+
+// Smallest k with CDF_k > u over softmax(lg[0..n)), the rule of audiogen_fast.sampling.sample_softmax,
+// in double; called by all 32 lanes of one warp (each sums a contiguous chunk, then a warp scan).
+AGF_DEV int warp_inverse_cdf(const float* lg, int n, float u) {
+    const int lane = agf_tid() & 31;
+    const int chunk = (n + 31) / 32;
+    const int lo = lane * chunk < n ? lane * chunk : n, hi = lo + chunk < n ? lo + chunk : n;
+    float mx = -INFINITY;
+    for (int i = lo; i < hi; ++i) mx = fmaxf(mx, lg[i]);
+    for (int off = 16; off > 0; off >>= 1) mx = fmaxf(mx, agf_shfl_xor(mx, off));
+    const double dm = static_cast<double>(mx);
+    double s = 0.0;
+    for (int i = lo; i < hi; ++i) s += exp(static_cast<double>(lg[i]) - dm);
+    double inc = s;
+    for (int off = 1; off < 32; off <<= 1) {
+        const double v = agf_shfl_up(inc, off);
+        if (lane >= off) inc += v;
+    }
+    const double total = agf_shfl_idx(inc, 31);
+    double c = agf_shfl_up(inc, 1);
+    if (lane == 0) c = 0.0;
+    const double target = static_cast<double>(u) * total;
+    int cnt = 0;
+    for (int i = lo; i < hi; ++i) {
+        c += exp(static_cast<double>(lg[i]) - dm);
+        cnt += c <= target;
+    }
+    for (int off = 16; off > 0; off >>= 1) cnt += agf_shfl_xor(cnt, off);
+    return cnt < n - 1 ? cnt : n - 1;
+}
+
+}  // namespace agf
