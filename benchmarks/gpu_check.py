@@ -204,6 +204,26 @@ def bench_wavernn(preset, quick, n=2000):
     cond, nz = inputs(1, 200)
     t = cuda_time(lambda: rrt.run_torch(model, cond, noise=nz), reps=2)
     eager = record(preset, "torch", "float32", 1, 200, t)
+    # the CUDA persistent kernel (issue 5): the kernel alone, then end to end, then many streams
+    if agf.backends()["cuda"][0]:
+        from audiogen_fast.ops.wavernn_persistent import WaveRNNPersistentLoop
+
+        x = torch.rand(1, 200, device="cuda") * 2 - 1
+        _, ref, _ = rrt.run_torch(model, cond, teacher=x)
+        for dtype in (torch.float32, torch.float16, torch.bfloat16):
+            loop = WaveRNNPersistentLoop(model, dtype=dtype)
+            _, out, _ = rrt.run_cuda(model, cond, teacher=x, loop=loop)
+            err = ((out - ref).abs().max() / ref.abs().max()).item()
+            pl = loop.plan(1, 1)
+            c1, nz1 = inputs(1, n)
+            t = cuda_time(lambda: rrt.run_cuda(model, c1, noise=nz1, loop=loop), reps=3)
+            record(preset, "cuda", str(dtype).split(".")[-1], 1, n, t, eager_sps=eager, teacher_rel_err=err,
+                   blocks_per_stream=pl["nblk"], smem_per_block=pl["smem"])
+        loop = WaveRNNPersistentLoop(model, dtype=torch.float16)
+        for B in ((4, 12, 32) if not quick else (12,)):
+            cB, nzB = inputs(B, n // 2)
+            t = cuda_time(lambda: rrt.run_cuda(model, cB, noise=nzB, loop=loop), reps=2)
+            record(preset, "cuda", "float16", B, n // 2, t, eager_sps=eager)
     # correctness on the GPU: teacher-forced outputs and sampled classes
     x = torch.rand(1, 200, device="cuda") * 2 - 1
     _, ref, _ = rrt.run_torch(model, cond, teacher=x)

@@ -4,6 +4,7 @@
 #include <pybind11/pybind11.h>
 
 #include "cuda/wavenet_persistent_bind.h"
+#include "cuda/wavernn_persistent_bind.h"
 
 #include <stdexcept>
 #include <string>
@@ -18,6 +19,10 @@ namespace wnp {
 cudaError_t max_resident_blocks(int wtype, int MT, int threads, size_t smem, int* out);
 cudaError_t launch(const Params& p, int wtype, int MT, int threads, size_t smem, cudaStream_t stream);
 }  // namespace wnp
+namespace wrp {
+cudaError_t max_resident_blocks(int wtype, int MT, int threads, size_t smem, int* out);
+cudaError_t launch(const Params& p, int wtype, int MT, int threads, size_t smem, cudaStream_t stream);
+}  // namespace wrp
 }  // namespace agf
 
 namespace {
@@ -84,5 +89,28 @@ PYBIND11_MODULE(_C_cuda, m) {
             throw std::invalid_argument("wavenet_persistent: threads must be a multiple of 32 in [32, 256]");
         check(agf::wnp::launch(p, wtype, p.M > 1 ? 8 : 1, threads, smem, reinterpret_cast<cudaStream_t>(stream)),
               "wavenet_persistent launch");
+    });
+
+    // WaveRNN persistent kernel (csrc/cuda/wavernn_persistent.cuh); args: see audiogen_fast/ops/wavernn_persistent.py
+    m.def("wavernn_persistent_plan", [](const py::dict& d, size_t budget, int wtype, int min_blocks, int max_blocks) {
+        agf::wrp::Params p = agf::wrp::params_from_dict(d);
+        return agf::wrp::plan_dict(p, budget, wtype, min_blocks, max_blocks);
+    });
+    m.def("wavernn_persistent_max_blocks", [](int wtype, int M, int threads, size_t smem) {
+        int n = 0;
+        agf::wnp::weight_bytes(wtype);
+        check(agf::wrp::max_resident_blocks(wtype, M > 1 ? agf::wrp::MAX_STREAMS : 1, threads, smem, &n),
+              "wavernn_persistent occupancy");
+        return n;
+    });
+    m.def("wavernn_persistent", [](const py::dict& d, size_t budget, int wtype, int min_blocks, int max_blocks, int threads,
+                                   std::uintptr_t stream) {
+        agf::wrp::Params p = agf::wrp::params_from_dict(d);
+        if (max_blocks < 1) throw std::invalid_argument("wavernn_persistent: max_blocks must be >= 1");
+        const size_t smem = agf::wrp::plan(p, budget, agf::wnp::weight_bytes(wtype), min_blocks, max_blocks);
+        if (threads < 32 || threads > agf::wrp::MAX_THREADS || threads % 32)
+            throw std::invalid_argument("wavernn_persistent: threads must be a multiple of 32 in [32, 256]");
+        check(agf::wrp::launch(p, wtype, p.M > 1 ? agf::wrp::MAX_STREAMS : 1, threads, smem,
+                               reinterpret_cast<cudaStream_t>(stream)), "wavernn_persistent launch");
     });
 }

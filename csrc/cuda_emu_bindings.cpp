@@ -7,6 +7,8 @@
 
 #include "cuda/wavenet_persistent.cuh"
 #include "cuda/wavenet_persistent_bind.h"
+#include "cuda/wavernn_persistent.cuh"
+#include "cuda/wavernn_persistent_bind.h"
 
 namespace py = pybind11;
 using namespace agf;
@@ -18,6 +20,12 @@ template <class WK, int MT>
 void run(const Params& p, int threads, size_t smem, uint64_t seed) {
     agf_emu::launch(static_cast<unsigned>(p.nchains * (p.nblk + 1)), threads, smem,
                     [&p]() { wavenet_persistent_kernel<WK, MT>(p); }, seed);
+}
+
+template <class WK, int MT>
+void run_rnn(const agf::wrp::Params& p, int threads, size_t smem, uint64_t seed) {
+    agf_emu::launch(static_cast<unsigned>(p.nchains * p.nblk), threads, smem,
+                    [&p]() { agf::wrp::wavernn_persistent_kernel<WK, MT>(p); }, seed);
 }
 
 // Self-tests of the emulator's claims (tests/test_cuda_wavenet.py): returns the number of wrong
@@ -64,5 +72,23 @@ PYBIND11_MODULE(_C_cuda_emu, m) {
         if (wtype == 0) one ? run<F32, 1>(p, threads, smem, seed) : run<F32, 8>(p, threads, smem, seed);
         else if (wtype == 1) one ? run<F16, 1>(p, threads, smem, seed) : run<F16, 8>(p, threads, smem, seed);
         else one ? run<BF16, 1>(p, threads, smem, seed) : run<BF16, 8>(p, threads, smem, seed);
+    });
+    m.def("wavernn_persistent_plan", [](const py::dict& d, size_t budget, int wtype, int min_blocks, int max_blocks) {
+        agf::wrp::Params p = agf::wrp::params_from_dict(d);
+        return agf::wrp::plan_dict(p, budget, wtype, min_blocks, max_blocks);
+    });
+    m.def("wavernn_persistent", [](const py::dict& d, size_t budget, int wtype, int min_blocks, int max_blocks, int threads,
+                                   uint64_t seed) {
+        agf::wrp::Params p = agf::wrp::params_from_dict(d);
+        if (max_blocks < 1) throw std::invalid_argument("wavernn_persistent: max_blocks must be >= 1");
+        const size_t smem = agf::wrp::plan(p, budget, weight_bytes(wtype), min_blocks, max_blocks);
+        if (threads < 32 || threads > agf::wrp::MAX_THREADS || threads % 32)
+            throw std::invalid_argument("wavernn_persistent: threads must be a multiple of 32 in [32, 256]");
+        py::gil_scoped_release nogil;
+        const bool one = p.M == 1;
+        constexpr int MS = agf::wrp::MAX_STREAMS;
+        if (wtype == 0) one ? run_rnn<F32, 1>(p, threads, smem, seed) : run_rnn<F32, MS>(p, threads, smem, seed);
+        else if (wtype == 1) one ? run_rnn<F16, 1>(p, threads, smem, seed) : run_rnn<F16, MS>(p, threads, smem, seed);
+        else one ? run_rnn<BF16, 1>(p, threads, smem, seed) : run_rnn<BF16, MS>(p, threads, smem, seed);
     });
 }

@@ -6,6 +6,7 @@
 //   agf_shfl_xor/up/idx(v, k)  full-warp shuffles (all 32 lanes must call)
 //   agf_smem()                 the dynamic shared memory of the block
 //   agf_wait_eq(flag, v)       spin until an acquire load of *flag == v (one thread calls it)
+//   agf_wait_ge(flag, v)       the same until *flag >= v
 //   agf_publish(flag, v)       __threadfence + release store (after the data it announces)
 //   agf_ldcg(p)                a load that bypasses L1 (data written by other SMs this launch)
 //   agf_half2float / agf_bf162float   from raw 16-bit storage
@@ -47,6 +48,12 @@ AGF_DEV void agf_wait_eq(const unsigned long long* p, unsigned long long v) {
         if (clock64() - start > 20000000000LL) __trap();
     }
 }
+AGF_DEV void agf_wait_ge(const unsigned long long* p, unsigned long long v) {
+    const long long start = clock64();
+    while (agf_ld_acquire(p) < v) {
+        if (clock64() - start > 20000000000LL) __trap();
+    }
+}
 AGF_DEV void agf_publish(unsigned long long* p, unsigned long long v) {
     __threadfence();
     asm volatile("st.release.gpu.global.u64 [%0], %1;" ::"l"(p), "l"(v) : "memory");
@@ -75,6 +82,10 @@ inline T agf_shfl_idx(T v, int src) { return agf_emu::exchange(v, [src](int) { r
 inline void* agf_smem() { return agf_emu::dynamic_smem(); }
 inline void agf_wait_eq(const unsigned long long* p, unsigned long long v) {
     while (*reinterpret_cast<const volatile unsigned long long*>(p) != v) agf_emu::yield();
+    agf_emu::note_progress();
+}
+inline void agf_wait_ge(const unsigned long long* p, unsigned long long v) {
+    while (*reinterpret_cast<const volatile unsigned long long*>(p) < v) agf_emu::yield();
     agf_emu::note_progress();
 }
 inline void agf_publish(unsigned long long* p, unsigned long long v) {

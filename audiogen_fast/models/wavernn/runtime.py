@@ -24,10 +24,11 @@ from ...sampling import label_to_float, mulaw_decode, sample_mol, sample_softmax
 from .config import WaveRNNConfig
 from .reference import WaveRNN
 
-BACKENDS = ("torch", "cpp", "triton")
-# The Triton loop has run in the Triton interpreter only: "auto" does not pick it until it has
-# run on a GPU and matched the reference there (benchmarks/gpu_run.sh; then empty this).
-UNVERIFIED = ("triton",)
+BACKENDS = ("torch", "cpp", "triton", "cuda")
+# The Triton loop has run in the Triton interpreter only, the CUDA persistent kernel on the CPU
+# emulator only: "auto" picks neither until it has run on a GPU and matched the reference there
+# (benchmarks/gpu_run.sh; then remove it from here).
+UNVERIFIED = ("triton", "cuda")
 HOIST_BLOCK = 1024  # steps whose step-independent projections are computed at once (bounded memory)
 
 
@@ -377,6 +378,8 @@ def make_loop(model: WaveRNN, backend: str, dtype: str = "float32"):
         return _WithOpts(cpp_loop(model), half=True) if dtype == "float16" else cpp_loop(model)
     if backend == "triton":
         return triton_loop(model)
+    if backend == "cuda":
+        return cuda_loop(model)
     raise ValueError(f"backend {backend!r} has no WaveRNN runtime")
 
 
@@ -399,7 +402,27 @@ def run_triton(model: WaveRNN, cond, noise=None, teacher=None, progress=False, c
     return _run_cond(triton_loop(model), cond, noise, teacher, progress, chunk)
 
 
-RUNNERS = {"torch": run_torch, "cpp": run_cpp, "triton": run_triton}
+# ---- CUDA: the persistent kernel (csrc/cuda/wavernn_persistent.cuh) ----------------------------
+
+def cuda_loop(model: WaveRNN, emulate: bool = False):
+    """Kernel-layout weights in the model's dtype, cached on the model (emulate: the CPU emulator)."""
+    from ...ops.wavernn_persistent import WaveRNNPersistentLoop
+
+    p = next(model.parameters())
+    key = (p.device, p.dtype, p.data_ptr(), emulate)
+    cached = getattr(model, "_agf_cuda_loop", None)
+    if cached is None or cached[0] != key:
+        cached = (key, WaveRNNPersistentLoop(model, emulate=emulate))
+        object.__setattr__(model, "_agf_cuda_loop", cached)
+    return cached[1]
+
+
+def run_cuda(model: WaveRNN, cond, noise=None, teacher=None, progress=False, chunk: int = TRITON_CHUNK, loop=None):
+    """Same contract as run_torch; one persistent-kernel launch per chunk of steps."""
+    return _run_cond(loop or cuda_loop(model), cond, noise, teacher, progress, chunk)
+
+
+RUNNERS = {"torch": run_torch, "cpp": run_cpp, "triton": run_triton, "cuda": run_cuda}
 
 
 def to_audio(cfg: WaveRNNConfig, samples: torch.Tensor, classes) -> torch.Tensor:
