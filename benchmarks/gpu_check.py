@@ -43,6 +43,7 @@ def cuda_time(fn, reps=3, warmup=1):
 
 
 RECORDS = []
+FLOORS = {}
 
 
 def record(config, backend, dtype, batch, samples, seconds, eager_sps=None, compile_sps=None, **extra):
@@ -131,6 +132,13 @@ def bench_wavenet_cuda(preset, quick, eager, comp):
         t = cuda_time(lambda: wrt.run_cuda(model, n, mel=mel, noise=nz, loop=loop), reps=3)
         record(preset, "cuda", str(dtype).split(".")[-1], 1, n, t, eager_sps=eager, compile_sps=comp,
                blocks_per_stream=pl["nblk"] + 1, smem_per_block=pl["smem"])
+    # variants (W1): 128 threads per block; one layer per block (20 hand-offs instead of 7)
+    if preset == "W1" and not quick:
+        for name, kw in (("cuda-t128", dict(threads=128)), ("cuda-1layer", dict(smem_budget=60 * 1024))):
+            loop = WaveNetPersistentLoop(model, dtype=torch.float16, **kw)
+            pl = loop.plan(1, 1)
+            t = cuda_time(lambda: wrt.run_cuda(model, n, mel=mel, noise=nz, loop=loop), reps=3)
+            record(preset, name, "float16", 1, n, t, eager_sps=eager, compile_sps=comp, blocks_per_stream=pl["nblk"] + 1)
     # the kernel alone (no Session / conditioning / Python per block): one launch of n steps
     loop = WaveNetPersistentLoop(model, dtype=torch.float16)
     hist, x = loop.new_state(1, 128)
@@ -144,6 +152,21 @@ def bench_wavenet_cuda(preset, quick, eager, comp):
         loop = WaveNetPersistentLoop(model, dtype=torch.float16)
         t = cuda_time(lambda: wrt.run_cuda(model, n, mel=mel, noise=nz, loop=loop), reps=2)
         record(preset, "cuda", "float16", B, n, t, eager_sps=eager, compile_sps=comp)
+
+
+def bench_floors():
+    """Issue 5's floors: empty-kernel launch latency, and the block-to-block hand-off of the
+    persistent kernels (a token round a ring of blocks through their mailbox protocol)."""
+    from audiogen_fast import _cuda
+
+    FLOORS["launch_us"] = _cuda.launch_latency_us()
+    print(f"empty kernel launch: {FLOORS['launch_us']:.2f} us each (back to back)")
+    FLOORS["handoff"] = []
+    for nblk, payload in ((2, 192), (8, 192), (21, 192), (8, 1024), (37, 1024), (74, 1024)):
+        r = _cuda.handoff_bench(nblk=nblk, iters=2000, payload=payload)
+        FLOORS["handoff"].append(r)
+        print(f"hand-off ring of {nblk:3d} blocks, {payload:5d} floats: {r['ns_per_handoff']:8.1f} ns per hand-off "
+              f"(token {r['token']:.0f} == {2000 * nblk}: {r['token'] == 2000 * nblk})")
 
 
 def bench_diffwave(preset, quick, seconds=10.0):
@@ -245,7 +268,7 @@ def write(out):
     date = datetime.date.today().isoformat()
     res = {"device": dev, "commit": commit(), "date": date, "torch": torch.__version__, "triton": triton.__version__,
            "notes": "eager baseline with PyTorch defaults (cuDNN may use TF32 for fp32 convolutions)",
-           "records": RECORDS}
+           "records": RECORDS, "floors": FLOORS}
     slug = dev.replace(" ", "-").replace("/", "-")
     path = os.path.join(out, f"{slug}-{date}-{res['commit']}.json")
     with open(path, "w") as f:
@@ -264,6 +287,11 @@ def main():
     import triton
 
     print(f"device {dev}, torch {torch.__version__}, triton {triton.__version__}, python {platform.python_version()}")
+    if agf.backends()["cuda"][0]:
+        try:
+            bench_floors()
+        except Exception:
+            traceback.print_exc()
     for c in args.configs.split(","):
         c = c.strip()
         try:

@@ -5,6 +5,7 @@
 
 #include "cuda/wavenet_persistent_bind.h"
 #include "cuda/wavernn_persistent_bind.h"
+#include "cuda/handoff_params.h"
 
 #include <stdexcept>
 #include <string>
@@ -19,6 +20,10 @@ namespace wnp {
 cudaError_t max_resident_blocks(int wtype, int MT, int threads, size_t smem, int* out);
 cudaError_t launch(const Params& p, int wtype, int MT, int threads, size_t smem, cudaStream_t stream);
 }  // namespace wnp
+namespace hob {
+cudaError_t launch(const Params& p, int threads, cudaStream_t stream);
+cudaError_t launch_empty(int n, cudaStream_t stream);
+}  // namespace hob
 namespace wrp {
 cudaError_t max_resident_blocks(int wtype, int MT, int threads, size_t smem, int* out);
 cudaError_t launch(const Params& p, int wtype, int MT, int threads, size_t smem, cudaStream_t stream);
@@ -112,5 +117,15 @@ PYBIND11_MODULE(_C_cuda, m) {
             throw std::invalid_argument("wavernn_persistent: threads must be a multiple of 32 in [32, 256]");
         check(agf::wrp::launch(p, wtype, p.M > 1 ? agf::wrp::MAX_STREAMS : 1, threads, smem,
                                reinterpret_cast<cudaStream_t>(stream)), "wavernn_persistent launch");
+    });
+
+    // floors (benchmarks/NOTES_GPU.md): a token round a ring of blocks, and empty launches
+    m.def("handoff_bench", [](int nblk, int iters, int payload, int threads, std::uintptr_t mail, std::uintptr_t flags,
+                              unsigned long long tag, std::uintptr_t result, std::uintptr_t stream) {
+        agf::hob::Params p = agf::hob::make_params(nblk, iters, payload, threads, mail, flags, tag, result);
+        check(agf::hob::launch(p, threads, reinterpret_cast<cudaStream_t>(stream)), "handoff_bench launch");
+    });
+    m.def("empty_launches", [](int n, std::uintptr_t stream) {
+        check(agf::hob::launch_empty(n, reinterpret_cast<cudaStream_t>(stream)), "empty launches");
     });
 }

@@ -9,6 +9,7 @@
 #include "cuda/wavenet_persistent_bind.h"
 #include "cuda/wavernn_persistent.cuh"
 #include "cuda/wavernn_persistent_bind.h"
+#include "cuda/handoff_bench.cuh"
 
 namespace py = pybind11;
 using namespace agf;
@@ -90,5 +91,12 @@ PYBIND11_MODULE(_C_cuda_emu, m) {
         if (wtype == 0) one ? run_rnn<F32, 1>(p, threads, smem, seed) : run_rnn<F32, MS>(p, threads, smem, seed);
         else if (wtype == 1) one ? run_rnn<F16, 1>(p, threads, smem, seed) : run_rnn<F16, MS>(p, threads, smem, seed);
         else one ? run_rnn<BF16, 1>(p, threads, smem, seed) : run_rnn<BF16, MS>(p, threads, smem, seed);
+    });
+    m.def("handoff_bench", [](int nblk, int iters, int payload, int threads, std::uintptr_t mail, std::uintptr_t flags,
+                              unsigned long long tag, std::uintptr_t result, uint64_t seed) {
+        agf::hob::Params p = agf::hob::make_params(nblk, iters, payload, threads, mail, flags, tag, result);
+        py::gil_scoped_release nogil;
+        agf_emu::launch(static_cast<unsigned>(nblk), threads, payload * sizeof(float),
+                        [&p]() { agf::hob::handoff_kernel(p); }, seed);
     });
 }

@@ -230,3 +230,13 @@ def test_many_streams_on_gpu_equal_each_alone():
     for b in (0, 17, 39):
         alone, _ = rt.run_cuda(model, T, mel=mel[b:b + 1], noise=nz[b:b + 1], loop=loop)
         assert torch.equal(alone[0], got[b])
+
+
+@pytest.mark.parametrize("where", WHERE)
+def test_handoff_ring_protocol(where):
+    """The floor benchmark's ring (the kernels' mailbox protocol): every one of iters * nblk
+    messages is received exactly once and in order, the payload arrives intact."""
+    from audiogen_fast._cuda import handoff_bench
+
+    r = handoff_bench(nblk=5, iters=7, payload=40, threads=64, emulate=(where == "emu"))
+    assert r["token"] == 35 and r["rest_zero"]
