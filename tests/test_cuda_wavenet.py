@@ -148,7 +148,9 @@ def test_plan_packs_layers_by_shared_memory():
     assert all(p16["blk_wsmem"]) and p32["blk_wsmem"][-1] == 0   # fp32 output stack (393 KB) stays in L2
     assert max(p16["smem"], p32["smem"]) <= 227 * 1024
     eight = big.plan(20, 8)
-    assert eight["nchains"] == 3 and eight["mail_floats"] == 3 * (eight["nblk"] + 1) * 8 * (64 + 128)
+    n = eight["nblk"]
+    assert eight["nchains"] == 3 and eight["mail_floats"] == 3 * ((n + 1) * 8 * 64 + n * 8 * 128)
+    assert eight["n_flags"] == 3 * (2 * n + 1)
 
 
 def test_wrapper_rejects_bad_input():

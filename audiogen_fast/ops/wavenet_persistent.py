@@ -3,10 +3,10 @@
 Design (issue 5): the weights stay in shared memory for the whole chunk, spread over a chain of
 blocks (one per SM): block r owns a run of consecutive layers (as many as fit in its shared
 memory), the last block the output stack, the sampler and the input embedding. Each sample's
-state (h [R], skip sums [S]) goes round the chain through per-block mailboxes announced by
+residual state h [R] goes round the chain through per-block mailboxes announced by
 release/acquire flags; each block prepares its layers' conditioning and past-tap products before
-the sample reaches it, so only the current tap, the gate and the residual/skip product are on the
-critical path. M streams (up to 8) share a chain in lockstep; several chains run side by side in
+the sample reaches it, so only the current tap, the gate and the residual product are on the
+critical path; a block sends its layers' skip sum [S] to the output block after passing h on. M streams (up to 8) share a chain in lockstep; several chains run side by side in
 one cooperative launch (all blocks resident, as the flags require).
 
 This wrapper lays the weights out (padded to multiples of 8, zeros in the padding), checks every
@@ -196,8 +196,8 @@ class WaveNetPersistentLoop:
             g1 = min(B, g0 + per_launch)
             nb = g1 - g0
             nch = -(-nb // M)
-            mail = self._buffer("mail", nch * (pl["nblk"] + 1) * M * (bs["Rp"] + bs["Sp"]), torch.float32)
-            flags = self._buffer("flags", nch * (pl["nblk"] + 1), torch.int64)
+            mail = self._buffer("mail", nch * ((pl["nblk"] + 1) * M * bs["Rp"] + pl["nblk"] * M * bs["Sp"]), torch.float32)
+            flags = self._buffer("flags", nch * (2 * pl["nblk"] + 1), torch.int64)
             d = dict(bs, B=nb, M=M, Tc=Tc, t0=int(t0), teacher=int(teacher is not None), tag=next(_TAGS) << 32,
                      cond=cond[g0:g1].data_ptr(), hist=hist[g0:g1].data_ptr(), x=x[g0:g1].data_ptr(),
                      noise=noise[g0:g1].data_ptr() if noise is not None else 0,

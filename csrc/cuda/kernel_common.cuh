@@ -68,6 +68,18 @@ AGF_DEV void load8s(const float* x, float v[8]) {  // 8 fp32 activations from sh
 
 AGF_DEV float sigmoidf_(float x) { return 1.0f / (1.0f + expf(-x)); }
 
+// Lanes per unit of a block-wide product: as many as still let one pass cover every unit (a pass
+// costs a few dependent loads, FMAs and shuffles: fewer passes = less latency), but no more than
+// 8 vectors per lane per pass, at most a warp and at most the row's vector count. A pure function
+// of (NU, nvec, NT): products with equal shapes map units to the same threads.
+AGF_DEV int lanes_per_unit(int NU, int nvec, int NT) {
+    int tpo = 1;
+    while (tpo < 32 && 2 * tpo * NU <= NT) tpo *= 2;
+    while (tpo < 32 && nvec > 8 * tpo) tpo *= 2;
+    while (tpo > 1 && tpo > nvec) tpo >>= 1;
+    return tpo;
+}
+
 // Block-wide matrix-vector products for up to MT streams.
 // Unit u (of NU) owns NR consecutive rows of W (row stride ld elements); its result for stream m
 // is sum over k < nsum of  W[k * mstride + row] . x[k * xstride + m * ldx + 0 .. ncols).
@@ -79,8 +91,7 @@ template <class WK, int MT, int NR, class Epi>
 AGF_DEV void matvec(const typename WK::T* W, int ld, ptrdiff_t mstride, int nsum, int NU, int ncols,
                     const float* x, int ldx, int xstride, int M, Epi epi) {
     const int nvec = ncols / 8;
-    int tpo = 1;
-    while (tpo * 2 <= nvec && tpo < 32) tpo *= 2;
+    const int tpo = lanes_per_unit(NU, nvec, agf_nthreads());
     const int tid = agf_tid(), per = agf_nthreads() / tpo, sub = tid % tpo;
     for (int base = 0; base < NU; base += per) {
         const int u = base + tid / tpo;

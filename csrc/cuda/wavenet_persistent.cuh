@@ -9,9 +9,12 @@
 //   layer block r (r < nblk) owns the contiguous layers [blk_lo[r], blk_lo[r+1]) and keeps their
 //     weights in shared memory (the planner puts as many layers in a block as fit);
 //   the output block (r = nblk) owns the output stack, the sampler and the input embedding.
-// Per sample t the state travels around the ring
-//   output block --(h0, skip = 0)--> block 0 --(h, skip)--> block 1 ... block nblk-1 --> output block
-// through a mailbox per block in global memory: the sender writes M x (R + S) floats, then
+// Per sample t the residual state h travels around the ring
+//   output block --(h0)--> block 0 --(h)--> block 1 ... block nblk-1,
+// and each layer block, once it has passed h on, sends the skip sum of its own layers straight to
+// the output block (the skip products are off the critical path; the output block sums the
+// partials when all have arrived). Messages go through mailboxes in global memory: the sender
+// writes M x R (or M x S) floats, then
 // publishes the flag value tag + t + 1 with a release store; the receiver's thread 0 spins on an
 // acquire load until it sees that value, and the block reads the mailbox with L1-bypassing loads.
 // A mailbox is never overwritten before it has been read: the next message to block r can only
@@ -20,7 +23,7 @@
 // Off the critical path, before it waits for sample t, a layer block already sums each of its
 // layers' conditioning and the dilated-conv taps on past inputs (ring buffers in global memory);
 // on the critical path remain, per layer, the current-tap product (R -> G), the gate, and the
-// residual/skip product (G/2 -> R + S), each one block-wide matrix-vector product behind a barrier.
+// residual product (G/2 -> R), each one block-wide matrix-vector product behind a barrier.
 //
 // Shapes (padded sizes Xp are multiples of 8 so every row is read in 16/32-byte vectors; the
 // padding holds zeros): B streams, Tc steps, L layers, K taps, R residual, G2 = G/2 gate channels,
@@ -68,9 +71,9 @@ AGF_DEV void layer_block(const Params& p, int chain, int r) {
     unsigned char* sm = static_cast<unsigned char*>(agf_smem());
     WT* ws = reinterpret_cast<WT*>(sm);
     float* h = reinterpret_cast<float*>(sm + round16(wsm ? nl * lw * sizeof(WT) : 0));  // [M][Rp]
-    float* skip = h + p.M * Rp;                 // [M][Sp]
-    float* z = skip + p.M * Sp;                 // [M][G2p]
-    float* pre = z + p.M * G2p;                 // [nl][M][2 * G2p]
+    float* skip = h + p.M * Rp;                 // [M][Sp] this block's skip partial
+    float* z = skip + p.M * Sp;                 // [nl][M][G2p] each own layer's gate output
+    float* pre = z + nl * p.M * G2p;            // [nl][M][2 * G2p]
     float* taps = pre + nl * p.M * 2 * G2p;     // [nl][K-1][M][Rp]
     if (wsm) {
         for (int li = 0; li < nl; ++li) {
@@ -83,11 +86,13 @@ AGF_DEV void layer_block(const Params& p, int chain, int r) {
     auto WOS = [&](int li) -> const WT* {
         return wsm ? ws + li * lw + wg_el : static_cast<const WT*>(p.wos) + static_cast<size_t>(la + li) * RS * G2p;
     };
-    const size_t box = static_cast<size_t>(p.M) * RS;
-    const float* mail_in = p.mail + (static_cast<size_t>(chain) * (p.nblk + 1) + r) * box;
-    float* mail_out = p.mail + (static_cast<size_t>(chain) * (p.nblk + 1) + r + 1) * box;
+    const size_t hbox = static_cast<size_t>(p.M) * Rp;
+    const float* mail_in = p.mail + (static_cast<size_t>(chain) * (p.nblk + 1) + r) * hbox;
+    float* mail_out = p.mail + (static_cast<size_t>(chain) * (p.nblk + 1) + r + 1) * hbox;
+    float* skip_out = p.mail + mail_h_floats(p) + (static_cast<size_t>(chain) * p.nblk + r) * p.M * Sp;
     const unsigned long long* flag_in = p.flags + chain * (p.nblk + 1) + r;
     unsigned long long* flag_out = p.flags + chain * (p.nblk + 1) + r + 1;
+    unsigned long long* skip_flag = p.flags + p.nchains * (p.nblk + 1) + chain * p.nblk + r;
     agf_sync();
 
     for (int tt = 0; tt < p.Tc; ++tt) {
@@ -117,17 +122,12 @@ AGF_DEV void layer_block(const Params& p, int chain, int r) {
                                   pr[G2p + c] = c < p.G2 ? a[1] + cd[p.G2 + c] : 0.0f;
                               });
         }
-        // 3. this sample's state from the previous block
+        // 3. this sample's layer input from the previous block
         if (tid == 0) agf_wait_eq(flag_in, p.tag + tt + 1);
         agf_sync();
-        for (int idx = tid; idx < M * RS; idx += NT) {
-            const int m = idx / RS, j = idx % RS;
-            const float v = agf_ldcg(mail_in + m * RS + j);
-            if (j < Rp) h[m * Rp + j] = v;
-            else skip[m * Sp + j - Rp] = v;
-        }
+        for (int idx = tid; idx < M * Rp; idx += NT) h[idx] = agf_ldcg(mail_in + idx);
         agf_sync();
-        // 4. the critical path: per layer, gate then residual/skip
+        // 4. the critical path: per layer the gate, then the residual rows only
         for (int li = 0; li < nl; ++li) {
             const int l = la + li, Ml = (K - 1) * p.dil[l];
             for (int idx = tid; idx < M * p.R; idx += NT) {  // the layer input joins its ring buffer
@@ -135,40 +135,45 @@ AGF_DEV void layer_block(const Params& p, int chain, int r) {
                 p.hist[(static_cast<size_t>(s0 + m) * p.hist_rows + p.hoff[l] + t % Ml) * p.R + i] = h[m * Rp + i];
             }
             const float* pr0 = pre + li * p.M * 2 * G2p;
+            float* zl = z + li * p.M * G2p;
             matvec<WK, MT, 2>(WG(li) + static_cast<size_t>(K - 1) * 2 * G2p * Rp, Rp, 0, 1, G2p, Rp, h, Rp, 0, M,
                               [&](int c, int m, const float* a) {
                                   const float* pr = pr0 + m * 2 * G2p;
-                                  z[m * G2p + c] = c < p.G2 ? tanhf(a[0] + pr[c]) * sigmoidf_(a[1] + pr[G2p + c]) : 0.0f;
+                                  zl[m * G2p + c] = c < p.G2 ? tanhf(a[0] + pr[c]) * sigmoidf_(a[1] + pr[G2p + c]) : 0.0f;
                               });
             agf_sync();
             const float* bo = p.bos + static_cast<size_t>(l) * RS;
-            matvec<WK, MT, 1>(WOS(li), G2p, 0, 1, RS, G2p, z, G2p, 0, M, [&](int o, int m, const float* a) {
-                if (o < Rp) h[m * Rp + o] = (h[m * Rp + o] + (a[0] + bo[o])) * 0.70710678118654752f;
-                else skip[m * Sp + o - Rp] += a[0] + bo[o];
+            matvec<WK, MT, 1>(WOS(li), G2p, 0, 1, Rp, G2p, zl, G2p, 0, M, [&](int o, int m, const float* a) {
+                h[m * Rp + o] = (h[m * Rp + o] + (a[0] + bo[o])) * 0.70710678118654752f;
             });
             agf_sync();
         }
-        // 5. hand the state on
-        for (int idx = tid; idx < M * RS; idx += NT) {
-            const int m = idx / RS, j = idx % RS;
-            mail_out[m * RS + j] = j < Rp ? h[m * Rp + j] : skip[m * Sp + j - Rp];
-        }
+        // 5. hand h on at once; the skip rows are not needed before the output block
+        for (int idx = tid; idx < M * Rp; idx += NT) mail_out[idx] = h[idx];
         agf_sync();
         if (tid == 0) agf_publish(flag_out, p.tag + tt + 1);
+        // 6. this block's skip partial: sum over own layers of Ws z + bs, straight to the output block
+        for (int li = 0; li < nl; ++li) {
+            const float* bs = p.bos + static_cast<size_t>(la + li) * RS + Rp;
+            matvec<WK, MT, 1>(WOS(li) + static_cast<size_t>(Rp) * G2p, G2p, 0, 1, Sp, G2p, z + li * p.M * G2p, G2p, 0, M,
+                              [&](int o, int m, const float* a) {  // unit o maps to the same thread for every li
+                                  const float v = a[0] + bs[o];
+                                  skip[m * Sp + o] = li == 0 ? v : skip[m * Sp + o] + v;
+                              });
+        }
+        agf_sync();
+        for (int idx = tid; idx < M * Sp; idx += NT) skip_out[idx] = skip[idx];
+        agf_sync();
+        if (tid == 0) agf_publish(skip_flag, p.tag + tt + 1);
     }
 }
 
 template <class WK>
 AGF_DEV void embed(const Params& p, const float* xs, float* mail, int M) {
-    const int RS = p.Rp + p.Sp;
-    for (int idx = agf_tid(); idx < M * RS; idx += agf_nthreads()) {
-        const int m = idx / RS, j = idx % RS;
-        float v = 0.0f;
-        if (j < p.Rp) {
-            v = p.mode == 0 ? p.emb[static_cast<size_t>(xs[m]) * p.Rp + j] : xs[m] * p.emb[j];
-            v += p.emb_b[j];
-        }
-        mail[m * RS + j] = v;
+    for (int idx = agf_tid(); idx < M * p.Rp; idx += agf_nthreads()) {
+        const int m = idx / p.Rp, j = idx % p.Rp;
+        const float v = p.mode == 0 ? p.emb[static_cast<size_t>(xs[m]) * p.Rp + j] : xs[m] * p.emb[j];
+        mail[idx] = v + p.emb_b[j];
     }
 }
 
@@ -177,7 +182,7 @@ AGF_DEV void output_block(const Params& p, int chain) {
     using WT = typename WK::T;
     const int tid = agf_tid(), NT = agf_nthreads(), r = p.nblk;
     const int s0 = chain * p.M, M = p.M < p.B - s0 ? p.M : p.B - s0;
-    const int Sp = p.Sp, Hp = p.Hp, OUTp = p.OUTp, RS = p.Rp + p.Sp, Tc = p.Tc;
+    const int Sp = p.Sp, Hp = p.Hp, OUTp = p.OUTp, Tc = p.Tc;
     const bool wsm = p.blk_wsmem[r] != 0;
     unsigned char* sm = static_cast<unsigned char*>(agf_smem());
     WT* w1s = reinterpret_cast<WT*>(sm);
@@ -192,10 +197,9 @@ AGF_DEV void output_block(const Params& p, int chain) {
     }
     const WT* W1 = wsm ? w1s : static_cast<const WT*>(p.w1);
     const WT* W2 = wsm ? w2s : static_cast<const WT*>(p.w2);
-    const size_t box = static_cast<size_t>(p.M) * RS;
-    const float* mail_in = p.mail + (static_cast<size_t>(chain) * (p.nblk + 1) + r) * box;
-    float* mail_out = p.mail + static_cast<size_t>(chain) * (p.nblk + 1) * box;
-    const unsigned long long* flag_in = p.flags + chain * (p.nblk + 1) + r;
+    float* mail_out = p.mail + static_cast<size_t>(chain) * (p.nblk + 1) * p.M * p.Rp;  // block 0's inbox
+    const float* skip_in = p.mail + mail_h_floats(p) + static_cast<size_t>(chain) * p.nblk * p.M * Sp;  // [nblk][M][Sp]
+    const unsigned long long* skip_flags = p.flags + p.nchains * (p.nblk + 1) + chain * p.nblk;
     unsigned long long* flag_out = p.flags + chain * (p.nblk + 1);
     if (tid < M) xs[tid] = p.teacher ? p.teacher_in[static_cast<size_t>(s0 + tid) * Tc] : p.x[s0 + tid];
     agf_sync();
@@ -204,11 +208,13 @@ AGF_DEV void output_block(const Params& p, int chain) {
     if (tid == 0) agf_publish(flag_out, p.tag + 1);
 
     for (int tt = 0; tt < Tc; ++tt) {
-        if (tid == 0) agf_wait_eq(flag_in, p.tag + tt + 1);
+        // every layer block's skip partial for this sample (the last one arrives last)
+        for (int i = tid; i < p.nblk; i += NT) agf_wait_eq(skip_flags + i, p.tag + tt + 1);
         agf_sync();
         for (int idx = tid; idx < M * Sp; idx += NT) {
-            const int m = idx / Sp, j = idx % Sp;
-            y[m * Sp + j] = fmaxf(agf_ldcg(mail_in + m * RS + p.Rp + j) * p.skip_scale, 0.0f);
+            float acc = 0.0f;
+            for (int b = 0; b < p.nblk; ++b) acc += agf_ldcg(skip_in + static_cast<size_t>(b) * p.M * Sp + idx);
+            y[idx] = fmaxf(acc * p.skip_scale, 0.0f);
         }
         agf_sync();
         matvec<WK, MT, 1>(W1, Sp, 0, 1, Hp, Sp, y, Sp, 0, M,

@@ -80,8 +80,8 @@ inline py::dict plan_dict(Params& p, size_t budget, int wtype) {
     out["blk_wsmem"] = std::vector<int>(p.blk_wsmem, p.blk_wsmem + p.nblk + 1);
     out["smem"] = smem;
     out["nchains"] = p.nchains;
-    out["mail_floats"] = static_cast<size_t>(p.nchains) * (p.nblk + 1) * p.M * (p.Rp + p.Sp);
-    out["n_flags"] = p.nchains * (p.nblk + 1);
+    out["mail_floats"] = mail_h_floats(p) + static_cast<size_t>(p.nchains) * p.nblk * p.M * p.Sp;
+    out["n_flags"] = p.nchains * (2 * p.nblk + 1);
     return out;
 }
 

@@ -44,8 +44,8 @@ struct Params {
     const float* teacher_in;  // [B][Tc]
     float* out;          // [B][Tc]              samples (class index as a float for mu-law)
     float* logits;       // [B][Tc][OUT]         teacher-forced outputs
-    float* mail;         // [nchains][nblk + 1][M][Rp + Sp]
-    unsigned long long* flags;  // [nchains][nblk + 1]
+    float* mail;         // h mailboxes [nchains][nblk + 1][M][Rp], then skip partials [nchains][nblk][M][Sp]
+    unsigned long long* flags;  // h flags [nchains][nblk + 1], then skip flags [nchains][nblk]
     unsigned long long tag;
 };
 
@@ -59,10 +59,14 @@ AGF_HD inline size_t out_w_elems(const Params& p) {
     return static_cast<size_t>(p.Hp) * p.Sp + static_cast<size_t>(p.OUTp) * p.Hp;
 }
 
-// floats of per-block vectors after the weights
+// floats of per-block vectors after the weights: h, skip [M][Rp | Sp]; per own layer z, pre, taps
 AGF_HD inline size_t layer_floats(const Params& p, int nl) {
-    return static_cast<size_t>(p.M) * (p.Rp + p.Sp + p.G2p) + static_cast<size_t>(nl) * p.M * 2 * p.G2p +
-           static_cast<size_t>(nl) * (p.K - 1) * p.M * p.Rp;
+    return static_cast<size_t>(p.M) * (p.Rp + p.Sp) + static_cast<size_t>(nl) * p.M * p.G2p +
+           static_cast<size_t>(nl) * p.M * 2 * p.G2p + static_cast<size_t>(nl) * (p.K - 1) * p.M * p.Rp;
+}
+
+AGF_HD inline size_t mail_h_floats(const Params& p) {
+    return static_cast<size_t>(p.nchains) * (p.nblk + 1) * p.M * p.Rp;
 }
 
 AGF_HD inline size_t out_floats(const Params& p) {
