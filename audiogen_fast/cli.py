@@ -287,6 +287,18 @@ def cmd_dataset(args):
     return 0
 
 
+def cmd_corpus(args):
+    import audiogen_fast as agf
+
+    from .train import Corpus
+
+    cfg = agf.build(args.preset).config
+    c = Corpus(args.data, cfg)
+    c.save(args.out)
+    print(f"wrote {args.out}: {len(c.items)} files, {c.seconds / 60:.1f} min of audio at {cfg.sample_rate} Hz")
+    return 0
+
+
 def cmd_train(args):
     import audiogen_fast as agf
 
@@ -303,7 +315,7 @@ def cmd_train(args):
             return 2
     train(model, args.data, args.out, steps=args.steps, batch=args.batch, seg_frames=args.segment_frames, lr=args.lr,
           lr_final=args.lr_final, save_every=args.save_every, seed=args.seed, threads=args.threads,
-          progress=not args.quiet)
+          progress=not args.quiet, device=args.device, amp=args.amp)
     print(f"wrote {args.out} (loss log {args.out}.log.jsonl)")
     return 0
 
@@ -374,8 +386,11 @@ def main(argv=None):
 
     s = sub.add_parser("train", help="train a model on a folder of wavs (resumable)")
     s.add_argument("family", choices=["wavenet", "wavernn", "diffwave"])
-    s.add_argument("--data", required=True, help="folder of .wav files (searched recursively)")
+    s.add_argument("--data", required=True, help="folder of .wav files (searched recursively), or a corpus "
+                   "file from `audiogen-fast corpus` (no soundfile needed)")
     s.add_argument("--out", required=True, help="checkpoint to write (and resume from)")
+    s.add_argument("--device", default="cpu", help="cpu or cuda")
+    s.add_argument("--amp", action="store_true", help="bf16 autocast (CUDA)")
     s.add_argument("--preset", default=None, help="start from a preset config (default: the family's defaults)")
     s.add_argument("--overrides", default=None, help='JSON of config overrides, e.g. \'{"layers": 12}\'')
     s.add_argument("--steps", type=int, default=10000)
@@ -388,6 +403,13 @@ def main(argv=None):
     s.add_argument("--threads", type=int, default=None)
     s.add_argument("--quiet", action="store_true")
     s.set_defaults(fn=cmd_train)
+
+    s = sub.add_parser("corpus", help="a folder of wavs with their mels for a preset's audio settings, as one "
+                       ".pt file that `train --data` reads (for machines without soundfile)")
+    s.add_argument("data")
+    s.add_argument("out")
+    s.add_argument("--preset", required=True)
+    s.set_defaults(fn=cmd_corpus)
 
     s = sub.add_parser("dataset", help="build the reproducible espeak-ng speech dataset (train / test)")
     s.add_argument("out")

@@ -27,9 +27,15 @@ from .sampling import label_to_float, mulaw_encode
 
 
 class Corpus:
-    """All wavs of a folder in memory with their mels (frames aligned to hop-sized sample blocks)."""
+    """All wavs of a folder in memory with their mels (frames aligned to hop-sized sample blocks).
+
+    `folder` may also be a corpus file written by Corpus.save (a .pt of the waveforms and mels
+    for one config's audio settings): a GPU machine then trains without soundfile or the wavs."""
 
     def __init__(self, folder: str, cfg, max_files: int | None = None):
+        if os.path.isfile(folder) and folder.endswith(".pt"):
+            self._load(folder, cfg, max_files)
+            return
         files = sorted(glob.glob(os.path.join(folder, "**", "*.wav"), recursive=True))
         if max_files:
             files = files[:max_files]
@@ -43,6 +49,27 @@ class Corpus:
             if n <= 0:
                 continue
             self.items.append((torch.from_numpy(wav[:n].copy()), torch.from_numpy(mel)))
+        self.seconds = sum(len(w) for w, _ in self.items) / cfg.sample_rate
+        self.cfg = cfg
+
+    def save(self, path: str):
+        """Waveforms as int16 where that is exact (16-bit wav files), else float32; mels float32."""
+        wavs = []
+        for w, _ in self.items:
+            q = w * 32768.0
+            exact = bool((q == q.round()).all()) and float(q.abs().max()) <= 32767
+            wavs.append(q.round().to(torch.int16) if exact else w)
+        torch.save({"audio_settings": _audio_settings(self.cfg), "wavs": wavs, "mels": [m for _, m in self.items]}, path)
+
+    def _load(self, path, cfg, max_files):
+        d = torch.load(path, weights_only=True)
+        if d["audio_settings"] != _audio_settings(cfg):
+            raise ValueError(f"{path} was computed with other audio settings ({d['audio_settings']}) than this "
+                             f"model's ({_audio_settings(cfg)}): rebuild it from the wavs")
+        wavs = [w.float() / 32768.0 if w.dtype == torch.int16 else w for w in d["wavs"]]
+        self.items = list(zip(wavs, d["mels"]))[:max_files or None]
+        if not self.items:
+            raise FileNotFoundError(f"{path} holds no audio")
         self.seconds = sum(len(w) for w, _ in self.items) / cfg.sample_rate
         self.cfg = cfg
 
@@ -63,6 +90,13 @@ class Corpus:
             idx = torch.arange(f0 - ctx, f0 + seg_frames + ctx).clamp(0, mel.shape[1] - 1)
             mels.append(mel[:, idx])
         return torch.stack(auds), torch.stack(prevs), torch.stack(mels)
+
+
+def _audio_settings(cfg) -> dict:
+    from .models.base import AudioConfig
+    import dataclasses
+
+    return {f.name: getattr(cfg, f.name) for f in dataclasses.fields(AudioConfig)}
 
 
 def _upsampled(model, mel_win, ctx, hop, n):
@@ -119,9 +153,9 @@ def loss_wavernn(model, audio, prev, mel_win, ctx):
 def loss_diffwave(model, audio, prev, mel_win, ctx):
     cfg = model.config
     betas = torch.tensor(cfg.noise_schedule, dtype=torch.float64)
-    alpha_cum = torch.cumprod(1 - betas, 0).float()
+    alpha_cum = torch.cumprod(1 - betas, 0).float().to(audio.device)
     B, T = audio.shape
-    t = torch.randint(0, len(betas), (B,))
+    t = torch.randint(0, len(betas), (B,)).to(audio.device)
     noise = torch.randn_like(audio)
     a = alpha_cum[t].unsqueeze(1)
     noisy = a.sqrt() * audio + (1 - a).sqrt() * noise
@@ -147,10 +181,15 @@ def context_frames(cfg) -> int:
 
 def train(model, data: str, out: str, steps: int, batch: int = 8, seg_frames: int = 16, lr: float = 1e-3,
           lr_final: float = 1e-4, save_every: int = 200, seed: int = 0, threads: int | None = None, log=print,
-          progress: bool = True, max_files: int | None = None):
-    """Train (or resume) and write the checkpoint every save_every steps and at the end."""
+          progress: bool = True, max_files: int | None = None, device: str = "cpu", amp: bool = False):
+    """Train (or resume) and write the checkpoint every save_every steps and at the end.
+    device "cuda": the model and each batch on the GPU; amp: bf16 autocast for the forward pass
+    (weights, optimizer and checkpoints stay fp32)."""
     if threads:
         torch.set_num_threads(threads)
+    if amp and not str(device).startswith("cuda"):
+        raise ValueError("amp (bf16 autocast) is for training on a CUDA device")
+    model.to(device)
     cfg = model.config
     state_path, log_path = out + ".state.pt", out + ".log.jsonl"
     opt = torch.optim.Adam(model.parameters(), lr=lr)
@@ -185,8 +224,9 @@ def train(model, data: str, out: str, steps: int, batch: int = 8, seg_frames: in
             frac = step / max(1, steps - 1)
             for g in opt.param_groups:  # exponential decay from lr to lr_final
                 g["lr"] = lr * (lr_final / lr) ** frac
-            audio, prev, mel = corpus.batch(rng, batch, seg_frames, ctx)
-            loss = loss_fn(model, audio, prev, mel, ctx)
+            audio, prev, mel = (t.to(device, non_blocking=True) for t in corpus.batch(rng, batch, seg_frames, ctx))
+            with torch.autocast("cuda", dtype=torch.bfloat16, enabled=amp):
+                loss = loss_fn(model, audio, prev, mel, ctx).float()
             if not torch.isfinite(loss):
                 raise FloatingPointError(f"loss is {loss.item()} at step {step}")
             opt.zero_grad(set_to_none=True)

@@ -97,3 +97,38 @@ def test_load_without_path_uses_the_default(monkeypatch, tmp_path):
     monkeypatch.setattr(agf, "default_model_path", lambda: None)
     with pytest.raises(agf.CheckpointError, match="no default model"):
         agf.load()
+
+
+def test_corpus_file_trains_exactly_like_the_folder(corpus, tmp_path):
+    """`audiogen-fast corpus` output (for GPU machines without soundfile) gives the same batches,
+    hence the same losses, as the wav folder; other audio settings are refused."""
+    from audiogen_fast.train import Corpus
+
+    pt = str(tmp_path / "c.pt")
+    r = subprocess.run([sys.executable, "-m", "audiogen_fast.cli", "corpus", str(corpus), pt, "--preset", "tiny-wavenet"],
+                       capture_output=True, text=True)
+    assert r.returncode == 0, r.stderr
+    logs = []
+    for data, name in ((str(corpus), "a"), (pt, "b")):
+        out = str(tmp_path / f"{name}.safetensors")
+        train(agf.build("tiny-wavenet", seed=0), data, out, steps=20, batch=2, seg_frames=4, save_every=20,
+              progress=False, log=lambda *a: None)
+        logs.append([json.loads(line)["loss"] for line in open(out + ".log.jsonl")])
+    assert logs[0] == logs[1]
+    with pytest.raises(ValueError, match="audio settings"):
+        Corpus(pt, agf.build("speech-wavenet-16k").config)
+    with pytest.raises(ValueError, match="CUDA"):
+        train(agf.build("tiny-wavenet"), pt, str(tmp_path / "c.safetensors"), steps=1, amp=True, progress=False,
+              log=lambda *a: None)
+
+
+@pytest.mark.gpu
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")
+def test_training_on_gpu_with_bf16_autocast(corpus, tmp_path):
+    out = str(tmp_path / "g.safetensors")
+    model = agf.build("tiny-wavenet", seed=0)
+    train(model, str(corpus), out, steps=60, batch=4, seg_frames=4, lr=3e-3, lr_final=1e-3, save_every=30,
+          progress=False, log=lambda *a: None, device="cuda", amp=True)
+    logs = [json.loads(line) for line in open(out + ".log.jsonl")]
+    assert np.mean([r["loss"] for r in logs[-2:]]) < logs[0]["loss"]
+    assert agf.load_model(out).config == model.config
