@@ -242,3 +242,46 @@ def test_handoff_ring_protocol(where):
 
     r = handoff_bench(nblk=5, iters=7, payload=40, threads=64, emulate=(where == "emu"))
     assert r["token"] == 35 and r["rest_zero"]
+
+
+class SmallGPU:
+    """The emulator dressed as a GPU that holds `blocks` resident blocks: drives the wrappers'
+    GPU-only path (stream grouping into several launches, streams per chain chosen by occupancy)."""
+
+    def __init__(self, blocks):
+        self.blocks, self.launches = blocks, []
+
+    def __getattr__(self, name):
+        return getattr(emu, name)
+
+    def wavenet_persistent_max_blocks(self, wtype, M, threads, smem):
+        return self.blocks
+
+    def wavernn_persistent_max_blocks(self, wtype, M, threads, smem):
+        return self.blocks
+
+    def wavenet_persistent(self, d, budget, wtype, threads, stream):
+        self.launches.append((d["B"], d["M"]))
+        emu.wavenet_persistent(d, budget, wtype, threads, 0)
+
+    def wavernn_persistent(self, d, budget, wtype, lo, hi, threads, stream):
+        self.launches.append((d["B"], d["M"]))
+        emu.wavernn_persistent(d, budget, wtype, lo, hi, threads, 0)
+
+
+def test_streams_beyond_the_gpu_run_in_groups_of_launches():
+    """7 streams on a 'GPU' that holds 2 chains: 8 streams per chain are chosen, and with a fixed
+    1 stream per chain, 4 launches of 2, 2, 2, 1 streams: every stream equals the reference."""
+    model = agf.build("tiny-wavenet", seed=8)
+    cfg = model.config
+    B, T = 7, 40
+    mel = torch.randn(B, cfg.n_mels, 1, generator=torch.Generator().manual_seed(9))
+    nz = torch.from_numpy(np.stack([rt.draw_noise(cfg, s, T) for s in range(B)]))
+    ref, _ = rt.run_torch(model, T, mel=mel, noise=nz)
+    for M, launches in ((None, [(7, 7)]), (1, [(2, 1), (2, 1), (2, 1), (1, 1)])):
+        loop = WaveNetPersistentLoop(model, emulate=True, threads=64, streams_per_chain=M)
+        fake = SmallGPU(2 * (loop.plan(B, 1)["nblk"] + 1))
+        loop.emulate, loop.ext = False, fake
+        got, _ = rt.run_cuda(model, T, mel=mel, noise=nz, loop=loop)
+        assert fake.launches == launches
+        first_mismatch_is_a_boundary_flip(model, mel, ref, got, nz)

@@ -159,3 +159,23 @@ def test_r2_on_gpu(dtype):
         ref_s, _, ref_c = rt.run_torch(model, cond, noise=nz)
         got_s, _, got_c = rt.run_cuda(model, cond, noise=nz, loop=loop)
         assert (got_c == ref_c).float().mean() > 0.99
+
+
+def test_streams_beyond_the_gpu_run_in_groups_of_launches():
+    from test_cuda_wavenet import SmallGPU
+
+    model = agf.build("tiny-wavernn", seed=9)
+    cfg = model.config
+    B, T = 7, 12
+    cond = _cond(model, B, T, 4)
+    nz = torch.from_numpy(np.stack([rt.draw_noise(cfg, s, T) for s in range(B)])).float()
+    ref, _, ref_cls = rt.run_torch(model, cond, noise=nz)
+    for M, launches in ((None, [(7, 4)]), (2, [(4, 2), (3, 2)])):
+        loop = WaveRNNPersistentLoop(model, emulate=True, threads=64, streams_per_chain=M, min_blocks=2)
+        nblk = loop.plan(B, 1)["nblk"]
+        fake = SmallGPU(2 * nblk)
+        loop.emulate, loop.ext = False, fake
+        got, _, got_cls = rt.run_cuda(model, cond, noise=nz, loop=loop)
+        # None: 7 streams > 2 chains -> 4 per chain, 2 chains fit: one launch of 7 (4 + 3)
+        assert fake.launches[:len(launches)] == launches and len(fake.launches) == len(launches)
+        assert torch.equal(got_cls, ref_cls)

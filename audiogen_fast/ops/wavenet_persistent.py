@@ -207,7 +207,7 @@ class WaveNetPersistentLoop:
             if self.emulate:
                 self.ext.wavenet_persistent(d, self.smem_budget, self.wtype, self.threads, self.seed)
             else:
-                stream = torch.cuda.current_stream(self.device).cuda_stream
+                stream = torch.cuda.current_stream(self.device).cuda_stream if self.device.type == "cuda" else 0
                 self.ext.wavenet_persistent(d, self.smem_budget, self.wtype, self.threads, stream)
         return logits if teacher is not None else out
 

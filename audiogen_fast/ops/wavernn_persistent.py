@@ -172,7 +172,8 @@ class WaveRNNPersistentLoop:
                                             self.threads, self.seed)
             else:
                 self.ext.wavernn_persistent(d, self.smem_budget, self.wtype, self.min_blocks, self.max_blocks,
-                                            self.threads, torch.cuda.current_stream(self.device).cuda_stream)
+                                            self.threads, torch.cuda.current_stream(self.device).cuda_stream
+                                            if self.device.type == "cuda" else 0)
         return logits if teacher is not None else (out, cls)
 
     def _buffer(self, name, n, dtype):
