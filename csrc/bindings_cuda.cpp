@@ -18,6 +18,7 @@ cudaError_t launch_sample_softmax(const float* logits, const float* u, int64_t* 
 cudaError_t launch_mulaw_decode(const int64_t* k, float* out, int64_t n, int mu, cudaStream_t stream);
 namespace wnp {
 cudaError_t max_resident_blocks(int wtype, int MT, int threads, size_t smem, int* out);
+cudaError_t max_active_clusters(const Params& p, int wtype, int MT, int threads, size_t smem, int* out);
 cudaError_t launch(const Params& p, int wtype, int MT, int threads, size_t smem, cudaStream_t stream);
 }  // namespace wnp
 namespace hob {
@@ -86,10 +87,20 @@ PYBIND11_MODULE(_C_cuda, m) {
         check(agf::wnp::max_resident_blocks(wtype, M > 1 ? 8 : 1, threads, smem, &n), "wavenet_persistent occupancy");
         return n;
     });
+    m.def("wavenet_persistent_max_clusters", [](const py::dict& d, size_t budget, int wtype, int threads) {
+        agf::wnp::Params p = agf::wnp::params_from_dict(d);
+        const size_t smem = agf::wnp::plan(p, budget, agf::wnp::weight_bytes(wtype));
+        if (smem == 0 || !p.dsmem) throw std::invalid_argument("wavenet_persistent_max_clusters: needs a dsmem plan that fits a cluster");
+        int n = 0;
+        check(agf::wnp::max_active_clusters(p, wtype, p.M > 1 ? 8 : 1, threads, smem, &n), "wavenet_persistent cluster occupancy");
+        return n;
+    });
     m.def("wavenet_persistent", [](const py::dict& d, size_t budget, int wtype, int threads, std::uintptr_t stream) {
         agf::wnp::Params p = agf::wnp::params_from_dict(d);
         const size_t smem = agf::wnp::plan(p, budget, agf::wnp::weight_bytes(wtype));
-        if (smem == 0) throw std::invalid_argument("wavenet_persistent: the model needs more than 64 layer blocks");
+        if (smem == 0)
+            throw std::invalid_argument(p.dsmem ? "wavenet_persistent: the chain does not fit one 16-block cluster (use dsmem=0)"
+                                                : "wavenet_persistent: the model needs more than 64 layer blocks");
         if (threads < 32 || threads > agf::wnp::MAX_THREADS || threads % 32)
             throw std::invalid_argument("wavenet_persistent: threads must be a multiple of 32 in [32, 256]");
         check(agf::wnp::launch(p, wtype, p.M > 1 ? 8 : 1, threads, smem, reinterpret_cast<cudaStream_t>(stream)),

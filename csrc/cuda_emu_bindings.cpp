@@ -19,8 +19,12 @@ namespace {
 
 template <class WK, int MT>
 void run(const Params& p, int threads, size_t smem, uint64_t seed) {
-    agf_emu::launch(static_cast<unsigned>(p.nchains * (p.nblk + 1)), threads, smem,
-                    [&p]() { wavenet_persistent_kernel<WK, MT>(p); }, seed);
+    const unsigned grid = static_cast<unsigned>(p.nchains * (p.nblk + 1));
+    if (p.dsmem)  // a chain is one cluster
+        agf_emu::launch(grid, threads, smem, [&p]() { wavenet_persistent_kernel<WK, MT, true>(p); }, seed,
+                        static_cast<unsigned>(p.nblk + 1));
+    else
+        agf_emu::launch(grid, threads, smem, [&p]() { wavenet_persistent_kernel<WK, MT, false>(p); }, seed);
 }
 
 template <class WK, int MT>
@@ -65,7 +69,9 @@ PYBIND11_MODULE(_C_cuda_emu, m) {
     m.def("wavenet_persistent", [](const py::dict& d, size_t budget, int wtype, int threads, uint64_t seed) {
         Params p = params_from_dict(d);
         const size_t smem = plan(p, budget, weight_bytes(wtype));
-        if (smem == 0) throw std::invalid_argument("wavenet_persistent: the model needs more than 64 layer blocks");
+        if (smem == 0)
+            throw std::invalid_argument(p.dsmem ? "wavenet_persistent: the chain does not fit one 16-block cluster (use dsmem=0)"
+                                                : "wavenet_persistent: the model needs more than 64 layer blocks");
         if (threads < 32 || threads > MAX_THREADS || threads % 32)
             throw std::invalid_argument("wavenet_persistent: threads must be a multiple of 32 in [32, 256]");
         py::gil_scoped_release nogil;

@@ -57,9 +57,10 @@ def dev(where):
 
 
 @pytest.mark.parametrize("where", WHERE)
+@pytest.mark.parametrize("transport", ["l2", "dsmem"])
 @pytest.mark.parametrize("budget", BUDGETS)
 @pytest.mark.parametrize("variant", list(VARIANTS))
-def test_teacher_forced_outputs_match_eager(variant, budget, where):
+def test_teacher_forced_outputs_match_eager(variant, budget, transport, where):
     model = agf.build("tiny-wavenet", seed=4, **VARIANTS[variant])
     cfg = model.config
     B, T = 2, 19
@@ -69,9 +70,10 @@ def test_teacher_forced_outputs_match_eager(variant, budget, where):
          else torch.rand(B, T, generator=g) * 2 - 1)
     spk = torch.tensor([1, 0]) if cfg.gin_channels else None
     _, ref = rt.run_torch(model, T, mel=mel, speaker=spk, teacher=x)
-    loop = make(model, where)
+    loop = make(model, where, transport=transport)
     loop.smem_budget = budget_bytes(loop, budget)
     plan = loop.plan(B, 1)
+    assert plan["dsmem"] == (transport == "dsmem")
     if budget == "one-block":
         assert plan["nblk"] == 1 and all(plan["blk_wsmem"])
     else:
@@ -84,8 +86,9 @@ def test_teacher_forced_outputs_match_eager(variant, budget, where):
 
 
 @pytest.mark.parametrize("where", WHERE)
+@pytest.mark.parametrize("transport", ["l2", "dsmem"])
 @pytest.mark.parametrize("variant", ["mulaw", "mol-k3", "gaussian"])
-def test_sampled_generation_matches_eager_across_chunks_and_chains(variant, where):
+def test_sampled_generation_matches_eager_across_chunks_and_chains(variant, transport, where):
     """3 streams, 2 per chain (the second chain half full), 600 samples = two chunks of the
     Session (8 frames of hop 64 each), so the ring buffers and the input carry across launches."""
     model = agf.build("tiny-wavenet", seed=5, **VARIANTS[variant])
@@ -94,7 +97,7 @@ def test_sampled_generation_matches_eager_across_chunks_and_chains(variant, wher
     mel = torch.randn(B, cfg.n_mels, 10, generator=torch.Generator().manual_seed(2))
     nz = torch.from_numpy(np.stack([rt.draw_noise(cfg, s, T) for s in (3, 4, 5)]))
     ref, _ = rt.run_torch(model, T, mel=mel, noise=nz)
-    loop = make(model, where, streams_per_chain=2)
+    loop = make(model, where, streams_per_chain=2, transport=transport)
     loop.smem_budget = budget_bytes(loop, "chain", B, 2)
     assert loop.plan(B, 2)["nchains"] == 2 and loop.plan(B, 2)["nblk"] == cfg.layers
     d = dev(where)
@@ -111,7 +114,7 @@ def test_sampled_generation_matches_eager_across_chunks_and_chains(variant, wher
 
 @pytest.mark.parametrize("where", WHERE)
 @pytest.mark.parametrize("dtype", [torch.float16, torch.bfloat16])
-def test_half_weights_equal_fp32_math_on_rounded_weights(dtype, where):
+def test_half_weights_equal_fp32_math_on_rounded_weights(dtype, where):  # "auto": dsmem on the emulator
     """fp16 / bf16 storage, fp32 arithmetic: the outputs equal the eager fp32 loop run with the
     matrices rounded to that dtype (biases, embedding and conditioning stay fp32)."""
     model = agf.build("tiny-wavenet", seed=7)
@@ -260,6 +263,9 @@ class SmallGPU:
     def wavernn_persistent_max_blocks(self, wtype, M, threads, smem):
         return self.blocks
 
+    def wavenet_persistent_max_clusters(self, d, budget, wtype, threads):
+        return self.blocks // (emu.wavenet_persistent_plan(d, budget, wtype)["nblk"] + 1)
+
     def wavenet_persistent(self, d, budget, wtype, threads, stream):
         self.launches.append((d["B"], d["M"]))
         emu.wavenet_persistent(d, budget, wtype, threads, 0)
@@ -270,16 +276,18 @@ class SmallGPU:
 
 
 def test_streams_beyond_the_gpu_run_in_groups_of_launches():
-    """7 streams on a 'GPU' that holds 2 chains: 8 streams per chain are chosen, and with a fixed
-    1 stream per chain, 4 launches of 2, 2, 2, 1 streams: every stream equals the reference."""
+    """7 streams on a 'GPU' that holds 2 chains. Global-memory transport: 8 streams per chain are
+    chosen, and with a fixed 1 stream per chain, 4 launches of 2, 2, 2, 1 streams. Clusters: one
+    launch (the hardware runs clusters as SMs free up). Every stream equals the reference."""
     model = agf.build("tiny-wavenet", seed=8)
     cfg = model.config
     B, T = 7, 40
     mel = torch.randn(B, cfg.n_mels, 1, generator=torch.Generator().manual_seed(9))
     nz = torch.from_numpy(np.stack([rt.draw_noise(cfg, s, T) for s in range(B)]))
     ref, _ = rt.run_torch(model, T, mel=mel, noise=nz)
-    for M, launches in ((None, [(7, 7)]), (1, [(2, 1), (2, 1), (2, 1), (1, 1)])):
-        loop = WaveNetPersistentLoop(model, emulate=True, threads=64, streams_per_chain=M)
+    for tr, M, launches in (("l2", None, [(7, 7)]), ("l2", 1, [(2, 1), (2, 1), (2, 1), (1, 1)]),
+                            ("dsmem", 1, [(7, 1)]), ("dsmem", None, [(7, 7)])):
+        loop = WaveNetPersistentLoop(model, emulate=True, threads=64, streams_per_chain=M, transport=tr)
         fake = SmallGPU(2 * (loop.plan(B, 1)["nblk"] + 1))
         loop.emulate, loop.ext = False, fake
         got, _ = rt.run_cuda(model, T, mel=mel, noise=nz, loop=loop)

@@ -6,7 +6,10 @@ memory), the last block the output stack, the sampler and the input embedding. E
 residual state h [R] goes round the chain through per-block mailboxes announced by
 release/acquire flags; each block prepares its layers' conditioning and past-tap products before
 the sample reaches it, so only the current tap, the gate and the residual product are on the
-critical path; a block sends its layers' skip sum [S] to the output block after passing h on. M streams (up to 8) share a chain in lockstep; several chains run side by side in
+critical path; a block sends its layers' skip sum [S] to the output block after passing h on.
+Two transports (`transport=`): "l2", mailboxes and flags in global memory (any GPU, cooperative
+launch); "dsmem", a chain is one thread-block cluster and a block writes straight into the next
+block's shared memory (sm_90; "auto" picks it when a chain fits a portable cluster of 8 blocks). M streams (up to 8) share a chain in lockstep; several chains run side by side in
 one cooperative launch (all blocks resident, as the flags require).
 
 This wrapper lays the weights out (padded to multiples of 8, zeros in the padding), checks every
@@ -47,7 +50,7 @@ class WaveNetPersistentLoop:
     frame_cond = False
 
     def __init__(self, model, dtype=None, emulate: bool = False, smem_budget: int | None = None,
-                 streams_per_chain: int | None = None, threads: int = 256, seed: int = 0):
+                 streams_per_chain: int | None = None, threads: int = 256, seed: int = 0, transport: str = "auto"):
         cfg = model.config
         p = next(model.parameters())
         dtype = p.dtype if dtype is None else dtype
@@ -107,35 +110,75 @@ class WaveNetPersistentLoop:
                          n_mix=cfg.n_mix if cfg.output == "mol" else 1, hist_rows=self.hist_rows,
                          skip_scale=math.sqrt(1.0 / L), log_scale_min=float(cfg.log_scale_min), dil=dil, hoff=hoff)
         self.base.update({k: v.data_ptr() for k, v in self.t.items()})
+        props = None if emulate else self.ext.device_properties(self.device.index or 0)
         if smem_budget is None:
-            smem_budget = 227 * 1024 if emulate else int(self.ext.device_properties(self.device.index or 0)["smem_per_block_optin"])
+            smem_budget = 227 * 1024 if emulate else int(props["smem_per_block_optin"])
         self.smem_budget = int(smem_budget)
+        if transport not in ("auto", "l2", "dsmem"):
+            raise ValueError(f"transport must be 'auto', 'l2' or 'dsmem', got {transport!r}")
+        self.clusters = emulate or float(props["cc"]) >= 9.0  # distributed shared memory: sm_90+
+        if transport == "dsmem" and not self.clusters:
+            raise ValueError(f"transport 'dsmem' needs thread-block clusters (compute capability 9.0+), this GPU is {props['cc']}")
+        self.transport = transport
         self._scratch = {}
 
     # ---- planning ---------------------------------------------------------------------------
-    def plan(self, B: int, M: int) -> dict:
-        """The block plan for B streams, M per chain: nblk, blk_lo, blk_wsmem, smem, nchains, ..."""
+    def plan(self, B: int, M: int, dsmem: bool | None = None) -> dict:
+        """The block plan for B streams, M per chain: nblk, blk_lo, blk_wsmem, smem, nchains, dsmem, ...
+        dsmem None: the transport this loop uses for that plan (see _dsmem)."""
+        if dsmem is None:
+            dsmem = self._dsmem(B, M)
+        d = dict(self._dict(B, M), dsmem=int(dsmem))
+        pl = self.ext.wavenet_persistent_plan(d, self.smem_budget, self.wtype)
+        pl["dsmem"] = bool(dsmem)
+        return pl
+
+    def _dict(self, B, M):
         d = dict(self.base, B=B, M=M, Tc=1, t0=0, teacher=0, tag=0)
         for k in ("cond", "hist", "x", "noise", "teacher_in", "out", "logits", "mail", "flags"):
             d[k] = 0
-        return self.ext.wavenet_persistent_plan(d, self.smem_budget, self.wtype)
+        return d
+
+    def _dsmem(self, B: int, M: int) -> bool:
+        """The cluster transport when asked, or ("auto") when the GPU has clusters and the chain fits a
+        portable cluster of 8 blocks; the global-memory transport otherwise."""
+        if self.transport == "l2" or not self.clusters:
+            return False
+        try:
+            nblk = self.ext.wavenet_persistent_plan(dict(self._dict(B, M), dsmem=1), self.smem_budget, self.wtype)["nblk"]
+        except ValueError:
+            if self.transport == "dsmem":
+                raise
+            return False
+        return self.transport == "dsmem" or nblk + 1 <= 8
+
+    def _fit(self, pl, M):
+        """Chains the GPU holds at once with this plan."""
+        if pl["dsmem"]:
+            d = dict(self._dict(pl["nchains"] * M, M), dsmem=1)
+            return self.ext.wavenet_persistent_max_clusters(d, self.smem_budget, self.wtype, self.threads)
+        return self.ext.wavenet_persistent_max_blocks(self.wtype, M, self.threads, pl["smem"]) // (pl["nblk"] + 1)
 
     def _groups(self, B: int):
         """(M, plan, chains per launch): one stream per chain while the chains fit on the GPU at
-        once, else M streams per chain (up to 8); more chains than fit run in several launches."""
+        once, else M streams per chain (up to 8). With the global-memory transport more chains than
+        fit run in several launches (a chain's blocks must all be resident); clusters are scheduled
+        whole by the hardware, so one launch takes every chain."""
         if self.M_fixed is not None:
             M = min(self.M_fixed, B)
         else:
             M = 1
             if not self.emulate:
                 pl = self.plan(B, 1)
-                fit = self.ext.wavenet_persistent_max_blocks(self.wtype, 1, self.threads, pl["smem"]) // (pl["nblk"] + 1)
-                if B > fit:
+                if B > self._fit(pl, 1):
                     M = min(MAX_STREAMS_PER_CHAIN, B)
         pl = self.plan(B, M)
-        if self.emulate:
+        if self.emulate or pl["dsmem"]:
+            if not self.emulate and self._fit(pl, M) < 1:
+                raise RuntimeError(f"one cluster of {pl['nblk'] + 1} blocks with {pl['smem']} bytes of shared memory "
+                                   "each does not fit this GPU: use transport='l2'")
             return M, pl, pl["nchains"]
-        fit = self.ext.wavenet_persistent_max_blocks(self.wtype, M, self.threads, pl["smem"]) // (pl["nblk"] + 1)
+        fit = self._fit(pl, M)
         if fit < 1:
             raise RuntimeError(f"one chain of the WaveNet kernel needs {pl['nblk'] + 1} resident blocks with "
                                f"{pl['smem']} bytes of shared memory each; this GPU cannot hold them at once")
@@ -199,6 +242,7 @@ class WaveNetPersistentLoop:
             mail = self._buffer("mail", nch * ((pl["nblk"] + 1) * M * bs["Rp"] + pl["nblk"] * M * bs["Sp"]), torch.float32)
             flags = self._buffer("flags", nch * (2 * pl["nblk"] + 1), torch.int64)
             d = dict(bs, B=nb, M=M, Tc=Tc, t0=int(t0), teacher=int(teacher is not None), tag=next(_TAGS) << 32,
+                     dsmem=int(pl["dsmem"]),
                      cond=cond[g0:g1].data_ptr(), hist=hist[g0:g1].data_ptr(), x=x[g0:g1].data_ptr(),
                      noise=noise[g0:g1].data_ptr() if noise is not None else 0,
                      teacher_in=teacher[g0:g1].data_ptr() if teacher is not None else 0,

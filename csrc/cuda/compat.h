@@ -10,6 +10,9 @@
 //   agf_publish(flag, v)       __threadfence + release store (after the data it announces)
 //   agf_ldcg(p)                a load that bypasses L1 (data written by other SMs this launch)
 //   agf_half2float / agf_bf162float   from raw 16-bit storage
+//   agf_cluster_map(p, rank)   address of the same shared-memory byte in block `rank` of my cluster
+//   agf_cluster_sync()         barrier over the cluster; agf_wait_eq_cluster / agf_publish_cluster:
+//                              the flag protocol at cluster scope on shared-memory flags
 #pragma once
 #include <cstdint>
 
@@ -59,6 +62,46 @@ AGF_DEV void agf_publish(unsigned long long* p, unsigned long long v) {
     asm volatile("st.release.gpu.global.u64 [%0], %1;" ::"l"(p), "l"(v) : "memory");
 }
 AGF_DEV float agf_ldcg(const float* p) { return __ldcg(p); }
+// Thread-block clusters (sm_90): distributed shared memory and the cluster barrier, in PTX so the
+// file still compiles for older targets (where these trap: the host never launches them there).
+AGF_DEV void* agf_cluster_map(void* p, int rank) {
+#if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 900
+    void* out;
+    asm volatile("mapa.u64 %0, %1, %2;" : "=l"(out) : "l"(p), "r"(rank));
+    return out;
+#else
+    __trap();
+    return p;
+#endif
+}
+AGF_DEV void agf_cluster_sync() {
+#if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 900
+    asm volatile("barrier.cluster.arrive.release.aligned;\n\tbarrier.cluster.wait.acquire.aligned;" ::: "memory");
+#else
+    __trap();
+#endif
+}
+// spin on a flag in this block's shared memory that a block of the cluster sets
+AGF_DEV void agf_wait_eq_cluster(const unsigned long long* p, unsigned long long v) {
+#if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 900
+    const long long start = clock64();
+    unsigned long long x;
+    do {
+        asm volatile("ld.acquire.cluster.u64 %0, [%1];" : "=l"(x) : "l"(p) : "memory");
+        if (clock64() - start > 20000000000LL) __trap();
+    } while (x != v);
+#else
+    __trap();
+#endif
+}
+// release store to a flag in (another block's) shared memory, after the data it announces
+AGF_DEV void agf_publish_cluster(unsigned long long* p, unsigned long long v) {
+#if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 900
+    asm volatile("fence.acq_rel.cluster;\n\tst.release.cluster.u64 [%0], %1;" ::"l"(p), "l"(v) : "memory");
+#else
+    __trap();
+#endif
+}
 AGF_DEV float agf_half2float(uint16_t h) { return __half2float(__ushort_as_half(h)); }
 AGF_DEV float agf_bf162float(uint16_t h) { return __uint_as_float(static_cast<unsigned>(h) << 16); }
 
@@ -93,6 +136,10 @@ inline void agf_publish(unsigned long long* p, unsigned long long v) {
     agf_emu::note_progress();
 }
 inline float agf_ldcg(const float* p) { return *p; }
+inline void* agf_cluster_map(void* p, int rank) { return agf_emu::cluster_map(p, rank); }
+inline void agf_cluster_sync() { agf_emu::cluster_sync(); }
+inline void agf_wait_eq_cluster(const unsigned long long* p, unsigned long long v) { agf_wait_eq(p, v); }
+inline void agf_publish_cluster(unsigned long long* p, unsigned long long v) { agf_publish(p, v); }
 inline float agf_half2float(uint16_t h) { return agf_emu::half_bits_to_float(h); }
 inline float agf_bf162float(uint16_t h) {
     const uint32_t b = static_cast<uint32_t>(h) << 16;

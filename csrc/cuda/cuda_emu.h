@@ -6,8 +6,9 @@
 // Model: every CUDA thread of every block is a fiber (ucontext) in one OS thread. A fiber runs
 // until it reaches a synchronisation point (__syncthreads, a warp shuffle, a spin on a flag) and
 // then yields. Between synchronisation points the fibers run one after the other in an order
-// shuffled every round (seeded), so a missing barrier shows up as a wrong result. All blocks are
-// co-resident (as a cooperative launch guarantees). If a whole round passes in which no fiber
+// shuffled every round (seeded), so a missing barrier shows up as a wrong result; blocks start
+// late and pause at random (seeded), so a block that assumes its peers are further along than
+// it waited for fails too. All blocks are co-resident (as a cooperative launch guarantees). If a whole round passes in which no fiber
 // makes progress, the launch reports a deadlock instead of hanging.
 //
 // Fibers are started with makecontext and then switched with _setjmp/_longjmp (the translation
@@ -26,6 +27,8 @@
 #include <algorithm>
 #include <cmath>
 #include <cstdint>
+#include <cstdio>
+#include <cstdlib>
 #include <cstring>
 #include <functional>
 #include <memory>
@@ -44,6 +47,11 @@ struct Block {
     int arrived = 0;
     uint64_t generation = 0;
     std::vector<unsigned char> smem;
+};
+
+struct Cluster {
+    int arrived = 0;
+    uint64_t generation = 0;
 };
 
 struct Warp {
@@ -65,6 +73,8 @@ struct Launch {
     std::vector<Fiber> fibers;
     std::vector<Block> blocks;
     std::vector<Warp> warps;  // [block * warps_per_block + warp]
+    std::vector<Cluster> clusters;
+    unsigned cluster = 1;     // blocks per cluster (consecutive block indices)
     ucontext_t sched;
     jmp_buf sched_jb;
     Fiber* current = nullptr;
@@ -143,6 +153,38 @@ inline void* dynamic_smem() {
     return L->blocks[L->current->bid].smem.data();
 }
 
+// Distributed shared memory: the address of the same byte in block `rank` of my cluster.
+inline void* cluster_map(void* p, int rank) {
+    Launch* L = active();
+    const unsigned bid = L->current->bid, base = bid - bid % L->cluster;
+    unsigned char* mine = L->blocks[bid].smem.data();
+    const ptrdiff_t off = static_cast<unsigned char*>(p) - mine;
+    if (rank < 0 || static_cast<unsigned>(rank) >= L->cluster || off < 0 ||
+        static_cast<size_t>(off) >= L->blocks[bid].smem.size()) {
+        std::fprintf(stderr, "cuda_emu: cluster_map of a non-shared address or rank %d out of the cluster\n", rank);
+        std::abort();
+    }
+    return L->blocks[base + rank].smem.data() + off;
+}
+
+inline unsigned cluster_rank() {
+    Launch* L = active();
+    return L->current->bid % L->cluster;
+}
+
+inline void cluster_sync() {
+    Launch* L = active();
+    Cluster& c = L->clusters[L->current->bid / L->cluster];
+    const uint64_t gen = c.generation;
+    note_progress();
+    if (++c.arrived == static_cast<int>(L->nthreads * L->cluster)) {
+        c.arrived = 0;
+        ++c.generation;
+        return;
+    }
+    while (c.generation == gen) yield();
+}
+
 inline void fiber_entry() {
     Launch* L = active();
     L->body();
@@ -152,11 +194,15 @@ inline void fiber_entry() {
 }
 
 // Runs body() as every thread of grid x block; returns when all threads have returned.
+// cluster: blocks per thread-block cluster (grid must be a multiple of it)
 inline void launch(unsigned grid, unsigned block, size_t smem_bytes, std::function<void()> body,
-                   uint64_t seed = 0, size_t stack_bytes = 64 * 1024) {
+                   uint64_t seed = 0, unsigned cluster = 1, size_t stack_bytes = 64 * 1024) {
     if (active()) throw std::runtime_error("cuda_emu: nested launch");
     if (block == 0 || block % 32) throw std::runtime_error("cuda_emu: block size must be a positive multiple of 32");
+    if (cluster == 0 || grid % cluster) throw std::runtime_error("cuda_emu: grid must be a multiple of the cluster size");
     Launch L;
+    L.cluster = cluster;
+    L.clusters.resize(grid / cluster);
     L.body = std::move(body);
     L.nthreads = block;
     L.nwarps = block / 32;
@@ -180,16 +226,27 @@ inline void launch(unsigned grid, unsigned block, size_t smem_bytes, std::functi
     std::mt19937_64 rng(seed);
     std::vector<size_t> order(L.fibers.size());
     for (size_t i = 0; i < order.size(); ++i) order[i] = i;
+    // slow blocks: each block starts after a random number of rounds, and any block may sit out a
+    // round (1 in 8), as an SM that is late or busy would; a protocol that assumes its peers have
+    // reached some point without waiting for them fails under this
+    std::vector<int> start(grid);
+    for (auto& r : start) r = static_cast<int>(rng() % 8);
+    std::vector<char> paused(grid);
     size_t live = L.fibers.size();
     int idle_rounds = 0;
     gridDim.x = grid;
     blockDim.x = block;
-    while (live > 0) {
+    for (int round = 0; live > 0; ++round) {
         std::shuffle(order.begin(), order.end(), rng);
+        bool any_paused = false;
+        for (unsigned b = 0; b < grid; ++b) {
+            paused[b] = round < start[b] || rng() % 8 == 0;
+            any_paused |= static_cast<bool>(paused[b]);
+        }
         const uint64_t before = L.progress;
         for (size_t i : order) {
             Fiber& f = L.fibers[i];
-            if (f.done) continue;
+            if (f.done || paused[f.bid]) continue;
             L.current = &f;
             threadIdx.x = f.tid;
             blockIdx.x = f.bid;
@@ -203,13 +260,13 @@ inline void launch(unsigned grid, unsigned block, size_t smem_bytes, std::functi
             }
             if (f.done) --live;
         }
-        if (L.progress == before && live > 0) {
+        if (L.progress == before && live > 0 && !any_paused) {
             if (++idle_rounds >= 2) {
                 active() = nullptr;
                 throw std::runtime_error("cuda_emu: deadlock (no thread made progress in a whole round; " +
                                          std::to_string(live) + " threads still waiting)");
             }
-        } else {
+        } else if (L.progress != before) {
             idle_rounds = 0;
         }
     }

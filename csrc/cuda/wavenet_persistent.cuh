@@ -40,6 +40,33 @@
 namespace agf {
 namespace wnp {
 
+// The two transports of a chain's messages. L2 (DS = false): mailboxes and flags in global
+// memory, payload read with L1-bypassing loads. DSMEM (DS = true; the chain is one thread-block
+// cluster): the sender stores into the receiver's shared memory through a mapped address and
+// sets a flag there at cluster scope; the receiver spins on its own shared memory.
+template <bool DS>
+AGF_DEV void wait_flag(const unsigned long long* f, unsigned long long v) {
+    if (DS) agf_wait_eq_cluster(f, v);
+    else agf_wait_eq(f, v);
+}
+template <bool DS>
+AGF_DEV void set_flag(unsigned long long* f, unsigned long long v) {
+    if (DS) agf_publish_cluster(f, v);
+    else agf_publish(f, v);
+}
+template <bool DS>
+AGF_DEV float rd(const float* q) { return DS ? *q : agf_ldcg(q); }
+
+// dsmem layout at the start of every block's shared memory: flags [MAX_CLUSTER] (0: the h inbox's,
+// 1 + r: layer block r's skip partial, output block only), then the h inbox [M][Rp]
+AGF_DEV unsigned long long* ds_flags() { return static_cast<unsigned long long*>(agf_smem()); }
+AGF_DEV float* ds_hin() { return reinterpret_cast<float*>(static_cast<unsigned char*>(agf_smem()) + 8 * MAX_CLUSTER); }
+// the output block's skip inboxes [nblk][M][Sp], at the same offset in every block's window
+AGF_DEV float* ds_skin(const Params& p, size_t wt) {
+    const size_t off = ds_head(p) + round16(p.blk_wsmem[p.nblk] ? out_w_elems(p) * wt : 0) + 4 * out_floats(p);
+    return reinterpret_cast<float*>(static_cast<unsigned char*>(agf_smem()) + off);
+}
+
 // One stream's next input from its outputs and noise (all lanes of a warp call it; lane 0 uses the result).
 AGF_DEV float warp_sample(const Params& p, const float* lg, const float* nz) {
     if (p.mode == 0) return static_cast<float>(warp_inverse_cdf(lg, p.OUT, nz[0]));
@@ -59,7 +86,7 @@ AGF_DEV float warp_sample(const Params& p, const float* lg, const float* nz) {
 
 // ---- the two block roles -------------------------------------------------------------------
 
-template <class WK, int MT>
+template <class WK, int MT, bool DS>
 AGF_DEV void layer_block(const Params& p, int chain, int r) {
     using WT = typename WK::T;
     const int tid = agf_tid(), NT = agf_nthreads();
@@ -68,7 +95,7 @@ AGF_DEV void layer_block(const Params& p, int chain, int r) {
     const int Rp = p.Rp, Sp = p.Sp, G2p = p.G2p, RS = p.Rp + p.Sp, K = p.K;
     const size_t lw = layer_w_elems(p), wg_el = static_cast<size_t>(K) * 2 * G2p * Rp;
     const bool wsm = p.blk_wsmem[r] != 0;
-    unsigned char* sm = static_cast<unsigned char*>(agf_smem());
+    unsigned char* sm = static_cast<unsigned char*>(agf_smem()) + ds_head(p);
     WT* ws = reinterpret_cast<WT*>(sm);
     float* h = reinterpret_cast<float*>(sm + round16(wsm ? nl * lw * sizeof(WT) : 0));  // [M][Rp]
     float* skip = h + p.M * Rp;                 // [M][Sp] this block's skip partial
@@ -87,12 +114,26 @@ AGF_DEV void layer_block(const Params& p, int chain, int r) {
         return wsm ? ws + li * lw + wg_el : static_cast<const WT*>(p.wos) + static_cast<size_t>(la + li) * RS * G2p;
     };
     const size_t hbox = static_cast<size_t>(p.M) * Rp;
-    const float* mail_in = p.mail + (static_cast<size_t>(chain) * (p.nblk + 1) + r) * hbox;
-    float* mail_out = p.mail + (static_cast<size_t>(chain) * (p.nblk + 1) + r + 1) * hbox;
-    float* skip_out = p.mail + mail_h_floats(p) + (static_cast<size_t>(chain) * p.nblk + r) * p.M * Sp;
-    const unsigned long long* flag_in = p.flags + chain * (p.nblk + 1) + r;
-    unsigned long long* flag_out = p.flags + chain * (p.nblk + 1) + r + 1;
-    unsigned long long* skip_flag = p.flags + p.nchains * (p.nblk + 1) + chain * p.nblk + r;
+    const bool last = r + 1 == p.nblk;  // the last layer block sends only its skip partial
+    const float* mail_in;
+    float *mail_out, *skip_out;
+    const unsigned long long* flag_in;
+    unsigned long long *flag_out, *skip_flag;
+    if (DS) {
+        mail_in = ds_hin();
+        flag_in = ds_flags();
+        mail_out = last ? nullptr : static_cast<float*>(agf_cluster_map(ds_hin(), r + 1));
+        flag_out = last ? nullptr : static_cast<unsigned long long*>(agf_cluster_map(ds_flags(), r + 1));
+        skip_out = static_cast<float*>(agf_cluster_map(ds_skin(p, sizeof(WT)), p.nblk)) + static_cast<size_t>(r) * p.M * Sp;
+        skip_flag = static_cast<unsigned long long*>(agf_cluster_map(ds_flags() + 1 + r, p.nblk));
+    } else {
+        mail_in = p.mail + (static_cast<size_t>(chain) * (p.nblk + 1) + r) * hbox;
+        mail_out = p.mail + (static_cast<size_t>(chain) * (p.nblk + 1) + r + 1) * hbox;
+        skip_out = p.mail + mail_h_floats(p) + (static_cast<size_t>(chain) * p.nblk + r) * p.M * Sp;
+        flag_in = p.flags + chain * (p.nblk + 1) + r;
+        flag_out = p.flags + chain * (p.nblk + 1) + r + 1;
+        skip_flag = p.flags + p.nchains * (p.nblk + 1) + chain * p.nblk + r;
+    }
     agf_sync();
 
     for (int tt = 0; tt < p.Tc; ++tt) {
@@ -123,9 +164,9 @@ AGF_DEV void layer_block(const Params& p, int chain, int r) {
                               });
         }
         // 3. this sample's layer input from the previous block
-        if (tid == 0) agf_wait_eq(flag_in, p.tag + tt + 1);
+        if (tid == 0) wait_flag<DS>(flag_in, p.tag + tt + 1);
         agf_sync();
-        for (int idx = tid; idx < M * Rp; idx += NT) h[idx] = agf_ldcg(mail_in + idx);
+        for (int idx = tid; idx < M * Rp; idx += NT) h[idx] = rd<DS>(mail_in + idx);
         agf_sync();
         // 4. the critical path: per layer the gate, then the residual rows only
         for (int li = 0; li < nl; ++li) {
@@ -149,9 +190,11 @@ AGF_DEV void layer_block(const Params& p, int chain, int r) {
             agf_sync();
         }
         // 5. hand h on at once; the skip rows are not needed before the output block
-        for (int idx = tid; idx < M * Rp; idx += NT) mail_out[idx] = h[idx];
-        agf_sync();
-        if (tid == 0) agf_publish(flag_out, p.tag + tt + 1);
+        if (!last) {
+            for (int idx = tid; idx < M * Rp; idx += NT) mail_out[idx] = h[idx];
+            agf_sync();
+            if (tid == 0) set_flag<DS>(flag_out, p.tag + tt + 1);
+        }
         // 6. this block's skip partial: sum over own layers of Ws z + bs, straight to the output block
         for (int li = 0; li < nl; ++li) {
             const float* bs = p.bos + static_cast<size_t>(la + li) * RS + Rp;
@@ -164,7 +207,7 @@ AGF_DEV void layer_block(const Params& p, int chain, int r) {
         agf_sync();
         for (int idx = tid; idx < M * Sp; idx += NT) skip_out[idx] = skip[idx];
         agf_sync();
-        if (tid == 0) agf_publish(skip_flag, p.tag + tt + 1);
+        if (tid == 0) set_flag<DS>(skip_flag, p.tag + tt + 1);
     }
 }
 
@@ -177,14 +220,14 @@ AGF_DEV void embed(const Params& p, const float* xs, float* mail, int M) {
     }
 }
 
-template <class WK, int MT>
+template <class WK, int MT, bool DS>
 AGF_DEV void output_block(const Params& p, int chain) {
     using WT = typename WK::T;
     const int tid = agf_tid(), NT = agf_nthreads(), r = p.nblk;
     const int s0 = chain * p.M, M = p.M < p.B - s0 ? p.M : p.B - s0;
     const int Sp = p.Sp, Hp = p.Hp, OUTp = p.OUTp, Tc = p.Tc;
     const bool wsm = p.blk_wsmem[r] != 0;
-    unsigned char* sm = static_cast<unsigned char*>(agf_smem());
+    unsigned char* sm = static_cast<unsigned char*>(agf_smem()) + ds_head(p);
     WT* w1s = reinterpret_cast<WT*>(sm);
     WT* w2s = w1s + static_cast<size_t>(Hp) * Sp;
     float* y = reinterpret_cast<float*>(sm + round16(wsm ? out_w_elems(p) * sizeof(WT) : 0));  // [M][Sp]
@@ -197,23 +240,34 @@ AGF_DEV void output_block(const Params& p, int chain) {
     }
     const WT* W1 = wsm ? w1s : static_cast<const WT*>(p.w1);
     const WT* W2 = wsm ? w2s : static_cast<const WT*>(p.w2);
-    float* mail_out = p.mail + static_cast<size_t>(chain) * (p.nblk + 1) * p.M * p.Rp;  // block 0's inbox
-    const float* skip_in = p.mail + mail_h_floats(p) + static_cast<size_t>(chain) * p.nblk * p.M * Sp;  // [nblk][M][Sp]
-    const unsigned long long* skip_flags = p.flags + p.nchains * (p.nblk + 1) + chain * p.nblk;
-    unsigned long long* flag_out = p.flags + chain * (p.nblk + 1);
+    float* mail_out;                 // block 0's h inbox
+    const float* skip_in;            // [nblk][M][Sp]
+    const unsigned long long* skip_flags;
+    unsigned long long* flag_out;
+    if (DS) {
+        mail_out = static_cast<float*>(agf_cluster_map(ds_hin(), 0));
+        flag_out = static_cast<unsigned long long*>(agf_cluster_map(ds_flags(), 0));
+        skip_in = ds_skin(p, sizeof(WT));
+        skip_flags = ds_flags() + 1;
+    } else {
+        mail_out = p.mail + static_cast<size_t>(chain) * (p.nblk + 1) * p.M * p.Rp;
+        skip_in = p.mail + mail_h_floats(p) + static_cast<size_t>(chain) * p.nblk * p.M * Sp;
+        skip_flags = p.flags + p.nchains * (p.nblk + 1) + chain * p.nblk;
+        flag_out = p.flags + chain * (p.nblk + 1);
+    }
     if (tid < M) xs[tid] = p.teacher ? p.teacher_in[static_cast<size_t>(s0 + tid) * Tc] : p.x[s0 + tid];
     agf_sync();
     embed<WK>(p, xs, mail_out, M);
     agf_sync();
-    if (tid == 0) agf_publish(flag_out, p.tag + 1);
+    if (tid == 0) set_flag<DS>(flag_out, p.tag + 1);
 
     for (int tt = 0; tt < Tc; ++tt) {
         // every layer block's skip partial for this sample (the last one arrives last)
-        for (int i = tid; i < p.nblk; i += NT) agf_wait_eq(skip_flags + i, p.tag + tt + 1);
+        for (int i = tid; i < p.nblk; i += NT) wait_flag<DS>(skip_flags + i, p.tag + tt + 1);
         agf_sync();
         for (int idx = tid; idx < M * Sp; idx += NT) {
             float acc = 0.0f;
-            for (int b = 0; b < p.nblk; ++b) acc += agf_ldcg(skip_in + static_cast<size_t>(b) * p.M * Sp + idx);
+            for (int b = 0; b < p.nblk; ++b) acc += rd<DS>(skip_in + static_cast<size_t>(b) * p.M * Sp + idx);
             y[idx] = fmaxf(acc * p.skip_scale, 0.0f);
         }
         agf_sync();
@@ -244,17 +298,22 @@ AGF_DEV void output_block(const Params& p, int chain) {
             agf_sync();
             embed<WK>(p, xs, mail_out, M);
             agf_sync();
-            if (tid == 0) agf_publish(flag_out, p.tag + tt + 2);
+            if (tid == 0) set_flag<DS>(flag_out, p.tag + tt + 2);
         }
     }
     if (tid < M) p.x[s0 + tid] = xs[tid];
 }
 
-template <class WK, int MT>
+template <class WK, int MT, bool DS>
 AGF_KERNEL void AGF_LAUNCH_BOUNDS(MAX_THREADS) wavenet_persistent_kernel(const Params p) {
     const int chain = agf_bid() / (p.nblk + 1), r = agf_bid() % (p.nblk + 1);
-    if (r == p.nblk) output_block<WK, MT>(p, chain);
-    else layer_block<WK, MT>(p, chain, r);
+    if (DS) {  // every flag in the cluster is zero before anyone may set one
+        if (agf_tid() < MAX_CLUSTER) ds_flags()[agf_tid()] = 0;
+        agf_cluster_sync();
+    }
+    if (r == p.nblk) output_block<WK, MT, DS>(p, chain);
+    else layer_block<WK, MT, DS>(p, chain, r);
+    if (DS) agf_cluster_sync();  // no block leaves while a peer may still write its shared memory
 }
 
 }  // namespace wnp

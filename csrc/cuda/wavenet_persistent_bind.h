@@ -34,6 +34,7 @@ inline Params params_from_dict(const py::dict& d) {
     p.hist_rows = geti(d, "hist_rows"); p.t0 = d["t0"].cast<long long>();
     p.skip_scale = d["skip_scale"].cast<float>(); p.log_scale_min = d["log_scale_min"].cast<float>();
     p.M = geti(d, "M");
+    p.dsmem = d.contains("dsmem") ? geti(d, "dsmem") : 0;
     auto pad_ok = [](int real, int pad) { return real >= 1 && pad >= real && pad % 8 == 0; };
     if (!(pad_ok(p.R, p.Rp) && pad_ok(p.G2, p.G2p) && pad_ok(p.S, p.Sp) && pad_ok(p.H, p.Hp) && pad_ok(p.OUT, p.OUTp)))
         throw std::invalid_argument("wavenet_persistent: padded sizes must be multiples of 8 and >= the real sizes");
@@ -73,7 +74,9 @@ inline size_t weight_bytes(int wtype) {
 // the plan as a dict: nblk, blk_lo, blk_wsmem, smem (bytes per block), mail / flag sizes
 inline py::dict plan_dict(Params& p, size_t budget, int wtype) {
     const size_t smem = plan(p, budget, weight_bytes(wtype));
-    if (smem == 0) throw std::invalid_argument("wavenet_persistent: the model needs more than 64 layer blocks");
+    if (smem == 0)
+        throw std::invalid_argument(p.dsmem ? "wavenet_persistent: the chain does not fit one 16-block cluster (use dsmem=0)"
+                                            : "wavenet_persistent: the model needs more than 64 layer blocks");
     py::dict out;
     out["nblk"] = p.nblk;
     out["blk_lo"] = std::vector<int>(p.blk_lo, p.blk_lo + p.nblk + 1);

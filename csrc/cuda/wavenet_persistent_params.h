@@ -25,6 +25,8 @@ struct Params {
     float skip_scale, log_scale_min;
     int M;         // streams per chain (the last chain may have fewer)
     int nchains, nblk;
+    int dsmem;     // 1: a chain is a thread-block cluster and its mailboxes/flags live in the
+                   // receivers' shared memory (sm_90 distributed shared memory); 0: global memory
     int blk_lo[MAX_BLOCKS + 1];     // layer block r owns layers [blk_lo[r], blk_lo[r + 1])
     int blk_wsmem[MAX_BLOCKS + 1];  // 1: the block's weights live in shared memory ([nblk]: output block)
     int dil[MAX_LAYERS], hoff[MAX_LAYERS];  // dilation, first ring row of each layer
@@ -73,18 +75,27 @@ AGF_HD inline size_t out_floats(const Params& p) {
     return static_cast<size_t>(p.M) * (p.Sp + p.Hp + p.OUTp) + 8;
 }
 
-inline size_t layer_block_bytes(const Params& p, int nl, bool wsmem, size_t wt) {
-    return round16(wsmem ? nl * layer_w_elems(p) * wt : 0) + 4 * layer_floats(p, nl);
+constexpr int MAX_CLUSTER = 16;  // blocks per cluster (16 needs the non-portable cluster size)
+
+// dsmem: every block's shared memory starts with MAX_CLUSTER flags and its h inbox [M][Rp]
+AGF_HD inline size_t ds_head(const Params& p) {
+    return p.dsmem ? 8 * MAX_CLUSTER + round16(static_cast<size_t>(p.M) * p.Rp * 4) : 0;
 }
 
+inline size_t layer_block_bytes(const Params& p, int nl, bool wsmem, size_t wt) {
+    return ds_head(p) + round16(wsmem ? nl * layer_w_elems(p) * wt : 0) + 4 * layer_floats(p, nl);
+}
+
+// the output block's skip inboxes [nblk][M][Sp] (dsmem) follow its vectors
 inline size_t out_block_bytes(const Params& p, bool wsmem, size_t wt) {
-    return round16(wsmem ? out_w_elems(p) * wt : 0) + 4 * out_floats(p);
+    const size_t skin = p.dsmem ? static_cast<size_t>(p.nblk) * p.M * p.Sp * 4 : 0;
+    return ds_head(p) + round16(wsmem ? out_w_elems(p) * wt : 0) + 4 * out_floats(p) + skin;
 }
 
 // Assigns layers to blocks: as many consecutive layers per block as fit in `budget` bytes of
 // shared memory with their weights; a layer too big for one block keeps its weights in global
 // memory (L2). Returns the dynamic shared memory a block needs, or 0 if the model cannot be
-// planned (more than MAX_BLOCKS layer blocks).
+// planned (more than MAX_BLOCKS layer blocks, or a dsmem chain longer than a cluster).
 inline size_t plan(Params& p, size_t budget, size_t wt) {
     int r = 0, l = 0;
     while (l < p.L) {
@@ -98,6 +109,7 @@ inline size_t plan(Params& p, size_t budget, size_t wt) {
         ++r;
     }
     p.nblk = r;
+    if (p.dsmem && r + 1 > MAX_CLUSTER) return 0;
     p.blk_lo[r] = p.L;
     p.blk_wsmem[r] = out_block_bytes(p, true, wt) <= budget;
     size_t need = out_block_bytes(p, p.blk_wsmem[r], wt);
