@@ -127,11 +127,16 @@ def bench_wavenet_cuda(preset, quick, eager, comp):
     n = 4096 if not quick else 2048
     mel, nz = inputs(1, n)
     for dtype in (torch.float32, torch.float16, torch.bfloat16):
-        loop = WaveNetPersistentLoop(model, dtype=dtype)
-        pl = loop.plan(1, 1)
-        t = cuda_time(lambda: wrt.run_cuda(model, n, mel=mel, noise=nz, loop=loop), reps=3)
-        record(preset, "cuda", str(dtype).split(".")[-1], 1, n, t, eager_sps=eager, compile_sps=comp,
-               blocks_per_stream=pl["nblk"] + 1, smem_per_block=pl["smem"])
+        for tr in ("l2", "dsmem"):  # global-memory mailboxes vs thread-block clusters
+            try:
+                loop = WaveNetPersistentLoop(model, dtype=dtype, transport=tr)
+                pl = loop.plan(1, 1)
+                t = cuda_time(lambda: wrt.run_cuda(model, n, mel=mel, noise=nz, loop=loop), reps=3)
+            except (ValueError, RuntimeError) as e:
+                print(f"{preset} cuda {tr} {dtype}: {e}")
+                continue
+            record(preset, f"cuda-{tr}", str(dtype).split(".")[-1], 1, n, t, eager_sps=eager, compile_sps=comp,
+                   blocks_per_stream=pl["nblk"] + 1, smem_per_block=pl["smem"])
     # variants (W1): 128 threads per block; one layer per block (20 hand-offs instead of 7)
     if preset == "W1" and not quick:
         for name, kw in (("cuda-t128", dict(threads=128)), ("cuda-1layer", dict(smem_budget=60 * 1024))):
@@ -140,7 +145,7 @@ def bench_wavenet_cuda(preset, quick, eager, comp):
             t = cuda_time(lambda: wrt.run_cuda(model, n, mel=mel, noise=nz, loop=loop), reps=3)
             record(preset, name, "float16", 1, n, t, eager_sps=eager, compile_sps=comp, blocks_per_stream=pl["nblk"] + 1)
     # the kernel alone (no Session / conditioning / Python per block): one launch of n steps
-    loop = WaveNetPersistentLoop(model, dtype=torch.float16)
+    loop = WaveNetPersistentLoop(model, dtype=torch.float16)  # "auto" transport
     hist, x = loop.new_state(1, 128)
     cond = torch.zeros(1, n, cfg.layers, cfg.gate_channels, device="cuda")
     u = torch.rand(1, n, 1, device="cuda")

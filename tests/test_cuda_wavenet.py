@@ -203,15 +203,16 @@ def test_emulator_reports_deadlock_and_races():
 
 @pytest.mark.gpu
 @pytest.mark.skipif(not CUDA_EXT, reason="needs the CUDA extension and a GPU")
+@pytest.mark.parametrize("transport", ["l2", "dsmem"])
 @pytest.mark.parametrize("dtype", [torch.float32, torch.float16])
-def test_w1_on_gpu(dtype):
+def test_w1_on_gpu(dtype, transport):
     model = agf.build("W1", seed=0).cuda()
     cfg = model.config
     B, T = 2, 300
     mel = torch.randn(B, cfg.n_mels, 2, device="cuda")
     x = torch.randint(0, 256, (B, T), generator=torch.Generator().manual_seed(0)).cuda()
     _, ref = rt.run_torch(model, T, mel=mel, teacher=x)
-    loop = WaveNetPersistentLoop(model, dtype=dtype)
+    loop = WaveNetPersistentLoop(model, dtype=dtype, transport=transport)
     _, out = rt.run_cuda(model, T, mel=mel, teacher=x.float(), loop=loop)
     assert rel_err(out, ref) <= (1e-5 if dtype == torch.float32 else 2e-2)
     nz = torch.from_numpy(np.stack([rt.draw_noise(cfg, s, T) for s in (0, 1)])).cuda()
