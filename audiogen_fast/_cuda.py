@@ -45,7 +45,7 @@ def handoff_bench(nblk: int = 8, iters: int = 2000, payload: int = 192, threads:
     of `payload` floats goes round a ring of `nblk` blocks `iters` times through the WaveNet kernel's
     mailbox protocol. Returns the token's counter (must be iters * nblk) and, on a GPU, the time per
     hand-off in ns (CUDA events around one launch, after a warm-up launch)."""
-    import itertools
+    from .ops._persistent import TAGS
 
     if emulate:
         from . import _C_cuda_emu as ext
@@ -55,11 +55,8 @@ def handoff_bench(nblk: int = 8, iters: int = 2000, payload: int = 192, threads:
     mail = torch.zeros(nblk * payload, device=dev)
     flags = torch.zeros(nblk * 16, device=dev, dtype=torch.int64)
     result = torch.zeros(payload, device=dev)
-    tags = itertools.count(getattr(handoff_bench, "_next", 1))
-
     def once():
-        tag = next(tags) << 32
-        handoff_bench._next = (tag >> 32) + 1
+        tag = next(TAGS) << 32
         if emulate:
             ext.handoff_bench(nblk, iters, payload, threads, mail.data_ptr(), flags.data_ptr(), tag, result.data_ptr(), 0)
         else:

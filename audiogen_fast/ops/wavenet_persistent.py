@@ -21,29 +21,14 @@ t0, noise= | teacher=) -> samples [B, Tc] (or teacher-forced outputs [B, Tc, OUT
 """
 from __future__ import annotations
 
-import itertools
 import math
 
 import torch
 
-_TAGS = itertools.count(1)  # launch ids: flags carry (id << 32) + step, so stale flags never match
-WTYPES = {torch.float32: 0, torch.float16: 1, torch.bfloat16: 2}
+from ._persistent import TAGS, WTYPES, Scratch, check_tensor, ext, pad8, stream_handle
+
 MODES = {"mulaw": 0, "mol": 1, "gaussian": 2}
 MAX_STREAMS_PER_CHAIN = 8
-
-
-def _pad8(n: int) -> int:
-    return (int(n) + 7) // 8 * 8
-
-
-def _ext(emulate: bool):
-    if emulate:
-        from .. import _C_cuda_emu
-
-        return _C_cuda_emu
-    from .. import _C_cuda
-
-    return _C_cuda
 
 
 class WaveNetPersistentLoop:
@@ -58,7 +43,7 @@ class WaveNetPersistentLoop:
             raise ValueError(f"weight dtype must be float32, float16 or bfloat16, got {dtype}")
         if cfg.layers > 64:
             raise ValueError(f"the CUDA WaveNet kernel supports up to 64 layers, this model has {cfg.layers}")
-        self.emulate, self.ext = emulate, _ext(emulate)
+        self.emulate, self.ext = emulate, ext(emulate)
         self.device = torch.device("cpu") if emulate else p.device
         if not emulate and self.device.type != "cuda":
             raise ValueError("the CUDA WaveNet loop needs the model on a CUDA device")
@@ -68,7 +53,7 @@ class WaveNetPersistentLoop:
             raise ValueError(f"streams_per_chain must be in [1, {MAX_STREAMS_PER_CHAIN}]")
         L, K, R, G, S, H = cfg.layers, cfg.kernel_size, cfg.residual_channels, cfg.gate_channels, cfg.skip_channels, cfg.out_hidden
         G2, OUT, IN = G // 2, cfg.out_channels, cfg.in_channels
-        Rp, G2p, Sp, Hp, OUTp = _pad8(R), _pad8(G2), _pad8(S), _pad8(H), _pad8(OUT)
+        Rp, G2p, Sp, Hp, OUTp = pad8(R), pad8(G2), pad8(S), pad8(H), pad8(OUT)
         wt = dict(device=self.device, dtype=dtype)
         f32 = dict(device=self.device, dtype=torch.float32)
         layers = model.conv_layers
@@ -120,7 +105,7 @@ class WaveNetPersistentLoop:
         if transport == "dsmem" and not self.clusters:
             raise ValueError(f"transport 'dsmem' needs thread-block clusters (compute capability 9.0+), this GPU is {props['cc']}")
         self.transport = transport
-        self._scratch = {}
+        self._scratch = Scratch(self.device)
 
     # ---- planning ---------------------------------------------------------------------------
     def plan(self, B: int, M: int, dsmem: bool | None = None) -> dict:
@@ -191,16 +176,7 @@ class WaveNetPersistentLoop:
         return hist, x
 
     def _check(self, t, name, shape):
-        if not isinstance(t, torch.Tensor):
-            raise TypeError(f"{name} must be a torch.Tensor")
-        if tuple(t.shape) != tuple(shape):
-            raise ValueError(f"{name} must have shape {tuple(shape)}, got {tuple(t.shape)}")
-        if t.dtype != torch.float32 or not t.is_contiguous():
-            raise ValueError(f"{name} must be contiguous float32 (got {t.dtype}, contiguous={t.is_contiguous()})")
-        if t.device.type != self.device.type or (self.device.type == "cuda" and t.device != self.device):
-            raise ValueError(f"{name} is on {t.device}, the kernel's weights on {self.device}")
-        if not torch.isfinite(t).all():
-            raise ValueError(f"{name} contains NaN or infinity")
+        check_tensor(t, name, shape, self.device)
 
     def _check_inputs(self, v, name):
         """Mu-law inputs index the embedding: they must be whole classes in range."""
@@ -239,9 +215,9 @@ class WaveNetPersistentLoop:
             g1 = min(B, g0 + per_launch)
             nb = g1 - g0
             nch = -(-nb // M)
-            mail = self._buffer("mail", nch * ((pl["nblk"] + 1) * M * bs["Rp"] + pl["nblk"] * M * bs["Sp"]), torch.float32)
-            flags = self._buffer("flags", nch * (2 * pl["nblk"] + 1), torch.int64)
-            d = dict(bs, B=nb, M=M, Tc=Tc, t0=int(t0), teacher=int(teacher is not None), tag=next(_TAGS) << 32,
+            mail = self._scratch.get("mail", nch * ((pl["nblk"] + 1) * M * bs["Rp"] + pl["nblk"] * M * bs["Sp"]), torch.float32)
+            flags = self._scratch.get("flags", nch * (2 * pl["nblk"] + 1), torch.int64)
+            d = dict(bs, B=nb, M=M, Tc=Tc, t0=int(t0), teacher=int(teacher is not None), tag=next(TAGS) << 32,
                      dsmem=int(pl["dsmem"]),
                      cond=cond[g0:g1].data_ptr(), hist=hist[g0:g1].data_ptr(), x=x[g0:g1].data_ptr(),
                      noise=noise[g0:g1].data_ptr() if noise is not None else 0,
@@ -251,17 +227,8 @@ class WaveNetPersistentLoop:
             if self.emulate:
                 self.ext.wavenet_persistent(d, self.smem_budget, self.wtype, self.threads, self.seed)
             else:
-                stream = torch.cuda.current_stream(self.device).cuda_stream if self.device.type == "cuda" else 0
-                self.ext.wavenet_persistent(d, self.smem_budget, self.wtype, self.threads, stream)
+                self.ext.wavenet_persistent(d, self.smem_budget, self.wtype, self.threads, stream_handle(self.device))
         return logits if teacher is not None else out
-
-    def _buffer(self, name, n, dtype):
-        """Mailboxes / flags, kept between launches (their old contents never match a new tag)."""
-        buf = self._scratch.get(name)
-        if buf is None or buf.numel() < n:
-            buf = torch.zeros(max(n, 1), device=self.device, dtype=dtype)
-            self._scratch[name] = buf
-        return buf
 
 
 def wavenet_persistent_ref(model, n, mel=None, speaker=None, noise=None, teacher=None):

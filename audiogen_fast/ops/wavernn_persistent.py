@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import torch
 
-from .wavenet_persistent import _TAGS, WTYPES, _ext, _pad8
+from ._persistent import TAGS, WTYPES, Scratch, check_tensor, ext, pad8, stream_handle
 
 MAX_STREAMS_PER_CHAIN = 4
 
@@ -35,7 +35,7 @@ class WaveRNNPersistentLoop:
         dtype = p.dtype if dtype is None else dtype
         if dtype not in WTYPES:
             raise ValueError(f"weight dtype must be float32, float16 or bfloat16, got {dtype}")
-        self.emulate, self.ext = emulate, _ext(emulate)
+        self.emulate, self.ext = emulate, ext(emulate)
         self.device = torch.device("cpu") if emulate else p.device
         if not emulate and self.device.type != "cuda":
             raise ValueError("the CUDA WaveRNN loop needs the model on a CUDA device")
@@ -44,7 +44,7 @@ class WaveRNNPersistentLoop:
         self.model, self.cfg, self.st = model, cfg, _Step(model)
         self.wtype, self.threads, self.seed, self.M_fixed = WTYPES[dtype], int(threads), int(seed), streams_per_chain
         R, F, OUT = cfg.rnn_dims, cfg.fc_dims, cfg.n_classes
-        Rp, Fp, OUTp = _pad8(R), _pad8(F), _pad8(OUT)
+        Rp, Fp, OUTp = pad8(R), pad8(F), pad8(OUT)
         st = self.st
         f32 = dict(device=self.device, dtype=torch.float32)
 
@@ -75,7 +75,7 @@ class WaveRNNPersistentLoop:
         if max_blocks is None:
             max_blocks = 132 if emulate else int(self.ext.device_properties(self.device.index or 0)["sm_count"])
         self.min_blocks, self.max_blocks = int(min_blocks), int(max_blocks)
-        self._scratch = {}
+        self._scratch = Scratch(self.device)
 
     def plan(self, B: int, M: int) -> dict:
         """nblk (blocks per chain), wsmem, smem (bytes per block), nchains, buffer sizes."""
@@ -105,16 +105,7 @@ class WaveRNNPersistentLoop:
         return torch.zeros(B, self.cfg.rnn_dims, **z), torch.zeros(B, self.cfg.rnn_dims, **z), torch.zeros(B, **z)
 
     def _check(self, t, name, shape):
-        if not isinstance(t, torch.Tensor):
-            raise TypeError(f"{name} must be a torch.Tensor")
-        if tuple(t.shape) != tuple(shape):
-            raise ValueError(f"{name} must have shape {tuple(shape)}, got {tuple(t.shape)}")
-        if t.dtype != torch.float32 or not t.is_contiguous():
-            raise ValueError(f"{name} must be contiguous float32 (got {t.dtype}, contiguous={t.is_contiguous()})")
-        if t.device.type != self.device.type or (self.device.type == "cuda" and t.device != self.device):
-            raise ValueError(f"{name} is on {t.device}, the kernel's weights on {self.device}")
-        if not torch.isfinite(t).all():
-            raise ValueError(f"{name} contains NaN or infinity")
+        check_tensor(t, name, shape, self.device)
 
     @torch.inference_mode()
     def run_chunk(self, mel_up, aux, state, noise=None, teacher=None):
@@ -157,9 +148,9 @@ class WaveRNNPersistentLoop:
             g1 = min(B, g0 + per_launch)
             nb = g1 - g0
             nch = -(-nb // M)
-            xbuf = self._buffer("xbuf", nch * 5 * M * max(2 * bs["Rp"], bs["Fp"], bs["OUTp"]), torch.float32)
-            flags = self._buffer("flags", nch * pl["nblk"] * 16, torch.int64)
-            d = dict(bs, B=nb, M=M, Tc=Tc, teacher=int(teacher is not None), tag=next(_TAGS) << 32,
+            xbuf = self._scratch.get("xbuf", nch * 5 * M * max(2 * bs["Rp"], bs["Fp"], bs["OUTp"]), torch.float32)
+            flags = self._scratch.get("flags", nch * pl["nblk"] * 16, torch.int64)
+            d = dict(bs, B=nb, M=M, Tc=Tc, teacher=int(teacher is not None), tag=next(TAGS) << 32,
                      pre_I=pre[0][g0:g1].data_ptr(), pre_2=pre[1][g0:g1].data_ptr(), pre_f1=pre[2][g0:g1].data_ptr(),
                      pre_f2=pre[3][g0:g1].data_ptr(), h1=h1[g0:g1].data_ptr(), h2=h2[g0:g1].data_ptr(),
                      x=x[g0:g1].data_ptr(), noise=noise[g0:g1].data_ptr() if noise is not None else 0,
@@ -172,17 +163,8 @@ class WaveRNNPersistentLoop:
                                             self.threads, self.seed)
             else:
                 self.ext.wavernn_persistent(d, self.smem_budget, self.wtype, self.min_blocks, self.max_blocks,
-                                            self.threads, torch.cuda.current_stream(self.device).cuda_stream
-                                            if self.device.type == "cuda" else 0)
+                                            self.threads, stream_handle(self.device))
         return logits if teacher is not None else (out, cls)
-
-    def _buffer(self, name, n, dtype):
-        """Gather buffers / flags, kept between launches (old flags are below any new stamp)."""
-        buf = self._scratch.get(name)
-        if buf is None or buf.numel() < n:
-            buf = torch.zeros(max(n, 1), device=self.device, dtype=dtype)
-            self._scratch[name] = buf
-        return buf
 
 
 def wavernn_persistent_ref(model, cond, noise=None, teacher=None):

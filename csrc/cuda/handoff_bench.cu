@@ -2,6 +2,7 @@
 #include <cuda_runtime.h>
 
 #include "handoff_bench.cuh"
+#include "launch_util.cuh"
 
 namespace agf {
 namespace hob {
@@ -9,14 +10,8 @@ namespace hob {
 __global__ void empty_kernel() {}
 
 cudaError_t launch(const Params& p, int threads, cudaStream_t stream) {
-    const size_t smem = static_cast<size_t>(p.payload) * sizeof(float);
-    cudaError_t e = cudaFuncSetAttribute(reinterpret_cast<const void*>(handoff_kernel),
-                                         cudaFuncAttributeMaxDynamicSharedMemorySize, static_cast<int>(smem));
-    if (e != cudaSuccess) return e;
-    Params copy = p;
-    void* args[] = {&copy};
-    return cudaLaunchCooperativeKernel(reinterpret_cast<const void*>(handoff_kernel), dim3(p.nblk), dim3(threads), args,
-                                       smem, stream);
+    return cooperative_launch(handoff_kernel, p, static_cast<unsigned>(p.nblk), threads,
+                              static_cast<size_t>(p.payload) * sizeof(float), stream);
 }
 
 cudaError_t launch_empty(int n, cudaStream_t stream) {

@@ -2,6 +2,7 @@
 // Cooperative launch: the blocks of a chain wait on each other's flags, so all must be resident.
 #include <cuda_runtime.h>
 
+#include "launch_util.cuh"
 #include "wavernn_persistent.cuh"
 
 namespace agf {
@@ -17,29 +18,11 @@ static KernelFn pick(int wtype, int MT) {
 }
 
 cudaError_t max_resident_blocks(int wtype, int MT, int threads, size_t smem, int* out) {
-    KernelFn k = pick(wtype, MT);
-    cudaError_t e = cudaFuncSetAttribute(reinterpret_cast<const void*>(k), cudaFuncAttributeMaxDynamicSharedMemorySize,
-                                         static_cast<int>(smem));
-    if (e != cudaSuccess) return e;
-    int dev = 0, per_sm = 0, sms = 0;
-    if ((e = cudaGetDevice(&dev)) != cudaSuccess) return e;
-    if ((e = cudaDeviceGetAttribute(&sms, cudaDevAttrMultiProcessorCount, dev)) != cudaSuccess) return e;
-    if ((e = cudaOccupancyMaxActiveBlocksPerMultiprocessor(&per_sm, reinterpret_cast<const void*>(k), threads, smem)) !=
-        cudaSuccess)
-        return e;
-    *out = per_sm * sms;
-    return cudaSuccess;
+    return resident_blocks(pick(wtype, MT), threads, smem, out);
 }
 
 cudaError_t launch(const Params& p, int wtype, int MT, int threads, size_t smem, cudaStream_t stream) {
-    KernelFn k = pick(wtype, MT);
-    cudaError_t e = cudaFuncSetAttribute(reinterpret_cast<const void*>(k), cudaFuncAttributeMaxDynamicSharedMemorySize,
-                                         static_cast<int>(smem));
-    if (e != cudaSuccess) return e;
-    Params copy = p;
-    void* args[] = {&copy};
-    const unsigned grid = static_cast<unsigned>(p.nchains * p.nblk);
-    return cudaLaunchCooperativeKernel(reinterpret_cast<const void*>(k), dim3(grid), dim3(threads), args, smem, stream);
+    return cooperative_launch(pick(wtype, MT), p, static_cast<unsigned>(p.nchains * p.nblk), threads, smem, stream);
 }
 
 }  // namespace wrp

@@ -1,0 +1,59 @@
+"""What the CUDA persistent-kernel wrappers share (wavenet_persistent.py, wavernn_persistent.py):
+the extension (the CUDA module, or the CPU emulator for tests), launch ids for the flags, weight
+dtypes, padding, input checks and the scratch buffers kept between launches."""
+from __future__ import annotations
+
+import itertools
+
+import torch
+
+TAGS = itertools.count(1)  # launch ids: flags carry (id << 32) + step, so stale flags never match
+WTYPES = {torch.float32: 0, torch.float16: 1, torch.bfloat16: 2}
+
+
+def pad8(n: int) -> int:
+    return (int(n) + 7) // 8 * 8
+
+
+def ext(emulate: bool):
+    if emulate:
+        from .. import _C_cuda_emu
+
+        return _C_cuda_emu
+    from .. import _C_cuda
+
+    return _C_cuda
+
+
+def stream_handle(device: torch.device) -> int:
+    """The current CUDA stream of `device` (0 on the emulator's CPU tensors)."""
+    return torch.cuda.current_stream(device).cuda_stream if device.type == "cuda" else 0
+
+
+def check_tensor(t, name: str, shape, device: torch.device):
+    """A launch input: the exact shape, contiguous fp32, on the kernel's device, finite."""
+    if not isinstance(t, torch.Tensor):
+        raise TypeError(f"{name} must be a torch.Tensor")
+    if tuple(t.shape) != tuple(shape):
+        raise ValueError(f"{name} must have shape {tuple(shape)}, got {tuple(t.shape)}")
+    if t.dtype != torch.float32 or not t.is_contiguous():
+        raise ValueError(f"{name} must be contiguous float32 (got {t.dtype}, contiguous={t.is_contiguous()})")
+    if t.device.type != device.type or (device.type == "cuda" and t.device != device):
+        raise ValueError(f"{name} is on {t.device}, the kernel's weights on {device}")
+    if not torch.isfinite(t).all():
+        raise ValueError(f"{name} contains NaN or infinity")
+
+
+class Scratch:
+    """Mailboxes / gather buffers and flags, kept between launches (zero-initialised once; old
+    flags never match a new launch id)."""
+
+    def __init__(self, device):
+        self.device, self.bufs = device, {}
+
+    def get(self, name: str, n: int, dtype):
+        buf = self.bufs.get(name)
+        if buf is None or buf.numel() < n:
+            buf = torch.zeros(max(n, 1), device=self.device, dtype=dtype)
+            self.bufs[name] = buf
+        return buf
