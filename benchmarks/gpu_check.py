@@ -139,7 +139,8 @@ def bench_wavenet_cuda(preset, quick, eager, comp):
                    blocks_per_stream=pl["nblk"] + 1, smem_per_block=pl["smem"])
     # variants (W1): 128 threads per block; one layer per block (20 hand-offs instead of 7)
     if preset == "W1" and not quick:
-        for name, kw in (("cuda-t128", dict(threads=128)), ("cuda-1layer", dict(smem_budget=60 * 1024))):
+        for name, kw in (("cuda-t128", dict(threads=128)), ("cuda-1layer", dict(smem_budget=60 * 1024)),
+                         ("cuda-critical", dict(pack="critical"))):
             loop = WaveNetPersistentLoop(model, dtype=torch.float16, **kw)
             pl = loop.plan(1, 1)
             t = cuda_time(lambda: wrt.run_cuda(model, n, mel=mel, noise=nz, loop=loop), reps=3)

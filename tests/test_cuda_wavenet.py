@@ -30,7 +30,7 @@ VARIANTS = {
 # shared-memory budgets: everything in one layer block ("one-block"), one layer per block
 # ("chain": the longest hand-off ring), no weights in shared memory at all ("global": every
 # matrix read from global memory)
-BUDGETS = ("one-block", "chain", "global")
+BUDGETS = ("one-block", "chain", "critical", "global")  # critical: only current tap + residual rows in shared memory
 
 
 def budget_bytes(loop, kind, B=1, M=1):
@@ -43,6 +43,19 @@ def budget_bytes(loop, kind, B=1, M=1):
         if loop.plan(B, M)["nblk"] < loop.cfg.layers:
             return b - 64
     raise AssertionError("no budget gives one layer per block")
+
+
+def critical_loop(model, where, transport):
+    """A loop whose budget holds one whole layer per block but several layers' critical matrices
+    (current tap, residual rows), planned with pack="critical"."""
+    full = make(model, where, transport=transport, pack="full")
+    crit = make(model, where, transport=transport, pack="critical")
+    L = model.config.layers
+    for b in range(256, 1 << 20, 32):
+        full.smem_budget = crit.smem_budget = b
+        if full.plan(2, 1)["nblk"] == L and crit.plan(2, 1)["nblk"] < L:
+            return crit
+    raise AssertionError("no budget separates the packings")
 
 
 def make(model, where, **kw):
@@ -70,12 +83,17 @@ def test_teacher_forced_outputs_match_eager(variant, budget, transport, where):
          else torch.rand(B, T, generator=g) * 2 - 1)
     spk = torch.tensor([1, 0]) if cfg.gin_channels else None
     _, ref = rt.run_torch(model, T, mel=mel, speaker=spk, teacher=x)
-    loop = make(model, where, transport=transport)
-    loop.smem_budget = budget_bytes(loop, budget)
+    if budget == "critical":
+        loop = critical_loop(model, where, transport)
+    else:
+        loop = make(model, where, transport=transport)
+        loop.smem_budget = budget_bytes(loop, budget)
     plan = loop.plan(B, 1)
     assert plan["dsmem"] == (transport == "dsmem")
     if budget == "one-block":
         assert plan["nblk"] == 1 and all(plan["blk_wsmem"])
+    elif budget == "critical":
+        assert plan["nblk"] < cfg.layers and 2 in plan["blk_wsmem"]
     else:
         assert plan["nblk"] == cfg.layers
         assert all(plan["blk_wsmem"][:-1]) if budget == "chain" else not any(plan["blk_wsmem"])
@@ -149,6 +167,13 @@ def test_plan_packs_layers_by_shared_memory():
     assert p32["nblk"] == 10 and p32["blk_lo"] == list(range(0, 21, 2))
     assert p16["nblk"] == 7 and p16["blk_lo"][:3] == [0, 3, 6]
     assert all(p16["blk_wsmem"]) and p32["blk_wsmem"][-1] == 0   # fp32 output stack (393 KB) stays in L2
+    # W4's layers do not fit a block whole (262 KB fp16): their critical matrices do (mode 2)
+    w4 = WaveNetPersistentLoop(agf.build("W4", seed=0), emulate=True, dtype=torch.float16).plan(1, 1)
+    assert w4["blk_wsmem"][:-1] == [2] * w4["nblk"] and w4["nblk"] == 12
+    # pack="critical": W2 fp32 in 5 layer blocks instead of 20
+    w2 = agf.build("W2", seed=0)
+    assert WaveNetPersistentLoop(w2, emulate=True).plan(1, 1)["nblk"] == 20
+    assert WaveNetPersistentLoop(w2, emulate=True, pack="critical").plan(1, 1)["nblk"] == 5
     assert max(p16["smem"], p32["smem"]) <= 227 * 1024
     eight = big.plan(20, 8)
     n = eight["nblk"]

@@ -35,7 +35,8 @@ class WaveNetPersistentLoop:
     frame_cond = False
 
     def __init__(self, model, dtype=None, emulate: bool = False, smem_budget: int | None = None,
-                 streams_per_chain: int | None = None, threads: int = 256, seed: int = 0, transport: str = "auto"):
+                 streams_per_chain: int | None = None, threads: int = 256, seed: int = 0, transport: str = "auto",
+                 pack: str = "auto"):
         cfg = model.config
         p = next(model.parameters())
         dtype = p.dtype if dtype is None else dtype
@@ -105,6 +106,14 @@ class WaveNetPersistentLoop:
         if transport == "dsmem" and not self.clusters:
             raise ValueError(f"transport 'dsmem' needs thread-block clusters (compute capability 9.0+), this GPU is {props['cc']}")
         self.transport = transport
+        # which weights a layer block keeps in shared memory: "full" all of its layers' weights;
+        # "critical" only the current tap and residual rows where that packs more layers per block
+        # (past taps and skip rows, off the critical path, then come from L2); "auto" full, or
+        # critical for layers too big to fit whole (W4)
+        packs = {"auto": 0, "full": 1, "critical": 2}
+        if pack not in packs:
+            raise ValueError(f"pack must be one of {', '.join(packs)}, got {pack!r}")
+        self.base["pack"] = packs[pack]
         self._scratch = Scratch(self.device)
 
     # ---- planning ---------------------------------------------------------------------------

@@ -93,25 +93,38 @@ AGF_DEV void layer_block(const Params& p, int chain, int r) {
     const int la = p.blk_lo[r], nl = p.blk_lo[r + 1] - la;
     const int s0 = chain * p.M, M = p.M < p.B - s0 ? p.M : p.B - s0;
     const int Rp = p.Rp, Sp = p.Sp, G2p = p.G2p, RS = p.Rp + p.Sp, K = p.K;
-    const size_t lw = layer_w_elems(p), wg_el = static_cast<size_t>(K) * 2 * G2p * Rp;
-    const bool wsm = p.blk_wsmem[r] != 0;
+    const int mode = p.blk_wsmem[r];  // 1 all weights in shared memory, 2 the critical ones, 0 none
+    const size_t lw = layer_smem_w_elems(p, mode), wg_el = static_cast<size_t>(K) * 2 * G2p * Rp;
+    const size_t tap_el = static_cast<size_t>(2) * G2p * Rp;  // one tap's [2 G2p][Rp]
     unsigned char* sm = static_cast<unsigned char*>(agf_smem()) + ds_head(p);
     WT* ws = reinterpret_cast<WT*>(sm);
-    float* h = reinterpret_cast<float*>(sm + round16(wsm ? nl * lw * sizeof(WT) : 0));  // [M][Rp]
+    float* h = reinterpret_cast<float*>(sm + round16(nl * lw * sizeof(WT)));  // [M][Rp]
     float* skip = h + p.M * Rp;                 // [M][Sp] this block's skip partial
     float* z = skip + p.M * Sp;                 // [nl][M][G2p] each own layer's gate output
     float* pre = z + nl * p.M * G2p;            // [nl][M][2 * G2p]
     float* taps = pre + nl * p.M * 2 * G2p;     // [nl][K-1][M][Rp]
-    if (wsm) {
-        for (int li = 0; li < nl; ++li) {
-            copy_to_smem(ws + li * lw, static_cast<const WT*>(p.wg) + (la + li) * wg_el, wg_el * sizeof(WT));
-            copy_to_smem(ws + li * lw + wg_el, static_cast<const WT*>(p.wos) + static_cast<size_t>(la + li) * RS * G2p,
-                         static_cast<size_t>(RS) * G2p * sizeof(WT));
+    // global layouts: wg [L][K][2 G2p][Rp], wos [L][Rp + Sp][G2p]; in shared memory per layer:
+    // mode 1 the same [K][2 G2p][Rp] + [Rp + Sp][G2p]; mode 2 the current tap + the residual rows
+    auto g_wg = [&](int li) { return static_cast<const WT*>(p.wg) + (la + li) * wg_el; };
+    auto g_wos = [&](int li) { return static_cast<const WT*>(p.wos) + static_cast<size_t>(la + li) * RS * G2p; };
+    for (int li = 0; li < nl && mode; ++li) {
+        if (mode == 1) {
+            copy_to_smem(ws + li * lw, g_wg(li), wg_el * sizeof(WT));
+            copy_to_smem(ws + li * lw + wg_el, g_wos(li), static_cast<size_t>(RS) * G2p * sizeof(WT));
+        } else {
+            copy_to_smem(ws + li * lw, g_wg(li) + (K - 1) * tap_el, tap_el * sizeof(WT));
+            copy_to_smem(ws + li * lw + tap_el, g_wos(li), static_cast<size_t>(Rp) * G2p * sizeof(WT));
         }
     }
-    auto WG = [&](int li) -> const WT* { return wsm ? ws + li * lw : static_cast<const WT*>(p.wg) + (la + li) * wg_el; };
-    auto WOS = [&](int li) -> const WT* {
-        return wsm ? ws + li * lw + wg_el : static_cast<const WT*>(p.wos) + static_cast<size_t>(la + li) * RS * G2p;
+    auto WPAST = [&](int li) -> const WT* { return mode == 1 ? ws + li * lw : g_wg(li); };  // taps 0 .. K-2
+    auto WCUR = [&](int li) -> const WT* {
+        return mode == 1 ? ws + li * lw + (K - 1) * tap_el : mode == 2 ? ws + li * lw : g_wg(li) + (K - 1) * tap_el;
+    };
+    auto WRES = [&](int li) -> const WT* {
+        return mode == 1 ? ws + li * lw + wg_el : mode == 2 ? ws + li * lw + tap_el : g_wos(li);
+    };
+    auto WSKIP = [&](int li) -> const WT* {
+        return (mode == 1 ? ws + li * lw + wg_el : g_wos(li)) + static_cast<size_t>(Rp) * G2p;
     };
     const size_t hbox = static_cast<size_t>(p.M) * Rp;
     const bool last = r + 1 == p.nblk;  // the last layer block sends only its skip partial
@@ -154,7 +167,7 @@ AGF_DEV void layer_block(const Params& p, int chain, int r) {
             const float* cd0 = p.cond + (static_cast<size_t>(s0) * p.Tc + tt) * p.L * 2 * p.G2 +
                                static_cast<size_t>(la + li) * 2 * p.G2;
             float* pr0 = pre + li * p.M * 2 * G2p;
-            matvec<WK, MT, 2>(WG(li), Rp, static_cast<ptrdiff_t>(2) * G2p * Rp, K - 1, G2p, Rp,
+            matvec<WK, MT, 2>(WPAST(li), Rp, static_cast<ptrdiff_t>(tap_el), K - 1, G2p, Rp,
                               taps + li * (K - 1) * p.M * Rp, Rp, p.M * Rp, M,
                               [&](int c, int m, const float* a) {
                                   const float* cd = cd0 + static_cast<size_t>(m) * p.Tc * p.L * 2 * p.G2;
@@ -177,14 +190,14 @@ AGF_DEV void layer_block(const Params& p, int chain, int r) {
             }
             const float* pr0 = pre + li * p.M * 2 * G2p;
             float* zl = z + li * p.M * G2p;
-            matvec<WK, MT, 2>(WG(li) + static_cast<size_t>(K - 1) * 2 * G2p * Rp, Rp, 0, 1, G2p, Rp, h, Rp, 0, M,
+            matvec<WK, MT, 2>(WCUR(li), Rp, 0, 1, G2p, Rp, h, Rp, 0, M,
                               [&](int c, int m, const float* a) {
                                   const float* pr = pr0 + m * 2 * G2p;
                                   zl[m * G2p + c] = c < p.G2 ? tanhf(a[0] + pr[c]) * sigmoidf_(a[1] + pr[G2p + c]) : 0.0f;
                               });
             agf_sync();
             const float* bo = p.bos + static_cast<size_t>(l) * RS;
-            matvec<WK, MT, 1>(WOS(li), G2p, 0, 1, Rp, G2p, zl, G2p, 0, M, [&](int o, int m, const float* a) {
+            matvec<WK, MT, 1>(WRES(li), G2p, 0, 1, Rp, G2p, zl, G2p, 0, M, [&](int o, int m, const float* a) {
                 h[m * Rp + o] = (h[m * Rp + o] + (a[0] + bo[o])) * 0.70710678118654752f;
             });
             agf_sync();
@@ -198,7 +211,7 @@ AGF_DEV void layer_block(const Params& p, int chain, int r) {
         // 6. this block's skip partial: sum over own layers of Ws z + bs, straight to the output block
         for (int li = 0; li < nl; ++li) {
             const float* bs = p.bos + static_cast<size_t>(la + li) * RS + Rp;
-            matvec<WK, MT, 1>(WOS(li) + static_cast<size_t>(Rp) * G2p, G2p, 0, 1, Sp, G2p, z + li * p.M * G2p, G2p, 0, M,
+            matvec<WK, MT, 1>(WSKIP(li), G2p, 0, 1, Sp, G2p, z + li * p.M * G2p, G2p, 0, M,
                               [&](int o, int m, const float* a) {  // unit o maps to the same thread for every li
                                   const float v = a[0] + bs[o];
                                   skip[m * Sp + o] = li == 0 ? v : skip[m * Sp + o] + v;

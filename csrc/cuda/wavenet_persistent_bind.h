@@ -35,6 +35,8 @@ inline Params params_from_dict(const py::dict& d) {
     p.skip_scale = d["skip_scale"].cast<float>(); p.log_scale_min = d["log_scale_min"].cast<float>();
     p.M = geti(d, "M");
     p.dsmem = d.contains("dsmem") ? geti(d, "dsmem") : 0;
+    p.pack = d.contains("pack") ? geti(d, "pack") : 0;
+    if (p.pack < 0 || p.pack > 2) throw std::invalid_argument("wavenet_persistent: pack must be 0, 1 or 2");
     auto pad_ok = [](int real, int pad) { return real >= 1 && pad >= real && pad % 8 == 0; };
     if (!(pad_ok(p.R, p.Rp) && pad_ok(p.G2, p.G2p) && pad_ok(p.S, p.Sp) && pad_ok(p.H, p.Hp) && pad_ok(p.OUT, p.OUTp)))
         throw std::invalid_argument("wavenet_persistent: padded sizes must be multiples of 8 and >= the real sizes");

@@ -28,7 +28,12 @@ struct Params {
     int dsmem;     // 1: a chain is a thread-block cluster and its mailboxes/flags live in the
                    // receivers' shared memory (sm_90 distributed shared memory); 0: global memory
     int blk_lo[MAX_BLOCKS + 1];     // layer block r owns layers [blk_lo[r], blk_lo[r + 1])
-    int blk_wsmem[MAX_BLOCKS + 1];  // 1: the block's weights live in shared memory ([nblk]: output block)
+    int blk_wsmem[MAX_BLOCKS + 1];  // where a block's weights live ([nblk]: output block, 0 or 1):
+                                    // 1 all in shared memory; 2 the critical-path matrices (current
+                                    // tap, residual rows) in shared memory, the past taps and skip rows
+                                    // in global memory (L2); 0 all in global memory
+    int pack;      // planner: 0 auto (2 only where not one whole layer fits), 1 never 2, 2 prefer 2
+                   // where it packs more layers per block
     int dil[MAX_LAYERS], hoff[MAX_LAYERS];  // dilation, first ring row of each layer
     const void* wg;      // [L][K][2 * G2p][Rp]  row 2c: tanh channel c, row 2c + 1: sigmoid channel c
     const void* wos;     // [L][Rp + Sp][G2p]    rows < Rp residual, rows Rp.. skip
@@ -57,6 +62,15 @@ AGF_HD inline size_t layer_w_elems(const Params& p) {
     return static_cast<size_t>(p.K) * 2 * p.G2p * p.Rp + static_cast<size_t>(p.Rp + p.Sp) * p.G2p;
 }
 
+// the critical-path matrices of a layer: current tap [2 G2p][Rp] and residual rows [Rp][G2p]
+AGF_HD inline size_t crit_w_elems(const Params& p) {
+    return static_cast<size_t>(2) * p.G2p * p.Rp + static_cast<size_t>(p.Rp) * p.G2p;
+}
+
+AGF_HD inline size_t layer_smem_w_elems(const Params& p, int mode) {
+    return mode == 1 ? layer_w_elems(p) : mode == 2 ? crit_w_elems(p) : 0;
+}
+
 AGF_HD inline size_t out_w_elems(const Params& p) {
     return static_cast<size_t>(p.Hp) * p.Sp + static_cast<size_t>(p.OUTp) * p.Hp;
 }
@@ -82,8 +96,8 @@ AGF_HD inline size_t ds_head(const Params& p) {
     return p.dsmem ? 8 * MAX_CLUSTER + round16(static_cast<size_t>(p.M) * p.Rp * 4) : 0;
 }
 
-inline size_t layer_block_bytes(const Params& p, int nl, bool wsmem, size_t wt) {
-    return ds_head(p) + round16(wsmem ? nl * layer_w_elems(p) * wt : 0) + 4 * layer_floats(p, nl);
+inline size_t layer_block_bytes(const Params& p, int nl, int mode, size_t wt) {
+    return ds_head(p) + round16(nl * layer_smem_w_elems(p, mode) * wt) + 4 * layer_floats(p, nl);
 }
 
 // the output block's skip inboxes [nblk][M][Sp] (dsmem) follow its vectors
@@ -93,18 +107,31 @@ inline size_t out_block_bytes(const Params& p, bool wsmem, size_t wt) {
 }
 
 // Assigns layers to blocks: as many consecutive layers per block as fit in `budget` bytes of
-// shared memory with their weights; a layer too big for one block keeps its weights in global
-// memory (L2). Returns the dynamic shared memory a block needs, or 0 if the model cannot be
-// planned (more than MAX_BLOCKS layer blocks, or a dsmem chain longer than a cluster).
+// shared memory with their weights (mode 1), or with only their critical-path matrices (mode 2:
+// where a whole layer does not fit, or with pack = 2 where that packs more layers); a layer too
+// big even for that keeps its weights in global memory (mode 0). Returns the dynamic shared memory
+// a block needs, or 0 if the model cannot be planned (more than MAX_BLOCKS layer blocks, or a
+// dsmem chain longer than a cluster).
 inline size_t plan(Params& p, size_t budget, size_t wt) {
     int r = 0, l = 0;
+    auto fit = [&](int mode) {
+        int nl = 0;
+        while (l + nl < p.L && layer_block_bytes(p, nl + 1, mode, wt) <= budget) ++nl;
+        return nl;
+    };
     while (l < p.L) {
         if (r >= MAX_BLOCKS) return 0;
         p.blk_lo[r] = l;
-        int nl = 0;
-        while (l + nl < p.L && layer_block_bytes(p, nl + 1, true, wt) <= budget) ++nl;
-        p.blk_wsmem[r] = nl > 0;
-        if (nl == 0) nl = 1;
+        const int full = fit(1), crit = p.pack == 1 ? 0 : fit(2);
+        int nl, mode;
+        if (full > 0 && !(p.pack == 2 && crit > full)) {
+            nl = full, mode = 1;
+        } else if (crit > 0) {
+            nl = crit, mode = 2;
+        } else {
+            nl = 1, mode = 0;
+        }
+        p.blk_wsmem[r] = mode;
         l += nl;
         ++r;
     }
