@@ -84,7 +84,7 @@ PYBIND11_MODULE(_C_cuda, m) {
     m.def("wavenet_persistent_max_blocks", [](int wtype, int M, int threads, size_t smem) {
         int n = 0;
         agf::wnp::weight_bytes(wtype);
-        check(agf::wnp::max_resident_blocks(wtype, M > 1 ? 8 : 1, threads, smem, &n), "wavenet_persistent occupancy");
+        check(agf::wnp::max_resident_blocks(wtype, agf::wnp::streams_variant(M), threads, smem, &n), "wavenet_persistent occupancy");
         return n;
     });
     m.def("wavenet_persistent_max_clusters", [](const py::dict& d, size_t budget, int wtype, int threads) {
@@ -92,7 +92,7 @@ PYBIND11_MODULE(_C_cuda, m) {
         const size_t smem = agf::wnp::plan(p, budget, agf::wnp::weight_bytes(wtype));
         if (smem == 0 || !p.dsmem) throw std::invalid_argument("wavenet_persistent_max_clusters: needs a dsmem plan that fits a cluster");
         int n = 0;
-        check(agf::wnp::max_active_clusters(p, wtype, p.M > 1 ? 8 : 1, threads, smem, &n), "wavenet_persistent cluster occupancy");
+        check(agf::wnp::max_active_clusters(p, wtype, agf::wnp::streams_variant(p.M), threads, smem, &n), "wavenet_persistent cluster occupancy");
         return n;
     });
     m.def("wavenet_persistent", [](const py::dict& d, size_t budget, int wtype, int threads, std::uintptr_t stream) {
@@ -103,7 +103,7 @@ PYBIND11_MODULE(_C_cuda, m) {
                                                 : "wavenet_persistent: the model needs more than 64 layer blocks");
         if (threads < 32 || threads > agf::wnp::MAX_THREADS || threads % 32)
             throw std::invalid_argument("wavenet_persistent: threads must be a multiple of 32 in [32, 256]");
-        check(agf::wnp::launch(p, wtype, p.M > 1 ? 8 : 1, threads, smem, reinterpret_cast<cudaStream_t>(stream)),
+        check(agf::wnp::launch(p, wtype, agf::wnp::streams_variant(p.M), threads, smem, reinterpret_cast<cudaStream_t>(stream)),
               "wavenet_persistent launch");
     });
 

@@ -75,10 +75,16 @@ PYBIND11_MODULE(_C_cuda_emu, m) {
         if (threads < 32 || threads > MAX_THREADS || threads % 32)
             throw std::invalid_argument("wavenet_persistent: threads must be a multiple of 32 in [32, 256]");
         py::gil_scoped_release nogil;
-        const bool one = p.M == 1;
-        if (wtype == 0) one ? run<F32, 1>(p, threads, smem, seed) : run<F32, 8>(p, threads, smem, seed);
-        else if (wtype == 1) one ? run<F16, 1>(p, threads, smem, seed) : run<F16, 8>(p, threads, smem, seed);
-        else one ? run<BF16, 1>(p, threads, smem, seed) : run<BF16, 8>(p, threads, smem, seed);
+        const int mt = streams_variant(p.M);
+        auto go = [&](auto wk) {
+            using WK = decltype(wk);
+            if (mt == 1) run<WK, 1>(p, threads, smem, seed);
+            else if (mt == 8) run<WK, 8>(p, threads, smem, seed);
+            else run<WK, 16>(p, threads, smem, seed);
+        };
+        if (wtype == 0) go(F32{});
+        else if (wtype == 1) go(F16{});
+        else go(BF16{});
     });
     m.def("wavernn_persistent_plan", [](const py::dict& d, size_t budget, int wtype, int min_blocks, int max_blocks) {
         agf::wrp::Params p = agf::wrp::params_from_dict(d);

@@ -202,7 +202,7 @@ def test_wrapper_rejects_bad_input():
     with pytest.raises(ValueError, match="class indices"):
         loop.run_chunk(cond, hist, x, 0, teacher=torch.tensor([[1.0, 2.5, 3.0, 3.0]]))
     with pytest.raises(ValueError, match="streams_per_chain"):
-        WaveNetPersistentLoop(model, emulate=True, streams_per_chain=9)
+        WaveNetPersistentLoop(model, emulate=True, streams_per_chain=17)
     with pytest.raises(ValueError, match="dtype"):
         WaveNetPersistentLoop(model, emulate=True, dtype=torch.float64)
     # the binding checks what the kernel relies on even when called directly
@@ -319,3 +319,47 @@ def test_streams_beyond_the_gpu_run_in_groups_of_launches():
         got, _ = rt.run_cuda(model, T, mel=mel, noise=nz, loop=loop)
         assert fake.launches == launches
         first_mismatch_is_a_boundary_flip(model, mel, ref, got, nz)
+
+
+@pytest.mark.parametrize("where", WHERE)
+@pytest.mark.parametrize("transport", ["l2", "dsmem"])
+@pytest.mark.parametrize("dtype", [torch.float16, torch.bfloat16])
+def test_tensor_core_variant_for_16_streams(dtype, transport, where, monkeypatch):
+    """9-16 streams per chain with 16-bit weights run on tensor cores (mma m16n8k16): the
+    activations enter each product rounded to the weights' type, with fp32 accumulation. The
+    reference is the eager loop with the matrices rounded and every product's left operand
+    rounded the same way (torch.addmm / F.linear patched for both runs, so the conditioning the
+    Session computes is the same too)."""
+    import torch.nn.functional as F
+
+    model = agf.build("tiny-wavenet", seed=11, residual_channels=16, gate_channels=32, skip_channels=24)
+    rounded = copy.deepcopy(model)
+    with torch.no_grad():
+        for lay in rounded.conv_layers:
+            for w in (lay.conv.weight, lay.conv1x1_out.weight, lay.conv1x1_skip.weight):
+                w.copy_(w.to(dtype).float())
+        for w in (rounded.last_conv1.weight, rounded.last_conv2.weight):
+            w.copy_(w.to(dtype).float())
+    addmm, linear = torch.addmm, F.linear
+    monkeypatch.setattr(torch, "addmm", lambda b, a, w, **kw: addmm(b, a.to(dtype).float(), w, **kw))
+    monkeypatch.setattr(F, "linear", lambda a, w, b=None: linear(a.to(dtype).float(), w, b))
+    cfg = model.config
+    B, T = 13, 24
+    g = torch.Generator().manual_seed(12)
+    mel = torch.randn(B, cfg.n_mels, 1, generator=g)
+    x = torch.randint(0, 256, (B, T), generator=g)
+    _, ref = rt.run_torch(rounded, T, mel=mel, teacher=x)
+    loop = make(model, where, dtype=dtype, streams_per_chain=16, transport=transport)
+    d = dev(where)
+    _, out = rt.run_cuda(model.to(d), T, mel=mel.to(d), teacher=x.float().to(d), loop=loop)
+    out = out.cpu()
+    # fp32 sums in another order can move an activation across a rounding boundary of the 16-bit
+    # type: a one-ulp difference (2^-11 fp16, 2^-8 bf16) at a few outputs, exact elsewhere
+    ulp = {torch.float16: 2.0 ** -11, torch.bfloat16: 2.0 ** -8}[dtype]
+    scale = ref.abs().max().item()
+    mean_ref = (out - ref).abs().mean().item() / scale
+    assert rel_err(out, ref) <= ulp and mean_ref <= 1e-5
+    monkeypatch.undo()
+    _, plain = rt.run_torch(rounded, T, mel=mel, teacher=x)
+    mean_plain = (out - plain).abs().mean().item() / scale
+    assert mean_plain > 10 * mean_ref  # the activations' rounding is really there, and modelled

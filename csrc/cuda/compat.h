@@ -10,6 +10,7 @@
 //   agf_publish(flag, v)       __threadfence + release store (after the data it announces)
 //   agf_ldcg(p)                a load that bypasses L1 (data written by other SMs this launch)
 //   agf_half2float / agf_bf162float   from raw 16-bit storage
+//   agf_mma_16816(c, a, b, bf16)   a warp's tensor-core m16n8k16 product (fp16 / bf16 in, fp32 acc)
 //   agf_cluster_map(p, rank)   address of the same shared-memory byte in block `rank` of my cluster
 //   agf_cluster_sync()         barrier over the cluster; agf_wait_eq_cluster / agf_publish_cluster:
 //                              the flag protocol at cluster scope on shared-memory flags
@@ -17,6 +18,7 @@
 #include <cstdint>
 
 #ifdef __CUDACC__
+#include <cuda_bf16.h>
 #include <cuda_fp16.h>
 #include <cuda_runtime.h>
 
@@ -104,6 +106,25 @@ AGF_DEV void agf_publish_cluster(unsigned long long* p, unsigned long long v) {
 }
 AGF_DEV float agf_half2float(uint16_t h) { return __half2float(__ushort_as_half(h)); }
 AGF_DEV float agf_bf162float(uint16_t h) { return __uint_as_float(static_cast<unsigned>(h) << 16); }
+AGF_DEV uint16_t agf_float2half_bits(float f) { return __half_as_ushort(__float2half_rn(f)); }
+AGF_DEV uint16_t agf_float2bf16_bits(float f) { return __bfloat16_as_ushort(__float2bfloat16_rn(f)); }
+// tensor cores: D = A B + D, m16n8k16, fp32 accumulators (fragment layouts: cuda_emu.h, mma_16816)
+AGF_DEV void agf_mma_16816(float c[4], const uint32_t a[4], const uint32_t b[2], bool bf16) {
+#if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 800
+    if (bf16)
+        asm volatile("mma.sync.aligned.m16n8k16.row.col.f32.bf16.bf16.f32 {%0,%1,%2,%3}, {%4,%5,%6,%7}, {%8,%9}, "
+                     "{%0,%1,%2,%3};"
+                     : "+f"(c[0]), "+f"(c[1]), "+f"(c[2]), "+f"(c[3])
+                     : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "r"(b[0]), "r"(b[1]));
+    else
+        asm volatile("mma.sync.aligned.m16n8k16.row.col.f32.f16.f16.f32 {%0,%1,%2,%3}, {%4,%5,%6,%7}, {%8,%9}, "
+                     "{%0,%1,%2,%3};"
+                     : "+f"(c[0]), "+f"(c[1]), "+f"(c[2]), "+f"(c[3])
+                     : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "r"(b[0]), "r"(b[1]));
+#else
+    __trap();
+#endif
+}
 
 #else  // CPU emulation
 #include "cuda_emu.h"
@@ -141,6 +162,11 @@ inline void agf_cluster_sync() { agf_emu::cluster_sync(); }
 inline void agf_wait_eq_cluster(const unsigned long long* p, unsigned long long v) { agf_wait_eq(p, v); }
 inline void agf_publish_cluster(unsigned long long* p, unsigned long long v) { agf_publish(p, v); }
 inline float agf_half2float(uint16_t h) { return agf_emu::half_bits_to_float(h); }
+inline uint16_t agf_float2half_bits(float f) { return agf_emu::float_to_half_bits(f); }
+inline uint16_t agf_float2bf16_bits(float f) { return agf_emu::float_to_bf16_bits(f); }
+inline void agf_mma_16816(float c[4], const uint32_t a[4], const uint32_t b[2], bool bf16) {
+    agf_emu::mma_16816(c, a, b, bf16);
+}
 inline float agf_bf162float(uint16_t h) {
     const uint32_t b = static_cast<uint32_t>(h) << 16;
     float f;

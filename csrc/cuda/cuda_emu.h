@@ -56,6 +56,7 @@ struct Cluster {
 
 struct Warp {
     uint64_t slots[2][32];  // double-buffered: shuffle k uses slots[k % 2] (see exchange)
+    uint32_t mma_a[32][4], mma_b[32][2];  // operands of a warp-collective mma
     int arrived = 0;
     uint64_t generation = 0;
 };
@@ -146,6 +147,74 @@ inline T exchange(T v, F src_of) {
     uint64_t got = w.slots[buf][(src >= 0 && src < 32) ? src : lane];
     std::memcpy(&out, &got, sizeof(T));
     return out;
+}
+
+// float <-> 16-bit storage, round to nearest even (what __float2half_rn / __float2bfloat16_rn do)
+inline uint16_t float_to_half_bits(float f) {
+    uint32_t x;
+    std::memcpy(&x, &f, 4);
+    const uint32_t sign = (x >> 16) & 0x8000u;
+    x &= 0x7fffffffu;
+    if (x >= 0x7f800000u) return static_cast<uint16_t>(sign | (x > 0x7f800000u ? 0x7e00u : 0x7c00u));
+    if (x >= 0x477ff000u) return static_cast<uint16_t>(sign | 0x7c00u);  // rounds to >= 65520: inf
+    if (x < 0x38800000u) {  // subnormal half (or zero): value / 2^-24, rounded to nearest even
+        float a;
+        std::memcpy(&a, &x, 4);
+        return static_cast<uint16_t>(sign | static_cast<uint32_t>(std::nearbyint(a * 16777216.0f)));
+    }
+    const uint32_t mant = x & 0x1fffu, base = ((x >> 13) - ((127 - 15) << 10));
+    uint32_t h = base;
+    if (mant > 0x1000u || (mant == 0x1000u && (base & 1u))) ++h;
+    return static_cast<uint16_t>(sign | h);
+}
+
+inline uint16_t float_to_bf16_bits(float f) {
+    uint32_t x;
+    std::memcpy(&x, &f, 4);
+    if ((x & 0x7fffffffu) > 0x7f800000u) return static_cast<uint16_t>((x >> 16) | 0x40u);  // NaN
+    x += 0x7fffu + ((x >> 16) & 1u);
+    return static_cast<uint16_t>(x >> 16);
+}
+
+inline float half_bits_to_float(uint16_t h);
+
+// mma.sync.aligned.m16n8k16.row.col.f32.{f16,bf16}: D = A B + C for a warp, operands in the PTX
+// ISA's fragment layouts (g = lane / 4, t = lane % 4): A (16 x 16, row-major) a[0] = A[g][2t..2t+1],
+// a[1] = A[g+8][2t..], a[2] = A[g][2t+8..], a[3] = A[g+8][2t+8..]; B (16 x 8) b[0] = B[2t..2t+1][g],
+// b[1] = B[2t+8..2t+9][g]; C/D (16 x 8 fp32) c[0..1] = C[g][2t..2t+1], c[2..3] = C[g+8][2t..].
+// Each 32-bit register holds its two 16-bit elements low half first.
+inline void mma_16816(float c[4], const uint32_t a[4], const uint32_t b[2], bool bf16) {
+    Warp& w = my_warp();
+    const int lane = static_cast<int>(active()->current->tid % 32), g = lane / 4, t = lane % 4;
+    for (int i = 0; i < 4; ++i) w.mma_a[lane][i] = a[i];
+    w.mma_b[lane][0] = b[0];
+    w.mma_b[lane][1] = b[1];
+    warp_barrier();
+    auto cvt = [bf16](uint32_t reg, int hi) {
+        const uint16_t bits = static_cast<uint16_t>(hi ? reg >> 16 : reg & 0xffffu);
+        if (!bf16) return half_bits_to_float(bits);
+        const uint32_t x = static_cast<uint32_t>(bits) << 16;
+        float f;
+        std::memcpy(&f, &x, 4);
+        return f;
+    };
+    auto A = [&](int row, int k) {  // the lane and register that hold A[row][k]
+        const int src = (row % 8) * 4 + (k % 8) / 2, reg = (row >= 8 ? 1 : 0) + (k >= 8 ? 2 : 0);
+        return cvt(w.mma_a[src][reg], k & 1);
+    };
+    auto B = [&](int k, int col) {
+        const int src = col * 4 + (k % 8) / 2, reg = k >= 8 ? 1 : 0;
+        return cvt(w.mma_b[src][reg], k & 1);
+    };
+    float d[4];
+    for (int i = 0; i < 4; ++i) {
+        const int row = g + (i >= 2 ? 8 : 0), col = 2 * t + (i & 1);
+        float acc = c[i];
+        for (int k = 0; k < 16; ++k) acc += A(row, k) * B(k, col);
+        d[i] = acc;
+    }
+    warp_barrier();  // every lane has read the operands before any lane's next mma overwrites them
+    for (int i = 0; i < 4; ++i) c[i] = d[i];
 }
 
 inline void* dynamic_smem() {

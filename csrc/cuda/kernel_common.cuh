@@ -6,6 +6,7 @@
 #include <cstddef>
 #include <cstdint>
 #include <cstring>
+#include <type_traits>
 
 #include "compat.h"
 
@@ -138,6 +139,75 @@ AGF_DEV void matvec(const typename WK::T* W, int ld, ptrdiff_t mstride, int nsum
                 }
             }
     }
+}
+
+// The same product on tensor cores, for 16-bit weights and up to 16 streams (the 16 rows of an
+// m16n8k16 A tile; rows >= M are zeros): Y[m][n] = sum_k X[m][k] W[n][k] with X the activations
+// (fp32 in shared memory, rounded to the weights' type as they enter the product) and W's rows
+// as B's columns. Each warp takes 8 output rows (an n8 tile) at a time over the whole reduction;
+// the accumulator pair (c0, c1) of a lane holds two adjacent rows for stream g, (c2, c3) for
+// stream g + 8, so a unit of NR = 2 adjacent rows (the gate's tanh / sigmoid pair) lands in one
+// lane. Same epilogue contract as matvec: epi(u, m, a) with a[r] the unit's row r.
+template <class WK, int NR, class Epi>
+AGF_DEV void mma_matvec(const uint16_t* W, int ld, ptrdiff_t mstride, int nsum, int NU, int ncols,
+                        const float* x, int ldx, int xstride, int M, Epi epi) {
+    static_assert(NR == 1 || NR == 2, "an n8 tile holds whole units of 1 or 2 rows");
+    constexpr bool bf16 = sizeof(WK) > 0 && !std::is_same<WK, F16>::value;
+    auto to16 = [](float v) -> uint32_t { return bf16 ? agf_float2bf16_bits(v) : agf_float2half_bits(v); };
+    const int lane = agf_tid() & 31, g = lane >> 2, t = lane & 3, nwarps = agf_nthreads() / 32;
+    const int N = NU * NR, ntiles = (N + 7) / 8;
+    for (int tile = agf_tid() / 32; tile < ntiles; tile += nwarps) {  // warp-uniform
+        float c[4] = {0.0f, 0.0f, 0.0f, 0.0f};
+        const int n = tile * 8 + g;  // the W row this lane feeds as B's column g
+        for (int k = 0; k < nsum; ++k) {
+            const uint16_t* Wk = W + k * mstride;
+            const float* xk = x + k * xstride;
+            for (int k0 = 0; k0 < ncols; k0 += 16) {
+                uint32_t a[4], b[2];
+                for (int i = 0; i < 4; ++i) {  // A: rows g (i even) / g + 8 (i odd), cols k0 + 2t (+8 for i >= 2)
+                    const int row = g + (i & 1) * 8, col = k0 + 2 * t + (i >= 2 ? 8 : 0);
+                    const float v0 = row < M && col < ncols ? xk[row * ldx + col] : 0.0f;
+                    const float v1 = row < M && col + 1 < ncols ? xk[row * ldx + col + 1] : 0.0f;
+                    a[i] = to16(v0) | (to16(v1) << 16);
+                }
+                for (int i = 0; i < 2; ++i) {  // B: rows k0 + 2t (+8), column n = W's row n
+                    const int col = k0 + 2 * t + i * 8;
+                    const uint16_t w0 = n < N && col < ncols ? Wk[static_cast<size_t>(n) * ld + col] : 0;
+                    const uint16_t w1 = n < N && col + 1 < ncols ? Wk[static_cast<size_t>(n) * ld + col + 1] : 0;
+                    b[i] = static_cast<uint32_t>(w0) | (static_cast<uint32_t>(w1) << 16);
+                }
+                agf_mma_16816(c, a, b, bf16);
+            }
+        }
+        const int n0 = tile * 8 + 2 * t;  // this lane's two output rows n0, n0 + 1
+        for (int half = 0; half < 2; ++half) {
+            const int m = g + half * 8;
+            if (m >= M) continue;
+            if constexpr (NR == 2) {
+                if (n0 / 2 < NU) {
+                    const float a2[2] = {c[2 * half], c[2 * half + 1]};
+                    epi(n0 / 2, m, a2);
+                }
+            } else {
+                for (int j = 0; j < 2; ++j) {
+                    if (n0 + j < NU) {
+                        const float a1[1] = {c[2 * half + j]};
+                        epi(n0 + j, m, a1);
+                    }
+                }
+            }
+        }
+    }
+}
+
+// The block's product for MT streams: tensor cores for 16-bit weights at MT = 16, FMAs otherwise.
+template <class WK, int MT, int NR, class Epi>
+AGF_DEV void block_matvec(const typename WK::T* W, int ld, ptrdiff_t mstride, int nsum, int NU, int ncols,
+                          const float* x, int ldx, int xstride, int M, Epi epi) {
+    if constexpr (MT == 16 && !std::is_same<WK, F32>::value && NR <= 2)
+        mma_matvec<WK, NR>(W, ld, mstride, nsum, NU, ncols, x, ldx, xstride, M, epi);
+    else
+        matvec<WK, MT, NR>(W, ld, mstride, nsum, NU, ncols, x, ldx, xstride, M, epi);
 }
 
 // block-cooperative copy of 16-byte multiples

@@ -12,11 +12,13 @@ namespace wnp {
 
 using KernelFn = void (*)(const Params);
 
-static KernelFn pick(int wtype, int MT) {
+static KernelFn pick(int wtype, int MT) {  // MT streams per chain: 1, 8, or 16 (tensor cores for 16-bit weights)
     if (MT == 1) return wtype == 0 ? wavenet_persistent_kernel<F32, 1, false>
                       : wtype == 1 ? wavenet_persistent_kernel<F16, 1, false> : wavenet_persistent_kernel<BF16, 1, false>;
-    return wtype == 0 ? wavenet_persistent_kernel<F32, 8, false>
-         : wtype == 1 ? wavenet_persistent_kernel<F16, 8, false> : wavenet_persistent_kernel<BF16, 8, false>;
+    if (MT == 8) return wtype == 0 ? wavenet_persistent_kernel<F32, 8, false>
+                      : wtype == 1 ? wavenet_persistent_kernel<F16, 8, false> : wavenet_persistent_kernel<BF16, 8, false>;
+    return wtype == 0 ? wavenet_persistent_kernel<F32, 16, false>
+         : wtype == 1 ? wavenet_persistent_kernel<F16, 16, false> : wavenet_persistent_kernel<BF16, 16, false>;
 }
 
 cudaError_t max_resident_blocks(int wtype, int MT, int threads, size_t smem, int* out) {

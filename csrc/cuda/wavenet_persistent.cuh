@@ -167,7 +167,7 @@ AGF_DEV void layer_block(const Params& p, int chain, int r) {
             const float* cd0 = p.cond + (static_cast<size_t>(s0) * p.Tc + tt) * p.L * 2 * p.G2 +
                                static_cast<size_t>(la + li) * 2 * p.G2;
             float* pr0 = pre + li * p.M * 2 * G2p;
-            matvec<WK, MT, 2>(WPAST(li), Rp, static_cast<ptrdiff_t>(tap_el), K - 1, G2p, Rp,
+            block_matvec<WK, MT, 2>(WPAST(li), Rp, static_cast<ptrdiff_t>(tap_el), K - 1, G2p, Rp,
                               taps + li * (K - 1) * p.M * Rp, Rp, p.M * Rp, M,
                               [&](int c, int m, const float* a) {
                                   const float* cd = cd0 + static_cast<size_t>(m) * p.Tc * p.L * 2 * p.G2;
@@ -190,14 +190,14 @@ AGF_DEV void layer_block(const Params& p, int chain, int r) {
             }
             const float* pr0 = pre + li * p.M * 2 * G2p;
             float* zl = z + li * p.M * G2p;
-            matvec<WK, MT, 2>(WCUR(li), Rp, 0, 1, G2p, Rp, h, Rp, 0, M,
+            block_matvec<WK, MT, 2>(WCUR(li), Rp, 0, 1, G2p, Rp, h, Rp, 0, M,
                               [&](int c, int m, const float* a) {
                                   const float* pr = pr0 + m * 2 * G2p;
                                   zl[m * G2p + c] = c < p.G2 ? tanhf(a[0] + pr[c]) * sigmoidf_(a[1] + pr[G2p + c]) : 0.0f;
                               });
             agf_sync();
             const float* bo = p.bos + static_cast<size_t>(l) * RS;
-            matvec<WK, MT, 1>(WRES(li), G2p, 0, 1, Rp, G2p, zl, G2p, 0, M, [&](int o, int m, const float* a) {
+            block_matvec<WK, MT, 1>(WRES(li), G2p, 0, 1, Rp, G2p, zl, G2p, 0, M, [&](int o, int m, const float* a) {
                 h[m * Rp + o] = (h[m * Rp + o] + (a[0] + bo[o])) * 0.70710678118654752f;
             });
             agf_sync();
@@ -211,7 +211,7 @@ AGF_DEV void layer_block(const Params& p, int chain, int r) {
         // 6. this block's skip partial: sum over own layers of Ws z + bs, straight to the output block
         for (int li = 0; li < nl; ++li) {
             const float* bs = p.bos + static_cast<size_t>(la + li) * RS + Rp;
-            matvec<WK, MT, 1>(WSKIP(li), G2p, 0, 1, Sp, G2p, z + li * p.M * G2p, G2p, 0, M,
+            block_matvec<WK, MT, 1>(WSKIP(li), G2p, 0, 1, Sp, G2p, z + li * p.M * G2p, G2p, 0, M,
                               [&](int o, int m, const float* a) {  // unit o maps to the same thread for every li
                                   const float v = a[0] + bs[o];
                                   skip[m * Sp + o] = li == 0 ? v : skip[m * Sp + o] + v;
@@ -284,10 +284,10 @@ AGF_DEV void output_block(const Params& p, int chain) {
             y[idx] = fmaxf(acc * p.skip_scale, 0.0f);
         }
         agf_sync();
-        matvec<WK, MT, 1>(W1, Sp, 0, 1, Hp, Sp, y, Sp, 0, M,
+        block_matvec<WK, MT, 1>(W1, Sp, 0, 1, Hp, Sp, y, Sp, 0, M,
                           [&](int o, int m, const float* a) { hid[m * Hp + o] = fmaxf(a[0] + p.b1[o], 0.0f); });
         agf_sync();
-        matvec<WK, MT, 1>(W2, Hp, 0, 1, OUTp, Hp, hid, Hp, 0, M,
+        block_matvec<WK, MT, 1>(W2, Hp, 0, 1, OUTp, Hp, hid, Hp, 0, M,
                           [&](int o, int m, const float* a) { lg[m * OUTp + o] = a[0] + p.b2[o]; });
         agf_sync();
         if (p.teacher) {

@@ -42,7 +42,8 @@ inline Params params_from_dict(const py::dict& d) {
         throw std::invalid_argument("wavenet_persistent: padded sizes must be multiples of 8 and >= the real sizes");
     if (p.L < 1 || p.L > MAX_LAYERS) throw std::invalid_argument("wavenet_persistent: layers must be in [1, 64]");
     if (p.K != 2 && p.K != 3) throw std::invalid_argument("wavenet_persistent: kernel size must be 2 or 3");
-    if (p.B < 1 || p.Tc < 1 || p.M < 1 || p.M > 8) throw std::invalid_argument("wavenet_persistent: need B, Tc >= 1 and 1 <= M <= 8");
+    if (p.B < 1 || p.Tc < 1 || p.M < 1 || p.M > MAX_STREAMS)
+        throw std::invalid_argument("wavenet_persistent: need B, Tc >= 1 and 1 <= M <= 16");
     if (p.mode < 0 || p.mode > 2) throw std::invalid_argument("wavenet_persistent: unknown output mode");
     if (p.mode == 1 && (p.n_mix < 1 || 3 * p.n_mix != p.OUT)) throw std::invalid_argument("wavenet_persistent: OUT must be 3 * n_mix");
     if (p.mode == 0 && p.IN != p.OUT) throw std::invalid_argument("wavenet_persistent: mu-law needs IN == OUT");

@@ -13,11 +13,13 @@ namespace wnp {
 
 using KernelFn = void (*)(const Params);
 
-static KernelFn pick_ds(int wtype, int MT) {
+static KernelFn pick_ds(int wtype, int MT) {  // MT streams per chain: 1, 8, or 16 (tensor cores for 16-bit weights)
     if (MT == 1) return wtype == 0 ? wavenet_persistent_kernel<F32, 1, true>
                       : wtype == 1 ? wavenet_persistent_kernel<F16, 1, true> : wavenet_persistent_kernel<BF16, 1, true>;
-    return wtype == 0 ? wavenet_persistent_kernel<F32, 8, true>
-         : wtype == 1 ? wavenet_persistent_kernel<F16, 8, true> : wavenet_persistent_kernel<BF16, 8, true>;
+    if (MT == 8) return wtype == 0 ? wavenet_persistent_kernel<F32, 8, true>
+                      : wtype == 1 ? wavenet_persistent_kernel<F16, 8, true> : wavenet_persistent_kernel<BF16, 8, true>;
+    return wtype == 0 ? wavenet_persistent_kernel<F32, 16, true>
+         : wtype == 1 ? wavenet_persistent_kernel<F16, 16, true> : wavenet_persistent_kernel<BF16, 16, true>;
 }
 
 static void config(cudaLaunchConfig_t& cfg, cudaLaunchAttribute* attr, const Params& p, int threads, size_t smem,

@@ -16,6 +16,10 @@ namespace wnp {
 constexpr int MAX_LAYERS = 64;
 constexpr int MAX_BLOCKS = 64;  // layer blocks per chain
 constexpr int MAX_THREADS = 256;
+constexpr int MAX_STREAMS = 16;  // streams per chain
+
+// the kernel variant for M streams per chain: 1, 8, or 16 (tensor cores with 16-bit weights)
+AGF_HD inline int streams_variant(int M) { return M <= 1 ? 1 : M <= 8 ? 8 : 16; }
 
 struct Params {
     int B, Tc, L, K, R, Rp, G2, G2p, S, Sp, H, Hp, OUT, OUTp, IN;
