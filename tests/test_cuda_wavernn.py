@@ -179,3 +179,19 @@ def test_streams_beyond_the_gpu_run_in_groups_of_launches():
         # None: 7 streams > 2 chains -> 4 per chain, 2 chains fit: one launch of 7 (4 + 3)
         assert fake.launches[:len(launches)] == launches and len(fake.launches) == len(launches)
         assert torch.equal(got_cls, ref_cls)
+
+
+def test_a_stream_computes_the_same_in_any_batch():
+    """4 streams per chain on the blocks of one stream per chain: bit-equal to each alone."""
+    model = agf.build("tiny-wavernn", seed=15)
+    cfg = model.config
+    B, T = 4, 10
+    cond = _cond(model, B, T, 16)
+    nz = torch.from_numpy(np.stack([rt.draw_noise(cfg, s, T) for s in range(B)])).float()
+    one = WaveRNNPersistentLoop(model, emulate=True, threads=64, min_blocks=3)
+    four = WaveRNNPersistentLoop(model, emulate=True, threads=64, min_blocks=3, streams_per_chain=4)
+    assert four.plan(B, 4)["nblk"] == one.plan(1, 1)["nblk"] == 3
+    got, _, got_c = rt.run_cuda(model, cond, noise=nz, loop=four)
+    for b in range(B):
+        alone, _, alone_c = rt.run_cuda(model, [c[b:b + 1] for c in cond], noise=nz[b:b + 1], loop=one)
+        assert torch.equal(alone[0], got[b]) and torch.equal(alone_c[0], got_c[b])

@@ -28,7 +28,10 @@ import torch
 from ._persistent import TAGS, WTYPES, Scratch, check_tensor, ext, pad8, stream_handle
 
 MODES = {"mulaw": 0, "mol": 1, "gaussian": 2}
-MAX_STREAMS_PER_CHAIN = 16  # 9-16 streams: the tensor-core variant (16-bit weights)
+# up to 8 streams per chain compute exactly what each would alone; 9-16 (asked for with
+# streams_per_chain) run on tensor cores with 16-bit weights, their activations rounded to the
+# weights' type as they enter each product: faster, but not bit-equal to a stream run alone
+MAX_STREAMS_PER_CHAIN = 16
 
 
 class WaveNetPersistentLoop:
@@ -122,10 +125,17 @@ class WaveNetPersistentLoop:
         dsmem None: the transport this loop uses for that plan (see _dsmem)."""
         if dsmem is None:
             dsmem = self._dsmem(B, M)
-        d = dict(self._dict(B, M), dsmem=int(dsmem))
+        d = dict(self._dict(B, M), dsmem=int(dsmem), blk_lo=self._partition(dsmem) if M > 1 else None)
         pl = self.ext.wavenet_persistent_plan(d, self.smem_budget, self.wtype)
         pl["dsmem"] = bool(dsmem)
         return pl
+
+    def _partition(self, dsmem):
+        """The layer partition of one stream per chain, kept for any number of streams: the
+        partition fixes the order of the skip sums, so a stream's result does not depend on how
+        many streams share its chain (only where the weights live may change)."""
+        d = dict(self._dict(1, 1), dsmem=int(dsmem))
+        return self.ext.wavenet_persistent_plan(d, self.smem_budget, self.wtype)["blk_lo"]
 
     def _dict(self, B, M):
         d = dict(self.base, B=B, M=M, Tc=1, t0=0, teacher=0, tag=0)
@@ -139,7 +149,7 @@ class WaveNetPersistentLoop:
         if self.transport == "l2" or not self.clusters:
             return False
         try:
-            nblk = self.ext.wavenet_persistent_plan(dict(self._dict(B, M), dsmem=1), self.smem_budget, self.wtype)["nblk"]
+            nblk = self.ext.wavenet_persistent_plan(dict(self._dict(B, 1), dsmem=1), self.smem_budget, self.wtype)["nblk"]
         except ValueError:
             if self.transport == "dsmem":
                 raise
@@ -164,8 +174,8 @@ class WaveNetPersistentLoop:
             M = 1
             if not self.emulate:
                 pl = self.plan(B, 1)
-                if B > self._fit(pl, 1):  # share chains: 16 streams on tensor cores for 16-bit weights
-                    M = min(16 if self.wtype else 8, B)
+                if B > self._fit(pl, 1):  # share chains (8 streams: the same arithmetic as one)
+                    M = min(8, B)
         pl = self.plan(B, M)
         if self.emulate or pl["dsmem"]:
             if not self.emulate and self._fit(pl, M) < 1:

@@ -79,11 +79,25 @@ class WaveRNNPersistentLoop:
 
     def plan(self, B: int, M: int) -> dict:
         """nblk (blocks per chain), wsmem, smem (bytes per block), nchains, buffer sizes."""
+        lo, hi = self._blocks(M)
+        return self.ext.wavernn_persistent_plan(self._dict(B, M), self.smem_budget, self.wtype, lo, hi)
+
+    def _dict(self, B, M):
         d = dict(self.base, B=B, M=M, Tc=1, teacher=0, tag=0)
         for k in ("pre_I", "pre_2", "pre_f1", "pre_f2", "h1", "h2", "x", "noise", "teacher_in", "out", "cls",
                   "logits", "xbuf", "flags"):
             d[k] = 0
-        return self.ext.wavernn_persistent_plan(d, self.smem_budget, self.wtype, self.min_blocks, self.max_blocks)
+        return d
+
+    def _blocks(self, M):
+        """(min, max) blocks per chain for M streams: with several streams, exactly the blocks of one
+        stream per chain, so each GRU unit is reduced the same way (a stream's result does not
+        depend on how many streams share its chain; only where the weights live may change)."""
+        if M == 1:
+            return self.min_blocks, self.max_blocks
+        n = self.ext.wavernn_persistent_plan(self._dict(1, 1), self.smem_budget, self.wtype, self.min_blocks,
+                                             self.max_blocks)["nblk"]
+        return n, n
 
     def _groups(self, B: int):
         M = min(self.M_fixed or 1, B)
@@ -158,12 +172,12 @@ class WaveRNNPersistentLoop:
                      cls=cls[g0:g1].data_ptr() if cls is not None else 0,
                      logits=logits[g0:g1].data_ptr() if logits is not None else 0,
                      xbuf=xbuf.data_ptr(), flags=flags.data_ptr())
+            lo, hi = self._blocks(M)
             if self.emulate:
-                self.ext.wavernn_persistent(d, self.smem_budget, self.wtype, self.min_blocks, self.max_blocks,
-                                            self.threads, self.seed)
+                self.ext.wavernn_persistent(d, self.smem_budget, self.wtype, lo, hi, self.threads, self.seed)
             else:
-                self.ext.wavernn_persistent(d, self.smem_budget, self.wtype, self.min_blocks, self.max_blocks,
-                                            self.threads, stream_handle(self.device))
+                self.ext.wavernn_persistent(d, self.smem_budget, self.wtype, lo, hi, self.threads,
+                                            stream_handle(self.device))
         return logits if teacher is not None else (out, cls)
 
 

@@ -36,6 +36,17 @@ inline Params params_from_dict(const py::dict& d) {
     p.M = geti(d, "M");
     p.dsmem = d.contains("dsmem") ? geti(d, "dsmem") : 0;
     p.pack = d.contains("pack") ? geti(d, "pack") : 0;
+    if (d.contains("blk_lo") && !d["blk_lo"].is_none()) {  // a fixed layer partition
+        std::vector<int> lo = d["blk_lo"].cast<std::vector<int>>();
+        const int nb = static_cast<int>(lo.size()) - 1;
+        if (nb < 1 || nb > MAX_BLOCKS || lo[0] != 0 || lo[nb] != p.L)
+            throw std::invalid_argument("wavenet_persistent: blk_lo must run from 0 to L over at most 64 blocks");
+        for (int b = 0; b < nb; ++b)
+            if (lo[b + 1] <= lo[b]) throw std::invalid_argument("wavenet_persistent: blk_lo must increase");
+        for (int b = 0; b <= nb; ++b) p.blk_lo[b] = lo[b];
+        p.nblk = nb;
+        p.fixed = 1;
+    }
     if (p.pack < 0 || p.pack > 2) throw std::invalid_argument("wavenet_persistent: pack must be 0, 1 or 2");
     auto pad_ok = [](int real, int pad) { return real >= 1 && pad >= real && pad % 8 == 0; };
     if (!(pad_ok(p.R, p.Rp) && pad_ok(p.G2, p.G2p) && pad_ok(p.S, p.Sp) && pad_ok(p.H, p.Hp) && pad_ok(p.OUT, p.OUTp)))

@@ -38,6 +38,9 @@ struct Params {
                                     // in global memory (L2); 0 all in global memory
     int pack;      // planner: 0 auto (2 only where not one whole layer fits), 1 never 2, 2 prefer 2
                    // where it packs more layers per block
+    int fixed;     // 1: keep the layer partition given in blk_lo / nblk (only choose where weights
+                   // live): the partition decides the skip sums' order, so a stream's result must
+                   // not depend on how many streams share its chain
     int dil[MAX_LAYERS], hoff[MAX_LAYERS];  // dilation, first ring row of each layer
     const void* wg;      // [L][K][2 * G2p][Rp]  row 2c: tanh channel c, row 2c + 1: sigmoid channel c
     const void* wos;     // [L][Rp + Sp][G2p]    rows < Rp residual, rows Rp.. skip
@@ -123,6 +126,14 @@ inline size_t plan(Params& p, size_t budget, size_t wt) {
         while (l + nl < p.L && layer_block_bytes(p, nl + 1, mode, wt) <= budget) ++nl;
         return nl;
     };
+    if (p.fixed) {
+        for (r = 0; r < p.nblk; ++r) {
+            const int nl = p.blk_lo[r + 1] - p.blk_lo[r];
+            p.blk_wsmem[r] = layer_block_bytes(p, nl, 1, wt) <= budget ? 1
+                             : (p.pack != 1 && layer_block_bytes(p, nl, 2, wt) <= budget) ? 2 : 0;
+        }
+        l = p.L;
+    }
     while (l < p.L) {
         if (r >= MAX_BLOCKS) return 0;
         p.blk_lo[r] = l;
