@@ -159,7 +159,7 @@ class WaveNetPersistentLoop:
     def _fit(self, pl, M):
         """Chains the GPU holds at once with this plan."""
         if pl["dsmem"]:
-            d = dict(self._dict(pl["nchains"] * M, M), dsmem=1)
+            d = dict(self._dict(pl["nchains"] * M, M), dsmem=1, blk_lo=self._partition(True) if M > 1 else None)
             return self.ext.wavenet_persistent_max_clusters(d, self.smem_budget, self.wtype, self.threads)
         return self.ext.wavenet_persistent_max_blocks(self.wtype, M, self.threads, pl["smem"]) // (pl["nblk"] + 1)
 
