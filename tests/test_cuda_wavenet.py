@@ -58,6 +58,19 @@ def critical_loop(model, where, transport):
     raise AssertionError("no budget separates the packings")
 
 
+def rounded_matrices(model, dtype):
+    """A copy with the matrices the kernel stores in `dtype` rounded to it (biases, embedding and
+    the conditioning projection stay fp32)."""
+    rounded = copy.deepcopy(model)
+    with torch.no_grad():
+        for lay in rounded.conv_layers:
+            for w in (lay.conv.weight, lay.conv1x1_out.weight, lay.conv1x1_skip.weight):
+                w.copy_(w.to(dtype).float())
+        for w in (rounded.last_conv1.weight, rounded.last_conv2.weight):
+            w.copy_(w.to(dtype).float())
+    return rounded
+
+
 def make(model, where, **kw):
     if where == "gpu":
         return WaveNetPersistentLoop(model.cuda(), **kw)
@@ -136,13 +149,7 @@ def test_half_weights_equal_fp32_math_on_rounded_weights(dtype, where):  # "auto
     """fp16 / bf16 storage, fp32 arithmetic: the outputs equal the eager fp32 loop run with the
     matrices rounded to that dtype (biases, embedding and conditioning stay fp32)."""
     model = agf.build("tiny-wavenet", seed=7)
-    rounded = copy.deepcopy(model)
-    with torch.no_grad():
-        for lay in rounded.conv_layers:
-            for w in (lay.conv.weight, lay.conv1x1_out.weight, lay.conv1x1_skip.weight):
-                w.copy_(w.to(dtype).float())
-        for w in (rounded.last_conv1.weight, rounded.last_conv2.weight):
-            w.copy_(w.to(dtype).float())
+    rounded = rounded_matrices(model, dtype)
     cfg = model.config
     B, T = 2, 17
     g = torch.Generator().manual_seed(3)
@@ -333,13 +340,7 @@ def test_tensor_core_variant_for_16_streams(dtype, transport, where, monkeypatch
     import torch.nn.functional as F
 
     model = agf.build("tiny-wavenet", seed=11, residual_channels=16, gate_channels=32, skip_channels=24)
-    rounded = copy.deepcopy(model)
-    with torch.no_grad():
-        for lay in rounded.conv_layers:
-            for w in (lay.conv.weight, lay.conv1x1_out.weight, lay.conv1x1_skip.weight):
-                w.copy_(w.to(dtype).float())
-        for w in (rounded.last_conv1.weight, rounded.last_conv2.weight):
-            w.copy_(w.to(dtype).float())
+    rounded = rounded_matrices(model, dtype)
     addmm, linear = torch.addmm, F.linear
     monkeypatch.setattr(torch, "addmm", lambda b, a, w, **kw: addmm(b, a.to(dtype).float(), w, **kw))
     monkeypatch.setattr(F, "linear", lambda a, w, b=None: linear(a.to(dtype).float(), w, b))

@@ -57,3 +57,12 @@ class Scratch:
             buf = torch.zeros(max(n, 1), device=self.device, dtype=dtype)
             self.bufs[name] = buf
         return buf
+
+
+def launch_groups(B: int, M: int, chains_per_launch: int):
+    """(g0, g1, chains) of each launch: B streams, M per chain, at most chains_per_launch chains
+    resident at once (later groups run in later launches on the same stream)."""
+    per_launch = chains_per_launch * M
+    for g0 in range(0, B, per_launch):
+        g1 = min(B, g0 + per_launch)
+        yield g0, g1, -(-(g1 - g0) // M)

@@ -25,7 +25,7 @@ import math
 
 import torch
 
-from ._persistent import TAGS, WTYPES, Scratch, check_tensor, ext, pad8, stream_handle
+from ._persistent import TAGS, WTYPES, Scratch, check_tensor, ext, launch_groups, pad8, stream_handle
 
 MODES = {"mulaw": 0, "mol": 1, "gaussian": 2}
 # up to 8 streams per chain compute exactly what each would alone; 9-16 (asked for with
@@ -229,11 +229,8 @@ class WaveNetPersistentLoop:
             self._check(noise, "noise", (B, Tc, bs["nz"]))
             self._check_inputs(x, "x")
         M, pl, fit = self._groups(B)
-        per_launch = fit * M
-        for g0 in range(0, B, per_launch):
-            g1 = min(B, g0 + per_launch)
+        for g0, g1, nch in launch_groups(B, M, fit):
             nb = g1 - g0
-            nch = -(-nb // M)
             mail = self._scratch.get("mail", nch * ((pl["nblk"] + 1) * M * bs["Rp"] + pl["nblk"] * M * bs["Sp"]), torch.float32)
             flags = self._scratch.get("flags", nch * (2 * pl["nblk"] + 1), torch.int64)
             d = dict(bs, B=nb, M=M, Tc=Tc, t0=int(t0), teacher=int(teacher is not None), tag=next(TAGS) << 32,

@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import torch
 
-from ._persistent import TAGS, WTYPES, Scratch, check_tensor, ext, pad8, stream_handle
+from ._persistent import TAGS, WTYPES, Scratch, check_tensor, ext, launch_groups, pad8, stream_handle
 
 MAX_STREAMS_PER_CHAIN = 4
 
@@ -157,11 +157,8 @@ class WaveRNNPersistentLoop:
             if not torch.isfinite(t).all():
                 raise ValueError(f"the conditioning gives NaN or infinity ({name})")
         M, pl, fit = self._groups(B)
-        per_launch = fit * M
-        for g0 in range(0, B, per_launch):
-            g1 = min(B, g0 + per_launch)
+        for g0, g1, nch in launch_groups(B, M, fit):
             nb = g1 - g0
-            nch = -(-nb // M)
             xbuf = self._scratch.get("xbuf", nch * 5 * M * max(2 * bs["Rp"], bs["Fp"], bs["OUTp"]), torch.float32)
             flags = self._scratch.get("flags", nch * pl["nblk"] * 16, torch.int64)
             d = dict(bs, B=nb, M=M, Tc=Tc, teacher=int(teacher is not None), tag=next(TAGS) << 32,

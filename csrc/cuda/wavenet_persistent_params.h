@@ -4,11 +4,7 @@
 #include <cstddef>
 #include <cstdint>
 
-#ifdef __CUDACC__
-#define AGF_HD __host__ __device__
-#else
-#define AGF_HD
-#endif
+#include "hd.h"
 
 namespace agf {
 namespace wnp {

@@ -44,6 +44,15 @@ AGF_DEV float warp_sample_wavernn(const Params& p, const float* lg, const float*
     return static_cast<float>(fmin(fmax(x, -1.0), 1.0));
 }
 
+// One GRU unit's update (PyTorch gate order r, z, n): a = W_ih x (the unit's three rows), the input
+// biases / hoisted input parts at bi[0], bi[stride], bi[2 stride], gh = W_hh h + b_hh, h the old state.
+AGF_DEV float gru_update(const float* a, const float* bi, int stride, const float* gh, float h) {
+    const float r = sigmoidf_(a[0] + bi[0] + gh[0]);
+    const float z = sigmoidf_(a[1] + bi[stride] + gh[1]);
+    const float n = tanhf(a[2] + bi[2 * stride] + r * gh[2]);
+    return n + z * (h - n);
+}
+
 // every block's flag >= stamp (threads split the flags), then a barrier
 AGF_DEV void gather_wait(const Params& p, int chain, unsigned long long stamp) {
     const unsigned long long* f = p.flags + static_cast<size_t>(chain) * p.nblk * FLAG_STRIDE;
@@ -152,11 +161,7 @@ AGF_DEV void wavernn_block(const Params& p, int chain, int b) {
         // S1: GRU1 (gate order r, z, n) on this block's units
         matvec<WK, MT, 3>(w_ih1, Rp, 0, 1, nu, Rp, h, Rp, 0, M, [&](int u, int m, const float* a) {
             const int j = u0 + u;
-            const float* gh = gh1 + m * 3 * umax8 + 3 * u;
-            const float r = sigmoidf_(a[0] + p.b_ih1[3 * j] + gh[0]);
-            const float z = sigmoidf_(a[1] + p.b_ih1[3 * j + 1] + gh[1]);
-            const float n = tanhf(a[2] + p.b_ih1[3 * j + 2] + r * gh[2]);
-            const float hn = n + z * (h1[m * Rp + j] - n);
+            const float hn = gru_update(a, p.b_ih1 + 3 * j, 1, gh1 + m * 3 * umax8 + 3 * u, h1[m * Rp + j]);
             V(0, m)[j] = hn;
             V(0, m)[Rp + j] = hn + h[m * Rp + j];
         });
@@ -165,12 +170,8 @@ AGF_DEV void wavernn_block(const Params& p, int chain, int b) {
         // S2: GRU2 with input x1 (its a2 part is in pre_2)
         matvec<WK, MT, 3>(w_ih2, Rp, 0, 1, nu, Rp, x1, Rp, 0, M, [&](int u, int m, const float* a) {
             const int j = u0 + u;
-            const float* gh = gh2 + m * 3 * umax8 + 3 * u;
-            const float* pre = p.pre_2 + (static_cast<size_t>(s0 + m) * Tc + t) * 3 * R;
-            const float r = sigmoidf_(a[0] + pre[j] + gh[0]);
-            const float z = sigmoidf_(a[1] + pre[R + j] + gh[1]);
-            const float n = tanhf(a[2] + pre[2 * R + j] + r * gh[2]);
-            const float hn = n + z * (h2[m * Rp + j] - n);
+            const float* pre = p.pre_2 + (static_cast<size_t>(s0 + m) * Tc + t) * 3 * R + j;  // gates R apart
+            const float hn = gru_update(a, pre, R, gh2 + m * 3 * umax8 + 3 * u, h2[m * Rp + j]);
             V(1, m)[j] = hn;
             V(1, m)[Rp + j] = hn + x1[m * Rp + j];
         });

@@ -445,14 +445,9 @@ def cuda_loop(model: WaveNet, emulate: bool = False):
     """The persistent-kernel loop (weights laid out on the model's device and dtype), cached on
     the model. emulate=True: the same kernel on the CPU emulator (tests)."""
     from ...ops.wavenet_persistent import WaveNetPersistentLoop
+    from ..base import cached_on_model
 
-    p = next(model.parameters())
-    key = (p.device, p.dtype, p.data_ptr(), emulate)
-    cached = getattr(model, "_agf_cuda_loop", None)
-    if cached is None or cached[0] != key:
-        cached = (key, WaveNetPersistentLoop(model, emulate=emulate))
-        object.__setattr__(model, "_agf_cuda_loop", cached)
-    return cached[1]
+    return cached_on_model(model, "_agf_cuda_emu" if emulate else "_agf_cuda", lambda m: WaveNetPersistentLoop(m, emulate=emulate))
 
 
 def run_cuda(model: WaveNet, n: int, mel=None, speaker=None, noise=None, teacher=None, batch: int = 1,

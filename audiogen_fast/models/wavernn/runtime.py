@@ -407,14 +407,9 @@ def run_triton(model: WaveRNN, cond, noise=None, teacher=None, progress=False, c
 def cuda_loop(model: WaveRNN, emulate: bool = False):
     """Kernel-layout weights in the model's dtype, cached on the model (emulate: the CPU emulator)."""
     from ...ops.wavernn_persistent import WaveRNNPersistentLoop
+    from ..base import cached_on_model
 
-    p = next(model.parameters())
-    key = (p.device, p.dtype, p.data_ptr(), emulate)
-    cached = getattr(model, "_agf_cuda_loop", None)
-    if cached is None or cached[0] != key:
-        cached = (key, WaveRNNPersistentLoop(model, emulate=emulate))
-        object.__setattr__(model, "_agf_cuda_loop", cached)
-    return cached[1]
+    return cached_on_model(model, "_agf_cuda_emu" if emulate else "_agf_cuda", lambda m: WaveRNNPersistentLoop(m, emulate=emulate))
 
 
 def run_cuda(model: WaveRNN, cond, noise=None, teacher=None, progress=False, chunk: int = TRITON_CHUNK, loop=None):
