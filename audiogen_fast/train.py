@@ -3,7 +3,9 @@
 The mel of every file is computed with the model config's own settings (so vocoding later uses
 the features the model learnt from). Each step takes random segments (seg_frames mel frames and
 their samples) and minimises the family's teacher-forced loss:
-  WaveNet (mu-law): cross-entropy of the next sample's class;  WaveRNN (RAW): the same;
+  WaveNet: cross-entropy of the next sample's mu-law class, or the next sample's negative
+  log-likelihood under the predicted Gaussian / discretized mixture of logistics;
+  WaveRNN (RAW): cross-entropy of the next sample's class;
   DiffWave: MSE of the predicted noise at a random training step (lmnt's objective).
 The upsampler of a segment sees `context` frames of mel on each side, as in generation.
 Checkpoints: CKPT (native, loadable at once) and CKPT.state.pt (optimizer, step, RNG) to resume;
@@ -105,14 +107,17 @@ def _upsampled(model, mel_win, ctx, hop, n):
 
 
 def loss_wavenet(model, audio, prev, mel_win, ctx):
+    """Teacher-forced negative log-likelihood per sample: cross-entropy over mu-law classes, or the
+    continuous output's NLL (discretized mixture of logistics, single Gaussian)."""
     cfg = model.config
-    if cfg.output != "mulaw":
-        raise ValueError("training supports mu-law WaveNets (output='mulaw') so far")
-    Q = cfg.quantize_channels
-    target = torch.as_tensor(mulaw_encode(audio, Q))                        # [B, T]
-    first = torch.as_tensor(mulaw_encode(prev, Q)).unsqueeze(1)
-    x = torch.cat([first, target[:, :-1]], dim=1)                           # previous sample's class
     T = audio.shape[1]
+    if cfg.output == "mulaw":
+        Q = cfg.quantize_channels
+        target = torch.as_tensor(mulaw_encode(audio, Q))                    # [B, T]
+        first = torch.as_tensor(mulaw_encode(prev, Q)).unsqueeze(1)
+        x = torch.cat([first, target[:, :-1]], dim=1)                       # previous sample's class
+    else:
+        x = torch.cat([prev.unsqueeze(1), audio[:, :-1]], dim=1)            # previous sample's value
     c = _upsampled(model, mel_win, ctx, cfg.hop_length, T)
     g = None
     h = model.first_conv(model.embed_input(x))
@@ -120,8 +125,42 @@ def loss_wavenet(model, audio, prev, mel_win, ctx):
     for layer in model.conv_layers:
         h, s = layer(h, c, g)
         skips = skips + s
-    logits = model.output_stack(skips * math.sqrt(1.0 / len(model.conv_layers)))  # [B, Q, T]
-    return F.cross_entropy(logits, target)
+    out = model.output_stack(skips * math.sqrt(1.0 / len(model.conv_layers)))  # [B, out_channels, T]
+    if cfg.output == "mulaw":
+        return F.cross_entropy(out, target)
+    if cfg.output == "gaussian":
+        return gaussian_nll(out.transpose(1, 2), audio, cfg.log_scale_min)
+    return mol_nll(out.transpose(1, 2), audio, cfg.log_scale_min)
+
+
+def gaussian_nll(params, x, log_scale_min):
+    """params [..., 2] (mean | log_std, as sample_gaussian reads them), x [...] -> mean NLL (nats).
+    The log-std is clamped from below as the sampler clamps it, so training never asks for a
+    narrower distribution than generation can draw."""
+    mean, log_s = params[..., 0], params[..., 1].clamp(min=log_scale_min)
+    return (log_s + 0.5 * math.log(2 * math.pi) + 0.5 * ((x - mean) * torch.exp(-log_s)) ** 2).mean()
+
+
+def mol_nll(params, x, log_scale_min, bins: int = 65536):
+    """params [..., 3M] (logit_probs | means | log_scales, as sample_mol reads them), x [...] in
+    [-1, 1] -> mean NLL (nats) of x under the mixture of logistics discretized to `bins` levels
+    (PixelCNN++'s likelihood, Salimans et al. 2017): each component's mass on x's bin, the
+    outermost bins taking the tails; where a bin's mass underflows, its density times the width."""
+    M = params.shape[-1] // 3
+    logit, mean, log_s = params[..., :M], params[..., M:2 * M], params[..., 2 * M:].clamp(min=log_scale_min)
+    x = x.unsqueeze(-1)
+    half = 1.0 / (bins - 1)                                    # half a bin on [-1, 1]
+    inv_s = torch.exp(-log_s)
+    centered = x - mean
+    plus, minus = inv_s * (centered + half), inv_s * (centered - half)
+    log_cdf_plus = plus - F.softplus(plus)                     # log sigmoid(plus): the bottom bin
+    log_sf_minus = -F.softplus(minus)                          # log (1 - sigmoid(minus)): the top bin
+    delta = torch.sigmoid(plus) - torch.sigmoid(minus)
+    mid = inv_s * centered
+    log_pdf_mid = mid - log_s - 2.0 * F.softplus(mid)         # log density at the bin centre
+    inner = torch.where(delta > 1e-5, torch.log(delta.clamp(min=1e-12)), log_pdf_mid - math.log((bins - 1) / 2))
+    log_p = torch.where(x < -0.999, log_cdf_plus, torch.where(x > 0.999, log_sf_minus, inner))
+    return -torch.logsumexp(log_p + F.log_softmax(logit, dim=-1), dim=-1).mean()
 
 
 def loss_wavernn(model, audio, prev, mel_win, ctx):

@@ -57,6 +57,90 @@ def test_training_lowers_the_loss_and_resumes(family, corpus, tmp_path):
     assert a.shape == (192,) and np.all(np.isfinite(a))
 
 
+def _mixture_nll_exact(params, x, log_scale_min, bins):
+    """The discretized logistic mixture's NLL from its definition: each component's CDF difference
+    over x's bin (the outer bins reaching to -inf / +inf), float64."""
+    M = params.shape[-1] // 3
+    p = params.double()
+    w = torch.softmax(p[..., :M], -1)
+    mean, s = p[..., M:2 * M], torch.exp(p[..., 2 * M:].clamp(min=log_scale_min))
+    x = x.double().unsqueeze(-1)
+    h = 1.0 / (bins - 1)
+    hi = torch.where(x > 0.999, torch.full_like(x, float("inf")), x + h)
+    lo = torch.where(x < -0.999, torch.full_like(x, -float("inf")), x - h)
+    mass = torch.sigmoid((hi - mean) / s) - torch.sigmoid((lo - mean) / s)
+    return -torch.log((w * mass).sum(-1)).mean()
+
+
+def test_continuous_likelihoods_match_their_definitions():
+    from audiogen_fast.train import gaussian_nll, mol_nll
+
+    g = torch.Generator().manual_seed(0)
+    p = torch.randn(6, 50, 2, generator=g, dtype=torch.float64)
+    p[..., 1] -= 2.0
+    x = torch.rand(6, 50, generator=g, dtype=torch.float64) * 2 - 1
+    ref = -torch.distributions.Normal(p[..., 0], p[..., 1].clamp(min=-1.5).exp()).log_prob(x).mean()
+    assert torch.allclose(gaussian_nll(p, x, -1.5), ref, rtol=1e-12)   # clamped like the sampler
+    M = 4
+    q = torch.randn(6, 50, 3 * M, generator=g, dtype=torch.float64) * 0.4
+    q[..., 2 * M:] -= 1.5
+    x[:, :3], x[:, 3:6] = -1.0, 1.0                                     # the tail bins
+    for bins in (256, 65536):  # (components whose bin mass is < 1e-5 use density x width: ~1e-8 off)
+        assert torch.allclose(mol_nll(q, x, -7.0, bins), _mixture_nll_exact(q, x, -7.0, bins), rtol=1e-7)
+    # far from every component the bin mass underflows: the density x width stands in for it
+    far = torch.zeros(1, 1, 3 * M, dtype=torch.float64)
+    far[..., 2 * M:] = -7.0
+    xf = torch.tensor([[0.5]], dtype=torch.float64)
+    s = torch.exp(torch.tensor(-7.0, dtype=torch.float64))
+    dens = torch.exp(-0.5 / s) / (s * (1 + torch.exp(-0.5 / s)) ** 2)  # logistic pdf at 0.5 from 0
+    assert torch.allclose(mol_nll(far, xf, -7.0, 65536), -torch.log(dens * 2 / 65535), rtol=1e-9)
+
+
+@pytest.mark.parametrize("output", ["mulaw", "gaussian", "mol"])
+def test_wavenet_training_loss_is_the_models_likelihood(output):
+    """The training graph (loss_wavenet) scores the teacher-forced sequence exactly as the model's
+    parallel forward does: the same previous-sample inputs, conditioning and output parameters."""
+    from audiogen_fast.sampling import mulaw_encode
+    from audiogen_fast.train import loss_wavenet
+
+    extra = {"mol": dict(n_mix=3)}.get(output, {})
+    model = agf.build("tiny-wavenet", seed=1, output=output, **extra).double().eval()
+    cfg = model.config
+    g = torch.Generator().manual_seed(2)
+    frames, T = 3, 3 * cfg.hop_length
+    audio = (torch.rand(2, T, generator=g, dtype=torch.float64) * 1.6 - 0.8)
+    prev = torch.tensor([0.25, -0.5], dtype=torch.float64)
+    mel = torch.randn(2, cfg.n_mels, frames, generator=g, dtype=torch.float64)
+    with torch.no_grad():
+        got = loss_wavenet(model, audio, prev, mel, 0)
+        if output == "mulaw":
+            k = torch.as_tensor(mulaw_encode(audio, cfg.quantize_channels))
+            x = torch.cat([torch.as_tensor(mulaw_encode(prev, cfg.quantize_channels)).unsqueeze(1), k[:, :-1]], 1)
+            ref = torch.nn.functional.cross_entropy(model(x, mel), k)
+        else:
+            out = model(torch.cat([prev.unsqueeze(1), audio[:, :-1]], 1), mel).transpose(1, 2)
+            if output == "gaussian":
+                ref = -torch.distributions.Normal(out[..., 0], out[..., 1].clamp(min=cfg.log_scale_min).exp()).log_prob(audio).mean()
+            else:
+                ref = _mixture_nll_exact(out, audio, cfg.log_scale_min, 65536)
+    assert torch.allclose(got, ref, rtol=1e-6), (got, ref)
+
+
+@pytest.mark.parametrize("output", ["gaussian", "mol"])
+def test_continuous_output_wavenet_trains_and_vocodes(output, corpus, tmp_path):
+    out = str(tmp_path / f"{output}.safetensors")
+    extra = {"mol": dict(n_mix=3)}.get(output, {})
+    model = agf.build("tiny-wavenet", seed=0, output=output, **extra)
+    train(model, str(corpus), out, steps=60, batch=4, seg_frames=4, lr=3e-3, lr_final=1e-3, save_every=60,
+          progress=False, log=lambda *a: None)
+    logs = [json.loads(line) for line in open(out + ".log.jsonl")]
+    assert np.mean([r["loss"] for r in logs[-2:]]) < logs[0]["loss"]
+    voc = agf.load(out, device="cpu")
+    assert voc.config.output == output
+    a = voc.generate(mel=np.zeros((16, 3), np.float32) - 5, seed=0)
+    assert a.shape == (192,) and np.all(np.isfinite(a)) and np.abs(a).max() <= 1.0
+
+
 def test_train_cli_errors(corpus, tmp_path):
     r = subprocess.run([sys.executable, "-m", "audiogen_fast.cli", "train", "wavenet", "--data", str(tmp_path / "none"),
                         "--out", str(tmp_path / "x.safetensors"), "--preset", "tiny-wavenet", "--steps", "1"],
