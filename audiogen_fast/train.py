@@ -106,18 +106,34 @@ def _upsampled(model, mel_win, ctx, hop, n):
     return up[:, :, ctx * hop: ctx * hop + n]
 
 
-def loss_wavenet(model, audio, prev, mel_win, ctx):
+def corrupt_inputs(x, max_std: float, generator=None):
+    """Noise on the teacher-forced inputs (audio [B, T] in [-1, 1]), added in the mu-law domain
+    (256 levels) with a standard deviation drawn per segment uniformly in [0, max_std] levels.
+    Why: in generation the network reads its own sampled past, which differs from the clean
+    recording it is trained on; LPCNet (Valin & Skoglund, 2019) injects noise into the training
+    input for this reason. Targets stay clean. max_std 0 returns x itself."""
+    if max_std <= 0:
+        return x
+    mu = 255.0
+    y = torch.sign(x) * torch.log1p(mu * x.abs()) / math.log1p(mu)         # companded, [-1, 1]
+    std = torch.rand(x.shape[0], 1, generator=generator, dtype=x.dtype).to(x.device) * max_std * 2 / mu
+    y = (y + std * torch.randn(x.shape, generator=generator, dtype=x.dtype).to(x.device)).clamp(-1, 1)
+    return torch.sign(y) * torch.expm1(y.abs() * math.log1p(mu)) / mu
+
+
+def loss_wavenet(model, audio, prev, mel_win, ctx, input_noise: float = 0.0):
     """Teacher-forced negative log-likelihood per sample: cross-entropy over mu-law classes, or the
-    continuous output's NLL (discretized mixture of logistics, single Gaussian)."""
+    continuous output's NLL (discretized mixture of logistics, single Gaussian). input_noise:
+    see corrupt_inputs."""
     cfg = model.config
     T = audio.shape[1]
+    past = corrupt_inputs(torch.cat([prev.unsqueeze(1), audio[:, :-1]], dim=1), input_noise)  # previous samples
     if cfg.output == "mulaw":
         Q = cfg.quantize_channels
         target = torch.as_tensor(mulaw_encode(audio, Q))                    # [B, T]
-        first = torch.as_tensor(mulaw_encode(prev, Q)).unsqueeze(1)
-        x = torch.cat([first, target[:, :-1]], dim=1)                       # previous sample's class
+        x = torch.as_tensor(mulaw_encode(past, Q))                          # previous sample's class
     else:
-        x = torch.cat([prev.unsqueeze(1), audio[:, :-1]], dim=1)            # previous sample's value
+        x = past                                                            # previous sample's value
     c = _upsampled(model, mel_win, ctx, cfg.hop_length, T)
     g = None
     h = model.first_conv(model.embed_input(x))
@@ -220,10 +236,12 @@ def context_frames(cfg) -> int:
 
 def train(model, data: str, out: str, steps: int, batch: int = 8, seg_frames: int = 16, lr: float = 1e-3,
           lr_final: float = 1e-4, save_every: int = 200, seed: int = 0, threads: int | None = None, log=print,
-          progress: bool = True, max_files: int | None = None, device: str = "cpu", amp: bool = False):
+          progress: bool = True, max_files: int | None = None, device: str = "cpu", amp: bool = False,
+          input_noise: float = 0.0):
     """Train (or resume) and write the checkpoint every save_every steps and at the end.
     device "cuda": the model and each batch on the GPU; amp: bf16 autocast for the forward pass
-    (weights, optimizer and checkpoints stay fp32)."""
+    (weights, optimizer and checkpoints stay fp32). input_noise (WaveNet): the largest standard
+    deviation, in mu-law levels, of the noise put on the teacher-forced inputs (corrupt_inputs)."""
     if threads:
         torch.set_num_threads(threads)
     if amp and not str(device).startswith("cuda"):
@@ -251,6 +269,9 @@ def train(model, data: str, out: str, steps: int, batch: int = 8, seg_frames: in
     log(f"{len(corpus.items)} files, {corpus.seconds / 60:.1f} min of audio; {sum(p.numel() for p in model.parameters()):,} parameters")
     ctx = context_frames(cfg)
     loss_fn = LOSSES[cfg.family]
+    if input_noise and cfg.family != "wavenet":
+        raise ValueError("input_noise is implemented for WaveNet training only")
+    extra = {"input_noise": input_noise} if input_noise else {}
     model.train()
     it = range(step, steps)
     if progress:
@@ -265,7 +286,7 @@ def train(model, data: str, out: str, steps: int, batch: int = 8, seg_frames: in
                 g["lr"] = lr * (lr_final / lr) ** frac
             audio, prev, mel = (t.to(device, non_blocking=True) for t in corpus.batch(rng, batch, seg_frames, ctx))
             with torch.autocast("cuda", dtype=torch.bfloat16, enabled=amp):
-                loss = loss_fn(model, audio, prev, mel, ctx).float()
+                loss = loss_fn(model, audio, prev, mel, ctx, **extra).float()
             if not torch.isfinite(loss):
                 raise FloatingPointError(f"loss is {loss.item()} at step {step}")
             opt.zero_grad(set_to_none=True)
