@@ -315,7 +315,7 @@ def cmd_train(args):
             return 2
     train(model, args.data, args.out, steps=args.steps, batch=args.batch, seg_frames=args.segment_frames, lr=args.lr,
           lr_final=args.lr_final, save_every=args.save_every, seed=args.seed, threads=args.threads,
-          progress=not args.quiet, device=args.device, amp=args.amp, input_noise=args.input_noise)
+          progress=not args.quiet, device=args.device, amp=args.amp, dither=args.dither)
     print(f"wrote {args.out} (loss log {args.out}.log.jsonl)")
     return 0
 
@@ -391,9 +391,8 @@ def main(argv=None):
     s.add_argument("--out", required=True, help="checkpoint to write (and resume from)")
     s.add_argument("--device", default="cpu", help="cpu or cuda")
     s.add_argument("--amp", action="store_true", help="bf16 autocast (CUDA)")
-    s.add_argument("--input-noise", type=float, default=0.0, help="WaveNet: noise on the teacher-forced "
-                   "inputs, largest std in mu-law levels per segment (LPCNet's remedy for the gap between "
-                   "training on clean audio and generating from the model's own samples)")
+    s.add_argument("--dither", type=float, default=0.0, help="std of a white noise floor added to the "
+                   "training waveforms (inputs and targets; mels stay clean), e.g. 1e-3 for data with digital silence")
     s.add_argument("--preset", default=None, help="start from a preset config (default: the family's defaults)")
     s.add_argument("--overrides", default=None, help='JSON of config overrides, e.g. \'{"layers": 12}\'')
     s.add_argument("--steps", type=int, default=10000)

@@ -106,28 +106,22 @@ def _upsampled(model, mel_win, ctx, hop, n):
     return up[:, :, ctx * hop: ctx * hop + n]
 
 
-def corrupt_inputs(x, max_std: float, generator=None):
-    """Noise on the teacher-forced inputs (audio [B, T] in [-1, 1]), added in the mu-law domain
-    (256 levels) with a standard deviation drawn per segment uniformly in [0, max_std] levels.
-    Why: in generation the network reads its own sampled past, which differs from the clean
-    recording it is trained on; LPCNet (Valin & Skoglund, 2019) injects noise into the training
-    input for this reason. Targets stay clean. max_std 0 returns x itself."""
-    if max_std <= 0:
-        return x
-    mu = 255.0
-    y = torch.sign(x) * torch.log1p(mu * x.abs()) / math.log1p(mu)         # companded, [-1, 1]
-    std = torch.rand(x.shape[0], 1, generator=generator, dtype=x.dtype).to(x.device) * max_std * 2 / mu
-    y = (y + std * torch.randn(x.shape, generator=generator, dtype=x.dtype).to(x.device)).clamp(-1, 1)
-    return torch.sign(y) * torch.expm1(y.abs() * math.log1p(mu)) / mu
+def add_dither(x, std: float):
+    """A noise floor (white, std `std`) on the training waveform, inputs and targets alike; the mels
+    stay those of the clean audio. Why: synthetic speech (espeak-ng) has stretches of exact digital
+    silence, so an autoregressive model learns that a run of exact zeros is followed by zero with
+    near certainty; in generation a few sampled zeros mid-word then trap it in silence (seen as
+    frames ~60 dB below the input in the middle of words). With a floor, silence is low-level
+    noise the model keeps sampling, never a fixed point."""
+    return (x + std * torch.randn(x.shape, dtype=x.dtype).to(x.device)).clamp(-1.0, 1.0)
 
 
-def loss_wavenet(model, audio, prev, mel_win, ctx, input_noise: float = 0.0):
+def loss_wavenet(model, audio, prev, mel_win, ctx):
     """Teacher-forced negative log-likelihood per sample: cross-entropy over mu-law classes, or the
-    continuous output's NLL (discretized mixture of logistics, single Gaussian). input_noise:
-    see corrupt_inputs."""
+    continuous output's NLL (discretized mixture of logistics, single Gaussian)."""
     cfg = model.config
     T = audio.shape[1]
-    past = corrupt_inputs(torch.cat([prev.unsqueeze(1), audio[:, :-1]], dim=1), input_noise)  # previous samples
+    past = torch.cat([prev.unsqueeze(1), audio[:, :-1]], dim=1)              # previous samples
     if cfg.output == "mulaw":
         Q = cfg.quantize_channels
         target = torch.as_tensor(mulaw_encode(audio, Q))                    # [B, T]
@@ -237,11 +231,10 @@ def context_frames(cfg) -> int:
 def train(model, data: str, out: str, steps: int, batch: int = 8, seg_frames: int = 16, lr: float = 1e-3,
           lr_final: float = 1e-4, save_every: int = 200, seed: int = 0, threads: int | None = None, log=print,
           progress: bool = True, max_files: int | None = None, device: str = "cpu", amp: bool = False,
-          input_noise: float = 0.0):
+          dither: float = 0.0):
     """Train (or resume) and write the checkpoint every save_every steps and at the end.
     device "cuda": the model and each batch on the GPU; amp: bf16 autocast for the forward pass
-    (weights, optimizer and checkpoints stay fp32). input_noise (WaveNet): the largest standard
-    deviation, in mu-law levels, of the noise put on the teacher-forced inputs (corrupt_inputs)."""
+    (weights, optimizer and checkpoints stay fp32). dither: see add_dither."""
     if threads:
         torch.set_num_threads(threads)
     if amp and not str(device).startswith("cuda"):
@@ -269,9 +262,6 @@ def train(model, data: str, out: str, steps: int, batch: int = 8, seg_frames: in
     log(f"{len(corpus.items)} files, {corpus.seconds / 60:.1f} min of audio; {sum(p.numel() for p in model.parameters()):,} parameters")
     ctx = context_frames(cfg)
     loss_fn = LOSSES[cfg.family]
-    if input_noise and cfg.family != "wavenet":
-        raise ValueError("input_noise is implemented for WaveNet training only")
-    extra = {"input_noise": input_noise} if input_noise else {}
     model.train()
     it = range(step, steps)
     if progress:
@@ -285,8 +275,10 @@ def train(model, data: str, out: str, steps: int, batch: int = 8, seg_frames: in
             for g in opt.param_groups:  # exponential decay from lr to lr_final
                 g["lr"] = lr * (lr_final / lr) ** frac
             audio, prev, mel = (t.to(device, non_blocking=True) for t in corpus.batch(rng, batch, seg_frames, ctx))
+            if dither:
+                audio, prev = add_dither(audio, dither), add_dither(prev, dither)
             with torch.autocast("cuda", dtype=torch.bfloat16, enabled=amp):
-                loss = loss_fn(model, audio, prev, mel, ctx, **extra).float()
+                loss = loss_fn(model, audio, prev, mel, ctx).float()
             if not torch.isfinite(loss):
                 raise FloatingPointError(f"loss is {loss.item()} at step {step}")
             opt.zero_grad(set_to_none=True)
