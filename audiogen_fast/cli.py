@@ -315,7 +315,8 @@ def cmd_train(args):
             return 2
     train(model, args.data, args.out, steps=args.steps, batch=args.batch, seg_frames=args.segment_frames, lr=args.lr,
           lr_final=args.lr_final, save_every=args.save_every, seed=args.seed, threads=args.threads,
-          progress=not args.quiet, device=args.device, amp=args.amp, dither=args.dither)
+          progress=not args.quiet, device=args.device, amp=args.amp, dither=args.dither,
+          quiet_prob=args.quiet_past)
     print(f"wrote {args.out} (loss log {args.out}.log.jsonl)")
     return 0
 
@@ -393,6 +394,9 @@ def main(argv=None):
     s.add_argument("--amp", action="store_true", help="bf16 autocast (CUDA)")
     s.add_argument("--dither", type=float, default=0.0, help="std of a white noise floor added to the "
                    "training waveforms (inputs and targets; mels stay clean), e.g. 1e-3 for data with digital silence")
+    s.add_argument("--quiet-past", type=float, default=0.0, help="WaveNet: probability per segment of "
+                   "scaling a random span of the teacher-forced input down (targets kept), so the model learns "
+                   "to follow the mel's level from a quiet past")
     s.add_argument("--preset", default=None, help="start from a preset config (default: the family's defaults)")
     s.add_argument("--overrides", default=None, help='JSON of config overrides, e.g. \'{"layers": 12}\'')
     s.add_argument("--steps", type=int, default=10000)

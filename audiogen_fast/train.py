@@ -116,12 +116,30 @@ def add_dither(x, std: float):
     return (x + std * torch.randn(x.shape, dtype=x.dtype).to(x.device)).clamp(-1.0, 1.0)
 
 
-def loss_wavenet(model, audio, prev, mel_win, ctx):
+def quiet_spans(past, prob: float):
+    """past [B, T] teacher-forced inputs -> the same with, in each segment with probability prob,
+    one random span (1/8 to 1/2 of the segment) scaled down by a gain in [0, 0.1]; the targets
+    stay. Why: trained on true pasts only, a small model leans on the past's level and, once its
+    own samples go quiet mid-word, stays quiet however loud the mel is; here it must produce the
+    mel's level from a quiet past, as at an onset."""
+    if prob <= 0:
+        return past
+    B, T = past.shape
+    out = past.clone()
+    for b in torch.nonzero(torch.rand(B) < prob).flatten().tolist():
+        n = int(torch.randint(T // 8, T // 2 + 1, ()))
+        t0 = int(torch.randint(0, T - n + 1, ()))
+        out[b, t0:t0 + n] *= 0.1 * float(torch.rand(()))
+    return out
+
+
+def loss_wavenet(model, audio, prev, mel_win, ctx, quiet_prob: float = 0.0):
     """Teacher-forced negative log-likelihood per sample: cross-entropy over mu-law classes, or the
-    continuous output's NLL (discretized mixture of logistics, single Gaussian)."""
+    continuous output's NLL (discretized mixture of logistics, single Gaussian). quiet_prob: see
+    quiet_spans."""
     cfg = model.config
     T = audio.shape[1]
-    past = torch.cat([prev.unsqueeze(1), audio[:, :-1]], dim=1)              # previous samples
+    past = quiet_spans(torch.cat([prev.unsqueeze(1), audio[:, :-1]], dim=1), quiet_prob)  # previous samples
     if cfg.output == "mulaw":
         Q = cfg.quantize_channels
         target = torch.as_tensor(mulaw_encode(audio, Q))                    # [B, T]
@@ -231,10 +249,11 @@ def context_frames(cfg) -> int:
 def train(model, data: str, out: str, steps: int, batch: int = 8, seg_frames: int = 16, lr: float = 1e-3,
           lr_final: float = 1e-4, save_every: int = 200, seed: int = 0, threads: int | None = None, log=print,
           progress: bool = True, max_files: int | None = None, device: str = "cpu", amp: bool = False,
-          dither: float = 0.0):
+          dither: float = 0.0, quiet_prob: float = 0.0):
     """Train (or resume) and write the checkpoint every save_every steps and at the end.
     device "cuda": the model and each batch on the GPU; amp: bf16 autocast for the forward pass
-    (weights, optimizer and checkpoints stay fp32). dither: see add_dither."""
+    (weights, optimizer and checkpoints stay fp32). dither: see add_dither; quiet_prob (WaveNet):
+    see quiet_spans."""
     if threads:
         torch.set_num_threads(threads)
     if amp and not str(device).startswith("cuda"):
@@ -262,6 +281,9 @@ def train(model, data: str, out: str, steps: int, batch: int = 8, seg_frames: in
     log(f"{len(corpus.items)} files, {corpus.seconds / 60:.1f} min of audio; {sum(p.numel() for p in model.parameters()):,} parameters")
     ctx = context_frames(cfg)
     loss_fn = LOSSES[cfg.family]
+    if quiet_prob and cfg.family != "wavenet":
+        raise ValueError("quiet_prob is implemented for WaveNet training only")
+    extra = {"quiet_prob": quiet_prob} if quiet_prob else {}
     model.train()
     it = range(step, steps)
     if progress:
@@ -278,7 +300,7 @@ def train(model, data: str, out: str, steps: int, batch: int = 8, seg_frames: in
             if dither:
                 audio, prev = add_dither(audio, dither), add_dither(prev, dither)
             with torch.autocast("cuda", dtype=torch.bfloat16, enabled=amp):
-                loss = loss_fn(model, audio, prev, mel, ctx).float()
+                loss = loss_fn(model, audio, prev, mel, ctx, **extra).float()
             if not torch.isfinite(loss):
                 raise FloatingPointError(f"loss is {loss.item()} at step {step}")
             opt.zero_grad(set_to_none=True)

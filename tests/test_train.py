@@ -124,6 +124,21 @@ def test_wavenet_training_loss_is_the_models_likelihood(output):
             else:
                 ref = _mixture_nll_exact(out, audio, cfg.log_scale_min, 65536)
     assert torch.allclose(got, ref, rtol=1e-6), (got, ref)
+    # with quiet spans: the inputs are quiet_spans' output (same RNG draws), the targets clean
+    from audiogen_fast.train import quiet_spans
+
+    with torch.no_grad():
+        torch.manual_seed(5)
+        quiet = loss_wavenet(model, audio, prev, mel, 0, quiet_prob=1.0)
+        torch.manual_seed(5)
+        past = quiet_spans(torch.cat([prev.unsqueeze(1), audio[:, :-1]], 1), 1.0)
+        if output == "mulaw":
+            ref = torch.nn.functional.cross_entropy(model(torch.as_tensor(mulaw_encode(past, cfg.quantize_channels)), mel), k)
+        else:
+            out = model(past, mel).transpose(1, 2)
+            ref = (-torch.distributions.Normal(out[..., 0], out[..., 1].clamp(min=cfg.log_scale_min).exp()).log_prob(audio).mean()
+                   if output == "gaussian" else _mixture_nll_exact(out, audio, cfg.log_scale_min, 65536))
+    assert torch.allclose(quiet, ref, rtol=1e-6) and not torch.equal(quiet, got)
 
 
 @pytest.mark.parametrize("output", ["gaussian", "mol"])
@@ -154,15 +169,35 @@ def test_dither_is_a_white_floor_on_inputs_and_targets():
     assert y.max() <= 1.0                                                 # clamped to the audio range
 
 
+def test_quiet_spans_scale_one_span_per_chosen_segment():
+    from audiogen_fast.train import quiet_spans
+
+    torch.manual_seed(0)
+    x = torch.rand(64, 800) * 1.6 - 0.8
+    assert quiet_spans(x, 0.0) is x
+    y = quiet_spans(x, 1.0)
+    for b in range(64):
+        changed = torch.nonzero(y[b] != x[b]).flatten()
+        n = int(changed.max() - changed.min() + 1)
+        assert 100 - 2 <= n <= 400 and n - len(changed) < 3           # one contiguous span, T/8..T/2
+        ratio = y[b, changed] / x[b, changed]
+        assert torch.allclose(ratio, ratio[0].expand_as(ratio)) and 0 <= ratio[0] <= 0.1
+    picked = sum(bool((quiet_spans(x, 0.3)[b] != x[b]).any()) for b in range(64))
+    assert 8 <= picked <= 32                                          # about 30 % of segments
+
+
 def test_training_with_dither(corpus, tmp_path):
-    """--dither from the CLI trains (the loss falls)."""
+    """--dither and --quiet-past from the CLI train (the loss falls); quiet spans are WaveNet's."""
     out = str(tmp_path / "n.safetensors")
     r = subprocess.run([sys.executable, "-m", "audiogen_fast.cli", "train", "wavenet", "--data", str(corpus), "--out", out,
                         "--preset", "tiny-wavenet", "--steps", "40", "--batch", "4", "--segment-frames", "4",
-                        "--lr", "3e-3", "--save-every", "40", "--dither", "1e-3", "--quiet"], capture_output=True, text=True)
+                        "--lr", "3e-3", "--save-every", "40", "--dither", "1e-3", "--quiet-past", "0.5", "--quiet"], capture_output=True, text=True)
     assert r.returncode == 0, r.stderr
     logs = [json.loads(line) for line in open(out + ".log.jsonl")]
     assert logs[-1]["loss"] < logs[0]["loss"]
+    with pytest.raises(ValueError, match="WaveNet training only"):
+        train(agf.build("tiny-wavernn"), str(corpus), str(tmp_path / "r.safetensors"), steps=1, quiet_prob=0.5,
+              progress=False, log=lambda *a: None)
 
 
 def test_train_cli_errors(corpus, tmp_path):
