@@ -316,7 +316,7 @@ def cmd_train(args):
     train(model, args.data, args.out, steps=args.steps, batch=args.batch, seg_frames=args.segment_frames, lr=args.lr,
           lr_final=args.lr_final, save_every=args.save_every, seed=args.seed, threads=args.threads,
           progress=not args.quiet, device=args.device, amp=args.amp, dither=args.dither,
-          quiet_prob=args.quiet_past)
+          quiet_prob=args.quiet_past, stop_at=args.stop_at)
     print(f"wrote {args.out} (loss log {args.out}.log.jsonl)")
     return 0
 
@@ -400,6 +400,8 @@ def main(argv=None):
     s.add_argument("--preset", default=None, help="start from a preset config (default: the family's defaults)")
     s.add_argument("--overrides", default=None, help='JSON of config overrides, e.g. \'{"layers": 12}\'')
     s.add_argument("--steps", type=int, default=10000)
+    s.add_argument("--stop-at", type=int, default=None, help="stop at this step (the lr schedule still spans "
+                   "--steps): for training in stages, each resuming the last")
     s.add_argument("--batch", type=int, default=8)
     s.add_argument("--segment-frames", type=int, default=16)
     s.add_argument("--lr", type=float, default=1e-3)

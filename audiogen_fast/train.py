@@ -249,11 +249,12 @@ def context_frames(cfg) -> int:
 def train(model, data: str, out: str, steps: int, batch: int = 8, seg_frames: int = 16, lr: float = 1e-3,
           lr_final: float = 1e-4, save_every: int = 200, seed: int = 0, threads: int | None = None, log=print,
           progress: bool = True, max_files: int | None = None, device: str = "cpu", amp: bool = False,
-          dither: float = 0.0, quiet_prob: float = 0.0):
+          dither: float = 0.0, quiet_prob: float = 0.0, stop_at: int | None = None):
     """Train (or resume) and write the checkpoint every save_every steps and at the end.
     device "cuda": the model and each batch on the GPU; amp: bf16 autocast for the forward pass
     (weights, optimizer and checkpoints stay fp32). dither: see add_dither; quiet_prob (WaveNet):
-    see quiet_spans."""
+    see quiet_spans. stop_at: stop (and save) at this step while the learning-rate schedule still
+    runs to `steps`, for training in stages with different options."""
     if threads:
         torch.set_num_threads(threads)
     if amp and not str(device).startswith("cuda"):
@@ -285,7 +286,8 @@ def train(model, data: str, out: str, steps: int, batch: int = 8, seg_frames: in
         raise ValueError("quiet_prob is implemented for WaveNet training only")
     extra = {"quiet_prob": quiet_prob} if quiet_prob else {}
     model.train()
-    it = range(step, steps)
+    end = min(steps, stop_at) if stop_at else steps
+    it = range(step, end)
     if progress:
         from tqdm import tqdm
 
@@ -314,7 +316,7 @@ def train(model, data: str, out: str, steps: int, batch: int = 8, seg_frames: in
                 logf.write(json.dumps({"step": step + 1, "loss": float(np.mean(recent[-10:])),
                                        "lr": opt.param_groups[0]["lr"], "seconds": time.time() - t_start}) + "\n")
                 logf.flush()
-            if (step + 1) % save_every == 0 or step + 1 == steps:
+            if (step + 1) % save_every == 0 or step + 1 == end:
                 _checkpoint(model, opt, step + 1, rng, out, state_path)
     model.eval()
     return model

@@ -200,6 +200,17 @@ def test_training_with_dither(corpus, tmp_path):
               progress=False, log=lambda *a: None)
 
 
+def test_stop_at_keeps_the_schedule_of_all_steps(corpus, tmp_path):
+    out = str(tmp_path / "s.safetensors")
+    kw = dict(batch=2, seg_frames=4, lr=1e-2, lr_final=1e-4, save_every=100, progress=False, log=lambda *a: None)
+    train(agf.build("tiny-wavenet", seed=0), str(corpus), out, steps=40, stop_at=20, **kw)
+    logs = [json.loads(line) for line in open(out + ".log.jsonl")]
+    assert logs[-1]["step"] == 20 and torch.load(out + ".state.pt", weights_only=True)["step"] == 20   # saved there
+    assert logs[-1]["lr"] == pytest.approx(1e-2 * (1e-4 / 1e-2) ** (19 / 39))    # lr of step 20 of 40
+    train(agf.load_model(out), str(corpus), out, steps=40, **kw)                   # the next stage resumes
+    assert [json.loads(line) for line in open(out + ".log.jsonl")][-1]["step"] == 40
+
+
 def test_train_cli_errors(corpus, tmp_path):
     r = subprocess.run([sys.executable, "-m", "audiogen_fast.cli", "train", "wavenet", "--data", str(tmp_path / "none"),
                         "--out", str(tmp_path / "x.safetensors"), "--preset", "tiny-wavenet", "--steps", "1"],
