@@ -19,7 +19,8 @@ LIMIT=${LIMIT:-480}            # seconds of training this round (a checkpoint ev
 mkdir -p "$(dirname "$CKPT")"
 nvidia-smi --query-gpu=name --format=csv,noheader | tee "$OUT/gpu.txt"
 timeout "$LIMIT" python3 -m audiogen_fast.cli train wavenet --data "$DATA" --out "$CKPT" --preset speech-wavenet-16k \
-    --device cuda --amp --steps "$STEPS" --batch 32 --segment-frames 32 --lr 1e-3 --lr-final 1e-4 --save-every 500 --quiet
+    --device cuda --amp --steps "$STEPS" --batch 32 --segment-frames 32 --lr 1e-3 --lr-final 1e-4 --save-every 500 --quiet \
+    --dither 1e-3 --quiet-past 0.5   # what the CPU-trained default needed (tools/train_default.sh)
 echo "train exit $? (124: the round's time limit)"
 tail -2 "$CKPT.log.jsonl"
 cp "$CKPT" "$CKPT.state.pt" "$CKPT.log.jsonl" "$OUT/"
