@@ -111,18 +111,20 @@ def test_wavenet_training_loss_is_the_models_likelihood(output):
     audio = (torch.rand(2, T, generator=g, dtype=torch.float64) * 1.6 - 0.8)
     prev = torch.tensor([0.25, -0.5], dtype=torch.float64)
     mel = torch.randn(2, cfg.n_mels, frames, generator=g, dtype=torch.float64)
-    with torch.no_grad():
-        got = loss_wavenet(model, audio, prev, mel, 0)
+    Q = cfg.quantize_channels
+
+    def reference(past):  # the NLL of the clean targets from the model's parallel forward on `past`
         if output == "mulaw":
-            k = torch.as_tensor(mulaw_encode(audio, cfg.quantize_channels))
-            x = torch.cat([torch.as_tensor(mulaw_encode(prev, cfg.quantize_channels)).unsqueeze(1), k[:, :-1]], 1)
-            ref = torch.nn.functional.cross_entropy(model(x, mel), k)
-        else:
-            out = model(torch.cat([prev.unsqueeze(1), audio[:, :-1]], 1), mel).transpose(1, 2)
-            if output == "gaussian":
-                ref = -torch.distributions.Normal(out[..., 0], out[..., 1].clamp(min=cfg.log_scale_min).exp()).log_prob(audio).mean()
-            else:
-                ref = _mixture_nll_exact(out, audio, cfg.log_scale_min, 65536)
+            return torch.nn.functional.cross_entropy(model(torch.as_tensor(mulaw_encode(past, Q)), mel),
+                                                     torch.as_tensor(mulaw_encode(audio, Q)))
+        out = model(past, mel).transpose(1, 2)
+        if output == "gaussian":
+            return -torch.distributions.Normal(out[..., 0], out[..., 1].clamp(min=cfg.log_scale_min).exp()).log_prob(audio).mean()
+        return _mixture_nll_exact(out, audio, cfg.log_scale_min, 65536)
+
+    true_past = torch.cat([prev.unsqueeze(1), audio[:, :-1]], 1)
+    with torch.no_grad():
+        got, ref = loss_wavenet(model, audio, prev, mel, 0), reference(true_past)
     assert torch.allclose(got, ref, rtol=1e-6), (got, ref)
     # with quiet spans: the inputs are quiet_spans' output (same RNG draws), the targets clean
     from audiogen_fast.train import quiet_spans
@@ -131,13 +133,7 @@ def test_wavenet_training_loss_is_the_models_likelihood(output):
         torch.manual_seed(5)
         quiet = loss_wavenet(model, audio, prev, mel, 0, quiet_prob=1.0)
         torch.manual_seed(5)
-        past = quiet_spans(torch.cat([prev.unsqueeze(1), audio[:, :-1]], 1), 1.0)
-        if output == "mulaw":
-            ref = torch.nn.functional.cross_entropy(model(torch.as_tensor(mulaw_encode(past, cfg.quantize_channels)), mel), k)
-        else:
-            out = model(past, mel).transpose(1, 2)
-            ref = (-torch.distributions.Normal(out[..., 0], out[..., 1].clamp(min=cfg.log_scale_min).exp()).log_prob(audio).mean()
-                   if output == "gaussian" else _mixture_nll_exact(out, audio, cfg.log_scale_min, 65536))
+        ref = reference(quiet_spans(true_past, 1.0))
     assert torch.allclose(quiet, ref, rtol=1e-6) and not torch.equal(quiet, got)
 
 
