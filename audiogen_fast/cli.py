@@ -306,6 +306,21 @@ def cmd_train(args):
 
     if os.path.exists(args.out) and os.path.exists(args.out + ".state.pt"):
         model = agf.load_model(args.out)  # resume: the checkpoint's own config
+        if args.init:
+            print(f"resuming {args.out}: --init {args.init} is not used", file=sys.stderr)
+    elif args.init:
+        # fine-tuning: the weights and config of a trained model, a fresh optimizer and step count
+        if args.preset or args.overrides:
+            print("error: --init takes the config from its checkpoint; drop --preset/--overrides", file=sys.stderr)
+            return 2
+        src = agf.default_model_path() if args.init == "default" else args.init
+        if src is None:
+            print("error: --init default: no default model bundled with this installation", file=sys.stderr)
+            return 2
+        model = agf.load_model(src)
+        if model.config.family != args.family:
+            print(f"error: --init {args.init} is a {model.config.family} model, not {args.family}", file=sys.stderr)
+            return 2
     else:
         overrides = json.loads(args.overrides) if args.overrides else {}
         name = args.preset or args.family
@@ -398,6 +413,8 @@ def main(argv=None):
                    "scaling a random span of the teacher-forced input down (targets kept), so the model learns "
                    "to follow the mel's level from a quiet past")
     s.add_argument("--preset", default=None, help="start from a preset config (default: the family's defaults)")
+    s.add_argument("--init", default=None, help="start from a trained checkpoint's weights and config ('default': "
+                   "the bundled model) with a fresh optimizer and step count: fine-tuning")
     s.add_argument("--overrides", default=None, help='JSON of config overrides, e.g. \'{"layers": 12}\'')
     s.add_argument("--steps", type=int, default=10000)
     s.add_argument("--stop-at", type=int, default=None, help="stop at this step (the lr schedule still spans "

@@ -218,6 +218,39 @@ def test_train_cli_errors(corpus, tmp_path):
     assert r.returncode == 2 and "not wavernn" in r.stderr
 
 
+def test_train_init_fine_tunes_from_a_checkpoint(corpus, tmp_path):
+    """--init: the source's config and weights, a fresh step count; resuming ignores it."""
+    def cli(out, *extra):
+        return subprocess.run([sys.executable, "-m", "audiogen_fast.cli", "train", "wavenet", "--data", str(corpus),
+                               "--out", str(out), "--batch", "2", "--segment-frames", "4", "--quiet", *extra],
+                              capture_output=True, text=True)
+
+    src = tmp_path / "src.safetensors"
+    agf.save(agf.build("tiny-wavenet", seed=5, layers=6), src)      # a config no preset has
+    out = tmp_path / "ft.safetensors"
+    r = cli(out, "--init", str(src), "--steps", "3", "--lr", "1e-9", "--lr-final", "1e-9")
+    assert r.returncode == 0, r.stderr
+    ft, base = agf.load_model(out), agf.load_model(src)
+    assert ft.config == base.config
+    fresh = agf.build("tiny-wavenet", seed=0, layers=6).state_dict()
+    for k, v in ft.state_dict().items():   # 3 Adam steps of 1e-9 from the source's weights
+        assert torch.allclose(v, base.state_dict()[k], atol=1e-7), k
+    assert any(not torch.allclose(v, fresh[k], atol=1e-3) for k, v in ft.state_dict().items())
+    assert torch.load(str(out) + ".state.pt", weights_only=True)["step"] == 3
+    # the next stage resumes the fine-tuned run, not the source
+    r = cli(out, "--init", str(src), "--steps", "4")
+    assert r.returncode == 0 and "not used" in r.stderr
+    assert torch.load(str(out) + ".state.pt", weights_only=True)["step"] == 4
+    # errors: a preset beside --init, a checkpoint of another family
+    r = cli(tmp_path / "x.safetensors", "--init", str(src), "--preset", "tiny-wavenet", "--steps", "1")
+    assert r.returncode == 2 and "drop --preset" in r.stderr
+    rnn = tmp_path / "rnn.safetensors"
+    agf.save(agf.build("tiny-wavernn", seed=0), rnn)
+    r = cli(tmp_path / "y.safetensors", "--init", str(rnn), "--steps", "1")
+    assert r.returncode == 2 and "is a wavernn model, not wavenet" in r.stderr
+    assert not (tmp_path / "x.safetensors").exists() and not (tmp_path / "y.safetensors").exists()
+
+
 def test_dataset_plan_is_reproducible_and_splits_held_out():
     sents = [f"sentence {i}" for i in range(24)]
     p1, p2 = dataset.plan(sents, takes=3, seed=0), dataset.plan(sents, takes=3, seed=0)
