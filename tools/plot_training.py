@@ -1,7 +1,7 @@
 """Training curve (loss against step, smoothed) from a CKPT.log.jsonl written by `audiogen-fast train`.
 
-    python3 tools/plot_training.py runs/speech-wavenet-16k.safetensors.log.jsonl -o docs/training_curve.png \
-        --stages "5750:+dither,6750:+quiet spans"
+    python3 tools/plot_training.py benchmarks/results/default-wavenet16k-training.log.jsonl -o docs/training_curve.png \
+        --stages "5000:+dither (fine-tune),6000:+quiet spans"
 """
 import argparse
 import json
@@ -33,11 +33,11 @@ def main():
     for item in filter(None, args.stages.split(",")):
         at, label = item.split(":", 1)
         ax.axvline(int(at), color="C3", lw=0.8, ls=":")
-        ax.text(int(at), ax.get_ylim()[1], " " + label, color="C3", fontsize=7, va="top")
+        ax.text(int(at), ax.get_ylim()[1], label + " ", color="C3", fontsize=7, va="top", ha="right", rotation=90)
     ax.set_xlabel("step (batch 4 x 4096 samples)")
     ax.set_ylabel("cross-entropy (nats)")
     ax.set_title(args.title, fontsize=9)
-    ax.legend(fontsize=7, loc="upper center")
+    ax.legend(fontsize=7, loc="center right")
     fig.tight_layout()
     fig.savefig(args.output, dpi=120)
     print(f"wrote {args.output} ({len(rows)} points, last loss {loss[-1]:.3f} at step {steps[-1]})")
