@@ -8,7 +8,9 @@
 #      about where stage 1 stopped, 2.3e-4, down to 1e-4) with a white noise floor on the waveforms (--dither):
 #      espeak-ng's exact digital silence made sampling stick in silence;
 #   3. resuming stage 2 with quiet spans in the teacher-forced input (--quiet-past): the model
-#      learns to follow the mel's level from a quiet past instead of staying quiet mid-word.
+#      learns to follow the mel's level from a quiet past instead of staying quiet mid-word;
+#   4. 1,750 more steps of stage 3, its lr schedule stretched to 5,000 steps (1.3e-4 down to 1e-4):
+#      stage 3's loss was still falling.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 DATA=${DATA:-runs/speech16k}
@@ -22,3 +24,5 @@ audiogen-fast train wavenet "${common[@]}" --out "$BASE" --preset speech-wavenet
 ft=(--out "$OUT" --init "$BASE" --steps 3250 --lr 2.3e-4 --lr-final 1e-4 --dither 1e-3)
 audiogen-fast train wavenet "${common[@]}" "${ft[@]}" --stop-at 1000
 audiogen-fast train wavenet "${common[@]}" "${ft[@]}" --stop-at 3250 --quiet-past 0.5
+audiogen-fast train wavenet "${common[@]}" --out "$OUT" --steps 5000 --lr 2.3e-4 --lr-final 1e-4 --dither 1e-3 \
+    --quiet-past 0.5
