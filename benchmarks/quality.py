@@ -3,10 +3,11 @@ next to Griffin-Lim from the same mel as a reference row.
 
     python3 benchmarks/quality.py --data runs/speech16k/test [--ckpt CKPT] [--n 24] [--out results.json]
 
-Needs `pip install pesq pystoi`. log-mel L1 over all frames and over speech frames (within 40 dB
-of the loudest frame: a noise floor where the input is digitally silent shows only in the first). Every utterance: mel = voc.mel(wav) (the model's own features),
+Needs `pip install pesq pystoi`. Every utterance: mel = voc.mel(wav) (the model's own features),
 audio = voc.generate(mel), trimmed to the input length; Griffin-Lim inverts the same mel
-(non-negative least-squares mel -> linear magnitude, 60 iterations). Metrics at 16 kHz.
+(non-negative least-squares mel -> linear magnitude, 60 iterations). Metrics at 16 kHz; log-mel L1
+over all frames and over speech frames (within 40 dB of the loudest frame: a noise floor where the
+input is digitally silent shows only in the first).
 """
 from __future__ import annotations
 
