@@ -305,7 +305,7 @@ def cmd_train(args):
     from .train import train
 
     if os.path.exists(args.out) and os.path.exists(args.out + ".state.pt"):
-        model = agf.load_model(args.out)  # resume: the checkpoint's own config
+        source, model = args.out, agf.load_model(args.out)  # resume: the checkpoint's own config
         if args.init:
             print(f"resuming {args.out}: --init {args.init} is not used", file=sys.stderr)
     elif args.init:
@@ -317,17 +317,14 @@ def cmd_train(args):
         if src is None:
             print("error: --init default: no default model bundled with this installation", file=sys.stderr)
             return 2
-        model = agf.load_model(src)
-        if model.config.family != args.family:
-            print(f"error: --init {args.init} is a {model.config.family} model, not {args.family}", file=sys.stderr)
-            return 2
+        source, model = f"--init {args.init}", agf.load_model(src)
     else:
         overrides = json.loads(args.overrides) if args.overrides else {}
         name = args.preset or args.family
-        model = agf.build(name, seed=args.seed, **overrides)
-        if model.config.family != args.family:
-            print(f"error: preset {name} is a {model.config.family} model, not {args.family}", file=sys.stderr)
-            return 2
+        source, model = f"preset {name}", agf.build(name, seed=args.seed, **overrides)
+    if model.config.family != args.family:
+        print(f"error: {source} is a {model.config.family} model, not {args.family}", file=sys.stderr)
+        return 2
     train(model, args.data, args.out, steps=args.steps, batch=args.batch, seg_frames=args.segment_frames, lr=args.lr,
           lr_final=args.lr_final, save_every=args.save_every, seed=args.seed, threads=args.threads,
           progress=not args.quiet, device=args.device, amp=args.amp, dither=args.dither,

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Rebuilds the bundled default model: the espeak-ng dataset, then the speech-wavenet-16k preset
-# trained on its training split in three stages (run it again to continue an interrupted stage).
+# trained on its training split in four stages (run it again to continue an interrupted stage).
 # CPU, 2 threads.
 #   1. plain teacher forcing (the lr schedule of an 8,000-step run, stopped at 5,000): $BASE, the
 #      default model until 2026-11-23;
@@ -21,8 +21,7 @@ common=(--data "$DATA/train" --batch 4 --segment-frames 16 --save-every 250 --th
 audiogen-fast train wavenet "${common[@]}" --out "$BASE" --preset speech-wavenet-16k --steps 8000 --stop-at 5000 \
     --lr 1e-3 --lr-final 1e-4
 # stage 1 stopped at lr 1e-3 * 0.1^(5000/8000) = 2.37e-4
-ft=(--out "$OUT" --init "$BASE" --steps 3250 --lr 2.3e-4 --lr-final 1e-4 --dither 1e-3)
-audiogen-fast train wavenet "${common[@]}" "${ft[@]}" --stop-at 1000
-audiogen-fast train wavenet "${common[@]}" "${ft[@]}" --stop-at 3250 --quiet-past 0.5
-audiogen-fast train wavenet "${common[@]}" --out "$OUT" --steps 5000 --lr 2.3e-4 --lr-final 1e-4 --dither 1e-3 \
-    --quiet-past 0.5
+ft=(--out "$OUT" --init "$BASE" --lr 2.3e-4 --lr-final 1e-4 --dither 1e-3)   # --init: used by stage 2 only
+audiogen-fast train wavenet "${common[@]}" "${ft[@]}" --steps 3250 --stop-at 1000
+audiogen-fast train wavenet "${common[@]}" "${ft[@]}" --steps 3250 --quiet-past 0.5
+audiogen-fast train wavenet "${common[@]}" "${ft[@]}" --steps 5000 --quiet-past 0.5
