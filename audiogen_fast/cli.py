@@ -310,14 +310,26 @@ def cmd_train(args):
             print(f"resuming {args.out}: --init {args.init} is not used", file=sys.stderr)
     elif args.init:
         # fine-tuning: the weights and config of a trained model, a fresh optimizer and step count
-        if args.preset or args.overrides:
-            print("error: --init takes the config from its checkpoint; drop --preset/--overrides", file=sys.stderr)
+        if args.preset:
+            print("error: --init takes the config from its checkpoint; drop --preset", file=sys.stderr)
             return 2
         src = agf.default_model_path() if args.init == "default" else args.init
         if src is None:
             print("error: --init default: no default model bundled with this installation", file=sys.stderr)
             return 2
         source, model = f"--init {args.init}", agf.load_model(src)
+        if args.overrides:
+            # settings that keep the weights' shapes (e.g. preemphasis); a shape change is
+            # refused rather than half-loaded
+            from .presets import build_from_config
+
+            base, model = model, build_from_config(model.config.replace(**json.loads(args.overrides)))
+            try:
+                model.load_state_dict(base.state_dict())
+            except RuntimeError as e:
+                print(f"error: --overrides change the shapes of {args.init}'s weights: {str(e).splitlines()[0]} "
+                      f"{str(e).splitlines()[1].strip() if len(str(e).splitlines()) > 1 else ''}", file=sys.stderr)
+                return 2
     else:
         overrides = json.loads(args.overrides) if args.overrides else {}
         name = args.preset or args.family
@@ -411,7 +423,8 @@ def main(argv=None):
                    "to follow the mel's level from a quiet past")
     s.add_argument("--preset", default=None, help="start from a preset config (default: the family's defaults)")
     s.add_argument("--init", default=None, help="start from a trained checkpoint's weights and config ('default': "
-                   "the bundled model) with a fresh optimizer and step count: fine-tuning")
+                   "the bundled model) with a fresh optimizer and step count: fine-tuning; --overrides may change "
+                   "settings that keep the weights' shapes, e.g. '{\"preemphasis\": 0.85}'")
     s.add_argument("--overrides", default=None, help='JSON of config overrides, e.g. \'{"layers": 12}\'')
     s.add_argument("--steps", type=int, default=10000)
     s.add_argument("--stop-at", type=int, default=None, help="stop at this step (the lr schedule still spans "

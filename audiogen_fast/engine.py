@@ -13,6 +13,7 @@ import time
 import numpy as np
 import torch
 
+from .emphasis import Deemphasis, deemphasize
 from .backends import resolve as resolve_backend
 from .models import family
 
@@ -229,17 +230,20 @@ class Vocoder:
                 elif schedule is not None:
                     raise InputError(f"schedule= is for diffusion models, not {self.family.name}")
                 sess = rt.open_stream(self._run_model, self.backend, seeds, speaker=spk, **extra)
+                deemph = Deemphasis(self.config.preemphasis, B) if self.config.preemphasis else None
             elif b3 != batched or (b3 and m.shape[0] != B):
                 raise InputError(f"every chunk must have the first chunk's layout; got shape {m.shape}")
             if not b3:
                 m = m[None]
             out = sess.push(torch.from_numpy(m))
             if out.shape[-1]:
+                out = deemph(out) if deemph else out
                 yield out if batched else out[0]
         if sess is None:
             return
         out = sess.finish()
         if out.shape[-1]:
+            out = deemph(out) if deemph else out
             yield out if batched else out[0]
 
     def open_streams(self):
@@ -359,6 +363,8 @@ class Vocoder:
             kwargs["fold_spec"] = opts["fold"]
         t0 = time.perf_counter()
         audio = rt.generate(self._run_model, self.backend, n, **kwargs)
+        if cfg.preemphasis:   # the network sampled the pre-emphasised signal (emphasis.py)
+            audio = deemphasize(audio, cfg.preemphasis)
         dt = time.perf_counter() - t0
         audio = np.ascontiguousarray(audio, dtype=np.float32)
         self.last_stats = {"seconds": dt, "samples": n, "batch": B,

@@ -17,6 +17,7 @@ import numpy as np
 import torch
 
 from . import noise as noise_mod
+from .emphasis import Deemphasis
 from .models.wavenet.cond import cat_cond
 
 
@@ -37,6 +38,7 @@ class MultiStream:
             self.loop, self.run_kw = self.rt.make_loop(voc._run_model, voc.backend), {}
         self.streams: dict[int, object] = {}
         self.seeds: dict[int, int] = {}
+        self.deemph: dict[int, Deemphasis] = {}
         self._next = 0
 
     # ---- stream lifecycle ------------------------------------------------------------------
@@ -70,6 +72,8 @@ class MultiStream:
         self._next += 1
         self.streams[sid] = sess
         self.seeds[sid] = seed
+        if self.cfg.preemphasis:   # each stream's own de-emphasis state (emphasis.py)
+            self.deemph[sid] = Deemphasis(self.cfg.preemphasis)
         return sid
 
     def push(self, sid: int, mel) -> None:
@@ -91,6 +95,7 @@ class MultiStream:
     def close(self, sid: int) -> None:
         self.streams.pop(sid, None)
         self.seeds.pop(sid, None)
+        self.deemph.pop(sid, None)
 
     @property
     def active(self) -> list:
@@ -140,7 +145,11 @@ class MultiStream:
         for b, (st, s) in enumerate(zip(states, sessions)):
             for i, t in enumerate(st):
                 t.copy_(cat[i][b:b + 1])
-        return {it[0]: np.ascontiguousarray(audio[b], dtype=np.float32) for b, it in enumerate(items)}
+        out = {it[0]: np.ascontiguousarray(audio[b], dtype=np.float32) for b, it in enumerate(items)}
+        for sid in out:
+            if sid in self.deemph:
+                out[sid] = self.deemph[sid](out[sid][None])[0]
+        return out
 
     def _get(self, sid):
         if sid not in self.streams:

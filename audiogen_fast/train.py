@@ -25,6 +25,7 @@ import torch.nn.functional as F
 
 from .audio import load_wav, mel_spectrogram
 from .checkpoint import save
+from .emphasis import preemphasize
 from .sampling import label_to_float, mulaw_encode
 
 
@@ -54,10 +55,17 @@ class Corpus:
         self.seconds = sum(len(w) for w, _ in self.items) / cfg.sample_rate
         self.cfg = cfg
 
+    def _targets(self):
+        """The waveforms the network learns: pre-emphasised where the config says so (the mels
+        stay those of the waveforms themselves). Applied to each whole file, so every segment's
+        first sample and `prev` are exact."""
+        a = self.cfg.preemphasis
+        return [(preemphasize(w, a), m) for w, m in self.items]
+
     def save(self, path: str):
         """Waveforms as int16 where that is exact (16-bit wav files), else float32; mels float32."""
         wavs = []
-        for w, _ in self.items:
+        for w, _ in self.items:   # the waveforms themselves, never pre-emphasised
             q = w * 32768.0
             exact = bool((q == q.round()).all()) and float(q.abs().max()) <= 32767
             wavs.append(q.round().to(torch.int16) if exact else w)
@@ -78,9 +86,11 @@ class Corpus:
     def batch(self, rng: np.random.Generator, B: int, seg_frames: int, ctx: int):
         """-> audio [B, seg*hop], previous sample [B], mel window [B, C, seg + 2 ctx] (edge-padded)."""
         hop = self.cfg.hop_length
+        if not hasattr(self, "_train_items"):
+            self._train_items = self._targets()
         auds, prevs, mels = [], [], []
         for _ in range(B):
-            wav, mel = self.items[int(rng.integers(len(self.items)))]
+            wav, mel = self._train_items[int(rng.integers(len(self._train_items)))]
             frames = len(wav) // hop
             seg = min(seg_frames, frames)
             f0 = int(rng.integers(0, frames - seg + 1))
@@ -98,7 +108,8 @@ def _audio_settings(cfg) -> dict:
     from .models.base import AudioConfig
     import dataclasses
 
-    return {f.name: getattr(cfg, f.name) for f in dataclasses.fields(AudioConfig)}
+    # preemphasis is left out: a corpus file holds the waveforms themselves
+    return {f.name: getattr(cfg, f.name) for f in dataclasses.fields(AudioConfig) if f.name != "preemphasis"}
 
 
 def _upsampled(model, mel_win, ctx, hop, n):

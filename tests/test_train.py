@@ -249,6 +249,17 @@ def test_train_init_fine_tunes_from_a_checkpoint(corpus, tmp_path):
     r = cli(tmp_path / "y.safetensors", "--init", str(rnn), "--steps", "1")
     assert r.returncode == 2 and "is a wavernn model, not wavenet" in r.stderr
     assert not (tmp_path / "x.safetensors").exists() and not (tmp_path / "y.safetensors").exists()
+    # --overrides beside --init: settings that keep the weights (pre-emphasis) are applied ...
+    pe = tmp_path / "pe.safetensors"
+    r = cli(pe, "--init", str(src), "--overrides", '{"preemphasis": 0.85}', "--steps", "1", "--lr", "1e-9")
+    assert r.returncode == 0, r.stderr
+    m = agf.load_model(pe)
+    assert m.config == base.config.replace(preemphasis=0.85)
+    assert torch.allclose(m.state_dict()["last_conv2.weight"], base.state_dict()["last_conv2.weight"], atol=1e-7)
+    # ... a shape change is refused, naming the mismatch
+    r = cli(tmp_path / "z.safetensors", "--init", str(src), "--overrides", '{"residual_channels": 4}', "--steps", "1")
+    assert r.returncode == 2 and "change the shapes" in r.stderr and "size mismatch" in r.stderr
+    assert not (tmp_path / "z.safetensors").exists()
 
 
 def test_dataset_plan_is_reproducible_and_splits_held_out():
@@ -315,3 +326,25 @@ def test_training_on_gpu_with_bf16_autocast(corpus, tmp_path):
     logs = [json.loads(line) for line in open(out + ".log.jsonl")]
     assert np.mean([r["loss"] for r in logs[-2:]]) < logs[0]["loss"]
     assert agf.load_model(out).config == model.config
+
+
+def test_corpus_trains_on_the_pre_emphasised_waveform(corpus, tmp_path):
+    """preemphasis: the batches hold e[n] = x[n] - a x[n-1] of each whole file (so a segment's
+    first sample and `prev` use the true previous samples), the mels those of x; a corpus file
+    (waveforms themselves) serves either setting."""
+    from audiogen_fast.train import Corpus
+
+    cfg0 = agf.build("tiny-wavenet").config
+    cfg = cfg0.replace(preemphasis=0.85)
+    plain, pe = Corpus(str(corpus), cfg0), Corpus(str(corpus), cfg)
+    b0 = plain.batch(np.random.default_rng(3), 4, 4, 2)
+    b1 = pe.batch(np.random.default_rng(3), 4, 4, 2)
+    (x, prev, mel), (e, eprev, emel) = b0, b1
+    assert torch.equal(mel, emel)
+    assert torch.allclose(e[:, 1:], x[:, 1:] - 0.85 * x[:, :-1], atol=1e-6)
+    assert torch.allclose(e[:, 0], x[:, 0] - 0.85 * prev, atol=1e-6)
+    assert not torch.allclose(e, x, atol=1e-2)
+    pt = str(tmp_path / "c.pt")
+    plain.save(pt)
+    b2 = Corpus(pt, cfg).batch(np.random.default_rng(3), 4, 4, 2)
+    assert all(torch.equal(p, q) for p, q in zip(b1, b2))
