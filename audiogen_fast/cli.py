@@ -327,8 +327,8 @@ def cmd_train(args):
             try:
                 model.load_state_dict(base.state_dict())
             except RuntimeError as e:
-                print(f"error: --overrides change the shapes of {args.init}'s weights: {str(e).splitlines()[0]} "
-                      f"{str(e).splitlines()[1].strip() if len(str(e).splitlines()) > 1 else ''}", file=sys.stderr)
+                why = " ".join(line.strip() for line in str(e).splitlines()[:2])   # torch's first mismatch
+                print(f"error: --overrides change the shapes of {args.init}'s weights: {why}", file=sys.stderr)
                 return 2
     else:
         overrides = json.loads(args.overrides) if args.overrides else {}

@@ -48,16 +48,14 @@ class Deemphasis:
         except ImportError:
             lfilter = None
         if lfilter is not None:
-            y, zf = lfilter([1.0], [1.0, -self.a], e, axis=1, zi=(self.a * self.state)[:, None])
+            y, _ = lfilter([1.0], [1.0, -self.a], e, axis=1, zi=(self.a * self.state)[:, None])
         else:
             y = np.empty_like(e)
             for b in range(e.shape[0]):
-                s, a, row, out = self.state[b], self.a, e[b].tolist(), y[b]
-                vals = []
-                for v in row:
-                    s = v + a * s
-                    vals.append(s)
-                out[:] = vals
+                s = float(self.state[b])
+                for n, v in enumerate(e[b].tolist()):
+                    s = v + self.a * s
+                    y[b, n] = s
         self.state = y[:, -1].copy()
         return np.clip(y, -1.0, 1.0).astype(np.float32)
 

@@ -146,10 +146,7 @@ class MultiStream:
             for i, t in enumerate(st):
                 t.copy_(cat[i][b:b + 1])
         out = {it[0]: np.ascontiguousarray(audio[b], dtype=np.float32) for b, it in enumerate(items)}
-        for sid in out:
-            if sid in self.deemph:
-                out[sid] = self.deemph[sid](out[sid][None])[0]
-        return out
+        return {sid: self.deemph[sid](a[None])[0] if sid in self.deemph else a for sid, a in out.items()}
 
     def _get(self, sid):
         if sid not in self.streams:

@@ -13,6 +13,7 @@ the loss goes to CKPT.log.jsonl. Resuming is automatic when CKPT.state.pt exists
 """
 from __future__ import annotations
 
+import functools
 import glob
 import json
 import math
@@ -55,7 +56,8 @@ class Corpus:
         self.seconds = sum(len(w) for w, _ in self.items) / cfg.sample_rate
         self.cfg = cfg
 
-    def _targets(self):
+    @functools.cached_property
+    def targets(self):
         """The waveforms the network learns: pre-emphasised where the config says so (the mels
         stay those of the waveforms themselves). Applied to each whole file, so every segment's
         first sample and `prev` are exact."""
@@ -86,11 +88,9 @@ class Corpus:
     def batch(self, rng: np.random.Generator, B: int, seg_frames: int, ctx: int):
         """-> audio [B, seg*hop], previous sample [B], mel window [B, C, seg + 2 ctx] (edge-padded)."""
         hop = self.cfg.hop_length
-        if not hasattr(self, "_train_items"):
-            self._train_items = self._targets()
         auds, prevs, mels = [], [], []
         for _ in range(B):
-            wav, mel = self._train_items[int(rng.integers(len(self._train_items)))]
+            wav, mel = self.targets[int(rng.integers(len(self.targets)))]
             frames = len(wav) // hop
             seg = min(seg_frames, frames)
             f0 = int(rng.integers(0, frames - seg + 1))
