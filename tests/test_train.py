@@ -137,6 +137,33 @@ def test_wavenet_training_loss_is_the_models_likelihood(output):
     assert torch.allclose(quiet, ref, rtol=1e-6) and not torch.equal(quiet, got)
 
 
+def test_unfolded_upsampler_is_the_same_function_with_the_same_gradients():
+    """Training upsamples with UpsampleNet.time_stage_unfolded (a faster backward on the CPU): it
+    must give time_stage's output and the same gradients for the smoothing taps and the mel."""
+    model = agf.build("tiny-wavenet", seed=3, upsample_scales=[2, 4, 8]).double()
+    net = model.upsample_net
+    with torch.no_grad():   # taps that are not all equal, so a flipped or shifted kernel shows
+        for conv in net.convs:
+            conv.weight.uniform_(-1.0, 1.0)
+    g = torch.Generator().manual_seed(4)
+    mel = torch.randn(2, model.config.n_mels, 5, generator=g, dtype=torch.float64, requires_grad=True)
+    w = torch.randn(2, model.config.n_mels, 5 * 64, generator=g, dtype=torch.float64)
+    grads = []
+    for fn in (net.time_stage, net.time_stage_unfolded):
+        out = fn(mel)
+        (out * w).sum().backward()
+        grads.append((out.detach(), mel.grad.clone(), [c.weight.grad.clone() for c in net.convs]))
+        mel.grad = None
+        net.zero_grad()
+    (o1, m1, c1), (o2, m2, c2) = grads
+    print("max abs diff", (o1 - o2).abs().max().item())
+    assert o1.shape == o2.shape == (2, model.config.n_mels, 320)
+    assert torch.allclose(o1, o2, rtol=1e-12, atol=1e-12) and torch.allclose(m1, m2, rtol=1e-12, atol=1e-12)
+    assert all(torch.allclose(a, b, rtol=1e-12, atol=1e-12) for a, b in zip(c1, c2))
+    with pytest.raises(ValueError, match="frequency kernel 1"):
+        agf.build("tiny-wavenet", upsample_mode="convt").upsample_net.time_stage_unfolded(mel)
+
+
 @pytest.mark.parametrize("output", ["gaussian", "mol"])
 def test_continuous_output_wavenet_trains_and_vocodes(output, corpus, tmp_path):
     out = str(tmp_path / f"{output}.safetensors")
