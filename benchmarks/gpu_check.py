@@ -13,7 +13,6 @@ import os
 import platform
 import subprocess
 import sys
-import time
 import traceback
 
 import numpy as np
@@ -44,6 +43,8 @@ def cuda_time(fn, reps=3, warmup=1):
 
 RECORDS = []
 FLOORS = {}
+OUT_DIR = "."
+COMPILE = "first"   # torch.compile baselines: "first" (before the kernels), "last" or "no" (--compile)
 
 
 def record(config, backend, dtype, batch, samples, seconds, eager_sps=None, compile_sps=None, **extra):
@@ -78,7 +79,7 @@ def bench_wavenet(preset, quick):
     t = cuda_time(lambda: wrt.run_torch(model, n_e, mel=mel, noise=nz), reps=3)
     eager = record(preset, "torch", "float32", 1, n_e, t)
     comp = None
-    if mulaw:
+    if mulaw and COMPILE == "first":
         try:
             wrt.run_compiled(model, 64, mel=mel, noise=nz)  # compile + capture
             t = cuda_time(lambda: wrt.run_compiled(model, n_e, mel=mel, noise=nz), reps=3)
@@ -194,6 +195,8 @@ def bench_diffwave(preset, quick, seconds=10.0):
     eager = record(preset, "torch", "float32", 1, T, t, steps=len(sched))
     comp = None
     try:
+        if COMPILE != "first":
+            raise RuntimeError(f"--compile {COMPILE}")
         if preset != "D1":
             raise RuntimeError("skipped (time budget): see D1")
         drt.run_compiled(model, sched, nz, mel=mel)
@@ -271,6 +274,40 @@ def bench_wavernn(preset, quick, n=2000):
         record(preset, "triton", "float32", B, n // 2, t, eager_sps=eager)
 
 
+def compile_last(configs):
+    """torch.compile baselines after every kernel was timed (compiling costs a minute or more of a
+    short device session): W1-style mu-law WaveNets and DiffWave, then vs_compile is filled in for
+    the records of that config measured earlier in this run (same process, same GPU)."""
+    from audiogen_fast.models.diffwave import runtime as drt
+    from audiogen_fast.models.diffwave.reference import Schedule
+
+    for preset in configs:
+        model = agf.build(preset, seed=0).cuda().eval()
+        cfg = model.config
+        if preset.startswith("W") and cfg.output == "mulaw":
+            n = 256
+            mel = torch.randn(1, cfg.n_mels, -(-n // cfg.hop_length), device="cuda")
+            nz = torch.from_numpy(wrt.draw_noise(cfg, 0, n)[None]).cuda()
+            wrt.run_compiled(model, 64, mel=mel, noise=nz)  # compile + capture
+            t = cuda_time(lambda: wrt.run_compiled(model, n, mel=mel, noise=nz), reps=3)
+        elif preset == "D1":
+            frames = int(10.0 * SR / cfg.hop_length)
+            n = frames * cfg.hop_length
+            mel = torch.randn(1, cfg.n_mels, frames, device="cuda")
+            sched = Schedule.from_config(cfg, None)
+            nz = torch.from_numpy(np.stack([drt.draw_noise(cfg, 0, n, sched)])).transpose(0, 1).contiguous().cuda()
+            drt.run_compiled(model, sched, nz, mel=mel)
+            t = cuda_time(lambda: drt.run_compiled(model, sched, nz, mel=mel), reps=3)
+        else:
+            continue
+        eager = next((r["samples_per_sec"] for r in RECORDS if r["config"] == preset and r["backend"] == "torch"), None)
+        comp = record(preset, "compile", "float32", 1, n, t, eager_sps=eager)
+        for r in RECORDS:
+            if r["config"] == preset and r["backend"] not in ("torch", "compile"):
+                r["vs_compile"] = r["samples_per_sec"] / comp
+        write(OUT_DIR)
+
+
 def write(out):
     import triton
 
@@ -291,7 +328,12 @@ def main():
     ap.add_argument("--out", default=".")
     ap.add_argument("--quick", action="store_true")
     ap.add_argument("--configs", default="W1,W2,W4,R2,D1,D2")
+    ap.add_argument("--compile", choices=("first", "last", "no"), default=None,
+                    help="torch.compile baselines before the kernels, after them (default with --quick), or not at all")
     args = ap.parse_args()
+    global COMPILE, OUT_DIR
+    COMPILE = args.compile or ("last" if args.quick else "first")
+    OUT_DIR = args.out
     os.makedirs(args.out, exist_ok=True)
     dev = torch.cuda.get_device_name(0)
     import triton
@@ -314,6 +356,11 @@ def main():
         except Exception:
             traceback.print_exc()
         write(args.out)  # partial results survive a timeout
+    if COMPILE == "last":
+        try:
+            compile_last([c.strip() for c in args.configs.split(",")])
+        except Exception:
+            traceback.print_exc()
     print("wrote", write(args.out))
 
 
