@@ -1,13 +1,14 @@
 """Copy-synthesis quality on held-out utterances: PESQ (wide band, 16 kHz), STOI, log-mel L1,
 next to Griffin-Lim from the same mel as a reference row.
 
-    python3 benchmarks/quality.py --data runs/speech16k/test [--ckpt CKPT] [--n 24] [--out results.json]
+    python3 benchmarks/quality.py --data runs/speech16k/test [--ckpt CKPT] [--n 24] [--out results.json] [--yardsticks]
 
 Needs `pip install pesq pystoi`. Every utterance: mel = voc.mel(wav) (the model's own features),
 audio = voc.generate(mel), trimmed to the input length; Griffin-Lim inverts the same mel
 (non-negative least-squares mel -> linear magnitude, 60 iterations). Metrics at 16 kHz; log-mel L1
 over all frames and over speech frames (within 40 dB of the loudest frame: a noise floor where the
-input is digitally silent shows only in the first).
+input is digitally silent shows only in the first). --yardsticks adds rows for known distortions of
+the clean input (white noise, a noise floor, level jitter, the mu-law round trip) to read them by.
 """
 from __future__ import annotations
 
@@ -66,6 +67,29 @@ def metrics(ref: np.ndarray, deg: np.ndarray, sr: int, cfg) -> dict:
             "logmel_l1": float(err.mean()), "logmel_l1_speech": float(err[:, speech].mean())}
 
 
+def yardsticks(wav: np.ndarray, sr: int, rng: np.random.Generator) -> dict:
+    """Known distortions of the clean input, scored like a model's output, to read the metrics by:
+    white noise at a given SNR (over the whole file), a white floor of fixed std (what a model
+    trained with --dither 1e-3 leaves in digital silence), a random per-frame gain (a model whose
+    level wanders around the mel's: std in dB, interpolated between hop-spaced points), and the
+    8-bit mu-law round trip (the ceiling of the default's output layer)."""
+    from audiogen_fast.sampling import mulaw_decode, mulaw_encode
+
+    w = wav.astype(np.float64)
+    p = float(np.mean(w ** 2))
+    hop = 256
+    n = len(w) // hop + 2
+
+    def gain(std_db):
+        g = 10.0 ** (rng.normal(0.0, std_db, n) / 20.0)
+        return w * np.interp(np.arange(len(w)) / hop, np.arange(n), g)
+
+    return {**{f"white noise, SNR {snr} dB": w + rng.normal(0, np.sqrt(p / 10 ** (snr / 10)), len(w)) for snr in (20, 10)},
+            **{f"white floor, std {std:g}": w + rng.normal(0, std, len(w)) for std in (1e-3, 3e-3)},
+            **{f"frame gain jitter, std {s} dB": gain(s) for s in (3, 6)},
+            "mu-law 256 round trip": mulaw_decode(mulaw_encode(w.astype(np.float32), 256), 256).astype(np.float64)}
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--data", required=True)
@@ -73,6 +97,8 @@ def main():
     ap.add_argument("--n", type=int, default=24, help="held-out utterances to score")
     ap.add_argument("--backend", default="auto")
     ap.add_argument("--out", default=None)
+    ap.add_argument("--yardsticks", action="store_true",
+                    help="also score known distortions of the clean input (white noise, a noise floor, level jitter, mu-law)")
     args = ap.parse_args()
     voc = agf.load(args.ckpt, device="cpu", backend=args.backend)
     cfg = voc.config
@@ -80,6 +106,7 @@ def main():
     step = max(1, len(files) // args.n)
     files = files[::step][: args.n]
     rows = {"model": [], "griffin_lim": []}
+    rng = np.random.default_rng(0)
     for f in files:
         wav, _ = load_wav(f, sample_rate=cfg.sample_rate)
         mel = voc.mel(wav)
@@ -87,6 +114,9 @@ def main():
         gl = griffin_lim_from_mel(mel, cfg, len(wav))
         rows["model"].append(metrics(wav, out, cfg.sample_rate, cfg))
         rows["griffin_lim"].append(metrics(wav, gl, cfg.sample_rate, cfg))
+        if args.yardsticks:
+            for name, deg in yardsticks(wav, cfg.sample_rate, rng).items():
+                rows.setdefault(name, []).append(metrics(wav, deg, cfg.sample_rate, cfg))
         print(os.path.basename(f), {k: round(v, 3) for k, v in rows["model"][-1].items()},
               "GL", {k: round(v, 3) for k, v in rows["griffin_lim"][-1].items()}, flush=True)
     summary = {name: {k: float(np.mean([r[k] for r in rs])) for k in rs[0]} for name, rs in rows.items()}
