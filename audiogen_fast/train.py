@@ -131,12 +131,15 @@ def add_dither(x, std: float):
     return (x + std * torch.randn(x.shape, dtype=x.dtype).to(x.device)).clamp(-1.0, 1.0)
 
 
-def quiet_spans(past, prob: float):
+def quiet_spans(past, prob: float, gain_db: float | None = None):
     """past [B, T] teacher-forced inputs -> the same with, in each segment with probability prob,
     one random span (1/8 to 1/2 of the segment) scaled down by a gain in [0, 0.1]; the targets
     stay. Why: trained on true pasts only, a small model leans on the past's level and, once its
     own samples go quiet mid-word, stays quiet however loud the mel is; here it must produce the
-    mel's level from a quiet past, as at an onset."""
+    mel's level from a quiet past, as at an onset.
+    gain_db: the span's gain is 10^(g/20) with g uniform in [-gain_db, +gain_db] instead (the
+    scaled input clipped to [-1, 1]): a past too quiet or too loud by a few dB, as when the
+    model's own level wanders, which it must pull back to the mel's."""
     if prob <= 0:
         return past
     B, T = past.shape
@@ -144,17 +147,24 @@ def quiet_spans(past, prob: float):
     for b in torch.nonzero(torch.rand(B) < prob).flatten().tolist():
         n = int(torch.randint(T // 8, T // 2 + 1, ()))
         t0 = int(torch.randint(0, T - n + 1, ()))
-        out[b, t0:t0 + n] *= 0.1 * float(torch.rand(()))
+        if gain_db is None:
+            out[b, t0:t0 + n] *= 0.1 * float(torch.rand(()))
+        else:
+            g = 10.0 ** (gain_db * (2.0 * float(torch.rand(())) - 1.0) / 20.0)
+            out[b, t0:t0 + n] = (out[b, t0:t0 + n] * g).clamp(-1.0, 1.0)
     return out
 
 
-def loss_wavenet(model, audio, prev, mel_win, ctx, quiet_prob: float = 0.0):
+def loss_wavenet(model, audio, prev, mel_win, ctx, quiet_prob: float = 0.0, gain_prob: float = 0.0,
+                 gain_db: float = 0.0):
     """Teacher-forced negative log-likelihood per sample: cross-entropy over mu-law classes, or the
-    continuous output's NLL (discretized mixture of logistics, single Gaussian). quiet_prob: see
-    quiet_spans."""
+    continuous output's NLL (discretized mixture of logistics, single Gaussian). quiet_prob, and
+    gain_prob with gain_db: see quiet_spans (quiet spans first, then the +-gain_db ones)."""
     cfg = model.config
     T = audio.shape[1]
     past = quiet_spans(torch.cat([prev.unsqueeze(1), audio[:, :-1]], dim=1), quiet_prob)  # previous samples
+    if gain_prob > 0:
+        past = quiet_spans(past, gain_prob, gain_db)
     if cfg.output == "mulaw":
         Q = cfg.quantize_channels
         target = torch.as_tensor(mulaw_encode(audio, Q))                    # [B, T]
@@ -264,12 +274,13 @@ def context_frames(cfg) -> int:
 def train(model, data: str, out: str, steps: int, batch: int = 8, seg_frames: int = 16, lr: float = 1e-3,
           lr_final: float = 1e-4, save_every: int = 200, seed: int = 0, threads: int | None = None, log=print,
           progress: bool = True, max_files: int | None = None, device: str = "cpu", amp: bool = False,
-          dither: float = 0.0, quiet_prob: float = 0.0, stop_at: int | None = None):
+          dither: float = 0.0, quiet_prob: float = 0.0, past_gain_db: float = 0.0, stop_at: int | None = None):
     """Train (or resume) and write the checkpoint every save_every steps and at the end.
     device "cuda": the model and each batch on the GPU; amp: bf16 autocast for the forward pass
     (weights, optimizer and checkpoints stay fp32). dither: see add_dither; quiet_prob (WaveNet):
     see quiet_spans. stop_at: stop (and save) at this step while the learning-rate schedule still
-    runs to `steps`, for training in stages with different options."""
+    runs to `steps`, for training in stages with different options. past_gain_db > 0 (WaveNet):
+    in half the segments one span of the input is scaled by up to +-past_gain_db dB (quiet_spans)."""
     if threads:
         torch.set_num_threads(threads)
     if amp and not str(device).startswith("cuda"):
@@ -297,9 +308,13 @@ def train(model, data: str, out: str, steps: int, batch: int = 8, seg_frames: in
     log(f"{len(corpus.items)} files, {corpus.seconds / 60:.1f} min of audio; {sum(p.numel() for p in model.parameters()):,} parameters")
     ctx = context_frames(cfg)
     loss_fn = LOSSES[cfg.family]
-    if quiet_prob and cfg.family != "wavenet":
-        raise ValueError("quiet_prob is implemented for WaveNet training only")
+    if (quiet_prob or past_gain_db) and cfg.family != "wavenet":
+        raise ValueError("quiet_prob and past_gain_db are implemented for WaveNet training only")
+    if past_gain_db < 0:
+        raise ValueError(f"past_gain_db must be >= 0, got {past_gain_db}")
     extra = {"quiet_prob": quiet_prob} if quiet_prob else {}
+    if past_gain_db:
+        extra.update(gain_prob=0.5, gain_db=past_gain_db)
     model.train()
     end = min(steps, stop_at) if stop_at else steps
     it = range(step, end)

@@ -7,8 +7,10 @@ Needs `pip install pesq pystoi`. Every utterance: mel = voc.mel(wav) (the model'
 audio = voc.generate(mel), trimmed to the input length; Griffin-Lim inverts the same mel
 (non-negative least-squares mel -> linear magnitude, 60 iterations). Metrics at 16 kHz; log-mel L1
 over all frames and over speech frames (within 40 dB of the loudest frame: a noise floor where the
-input is digitally silent shows only in the first). --yardsticks adds rows for known distortions of
-the clean input (white noise, a noise floor, level jitter, the mu-law round trip) to read them by.
+input is digitally silent shows only in the first); level offset / spread: the median and robust
+spread (IQR / 1.349) of the output's minus the input's frame energy in dB over speech frames.
+--yardsticks adds rows for known distortions of the clean input (white noise, a noise floor, level
+jitter, the mu-law round trip) to read the metrics by.
 """
 from __future__ import annotations
 
@@ -63,8 +65,21 @@ def metrics(ref: np.ndarray, deg: np.ndarray, sr: int, cfg) -> dict:
     # noise floor in the input's digital silences (log-mel at its clamp) does not dominate the mean
     level = m_ref[:, :k].mean(0)
     speech = level > level.max() - np.log(100.0)
+    # level tracking: per frame (the config's STFT), output minus input energy in dB over the frames
+    # within 40 dB of the input's loudest; its median (offset) and robust spread (IQR / 1.349)
+    win = torch.hann_window(cfg.win_length, dtype=torch.float64)
+
+    def frame_db(x):
+        X = torch.stft(torch.from_numpy(x), cfg.n_fft, cfg.hop_length, cfg.win_length, win, return_complex=True)
+        return 10.0 * np.log10((X.abs() ** 2).sum(0).numpy() + 1e-10)
+
+    lr_, ld_ = frame_db(ref.astype(np.float64)), frame_db(deg[: len(ref)].astype(np.float64))
+    j = min(len(lr_), len(ld_))
+    diff = (ld_[:j] - lr_[:j])[lr_[:j] > lr_[:j].max() - 40.0]
+    q25, q50, q75 = np.percentile(diff, [25, 50, 75])
     return {"pesq_wb": float(pesq(16000, r16, d16, "wb")), "stoi": float(stoi(r16, d16, 16000, extended=False)),
-            "logmel_l1": float(err.mean()), "logmel_l1_speech": float(err[:, speech].mean())}
+            "logmel_l1": float(err.mean()), "logmel_l1_speech": float(err[:, speech].mean()),
+            "level_offset_db": float(q50), "level_spread_db": float((q75 - q25) / 1.349)}
 
 
 def yardsticks(wav: np.ndarray, sr: int, rng: np.random.Generator) -> dict:
@@ -120,9 +135,11 @@ def main():
         print(os.path.basename(f), {k: round(v, 3) for k, v in rows["model"][-1].items()},
               "GL", {k: round(v, 3) for k, v in rows["griffin_lim"][-1].items()}, flush=True)
     summary = {name: {k: float(np.mean([r[k] for r in rs])) for k in rs[0]} for name, rs in rows.items()}
-    print("\n| system | PESQ (wb) | STOI | log-mel L1 | log-mel L1, speech frames |\n|---|---:|---:|---:|---:|")
+    print("\n| system | PESQ (wb) | STOI | log-mel L1 | log-mel L1, speech frames | level offset / spread (dB) |\n"
+          "|---|---:|---:|---:|---:|---:|")
     for name, s in summary.items():
-        print(f"| {name} | {s['pesq_wb']:.2f} | {s['stoi']:.3f} | {s['logmel_l1']:.3f} | {s['logmel_l1_speech']:.3f} |")
+        print(f"| {name} | {s['pesq_wb']:.2f} | {s['stoi']:.3f} | {s['logmel_l1']:.3f} | {s['logmel_l1_speech']:.3f} | "
+              f"{s['level_offset_db']:+.1f} / {s['level_spread_db']:.1f} |")
     if args.out:
         with open(args.out, "w") as fh:
             json.dump({"ckpt": args.ckpt or "default", "n": len(files), "summary": summary, "rows": rows}, fh, indent=1)

@@ -135,6 +135,13 @@ def test_wavenet_training_loss_is_the_models_likelihood(output):
         torch.manual_seed(5)
         ref = reference(quiet_spans(true_past, 1.0))
     assert torch.allclose(quiet, ref, rtol=1e-6) and not torch.equal(quiet, got)
+    # with gain spans on top: quiet spans first, then the +-gain_db ones (same RNG draws)
+    with torch.no_grad():
+        torch.manual_seed(6)
+        both = loss_wavenet(model, audio, prev, mel, 0, quiet_prob=1.0, gain_prob=1.0, gain_db=6.0)
+        torch.manual_seed(6)
+        ref = reference(quiet_spans(quiet_spans(true_past, 1.0), 1.0, 6.0))
+    assert torch.allclose(both, ref, rtol=1e-6) and not torch.equal(both, quiet)
 
 
 def test_unfolded_upsampler_is_the_same_function_with_the_same_gradients():
@@ -209,17 +216,47 @@ def test_quiet_spans_scale_one_span_per_chosen_segment():
     assert 8 <= picked <= 32                                          # about 30 % of segments
 
 
+def test_gain_spans_scale_one_span_by_at_most_the_gain_in_db():
+    """quiet_spans(..., gain_db=D): one contiguous span per chosen segment scaled by one gain in
+    [-D, +D] dB (both directions seen), clipped to [-1, 1]."""
+    from audiogen_fast.train import quiet_spans
+
+    torch.manual_seed(1)
+    x = torch.rand(64, 800) * 1.6 - 0.8
+    x[:, ::7] = 0.95                                                    # loud samples: some clip when scaled up
+    y = quiet_spans(x, 1.0, gain_db=6.0)
+    gains = []
+    for b in range(64):
+        changed = torch.nonzero(y[b] != x[b]).flatten()
+        n = int(changed.max() - changed.min() + 1)
+        assert 100 - 2 <= n <= 400                                      # one span, T/8..T/2 (a few samples may map to themselves)
+        span = slice(int(changed.min()), int(changed.max()) + 1)
+        inside = x[b, span].abs() < 0.4                                 # never clipped for gains <= 6 dB
+        ratio = y[b, span][inside] / x[b, span][inside]
+        assert torch.allclose(ratio, ratio[0].expand_as(ratio), rtol=1e-5)
+        gains.append(20 * np.log10(float(ratio[0])))
+        assert torch.equal(y[b, span].clamp(-1, 1), y[b, span]) and torch.equal(y[b, :span.start], x[b, :span.start])
+    assert max(abs(g) for g in gains) <= 6.0 + 1e-4 and min(gains) < -3 and max(gains) > 3
+    assert (y.abs() >= 1.0).any()                                       # scaled-up 0.95s were clipped to 1
+
+
 def test_training_with_dither(corpus, tmp_path):
-    """--dither and --quiet-past from the CLI train (the loss falls); quiet spans are WaveNet's."""
+    """--dither, --quiet-past and --past-gain from the CLI train (the loss falls); quiet and gain
+    spans are WaveNet's."""
     out = str(tmp_path / "n.safetensors")
     r = subprocess.run([sys.executable, "-m", "audiogen_fast.cli", "train", "wavenet", "--data", str(corpus), "--out", out,
                         "--preset", "tiny-wavenet", "--steps", "40", "--batch", "4", "--segment-frames", "4",
-                        "--lr", "3e-3", "--save-every", "40", "--dither", "1e-3", "--quiet-past", "0.5", "--quiet"], capture_output=True, text=True)
+                        "--lr", "3e-3", "--save-every", "40", "--dither", "1e-3", "--quiet-past", "0.5", "--past-gain", "6",
+                        "--quiet"], capture_output=True, text=True)
     assert r.returncode == 0, r.stderr
     logs = [json.loads(line) for line in open(out + ".log.jsonl")]
     assert logs[-1]["loss"] < logs[0]["loss"]
-    with pytest.raises(ValueError, match="WaveNet training only"):
-        train(agf.build("tiny-wavernn"), str(corpus), str(tmp_path / "r.safetensors"), steps=1, quiet_prob=0.5,
+    for kw in (dict(quiet_prob=0.5), dict(past_gain_db=6.0)):
+        with pytest.raises(ValueError, match="WaveNet training only"):
+            train(agf.build("tiny-wavernn"), str(corpus), str(tmp_path / "r.safetensors"), steps=1, progress=False,
+                  log=lambda *a: None, **kw)
+    with pytest.raises(ValueError, match="past_gain_db must be >= 0"):
+        train(agf.build("tiny-wavenet"), str(corpus), str(tmp_path / "w.safetensors"), steps=1, past_gain_db=-1.0,
               progress=False, log=lambda *a: None)
 
 
