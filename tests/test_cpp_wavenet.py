@@ -1,4 +1,9 @@
 """The C++ WaveNet loop (csrc/cpu/wavenet.cpp, backend "cpp") against the eager reference."""
+import os
+import shutil
+import subprocess
+import sys
+
 import numpy as np
 import pytest
 import torch
@@ -273,3 +278,42 @@ def test_lockstep_streams_match_eager(variant, B, threads):
         a, _ = rt.run_torch(model, T, mel=mel, noise=nz)
         b, _ = rt.run_cpp(model, T, mel=mel, noise=nz, threads=threads)
         assert torch.equal(a, b)
+
+
+def test_default_threads_are_the_cpus_this_process_may_use(tmp_path, monkeypatch):
+    """Without set_num_threads / AGF_NUM_THREADS the C++ loops use the CPUs of the affinity mask,
+    capped by a cgroup CPU quota (rounded up), not every CPU of the host: a larger team stalls."""
+    import os
+
+    monkeypatch.delenv("AGF_NUM_THREADS", raising=False)
+    monkeypatch.setattr(_cpp, "_NUM_THREADS", None)
+    monkeypatch.setattr(os, "sched_getaffinity", lambda pid: {0, 1, 2, 3, 4, 5}, raising=False)
+    root = tmp_path / "cgroup"
+    monkeypatch.setattr(_cpp, "CGROUP_ROOT", str(root))
+    assert _cpp.num_threads() == 6                                     # no cgroup files: the mask
+    root.mkdir()
+    (root / "cpu.max").write_text("max 100000\n")
+    assert _cpp.num_threads() == 6                                     # v2, no quota
+    (root / "cpu.max").write_text("150000 100000\n")
+    assert _cpp.num_threads() == 2                                     # v2: 1.5 CPUs -> 2 threads
+    (root / "cpu.max").write_text("garbage\n")
+    (root / "cpu").mkdir()
+    (root / "cpu" / "cpu.cfs_quota_us").write_text("50000\n")
+    (root / "cpu" / "cpu.cfs_period_us").write_text("100000\n")
+    assert _cpp.num_threads() == 1                                     # v1: half a CPU -> 1 thread
+    (root / "cpu" / "cpu.cfs_quota_us").write_text("-1\n")
+    assert _cpp.num_threads() == 6                                     # v1, no quota; garbage v2 ignored
+    monkeypatch.setenv("AGF_NUM_THREADS", "3")
+    assert _cpp.num_threads() == 3                                     # the environment decides first
+    _cpp.set_num_threads(5)
+    assert _cpp.num_threads() == 5                                     # then the explicit setting
+
+
+@pytest.mark.skipif(shutil.which("taskset") is None or len(os.sched_getaffinity(0)) < 2,
+                    reason="needs taskset and 2 CPUs")
+def test_default_threads_follow_taskset():
+    code = "import audiogen_fast._cpp as c; print(c.num_threads())"
+    env = {k: v for k, v in os.environ.items() if k != "AGF_NUM_THREADS"}
+    out = subprocess.run(["taskset", "-c", "0", sys.executable, "-c", code], capture_output=True, text=True, env=env)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.strip() == "1"
