@@ -340,7 +340,8 @@ def cmd_train(args):
     train(model, args.data, args.out, steps=args.steps, batch=args.batch, seg_frames=args.segment_frames, lr=args.lr,
           lr_final=args.lr_final, save_every=args.save_every, seed=args.seed, threads=args.threads,
           progress=not args.quiet, device=args.device, amp=args.amp, dither=args.dither,
-          quiet_prob=args.quiet_past, past_gain_db=args.past_gain, stop_at=args.stop_at)
+          quiet_prob=args.quiet_past, past_gain_db=args.past_gain, past_noise_std=args.past_noise,
+          stop_at=args.stop_at)
     print(f"wrote {args.out} (loss log {args.out}.log.jsonl)")
     return 0
 
@@ -424,6 +425,9 @@ def main(argv=None):
     s.add_argument("--past-gain", type=float, default=0.0, metavar="DB", help="WaveNet: in half the segments, "
                    "scale a random span of the teacher-forced input by a gain uniform in +-DB dB (targets kept), so the "
                    "model learns to pull a wandering level back to the mel's")
+    s.add_argument("--past-noise", type=float, default=0.0, metavar="LEVELS", help="WaveNet: noise on the "
+                   "teacher-forced input in the mu-law domain, std up to LEVELS of 256 (per segment; targets kept), "
+                   "so the model learns to read a past that strays like its own samples")
     s.add_argument("--preset", default=None, help="start from a preset config (default: the family's defaults)")
     s.add_argument("--init", default=None, help="start from a trained checkpoint's weights and config ('default': "
                    "the bundled model) with a fresh optimizer and step count: fine-tuning; --overrides may change "

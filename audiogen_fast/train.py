@@ -155,16 +155,34 @@ def quiet_spans(past, prob: float, gain_db: float | None = None):
     return out
 
 
+def past_noise(past, max_std: float):
+    """Noise on the teacher-forced inputs past [B, T] in [-1, 1], added in the 8-bit mu-law domain
+    (units: mu-law levels) with a standard deviation drawn per segment uniformly in [0, max_std];
+    the targets stay clean. Why: in generation the network reads its own sampled past, which strays
+    from the recordings it was trained on by a few levels per sample; LPCNet (Valin & Skoglund,
+    2019) trains on such a corrupted input for this reason. (Tried here before the waveforms had a
+    dither floor, it deepened the silence trap: noisy input, exactly silent targets.)"""
+    if max_std <= 0:
+        return past
+    mu = 255.0
+    y = torch.sign(past) * torch.log1p(mu * past.abs()) / math.log1p(mu)        # companded, [-1, 1]
+    std = torch.rand(past.shape[0], 1, dtype=past.dtype).to(past.device) * (max_std * 2.0 / mu)   # levels -> units
+    y = (y + std * torch.randn(past.shape, dtype=past.dtype).to(past.device)).clamp(-1.0, 1.0)
+    return torch.sign(y) * torch.expm1(y.abs() * math.log1p(mu)) / mu
+
+
 def loss_wavenet(model, audio, prev, mel_win, ctx, quiet_prob: float = 0.0, gain_prob: float = 0.0,
-                 gain_db: float = 0.0):
+                 gain_db: float = 0.0, noise_std: float = 0.0):
     """Teacher-forced negative log-likelihood per sample: cross-entropy over mu-law classes, or the
     continuous output's NLL (discretized mixture of logistics, single Gaussian). quiet_prob, and
-    gain_prob with gain_db: see quiet_spans (quiet spans first, then the +-gain_db ones)."""
+    gain_prob with gain_db: see quiet_spans (quiet spans first, then the +-gain_db ones); then
+    noise_std: see past_noise."""
     cfg = model.config
     T = audio.shape[1]
     past = quiet_spans(torch.cat([prev.unsqueeze(1), audio[:, :-1]], dim=1), quiet_prob)  # previous samples
     if gain_prob > 0:
         past = quiet_spans(past, gain_prob, gain_db)
+    past = past_noise(past, noise_std)
     if cfg.output == "mulaw":
         Q = cfg.quantize_channels
         target = torch.as_tensor(mulaw_encode(audio, Q))                    # [B, T]
@@ -274,13 +292,15 @@ def context_frames(cfg) -> int:
 def train(model, data: str, out: str, steps: int, batch: int = 8, seg_frames: int = 16, lr: float = 1e-3,
           lr_final: float = 1e-4, save_every: int = 200, seed: int = 0, threads: int | None = None, log=print,
           progress: bool = True, max_files: int | None = None, device: str = "cpu", amp: bool = False,
-          dither: float = 0.0, quiet_prob: float = 0.0, past_gain_db: float = 0.0, stop_at: int | None = None):
+          dither: float = 0.0, quiet_prob: float = 0.0, past_gain_db: float = 0.0, past_noise_std: float = 0.0,
+          stop_at: int | None = None):
     """Train (or resume) and write the checkpoint every save_every steps and at the end.
     device "cuda": the model and each batch on the GPU; amp: bf16 autocast for the forward pass
     (weights, optimizer and checkpoints stay fp32). dither: see add_dither; quiet_prob (WaveNet):
     see quiet_spans. stop_at: stop (and save) at this step while the learning-rate schedule still
     runs to `steps`, for training in stages with different options. past_gain_db > 0 (WaveNet):
-    in half the segments one span of the input is scaled by up to +-past_gain_db dB (quiet_spans)."""
+    in half the segments one span of the input is scaled by up to +-past_gain_db dB (quiet_spans).
+    past_noise_std > 0 (WaveNet): noise of up to that many mu-law levels on the input (past_noise)."""
     if threads:
         torch.set_num_threads(threads)
     if amp and not str(device).startswith("cuda"):
@@ -308,13 +328,15 @@ def train(model, data: str, out: str, steps: int, batch: int = 8, seg_frames: in
     log(f"{len(corpus.items)} files, {corpus.seconds / 60:.1f} min of audio; {sum(p.numel() for p in model.parameters()):,} parameters")
     ctx = context_frames(cfg)
     loss_fn = LOSSES[cfg.family]
-    if (quiet_prob or past_gain_db) and cfg.family != "wavenet":
-        raise ValueError("quiet_prob and past_gain_db are implemented for WaveNet training only")
-    if past_gain_db < 0:
-        raise ValueError(f"past_gain_db must be >= 0, got {past_gain_db}")
+    if (quiet_prob or past_gain_db or past_noise_std) and cfg.family != "wavenet":
+        raise ValueError("quiet_prob, past_gain_db and past_noise_std are implemented for WaveNet training only")
+    if past_gain_db < 0 or past_noise_std < 0:
+        raise ValueError(f"past_gain_db and past_noise_std must be >= 0, got {past_gain_db}, {past_noise_std}")
     extra = {"quiet_prob": quiet_prob} if quiet_prob else {}
     if past_gain_db:
         extra.update(gain_prob=0.5, gain_db=past_gain_db)
+    if past_noise_std:
+        extra.update(noise_std=past_noise_std)
     model.train()
     end = min(steps, stop_at) if stop_at else steps
     it = range(step, end)

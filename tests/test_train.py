@@ -142,6 +142,15 @@ def test_wavenet_training_loss_is_the_models_likelihood(output):
         torch.manual_seed(6)
         ref = reference(quiet_spans(quiet_spans(true_past, 1.0), 1.0, 6.0))
     assert torch.allclose(both, ref, rtol=1e-6) and not torch.equal(both, quiet)
+    # with input noise last (same RNG draws)
+    from audiogen_fast.train import past_noise
+
+    with torch.no_grad():
+        torch.manual_seed(7)
+        noisy = loss_wavenet(model, audio, prev, mel, 0, quiet_prob=1.0, noise_std=2.0)
+        torch.manual_seed(7)
+        ref = reference(past_noise(quiet_spans(true_past, 1.0), 2.0))
+    assert torch.allclose(noisy, ref, rtol=1e-6) and not torch.equal(noisy, quiet)
 
 
 def test_unfolded_upsampler_is_the_same_function_with_the_same_gradients():
@@ -216,6 +225,24 @@ def test_quiet_spans_scale_one_span_per_chosen_segment():
     assert 8 <= picked <= 32                                          # about 30 % of segments
 
 
+def test_past_noise_is_mu_law_domain_noise_of_at_most_the_given_std():
+    """past_noise(x, s): in the companded (mu-law 255) domain, x plus Gaussian noise whose std is
+    drawn per segment in [0, s] levels (one level = 2/255), clamped to [-1, 1]; 0 returns x."""
+    from audiogen_fast.train import past_noise
+
+    torch.manual_seed(2)
+    x = (torch.rand(32, 20000, dtype=torch.float64) * 1.6 - 0.8)
+    assert past_noise(x, 0.0) is x
+    y = past_noise(x, 3.0)
+    comp = lambda v: torch.sign(v) * torch.log1p(255.0 * v.abs()) / np.log1p(255.0)   # noqa: E731
+    levels = (comp(y) - comp(x)) * 255.0 / 2.0                            # noise in mu-law levels
+    stds = levels.std(dim=1)
+    print("per-segment stds (levels):", stds.min().item(), stds.max().item())
+    assert stds.max() <= 3.0 * 1.03 and stds.min() < 0.5 and stds.max() > 2.5   # uniform in [0, 3]
+    assert abs(levels.mean().item()) < 0.02 and y.abs().max() <= 1.0
+    assert abs(torch.corrcoef(torch.stack([levels[:, 1:].flatten(), levels[:, :-1].flatten()]))[0, 1].item()) < 0.01
+
+
 def test_gain_spans_scale_one_span_by_at_most_the_gain_in_db():
     """quiet_spans(..., gain_db=D): one contiguous span per chosen segment scaled by one gain in
     [-D, +D] dB (both directions seen), clipped to [-1, 1]."""
@@ -241,23 +268,24 @@ def test_gain_spans_scale_one_span_by_at_most_the_gain_in_db():
 
 
 def test_training_with_dither(corpus, tmp_path):
-    """--dither, --quiet-past and --past-gain from the CLI train (the loss falls); quiet and gain
-    spans are WaveNet's."""
+    """--dither, --quiet-past, --past-gain and --past-noise from the CLI train (the loss falls);
+    the input augmentations are WaveNet's."""
     out = str(tmp_path / "n.safetensors")
     r = subprocess.run([sys.executable, "-m", "audiogen_fast.cli", "train", "wavenet", "--data", str(corpus), "--out", out,
                         "--preset", "tiny-wavenet", "--steps", "40", "--batch", "4", "--segment-frames", "4",
                         "--lr", "3e-3", "--save-every", "40", "--dither", "1e-3", "--quiet-past", "0.5", "--past-gain", "6",
-                        "--quiet"], capture_output=True, text=True)
+                        "--past-noise", "2", "--quiet"], capture_output=True, text=True)
     assert r.returncode == 0, r.stderr
     logs = [json.loads(line) for line in open(out + ".log.jsonl")]
     assert logs[-1]["loss"] < logs[0]["loss"]
-    for kw in (dict(quiet_prob=0.5), dict(past_gain_db=6.0)):
+    for kw in (dict(quiet_prob=0.5), dict(past_gain_db=6.0), dict(past_noise_std=2.0)):
         with pytest.raises(ValueError, match="WaveNet training only"):
             train(agf.build("tiny-wavernn"), str(corpus), str(tmp_path / "r.safetensors"), steps=1, progress=False,
                   log=lambda *a: None, **kw)
-    with pytest.raises(ValueError, match="past_gain_db must be >= 0"):
-        train(agf.build("tiny-wavenet"), str(corpus), str(tmp_path / "w.safetensors"), steps=1, past_gain_db=-1.0,
-              progress=False, log=lambda *a: None)
+    for kw in (dict(past_gain_db=-1.0), dict(past_noise_std=-1.0)):
+        with pytest.raises(ValueError, match="must be >= 0"):
+            train(agf.build("tiny-wavenet"), str(corpus), str(tmp_path / "w.safetensors"), steps=1, progress=False,
+                  log=lambda *a: None, **kw)
 
 
 def test_stop_at_keeps_the_schedule_of_all_steps(corpus, tmp_path):
