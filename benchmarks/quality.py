@@ -1,7 +1,7 @@
 """Copy-synthesis quality on held-out utterances: PESQ (wide band, 16 kHz), STOI, log-mel L1,
 next to Griffin-Lim from the same mel as a reference row.
 
-    python3 benchmarks/quality.py --data runs/speech16k/test [--ckpt CKPT] [--n 24] [--out results.json] [--yardsticks]
+    python3 benchmarks/quality.py --data runs/speech16k/test [--ckpt CKPT] [--n 24] [--out results.json] [--one-step] [--yardsticks]
 
 Needs `pip install pesq pystoi`. Every utterance: mel = voc.mel(wav) (the model's own features),
 audio = voc.generate(mel), trimmed to the input length; Griffin-Lim inverts the same mel
@@ -9,8 +9,10 @@ audio = voc.generate(mel), trimmed to the input length; Griffin-Lim inverts the 
 over all frames and over speech frames (within 40 dB of the loudest frame: a noise floor where the
 input is digitally silent shows only in the first); level offset / spread: the median and robust
 spread (IQR / 1.349) of the output's minus the input's frame energy in dB over speech frames.
---yardsticks adds rows for known distortions of the clean input (white noise, a noise floor, level
-jitter, the mu-law round trip) to read the metrics by.
+--one-step adds a row for teacher-forced one-step sampling (each sample drawn given the true past:
+the gap to the model's row is what compounding errors cost); --yardsticks adds rows for known
+distortions of the clean input (white noise, a noise floor, level jitter, the mu-law round trip)
+to read the metrics by.
 """
 from __future__ import annotations
 
@@ -105,6 +107,31 @@ def yardsticks(wav: np.ndarray, sr: int, rng: np.random.Generator) -> dict:
             "mu-law 256 round trip": mulaw_decode(mulaw_encode(w.astype(np.float32), 256), 256).astype(np.float64)}
 
 
+def one_step(voc, wav: np.ndarray, mel: np.ndarray, seed: int = 0) -> np.ndarray:
+    """Teacher-forced one-step sampling of a mu-law WaveNet: every sample drawn given the TRUE past
+    (the model's parallel forward on the clean input), with the inverse-CDF rule and the noise that
+    generation draws from the same seed. Its score next to the free-running output's is the
+    exposure gap: what the errors that compound through the model's own past cost."""
+    from audiogen_fast.models.wavenet.runtime import draw_noise, initial_input
+    from audiogen_fast.sampling import mulaw_decode, mulaw_encode, sample_softmax
+    from audiogen_fast.emphasis import preemphasize
+
+    cfg, model = voc.config, voc.model
+    if cfg.family != "wavenet" or cfg.output != "mulaw":
+        raise ValueError("--one-step is implemented for mu-law WaveNets")
+    a = cfg.preemphasis
+    x = torch.as_tensor(mulaw_encode(preemphasize(wav, a), cfg.quantize_channels))          # [T] true classes
+    inp = torch.cat([torch.tensor([initial_input(cfg)]), x[:-1]])[None]
+    p = next(model.parameters())
+    with torch.no_grad():
+        logits = model(inp.to(p.device), torch.from_numpy(mel)[None].to(p.device, p.dtype))[0].T.float().cpu()
+    u = torch.from_numpy(draw_noise(cfg, seed, len(x)))
+    e = mulaw_decode(sample_softmax(logits, u).numpy(), cfg.quantize_channels).astype(np.float64)
+    if a:   # de-emphasis through the true past: x^[n] = e^[n] + a x[n-1]
+        e[1:] += a * wav[:-1].astype(np.float64)
+    return e.astype(np.float32)
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--data", required=True)
@@ -112,6 +139,8 @@ def main():
     ap.add_argument("--n", type=int, default=24, help="held-out utterances to score")
     ap.add_argument("--backend", default="auto")
     ap.add_argument("--out", default=None)
+    ap.add_argument("--one-step", action="store_true",
+                    help="also score teacher-forced one-step sampling (each sample given the true past): the exposure gap")
     ap.add_argument("--yardsticks", action="store_true",
                     help="also score known distortions of the clean input (white noise, a noise floor, level jitter, mu-law)")
     args = ap.parse_args()
@@ -129,6 +158,8 @@ def main():
         gl = griffin_lim_from_mel(mel, cfg, len(wav))
         rows["model"].append(metrics(wav, out, cfg.sample_rate, cfg))
         rows["griffin_lim"].append(metrics(wav, gl, cfg.sample_rate, cfg))
+        if args.one_step:
+            rows.setdefault("one-step (true past)", []).append(metrics(wav, one_step(voc, wav, mel), cfg.sample_rate, cfg))
         if args.yardsticks:
             for name, deg in yardsticks(wav, cfg.sample_rate, rng).items():
                 rows.setdefault(name, []).append(metrics(wav, deg, cfg.sample_rate, cfg))
