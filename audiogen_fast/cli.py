@@ -341,7 +341,7 @@ def cmd_train(args):
           lr_final=args.lr_final, save_every=args.save_every, seed=args.seed, threads=args.threads,
           progress=not args.quiet, device=args.device, amp=args.amp, dither=args.dither,
           quiet_prob=args.quiet_past, past_gain_db=args.past_gain, past_noise_std=args.past_noise,
-          stop_at=args.stop_at)
+          self_past_prob=args.self_past, stop_at=args.stop_at)
     print(f"wrote {args.out} (loss log {args.out}.log.jsonl)")
     return 0
 
@@ -428,6 +428,9 @@ def main(argv=None):
     s.add_argument("--past-noise", type=float, default=0.0, metavar="LEVELS", help="WaveNet: noise on the "
                    "teacher-forced input in the mu-law domain, std up to LEVELS of 256 (per segment; targets kept), "
                    "so the model learns to read a past that strays like its own samples")
+    s.add_argument("--self-past", type=float, default=0.0, metavar="P", help="mu-law WaveNet: share of segments "
+                   "whose teacher-forced input is the model's own one-step samples (one more forward pass), so it "
+                   "learns to read a past with its own kind of error")
     s.add_argument("--preset", default=None, help="start from a preset config (default: the family's defaults)")
     s.add_argument("--init", default=None, help="start from a trained checkpoint's weights and config ('default': "
                    "the bundled model) with a fresh optimizer and step count: fine-tuning; --overrides may change "

@@ -27,7 +27,7 @@ import torch.nn.functional as F
 from .audio import load_wav, mel_spectrogram
 from .checkpoint import save
 from .emphasis import preemphasize
-from .sampling import label_to_float, mulaw_encode
+from .sampling import label_to_float, mulaw_encode, sample_softmax
 
 
 class Corpus:
@@ -172,36 +172,63 @@ def past_noise(past, max_std: float):
 
 
 def loss_wavenet(model, audio, prev, mel_win, ctx, quiet_prob: float = 0.0, gain_prob: float = 0.0,
-                 gain_db: float = 0.0, noise_std: float = 0.0):
+                 gain_db: float = 0.0, noise_std: float = 0.0, self_prob: float = 0.0):
     """Teacher-forced negative log-likelihood per sample: cross-entropy over mu-law classes, or the
     continuous output's NLL (discretized mixture of logistics, single Gaussian). quiet_prob, and
     gain_prob with gain_db: see quiet_spans (quiet spans first, then the +-gain_db ones); then
-    noise_std: see past_noise."""
+    noise_std: see past_noise; then self_prob (mu-law): the share of segments whose input is the
+    model's own one-step samples (self_past)."""
     cfg = model.config
     T = audio.shape[1]
     past = quiet_spans(torch.cat([prev.unsqueeze(1), audio[:, :-1]], dim=1), quiet_prob)  # previous samples
     if gain_prob > 0:
         past = quiet_spans(past, gain_prob, gain_db)
     past = past_noise(past, noise_std)
+    c = _upsampled(model, mel_win, ctx, cfg.hop_length, T)
     if cfg.output == "mulaw":
         Q = cfg.quantize_channels
         target = torch.as_tensor(mulaw_encode(audio, Q))                    # [B, T]
         x = torch.as_tensor(mulaw_encode(past, Q))                          # previous sample's class
-    else:
-        x = past                                                            # previous sample's value
-    c = _upsampled(model, mel_win, ctx, cfg.hop_length, T)
-    g = None
-    h = model.first_conv(model.embed_input(x))
-    skips = 0.0
-    for layer in model.conv_layers:
-        h, s = layer(h, c, g)
-        skips = skips + s
-    out = model.output_stack(skips * math.sqrt(1.0 / len(model.conv_layers)))  # [B, out_channels, T]
-    if cfg.output == "mulaw":
-        return F.cross_entropy(out, target)
+        if self_prob > 0:
+            x = self_past(model, x, c, self_prob)
+        return F.cross_entropy(_teacher_forced(model, x, c), target)
+    if self_prob > 0:
+        raise ValueError("self_prob is implemented for mu-law WaveNets")
+    out = _teacher_forced(model, past, c)                                   # previous sample's value
     if cfg.output == "gaussian":
         return gaussian_nll(out.transpose(1, 2), audio, cfg.log_scale_min)
     return mol_nll(out.transpose(1, 2), audio, cfg.log_scale_min)
+
+
+def _teacher_forced(model, x, c):
+    """The model's parallel forward on inputs x [B, T] with upsampled conditioning c [B, C, T]."""
+    h = model.first_conv(model.embed_input(x))
+    skips = 0.0
+    for layer in model.conv_layers:
+        h, s = layer(h, c, None)
+        skips = skips + s
+    return model.output_stack(skips * math.sqrt(1.0 / len(model.conv_layers)))  # [B, out_channels, T]
+
+
+def self_past(model, x, c, prob: float):
+    """x [B, T] input classes (x[:, t] is the sample before t) -> the same with, in each segment
+    with probability prob, every input after the first replaced by the model's own one-step sample:
+    x'[t + 1] drawn from the model given x[..t] (no gradient; the generation rule, sample_softmax,
+    on fresh uniforms). Why: the default samples STOI 0.94 one step at a time from the true past
+    but 0.69 free-running (benchmarks/quality.py --one-step): its own samples stray from the
+    recordings (by ~10 mu-law levels on average, heavy-tailed) and it was trained only on clean
+    pasts. Here it also learns from pasts with its own kind of error; one extra forward pass."""
+    if prob <= 0:
+        return x
+    pick = torch.nonzero(torch.rand(x.shape[0]) < prob).flatten()
+    if len(pick) == 0:
+        return x
+    with torch.no_grad():
+        logits = _teacher_forced(model, x[pick], c[pick] if c is not None else None).transpose(1, 2)   # [b, T, Q]
+        drawn = sample_softmax(logits.float(), torch.rand(logits.shape[:2], dtype=torch.float64))
+    out = x.clone()
+    out[pick, 1:] = drawn[:, :-1].to(x.dtype)
+    return out
 
 
 def gaussian_nll(params, x, log_scale_min):
@@ -293,14 +320,16 @@ def train(model, data: str, out: str, steps: int, batch: int = 8, seg_frames: in
           lr_final: float = 1e-4, save_every: int = 200, seed: int = 0, threads: int | None = None, log=print,
           progress: bool = True, max_files: int | None = None, device: str = "cpu", amp: bool = False,
           dither: float = 0.0, quiet_prob: float = 0.0, past_gain_db: float = 0.0, past_noise_std: float = 0.0,
-          stop_at: int | None = None):
+          self_past_prob: float = 0.0, stop_at: int | None = None):
     """Train (or resume) and write the checkpoint every save_every steps and at the end.
     device "cuda": the model and each batch on the GPU; amp: bf16 autocast for the forward pass
     (weights, optimizer and checkpoints stay fp32). dither: see add_dither; quiet_prob (WaveNet):
     see quiet_spans. stop_at: stop (and save) at this step while the learning-rate schedule still
     runs to `steps`, for training in stages with different options. past_gain_db > 0 (WaveNet):
     in half the segments one span of the input is scaled by up to +-past_gain_db dB (quiet_spans).
-    past_noise_std > 0 (WaveNet): noise of up to that many mu-law levels on the input (past_noise)."""
+    past_noise_std > 0 (WaveNet): noise of up to that many mu-law levels on the input (past_noise).
+    self_past_prob > 0 (mu-law WaveNet): that share of segments trains on the model's own one-step
+    samples as input (self_past)."""
     if threads:
         torch.set_num_threads(threads)
     if amp and not str(device).startswith("cuda"):
@@ -328,15 +357,21 @@ def train(model, data: str, out: str, steps: int, batch: int = 8, seg_frames: in
     log(f"{len(corpus.items)} files, {corpus.seconds / 60:.1f} min of audio; {sum(p.numel() for p in model.parameters()):,} parameters")
     ctx = context_frames(cfg)
     loss_fn = LOSSES[cfg.family]
-    if (quiet_prob or past_gain_db or past_noise_std) and cfg.family != "wavenet":
-        raise ValueError("quiet_prob, past_gain_db and past_noise_std are implemented for WaveNet training only")
-    if past_gain_db < 0 or past_noise_std < 0:
-        raise ValueError(f"past_gain_db and past_noise_std must be >= 0, got {past_gain_db}, {past_noise_std}")
+    if (quiet_prob or past_gain_db or past_noise_std or self_past_prob) and cfg.family != "wavenet":
+        raise ValueError("quiet_prob, past_gain_db, past_noise_std and self_past_prob are implemented for WaveNet "
+                         "training only")
+    if past_gain_db < 0 or past_noise_std < 0 or not 0 <= self_past_prob <= 1:
+        raise ValueError(f"past_gain_db and past_noise_std must be >= 0 and self_past_prob in [0, 1], got "
+                         f"{past_gain_db}, {past_noise_std}, {self_past_prob}")
+    if self_past_prob and cfg.output != "mulaw":
+        raise ValueError("self_past_prob is implemented for mu-law WaveNets")
     extra = {"quiet_prob": quiet_prob} if quiet_prob else {}
     if past_gain_db:
         extra.update(gain_prob=0.5, gain_db=past_gain_db)
     if past_noise_std:
         extra.update(noise_std=past_noise_std)
+    if self_past_prob:
+        extra.update(self_prob=self_past_prob)
     model.train()
     end = min(steps, stop_at) if stop_at else steps
     it = range(step, end)

@@ -151,6 +151,20 @@ def test_wavenet_training_loss_is_the_models_likelihood(output):
         torch.manual_seed(7)
         ref = reference(past_noise(quiet_spans(true_past, 1.0), 2.0))
     assert torch.allclose(noisy, ref, rtol=1e-6) and not torch.equal(noisy, quiet)
+    if output != "mulaw":
+        with pytest.raises(ValueError, match="mu-law"):
+            loss_wavenet(model, audio, prev, mel, 0, self_prob=1.0)
+        return
+    # with the model's own one-step samples as input
+    from audiogen_fast.train import _upsampled, self_past
+
+    with torch.no_grad():
+        torch.manual_seed(8)
+        own = loss_wavenet(model, audio, prev, mel, 0, self_prob=1.0)
+        torch.manual_seed(8)
+        xs = self_past(model, torch.as_tensor(mulaw_encode(true_past, Q)), _upsampled(model, mel, 0, cfg.hop_length, T), 1.0)
+        ref = torch.nn.functional.cross_entropy(model(xs, mel), torch.as_tensor(mulaw_encode(audio, Q)))
+    assert torch.allclose(own, ref, rtol=1e-6) and not torch.equal(own, got)
 
 
 def test_unfolded_upsampler_is_the_same_function_with_the_same_gradients():
@@ -243,6 +257,34 @@ def test_past_noise_is_mu_law_domain_noise_of_at_most_the_given_std():
     assert abs(torch.corrcoef(torch.stack([levels[:, 1:].flatten(), levels[:, :-1].flatten()]))[0, 1].item()) < 0.01
 
 
+def test_self_past_is_the_models_own_one_step_samples():
+    """self_past(model, x, c, 1): input 0 kept, input t+1 = the generation rule's draw from the
+    model's teacher-forced logits at t (on the uniforms it draws); prob 0 returns x; the chosen
+    share of segments is about prob."""
+    from audiogen_fast.sampling import sample_softmax
+    from audiogen_fast.train import _teacher_forced, self_past
+
+    model = agf.build("tiny-wavenet", seed=2)
+    cfg = model.config
+    g = torch.Generator().manual_seed(3)
+    x = torch.randint(0, 256, (3, 5 * cfg.hop_length), generator=g)
+    c = model.upsample(torch.randn(3, cfg.n_mels, 5, generator=g))
+    assert self_past(model, x, c, 0.0) is x
+    torch.manual_seed(4)
+    y = self_past(model, x, c, 1.0)
+    torch.manual_seed(4)
+    torch.rand(3)                                                         # the segment draw
+    with torch.no_grad():
+        logits = _teacher_forced(model, x, c).transpose(1, 2)
+    want = sample_softmax(logits, torch.rand(logits.shape[:2], dtype=torch.float64))
+    assert torch.equal(y[:, 0], x[:, 0]) and torch.equal(y[:, 1:], want[:, :-1])
+    assert (y != x).float().mean() > 0.5                                  # random weights: far from x
+    torch.manual_seed(5)
+    xs = torch.randint(0, 256, (64, cfg.hop_length))
+    picked = (self_past(model, xs, model.upsample(torch.zeros(64, cfg.n_mels, 1)), 0.25)[:, 1:] != xs[:, 1:]).any(1).sum()
+    assert 6 <= int(picked) <= 28                                         # about a quarter of 64
+
+
 def test_gain_spans_scale_one_span_by_at_most_the_gain_in_db():
     """quiet_spans(..., gain_db=D): one contiguous span per chosen segment scaled by one gain in
     [-D, +D] dB (both directions seen), clipped to [-1, 1]."""
@@ -268,21 +310,21 @@ def test_gain_spans_scale_one_span_by_at_most_the_gain_in_db():
 
 
 def test_training_with_dither(corpus, tmp_path):
-    """--dither, --quiet-past, --past-gain and --past-noise from the CLI train (the loss falls);
-    the input augmentations are WaveNet's."""
+    """--dither, --quiet-past, --past-gain, --past-noise and --self-past from the CLI train (the
+    loss falls); the input augmentations are WaveNet's."""
     out = str(tmp_path / "n.safetensors")
     r = subprocess.run([sys.executable, "-m", "audiogen_fast.cli", "train", "wavenet", "--data", str(corpus), "--out", out,
                         "--preset", "tiny-wavenet", "--steps", "40", "--batch", "4", "--segment-frames", "4",
                         "--lr", "3e-3", "--save-every", "40", "--dither", "1e-3", "--quiet-past", "0.5", "--past-gain", "6",
-                        "--past-noise", "2", "--quiet"], capture_output=True, text=True)
+                        "--past-noise", "2", "--self-past", "0.5", "--quiet"], capture_output=True, text=True)
     assert r.returncode == 0, r.stderr
     logs = [json.loads(line) for line in open(out + ".log.jsonl")]
     assert logs[-1]["loss"] < logs[0]["loss"]
-    for kw in (dict(quiet_prob=0.5), dict(past_gain_db=6.0), dict(past_noise_std=2.0)):
+    for kw in (dict(quiet_prob=0.5), dict(past_gain_db=6.0), dict(past_noise_std=2.0), dict(self_past_prob=0.5)):
         with pytest.raises(ValueError, match="WaveNet training only"):
             train(agf.build("tiny-wavernn"), str(corpus), str(tmp_path / "r.safetensors"), steps=1, progress=False,
                   log=lambda *a: None, **kw)
-    for kw in (dict(past_gain_db=-1.0), dict(past_noise_std=-1.0)):
+    for kw in (dict(past_gain_db=-1.0), dict(past_noise_std=-1.0), dict(self_past_prob=1.5)):
         with pytest.raises(ValueError, match="must be >= 0"):
             train(agf.build("tiny-wavenet"), str(corpus), str(tmp_path / "w.safetensors"), steps=1, progress=False,
                   log=lambda *a: None, **kw)
