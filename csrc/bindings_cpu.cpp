@@ -49,7 +49,6 @@ PYBIND11_MODULE(_C_cpu, m) {
     m.def("float_to_half", [](float f) { return agf::float_to_half(f); });
     m.def("half_to_float", [](uint16_t h) { return agf::half_to_float(h); });
     m.def("kernels_name", []() { return std::string(agf::kernels().name); });
-    m.def("default_threads", []() { return agf::default_threads(); });
 
     py::class_<agf::WaveNetCPU>(m, "WaveNetCPU")
         .def(py::init([](int L, int K, int R, int G, int S, int H, int OUT, int IN, int cycle, int mode, int n_mix,

@@ -47,6 +47,4 @@ inline void split(int n, int tid, int nt, int align, int* begin, int* end) {
     *end = std::min(n, b1 * align);
 }
 
-int default_threads();
-
 }  // namespace agf

@@ -4,7 +4,6 @@
 #include <cmath>
 #include <cstring>
 #include <stdexcept>
-#include <thread>
 
 #include "cpu/kernels.h"
 #include "cpu/pack.h"
@@ -12,11 +11,6 @@
 #include "cpu/team.h"
 
 namespace agf {
-
-int default_threads() {
-    const unsigned n = std::thread::hardware_concurrency();
-    return n == 0 ? 1 : static_cast<int>(n);
-}
 
 WaveNetCPU::WaveNetCPU(const WaveNetDims& d, const float* emb, const float* emb_b, const float* wd, const float* wos,
                        const float* bos, const float* w1, const float* b1, const float* w2, const float* b2)
