@@ -139,6 +139,7 @@ def main():
     ap.add_argument("--n", type=int, default=24, help="held-out utterances to score")
     ap.add_argument("--backend", default="auto")
     ap.add_argument("--out", default=None)
+    ap.add_argument("--schedule", default=None, help="DiffWave: the denoising schedule (fast, full; default: the config's)")
     ap.add_argument("--one-step", action="store_true",
                     help="also score teacher-forced one-step sampling (each sample given the true past): the exposure gap")
     ap.add_argument("--yardsticks", action="store_true",
@@ -154,7 +155,8 @@ def main():
     for f in files:
         wav, _ = load_wav(f, sample_rate=cfg.sample_rate)
         mel = voc.mel(wav)
-        out = voc.generate(mel=mel, seed=0)[: len(wav)]
+        kw = {"schedule": args.schedule} if args.schedule else {}
+        out = voc.generate(mel=mel, seed=0, **kw)[: len(wav)]
         gl = griffin_lim_from_mel(mel, cfg, len(wav))
         rows["model"].append(metrics(wav, out, cfg.sample_rate, cfg))
         rows["griffin_lim"].append(metrics(wav, gl, cfg.sample_rate, cfg))
@@ -173,7 +175,7 @@ def main():
               f"{s['level_offset_db']:+.1f} / {s['level_spread_db']:.1f} |")
     if args.out:
         with open(args.out, "w") as fh:
-            json.dump({"ckpt": args.ckpt or "default", "n": len(files), "summary": summary, "rows": rows}, fh, indent=1)
+            json.dump({"ckpt": args.ckpt or "default", "schedule": args.schedule, "n": len(files), "summary": summary, "rows": rows}, fh, indent=1)
 
 
 if __name__ == "__main__":
