@@ -13,11 +13,20 @@ import torch
 # ---- mu-law (mu = classes - 1; encode rounds half up; computed in float64) ---------------
 
 
+def mulaw_compress(x: torch.Tensor, mu: int) -> torch.Tensor:
+    """The mu-law curve, unquantized: x in [-1, 1] -> y in [-1, 1], in x's dtype."""
+    return torch.sign(x) * torch.log1p(mu * x.abs()) / np.log1p(mu)
+
+
+def mulaw_expand(y: torch.Tensor, mu: int) -> torch.Tensor:
+    """mulaw_compress's inverse, in y's dtype."""
+    return torch.sign(y) * (torch.pow(1.0 + mu, y.abs()) - 1.0) / mu
+
+
 def mulaw_encode(x, classes: int = 256):
     """float audio in [-1, 1] -> int64 classes in [0, classes - 1]. numpy or torch in, same out."""
     mu = classes - 1
-    xt = torch.as_tensor(x).double().clamp(-1.0, 1.0)
-    y = torch.sign(xt) * torch.log1p(mu * xt.abs()) / np.log1p(mu)
+    y = mulaw_compress(torch.as_tensor(x).double().clamp(-1.0, 1.0), mu)
     k = torch.floor((y + 1.0) * 0.5 * mu + 0.5).long().clamp(0, mu)
     return k.numpy() if isinstance(x, np.ndarray) else k
 
@@ -27,7 +36,7 @@ def mulaw_decode(k, classes: int = 256):
     mu = classes - 1
     kt = torch.as_tensor(k)
     y = 2.0 * kt.double() / mu - 1.0
-    x = (torch.sign(y) * (torch.pow(1.0 + mu, y.abs()) - 1.0) / mu).float()
+    x = mulaw_expand(y, mu).float()
     return x.numpy() if isinstance(k, np.ndarray) else x
 
 

@@ -27,7 +27,7 @@ import torch.nn.functional as F
 from .audio import load_wav, mel_spectrogram
 from .checkpoint import save
 from .emphasis import preemphasize
-from .sampling import label_to_float, mulaw_encode, sample_softmax
+from .sampling import label_to_float, mulaw_compress, mulaw_encode, mulaw_expand, sample_softmax
 
 
 class Corpus:
@@ -164,11 +164,11 @@ def past_noise(past, max_std: float):
     dither floor, it deepened the silence trap: noisy input, exactly silent targets.)"""
     if max_std <= 0:
         return past
-    mu = 255.0
-    y = torch.sign(past) * torch.log1p(mu * past.abs()) / math.log1p(mu)        # companded, [-1, 1]
+    mu = 255
+    y = mulaw_compress(past, mu)                                                 # companded, [-1, 1]
     std = torch.rand(past.shape[0], 1, dtype=past.dtype).to(past.device) * (max_std * 2.0 / mu)   # levels -> units
     y = (y + std * torch.randn(past.shape, dtype=past.dtype).to(past.device)).clamp(-1.0, 1.0)
-    return torch.sign(y) * torch.expm1(y.abs() * math.log1p(mu)) / mu
+    return mulaw_expand(y, mu)
 
 
 def loss_wavenet(model, audio, prev, mel_win, ctx, quiet_prob: float = 0.0, gain_prob: float = 0.0,

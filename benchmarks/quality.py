@@ -152,10 +152,10 @@ def main():
     files = files[::step][: args.n]
     rows = {"model": [], "griffin_lim": []}
     rng = np.random.default_rng(0)
+    kw = {"schedule": args.schedule} if args.schedule else {}   # DiffWave only
     for f in files:
         wav, _ = load_wav(f, sample_rate=cfg.sample_rate)
         mel = voc.mel(wav)
-        kw = {"schedule": args.schedule} if args.schedule else {}
         out = voc.generate(mel=mel, seed=0, **kw)[: len(wav)]
         gl = griffin_lim_from_mel(mel, cfg, len(wav))
         rows["model"].append(metrics(wav, out, cfg.sample_rate, cfg))
