@@ -1,8 +1,9 @@
 """Build script: the C++ CPU extension always, the CUDA extension where CUDA is present.
 
 * ``audiogen_fast._C_cpu``  — csrc/cpu/*.cpp + csrc/bindings_cpu.cpp (pybind11, no libtorch).
-  Files named ``*_avx2.cpp`` are compiled with -mavx2 -mfma and only called after a
-  run-time CPU check; everything else is portable x86-64 / aarch64 (never -march=native).
+  Files named ``*_avx2.cpp`` are compiled with -mavx2 -mfma, ``*_avx512bf16.cpp`` with
+  -mavx512f -mavx512bf16 (where the compiler has it), and only called after a run-time CPU
+  check; everything else is portable x86-64 / aarch64 (never -march=native).
 * ``audiogen_fast._C_cuda_emu`` — csrc/cuda_emu_bindings.cpp: the CUDA kernels' source built for
   the CPU on a fiber emulator (tests of the kernels' logic without a GPU).
 * ``audiogen_fast._C_cuda`` — csrc/cuda/*.cu + csrc/bindings_cuda.cpp, built when
@@ -16,7 +17,7 @@ import shutil
 import subprocess
 import sys
 
-from pybind11.setup_helpers import ParallelCompile, Pybind11Extension, build_ext
+from pybind11.setup_helpers import ParallelCompile, Pybind11Extension, build_ext, has_flag
 from setuptools import setup
 
 # compile the sources of an extension in parallel (all cores unless AUDIOGEN_FAST_BUILD_JOBS says):
@@ -80,6 +81,7 @@ class BuildExt(build_ext):
 
     def build_extensions(self):
         compiler = self.compiler
+        bf16_flags = ["-mavx512f", "-mavx512bf16"] if has_flag(compiler, "-mavx512bf16") else []
         original_compile = compiler._compile
         nvcc = getattr(self, "_nvcc", None)
 
@@ -93,6 +95,9 @@ class BuildExt(build_ext):
             post = list(extra_postargs)
             if src.endswith("_avx2.cpp"):
                 post += ["-mavx2", "-mfma", "-mf16c"]
+            if src.endswith("_avx512bf16.cpp"):
+                # without the flags the file compiles to the emulation (csrc/cpu/bf16.h)
+                post += bf16_flags
             original_compile(obj, src, ext, cc_args, post, pp_opts)
 
         compiler._compile = _compile

@@ -25,6 +25,31 @@ def cpu_features() -> dict:
     return dict(_ext().cpu_features())
 
 
+def bf16_kernel() -> str:
+    """The bf16 product the C++ loops use here: "avx512bf16" (vdpbf16ps) or "emulated" (the same
+    bits from plain C++, much slower)."""
+    return _ext().bf16_kernel()
+
+
+def bf16_matmul(x, w, bias=None, y=None, impl: str = "auto") -> np.ndarray:
+    """The C++ bf16 product alone (csrc/cpu/bf16.h), for tests: x [rows, K] @ w [K, N] with both
+    rounded to bf16, fp32 accumulation; + bias (y None) or y + x @ w."""
+    x, w = _f32(x, "x", 2), _f32(w, "w", 2)
+    if x.shape[1] != w.shape[0]:
+        raise ValueError(f"bf16_matmul: x is {x.shape}, w is {w.shape}")
+    rows, K = x.shape
+    N = w.shape[1]
+    b = None if bias is None else _f32(bias, "bias", 1)
+    if b is not None and b.shape != (N,):
+        raise ValueError(f"bf16_matmul: bias must be [{N}]")
+    out = np.zeros((rows, N), np.float32) if y is None else _f32(y, "y", 2).copy()
+    if out.shape != (rows, N):
+        raise ValueError(f"bf16_matmul: y must be [{rows}, {N}]")
+    _ext().bf16_gemm(x.ctypes.data, rows, K, w.ctypes.data, N, 0 if b is None else b.ctypes.data, y is None,
+                     out.ctypes.data, impl)
+    return out
+
+
 def mulaw_encode(x, classes: int = 256) -> np.ndarray:
     x = _f32(x, "x")
     out = np.empty(x.shape, dtype=np.int64)
@@ -334,10 +359,13 @@ class DiffWaveCPU:
         self._impl = _ext().DiffWaveCPU(C, L, M, self.dilations, [self._w[k].data_ptr() for k in order])
 
     def run(self, eproj, coef, noise, mel=None, threads: int | None = None, hoist: bool = True,
-            winograd: bool = True):
+            winograd: bool = True, bf16: bool = False):
         """eproj [S, L, C] step biases, coef [3, S] (c1 | c2 | sigma per executed step), noise
         [S, B, T], mel [B, T, M] (upsampled) -> audio [B, T]. winograd: the dilated conv by
-        Winograd F(2,3) (fewer multiply-adds) or directly."""
+        Winograd F(2,3) (fewer multiply-adds) or directly. bf16: the layers' products with bf16
+        inputs and fp32 accumulation (csrc/cpu/bf16.h; needs winograd, no hoist)."""
+        if bf16 and (hoist or not winograd):
+            raise ValueError("bf16 products run the Winograd path without hoisting")
         import torch
 
         S, B, T = noise.shape
@@ -351,5 +379,5 @@ class DiffWaveCPU:
             _, pm, nm = _f32c(mel, "mel")
         out = torch.empty(B, T)
         self._impl.run(B, T, S, pe, ne, pc, nc, pn, nn_, pm, nm, out.data_ptr(), out.numel(),
-                       int(threads or num_threads()), bool(hoist), bool(winograd))
+                       int(threads or num_threads()), bool(hoist), bool(winograd), bool(bf16))
         return out

@@ -73,13 +73,13 @@ class Vocoder:
             raise InputError(f"unknown dtype {dtype!r} (use one of {', '.join(DTYPES)})")
         self.dtype = dtype
         self.backend = resolve_backend(backend, self.family, self.device.split(":")[0])
-        if (dtype != "float32" and self.device == "cpu" and self.backend == "cpp"
-                and self.family.name == "diffwave"):
-            raise InputError("the diffwave cpp backend runs float32 only (fp16-stored weights are a "
-                             "WaveNet / WaveRNN option): use dtype='float32'")
-        if dtype != "float32" and self.device == "cpu" and not (self.backend == "cpp" and dtype == "float16"):
-            raise InputError(f"dtype {dtype} on the CPU needs the cpp backend with float16 (fp16-stored weights); "
-                             f"got backend {self.backend!r}: use float32")
+        if self.device == "cpu" and dtype != "float32":
+            # CPU options: fp16-stored weights (WaveNet, WaveRNN), bf16 products (DiffWave)
+            ok = "bfloat16" if self.family.name == "diffwave" else "float16"
+            if self.backend != "cpp" or dtype != ok:
+                what = "bf16 products" if ok == "bfloat16" else "fp16-stored weights"
+                raise InputError(f"dtype {dtype} on the CPU: the {self.family.name} cpp backend takes float32 or "
+                                 f"{ok} ({what}); got backend {self.backend!r} with {dtype}")
         self.model = model.eval()
         # The GPU backends run the model converted to the dtype; on the CPU the model stays fp32
         # (the cpp backend stores its own fp16 copy of the weights when asked).

@@ -8,7 +8,9 @@
 #include <cstdint>
 #include <stdexcept>
 #include <string>
+#include <vector>
 
+#include "cpu/bf16.h"
 #include "cpu/cpu_features.h"
 #include "cpu/diffwave.h"
 #include "cpu/kernels.h"
@@ -43,6 +45,7 @@ PYBIND11_MODULE(_C_cpu, m) {
         d["avx2"] = f.avx2;
         d["fma"] = f.fma;
         d["avx512f"] = f.avx512f;
+        d["avx512bf16"] = agf::bf16::native_available();  // and the build has the kernel
         return d;
     });
 
@@ -160,7 +163,8 @@ PYBIND11_MODULE(_C_cpu, m) {
              }))
         .def("run", [](const agf::DiffWaveCPU& self, int B, int64_t T, int S, std::uintptr_t eproj, int64_t n_eproj,
                        std::uintptr_t coef, int64_t n_coef, std::uintptr_t noise, int64_t n_noise, std::uintptr_t mel,
-                       int64_t n_mel, std::uintptr_t out, int64_t n_out, int nthreads, bool hoist, bool winograd) {
+                       int64_t n_mel, std::uintptr_t out, int64_t n_out, int nthreads, bool hoist, bool winograd,
+                       bool bf16) {
             const auto& d = self.dims();
             require(B >= 1 && T >= 0 && S >= 1, "DiffWaveCPU.run: need B >= 1, T >= 0, S >= 1");
             require(n_eproj == int64_t(S) * d.L * d.C, "DiffWaveCPU.run: eproj must be [S, L, C]");
@@ -176,8 +180,29 @@ PYBIND11_MODULE(_C_cpu, m) {
             const float* c = ptr<const float>(coef);
             py::gil_scoped_release nogil;
             self.run(B, T, S, ptr<const float>(eproj), c, c + S, c + 2 * S, ptr<const float>(noise),
-                     d.M > 0 ? ptr<const float>(mel) : nullptr, ptr<float>(out), nthreads, hoist, winograd);
+                     d.M > 0 ? ptr<const float>(mel) : nullptr, ptr<float>(out), nthreads, hoist, winograd, bf16);
         });
+
+    // The bf16 product alone (cpu/bf16.h), for tests: Y [rows, N] = bias + X W (set) or Y += X W,
+    // X [rows, K] and W [K, N] fp32 (rounded to bf16 here); impl "native" (AVX512-BF16, if this
+    // CPU has it), "emulated" or "auto" (what the loops use)
+    m.def("bf16_gemm", [](std::uintptr_t x, int rows, int K, std::uintptr_t w, int N, std::uintptr_t bias, bool set,
+                          std::uintptr_t y, const std::string& impl) {
+        require(rows >= 0 && K >= 1 && N >= 1, "bf16_gemm: need rows >= 0, K >= 1, N >= 1");
+        require(impl == "native" || impl == "emulated" || impl == "auto", "bf16_gemm: impl is native, emulated or auto");
+        require(impl != "native" || agf::bf16::native_available(), "bf16_gemm: this CPU (or build) has no AVX512-BF16");
+        check_ptr(x, "x"); check_ptr(w, "w"); check_ptr(y, "y");
+        const int K2 = agf::bf16::pairs(K);
+        std::vector<uint32_t> xp(static_cast<size_t>(rows) * K2), wp(agf::bf16::panel_words(K, N));
+        const agf::bf16::GemmFn f = impl == "native" ? agf::bf16::gemm_native
+                                    : impl == "emulated" ? agf::bf16::gemm_emulated : agf::bf16::gemm();
+        const agf::bf16::PackFn pk = f == agf::bf16::gemm_native ? agf::bf16::pack_rows_native : agf::bf16::pack_rows;
+        pk(ptr<const float>(x), rows, K, K, xp.data(), K2);
+        agf::bf16::pack_panels(ptr<const float>(w), K, N, 0, N, wp.data());
+        f(xp.data(), rows, K2, K2, wp.data(), N, bias ? ptr<const float>(bias) : nullptr, set, ptr<float>(y), N);
+    });
+    m.def("bf16_kernel", []() { return std::string(agf::bf16::gemm_name()); },
+          "the bf16 product the loops use: avx512bf16 or emulated");
 
     m.def("mulaw_encode", [](std::uintptr_t x, std::uintptr_t out, int64_t n, int mu) {
         require(n >= 0, "mulaw_encode: n must be >= 0");

@@ -101,7 +101,7 @@ def test_backend_registry():
     if b["cpp"][0]:
         with pytest.raises(agf.InputError, match="float16"):
             agf.Vocoder(model, backend="torch", device="cpu", dtype="float16")
-        with pytest.raises(agf.InputError, match="float32 only"):
+        with pytest.raises(agf.InputError, match="float32 or bfloat16"):
             agf.Vocoder(agf.build("tiny-diffwave"), backend="cpp", device="cpu", dtype="float16")
     with pytest.raises(agf.InputError, match="device"):
         agf.Vocoder(model, device="tpu")

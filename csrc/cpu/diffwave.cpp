@@ -5,6 +5,7 @@
 #include <cstring>
 #include <stdexcept>
 
+#include "cpu/bf16.h"
 #include "cpu/kernels.h"
 #include "cpu/pack.h"
 #include "cpu/team.h"
@@ -28,6 +29,23 @@ inline void residual_skip(const float* __restrict orow, const float* __restrict 
         for (int c = 0; c < C; ++c) sr[c] = orow[C + c] + sr[c];
 }
 }  // namespace
+
+// One thread's buffers for a block: fp32 A [kPair, 4C] (Winograd inputs U1..U4) or [kBlock, 3C]
+// (direct taps), Z / O [kBlock, 2C], P / Q [kPair, 2C], G [kBlock, C], MR [kBlock, M] (mel rows),
+// tr [kBlock] (each Z row's time); bf16 pairs of A (each U_j its own [pairs(C)] run, so an odd C
+// stays aligned), of MR and of G.
+struct DiffWaveCPU::Scratch {
+    std::vector<float> A, Z, P, Q, G, O, MR;
+    std::vector<int64_t> tr;
+    std::vector<uint32_t> Ab, MRb, Gb;
+    Scratch(int C, int M, bool bf16)
+        : A(static_cast<size_t>(kBlock) * 4 * C), Z(static_cast<size_t>(kBlock) * 2 * C),
+          P(static_cast<size_t>(kPair) * 2 * C), Q(static_cast<size_t>(kPair) * 2 * C), G(static_cast<size_t>(kBlock) * C),
+          O(static_cast<size_t>(kBlock) * 2 * C), MR(static_cast<size_t>(kBlock) * std::max(M, 1)), tr(kBlock),
+          Ab(bf16 ? static_cast<size_t>(kPair) * 4 * bf16::pairs(C) : 0),
+          MRb(bf16 ? static_cast<size_t>(kBlock) * bf16::pairs(std::max(M, 1)) : 0),
+          Gb(bf16 ? static_cast<size_t>(kBlock) * bf16::pairs(C) : 0) {}
+};
 
 DiffWaveCPU::DiffWaveCPU(const DiffWaveDims& d, const int* dil, const float* w_in, const float* b_in,
                          const float* wd, const float* bd, const float* wo, const float* bo, const float* wsp,
@@ -68,6 +86,13 @@ DiffWaveCPU::DiffWaveCPU(const DiffWaveDims& d, const int* dil, const float* w_i
         }
         for (int j = 0; j < 4; ++j)
             pack_panels(g.data() + j * CC, d.C, 2 * d.C, 0, 2 * d.C, wg_.data() + (l * 4 + j) * po);
+        // bf16 copies: the fp32 Winograd filters rounded, the conditioner and output weights
+        const size_t pb = bf16::panel_words(d.C, 2 * d.C), pbc = bf16::panel_words(d.M, 2 * d.C);
+        if (l == 0) { wgb_.resize(L * 4 * pb); wcb_.resize(L * pbc); wob_.resize(L * pb); }
+        for (int j = 0; j < 4; ++j)
+            bf16::pack_panels(g.data() + j * CC, d.C, 2 * d.C, 0, 2 * d.C, wgb_.data() + (l * 4 + j) * pb);
+        if (d.M) bf16::pack_panels(w + 3 * C * 2 * C, d.M, 2 * d.C, 0, 2 * d.C, wcb_.data() + l * pbc);
+        bf16::pack_panels(wo + l * C * 2 * C, d.C, 2 * d.C, 0, 2 * d.C, wob_.data() + l * pb);
     }
     bout_ = *bout;
 }
@@ -81,11 +106,20 @@ DiffWaveCPU::DiffWaveCPU(const DiffWaveDims& d, const int* dil, const float* w_i
 // (their partners make the other half of its 2 * kPair output rows). This thread takes blocks
 // [q0, q1) of the B * blocks-per-row list.
 void DiffWaveCPU::layer_winograd(int l, int d, int B, int64_t T, const float* e, const float* xin, float* xout,
-                                 float* skip, const float* cache, const float* mel, int tid, int nt, float* A, float* Z,
-                                 float* P, float* Q, float* G, float* O, float* MR, int64_t* tr) const {
+                                 float* skip, const float* cache, const float* mel, int tid, int nt, Scratch& s,
+                                 bool bf16) const {
     const int C = d_.C, M = d_.M, C2 = 2 * C, C4 = 4 * C;
     const size_t pc = panel_floats(M, C2), po = panel_floats(C, C2);
     const Kernels& kr = kernels();
+    float *A = s.A.data(), *Z = s.Z.data(), *P = s.P.data(), *Q = s.Q.data(), *G = s.G.data(), *O = s.O.data(),
+          *MR = s.MR.data();
+    int64_t* tr = s.tr.data();
+    // bf16 products: inputs as pairs, weights from the bf16 copies
+    const bf16::GemmFn gb = bf16 ? bf16::gemm() : nullptr;
+    const bf16::PackFn pk = bf16 ? bf16::packer() : nullptr;
+    const int Kc = bf16::pairs(C), Km = bf16::pairs(std::max(M, 1));
+    const size_t pb = bf16::panel_words(C, C2), pbc = bf16::panel_words(M, C2);
+    const uint32_t* wgb = wgb_.data() + static_cast<size_t>(l) * 4 * pb;
     const float rsqrt2 = static_cast<float>(std::sqrt(2.0));
     const int64_t full = T / (2 * static_cast<int64_t>(d));
     const int64_t np = full * d + std::min<int64_t>(d, T - full * 2 * d);  // pair bases per row
@@ -127,7 +161,24 @@ void DiffWaveCPU::layer_winograd(int l, int d, int B, int64_t T, const float* e,
         }
         // Z rows: [0, n) outputs t, [n, 2n) outputs t + d (a partner past the end is computed
         // and dropped). Z = bias (+ conditioner) + U1 G1 (rows t) or - U4 g2 (rows t + d).
-        if (!cache && M > 0) {
+        if (bf16) {
+            uint32_t* Ab = s.Ab.data();
+            for (int j = 0; j < 4; ++j) pk(A + j * C, n, C, C4, Ab + j * Kc, 4 * Kc);
+            if (M > 0) {
+                for (int r = 0; r < 2 * n; ++r) {
+                    const int64_t t = std::min<int64_t>(tr[r], T - 1);
+                    pk(mel + (static_cast<size_t>(b) * T + t) * M, 1, M, M, s.MRb.data() + static_cast<size_t>(r) * Km, Km);
+                }
+                gb(s.MRb.data(), 2 * n, Km, Km, wcb_.data() + l * pbc, C2, bl, true, Z, C2);
+                gb(Ab, n, 4 * Kc, Kc, wgb, C2, nullptr, false, Z, C2);                                            // U1 G1
+                gb(Ab + 3 * Kc, n, 4 * Kc, Kc, wgb + 3 * pb, C2, nullptr, false, Z + static_cast<size_t>(n) * C2, C2);  // -U4 g2
+            } else {
+                gb(Ab, n, 4 * Kc, Kc, wgb, C2, bl, true, Z, C2);
+                gb(Ab + 3 * Kc, n, 4 * Kc, Kc, wgb + 3 * pb, C2, bl, true, Z + static_cast<size_t>(n) * C2, C2);
+            }
+            gb(Ab + Kc, n, 4 * Kc, Kc, wgb + pb, C2, nullptr, true, P, C2);           // U2 G2
+            gb(Ab + 2 * Kc, n, 4 * Kc, Kc, wgb + 2 * pb, C2, nullptr, true, Q, C2);   // U3 G3
+        } else if (!cache && M > 0) {
             for (int r = 0; r < 2 * n; ++r) {
                 const int64_t t = std::min<int64_t>(tr[r], T - 1);
                 std::memcpy(MR + static_cast<size_t>(r) * M, mel + (static_cast<size_t>(b) * T + t) * M, M * sizeof(float));
@@ -146,8 +197,10 @@ void DiffWaveCPU::layer_winograd(int l, int d, int B, int64_t T, const float* e,
             kr.gemm_packed_set(A, n, C4, C, wg, C2, bl, Z, C2);                                          // U1 G1
             kr.gemm_packed_set(A + 3 * C, n, C4, C, wg + 3 * po, C2, bl, Z + static_cast<size_t>(n) * C2, C2);  // -U4 g2
         }
-        kr.gemm_packed_set(A + C, n, C4, C, wg + po, C2, nullptr, P, C2);           // U2 G2
-        kr.gemm_packed_set(A + 2 * C, n, C4, C, wg + 2 * po, C2, nullptr, Q, C2);   // U3 G3
+        if (!bf16) {
+            kr.gemm_packed_set(A + C, n, C4, C, wg + po, C2, nullptr, P, C2);           // U2 G2
+            kr.gemm_packed_set(A + 2 * C, n, C4, C, wg + 2 * po, C2, nullptr, Q, C2);   // U3 G3
+        }
         for (int r = 0; r < n; ++r) {
             float* __restrict z0 = Z + static_cast<size_t>(r) * C2;
             float* __restrict z1 = Z + static_cast<size_t>(n + r) * C2;
@@ -162,7 +215,12 @@ void DiffWaveCPU::layer_winograd(int l, int d, int B, int64_t T, const float* e,
             const float* zr = Z + static_cast<size_t>(r) * C2;
             kr.gate_sigmoid_tanh(zr, zr + C, G + static_cast<size_t>(r) * C, C);
         }
-        kr.gemm_packed_set(G, 2 * n, C, C, wo_.data() + l * po, C2, bol, O, C2);
+        if (bf16) {
+            pk(G, 2 * n, C, C, s.Gb.data(), Kc);
+            gb(s.Gb.data(), 2 * n, Kc, Kc, wob_.data() + l * pb, C2, bol, true, O, C2);
+        } else {
+            kr.gemm_packed_set(G, 2 * n, C, C, wo_.data() + l * po, C2, bol, O, C2);
+        }
         for (int r = 0; r < 2 * n; ++r) {
             if (tr[r] >= T) continue;
             const size_t row = (static_cast<size_t>(b) * T + tr[r]) * C;
@@ -173,8 +231,10 @@ void DiffWaveCPU::layer_winograd(int l, int d, int B, int64_t T, const float* e,
 
 void DiffWaveCPU::run(int B, int64_t T, int S, const float* eproj, const float* c1, const float* c2,
                       const float* sigma, const float* noise, const float* mel, float* out, int nthreads,
-                      bool hoist, bool winograd) const {
+                      bool hoist, bool winograd, bool bf16) const {
     if (B < 1 || T < 0 || S < 1) throw std::invalid_argument("DiffWaveCPU.run: bad sizes");
+    if (bf16 && (hoist || !winograd))
+        throw std::invalid_argument("DiffWaveCPU.run: bf16 products run the Winograd path without hoisting");
     if (d_.M > 0 && mel == nullptr) throw std::invalid_argument("DiffWaveCPU.run: this model needs a mel");
     if (T == 0) return;
     const int C = d_.C, L = d_.L, M = d_.M, C2 = 2 * C, K = 3 * C;
@@ -192,12 +252,9 @@ void DiffWaveCPU::run(int B, int64_t T, int S, const float* eproj, const float* 
 
     run_team(nt, [&](int tid, int) {
         const int64_t blk0 = nblk * tid / nt, blk1 = nblk * (tid + 1) / nt;
-        std::vector<float> A(static_cast<size_t>(kBlock) * (K + C)), Z(static_cast<size_t>(kBlock) * C2),
-            P(static_cast<size_t>(kPair) * C2), Q(static_cast<size_t>(kPair) * C2),
-            MR(static_cast<size_t>(kBlock) * std::max(M, 1));
-        std::vector<int64_t> tr(kBlock);
-        std::vector<float>
-            G(static_cast<size_t>(kBlock) * C), O(static_cast<size_t>(kBlock) * C2), H(static_cast<size_t>(kBlock) * C);
+        Scratch sc(C, M, bf16);
+        std::vector<float>& A = sc.A, & Z = sc.Z, & G = sc.G, & O = sc.O;
+        std::vector<float> H(static_cast<size_t>(kBlock) * C);
         auto rows = [&](int64_t blk, int* b, int64_t* t0, int* n) {
             *b = static_cast<int>(blk / nblk_t);
             *t0 = (blk % nblk_t) * kBlock;
@@ -234,7 +291,7 @@ void DiffWaveCPU::run(int B, int64_t T, int S, const float* eproj, const float* 
                 const float* e = eproj + (static_cast<size_t>(i) * L + l) * C;
                 if (winograd) {
                     layer_winograd(l, d, B, T, e, xin, xout, skip.data(), hoist ? cache.data() : nullptr, mel, tid, nt,
-                                   A.data(), Z.data(), P.data(), Q.data(), G.data(), O.data(), MR.data(), tr.data());
+                                   sc, bf16);
                     bar.wait();
                     std::swap(xin, xout);
                     continue;

@@ -12,6 +12,12 @@
 // Conditioner hoisting: mel(t) @ Wc + bias does not depend on the step, so when the caller allows
 // it (memory: L * 2C floats per sample) it is computed once per utterance into a cache and the
 // per-step product shrinks to K = 3C (D1: 24% fewer multiply-adds over 6 steps).
+//
+// bf16 products (run(..., bf16 = true), dtype "bfloat16"): the layers' products take their
+// inputs rounded to bf16 (the Winograd-transformed taps, the mel rows, the gate) and bf16
+// copies of the weights, accumulating in fp32 (cpu/bf16.h: vdpbf16ps where the CPU has it, 2x
+// the fp32 FMA rate); everything between the products (transforms, gate, residual and skip
+// sums, head, update) stays fp32.
 #pragma once
 #include <cstdint>
 #include <vector>
@@ -41,18 +47,23 @@ class DiffWaveCPU {
     // noise [S, B, T]: noise[0] is x_T, noise[i] the z added after step i-1; mel [B, T, M]
     // (the upsampled mel) or null; out [B, T]. hoist: cache the conditioner projections;
     // winograd: the dilated conv by Winograd F(2,3) (a third fewer multiply-adds), else direct.
+    // bf16: the layers' products in bf16 (above); needs winograd and no hoist.
     void run(int B, int64_t T, int S, const float* eproj, const float* c1, const float* c2, const float* sigma,
-             const float* noise, const float* mel, float* out, int nthreads, bool hoist, bool winograd) const;
+             const float* noise, const float* mel, float* out, int nthreads, bool hoist, bool winograd,
+             bool bf16 = false) const;
 
    private:
+    struct Scratch;  // one thread's block buffers (diffwave.cpp)
     void layer_winograd(int l, int d, int B, int64_t T, const float* e, const float* xin, float* xout, float* skip,
-                        const float* cache, const float* mel, int tid, int nt, float* A, float* Z, float* P, float* Q,
-                        float* G, float* O, float* MR, int64_t* tr) const;
+                        const float* cache, const float* mel, int tid, int nt, Scratch& s, bool bf16) const;
 
     DiffWaveDims d_;
     std::vector<int> dil_;
     std::vector<float> w_in_, b_in_, bd_, bo_, bsp_, wout_;
     std::vector<float> wt_, wc_, wo_, wsp_, wg_;  // wg_: [L][4] Winograd filter panels [C x 2C]  // panel-packed (pack.h): [L][3C x 2C], [L][M x 2C], [L][C x 2C], [C x C]
+    // bf16 copies (cpu/bf16.h panels of pairs): Winograd filters [L][4] [C x 2C], conditioner
+    // [L] [M x 2C], output [L] [C x 2C]
+    std::vector<uint32_t> wgb_, wcb_, wob_;
     float bout_;
 };
 

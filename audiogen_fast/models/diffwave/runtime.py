@@ -85,13 +85,17 @@ def step_biases(model: DiffWave, schedule: Schedule) -> torch.Tensor:
 
 @torch.inference_mode()
 def run_cpp(model: DiffWave, schedule: Schedule, noise: torch.Tensor, mel=None, progress=False, threads=None,
-            hoist=False, winograd=True):
+            hoist=False, winograd=True, dtype: str = "float32"):
     """Same contract as run_torch: the step biases and the upsampled mel are computed here in
     torch (once per call), every step of every layer in C++.
 
     hoist: compute the conditioner projections once per call instead of every step. It saves
     multiply-adds but holds L * 2C floats per sample (D1, 10 s: 3.4 GB) and reads them back every
-    step; measured here it is no faster (benchmarks/NOTES_CPU.md), so it is off by default."""
+    step; measured here it is no faster (benchmarks/NOTES_CPU.md), so it is off by default.
+    dtype "bfloat16": the layers' products with bf16 inputs and weights, fp32 accumulation
+    (csrc/cpu/bf16.h: AVX512-BF16 where the CPU has it); the rest stays fp32."""
+    if dtype not in ("float32", "bfloat16"):
+        raise ValueError(f"DiffWave's cpp loop runs float32 or bfloat16 (got {dtype})")
     loop = cpp_loop(model)
     S, B, T = noise.shape
     eproj = step_biases(model, schedule)
@@ -101,7 +105,8 @@ def run_cpp(model: DiffWave, schedule: Schedule, noise: torch.Tensor, mel=None, 
     mel_t = None
     if model.spectrogram_upsampler is not None:
         mel_t = model.spectrogram_upsampler(mel.float()).transpose(1, 2).contiguous()   # [B, T, M]
-    return loop.run(eproj, coef, noise.float().contiguous(), mel_t, threads=threads, hoist=hoist, winograd=winograd)
+    return loop.run(eproj, coef, noise.float().contiguous(), mel_t, threads=threads, hoist=hoist, winograd=winograd,
+                    bf16=dtype == "bfloat16")
 
 
 # ---- Triton: fused residual layers + fused head, the loop replayed as one CUDA graph ----------
@@ -200,8 +205,9 @@ class _Stream:
     benchmarks/NOTES_CPU.md and tested on the tiny model."""
 
     def __init__(self, model: DiffWave, backend: str, seeds, schedule, core=STREAM_CORE_FRAMES,
-                 context=STREAM_CONTEXT_FRAMES):
+                 context=STREAM_CONTEXT_FRAMES, kw=None):
         self.model, self.backend, self.seeds, self.schedule = model, backend, list(seeds), schedule
+        self.kw = kw or {}  # the runner's options (cpp: dtype)
         self.core, self.ctx, self.hop = core, context, model.config.hop_length
         self.mel, self.mel_lo, self.F, self.d, self.ended = None, 0, 0, 0, False
 
@@ -226,7 +232,7 @@ class _Stream:
             S = len(self.schedule)
             noise = torch.from_numpy(np.stack([noise_mod.diffusion_noise(sd, S, n, offset=lo * self.hop)
                                                for sd in self.seeds])).transpose(0, 1).contiguous()
-            audio = RUNNERS[self.backend](self.model, self.schedule, noise, mel=win).cpu()
+            audio = RUNNERS[self.backend](self.model, self.schedule, noise, mel=win, **self.kw).cpu()
             a = (self.d - lo) * self.hop
             outs.append(audio[:, a:a + (e - self.d) * self.hop])
             self.d = e
@@ -240,13 +246,13 @@ class _Stream:
 
 
 def open_stream(model: DiffWave, backend: str, seeds, speaker=None, schedule=None, dtype: str = "float32"):
-    return _Stream(model, backend, seeds, schedule if isinstance(schedule, Schedule) else Schedule.from_config(model.config, schedule))
+    return _Stream(model, backend, seeds, schedule if isinstance(schedule, Schedule) else Schedule.from_config(model.config, schedule),
+                   kw={"dtype": dtype} if backend == "cpp" else {})
 
 
 def generate(model: DiffWave, backend: str, n: int, mel=None, noise=None, speaker=None, schedule=None,
              progress=False, dtype: str = "float32"):
     if backend not in RUNNERS:
         raise ValueError(f"backend {backend!r} has no DiffWave runtime")
-    if backend == "cpp" and dtype != "float32":
-        raise ValueError(f"DiffWave's cpp loop runs float32 only (got {dtype})")
-    return RUNNERS[backend](model, schedule, noise, mel=mel, progress=progress).cpu().numpy()
+    kw = {"dtype": dtype} if backend == "cpp" else {}
+    return RUNNERS[backend](model, schedule, noise, mel=mel, progress=progress, **kw).cpu().numpy()

@@ -1,0 +1,58 @@
+// The bf16 product's exact rule in plain C++ (see bf16.h) and the choice of kernel.
+#include "cpu/bf16.h"
+
+#include <cfloat>
+#include <cmath>
+#include <cstdlib>
+#include <cstring>
+
+namespace agf {
+namespace bf16 {
+
+namespace {
+inline float ftz(float v) { return std::fabs(v) < FLT_MIN ? std::copysign(0.0f, v) : v; }
+}  // namespace
+
+void gemm_emulated(const uint32_t* X, int rows, int64_t ldx, int K2, const uint32_t* Wp, int N, const float* bias,
+                   bool set, float* Y, int64_t ldy) {
+    for (int r = 0; r < rows; ++r) {
+        const uint32_t* x = X + r * ldx;
+        float* y = Y + r * ldy;
+        for (int c = 0; c < N; ++c) {
+            const uint32_t* w = Wp + static_cast<size_t>(c / 16) * K2 * 16 + c % 16;
+            float acc = ftz(set ? (bias ? bias[c] : 0.0f) : y[c]);
+            for (int j = 0; j < K2; ++j) {
+                const uint32_t xv = x[j], wv = w[static_cast<size_t>(j) * 16];
+                acc = ftz(std::fma(value(static_cast<uint16_t>(xv >> 16)), value(static_cast<uint16_t>(wv >> 16)), acc));
+                acc = ftz(std::fma(value(static_cast<uint16_t>(xv)), value(static_cast<uint16_t>(wv)), acc));
+            }
+            y[c] = acc;
+        }
+    }
+}
+
+bool native_available() {
+    static const bool ok = [] {
+        if (!native_compiled()) return false;
+#if defined(__x86_64__) || defined(__i386__)
+        __builtin_cpu_init();
+        // avx512f: GCC's check includes the OS saving the zmm state (XCR0)
+        return __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bf16");
+#else
+        return false;
+#endif
+    }();
+    return ok;
+}
+
+static bool forced_other() {
+    const char* env = std::getenv("AGF_CPU_KERNELS");
+    return env && (std::strcmp(env, "portable") == 0 || std::strcmp(env, "avx2") == 0);
+}
+
+GemmFn gemm() { return native_available() && !forced_other() ? gemm_native : gemm_emulated; }
+PackFn packer() { return gemm() == gemm_native ? pack_rows_native : pack_rows; }
+const char* gemm_name() { return gemm() == gemm_native ? "avx512bf16" : "emulated"; }
+
+}  // namespace bf16
+}  // namespace agf
