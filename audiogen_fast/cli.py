@@ -416,7 +416,7 @@ def main(argv=None):
                    "file from `audiogen-fast corpus` (no soundfile needed)")
     s.add_argument("--out", required=True, help="checkpoint to write (and resume from)")
     s.add_argument("--device", default="cpu", help="cpu or cuda")
-    s.add_argument("--amp", action="store_true", help="bf16 autocast (CUDA)")
+    s.add_argument("--amp", action="store_true", help="bf16 autocast (CUDA, or the CPU: faster there only with AVX512-BF16)")
     s.add_argument("--dither", type=float, default=0.0, help="std of a white noise floor added to the "
                    "training waveforms (inputs and targets; mels stay clean), e.g. 1e-3 for data with digital silence")
     s.add_argument("--quiet-past", type=float, default=0.0, help="WaveNet: probability per segment of "
