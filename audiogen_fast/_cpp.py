@@ -291,10 +291,14 @@ class WaveRNNCPU:
         R = self.cfg.rnn_dims
         return torch.zeros(B, R), torch.zeros(B, R), torch.zeros(B)
 
-    def run_chunk(self, mel, aux, state, noise=None, teacher=None, threads: int | None = None, half: bool = False):
+    def run_chunk(self, mel, aux, state, noise=None, teacher=None, threads: int | None = None, half: bool = False,
+                  bf16: bool = False):
         """mel [B, Tc, C], aux [B, Tc, 4A] (the upsampler's outputs); state (h1, h2, x) updated in
         place. Returns (samples [B, Tc], classes or None) or, with teacher [B, Tc], logits.
-        half: fp16-stored matrix weights (fp32 arithmetic)."""
+        half: fp16-stored matrix weights (fp32 arithmetic); bf16: the GRU and fc products with bf16
+        weights and inputs, fp32 accumulation (csrc/cpu/bf16.h)."""
+        if half and bf16:
+            raise ValueError("half and bf16 are alternatives")
         import torch
 
         B, Tc = mel.shape[:2]
@@ -316,7 +320,7 @@ class WaveRNNCPU:
             _, pn, nn_ = _f32c(noise, "noise")
         self._impl.run(B, Tc, *ptrs, pn, nn_, pt, nt, out.data_ptr(), out.numel(),
                        cls.data_ptr() if cls is not None else 0, cls.numel() if cls is not None else 0, pl, nl,
-                       int(threads or num_threads()), bool(half))
+                       int(threads or num_threads()), 2 if bf16 else int(bool(half)))
         return logits if teacher is not None else (out, cls)
 
 

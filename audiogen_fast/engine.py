@@ -65,6 +65,10 @@ def _as_device(device) -> str:
     raise InputError(f"unknown device {d!r} (use 'cpu' or 'cuda')")
 
 
+# reduced-precision options of the cpp backend per family (besides float32)
+CPU_DTYPES = {"wavenet": ("float16",), "wavernn": ("float16", "bfloat16"), "diffwave": ("bfloat16",)}
+
+
 class Vocoder:
     def __init__(self, model: torch.nn.Module, device=None, backend: str = "auto", dtype: str = "float32"):
         self.family = family(model.config.family)
@@ -74,12 +78,12 @@ class Vocoder:
         self.dtype = dtype
         self.backend = resolve_backend(backend, self.family, self.device.split(":")[0])
         if self.device == "cpu" and dtype != "float32":
-            # CPU options: fp16-stored weights (WaveNet, WaveRNN), bf16 products (DiffWave)
-            ok = "bfloat16" if self.family.name == "diffwave" else "float16"
-            if self.backend != "cpp" or dtype != ok:
-                what = "bf16 products" if ok == "bfloat16" else "fp16-stored weights"
+            # CPU options of the cpp backend: float16 = fp16-stored weights, bfloat16 = bf16 products
+            ok = CPU_DTYPES[self.family.name]
+            if self.backend != "cpp" or dtype not in ok:
                 raise InputError(f"dtype {dtype} on the CPU: the {self.family.name} cpp backend takes float32 or "
-                                 f"{ok} ({what}); got backend {self.backend!r} with {dtype}")
+                                 f"{' or '.join(ok)} (float16: fp16-stored weights, bfloat16: bf16 products); "
+                                 f"got backend {self.backend!r} with {dtype}")
         self.model = model.eval()
         # The GPU backends run the model converted to the dtype; on the CPU the model stays fp32
         # (the cpp backend stores its own fp16 copy of the weights when asked).

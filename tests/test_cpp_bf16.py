@@ -178,3 +178,55 @@ def test_vocoder_bfloat16_on_cpu():
         agf.Vocoder(model, backend="cpp", device="cpu", dtype="float16")
     with pytest.raises(agf.InputError, match="bfloat16"):
         agf.Vocoder(model, backend="torch", device="cpu", dtype="bfloat16")
+
+
+# ---- WaveRNN: the GRU and fc products in bf16 ----------------------------------------------------
+
+def _wavernn_logits(model, B, T, seed):
+    """Teacher-forced outputs: fp64 eager (the reference), eager bf16, cpp bf16 (2 threads)."""
+    from audiogen_fast.models.wavernn import runtime as wrt
+
+    cfg = model.config
+    g = torch.Generator().manual_seed(seed)
+    mel = torch.randn(B, cfg.n_mels, (T + cfg.hop_length - 1) // cfg.hop_length, generator=g)
+    x = torch.rand(B, T, generator=g) * 2 - 1
+
+    def cond_of(m, dt):
+        with torch.inference_mode():
+            return [c[:, :T].to(dt).contiguous() for c in m.conditioning(mel.to(dt))]
+    m64, mb = copy.deepcopy(model).double(), copy.deepcopy(model).bfloat16()
+    ref = wrt.run_torch(m64, cond_of(m64, torch.float64), teacher=x.double())[1].double()
+    tb = wrt.run_torch(mb, cond_of(mb, torch.bfloat16), teacher=x)[1].double()
+    c = cond_of(model, torch.float32)
+    cb = wrt.run_cpp(model, c, teacher=x, bf16=True, threads=2)[1]
+    c32 = wrt.run_cpp(model, c, teacher=x)[1]
+    return ref, tb, cb, c32, (c, x)
+
+
+@pytest.mark.parametrize("mode", ["RAW", "MOL"])
+@pytest.mark.parametrize("B,T", [(1, 97), (7, 40)])
+def test_wavernn_bf16_within_twice_eager_bf16(mode, B, T):
+    from audiogen_fast.models.wavernn import runtime as wrt
+
+    model = agf.build("tiny-wavernn", seed=B, rnn_dims=64, fc_dims=40, mode=mode).eval()
+    ref, tb, cb, c32, (c, x) = _wavernn_logits(model, B, T, seed=B)
+    cbd = cb.double()
+    t_max, t_rms = float((tb - ref).abs().max()), float((tb - ref).pow(2).mean().sqrt())
+    c_max, c_rms = float((cbd - ref).abs().max()), float((cbd - ref).pow(2).mean().sqrt())
+    print("eager bf16 max %.2e rms %.2e | cpp bf16 max %.2e rms %.2e" % (t_max, t_rms, c_max, c_rms))
+    assert c_max <= 2 * t_max and c_rms <= 2 * t_rms
+    assert float((cb - c32).abs().max()) > 0   # the bf16 path, not the fp32 one
+    # every output column is one thread's: the same bits for any thread count
+    for threads in (1, 3):
+        assert torch.equal(wrt.run_cpp(model, c, teacher=x, bf16=True, threads=threads)[1], cb)
+
+
+def test_wavernn_bf16_through_the_engine_and_stream():
+    model = agf.build("tiny-wavernn", seed=3)
+    mel = np.random.default_rng(0).standard_normal((model.config.n_mels, 12)).astype(np.float32)
+    voc = agf.Vocoder(model, backend="cpp", device="cpu", dtype="bfloat16")
+    a = voc.generate(mel=mel, seed=2)
+    b = np.concatenate(list(voc.stream(iter([mel[:, :5], mel[:, 5:]]), seed=2)), -1)
+    assert np.array_equal(a, b)
+    f = voc.generate(mel=mel, seed=2, fold=(200, 20))
+    assert f.shape == a.shape and np.isfinite(f).all()

@@ -36,10 +36,12 @@ class WaveRNNCPU {
     // mel [B, Tc, C] upsampled mel, aux [B, Tc, 4A] (a1 | a2 | a3 | a4); state h1, h2 [B, R], x [B]
     // (updated); noise [B, Tc(, 2)] or teacher [B, Tc] (then logits [B, Tc, OUT] are written);
     // out [B, Tc] sample values, cls [B, Tc] classes (RAW) or null.
-    // half: use fp16-stored copies of the matrix weights (fp32 arithmetic; half the bytes the
-    // bandwidth-bound batch-1 step streams).
+    // wmode: the matrix weights of the GRUs and fc layers as 0 fp32; 1 fp16-stored copies (fp32
+    // arithmetic; half the bytes the bandwidth-bound batch-1 step streams); 2 bf16 products
+    // (cpu/bf16.h: bf16 weights and inputs, fp32 accumulation; on AVX512-BF16 the same bytes as
+    // fp16 without the conversions). The input projection I stays fp32 in every mode.
     void run(int B, int Tc, const float* mel, const float* aux, float* h1, float* h2, float* x, const float* noise,
-             const float* teacher, float* out, int64_t* cls, float* logits, int nthreads, bool half = false) const;
+             const float* teacher, float* out, int64_t* cls, float* logits, int nthreads, int wmode = 0) const;
 
    private:
     struct Pack {
@@ -50,8 +52,10 @@ class WaveRNNCPU {
         // fp16 copies of the panel matrices (only in packs built with half = true; then the
         // fp32 panels above are dropped)
         std::vector<uint16_t> wi1_h, wh1_h, wi2_h, wi2a_h, wh2_h, wf1_h, wf1a_h, wf2_h, wf2a_h, wf3_h;
+        // bf16 copies in 16-column panels of pairs (bf16.h; packs built with wmode 2, fp32 dropped)
+        std::vector<uint32_t> wi1_b, wh1_b, wi2_b, wi2a_b, wh2_b, wf1_b, wf1a_b, wf2_b, wf2a_b, wf3_b;
     };
-    const std::vector<Pack>& packs(int nthreads, bool half) const;
+    const std::vector<Pack>& packs(int nthreads, int wmode) const;
 
     WaveRNNDims d_;
     std::vector<float> w_ix_, w_ic_, b_i_, wi1_, wh1_, bi1_, bh1_, wi2_, wi2a_, bi2_, wh2_, bh2_, wf1_, wf1a_, bf1_,

@@ -204,18 +204,18 @@ def cpp_loop(model: WaveRNN):
 
 
 def run_cpp(model: WaveRNN, cond, noise=None, teacher=None, progress=False, chunk: int = CPP_CHUNK, threads=None,
-            half: bool = False):
+            half: bool = False, bf16: bool = False):
     """Same contract as run_torch; the whole step (the aux projections included) runs in C++ (no
     Python per sample), for all B streams (a batch or the folded segments) in each step.
-    half: fp16-stored matrix weights (fp32 arithmetic)."""
+    half: fp16-stored matrix weights (fp32 arithmetic); bf16: bf16 products (fp32 accumulation)."""
     loop = cpp_loop(model)
-    if threads is not None or half:
-        loop = _WithOpts(loop, threads=threads, half=half)
+    if threads is not None or half or bf16:
+        loop = _WithOpts(loop, threads=threads, half=half, bf16=bf16)
     return _run_cond(loop, cond, noise, teacher, progress, chunk)
 
 
 class _WithOpts:
-    """A C++ loop with fixed run_chunk options (threads, fp16 weights)."""
+    """A C++ loop with fixed run_chunk options (threads, fp16 weights, bf16 products)."""
 
     def __init__(self, loop, **opts):
         self.loop, self.opts, self.cfg = loop, opts, loop.cfg
@@ -375,7 +375,8 @@ def make_loop(model: WaveRNN, backend: str, dtype: str = "float32"):
     if backend == "torch":
         return TorchLoop(model)
     if backend == "cpp":
-        return _WithOpts(cpp_loop(model), half=True) if dtype == "float16" else cpp_loop(model)
+        opts = {"float16": {"half": True}, "bfloat16": {"bf16": True}}.get(dtype)
+        return _WithOpts(cpp_loop(model), **opts) if opts else cpp_loop(model)
     if backend == "triton":
         return triton_loop(model)
     if backend == "cuda":
@@ -471,8 +472,8 @@ def generate(model: WaveRNN, backend: str, n: int, mel=None, noise=None, speaker
     """mel [B, C, frames] -> float32 audio [B, n] (n = frames * hop)."""
     if backend not in RUNNERS:
         raise ValueError(f"backend {backend!r} has no WaveRNN runtime")
-    if backend == "cpp" and dtype not in ("float32", "float16"):
-        raise ValueError(f"the WaveRNN cpp backend runs float32 or float16-stored weights, not {dtype}")
+    if backend == "cpp" and dtype not in ("float32", "float16", "bfloat16"):
+        raise ValueError(f"the WaveRNN cpp backend runs float32, float16-stored weights or bfloat16 products, not {dtype}")
     if backend == "torch" and dtype != "float32" and next(model.parameters()).device.type == "cpu":
         raise ValueError("the eager WaveRNN loop runs float32 on the CPU")
     cfg = model.config
@@ -484,7 +485,7 @@ def generate(model: WaveRNN, backend: str, n: int, mel=None, noise=None, speaker
         target, overlap = fold_spec
         cond = [fold(c, target, overlap) for c in cond]
         noise = noise.reshape((-1,) + tuple(noise.shape[2:]))
-        extra = {"half": True} if (backend == "cpp" and dtype == "float16") else {}
+        extra = ({"float16": {"half": True}, "bfloat16": {"bf16": True}}.get(dtype, {}) if backend == "cpp" else {})
         samples, _, classes = RUNNERS[backend](model, cond, noise=noise, progress=progress, **extra)
         audio = torch.as_tensor(to_audio(cfg, samples, classes)).float()
         return unfold(audio, B, n, *fold_spec).cpu().numpy()
