@@ -218,9 +218,12 @@ class WaveNetCPU:
     frame_cond = True  # takes the conditioning in frame-rate form (models/wavenet/cond.py)
 
     def run_chunk(self, cond, hist, x, t0: int, noise=None, teacher=None, threads: int | None = None,
-                  half: bool = False):
+                  half: bool = False, bf16: bool = False):
         """cond: [B, Tc, L, G] per sample, or a FrameCond; noise [B, Tc(, 2)] or teacher [B, Tc].
-        Returns samples [B, Tc] (teacher: logits [B, Tc, OUT])."""
+        Returns samples [B, Tc] (teacher: logits [B, Tc, OUT]). half: fp16-stored big matrices
+        (fp32 arithmetic); bf16: their products in bf16 with fp32 accumulation (csrc/cpu/bf16.h)."""
+        if half and bf16:
+            raise ValueError("half and bf16 are alternatives")
         import torch
 
         from .models.wavenet.cond import FrameCond
@@ -253,7 +256,7 @@ class WaveNetCPU:
             _, pn, nn = _f32c(noise, "noise")
         self._impl.run(B, Tc, int(t0), pP, nP, int(cond.P.shape[1]), pb, nb, f0.data_ptr(), f0.numel(), pw, nw,
                        int(cond.wts.shape[2]), ph, nh, px, nx, pn, nn, pt, nt, out.data_ptr(), out.numel(), pl, nl,
-                       int(threads or num_threads()), bool(half))
+                       int(threads or num_threads()), 2 if bf16 else int(bool(half)))
         return logits if teacher is not None else out
 
 

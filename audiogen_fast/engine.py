@@ -66,7 +66,7 @@ def _as_device(device) -> str:
 
 
 # reduced-precision options of the cpp backend per family (besides float32)
-CPU_DTYPES = {"wavenet": ("float16",), "wavernn": ("float16", "bfloat16"), "diffwave": ("bfloat16",)}
+CPU_DTYPES = {"wavenet": ("float16", "bfloat16"), "wavernn": ("float16", "bfloat16"), "diffwave": ("bfloat16",)}
 
 
 class Vocoder:

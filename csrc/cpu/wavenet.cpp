@@ -5,6 +5,7 @@
 #include <cstring>
 #include <stdexcept>
 
+#include "cpu/bf16.h"
 #include "cpu/kernels.h"
 #include "cpu/pack.h"
 #include "cpu/sampling.h"
@@ -42,14 +43,15 @@ WaveNetCPU::WaveNetCPU(const WaveNetDims& d, const float* emb, const float* emb_
 }
 
 void WaveNetCPU::run(int B, int Tc, int64_t t0, const CondFrames& cond, float* hist, float* x, const float* noise,
-                     const float* teacher, float* out, float* logits, int nthreads, bool half) const {
+                     const float* teacher, float* out, float* logits, int nthreads, int wmode) const {
     if (B < 1 || Tc < 0 || t0 < 0) throw std::invalid_argument("WaveNetCPU.run: bad sizes");
+    if (wmode < 0 || wmode > 2) throw std::invalid_argument("WaveNetCPU.run: wmode is 0 (fp32), 1 (fp16) or 2 (bf16)");
     if (Tc == 0) return;
     nthreads = std::max(1, nthreads);
     if (B >= 2 && B <= nthreads) {
         // a few streams: one per thread, no barriers at all
         run_team(B, [&](int tid, int) {
-            run_group(tid, 1, Tc, t0, cond, hist, x, noise, teacher, out, logits, 1, half);
+            run_group(tid, 1, Tc, t0, cond, hist, x, noise, teacher, out, logits, 1, wmode);
         });
         return;
     }
@@ -58,13 +60,13 @@ void WaveNetCPU::run(int B, int Tc, int64_t t0, const CondFrames& cond, float* h
     // 2 cores, paired runs against running whole streams per thread): 3 streams 1.7x, 8 streams
     // 1.3x the aggregate throughput; 2 streams are faster one per thread (above).
     for (int b0 = 0; b0 < B; b0 += kGroup)
-        run_group(b0, std::min(kGroup, B - b0), Tc, t0, cond, hist, x, noise, teacher, out, logits, nthreads, half);
+        run_group(b0, std::min(kGroup, B - b0), Tc, t0, cond, hist, x, noise, teacher, out, logits, nthreads, wmode);
 }
 
 
-const std::vector<WaveNetCPU::Pack>& WaveNetCPU::packs(int nt, bool half) const {
+const std::vector<WaveNetCPU::Pack>& WaveNetCPU::packs(int nt, int wmode) const {
     std::lock_guard<std::mutex> lock(mu_);
-    const int key = 2 * nt + (half ? 1 : 0);
+    const int key = 3 * nt + wmode;
     auto it = packs_.find(key);
     if (it != packs_.end()) return it->second;
     const WaveNetDims& d = d_;
@@ -85,7 +87,15 @@ const std::vector<WaveNetCPU::Pack>& WaveNetCPU::packs(int nt, bool half) const 
         p.wr_floats = wr_n;
         p.w1_off = static_cast<size_t>(L) * p.layer_floats;
         p.w2_off = p.w1_off + panel_floats(S, p.h1 - p.h0, 64);
-        std::vector<float> w(p.w2_off + panel_floats(p.h1 - p.h0, OUT, 64), 0.0f);
+        const int nh = p.h1 - p.h0;
+        const bool bf = wmode == 2;
+        p.wd_b = bf16::panel_words(K * R, 2 * nj);
+        p.wr_b = bf16::panel_words(nj, R);
+        p.lw_b = p.wd_b + p.wr_b + bf16::panel_words(nj, S);
+        p.w1_b = static_cast<size_t>(L) * p.lw_b;
+        p.w2_b = p.w1_b + bf16::panel_words(S, nh);
+        std::vector<float> w(bf ? 0 : p.w2_off + panel_floats(nh, OUT, 64), 0.0f);
+        if (bf) p.w_b.assign(p.w2_b + bf16::panel_words(nh, OUT), 0u);
         std::vector<float> tmp(static_cast<size_t>(K) * R * 2 * nj);
         for (int l = 0; l < L && nj > 0; ++l) {
             const float* wl = wd_.data() + static_cast<int64_t>(l) * K * R * G;
@@ -94,17 +104,29 @@ const std::vector<WaveNetCPU::Pack>& WaveNetCPU::packs(int nt, bool half) const 
                 std::memcpy(dst, wl + static_cast<int64_t>(row) * G + p.j0, nj * sizeof(float));
                 std::memcpy(dst + nj, wl + static_cast<int64_t>(row) * G + G2 + p.j0, nj * sizeof(float));
             }
-            float* lw = w.data() + l * p.layer_floats;
-            pack_panels(tmp.data(), K * R, 2 * nj, 0, 2 * nj, lw, 64);
             // wos rows j0..j1 split into the residual columns and the skip columns
             const float* wos_l = wos_.data() + (static_cast<int64_t>(l) * G2 + p.j0) * RS;
+            if (bf) {
+                uint32_t* lw = p.w_b.data() + l * p.lw_b;
+                bf16::pack_panels(tmp.data(), K * R, 2 * nj, 0, 2 * nj, lw);
+                bf16::pack_panels(wos_l, nj, RS, 0, R, lw + p.wd_b);
+                bf16::pack_panels(wos_l, nj, RS, R, RS, lw + p.wd_b + p.wr_b);
+                continue;
+            }
+            float* lw = w.data() + l * p.layer_floats;
+            pack_panels(tmp.data(), K * R, 2 * nj, 0, 2 * nj, lw, 64);
             pack_panels(wos_l, nj, RS, 0, R, lw + wd_n, 64);
             pack_panels(wos_l, nj, RS, R, RS, lw + wd_n + wr_n, 64);
         }
-        if (p.h1 > p.h0) pack_panels(w1_.data(), S, H, p.h0, p.h1, w.data() + p.w1_off, 64);
         // w2 by rows: the thread's own slice of the hidden layer times all outputs (partial logits)
-        if (p.h1 > p.h0) pack_panels(w2_.data() + static_cast<size_t>(p.h0) * OUT, p.h1 - p.h0, OUT, 0, OUT, w.data() + p.w2_off, 64);
-        if (half) to_half(w, p.w_h);
+        if (bf && nh > 0) {
+            bf16::pack_panels(w1_.data(), S, H, p.h0, p.h1, p.w_b.data() + p.w1_b);
+            bf16::pack_panels(w2_.data() + static_cast<size_t>(p.h0) * OUT, nh, OUT, 0, OUT, p.w_b.data() + p.w2_b);
+        }
+        if (bf) continue;
+        if (nh > 0) pack_panels(w1_.data(), S, H, p.h0, p.h1, w.data() + p.w1_off, 64);
+        if (nh > 0) pack_panels(w2_.data() + static_cast<size_t>(p.h0) * OUT, nh, OUT, 0, OUT, w.data() + p.w2_off, 64);
+        if (wmode == 1) to_half(w, p.w_h);
         else p.w.swap(w);
     }
     return packs_.emplace(key, std::move(ps)).first->second;
@@ -112,7 +134,7 @@ const std::vector<WaveNetCPU::Pack>& WaveNetCPU::packs(int nt, bool half) const 
 
 void WaveNetCPU::run_group(int b0, int nb, int Tc, int64_t t0, const CondFrames& cond, float* hist_all, float* x_all,
                            const float* noise_all, const float* teacher_all, float* out_all, float* logits_all,
-                           int nthreads, bool half) const {
+                           int nthreads, int wmode) const {
     const WaveNetDims& d = d_;
     const int L = d.L, K = d.K, R = d.R, G = d.G, G2 = G / 2, S = d.S, OUT = d.OUT, RS = R + S, KR = K * R;
     const int NZ = d.mode == 1 ? 2 : 1;
@@ -121,7 +143,10 @@ void WaveNetCPU::run_group(int b0, int nb, int Tc, int64_t t0, const CondFrames&
     const Kernels& kr = kernels();
     const float sqrt_half = std::sqrt(0.5f);
     const float skip_scale = std::sqrt(1.0f / L);
-    const std::vector<Pack>& ps = packs(nthreads, half);
+    const std::vector<Pack>& ps = packs(nthreads, wmode);
+    const bool bf = wmode == 2;
+    const bf16::GemmFn gb = bf16::gemm();
+    const bf16::PackFn pk = bf16::packer();
     // stream i of the group is stream b0 + i of the call
     auto hist_of = [&](int i) { return hist_all + static_cast<int64_t>(b0 + i) * hist_rows_ * R; };
 
@@ -149,6 +174,16 @@ void WaveNetCPU::run_group(int b0, int nb, int Tc, int64_t t0, const CondFrames&
             y(static_cast<size_t>(nb) * S), xk(static_cast<size_t>(nb) * KR), h1(static_cast<size_t>(nb) * nh + 1),
             lg(static_cast<size_t>(nb) * OUT);
         std::vector<float> xin(x_all + b0, x_all + b0 + nb), xv(nb);
+        std::vector<uint32_t> xb(static_cast<size_t>(nb) * bf16::pairs(std::max(std::max(KR, S), std::max(nj, nh))) + 1);
+        // Y[nb, N] (rows ldy apart) += X[nb, K] (rows K apart) @ one of the thread's matrices: its
+        // 64-column fp32 / fp16 panels at offset `of`, or its bf16 pair panels at word offset `ob`
+        // (X rounded to bf16 first)
+        auto prod = [&](const float* X, int K_, size_t of, size_t ob, int N, float* Y, int ldy) {
+            if (!bf) return gemm_panels_of(kr, X, nb, K_, K_, p.w, p.w_h, of, N, Y, ldy);
+            const int K2 = bf16::pairs(K_);
+            pk(X, nb, K_, K_, xb.data(), K2);
+            gb(xb.data(), nb, K2, K2, p.w_b.data() + ob, N, nullptr, false, Y, ldy);
+        };
         for (int tt = 0; tt < Tc; ++tt) {
             const int64_t t = t0 + tt;
             for (int i = 0; i < nb; ++i) {
@@ -191,7 +226,7 @@ void WaveNetCPU::run_group(int b0, int nb, int Tc, int64_t t0, const CondFrames&
                         kr.axpy_cols(wt, NB, pr, static_cast<int>(LG), p.j0, p.j1, a0);
                         kr.axpy_cols(wt, NB, pr, static_cast<int>(LG), G2 + p.j0, G2 + p.j1, a1);
                     }
-                    gemm_panels_of(kr, xk.data(), nb, KR, KR, p.w, p.w_h, l * p.layer_floats, 2 * nj, acc.data(), 2 * nj);
+                    prod(xk.data(), KR, l * p.layer_floats, l * p.lw_b, 2 * nj, acc.data(), 2 * nj);
                     for (int i = 0; i < nb; ++i) {
                         const float* ai = acc.data() + static_cast<size_t>(i) * 2 * nj;
                         kr.gate_tanh_sigmoid(ai, ai + nj, z.data() + static_cast<size_t>(i) * nj, nj);
@@ -200,8 +235,9 @@ void WaveNetCPU::run_group(int b0, int nb, int Tc, int64_t t0, const CondFrames&
                     // thread's running skip sums (needed only after the last layer)
                     for (int i = 0; i < nb; ++i) std::fill(slot + static_cast<size_t>(i) * RS, slot + static_cast<size_t>(i) * RS + R, 0.0f);
                     const size_t lo = l * p.layer_floats + p.wd_floats;
-                    gemm_panels_of(kr, z.data(), nb, nj, nj, p.w, p.w_h, lo, R, slot, RS);
-                    gemm_panels_of(kr, z.data(), nb, nj, nj, p.w, p.w_h, lo + p.wr_floats, S, skip.data(), S);
+                    const size_t lob = l * p.lw_b + p.wd_b;
+                    prod(z.data(), nj, lo, lob, R, slot, RS);
+                    prod(z.data(), nj, lo + p.wr_floats, lob + p.wr_b, S, skip.data(), S);
                 } else {
                     for (int i = 0; i < nb; ++i) std::fill(slot + static_cast<size_t>(i) * RS, slot + static_cast<size_t>(i) * RS + R, 0.0f);
                 }
@@ -245,9 +281,9 @@ void WaveNetCPU::run_group(int b0, int nb, int Tc, int64_t t0, const CondFrames&
             std::fill(mylg, mylg + static_cast<size_t>(nb) * OUT, 0.0f);
             if (nh > 0) {
                 for (int i = 0; i < nb; ++i) std::memcpy(h1.data() + static_cast<size_t>(i) * nh, b1_.data() + p.h0, nh * sizeof(float));
-                gemm_panels_of(kr, y.data(), nb, S, S, p.w, p.w_h, p.w1_off, nh, h1.data(), nh);
+                prod(y.data(), S, p.w1_off, p.w1_b, nh, h1.data(), nh);
                 for (size_t i = 0; i < static_cast<size_t>(nb) * nh; ++i) h1[i] = std::max(h1[i], 0.0f);
-                gemm_panels_of(kr, h1.data(), nb, nh, nh, p.w, p.w_h, p.w2_off, OUT, mylg, OUT);
+                prod(h1.data(), nh, p.w2_off, p.w2_b, OUT, mylg, OUT);
             }
             bar.wait();  // partial logits published (the slots are rewritten only after this
                          // sample's draw: every thread passes the next sample's layer barriers first)

@@ -46,9 +46,10 @@ class WaveNetCPU {
 
     // hist [B, hist_rows, R] and x [B] (state, updated), noise [B, Tc, NZ] or teacher [B, Tc]
     // (then logits [B, Tc, OUT] are written), out [B, Tc]; the conditioning as CondFrames.
-    // half: stream the big weight matrices as fp16 (F16C), arithmetic stays fp32.
+    // wmode: the big weight matrices (wd, wos, w1, w2) 0 fp32; 1 streamed as fp16 (F16C),
+    // arithmetic fp32; 2 bf16 products (cpu/bf16.h: bf16 weights and inputs, fp32 accumulation).
     void run(int B, int Tc, int64_t t0, const CondFrames& cond, float* hist, float* x, const float* noise,
-             const float* teacher, float* out, float* logits, int nthreads, bool half = false) const;
+             const float* teacher, float* out, float* logits, int nthreads, int wmode = 0) const;
 
    private:
     // One thread's share of every matrix-vector product, its columns packed contiguously so
@@ -59,16 +60,19 @@ class WaveNetCPU {
         // order: per layer wd [K*R, 2*nj] (gate columns j0..j1 then G2+j0..G2+j1), then rows
         // j0..j1 of wos as its residual [nj, R] and skip [nj, S] parts; then w1 [S, nh] (columns
         // h0..h1), w2 [nh, OUT] (rows h0..h1).
-        // fp32 in w or fp16 in w_h.
+        // fp32 in w or fp16 in w_h; or (wmode 2) the same matrices as bf16 pair panels in w_b
+        // (16 columns, bf16.h), offsets in words: lw_b per layer, wd_b, wr_b within it, w1_b, w2_b.
         size_t layer_floats, wd_floats, wr_floats, w1_off, w2_off;
+        size_t lw_b, wd_b, wr_b, w1_b, w2_b;
         std::vector<float> w;
         std::vector<uint16_t> w_h;
+        std::vector<uint32_t> w_b;
     };
-    const std::vector<Pack>& packs(int nthreads, bool half) const;
+    const std::vector<Pack>& packs(int nthreads, int wmode) const;
 
     // streams b0 .. b0 + nb - 1 in lockstep on a team of nthreads
     void run_group(int b0, int nb, int Tc, int64_t t0, const CondFrames& cond, float* hist, float* x, const float* noise,
-                   const float* teacher, float* out, float* logits, int nthreads, bool half) const;
+                   const float* teacher, float* out, float* logits, int nthreads, int wmode) const;
     static constexpr int kGroup = 64;
 
     WaveNetDims d_;

@@ -359,7 +359,9 @@ def make_loop(model: WaveNet, backend: str, dtype: str = "float32", loop=None):
     if backend == "torch":
         return TorchLoop(model), {}
     if backend == "cpp":
-        return cpp_loop(model), {"half": dtype == "float16"}
+        if dtype not in ("float32", "float16", "bfloat16"):
+            raise ValueError(f"the WaveNet cpp backend runs float32, float16-stored weights or bfloat16 products, not {dtype}")
+        return cpp_loop(model), {"half": dtype == "float16", "bf16": dtype == "bfloat16"}
     if backend == "triton":
         return triton_loop(model), {}
     if backend == "cuda":
@@ -435,7 +437,8 @@ def cpp_loop(model: WaveNet):
 def run_cpp(model: WaveNet, n: int, mel=None, speaker=None, noise=None, teacher=None, batch: int = 1,
             progress: bool = False, chunk=None, threads=None, dtype: str = "float32"):
     """Same contract as run_torch; the per-sample work runs in C++ (no Python per sample).
-    dtype "float16": the weight matrices are stored (and streamed) as fp16, arithmetic is fp32."""
+    dtype "float16": the weight matrices are stored (and streamed) as fp16, arithmetic is fp32;
+    "bfloat16": their products with bf16 weights and inputs, fp32 accumulation (csrc/cpu/bf16.h)."""
     return _run(model, "cpp", n, mel, speaker, noise, teacher, batch, progress, dtype=dtype, threads=threads)
 
 
