@@ -204,18 +204,30 @@ def _compare_backends(voc, mel, args, max_seconds: float = 1.0):
     print(f"real-time factor per backend (the first {secs:.2f} s of this mel, {voc.device}; RTF = compute / audio time):")
     for name, (ok, why) in agf.backends().items():
         if not ok:
-            print(f"  {name:7s} unavailable: {why}")
+            print(f"  {name:8s} unavailable: {why}")
             continue
         try:
             v = agf.Vocoder(voc.model, device=voc.device, backend=name)
         except agf.BackendError as e:
-            print(f"  {name:7s} n/a: {e}")
+            print(f"  {name:8s} n/a: {e}")
             continue
-        v.generate(mel=mel[..., : min(frames, 2)], seed=args.seed)   # warm-up: weight packing, first-touch
-        t0 = time.perf_counter()
-        v.generate(mel=mel, seed=args.seed)
-        dt = time.perf_counter() - t0
-        print(f"  {name:7s} RTF {dt / secs:7.3f}  ({secs / dt:6.2f}x real time)")
+        runs = [(name, v)]
+        if name == "cpp" and voc.device == "cpu":
+            # the cpp backend's reduced-precision options for this family (the bf16 emulation of
+            # CPUs without AVX512-BF16 gives the same bits, slowly: not timed there)
+            from . import _cpp
+            from .engine import CPU_DTYPES
+
+            for dt in CPU_DTYPES[voc.family.name]:
+                if dt != "bfloat16" or _cpp.bf16_kernel() == "avx512bf16":
+                    short = {"float16": "fp16", "bfloat16": "bf16"}[dt]
+                    runs.append((f"cpp/{short}", agf.Vocoder(voc.model, device=voc.device, backend=name, dtype=dt)))
+        for label, v in runs:
+            v.generate(mel=mel[..., : min(frames, 2)], seed=args.seed)   # warm-up: weight packing, first-touch
+            t0 = time.perf_counter()
+            v.generate(mel=mel, seed=args.seed)
+            dt = time.perf_counter() - t0
+            print(f"  {label:8s} RTF {dt / secs:7.3f}  ({secs / dt:6.2f}x real time)")
 
 
 def cmd_bench(args):

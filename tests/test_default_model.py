@@ -80,5 +80,10 @@ def test_cli_vocode_without_checkpoint_uses_the_default(tmp_path):
         assert ("RTF" in line[0] or "n/a" in line[0]) if ok else ("unavailable" in line[0]), line[0]
     if avail["cpp"][0] and not avail["triton"][0]:   # a CPU machine: both CPU backends were timed
         assert all("RTF" in ln for ln in r.stdout.splitlines() if ln.strip().startswith(("torch ", "cpp ")))
+        # and the cpp backend's reduced-precision options for the WaveNet (bf16 where it is native)
+        from audiogen_fast import _cpp
+        wanted = ["cpp/fp16"] + (["cpp/bf16"] if _cpp.bf16_kernel() == "avx512bf16" else [])
+        for label in wanted:
+            assert [ln for ln in r.stdout.splitlines() if ln.strip().startswith(label + " ") and "RTF" in ln], r.stdout
     out, out_sr = sf.read(tmp_path / "o.wav")
     assert out_sr == 16000 and abs(len(out) - 16000 // 5) <= 256 and np.isfinite(out).all()
