@@ -221,17 +221,6 @@ def test_wavernn_bf16_within_twice_eager_bf16(mode, B, T):
         assert torch.equal(wrt.run_cpp(model, c, teacher=x, bf16=True, threads=threads)[1], cb)
 
 
-def test_wavernn_bf16_through_the_engine_and_stream():
-    model = agf.build("tiny-wavernn", seed=3)
-    mel = np.random.default_rng(0).standard_normal((model.config.n_mels, 12)).astype(np.float32)
-    voc = agf.Vocoder(model, backend="cpp", device="cpu", dtype="bfloat16")
-    a = voc.generate(mel=mel, seed=2)
-    b = np.concatenate(list(voc.stream(iter([mel[:, :5], mel[:, 5:]]), seed=2)), -1)
-    assert np.array_equal(a, b)
-    f = voc.generate(mel=mel, seed=2, fold=(200, 20))
-    assert f.shape == a.shape and np.isfinite(f).all()
-
-
 # ---- WaveNet: the dilated, residual / skip and output products in bf16 ---------------------------
 
 WAVENET_VARIANTS = {

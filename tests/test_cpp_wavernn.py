@@ -99,10 +99,11 @@ def test_fp16_weights_close_to_fp32(B):
     assert 0 < err <= 1e-2   # not exact (the weights are rounded), but close
 
 
-def test_fp16_through_the_engine_and_stream():
+@pytest.mark.parametrize("dtype", ["float16", "bfloat16"])   # fp16-stored weights, bf16 products
+def test_reduced_precision_through_the_engine_and_stream(dtype):
     model = agf.build("tiny-wavernn", seed=3)
     mel = np.random.default_rng(0).standard_normal((model.config.n_mels, 12)).astype(np.float32)
-    voc = agf.Vocoder(model, backend="cpp", device="cpu", dtype="float16")
+    voc = agf.Vocoder(model, backend="cpp", device="cpu", dtype=dtype)
     a = voc.generate(mel=mel, seed=2)
     b = np.concatenate(list(voc.stream(iter([mel[:, :5], mel[:, 5:]]), seed=2)), -1)
     assert np.array_equal(a, b)
