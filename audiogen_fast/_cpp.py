@@ -163,6 +163,13 @@ def num_threads() -> int:
     return available_cpus()
 
 
+def _wmode(half: bool, bf16: bool) -> int:
+    """The C++ loops' weight mode: 0 fp32, 1 fp16-stored weights, 2 bf16 products."""
+    if half and bf16:
+        raise ValueError("half and bf16 are alternatives")
+    return 2 if bf16 else int(bool(half))
+
+
 def _f32c(t, name):
     """A contiguous float32 CPU torch tensor (checked) -> (tensor, pointer, numel)."""
     import torch
@@ -222,8 +229,7 @@ class WaveNetCPU:
         """cond: [B, Tc, L, G] per sample, or a FrameCond; noise [B, Tc(, 2)] or teacher [B, Tc].
         Returns samples [B, Tc] (teacher: logits [B, Tc, OUT]). half: fp16-stored big matrices
         (fp32 arithmetic); bf16: their products in bf16 with fp32 accumulation (csrc/cpu/bf16.h)."""
-        if half and bf16:
-            raise ValueError("half and bf16 are alternatives")
+        wmode = _wmode(half, bf16)
         import torch
 
         from .models.wavenet.cond import FrameCond
@@ -256,7 +262,7 @@ class WaveNetCPU:
             _, pn, nn = _f32c(noise, "noise")
         self._impl.run(B, Tc, int(t0), pP, nP, int(cond.P.shape[1]), pb, nb, f0.data_ptr(), f0.numel(), pw, nw,
                        int(cond.wts.shape[2]), ph, nh, px, nx, pn, nn, pt, nt, out.data_ptr(), out.numel(), pl, nl,
-                       int(threads or num_threads()), 2 if bf16 else int(bool(half)))
+                       int(threads or num_threads()), wmode)
         return logits if teacher is not None else out
 
 
@@ -300,8 +306,7 @@ class WaveRNNCPU:
         place. Returns (samples [B, Tc], classes or None) or, with teacher [B, Tc], logits.
         half: fp16-stored matrix weights (fp32 arithmetic); bf16: the GRU and fc products with bf16
         weights and inputs, fp32 accumulation (csrc/cpu/bf16.h)."""
-        if half and bf16:
-            raise ValueError("half and bf16 are alternatives")
+        wmode = _wmode(half, bf16)
         import torch
 
         B, Tc = mel.shape[:2]
@@ -323,7 +328,7 @@ class WaveRNNCPU:
             _, pn, nn_ = _f32c(noise, "noise")
         self._impl.run(B, Tc, *ptrs, pn, nn_, pt, nt, out.data_ptr(), out.numel(),
                        cls.data_ptr() if cls is not None else 0, cls.numel() if cls is not None else 0, pl, nl,
-                       int(threads or num_threads()), 2 if bf16 else int(bool(half)))
+                       int(threads or num_threads()), wmode)
         return logits if teacher is not None else (out, cls)
 
 

@@ -325,7 +325,8 @@ def train(model, data: str, out: str, steps: int, batch: int = 8, seg_frames: in
     device "cuda": the model and each batch on the GPU; amp: bf16 autocast for the forward pass
     (weights, optimizer and checkpoints stay fp32), on a GPU or on the CPU (where oneDNN runs the
     bf16 convolutions and matrix products on AVX512-BF16 if the CPU has it: the C=32 DiffWave's
-    step 0.58 s vs 0.92 s in fp32 on this 2-core Zen 4; slower than fp32 on CPUs without it). dither: see add_dither; quiet_prob (WaveNet):
+    step 0.58 s vs 0.92 s in fp32 on this 2-core Zen 4; slower than fp32 on CPUs without it).
+    dither: see add_dither; quiet_prob (WaveNet):
     see quiet_spans. stop_at: stop (and save) at this step while the learning-rate schedule still
     runs to `steps`, for training in stages with different options. past_gain_db > 0 (WaveNet):
     in half the segments one span of the input is scaled by up to +-past_gain_db dB (quiet_spans).

@@ -50,7 +50,11 @@ static bool forced_other() {
     return env && (std::strcmp(env, "portable") == 0 || std::strcmp(env, "avx2") == 0);
 }
 
-GemmFn gemm() { return native_available() && !forced_other() ? gemm_native : gemm_emulated; }
+// chosen once per process (as kernels() is): the loops ask for it per call
+GemmFn gemm() {
+    static const GemmFn chosen = native_available() && !forced_other() ? gemm_native : gemm_emulated;
+    return chosen;
+}
 PackFn packer() { return gemm() == gemm_native ? pack_rows_native : pack_rows; }
 const char* gemm_name() { return gemm() == gemm_native ? "avx512bf16" : "emulated"; }
 

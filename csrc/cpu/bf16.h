@@ -91,6 +91,15 @@ bool native_available();  // compiled, and this CPU (and OS) runs AVX512-BF16
 // ("portable" or "avx2"): then the emulation
 GemmFn gemm();
 PackFn packer();  // pack_rows_native with the native gemm, else pack_rows
+
+// Y [rows, N] (row stride ldy) += X [rows, K] (row stride ldx, fp32) @ Wp: X rounded into
+// `scratch` (at least rows * pairs(K) words) by packer(), then gemm()
+inline void accumulate(const float* X, int rows, int K, int64_t ldx, const uint32_t* Wp, int N, float* Y, int64_t ldy,
+                       uint32_t* scratch) {
+    const int K2 = pairs(K);
+    packer()(X, rows, K, ldx, scratch, K2);
+    gemm()(scratch, rows, K2, K2, Wp, N, nullptr, false, Y, ldy);
+}
 const char* gemm_name();
 
 }  // namespace bf16

@@ -73,6 +73,10 @@ DiffWaveCPU::DiffWaveCPU(const DiffWaveDims& d, const int* dil, const float* w_i
     // G2 = (g0 + g1 + g2) / 2, G3 = (g0 - g1 + g2) / 2, G4 = -g2 (negated so the product
     // accumulates straight into the second output)
     wg_.resize(L * 4 * po);
+    const size_t pb = bf16::panel_words(d.C, 2 * d.C), pbc = bf16::panel_words(d.M, 2 * d.C);
+    wgb_.resize(L * 4 * pb);
+    wcb_.resize(L * pbc);
+    wob_.resize(L * pb);
     std::vector<float> g(4 * C * 2 * C);
     for (size_t l = 0; l < L; ++l) {
         const float* w = wd + l * K * 2 * C;
@@ -87,8 +91,6 @@ DiffWaveCPU::DiffWaveCPU(const DiffWaveDims& d, const int* dil, const float* w_i
         for (int j = 0; j < 4; ++j)
             pack_panels(g.data() + j * CC, d.C, 2 * d.C, 0, 2 * d.C, wg_.data() + (l * 4 + j) * po);
         // bf16 copies: the fp32 Winograd filters rounded, the conditioner and output weights
-        const size_t pb = bf16::panel_words(d.C, 2 * d.C), pbc = bf16::panel_words(d.M, 2 * d.C);
-        if (l == 0) { wgb_.resize(L * 4 * pb); wcb_.resize(L * pbc); wob_.resize(L * pb); }
         for (int j = 0; j < 4; ++j)
             bf16::pack_panels(g.data() + j * CC, d.C, 2 * d.C, 0, 2 * d.C, wgb_.data() + (l * 4 + j) * pb);
         if (d.M) bf16::pack_panels(w + 3 * C * 2 * C, d.M, 2 * d.C, 0, 2 * d.C, wcb_.data() + l * pbc);

@@ -145,8 +145,6 @@ void WaveNetCPU::run_group(int b0, int nb, int Tc, int64_t t0, const CondFrames&
     const float skip_scale = std::sqrt(1.0f / L);
     const std::vector<Pack>& ps = packs(nthreads, wmode);
     const bool bf = wmode == 2;
-    const bf16::GemmFn gb = bf16::gemm();
-    const bf16::PackFn pk = bf16::packer();
     // stream i of the group is stream b0 + i of the call
     auto hist_of = [&](int i) { return hist_all + static_cast<int64_t>(b0 + i) * hist_rows_ * R; };
 
@@ -179,10 +177,8 @@ void WaveNetCPU::run_group(int b0, int nb, int Tc, int64_t t0, const CondFrames&
         // 64-column fp32 / fp16 panels at offset `of`, or its bf16 pair panels at word offset `ob`
         // (X rounded to bf16 first)
         auto prod = [&](const float* X, int K_, size_t of, size_t ob, int N, float* Y, int ldy) {
-            if (!bf) return gemm_panels_of(kr, X, nb, K_, K_, p.w, p.w_h, of, N, Y, ldy);
-            const int K2 = bf16::pairs(K_);
-            pk(X, nb, K_, K_, xb.data(), K2);
-            gb(xb.data(), nb, K2, K2, p.w_b.data() + ob, N, nullptr, false, Y, ldy);
+            if (bf) bf16::accumulate(X, nb, K_, K_, p.w_b.data() + ob, N, Y, ldy, xb.data());
+            else gemm_panels_of(kr, X, nb, K_, K_, p.w, p.w_h, of, N, Y, ldy);
         };
         for (int tt = 0; tt < Tc; ++tt) {
             const int64_t t = t0 + tt;

@@ -114,8 +114,6 @@ void WaveRNNCPU::run(int B, int Tc, const float* mel, const float* aux, float* h
     const int nt = std::max(1, std::min(nthreads, std::max(1, R / 8)));
     const std::vector<Pack>& ps = packs(nt, wmode);
     const Kernels& kr = kernels();
-    const bf16::GemmFn gb = bf16::gemm();
-    const bf16::PackFn pk = bf16::packer();
     const bool bf = wmode == 2;
     const int NZ = d_.mode == 1 ? 2 : 1;
     // shared, [B, width]; the GRU states are double-buffered (read old, write new, swap per step)
@@ -139,10 +137,8 @@ void WaveRNNCPU::run(int B, int Tc, const float* mel, const float* aux, float* h
         auto prod = [&](const float* X, int K, int ldx, const std::vector<float>& wf, const std::vector<uint16_t>& wh,
                         const std::vector<uint32_t>& wb, int N, float* Y, int ldy) {
             if (N <= 0) return;
-            if (!bf) return gemm_panels_of(kr, X, B, ldx, K, wf, wh, 0, N, Y, ldy);
-            const int K2 = bf16::pairs(K);
-            pk(X, B, K, ldx, xb.data(), K2);
-            gb(xb.data(), B, K2, K2, wb.data(), N, nullptr, false, Y, ldy);
+            if (bf) bf16::accumulate(X, B, K, ldx, wb.data(), N, Y, ldy, xb.data());
+            else gemm_panels_of(kr, X, B, ldx, K, wf, wh, 0, N, Y, ldy);
         };
         for (int tt = 0; tt < Tc; ++tt) {
             const int cur = tt & 1, nxt = cur ^ 1;

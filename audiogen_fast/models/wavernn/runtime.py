@@ -214,6 +214,10 @@ def run_cpp(model: WaveRNN, cond, noise=None, teacher=None, progress=False, chun
     return _run_cond(loop, cond, noise, teacher, progress, chunk)
 
 
+# run_chunk options of the cpp loop per dtype: fp32, fp16-stored weights, bf16 products
+_CPP_OPTS = {"float32": {}, "float16": {"half": True}, "bfloat16": {"bf16": True}}
+
+
 class _WithOpts:
     """A C++ loop with fixed run_chunk options (threads, fp16 weights, bf16 products)."""
 
@@ -375,7 +379,9 @@ def make_loop(model: WaveRNN, backend: str, dtype: str = "float32"):
     if backend == "torch":
         return TorchLoop(model)
     if backend == "cpp":
-        opts = {"float16": {"half": True}, "bfloat16": {"bf16": True}}.get(dtype)
+        if dtype not in _CPP_OPTS:
+            raise ValueError(f"the WaveRNN cpp backend runs float32, float16-stored weights or bfloat16 products, not {dtype}")
+        opts = _CPP_OPTS[dtype]
         return _WithOpts(cpp_loop(model), **opts) if opts else cpp_loop(model)
     if backend == "triton":
         return triton_loop(model)
@@ -472,7 +478,7 @@ def generate(model: WaveRNN, backend: str, n: int, mel=None, noise=None, speaker
     """mel [B, C, frames] -> float32 audio [B, n] (n = frames * hop)."""
     if backend not in RUNNERS:
         raise ValueError(f"backend {backend!r} has no WaveRNN runtime")
-    if backend == "cpp" and dtype not in ("float32", "float16", "bfloat16"):
+    if backend == "cpp" and dtype not in _CPP_OPTS:
         raise ValueError(f"the WaveRNN cpp backend runs float32, float16-stored weights or bfloat16 products, not {dtype}")
     if backend == "torch" and dtype != "float32" and next(model.parameters()).device.type == "cpu":
         raise ValueError("the eager WaveRNN loop runs float32 on the CPU")
@@ -485,7 +491,7 @@ def generate(model: WaveRNN, backend: str, n: int, mel=None, noise=None, speaker
         target, overlap = fold_spec
         cond = [fold(c, target, overlap) for c in cond]
         noise = noise.reshape((-1,) + tuple(noise.shape[2:]))
-        extra = ({"float16": {"half": True}, "bfloat16": {"bf16": True}}.get(dtype, {}) if backend == "cpp" else {})
+        extra = _CPP_OPTS[dtype] if backend == "cpp" else {}
         samples, _, classes = RUNNERS[backend](model, cond, noise=noise, progress=progress, **extra)
         audio = torch.as_tensor(to_audio(cfg, samples, classes)).float()
         return unfold(audio, B, n, *fold_spec).cpu().numpy()
