@@ -2,7 +2,8 @@
 
 * ``audiogen_fast._C_cpu``  — csrc/cpu/*.cpp + csrc/bindings_cpu.cpp (pybind11, no libtorch).
   Files named ``*_avx2.cpp`` are compiled with -mavx2 -mfma, ``*_avx512bf16.cpp`` with
-  -mavx512f -mavx512bf16 (where the compiler has it), and only called after a run-time CPU
+  -mavx512f -mavx512bf16, ``*_avx512vnni.cpp`` with -mavx512f -mavx512bw -mavx512vnni (where the
+  compiler has them), and only called after a run-time CPU
   check; everything else is portable x86-64 / aarch64 (never -march=native).
 * ``audiogen_fast._C_cuda_emu`` — csrc/cuda_emu_bindings.cpp: the CUDA kernels' source built for
   the CPU on a fiber emulator (tests of the kernels' logic without a GPU).
@@ -82,6 +83,7 @@ class BuildExt(build_ext):
     def build_extensions(self):
         compiler = self.compiler
         bf16_flags = ["-mavx512f", "-mavx512bf16"] if has_flag(compiler, "-mavx512bf16") else []
+        vnni_flags = ["-mavx512f", "-mavx512bw", "-mavx512vnni"] if has_flag(compiler, "-mavx512vnni") else []
         original_compile = compiler._compile
         nvcc = getattr(self, "_nvcc", None)
 
@@ -98,6 +100,9 @@ class BuildExt(build_ext):
             if src.endswith("_avx512bf16.cpp"):
                 # without the flags the file compiles to the emulation (csrc/cpu/bf16.h)
                 post += bf16_flags
+            if src.endswith("_avx512vnni.cpp"):
+                # likewise: without the flags, the int8 emulation (csrc/cpu/int8.h)
+                post += vnni_flags
             original_compile(obj, src, ext, cc_args, post, pp_opts)
 
         compiler._compile = _compile

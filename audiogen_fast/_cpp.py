@@ -31,23 +31,52 @@ def bf16_kernel() -> str:
     return _ext().bf16_kernel()
 
 
-def bf16_matmul(x, w, bias=None, y=None, impl: str = "auto") -> np.ndarray:
-    """The C++ bf16 product alone (csrc/cpu/bf16.h), for tests: x [rows, K] @ w [K, N] with both
-    rounded to bf16, fp32 accumulation; + bias (y None) or y + x @ w."""
+def _matmul_args(name, x, w, bias, y):
     x, w = _f32(x, "x", 2), _f32(w, "w", 2)
     if x.shape[1] != w.shape[0]:
-        raise ValueError(f"bf16_matmul: x is {x.shape}, w is {w.shape}")
+        raise ValueError(f"{name}: x is {x.shape}, w is {w.shape}")
     rows, K = x.shape
     N = w.shape[1]
     b = None if bias is None else _f32(bias, "bias", 1)
     if b is not None and b.shape != (N,):
-        raise ValueError(f"bf16_matmul: bias must be [{N}]")
+        raise ValueError(f"{name}: bias must be [{N}]")
     out = np.zeros((rows, N), np.float32) if y is None else _f32(y, "y", 2).copy()
     if out.shape != (rows, N):
-        raise ValueError(f"bf16_matmul: y must be [{rows}, {N}]")
-    _ext().bf16_gemm(x.ctypes.data, rows, K, w.ctypes.data, N, 0 if b is None else b.ctypes.data, y is None,
-                     out.ctypes.data, impl)
+        raise ValueError(f"{name}: y must be [{rows}, {N}]")
+    return (x.ctypes.data, rows, K, w.ctypes.data, N, 0 if b is None else b.ctypes.data, y is None,
+            out.ctypes.data), out, (x, w, b)
+
+
+def bf16_matmul(x, w, bias=None, y=None, impl: str = "auto") -> np.ndarray:
+    """The C++ bf16 product alone (csrc/cpu/bf16.h), for tests: x [rows, K] @ w [K, N] with both
+    rounded to bf16, fp32 accumulation; + bias (y None) or y + x @ w."""
+    args, out, _keep = _matmul_args("bf16_matmul", x, w, bias, y)
+    _ext().bf16_gemm(*args, impl)
     return out
+
+
+def int8_kernel() -> str:
+    """The int8 product the C++ loops use here: "avx512vnni" (vpdpbusd) or "emulated"."""
+    return _ext().int8_kernel()
+
+
+def int8_matmul(x, w, bias=None, y=None, impl: str = "auto") -> np.ndarray:
+    """The C++ int8 product alone (csrc/cpu/int8.h), for tests: w quantised to int8 per column,
+    each row of x to uint8 (affine), integer sums, fp32 scaling; + bias (y None) or y + x @ w."""
+    args, out, _keep = _matmul_args("int8_matmul", x, w, bias, y)
+    _ext().int8_gemm(*args, impl)
+    return out
+
+
+def int8_quantize(x, impl: str = "emulated"):
+    """The C++ activation quantiser alone: x [rows, K] -> (u uint8 [rows, K], s fp32 [rows], zp int32 [rows])."""
+    x = _f32(x, "x", 2)
+    rows, K = x.shape
+    u = np.zeros((rows, K), np.uint8)
+    s = np.zeros(rows, np.float32)
+    zp = np.zeros(rows, np.int32)
+    _ext().int8_quantize(x.ctypes.data, rows, K, u.ctypes.data, s.ctypes.data, zp.ctypes.data, impl)
+    return u, s, zp
 
 
 def mulaw_encode(x, classes: int = 256) -> np.ndarray:
@@ -163,11 +192,11 @@ def num_threads() -> int:
     return available_cpus()
 
 
-def _wmode(half: bool, bf16: bool) -> int:
-    """The C++ loops' weight mode: 0 fp32, 1 fp16-stored weights, 2 bf16 products."""
-    if half and bf16:
-        raise ValueError("half and bf16 are alternatives")
-    return 2 if bf16 else int(bool(half))
+def _wmode(half: bool, bf16: bool, int8: bool = False) -> int:
+    """The C++ loops' weight mode: 0 fp32, 1 fp16-stored weights, 2 bf16 products, 3 int8 products."""
+    if int(bool(half)) + int(bool(bf16)) + int(bool(int8)) > 1:
+        raise ValueError("half, bf16 and int8 are alternatives")
+    return 3 if int8 else 2 if bf16 else int(bool(half))
 
 
 def _f32c(t, name):
@@ -301,12 +330,13 @@ class WaveRNNCPU:
         return torch.zeros(B, R), torch.zeros(B, R), torch.zeros(B)
 
     def run_chunk(self, mel, aux, state, noise=None, teacher=None, threads: int | None = None, half: bool = False,
-                  bf16: bool = False):
+                  bf16: bool = False, int8: bool = False):
         """mel [B, Tc, C], aux [B, Tc, 4A] (the upsampler's outputs); state (h1, h2, x) updated in
         place. Returns (samples [B, Tc], classes or None) or, with teacher [B, Tc], logits.
         half: fp16-stored matrix weights (fp32 arithmetic); bf16: the GRU and fc products with bf16
-        weights and inputs, fp32 accumulation (csrc/cpu/bf16.h)."""
-        wmode = _wmode(half, bf16)
+        weights and inputs, fp32 accumulation (csrc/cpu/bf16.h); int8: those products with int8
+        weights (a scale per column) and inputs quantised per row, int32 sums (csrc/cpu/int8.h)."""
+        wmode = _wmode(half, bf16, int8)
         import torch
 
         B, Tc = mel.shape[:2]

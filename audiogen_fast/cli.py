@@ -22,7 +22,7 @@ import numpy as np
 def _add_run_args(p):
     p.add_argument("--backend", default="auto", help="auto (default), torch, cpp, triton or cuda")
     p.add_argument("--device", default=None, help="cpu or cuda (default: cuda when available)")
-    p.add_argument("--dtype", default="float32", choices=["float32", "float16", "bfloat16"])
+    p.add_argument("--dtype", default="float32", choices=["float32", "float16", "bfloat16", "int8"])
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--schedule", default=None, help="diffusion models: fast or full")
     p.add_argument("--fold", action="store_true", help="WaveRNN: fold generation (batched segments)")
@@ -213,14 +213,16 @@ def _compare_backends(voc, mel, args, max_seconds: float = 1.0):
             continue
         runs = [(name, v)]
         if name == "cpp" and voc.device == "cpu":
-            # the cpp backend's reduced-precision options for this family (the bf16 emulation of
-            # CPUs without AVX512-BF16 gives the same bits, slowly: not timed there)
+            # the cpp backend's reduced-precision options for this family (the bf16 / int8
+            # emulations of CPUs without AVX512-BF16 / VNNI give the same bits, slowly: not timed there)
             from . import _cpp
             from .engine import CPU_DTYPES
 
+            native = {"float16": True, "bfloat16": _cpp.bf16_kernel() == "avx512bf16",
+                      "int8": _cpp.int8_kernel() == "avx512vnni"}
             for dt in CPU_DTYPES[voc.family.name]:
-                if dt != "bfloat16" or _cpp.bf16_kernel() == "avx512bf16":
-                    short = {"float16": "fp16", "bfloat16": "bf16"}[dt]
+                if native[dt]:
+                    short = {"float16": "fp16", "bfloat16": "bf16", "int8": "int8"}[dt]
                     runs.append((f"cpp/{short}", agf.Vocoder(voc.model, device=voc.device, backend=name, dtype=dt)))
         for label, v in runs:
             v.generate(mel=mel[..., : min(frames, 2)], seed=args.seed)   # warm-up: weight packing, first-touch
@@ -406,7 +408,7 @@ def main(argv=None):
     s.add_argument("--config", default="W2,R2,D1", help="comma list of presets (W1,W2,W4,R2,D1,D2, tiny-*)")
     s.add_argument("--backend", default=None, help="comma list: torch,compile,cpp,triton (default: by device)")
     s.add_argument("--device", default=None, help="cpu or cuda (default: cuda when available)")
-    s.add_argument("--dtype", default="float32", choices=["float32", "float16", "bfloat16"],
+    s.add_argument("--dtype", default="float32", choices=["float32", "float16", "bfloat16", "int8"],
                    help="for the fast backends (eager and compile stay float32)")
     s.add_argument("--seconds", type=float, default=0.5, help="audio per call")
     s.add_argument("--batch", type=int, default=1)

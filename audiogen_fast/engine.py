@@ -17,7 +17,8 @@ from .emphasis import Deemphasis, deemphasize
 from .backends import resolve as resolve_backend
 from .models import family
 
-DTYPES = {"float32": torch.float32, "float16": torch.float16, "bfloat16": torch.bfloat16}
+# the GPU backends run the model converted to the torch dtype; "int8" is a CPU option only (below)
+DTYPES = {"float32": torch.float32, "float16": torch.float16, "bfloat16": torch.bfloat16, "int8": None}
 
 
 class InputError(ValueError):
@@ -66,7 +67,8 @@ def _as_device(device) -> str:
 
 
 # reduced-precision options of the cpp backend per family (besides float32)
-CPU_DTYPES = {"wavenet": ("float16", "bfloat16"), "wavernn": ("float16", "bfloat16"), "diffwave": ("bfloat16",)}
+CPU_DTYPES = {"wavenet": ("float16", "bfloat16"), "wavernn": ("float16", "bfloat16", "int8"), "diffwave": ("bfloat16",)}
+CPU_DTYPE_MEANING = {"float16": "fp16-stored weights", "bfloat16": "bf16 products", "int8": "int8 products"}
 
 
 class Vocoder:
@@ -78,12 +80,15 @@ class Vocoder:
         self.dtype = dtype
         self.backend = resolve_backend(backend, self.family, self.device.split(":")[0])
         if self.device == "cpu" and dtype != "float32":
-            # CPU options of the cpp backend: float16 = fp16-stored weights, bfloat16 = bf16 products
+            # CPU options of the cpp backend: float16 = fp16-stored weights, bfloat16 / int8 = products
             ok = CPU_DTYPES[self.family.name]
             if self.backend != "cpp" or dtype not in ok:
+                means = ", ".join(f"{d}: {CPU_DTYPE_MEANING[d]}" for d in ok)
                 raise InputError(f"dtype {dtype} on the CPU: the {self.family.name} cpp backend takes float32 or "
-                                 f"{' or '.join(ok)} (float16: fp16-stored weights, bfloat16: bf16 products); "
-                                 f"got backend {self.backend!r} with {dtype}")
+                                 f"{' or '.join(ok)} ({means}); got backend {self.backend!r} with {dtype}")
+        elif dtype == "int8":
+            raise InputError("dtype int8 runs on the CPU only (the WaveRNN cpp backend); "
+                             "on a GPU use float32, float16 or bfloat16")
         self.model = model.eval()
         # The GPU backends run the model converted to the dtype; on the CPU the model stays fp32
         # (the cpp backend stores its own fp16 copy of the weights when asked).

@@ -11,6 +11,7 @@
 #include <vector>
 
 #include "cpu/bf16.h"
+#include "cpu/int8.h"
 #include "cpu/cpu_features.h"
 #include "cpu/diffwave.h"
 #include "cpu/kernels.h"
@@ -46,6 +47,7 @@ PYBIND11_MODULE(_C_cpu, m) {
         d["fma"] = f.fma;
         d["avx512f"] = f.avx512f;
         d["avx512bf16"] = agf::bf16::native_available();  // and the build has the kernel
+        d["avx512vnni"] = agf::int8::native_available();  // likewise
         return d;
     });
 
@@ -203,6 +205,45 @@ PYBIND11_MODULE(_C_cpu, m) {
     });
     m.def("bf16_kernel", []() { return std::string(agf::bf16::gemm_name()); },
           "the bf16 product the loops use: avx512bf16 or emulated");
+
+    // The int8 product alone (cpu/int8.h), for tests: as bf16_gemm, with W quantised per column
+    // and X per row here; impl "native" (AVX512-VNNI), "emulated" or "auto"
+    m.def("int8_gemm", [](std::uintptr_t x, int rows, int K, std::uintptr_t w, int N, std::uintptr_t bias, bool set,
+                          std::uintptr_t y, const std::string& impl) {
+        require(rows >= 0 && K >= 1 && N >= 1, "int8_gemm: need rows >= 0, K >= 1, N >= 1");
+        require(impl == "native" || impl == "emulated" || impl == "auto", "int8_gemm: impl is native, emulated or auto");
+        require(impl != "native" || agf::int8::native_available(), "int8_gemm: this CPU (or build) has no AVX512-VNNI");
+        check_ptr(x, "x"); check_ptr(w, "w"); check_ptr(y, "y");
+        const int K4 = agf::int8::quads(K);
+        agf::int8::Scratch sc;
+        sc.reserve(rows, K);
+        agf::int8::Weights wq;
+        agf::int8::pack_weights(ptr<const float>(w), K, N, 0, N, wq);
+        const agf::int8::GemmFn f = impl == "native" ? agf::int8::gemm_native
+                                    : impl == "emulated" ? agf::int8::gemm_emulated : agf::int8::gemm();
+        const agf::int8::QuantFn qf = f == agf::int8::gemm_native ? agf::int8::quantize_rows_native
+                                                                   : agf::int8::quantize_rows;
+        qf(ptr<const float>(x), rows, K, K, sc.q.data(), K4, sc.s.data(), sc.zp.data());
+        f(sc.q.data(), rows, K4, sc.s.data(), sc.zp.data(), wq, bias ? ptr<const float>(bias) : nullptr, set,
+          ptr<float>(y), N);
+    });
+    // The activation quantiser alone: X [rows, K] fp32 -> u [rows, K] uint8, s [rows] fp32, zp [rows] int32
+    m.def("int8_quantize", [](std::uintptr_t x, int rows, int K, std::uintptr_t u, std::uintptr_t s, std::uintptr_t zp,
+                              const std::string& impl) {
+        require(rows >= 0 && K >= 1, "int8_quantize: need rows >= 0, K >= 1");
+        require(impl == "native" || impl == "emulated", "int8_quantize: impl is native or emulated");
+        require(impl != "native" || agf::int8::native_available(), "int8_quantize: this CPU (or build) has no AVX512-VNNI");
+        check_ptr(x, "x"); check_ptr(u, "u"); check_ptr(s, "s"); check_ptr(zp, "zp");
+        const int K4 = agf::int8::quads(K);
+        std::vector<uint32_t> q(static_cast<size_t>(rows) * K4);
+        (impl == "native" ? agf::int8::quantize_rows_native : agf::int8::quantize_rows)(
+            ptr<const float>(x), rows, K, K, q.data(), K4, ptr<float>(s), ptr<int32_t>(zp));
+        uint8_t* uo = ptr<uint8_t>(u);
+        for (int r = 0; r < rows; ++r)
+            for (int k = 0; k < K; ++k) uo[static_cast<size_t>(r) * K + k] = static_cast<uint8_t>(q[static_cast<size_t>(r) * K4 + k / 4] >> (8 * (k % 4)));
+    });
+    m.def("int8_kernel", []() { return std::string(agf::int8::gemm_name()); },
+          "the int8 product the loops use: avx512vnni or emulated");
 
     m.def("mulaw_encode", [](std::uintptr_t x, std::uintptr_t out, int64_t n, int mu) {
         require(n >= 0, "mulaw_encode: n must be >= 0");

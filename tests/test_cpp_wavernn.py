@@ -99,7 +99,7 @@ def test_fp16_weights_close_to_fp32(B):
     assert 0 < err <= 1e-2   # not exact (the weights are rounded), but close
 
 
-@pytest.mark.parametrize("dtype", ["float16", "bfloat16"])   # fp16-stored weights, bf16 products
+@pytest.mark.parametrize("dtype", ["float16", "bfloat16", "int8"])   # fp16-stored weights, bf16 / int8 products
 def test_reduced_precision_through_the_engine_and_stream(dtype):
     model = agf.build("tiny-wavernn", seed=3)
     mel = np.random.default_rng(0).standard_normal((model.config.n_mels, 12)).astype(np.float32)

@@ -45,61 +45,56 @@ void pack_gates(const std::vector<float>& W, int n_in, int R, int j0, int j1, st
 }
 
 
-// [K, n] fp32 (ld n) -> bf16 pair panels; the fp32 copy is freed
-void to_bf16(std::vector<float>& W, int K, int n, std::vector<uint32_t>& dst) {
-    dst.assign(bf16::panel_words(K, n), 0);
-    if (n > 0) bf16::pack_panels(W.data(), K, n, 0, n, dst.data());
-    std::vector<float>().swap(W);
-}
-
 }  // namespace
+
+// a slice [K, n] (fp32, ld n) into the weight mode's form; the fp32 copy is dropped unless used
+void WaveRNNCPU::to_mode(Mat& m, int K, int n, int wmode) {
+    if (wmode == 2) {
+        m.b.assign(bf16::panel_words(K, n), 0);
+        if (n > 0) bf16::pack_panels(m.f.data(), K, n, 0, n, m.b.data());
+        std::vector<float>().swap(m.f);
+    } else if (wmode == 3) {
+        int8::pack_weights(m.f.data(), K, n, 0, n, m.q);
+        std::vector<float>().swap(m.f);
+    } else {
+        to_panels64(m.f, K, n);  // 64-column panels (pack.h): each matrix pass streams contiguous memory
+        if (wmode == 1) to_half(m.f, m.h);
+    }
+}
 
 const std::vector<WaveRNNCPU::Pack>& WaveRNNCPU::packs(int nt, int wmode) const {
     std::lock_guard<std::mutex> lock(mu_);
-    const int key = 3 * nt + wmode;
+    const int key = 4 * nt + wmode;
     auto it = packs_.find(key);
     if (it != packs_.end()) return it->second;
-    const int R = d_.R, F = d_.F, O = d_.OUT;
+    const int R = d_.R, F = d_.F, O = d_.OUT, A = d_.A;
     std::vector<Pack> ps(nt);
     for (int tid = 0; tid < nt; ++tid) {
         Pack& p = ps[tid];
         split(R, tid, nt, 8, &p.j0, &p.j1);
         split(F, tid, nt, 8, &p.f0, &p.f1);
         split(O, tid, nt, 8, &p.o0, &p.o1);
-        pack_gates(wi1_, R, R, p.j0, p.j1, p.wi1);
-        pack_gates(wh1_, R, R, p.j0, p.j1, p.wh1);
-        pack_gates(wi2_, R, R, p.j0, p.j1, p.wi2);
-        pack_gates(wi2a_, d_.A, R, p.j0, p.j1, p.wi2a);
-        pack_gates(wh2_, R, R, p.j0, p.j1, p.wh2);
+        pack_gates(wi1_, R, R, p.j0, p.j1, p.wi1.f);
+        pack_gates(wh1_, R, R, p.j0, p.j1, p.wh1.f);
+        pack_gates(wi2_, R, R, p.j0, p.j1, p.wi2.f);
+        pack_gates(wi2a_, A, R, p.j0, p.j1, p.wi2a.f);
+        pack_gates(wh2_, R, R, p.j0, p.j1, p.wh2.f);
         pack_gates(bi1_, 1, R, p.j0, p.j1, p.bi1);
         pack_gates(bh1_, 1, R, p.j0, p.j1, p.bh1);
         pack_gates(bi2_, 1, R, p.j0, p.j1, p.bi2);
         pack_gates(bh2_, 1, R, p.j0, p.j1, p.bh2);
-        pack_cols(wf1_, R, F, p.f0, p.f1, p.wf1);
-        pack_cols(wf1a_, d_.A, F, p.f0, p.f1, p.wf1a);
+        pack_cols(wf1_, R, F, p.f0, p.f1, p.wf1.f);
+        pack_cols(wf1a_, A, F, p.f0, p.f1, p.wf1a.f);
         pack_cols(bf1_, 1, F, p.f0, p.f1, p.bf1);
-        pack_cols(wf2_, F, F, p.f0, p.f1, p.wf2);
-        pack_cols(wf2a_, d_.A, F, p.f0, p.f1, p.wf2a);
+        pack_cols(wf2_, F, F, p.f0, p.f1, p.wf2.f);
+        pack_cols(wf2a_, A, F, p.f0, p.f1, p.wf2a.f);
         pack_cols(bf2_, 1, F, p.f0, p.f1, p.bf2);
-        pack_cols(wf3_, F, O, p.o0, p.o1, p.wf3);
+        pack_cols(wf3_, F, O, p.o0, p.o1, p.wf3.f);
         const int nj = p.j1 - p.j0, nf = p.f1 - p.f0, no = p.o1 - p.o0;
-        if (wmode == 2) {
-            to_bf16(p.wi1, R, 3 * nj, p.wi1_b); to_bf16(p.wh1, R, 3 * nj, p.wh1_b); to_bf16(p.wi2, R, 3 * nj, p.wi2_b);
-            to_bf16(p.wi2a, d_.A, 3 * nj, p.wi2a_b); to_bf16(p.wh2, R, 3 * nj, p.wh2_b);
-            to_bf16(p.wf1, R, nf, p.wf1_b); to_bf16(p.wf1a, d_.A, nf, p.wf1a_b); to_bf16(p.wf2, F, nf, p.wf2_b);
-            to_bf16(p.wf2a, d_.A, nf, p.wf2a_b); to_bf16(p.wf3, F, no, p.wf3_b);
-            continue;
-        }
-        // 64-column panels (pack.h): each matrix pass streams contiguous memory
-        to_panels64(p.wi1, R, 3 * nj); to_panels64(p.wh1, R, 3 * nj); to_panels64(p.wi2, R, 3 * nj);
-        to_panels64(p.wi2a, d_.A, 3 * nj); to_panels64(p.wh2, R, 3 * nj);
-        to_panels64(p.wf1, R, nf); to_panels64(p.wf1a, d_.A, nf); to_panels64(p.wf2, F, nf);
-        to_panels64(p.wf2a, d_.A, nf); to_panels64(p.wf3, F, no);
-        if (wmode == 1) {
-            to_half(p.wi1, p.wi1_h); to_half(p.wh1, p.wh1_h); to_half(p.wi2, p.wi2_h); to_half(p.wi2a, p.wi2a_h);
-            to_half(p.wh2, p.wh2_h); to_half(p.wf1, p.wf1_h); to_half(p.wf1a, p.wf1a_h); to_half(p.wf2, p.wf2_h);
-            to_half(p.wf2a, p.wf2a_h); to_half(p.wf3, p.wf3_h);
-        }
+        to_mode(p.wi1, R, 3 * nj, wmode); to_mode(p.wh1, R, 3 * nj, wmode); to_mode(p.wi2, R, 3 * nj, wmode);
+        to_mode(p.wi2a, A, 3 * nj, wmode); to_mode(p.wh2, R, 3 * nj, wmode);
+        to_mode(p.wf1, R, nf, wmode); to_mode(p.wf1a, A, nf, wmode); to_mode(p.wf2, F, nf, wmode);
+        to_mode(p.wf2a, A, nf, wmode); to_mode(p.wf3, F, no, wmode);
     }
     return packs_.emplace(key, std::move(ps)).first->second;
 }
@@ -108,13 +103,13 @@ void WaveRNNCPU::run(int B, int Tc, const float* mel, const float* aux, float* h
                      float* x_state, const float* noise, const float* teacher, float* out, int64_t* cls, float* logits,
                      int nthreads, int wmode) const {
     if (B < 1 || Tc < 0) throw std::invalid_argument("WaveRNNCPU.run: bad sizes");
-    if (wmode < 0 || wmode > 2) throw std::invalid_argument("WaveRNNCPU.run: wmode is 0 (fp32), 1 (fp16) or 2 (bf16)");
+    if (wmode < 0 || wmode > 3)
+        throw std::invalid_argument("WaveRNNCPU.run: wmode is 0 (fp32), 1 (fp16), 2 (bf16) or 3 (int8)");
     if (Tc == 0) return;
     const int R = d_.R, F = d_.F, O = d_.OUT, C = d_.C, A = d_.A, A4 = 4 * A, CA = C + A;
     const int nt = std::max(1, std::min(nthreads, std::max(1, R / 8)));
     const std::vector<Pack>& ps = packs(nt, wmode);
     const Kernels& kr = kernels();
-    const bool bf = wmode == 2;
     const int NZ = d_.mode == 1 ? 2 : 1;
     // shared, [B, width]; the GRU states are double-buffered (read old, write new, swap per step)
     std::vector<float> h1buf(2 * static_cast<size_t>(B) * R), h2buf(2 * static_cast<size_t>(B) * R);
@@ -131,14 +126,18 @@ void WaveRNNCPU::run(int B, int Tc, const float* mel, const float* aux, float* h
         std::vector<float> h(static_cast<size_t>(B) * R), gi(static_cast<size_t>(B) * 3 * nj + 1),
             gh(static_cast<size_t>(B) * 3 * nj + 1), xs(x_state, x_state + B), ma(static_cast<size_t>(B) * CA),
             a2(static_cast<size_t>(B) * A), a3(static_cast<size_t>(B) * A), a4(static_cast<size_t>(B) * A);
-        std::vector<uint32_t> xb(static_cast<size_t>(B) * bf16::pairs(std::max(std::max(R, F), A)));
+        const int Kmax = std::max(std::max(R, F), A);
+        std::vector<uint32_t> xb(wmode == 2 ? static_cast<size_t>(B) * bf16::pairs(Kmax) : 0);
+        int8::Scratch xq;
+        if (wmode == 3) xq.reserve(B, Kmax);
         // Y[B, N] (rows ldy apart) += X[B, K] (rows ldx apart) @ the weight in whichever form the
-        // packs hold: fp32 / fp16 64-column panels, or bf16 pair panels (X rounded to bf16 first)
-        auto prod = [&](const float* X, int K, int ldx, const std::vector<float>& wf, const std::vector<uint16_t>& wh,
-                        const std::vector<uint32_t>& wb, int N, float* Y, int ldy) {
+        // packs hold: fp32 / fp16 64-column panels, bf16 pair panels (X rounded to bf16 first) or
+        // int8 quad panels (X quantised per row first)
+        auto prod = [&](const float* X, int K, int ldx, const Mat& m, int N, float* Y, int ldy) {
             if (N <= 0) return;
-            if (bf) bf16::accumulate(X, B, K, ldx, wb.data(), N, Y, ldy, xb.data());
-            else gemm_panels_of(kr, X, B, ldx, K, wf, wh, 0, N, Y, ldy);
+            if (wmode == 2) bf16::accumulate(X, B, K, ldx, m.b.data(), N, Y, ldy, xb.data());
+            else if (wmode == 3) int8::accumulate(X, B, ldx, m.q, Y, ldy, xq);
+            else gemm_panels_of(kr, X, B, ldx, K, m.f, m.h, 0, N, Y, ldy);
         };
         for (int tt = 0; tt < Tc; ++tt) {
             const int cur = tt & 1, nxt = cur ^ 1;
@@ -169,8 +168,8 @@ void WaveRNNCPU::run(int B, int Tc, const float* mel, const float* aux, float* h
                     std::memcpy(gi.data() + static_cast<size_t>(b) * 3 * nj, p.bi1.data(), 3 * nj * sizeof(float));
                     std::memcpy(gh.data() + static_cast<size_t>(b) * 3 * nj, p.bh1.data(), 3 * nj * sizeof(float));
                 }
-                prod(h.data(), R, R, p.wi1, p.wi1_h, p.wi1_b, 3 * nj, gi.data(), 3 * nj);
-                prod(h1o, R, R, p.wh1, p.wh1_h, p.wh1_b, 3 * nj, gh.data(), 3 * nj);
+                prod(h.data(), R, R, p.wi1, 3 * nj, gi.data(), 3 * nj);
+                prod(h1o, R, R, p.wh1, 3 * nj, gh.data(), 3 * nj);
                 for (int b = 0; b < B; ++b) {
                     float* hn = h1n + static_cast<size_t>(b) * R + p.j0;
                     std::memcpy(hn, h1o + static_cast<size_t>(b) * R + p.j0, nj * sizeof(float));
@@ -186,9 +185,9 @@ void WaveRNNCPU::run(int B, int Tc, const float* mel, const float* aux, float* h
                     std::memcpy(gi.data() + static_cast<size_t>(b) * 3 * nj, p.bi2.data(), 3 * nj * sizeof(float));
                     std::memcpy(gh.data() + static_cast<size_t>(b) * 3 * nj, p.bh2.data(), 3 * nj * sizeof(float));
                 }
-                prod(a2.data(), A, A, p.wi2a, p.wi2a_h, p.wi2a_b, 3 * nj, gi.data(), 3 * nj);
-                prod(x1.data(), R, R, p.wi2, p.wi2_h, p.wi2_b, 3 * nj, gi.data(), 3 * nj);
-                prod(h2o, R, R, p.wh2, p.wh2_h, p.wh2_b, 3 * nj, gh.data(), 3 * nj);
+                prod(a2.data(), A, A, p.wi2a, 3 * nj, gi.data(), 3 * nj);
+                prod(x1.data(), R, R, p.wi2, 3 * nj, gi.data(), 3 * nj);
+                prod(h2o, R, R, p.wh2, 3 * nj, gh.data(), 3 * nj);
                 for (int b = 0; b < B; ++b) {
                     float* hn = h2n + static_cast<size_t>(b) * R + p.j0;
                     std::memcpy(hn, h2o + static_cast<size_t>(b) * R + p.j0, nj * sizeof(float));
@@ -201,8 +200,8 @@ void WaveRNNCPU::run(int B, int Tc, const float* mel, const float* aux, float* h
             if (nf > 0) {  // fc1 columns f0..f1
                 for (int b = 0; b < B; ++b)
                     std::memcpy(y1.data() + static_cast<size_t>(b) * F + p.f0, p.bf1.data(), nf * sizeof(float));
-                prod(a3.data(), A, A, p.wf1a, p.wf1a_h, p.wf1a_b, nf, y1.data() + p.f0, F);
-                prod(x2.data(), R, R, p.wf1, p.wf1_h, p.wf1_b, nf, y1.data() + p.f0, F);
+                prod(a3.data(), A, A, p.wf1a, nf, y1.data() + p.f0, F);
+                prod(x2.data(), R, R, p.wf1, nf, y1.data() + p.f0, F);
                 for (int b = 0; b < B; ++b)
                     for (int f = p.f0; f < p.f1; ++f) y1[static_cast<size_t>(b) * F + f] = std::max(y1[static_cast<size_t>(b) * F + f], 0.0f);
             }
@@ -210,15 +209,15 @@ void WaveRNNCPU::run(int B, int Tc, const float* mel, const float* aux, float* h
             if (nf > 0) {  // fc2
                 for (int b = 0; b < B; ++b)
                     std::memcpy(y2.data() + static_cast<size_t>(b) * F + p.f0, p.bf2.data(), nf * sizeof(float));
-                prod(a4.data(), A, A, p.wf2a, p.wf2a_h, p.wf2a_b, nf, y2.data() + p.f0, F);
-                prod(y1.data(), F, F, p.wf2, p.wf2_h, p.wf2_b, nf, y2.data() + p.f0, F);
+                prod(a4.data(), A, A, p.wf2a, nf, y2.data() + p.f0, F);
+                prod(y1.data(), F, F, p.wf2, nf, y2.data() + p.f0, F);
                 for (int b = 0; b < B; ++b)
                     for (int f = p.f0; f < p.f1; ++f) y2[static_cast<size_t>(b) * F + f] = std::max(y2[static_cast<size_t>(b) * F + f], 0.0f);
             }
             bar.wait();
             if (no > 0) {  // fc3
                 for (int b = 0; b < B; ++b) std::memcpy(lg.data() + static_cast<size_t>(b) * O + p.o0, b3_.data() + p.o0, no * sizeof(float));
-                prod(y2.data(), F, F, p.wf3, p.wf3_h, p.wf3_b, no, lg.data() + p.o0, O);
+                prod(y2.data(), F, F, p.wf3, no, lg.data() + p.o0, O);
             }
             bar.wait();
             // every thread samples every stream itself (deterministic): no barrier afterwards

@@ -9,6 +9,8 @@
 #include <mutex>
 #include <vector>
 
+#include "cpu/int8.h"
+
 namespace agf {
 
 struct WaveRNNDims {
@@ -39,22 +41,28 @@ class WaveRNNCPU {
     // wmode: the matrix weights of the GRUs and fc layers as 0 fp32; 1 fp16-stored copies (fp32
     // arithmetic; half the bytes the bandwidth-bound batch-1 step streams); 2 bf16 products
     // (cpu/bf16.h: bf16 weights and inputs, fp32 accumulation; on AVX512-BF16 the same bytes as
-    // fp16 without the conversions). The input projection I stays fp32 in every mode.
+    // fp16 without the conversions); 3 int8 products (cpu/int8.h: int8 weights with a scale per
+    // column, each input vector quantised to uint8 per product, int32 sums; a quarter of the fp32
+    // bytes, vpdpbusd on AVX512-VNNI). The input projection I stays fp32 in every mode.
     void run(int B, int Tc, const float* mel, const float* aux, float* h1, float* h2, float* x, const float* noise,
              const float* teacher, float* out, int64_t* cls, float* logits, int nthreads, int wmode = 0) const;
 
    private:
+    // one matrix slice in the form the weight mode uses (the others stay empty)
+    struct Mat {
+        std::vector<float> f;     // fp32, 64-column panels (pack.h): modes 0 and 1 (then dropped)
+        std::vector<uint16_t> h;  // fp16 copy of those panels: mode 1
+        std::vector<uint32_t> b;  // bf16 pair panels (bf16.h): mode 2
+        int8::Weights q;          // int8 quad panels with column scales (int8.h): mode 3
+    };
     struct Pack {
         int j0, j1, f0, f1, o0, o1;
-        std::vector<float> wi1, wh1, wi2, wi2a, wh2;  // [*, 3*nj] gate columns r|u|c of units j0..j1 (64-column panels)
-        std::vector<float> bi1, bh1, bi2, bh2;        // [3*nj]
-        std::vector<float> wf1, wf1a, bf1, wf2, wf2a, bf2, wf3;  // column slices (weights in 64-column panels)
-        // fp16 copies of the panel matrices (only in packs built with half = true; then the
-        // fp32 panels above are dropped)
-        std::vector<uint16_t> wi1_h, wh1_h, wi2_h, wi2a_h, wh2_h, wf1_h, wf1a_h, wf2_h, wf2a_h, wf3_h;
-        // bf16 copies in 16-column panels of pairs (bf16.h; packs built with wmode 2, fp32 dropped)
-        std::vector<uint32_t> wi1_b, wh1_b, wi2_b, wi2a_b, wh2_b, wf1_b, wf1a_b, wf2_b, wf2a_b, wf3_b;
+        Mat wi1, wh1, wi2, wi2a, wh2;  // [*, 3*nj] gate columns r|u|c of units j0..j1
+        std::vector<float> bi1, bh1, bi2, bh2;  // [3*nj]
+        Mat wf1, wf1a, wf2, wf2a, wf3;          // column slices f0..f1 (fc1, fc2) and o0..o1 (fc3)
+        std::vector<float> bf1, bf2;
     };
+    static void to_mode(Mat& m, int K, int n, int wmode);
     const std::vector<Pack>& packs(int nthreads, int wmode) const;
 
     WaveRNNDims d_;

@@ -204,22 +204,24 @@ def cpp_loop(model: WaveRNN):
 
 
 def run_cpp(model: WaveRNN, cond, noise=None, teacher=None, progress=False, chunk: int = CPP_CHUNK, threads=None,
-            half: bool = False, bf16: bool = False):
+            half: bool = False, bf16: bool = False, int8: bool = False):
     """Same contract as run_torch; the whole step (the aux projections included) runs in C++ (no
     Python per sample), for all B streams (a batch or the folded segments) in each step.
-    half: fp16-stored matrix weights (fp32 arithmetic); bf16: bf16 products (fp32 accumulation)."""
+    half: fp16-stored matrix weights (fp32 arithmetic); bf16: bf16 products (fp32 accumulation);
+    int8: int8 products (csrc/cpu/int8.h)."""
     loop = cpp_loop(model)
-    if threads is not None or half or bf16:
-        loop = _WithOpts(loop, threads=threads, half=half, bf16=bf16)
+    if threads is not None or half or bf16 or int8:
+        loop = _WithOpts(loop, threads=threads, half=half, bf16=bf16, int8=int8)
     return _run_cond(loop, cond, noise, teacher, progress, chunk)
 
 
-# run_chunk options of the cpp loop per dtype: fp32, fp16-stored weights, bf16 products
-_CPP_OPTS = {"float32": {}, "float16": {"half": True}, "bfloat16": {"bf16": True}}
+# run_chunk options of the cpp loop per dtype: fp32, fp16-stored weights, bf16 / int8 products
+_CPP_OPTS = {"float32": {}, "float16": {"half": True}, "bfloat16": {"bf16": True}, "int8": {"int8": True}}
+_CPP_DTYPE_ERROR = "the WaveRNN cpp backend runs float32, float16-stored weights, bfloat16 or int8 products, not {}"
 
 
 class _WithOpts:
-    """A C++ loop with fixed run_chunk options (threads, fp16 weights, bf16 products)."""
+    """A C++ loop with fixed run_chunk options (threads, fp16 weights, bf16 / int8 products)."""
 
     def __init__(self, loop, **opts):
         self.loop, self.opts, self.cfg = loop, opts, loop.cfg
@@ -380,7 +382,7 @@ def make_loop(model: WaveRNN, backend: str, dtype: str = "float32"):
         return TorchLoop(model)
     if backend == "cpp":
         if dtype not in _CPP_OPTS:
-            raise ValueError(f"the WaveRNN cpp backend runs float32, float16-stored weights or bfloat16 products, not {dtype}")
+            raise ValueError(_CPP_DTYPE_ERROR.format(dtype))
         opts = _CPP_OPTS[dtype]
         return _WithOpts(cpp_loop(model), **opts) if opts else cpp_loop(model)
     if backend == "triton":
@@ -479,7 +481,7 @@ def generate(model: WaveRNN, backend: str, n: int, mel=None, noise=None, speaker
     if backend not in RUNNERS:
         raise ValueError(f"backend {backend!r} has no WaveRNN runtime")
     if backend == "cpp" and dtype not in _CPP_OPTS:
-        raise ValueError(f"the WaveRNN cpp backend runs float32, float16-stored weights or bfloat16 products, not {dtype}")
+        raise ValueError(_CPP_DTYPE_ERROR.format(dtype))
     if backend == "torch" and dtype != "float32" and next(model.parameters()).device.type == "cpu":
         raise ValueError("the eager WaveRNN loop runs float32 on the CPU")
     cfg = model.config

@@ -1,0 +1,104 @@
+// The int8 product's exact rule in plain C++ (see int8.h), weight packing and the choice of kernel.
+#include "cpu/int8.h"
+
+#include <algorithm>
+#include <cmath>
+#include <cstdlib>
+#include <cstring>
+
+namespace agf {
+namespace int8 {
+
+void pack_weights(const float* W, int K, int ld, int c0, int c1, Weights& out) {
+    const int n = c1 - c0, K4 = quads(K), np = (n + 15) / 16;
+    out.K = K, out.N = n;
+    out.w.assign(static_cast<size_t>(np) * K4 * 16, 0u);
+    out.scale.assign(static_cast<size_t>(np) * 16, 0.0f);
+    out.csum.assign(static_cast<size_t>(np) * 16, 0);
+    for (int c = 0; c < n; ++c) {
+        float m = 0.0f;
+        for (int k = 0; k < K; ++k) m = std::max(m, std::fabs(W[static_cast<int64_t>(k) * ld + c0 + c]));
+        const float sw = m / 127.0f;
+        out.scale[c] = sw;
+        if (!(sw > 0.0f)) continue;  // an all-zero column: q = 0
+        int32_t cs = 0;
+        uint32_t* panel = out.w.data() + static_cast<size_t>(c / 16) * K4 * 16 + c % 16;
+        for (int k = 0; k < K; ++k) {
+            const float qf = std::nearbyint(W[static_cast<int64_t>(k) * ld + c0 + c] / sw);
+            const int32_t q = static_cast<int32_t>(std::min(127.0f, std::max(-127.0f, qf)));
+            cs += q;
+            panel[static_cast<size_t>(k / 4) * 16] |= (static_cast<uint32_t>(q) & 0xffu) << (8 * (k % 4));
+        }
+        out.csum[c] = cs;
+    }
+}
+
+void quantize_rows(const float* X, int rows, int K, int64_t ldx, uint32_t* out, int64_t ldo, float* s, int32_t* zp) {
+    const int K4 = quads(K);
+    for (int r = 0; r < rows; ++r) {
+        const float* x = X + r * ldx;
+        uint32_t* o = out + r * ldo;
+        float lo = 0.0f, hi = 0.0f;
+        for (int k = 0; k < K; ++k) lo = std::min(lo, x[k]), hi = std::max(hi, x[k]);
+        float inv;
+        row_params(lo, hi, &s[r], &inv, &zp[r]);
+        std::memset(o, 0, K4 * sizeof(uint32_t));
+        if (s[r] == 0.0f) continue;
+        for (int k = 0; k < K; ++k) {
+            const int32_t u = std::min(255, std::max(0, static_cast<int32_t>(std::nearbyint(x[k] * inv)) + zp[r]));
+            o[k / 4] |= static_cast<uint32_t>(u) << (8 * (k % 4));
+        }
+    }
+}
+
+void gemm_emulated(const uint32_t* X, int rows, int64_t ldx, const float* s, const int32_t* zp, const Weights& W,
+                   const float* bias, bool set, float* Y, int64_t ldy) {
+    const int K4 = quads(W.K);
+    for (int r = 0; r < rows; ++r) {
+        const uint32_t* x = X + r * ldx;
+        float* y = Y + r * ldy;
+        for (int c = 0; c < W.N; ++c) {
+            const uint32_t* w = W.w.data() + static_cast<size_t>(c / 16) * K4 * 16 + c % 16;
+            int32_t acc = -zp[r] * W.csum[c];
+            for (int j = 0; j < K4; ++j) {
+                const uint32_t xv = x[j], wv = w[static_cast<size_t>(j) * 16];
+                for (int t = 0; t < 4; ++t)
+                    acc += static_cast<int32_t>((xv >> (8 * t)) & 0xffu) * static_cast<int32_t>(static_cast<int8_t>(wv >> (8 * t)));
+            }
+            const float base = set ? (bias ? bias[c] : 0.0f) : y[c];
+            const float sc = s[r] * W.scale[c];
+            y[c] = std::fma(static_cast<float>(acc), sc, base);
+        }
+    }
+}
+
+bool native_available() {
+    static const bool ok = [] {
+        if (!native_compiled()) return false;
+#if defined(__x86_64__) || defined(__i386__)
+        __builtin_cpu_init();
+        // avx512f: GCC's check includes the OS saving the zmm state (XCR0)
+        return __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") &&
+               __builtin_cpu_supports("avx512vnni");
+#else
+        return false;
+#endif
+    }();
+    return ok;
+}
+
+static bool forced_other() {
+    const char* env = std::getenv("AGF_CPU_KERNELS");
+    return env && (std::strcmp(env, "portable") == 0 || std::strcmp(env, "avx2") == 0);
+}
+
+// chosen once per process (as kernels() is)
+GemmFn gemm() {
+    static const GemmFn chosen = native_available() && !forced_other() ? gemm_native : gemm_emulated;
+    return chosen;
+}
+QuantFn quantizer() { return gemm() == gemm_native ? quantize_rows_native : quantize_rows; }
+const char* gemm_name() { return gemm() == gemm_native ? "avx512vnni" : "emulated"; }
+
+}  // namespace int8
+}  // namespace agf

@@ -1,0 +1,111 @@
+// int8 products for the CPU loops: Y = bias + X W (or Y += X W) with W quantised to int8 per
+// output column and each row of X quantised to uint8 on the fly, integer sums, fp32 scaling.
+//
+// Why: the WaveRNN step at batch 1 is a chain of mat-vecs whose weights (3.4 M for R2) stream
+// from L3 every sample; bf16 weights (6.8 MB) run it at ~14-15 k samples/s here, short of real
+// time. int8 halves the bytes again, and vpdpbusd (AVX512-VNNI: 64 u8 x s8 multiply-adds into 16
+// int32 lanes) does 4x the fp32 FMA rate (228-232 vs 56-59 G/s per core on this Zen 4 VM).
+// LPCNet's CPU vocoder uses the same idea (8-bit weights, unsigned 8-bit activations, AVX2).
+//
+// The arithmetic is defined exactly, so every implementation gives the same bits:
+//   weights (once, at pack time), per column n of W [K, N]:
+//     sw[n] = max_k |W[k, n]| / 127 (fp32 division; 0 for an all-zero column),
+//     q[k, n] = clamp(nearbyint(W[k, n] / sw[n]), -127, 127) (0 where sw[n] is 0),
+//     csum[n] = sum_k q[k, n];
+//   activations, per row x [K] of X (affine, zero exactly representable, as torch's dynamic
+//   quantisation does, but with the full 8 bits: vpdpbusd cannot saturate):
+//     lo = min(0, min x), hi = max(0, max x), s = (hi - lo) / 255 (fp32),
+//     s == 0: every u = 0, zp = 0;  else inv = 1 / s, zp = clamp(nearbyint(-lo * inv), 0, 255),
+//     u[k] = clamp(nearbyint(x[k] * inv) + zp, 0, 255)   (nearbyint: round half to even);
+//   product: acc[n] = sum_k u[k] q[k, n] - zp csum[n]  (exact in int32 for K < 66,000),
+//     y[n] = fma(float(acc[n]), s * sw[n], base[n])  (float(): round to nearest; s * sw[n] one
+//     fp32 product; base: the bias, 0, or y[n] to accumulate).
+// gemm_emulated is that rule in plain C++ (the native kernel's reference, bit-equal in tests, and
+// the path on CPUs without AVX512-VNNI).
+//
+// Layouts (uint32 words, each four bytes: element 4j in the lowest byte ... 4j+3 in the highest):
+//   X quads [rows, K4] (row stride ldx words), K4 = ceil(K / 4), padded with zero bytes;
+//   W in panels of 16 columns, each panel [K4, 16] words contiguous; sw and csum padded with
+//   zeros to a multiple of 16 columns (padded weight bytes are 0, so padded u bytes add nothing).
+#pragma once
+#include <cmath>
+#include <cstdint>
+#include <vector>
+
+namespace agf {
+namespace int8 {
+
+inline int quads(int K) { return (K + 3) / 4; }
+
+struct Weights {
+    int K = 0, N = 0;
+    std::vector<uint32_t> w;     // panels, ceil(N / 16) * K4 * 16 words
+    std::vector<float> scale;    // sw, padded to a multiple of 16
+    std::vector<int32_t> csum;   // column sums of q, padded likewise
+    bool empty() const { return N == 0; }
+};
+
+// columns c0..c1 of W [K, ld] (fp32) -> quantised panels
+void pack_weights(const float* W, int K, int ld, int c0, int c1, Weights& out);
+
+// one row's quantisation parameters from its range (lo <= 0 <= hi): s, 1 / s and zp; a range
+// under FLT_MIN quantises to zeros (s = 0). Shared by both quantisers, so they agree bit for bit.
+inline void row_params(float lo, float hi, float* s, float* inv, int32_t* zp) {
+    const float sv = (hi - lo) / 255.0f;
+    if (!(sv >= 1.17549435e-38f)) {  // also catches NaN
+        *s = 0.0f, *inv = 0.0f, *zp = 0;
+        return;
+    }
+    const float iv = 1.0f / sv;
+    const float z = std::nearbyint(-lo * iv);
+    *s = sv, *inv = iv, *zp = static_cast<int32_t>(z < 0.0f ? 0.0f : (z > 255.0f ? 255.0f : z));
+}
+
+// X [rows, K] fp32 (row stride ldx floats) -> u8 quads [rows, K4] (row stride ldo words), one
+// scale s and zero point zp per row
+using QuantFn = void (*)(const float* X, int rows, int K, int64_t ldx, uint32_t* out, int64_t ldo, float* s,
+                         int32_t* zp);
+void quantize_rows(const float* X, int rows, int K, int64_t ldx, uint32_t* out, int64_t ldo, float* s, int32_t* zp);
+
+// Y [rows, W.N] (row stride ldy floats): set -> Y = bias + X W (bias null: zeros), else Y += X W.
+// X: quantize_rows' output (K4 = quads(W.K) words per row, ldx apart) with its s and zp.
+using GemmFn = void (*)(const uint32_t* X, int rows, int64_t ldx, const float* s, const int32_t* zp, const Weights& W,
+                        const float* bias, bool set, float* Y, int64_t ldy);
+void gemm_emulated(const uint32_t* X, int rows, int64_t ldx, const float* s, const int32_t* zp, const Weights& W,
+                   const float* bias, bool set, float* Y, int64_t ldy);
+// AVX512-VNNI versions (int8_avx512vnni.cpp); call only when native_available()
+void gemm_native(const uint32_t* X, int rows, int64_t ldx, const float* s, const int32_t* zp, const Weights& W,
+                 const float* bias, bool set, float* Y, int64_t ldy);
+void quantize_rows_native(const float* X, int rows, int K, int64_t ldx, uint32_t* out, int64_t ldo, float* s,
+                          int32_t* zp);
+bool native_compiled();   // the build's compiler had -mavx512vnni
+bool native_available();  // compiled, and this CPU (and OS) runs AVX512-VNNI
+// the native kernel where available, unless AGF_CPU_KERNELS forces another kernel set
+// ("portable" or "avx2"): then the emulation
+GemmFn gemm();
+QuantFn quantizer();  // quantize_rows_native with the native gemm, else quantize_rows
+const char* gemm_name();
+
+// per-thread scratch of the loops: quantised rows and their scales / zero points
+struct Scratch {
+    std::vector<uint32_t> q;
+    std::vector<float> s;
+    std::vector<int32_t> zp;
+    void reserve(int rows, int K) {
+        q.assign(static_cast<size_t>(rows) * quads(K), 0);
+        s.assign(rows, 0.0f);
+        zp.assign(rows, 0);
+    }
+};
+
+// Y [rows, W.N] (row stride ldy) += X [rows, W.K] (row stride ldx, fp32) @ W: X quantised into
+// the scratch (sized for at least rows x W.K) by quantizer(), then gemm()
+inline void accumulate(const float* X, int rows, int64_t ldx, const Weights& W, float* Y, int64_t ldy, Scratch& sc) {
+    if (W.N <= 0 || rows <= 0) return;
+    const int K4 = quads(W.K);
+    quantizer()(X, rows, W.K, ldx, sc.q.data(), K4, sc.s.data(), sc.zp.data());
+    gemm()(sc.q.data(), rows, K4, sc.s.data(), sc.zp.data(), W, nullptr, false, Y, ldy);
+}
+
+}  // namespace int8
+}  // namespace agf

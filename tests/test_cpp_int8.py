@@ -1,0 +1,230 @@
+"""int8 products on the CPU (csrc/cpu/int8.h) and WaveRNN's cpp loop with dtype int8.
+
+The product's rule is exact (weights quantised per column, each input row to uint8 with its own
+scale and zero point, integer sums, one fp32 fma per output), so the AVX512-VNNI kernel and the
+plain C++ emulation must agree bit for bit, and both must equal the rule written here in numpy.
+The WaveRNN loop in int8 is held to DESIGN.md's rule for reduced precision: its error against an
+fp64 run no more than 2x that of the same model run in torch at int8 (torch's dynamic
+quantisation of the GRUs and fc layers, per-channel weights)."""
+import copy
+import os
+import subprocess
+import sys
+import warnings
+from fractions import Fraction
+
+import numpy as np
+import pytest
+import torch
+
+import audiogen_fast as agf
+
+if not agf.backends()["cpp"][0]:
+    pytest.skip("C++ extension not built", allow_module_level=True)
+from audiogen_fast import _cpp  # noqa: E402
+
+NATIVE = _cpp.cpu_features().get("avx512vnni", False)
+SHAPES = [(1, 1, 1), (5, 7, 3), (6, 64, 128), (7, 13, 37), (13, 80, 128), (1, 512, 100), (11, 3, 200), (2, 130, 17)]
+F32 = np.float32
+
+
+def _round_f32(x: Fraction) -> np.float32:
+    """x rounded once to the nearest float32 (ties to even)."""
+    f = np.float32(float(x))
+    best = f
+    for g in (np.nextafter(f, F32(-np.inf)), np.nextafter(f, F32(np.inf))):
+        d, db = abs(Fraction(float(g)) - x), abs(Fraction(float(best)) - x)
+        if d < db or (d == db and (int(g.view(np.uint32)) & 1) == 0):
+            best = g
+    return best
+
+
+def rule_quantize(x):
+    """int8.h's activation rule in numpy float32 arithmetic: -> (u, s, zp) per row."""
+    rows, K = x.shape
+    u, s, zp = np.zeros((rows, K), np.uint8), np.zeros(rows, F32), np.zeros(rows, np.int32)
+    for r in range(rows):
+        lo, hi = min(F32(0), x[r].min()), max(F32(0), x[r].max())
+        sv = F32(F32(hi - lo) / F32(255))
+        if not sv >= np.finfo(F32).tiny:
+            continue
+        inv = F32(F32(1) / sv)
+        z = int(np.clip(np.rint(F32(-lo * inv)), 0, 255))
+        s[r], zp[r] = sv, z
+        u[r] = np.clip(np.rint((x[r] * inv).astype(F32)).astype(np.int64) + z, 0, 255)
+    return u, s, zp
+
+
+def rule_weights(w):
+    """-> (q int8 [K, N], sw [N]) per column."""
+    sw = (np.abs(w).max(axis=0) / F32(127)).astype(F32)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        q = np.where(sw > 0, np.clip(np.rint((w / sw).astype(F32)), -127, 127), 0).astype(np.int64)
+    return q, sw
+
+
+def rule_matmul(x, w, base):
+    u, s, zp = rule_quantize(x)
+    q, sw = rule_weights(w)
+    acc = u.astype(np.int64) @ q - zp[:, None].astype(np.int64) * q.sum(0)[None, :]
+    out = np.zeros(acc.shape, F32)
+    for r in range(acc.shape[0]):
+        for c in range(acc.shape[1]):
+            sc = F32(s[r] * sw[c])
+            out[r, c] = _round_f32(Fraction(float(F32(acc[r, c]))) * Fraction(float(sc)) + Fraction(float(base[r, c])))
+    return out
+
+
+def _inputs(rows, K, N, seed):
+    rng = np.random.default_rng(seed)
+    x = rng.standard_normal((rows, K)).astype(F32)
+    if rows > 2:
+        x[1] = np.abs(x[1])          # one-signed (ReLU outputs): zero point 0
+        x[2] = -np.abs(x[2])         # zero point 255
+    w = (rng.standard_normal((K, N)) * 0.2).astype(F32)
+    if N > 2:
+        w[:, 1] = 0.0                # an all-zero column
+    return x, w, rng.standard_normal(N).astype(F32), rng.standard_normal((rows, N)).astype(F32)
+
+
+@pytest.mark.parametrize("rows,K,N", SHAPES)
+def test_emulated_product_is_the_int8_rule(rows, K, N):
+    """The emulation against int8.h's rule computed here (numpy quantisation, exact integer sums,
+    the final fma rounded once): equal bit for bit; and not the fp32 product."""
+    x, w, b, y0 = _inputs(rows, K, N, rows * 1000 + K * 10 + N)
+    u, s, zp = _cpp.int8_quantize(x, impl="emulated")
+    ur, sr, zr = rule_quantize(x)
+    assert np.array_equal(u, ur) and s.tobytes() == sr.tobytes() and np.array_equal(zp, zr)
+    for bias, y, base in ((b, None, np.broadcast_to(b, (rows, N))), (None, None, np.zeros((rows, N), F32)),
+                          (None, y0, y0)):
+        got = _cpp.int8_matmul(x, w, bias=bias, y=y, impl="emulated")
+        ref = rule_matmul(x, w, base)
+        print(rows, K, N, "max |got - rule|", np.abs(got - ref).max())
+        assert got.tobytes() == ref.tobytes()
+    if K >= 8:
+        exact = x.astype(np.float64) @ w + b
+        err = np.abs(_cpp.int8_matmul(x, w, bias=b, impl="emulated") - exact).max()
+        assert 1e-4 < err < 0.05 * np.abs(exact - b).max()   # quantised, but close
+
+
+@pytest.mark.skipif(not NATIVE, reason="this CPU has no AVX512-VNNI")
+@pytest.mark.parametrize("rows,K,N", SHAPES)
+def test_native_equals_emulated_bit_for_bit(rows, K, N):
+    x, w, b, y0 = _inputs(rows, K, N, rows + K + N)
+    for impl_q in (_cpp.int8_quantize(x, impl="native"),):
+        for a, e in zip(impl_q, _cpp.int8_quantize(x, impl="emulated")):
+            assert a.tobytes() == e.tobytes()
+    for kw in (dict(bias=b), dict(), dict(y=y0)):
+        a = _cpp.int8_matmul(x, w, impl="native", **kw)
+        e = _cpp.int8_matmul(x, w, impl="emulated", **kw)
+        assert a.tobytes() == e.tobytes(), kw
+
+
+@pytest.mark.parametrize("impl", ["emulated"] + (["native"] if NATIVE else []))
+def test_degenerate_rows(impl):
+    """An all-zero row, a range below FLT_MIN (quantised to zeros: the product adds nothing), a
+    constant row, one huge value among small ones: finite, and as the rule says."""
+    tiny = np.finfo(F32).tiny
+    x = np.array([[0, 0, 0, 0, 0], [tiny * 10, -tiny, 0, tiny, 0], [0.5] * 5, [1e30, 1e-3, -1e-3, 2, 0]], F32)
+    w = np.random.default_rng(0).standard_normal((5, 19)).astype(F32)
+    y0 = np.random.default_rng(1).standard_normal((4, 19)).astype(F32)
+    u, s, zp = _cpp.int8_quantize(x, impl=impl)
+    ur, sr, zr = rule_quantize(x)
+    assert np.array_equal(u, ur) and s.tobytes() == sr.tobytes() and np.array_equal(zp, zr)
+    assert s[0] == 0 and s[1] == 0 and not u[:2].any()
+    got = _cpp.int8_matmul(x, w, y=y0, impl=impl)
+    assert np.isfinite(got).all()
+    assert np.array_equal(got[:2], y0[:2])
+    assert got.tobytes() == rule_matmul(x, w, y0).tobytes()
+
+
+def test_bad_arguments_are_named():
+    with pytest.raises(ValueError, match="x is"):
+        _cpp.int8_matmul(np.zeros((2, 3), F32), np.zeros((4, 5), F32))
+    with pytest.raises(ValueError, match="impl"):
+        _cpp.int8_matmul(np.zeros((2, 3), F32), np.zeros((3, 5), F32), impl="fast")
+
+
+# ---- WaveRNN: the GRU and fc products in int8 -------------------------------------------------
+
+def _torch_int8(model):
+    """The model with torch's dynamic int8 quantisation of the GRUs and fc layers (per-channel
+    weights, like ours; the input projection I stays fp32, as in our loop)."""
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            from torch.ao.quantization import per_channel_dynamic_qconfig, quantize_dynamic
+            spec = {n: per_channel_dynamic_qconfig for n in ("rnn1", "rnn2", "fc1", "fc2", "fc3")}
+            return quantize_dynamic(copy.deepcopy(model), spec)
+    except (ImportError, AttributeError, RuntimeError) as e:   # removed from a later torch
+        pytest.skip(f"torch's dynamic int8 quantisation is unavailable: {e}")
+
+
+@pytest.mark.parametrize("preset,mode,B,T,over", [
+    ("tiny-wavernn", "RAW", 1, 97, dict(rnn_dims=64, fc_dims=40)),
+    ("tiny-wavernn", "MOL", 7, 40, dict(rnn_dims=64, fc_dims=40)),
+    ("tiny-wavernn", "RAW", 3, 50, dict(rnn_dims=37, fc_dims=29)),   # odd sizes: partial panels and quads
+    ("R2", "RAW", 2, 120, dict()),
+])
+def test_wavernn_int8_within_twice_torch_int8(preset, mode, B, T, over):
+    from audiogen_fast.models.wavernn import runtime as wrt
+
+    model = agf.build(preset, seed=B, mode=mode, **over).eval()
+    cfg = model.config
+    g = torch.Generator().manual_seed(B)
+    mel = torch.randn(B, cfg.n_mels, (T + cfg.hop_length - 1) // cfg.hop_length, generator=g)
+    x = torch.rand(B, T, generator=g) * 2 - 1
+    tq_model = _torch_int8(model)
+    with torch.inference_mode(), warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        ref = copy.deepcopy(model).double()(x.double(), mel.double())
+        tq = tq_model(x, mel).double()
+        c = [t[:, :T].contiguous() for t in model.conditioning(mel)]
+    ci = wrt.run_cpp(model, c, teacher=x, int8=True, threads=2)[1]
+    c32 = wrt.run_cpp(model, c, teacher=x, threads=2)[1]
+    cid = ci.double()
+    t_max, t_rms = float((tq - ref).abs().max()), float((tq - ref).pow(2).mean().sqrt())
+    c_max, c_rms = float((cid - ref).abs().max()), float((cid - ref).pow(2).mean().sqrt())
+    print("torch int8 max %.2e rms %.2e | cpp int8 max %.2e rms %.2e" % (t_max, t_rms, c_max, c_rms))
+    assert float((c32.double() - ref).abs().max()) < 1e-4   # the fp64 reference is the function
+    assert c_max <= 2 * t_max and c_rms <= 2 * t_rms
+    assert float((ci - c32).abs().max()) > 1e-5   # the int8 path, not the fp32 one
+    # every output column is one thread's, and each thread quantises whole rows: any thread count
+    for threads in (1, 3):
+        assert torch.equal(wrt.run_cpp(model, c, teacher=x, int8=True, threads=threads)[1], ci)
+
+
+def test_emulated_wavernn_loop_gives_the_same_audio():
+    """AGF_CPU_KERNELS=avx2 forces the emulated int8 product (in a subprocess: the choice is made
+    once per process): the same sampled audio bit for bit."""
+    code = ("import numpy as np, audiogen_fast as agf\n"
+            "from audiogen_fast import _cpp\n"
+            "print(_cpp.int8_kernel())\n"
+            "m = agf.build('tiny-wavernn', seed=5, rnn_dims=48, fc_dims=40)\n"
+            "mel = np.random.default_rng(0).standard_normal((2, m.config.n_mels, 6)).astype(np.float32)\n"
+            "a = agf.Vocoder(m, backend='cpp', device='cpu', dtype='int8').generate(mel=mel, seed=[1, 2])\n"
+            "print(a.tobytes().hex())\n")
+    outs = {}
+    for forced in ("", "avx2"):
+        env = dict(os.environ)
+        env.pop("AGF_CPU_KERNELS", None)
+        if forced:
+            env["AGF_CPU_KERNELS"] = forced
+        r = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=300)
+        assert r.returncode == 0, r.stderr
+        outs[forced] = r.stdout.split()
+    assert outs["avx2"][0] == "emulated"
+    assert outs[""][0] == ("avx512vnni" if NATIVE else "emulated")
+    assert outs[""][1] == outs["avx2"][1]
+
+
+def test_int8_is_a_wavernn_cpu_option_only():
+    mel = np.random.default_rng(0).standard_normal((2, 80, 4)).astype(np.float32)
+    wr = agf.build("tiny-wavernn", seed=1)
+    a = agf.Vocoder(wr, backend="cpp", device="cpu", dtype="int8").generate(mel=mel[:, : wr.config.n_mels], seed=[3, 4])
+    f = agf.Vocoder(wr, backend="cpp", device="cpu").generate(mel=mel[:, : wr.config.n_mels], seed=[3, 4])
+    assert a.shape == f.shape and np.isfinite(a).all()
+    with pytest.raises(agf.InputError, match="int8"):
+        agf.Vocoder(agf.build("tiny-wavenet", seed=1), backend="cpp", device="cpu", dtype="int8")
+    with pytest.raises(agf.InputError, match="float32 or float16 or bfloat16 or int8"):
+        agf.Vocoder(wr, backend="torch", device="cpu", dtype="int8")
