@@ -106,7 +106,7 @@ void WaveRNNCPU::run(int B, int Tc, const float* mel, const float* aux, float* h
     if (wmode < 0 || wmode > 3)
         throw std::invalid_argument("WaveRNNCPU.run: wmode is 0 (fp32), 1 (fp16), 2 (bf16) or 3 (int8)");
     if (Tc == 0) return;
-    const int R = d_.R, F = d_.F, O = d_.OUT, C = d_.C, A = d_.A, A4 = 4 * A, CA = C + A;
+    const int R = d_.R, F = d_.F, O = d_.OUT, C = d_.C, A = d_.A, A4 = 4 * A;
     const int nt = std::max(1, std::min(nthreads, std::max(1, R / 8)));
     const std::vector<Pack>& ps = packs(nt, wmode);
     const Kernels& kr = kernels();
@@ -118,13 +118,18 @@ void WaveRNNCPU::run(int B, int Tc, const float* mel, const float* aux, float* h
     std::vector<float> x1(static_cast<size_t>(B) * R), x2(static_cast<size_t>(B) * R), y1(static_cast<size_t>(B) * F),
         y2(static_cast<size_t>(B) * F), lg(static_cast<size_t>(B) * O);
     std::vector<float> x_end(x_state, x_state + B);
+    // the input projection's conditioning part  cI = b_i + [mel | a1] W_ic  does not depend on the
+    // samples: computed for kSub steps at a time as small matrix products shared by the threads
+    // (one barrier per kSub steps), instead of a matrix-vector product per step in every thread
+    constexpr int kSub = 32;
+    std::vector<float> cI(static_cast<size_t>(B) * kSub * R);
     SpinBarrier bar(nt);
 
     run_team(nt, [&](int tid, int) {
         const Pack& p = ps[tid];
         const int nj = p.j1 - p.j0, nf = p.f1 - p.f0, no = p.o1 - p.o0;
         std::vector<float> h(static_cast<size_t>(B) * R), gi(static_cast<size_t>(B) * 3 * nj + 1),
-            gh(static_cast<size_t>(B) * 3 * nj + 1), xs(x_state, x_state + B), ma(static_cast<size_t>(B) * CA),
+            gh(static_cast<size_t>(B) * 3 * nj + 1), xs(x_state, x_state + B),
             a2(static_cast<size_t>(B) * A), a3(static_cast<size_t>(B) * A), a4(static_cast<size_t>(B) * A);
         const int Kmax = std::max(std::max(R, F), A);
         std::vector<uint32_t> xb(wmode == 2 ? static_cast<size_t>(B) * bf16::pairs(Kmax) : 0);
@@ -140,28 +145,40 @@ void WaveRNNCPU::run(int B, int Tc, const float* mel, const float* aux, float* h
             else gemm_panels_of(kr, X, B, ldx, K, m.f, m.h, 0, N, Y, ldy);
         };
         for (int tt = 0; tt < Tc; ++tt) {
+            if (tt % kSub == 0) {
+                // thread tid takes steps s0..s1 of the kSub for every stream, all R columns (a
+                // split by rows: each value is computed the same way for any thread count)
+                const int ns = std::min(kSub, Tc - tt);
+                int s0, s1;
+                split(ns, tid, nt, 1, &s0, &s1);
+                for (int b = 0; b < B && s1 > s0; ++b) {
+                    float* cb = cI.data() + (static_cast<size_t>(b) * kSub + s0) * R;
+                    for (int s = s0; s < s1; ++s) std::memcpy(cb + static_cast<size_t>(s - s0) * R, b_i_.data(), R * sizeof(float));
+                    const int64_t bt = static_cast<int64_t>(b) * Tc + tt + s0;
+                    kr.gemm_cols(mel + bt * C, s1 - s0, C, C, w_ic_.data(), R, 0, R, cb, R);
+                    kr.gemm_cols(aux + bt * A4, s1 - s0, A4, A, w_ic_.data() + static_cast<size_t>(C) * R, R, 0, R, cb, R);
+                }
+                bar.wait();
+            }
             const int cur = tt & 1, nxt = cur ^ 1;
             float* h1o = h1buf.data() + static_cast<size_t>(cur) * B * R;
             float* h1n = h1buf.data() + static_cast<size_t>(nxt) * B * R;
             float* h2o = h2buf.data() + static_cast<size_t>(cur) * B * R;
             float* h2n = h2buf.data() + static_cast<size_t>(nxt) * B * R;
-            // this step's conditioning, gathered per stream: [mel | a1], a2, a3, a4
+            // this step's conditioning, gathered per stream: a2, a3, a4
             for (int b = 0; b < B; ++b) {
-                const float* mb = mel + (static_cast<int64_t>(b) * Tc + tt) * C;
                 const float* ab = aux + (static_cast<int64_t>(b) * Tc + tt) * A4;
-                std::memcpy(ma.data() + static_cast<size_t>(b) * CA, mb, C * sizeof(float));
-                std::memcpy(ma.data() + static_cast<size_t>(b) * CA + C, ab, A * sizeof(float));
                 std::memcpy(a2.data() + static_cast<size_t>(b) * A, ab + A, A * sizeof(float));
                 std::memcpy(a3.data() + static_cast<size_t>(b) * A, ab + 2 * A, A * sizeof(float));
                 std::memcpy(a4.data() + static_cast<size_t>(b) * A, ab + 3 * A, A * sizeof(float));
             }
-            // I: every thread builds the whole input vector itself (no barrier)
+            // I: every thread builds the whole input vector itself from cI (no barrier)
             for (int b = 0; b < B; ++b) {
                 const float xv = teacher ? teacher[static_cast<int64_t>(b) * Tc + tt] : xs[b];
                 float* hb = h.data() + static_cast<size_t>(b) * R;
-                for (int r = 0; r < R; ++r) hb[r] = b_i_[r] + xv * w_ix_[r];
+                const float* cb = cI.data() + (static_cast<size_t>(b) * kSub + tt % kSub) * R;
+                for (int r = 0; r < R; ++r) hb[r] = cb[r] + xv * w_ix_[r];
             }
-            kr.gemm_cols(ma.data(), B, CA, CA, w_ic_.data(), R, 0, R, h.data(), R);
             if (nj > 0) {
                 // GRU1 on units j0..j1
                 for (int b = 0; b < B; ++b) {
