@@ -116,7 +116,10 @@ ext_modules = [
         _rel(glob.glob(os.path.join(HERE, "csrc", "cpu", "*.cpp"))) + ["csrc/bindings_cpu.cpp"],
         include_dirs=["csrc"],
         cxx_std=17,
-        extra_compile_args=["-O3", "-fno-math-errno", "-fno-trapping-math"],
+        # -fno-wrapv undoes Python's -fwrapv: with wrapping int arithmetic GCC cannot prove that
+        # a[C + c] walks contiguous memory, and loops such as DiffWave's Winograd transforms
+        # and residual / skip updates stayed scalar (gathers of single floats)
+        extra_compile_args=["-O3", "-fno-math-errno", "-fno-trapping-math", "-fno-wrapv"],
         extra_link_args=["-pthread"],
     ),
     # the CUDA persistent kernels compiled for the CPU and run by a fiber emulator
