@@ -2,9 +2,12 @@
 
     python3 benchmarks/report.py            # print the markdown
     python3 benchmarks/report.py --readme   # rewrite the block between the perf markers in README.md
+                                            # and the plot docs/performance.png
     python3 benchmarks/report.py --readme FILE...   # only these results files
+    python3 benchmarks/report.py --plot OUT.png FILE...   # only the plot
 
-Each table is labelled with the machine, commit and date its figures came from.
+Each table, and each panel of the plot, is labelled with the machine, commit and date its figures
+came from.
 """
 from __future__ import annotations
 
@@ -35,7 +38,7 @@ def table(res) -> str:
     return "\n".join(lines)
 
 
-def render(files) -> str:
+def load(files) -> list:
     out = []
     for f in files:
         with open(f) as fh:
@@ -43,28 +46,84 @@ def render(files) -> str:
         if "records" not in res:   # other results (quality, training logs) are not benchmark tables
             continue
         res["_file"] = os.path.relpath(f, os.path.dirname(HERE))
-        out.append(table(res))
-    return "\n\n".join(out)
+        out.append(res)
+    return out
+
+
+def render(files) -> str:
+    return "\n\n".join(table(res) for res in load(files))
+
+
+def plot(files, path) -> str:
+    """One panel per results file: x real time per stream, per config and backend / dtype (log
+    scale; the dashed line is real time)."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    results = load(files)
+    if not results:
+        raise SystemExit("no benchmark results to plot")
+    cols = min(3, len(results))
+    rows = (len(results) + cols - 1) // cols
+    fig, axes = plt.subplots(rows, cols, figsize=(5.2 * cols, 3.6 * rows), squeeze=False)
+    for ax, res in zip(axes.flat, results):
+        recs = res["records"]
+        configs = list(dict.fromkeys(r["config"] for r in recs))
+        provs = list(dict.fromkeys(f"{r['backend']} {r['dtype']}" + (f" B={r['batch']}" if r["batch"] > 1 else "")
+                                   for r in recs))
+        w = 0.8 / len(provs)
+        for i, p in enumerate(provs):
+            xs, ys = [], []
+            for j, c in enumerate(configs):
+                for r in recs:
+                    label = f"{r['backend']} {r['dtype']}" + (f" B={r['batch']}" if r["batch"] > 1 else "")
+                    if r["config"] == c and label == p:
+                        xs.append(j + i * w)
+                        ys.append(r["x_realtime"])
+            ax.bar(xs, ys, width=w, label=p)
+        ax.axhline(1.0, color="k", lw=0.8, ls="--")
+        ax.set_yscale("log")
+        ax.set_xticks([j + 0.4 - w / 2 for j in range(len(configs))])
+        ax.set_xticklabels(configs)
+        ax.set_ylabel("x real time per stream")
+        ax.set_title(f"{res['device']}\n{res['date']} {res['commit']} ({os.path.basename(res['_file'])})", fontsize=7)
+        ax.legend(fontsize=6)
+    for ax in list(axes.flat)[len(results):]:
+        ax.axis("off")
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    return path
 
 
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--readme", action="store_true")
+    ap.add_argument("--plot", default=None, help="write the plot here (with --readme: docs/performance.png)")
     ap.add_argument("files", nargs="*")
     args = ap.parse_args()
     files = args.files or sorted(glob.glob(os.path.join(HERE, "results", "*.json")))
+    root = os.path.dirname(HERE)
+    if args.plot and not args.readme:
+        print(f"wrote {plot(files, args.plot)}")
+        return
     md = render(files)
     if not args.readme:
         print(md)
         return
-    path = os.path.join(os.path.dirname(HERE), "README.md")
+    png = args.plot or os.path.join(root, "docs", "performance.png")
+    plot(files, png)
+    md = f"![x real time per config and backend]({os.path.relpath(png, root)})\n\n" + md
+    path = os.path.join(root, "README.md")
     text = open(path).read()
     if START not in text or END not in text:
         raise SystemExit(f"README.md has no {START} ... {END} block")
     a, b = text.index(START) + len(START), text.index(END)
     with open(path, "w") as f:
         f.write(text[:a] + "\n" + md + "\n" + text[b:])
-    print(f"updated {path} from {len(files)} result file(s)")
+    print(f"updated {path} and {png} from {len(files)} result file(s)")
 
 
 if __name__ == "__main__":

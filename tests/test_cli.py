@@ -111,6 +111,11 @@ def test_bench_command_writes_results_and_plot(tmp_path):
     rep = sp.run([_sys.executable, _os.path.join(_os.path.dirname(__file__), "..", "benchmarks", "report.py"),
                   str(files[0])], capture_output=True, text=True)
     assert rep.returncode == 0 and "| tiny-wavenet | cpp |" in rep.stdout
+    png = tmp_path / "report.png"
+    rep = sp.run([_sys.executable, _os.path.join(_os.path.dirname(__file__), "..", "benchmarks", "report.py"),
+                  "--plot", str(png), str(files[0])], capture_output=True, text=True)
+    assert rep.returncode == 0, rep.stderr
+    assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and png.stat().st_size > 5000
 
 
 def test_vocode_stream_matches_and_memory_is_bounded(tmp_path):
