@@ -143,6 +143,8 @@ def test_bad_arguments_are_named():
         _cpp.int8_matmul(np.zeros((2, 3), F32), np.zeros((4, 5), F32))
     with pytest.raises(ValueError, match="impl"):
         _cpp.int8_matmul(np.zeros((2, 3), F32), np.zeros((3, 5), F32), impl="fast")
+    with pytest.raises(ValueError, match="K .* 66000"):   # its int32 sums would overflow
+        _cpp.int8_matmul(np.zeros((1, 66001), F32), np.zeros((66001, 2), F32))
 
 
 # ---- WaveRNN: the GRU and fc products in int8 -------------------------------------------------

@@ -5,11 +5,14 @@
 #include <cmath>
 #include <cstdlib>
 #include <cstring>
+#include <stdexcept>
 
 namespace agf {
 namespace int8 {
 
 void pack_weights(const float* W, int K, int ld, int c0, int c1, Weights& out) {
+    // |sum_k u q| <= 255 * 127 * K must stay inside int32
+    if (K < 1 || K > kMaxK) throw std::invalid_argument("int8 product: K (inputs) must be in [1, 66000]");
     const int n = c1 - c0, K4 = quads(K), np = (n + 15) / 16;
     out.K = K, out.N = n;
     out.w.assign(static_cast<size_t>(np) * K4 * 16, 0u);

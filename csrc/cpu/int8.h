@@ -17,7 +17,7 @@
 //     lo = min(0, min x), hi = max(0, max x), s = (hi - lo) / 255 (fp32),
 //     s == 0: every u = 0, zp = 0;  else inv = 1 / s, zp = clamp(nearbyint(-lo * inv), 0, 255),
 //     u[k] = clamp(nearbyint(x[k] * inv) + zp, 0, 255)   (nearbyint: round half to even);
-//   product: acc[n] = sum_k u[k] q[k, n] - zp csum[n]  (exact in int32 for K < 66,000),
+//   product: acc[n] = sum_k u[k] q[k, n] - zp csum[n]  (exact in int32 for K <= kMaxK = 66,000),
 //     y[n] = fma(float(acc[n]), s * sw[n], base[n])  (float(): round to nearest; s * sw[n] one
 //     fp32 product; base: the bias, 0, or y[n] to accumulate).
 // gemm_emulated is that rule in plain C++ (the native kernel's reference, bit-equal in tests, and
@@ -36,6 +36,7 @@ namespace agf {
 namespace int8 {
 
 inline int quads(int K) { return (K + 3) / 4; }
+constexpr int kMaxK = 66000;  // the int32 sums' limit: 255 * 127 * K < 2^31
 
 struct Weights {
     int K = 0, N = 0;
