@@ -25,6 +25,12 @@ def cpu_features() -> dict:
     return dict(_ext().cpu_features())
 
 
+def kernels_name() -> str:
+    """The fp32 kernel set the C++ loops use here: "avx2" (AVX2 + FMA) or "portable"
+    (AGF_CPU_KERNELS=portable forces the latter)."""
+    return _ext().kernels_name()
+
+
 def bf16_kernel() -> str:
     """The bf16 product the C++ loops use here: "avx512bf16" (vdpbf16ps) or "emulated" (the same
     bits from plain C++, much slower)."""

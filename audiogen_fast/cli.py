@@ -365,6 +365,16 @@ def cmd_backends(args):
 
     for name, (ok, why) in agf.backends().items():
         print(f"{name:8s} {'available' if ok else 'unavailable: ' + why}")
+        if name == "cpp" and ok:
+            # which kernels the C++ loops run here: the reduced-precision products are exact
+            # emulations (same bits, much slower) where the CPU lacks the instructions
+            from . import _cpp
+            from .engine import CPU_DTYPES
+
+            print(f"         fp32 kernels: {_cpp.kernels_name()}; bf16 products: {_cpp.bf16_kernel()}; "
+                  f"int8 products: {_cpp.int8_kernel()}")
+            print("         dtypes on the CPU: " + "; ".join(f"{fam} float32, {', '.join(dts)}"
+                                                          for fam, dts in CPU_DTYPES.items()))
     return 0
 
 

@@ -83,7 +83,13 @@ def test_cli_errors_are_clear(tiny_ckpts, tmp_path):
 
 
 def test_backends_and_presets_commands():
-    assert "torch" in run("backends").stdout
+    out = run("backends").stdout
+    assert "torch" in out
+    if agf.backends()["cpp"][0]:   # the C++ kernels in use, and the CPU dtypes per family
+        from audiogen_fast import _cpp
+
+        assert f"bf16 products: {_cpp.bf16_kernel()}" in out and f"int8 products: {_cpp.int8_kernel()}" in out
+        assert "wavernn float32, float16, bfloat16, int8" in out
     assert "W2" in run("presets").stdout
 
 
