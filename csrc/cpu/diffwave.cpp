@@ -108,8 +108,8 @@ DiffWaveCPU::DiffWaveCPU(const DiffWaveDims& d, const int* dil, const float* w_i
 // (their partners make the other half of its 2 * kPair output rows). This thread takes blocks
 // [q0, q1) of the B * blocks-per-row list.
 void DiffWaveCPU::layer_winograd(int l, int d, int B, int64_t T, const float* e, const float* xin, float* xout,
-                                 float* skip, const float* cache, const float* mel, int tid, int nt, Scratch& s,
-                                 bool bf16) const {
+                                 float* skip, const float* cache, const float* mel, const uint32_t* melb, int tid,
+                                 int nt, Scratch& s, bool bf16) const {
     const int C = d_.C, M = d_.M, C2 = 2 * C, C4 = 4 * C;
     const size_t pc = panel_floats(M, C2), po = panel_floats(C, C2);
     const Kernels& kr = kernels();
@@ -165,11 +165,17 @@ void DiffWaveCPU::layer_winograd(int l, int d, int B, int64_t T, const float* e,
         // and dropped). Z = bias (+ conditioner) + U1 G1 (rows t) or - U4 g2 (rows t + d).
         if (bf16) {
             uint32_t* Ab = s.Ab.data();
-            for (int j = 0; j < 4; ++j) pk(A + j * C, n, C, C4, Ab + j * Kc, 4 * Kc);
+            // an even C: the n rows of U1..U4 are one contiguous run whose pairs land where the
+            // per-U_j layout puts them (Kc = C / 2): one conversion call instead of 4
+            if (C % 2 == 0) pk(A, 1, n * C4, 0, Ab, 0);
+            else
+                for (int j = 0; j < 4; ++j) pk(A + j * C, n, C, C4, Ab + j * Kc, 4 * Kc);
             if (M > 0) {
+                // the mel rows were rounded once per call (melb, [B, T, Km] words): gathered here
                 for (int r = 0; r < 2 * n; ++r) {
                     const int64_t t = std::min<int64_t>(tr[r], T - 1);
-                    pk(mel + (static_cast<size_t>(b) * T + t) * M, 1, M, M, s.MRb.data() + static_cast<size_t>(r) * Km, Km);
+                    std::memcpy(s.MRb.data() + static_cast<size_t>(r) * Km, melb + (static_cast<size_t>(b) * T + t) * Km,
+                                Km * sizeof(uint32_t));
                 }
                 gb(s.MRb.data(), 2 * n, Km, Km, wcb_.data() + l * pbc, C2, bl, true, Z, C2);
                 gb(Ab, n, 4 * Kc, Kc, wgb, C2, nullptr, false, Z, C2);                                            // U1 G1
@@ -218,7 +224,8 @@ void DiffWaveCPU::layer_winograd(int l, int d, int B, int64_t T, const float* e,
             kr.gate_sigmoid_tanh(zr, zr + C, G + static_cast<size_t>(r) * C, C);
         }
         if (bf16) {
-            pk(G, 2 * n, C, C, s.Gb.data(), Kc);
+            if (C % 2 == 0) pk(G, 1, 2 * n * C, 0, s.Gb.data(), 0);  // contiguous rows, as for A
+            else pk(G, 2 * n, C, C, s.Gb.data(), Kc);
             gb(s.Gb.data(), 2 * n, Kc, Kc, wob_.data() + l * pb, C2, bol, true, O, C2);
         } else {
             kr.gemm_packed_set(G, 2 * n, C, C, wo_.data() + l * po, C2, bol, O, C2);
@@ -249,6 +256,10 @@ void DiffWaveCPU::run(int B, int64_t T, int S, const float* eproj, const float* 
     std::vector<float> xa(BTC), xb(BTC), skip(BTC);  // [B, T, C]: layer input / output, skip sum
     std::vector<float> cache(hoist ? static_cast<size_t>(L) * B * T * C2 : 0);  // [L, B, T, 2C]
     std::vector<float> audio(noise, noise + static_cast<size_t>(B) * T);        // x_T
+    // bf16: the mel rows rounded to bf16 pairs once per call ([B, T, Km] words; every layer and
+    // step reads the same rows)
+    const int Km = bf16::pairs(std::max(M, 1));
+    std::vector<uint32_t> melb(bf16 && M > 0 ? static_cast<size_t>(B) * T * Km : 0);
     const float rsqrt2 = static_cast<float>(std::sqrt(2.0)), rsqrtL = static_cast<float>(std::sqrt(double(L)));
     SpinBarrier bar(nt);
 
@@ -262,6 +273,11 @@ void DiffWaveCPU::run(int B, int64_t T, int S, const float* eproj, const float* 
             *t0 = (blk % nblk_t) * kBlock;
             *n = static_cast<int>(std::min<int64_t>(kBlock, T - *t0));
         };
+        if (!melb.empty()) {
+            const int64_t r0 = static_cast<int64_t>(B) * T * tid / nt, r1 = static_cast<int64_t>(B) * T * (tid + 1) / nt;
+            if (r1 > r0) bf16::packer()(mel + r0 * M, static_cast<int>(r1 - r0), M, M, melb.data() + r0 * Km, Km);
+            bar.wait();
+        }
         if (hoist) {  // conditioner projections of every layer, once per utterance
             for (int l = 0; l < L; ++l) {
                 const float* wc = wc_.data() + l * pc;
@@ -292,8 +308,8 @@ void DiffWaveCPU::run(int B, int64_t T, int S, const float* eproj, const float* 
                 const int d = dil_[l];
                 const float* e = eproj + (static_cast<size_t>(i) * L + l) * C;
                 if (winograd) {
-                    layer_winograd(l, d, B, T, e, xin, xout, skip.data(), hoist ? cache.data() : nullptr, mel, tid, nt,
-                                   sc, bf16);
+                    layer_winograd(l, d, B, T, e, xin, xout, skip.data(), hoist ? cache.data() : nullptr, mel,
+                                   melb.data(), tid, nt, sc, bf16);
                     bar.wait();
                     std::swap(xin, xout);
                     continue;

@@ -55,7 +55,8 @@ class DiffWaveCPU {
    private:
     struct Scratch;  // one thread's block buffers (diffwave.cpp)
     void layer_winograd(int l, int d, int B, int64_t T, const float* e, const float* xin, float* xout, float* skip,
-                        const float* cache, const float* mel, int tid, int nt, Scratch& s, bool bf16) const;
+                        const float* cache, const float* mel, const uint32_t* melb, int tid, int nt, Scratch& s,
+                        bool bf16) const;
 
     DiffWaveDims d_;
     std::vector<int> dil_;
