@@ -19,6 +19,11 @@ namespace {
 constexpr int kBlock = 96;
 constexpr int kPair = kBlock / 2;  // Winograd pairs per block
 
+constexpr int kAhead = 4;  // rows prefetched ahead in the layer's row loops
+inline void prefetch_row(const float* p, int C) {
+    for (int c = 0; c < C; c += 16) __builtin_prefetch(p + c);  // one 64-byte line per 16 floats
+}
+
 // Residual and skip of one output row: x_out = (x_in + residual) / sqrt(2); skip (+)= skip part.
 inline void residual_skip(const float* __restrict orow, const float* __restrict xr, float* __restrict yr,
                           float* __restrict sr, int C, bool first, float sqrt2) {
@@ -139,6 +144,13 @@ void DiffWaveCPU::layer_winograd(int l, int d, int B, int64_t T, const float* e,
             const int64_t ii = i0 + r, t = (ii / d) * 2 * d + ii % d;
             tr[r] = t;
             tr[n + r] = t + d;
+            if (r + kAhead < n) {  // the rows a few pairs ahead: the loop is bound by their L3 latency
+                const int64_t ia = ii + kAhead, ta = (ia / d) * 2 * d + ia % d;
+                for (int j = 0; j < 4; ++j) {
+                    const int64_t tt = ta + (j - 1) * static_cast<int64_t>(d);
+                    if (tt >= 0 && tt < T) prefetch_row(xbase + tt * C, C);
+                }
+            }
             // y(tt) = x(tt) + e inside the signal, 0 outside (the reference's zero padding)
             float* __restrict u = A + static_cast<size_t>(r) * C4;
             float* ys[4] = {P, P + C, P + 2 * C, P + 3 * C};  // P is free until the products: 4 rows of y
@@ -232,6 +244,11 @@ void DiffWaveCPU::layer_winograd(int l, int d, int B, int64_t T, const float* e,
         }
         for (int r = 0; r < 2 * n; ++r) {
             if (tr[r] >= T) continue;
+            if (r + kAhead < 2 * n && tr[r + kAhead] < T) {  // skip (read-modify-write) and xout rows ahead
+                const size_t ra = (static_cast<size_t>(b) * T + tr[r + kAhead]) * C;
+                prefetch_row(skip + ra, C);
+                prefetch_row(xout + ra, C);
+            }
             const size_t row = (static_cast<size_t>(b) * T + tr[r]) * C;
             residual_skip(O + static_cast<size_t>(r) * C2, xin + row, xout + row, skip + row, C, l == 0, rsqrt2);
         }
