@@ -31,6 +31,17 @@ def kernels_name() -> str:
     return _ext().kernels_name()
 
 
+def gate(a, b, kind: str = "st", impl: str = "auto") -> np.ndarray:
+    """The C++ gate kernel alone, for tests: sigmoid(a) * tanh(b) ("st", DiffWave) or
+    tanh(a) * sigmoid(b) ("ts", WaveNet), elementwise over 1-D fp32 arrays."""
+    a, b = _f32(a, "a", 1), _f32(b, "b", 1)
+    if a.shape != b.shape:
+        raise ValueError(f"gate: a is {a.shape}, b is {b.shape}")
+    z = np.empty_like(a)
+    _ext().gate(a.ctypes.data, b.ctypes.data, z.ctypes.data, a.size, kind, impl)
+    return z
+
+
 def bf16_kernel() -> str:
     """The bf16 product the C++ loops use here: "avx512bf16" (vdpbf16ps) or "emulated" (the same
     bits from plain C++, much slower)."""

@@ -54,6 +54,20 @@ PYBIND11_MODULE(_C_cpu, m) {
     m.def("float_to_half", [](float f) { return agf::float_to_half(f); });
     m.def("half_to_float", [](uint16_t h) { return agf::half_to_float(h); });
     m.def("kernels_name", []() { return std::string(agf::kernels().name); });
+    // The gate kernels alone, for tests: z = sigmoid(a) * tanh(b) ("st") or tanh(a) * sigmoid(b)
+    // ("ts"), with the kernel set in use ("auto"), the AVX2 one ("avx2", if this CPU runs it) or
+    // the portable one
+    m.def("gate", [](std::uintptr_t a, std::uintptr_t b, std::uintptr_t z, int n, const std::string& kind,
+                     const std::string& impl) {
+        require(n >= 0, "gate: n must be >= 0");
+        require(kind == "st" || kind == "ts", "gate: kind is st or ts");
+        require(impl == "auto" || impl == "avx2" || impl == "portable", "gate: impl is auto, avx2 or portable");
+        const auto& f = agf::cpu_features();
+        require(impl != "avx2" || (f.avx2 && f.fma), "gate: this CPU has no AVX2 + FMA");
+        check_ptr(a, "a"); check_ptr(b, "b"); check_ptr(z, "z");
+        const agf::Kernels& k = impl == "auto" ? agf::kernels() : impl == "avx2" ? agf::avx2_kernels() : agf::portable_kernels();
+        (kind == "st" ? k.gate_sigmoid_tanh : k.gate_tanh_sigmoid)(ptr<const float>(a), ptr<const float>(b), ptr<float>(z), n);
+    });
 
     py::class_<agf::WaveNetCPU>(m, "WaveNetCPU")
         .def(py::init([](int L, int K, int R, int G, int S, int H, int OUT, int IN, int cycle, int mode, int n_mix,
