@@ -1,6 +1,10 @@
-// The int8 product (int8.h) on AVX512-VNNI: register tiles of up to 6 rows x 4 panels (64
-// columns), 24 zmm int32 accumulators as named variables (see bf16_avx512bf16.cpp). Per quad of k:
-// 4 panel rows loaded, one broadcast of each X row's quad, 24 vpdpbusd (1,536 multiply-adds).
+// The int8 product (int8.h) on AVX512-VNNI: register tiles of up to 4 rows x 4 panels (64
+// columns), 16 zmm int32 accumulators as named variables (see bf16_avx512bf16.cpp). Per quad of k:
+// 4 panel rows loaded, one broadcast of each X row's quad, 16 vpdpbusd (1,024 multiply-adds).
+// Why not 6 rows like the bf16 kernel: with 24 int32 accumulators GCC 12 shuffled and spilled
+// them to the stack every iteration (objdump: vmovdqa32 to and from the frame around each
+// vpdpbusd) and the tile ran at 108-118 G multiply-adds/s per core; 4-row tiles run at 205-207
+// (K = 512, N = 768, 6 to 24 rows, weights in L2), near the instruction's 228-232 peak here.
 // Compiled with -mavx512f -mavx512bw -mavx512vnni where the compiler has them (setup.py), called
 // only after int8::native_available().
 #include "cpu/int8.h"
@@ -18,11 +22,12 @@ namespace agf {
 namespace int8 {
 namespace {
 
-// MR rows x NP panels; the last panel stores (and loads) only the columns in mlast
+// MR (1..4) rows x NP panels; the last panel stores (and loads) only the columns in mlast
 template <int MR, int NP>
 inline void tile(const uint32_t* X, int64_t ldx, int K4, const uint32_t* w, int64_t ps, const float* s,
                  const int32_t* zp, const float* sw, const int32_t* cs, const float* bias, bool set, float* Y,
                  int64_t ldy, __mmask16 mlast) {
+    static_assert(MR >= 1 && MR <= 4 && NP >= 1 && NP <= 4, "tile: up to 4 rows x 4 panels");
     const __m512i zi = _mm512_setzero_si512();
     auto mk = [&](int q) -> __mmask16 { return q == NP - 1 ? mlast : static_cast<__mmask16>(0xffff); };
     // acc starts at -zp * csum (the zero point's share, exact in int32)
@@ -34,7 +39,7 @@ inline void tile(const uint32_t* X, int64_t ldx, int K4, const uint32_t* w, int6
     __m512i c##b##1 = MR > b && NP > 1 ? _mm512_mullo_epi32(nz##b, cs1) : zi;                    \
     __m512i c##b##2 = MR > b && NP > 2 ? _mm512_mullo_epi32(nz##b, cs2) : zi;                    \
     __m512i c##b##3 = MR > b && NP > 3 ? _mm512_mullo_epi32(nz##b, cs3) : zi;
-    AGF_INIT(0) AGF_INIT(1) AGF_INIT(2) AGF_INIT(3) AGF_INIT(4) AGF_INIT(5)
+    AGF_INIT(0) AGF_INIT(1) AGF_INIT(2) AGF_INIT(3)
 #undef AGF_INIT
     for (int j = 0; j < K4; ++j) {
         const uint32_t* wj = w + static_cast<int64_t>(j) * 16;
@@ -50,7 +55,7 @@ inline void tile(const uint32_t* X, int64_t ldx, int K4, const uint32_t* w, int6
         if (NP > 2) c##b##2 = _mm512_dpbusd_epi32(c##b##2, xb, w2);               \
         if (NP > 3) c##b##3 = _mm512_dpbusd_epi32(c##b##3, xb, w3);               \
     }
-        AGF_ROW(0) AGF_ROW(1) AGF_ROW(2) AGF_ROW(3) AGF_ROW(4) AGF_ROW(5)
+        AGF_ROW(0) AGF_ROW(1) AGF_ROW(2) AGF_ROW(3)
 #undef AGF_ROW
     }
     // y = fma(float(acc), s[row] * sw, base)
@@ -68,7 +73,7 @@ inline void tile(const uint32_t* X, int64_t ldx, int K4, const uint32_t* w, int6
         if (NP > 2) out(b, 2, c##b##2);    \
         if (NP > 3) out(b, 3, c##b##3);    \
     }
-    AGF_ST(0) AGF_ST(1) AGF_ST(2) AGF_ST(3) AGF_ST(4) AGF_ST(5)
+    AGF_ST(0) AGF_ST(1) AGF_ST(2) AGF_ST(3)
 #undef AGF_ST
 }
 
@@ -77,13 +82,11 @@ void rows_of(const uint32_t* X, int rows, int64_t ldx, int K4, const uint32_t* w
              const int32_t* zp, const float* sw, const int32_t* cs, const float* bias, bool set, float* Y, int64_t ldy,
              __mmask16 mlast) {
     int r = 0;
-    for (; r + 6 <= rows; r += 6)
-        tile<6, NP>(X + r * ldx, ldx, K4, w, ps, s + r, zp + r, sw, cs, bias, set, Y + r * ldy, ldy, mlast);
+    for (; r + 4 <= rows; r += 4)
+        tile<4, NP>(X + r * ldx, ldx, K4, w, ps, s + r, zp + r, sw, cs, bias, set, Y + r * ldy, ldy, mlast);
     const uint32_t* x = X + r * ldx;
     float* y = Y + r * ldy;
     switch (rows - r) {
-        case 5: tile<5, NP>(x, ldx, K4, w, ps, s + r, zp + r, sw, cs, bias, set, y, ldy, mlast); break;
-        case 4: tile<4, NP>(x, ldx, K4, w, ps, s + r, zp + r, sw, cs, bias, set, y, ldy, mlast); break;
         case 3: tile<3, NP>(x, ldx, K4, w, ps, s + r, zp + r, sw, cs, bias, set, y, ldy, mlast); break;
         case 2: tile<2, NP>(x, ldx, K4, w, ps, s + r, zp + r, sw, cs, bias, set, y, ldy, mlast); break;
         case 1: tile<1, NP>(x, ldx, K4, w, ps, s + r, zp + r, sw, cs, bias, set, y, ldy, mlast); break;
