@@ -222,6 +222,29 @@ def _triton_version():
         return None
 
 
+def _label(r) -> str:
+    return f"{r['backend']} {r['dtype']}" + (f" B={r['batch']}" if r.get("batch", 1) > 1 else "")
+
+
+def draw_bars(ax, records, title):
+    """x real time per stream as bars per config (groups) and provider (colours), log scale, with
+    real time as a dashed line: the plot of `bench` and one panel of benchmarks/report.py's."""
+    configs = list(dict.fromkeys(r["config"] for r in records))
+    provs = list(dict.fromkeys(_label(r) for r in records))
+    w = 0.8 / max(1, len(provs))
+    for i, p in enumerate(provs):
+        pts = [(j + i * w, r["x_realtime"]) for j, c in enumerate(configs) for r in records
+               if r["config"] == c and _label(r) == p]
+        ax.bar([x for x, _ in pts], [y for _, y in pts], width=w, label=p)
+    ax.axhline(1.0, color="k", lw=0.8, ls="--")
+    ax.set_yscale("log")
+    ax.set_xticks([j + 0.4 - w / 2 for j in range(len(configs))])
+    ax.set_xticklabels(configs)
+    ax.set_ylabel("x real time (per stream)")
+    ax.set_title(title, fontsize=8)
+    ax.legend(fontsize=6)
+
+
 def plot(records, path, title):
     """Bar chart of x-real-time per config and provider (log scale)."""
     import matplotlib
@@ -230,24 +253,9 @@ def plot(records, path, title):
     import matplotlib.pyplot as plt
 
     configs = list(dict.fromkeys(r["config"] for r in records))
-    provs = list(dict.fromkeys(f"{r['backend']} {r['dtype']}" for r in records))
+    provs = list(dict.fromkeys(_label(r) for r in records))
     fig, ax = plt.subplots(figsize=(max(6, 1.3 * len(configs) * max(1, len(provs)) / 2), 4))
-    w = 0.8 / max(1, len(provs))
-    for i, p in enumerate(provs):
-        xs, ys = [], []
-        for j, c in enumerate(configs):
-            for r in records:
-                if r["config"] == c and f"{r['backend']} {r['dtype']}" == p:
-                    xs.append(j + i * w)
-                    ys.append(r["x_realtime"])
-        ax.bar(xs, ys, width=w, label=p)
-    ax.axhline(1.0, color="k", lw=0.8, ls="--")
-    ax.set_yscale("log")
-    ax.set_xticks([j + 0.4 - w / 2 for j in range(len(configs))])
-    ax.set_xticklabels(configs)
-    ax.set_ylabel("x real time (per stream)")
-    ax.set_title(title, fontsize=9)
-    ax.legend(fontsize=7)
+    draw_bars(ax, records, title)
     fig.tight_layout()
     fig.savefig(path, dpi=120)
     plt.close(fig)

@@ -62,6 +62,8 @@ def plot(files, path) -> str:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
+    from audiogen_fast.bench import draw_bars
+
     results = load(files)
     if not results:
         raise SystemExit("no benchmark results to plot")
@@ -69,27 +71,7 @@ def plot(files, path) -> str:
     rows = (len(results) + cols - 1) // cols
     fig, axes = plt.subplots(rows, cols, figsize=(5.2 * cols, 3.6 * rows), squeeze=False)
     for ax, res in zip(axes.flat, results):
-        recs = res["records"]
-        configs = list(dict.fromkeys(r["config"] for r in recs))
-        provs = list(dict.fromkeys(f"{r['backend']} {r['dtype']}" + (f" B={r['batch']}" if r["batch"] > 1 else "")
-                                   for r in recs))
-        w = 0.8 / len(provs)
-        for i, p in enumerate(provs):
-            xs, ys = [], []
-            for j, c in enumerate(configs):
-                for r in recs:
-                    label = f"{r['backend']} {r['dtype']}" + (f" B={r['batch']}" if r["batch"] > 1 else "")
-                    if r["config"] == c and label == p:
-                        xs.append(j + i * w)
-                        ys.append(r["x_realtime"])
-            ax.bar(xs, ys, width=w, label=p)
-        ax.axhline(1.0, color="k", lw=0.8, ls="--")
-        ax.set_yscale("log")
-        ax.set_xticks([j + 0.4 - w / 2 for j in range(len(configs))])
-        ax.set_xticklabels(configs)
-        ax.set_ylabel("x real time per stream")
-        ax.set_title(f"{res['device']}\n{res['date']} {res['commit']} ({os.path.basename(res['_file'])})", fontsize=7)
-        ax.legend(fontsize=6)
+        draw_bars(ax, res["records"], f"{res['device']}\n{res['date']} {res['commit']} ({os.path.basename(res['_file'])})")
     for ax in list(axes.flat)[len(results):]:
         ax.axis("off")
     fig.tight_layout()

@@ -35,6 +35,15 @@ void check_ptr(std::uintptr_t p, const char* name) {
     require(p != 0, std::string(name) + " is a null pointer");
 }
 
+// the arguments of the test-only product bindings (bf16_gemm, int8_gemm)
+void check_product_args(const std::string& name, int rows, int K, int N, const std::string& impl, bool native_ok,
+                        const char* isa, std::uintptr_t x, std::uintptr_t w, std::uintptr_t y) {
+    require(rows >= 0 && K >= 1 && N >= 1, name + ": need rows >= 0, K >= 1, N >= 1");
+    require(impl == "native" || impl == "emulated" || impl == "auto", name + ": impl is native, emulated or auto");
+    require(impl != "native" || native_ok, name + ": this CPU (or build) has no " + isa);
+    check_ptr(x, "x"); check_ptr(w, "w"); check_ptr(y, "y");
+}
+
 }  // namespace
 
 PYBIND11_MODULE(_C_cpu, m) {
@@ -204,10 +213,7 @@ PYBIND11_MODULE(_C_cpu, m) {
     // CPU has it), "emulated" or "auto" (what the loops use)
     m.def("bf16_gemm", [](std::uintptr_t x, int rows, int K, std::uintptr_t w, int N, std::uintptr_t bias, bool set,
                           std::uintptr_t y, const std::string& impl) {
-        require(rows >= 0 && K >= 1 && N >= 1, "bf16_gemm: need rows >= 0, K >= 1, N >= 1");
-        require(impl == "native" || impl == "emulated" || impl == "auto", "bf16_gemm: impl is native, emulated or auto");
-        require(impl != "native" || agf::bf16::native_available(), "bf16_gemm: this CPU (or build) has no AVX512-BF16");
-        check_ptr(x, "x"); check_ptr(w, "w"); check_ptr(y, "y");
+        check_product_args("bf16_gemm", rows, K, N, impl, agf::bf16::native_available(), "AVX512-BF16", x, w, y);
         const int K2 = agf::bf16::pairs(K);
         std::vector<uint32_t> xp(static_cast<size_t>(rows) * K2), wp(agf::bf16::panel_words(K, N));
         const agf::bf16::GemmFn f = impl == "native" ? agf::bf16::gemm_native
@@ -224,10 +230,7 @@ PYBIND11_MODULE(_C_cpu, m) {
     // and X per row here; impl "native" (AVX512-VNNI), "emulated" or "auto"
     m.def("int8_gemm", [](std::uintptr_t x, int rows, int K, std::uintptr_t w, int N, std::uintptr_t bias, bool set,
                           std::uintptr_t y, const std::string& impl) {
-        require(rows >= 0 && K >= 1 && N >= 1, "int8_gemm: need rows >= 0, K >= 1, N >= 1");
-        require(impl == "native" || impl == "emulated" || impl == "auto", "int8_gemm: impl is native, emulated or auto");
-        require(impl != "native" || agf::int8::native_available(), "int8_gemm: this CPU (or build) has no AVX512-VNNI");
-        check_ptr(x, "x"); check_ptr(w, "w"); check_ptr(y, "y");
+        check_product_args("int8_gemm", rows, K, N, impl, agf::int8::native_available(), "AVX512-VNNI", x, w, y);
         const int K4 = agf::int8::quads(K);
         agf::int8::Scratch sc;
         sc.reserve(rows, K);

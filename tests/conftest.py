@@ -90,3 +90,29 @@ def first_mismatch_is_a_boundary_flip(model, mel, ref_samples, got_samples, u, t
         print(f"stream {b}: first mismatch at step {i}, uniform {float(u[b, i]):.7f} is {dist:.2e} from a CDF boundary")
         assert dist < tol, f"stream {b} step {i}: samples differ although the uniform is {dist:.2e} from any boundary"
     return True
+
+
+def run_python(code: str, kernels: str = "") -> list:
+    """Run `code` in a fresh interpreter (the C++ kernel choice is made once per process) with
+    AGF_CPU_KERNELS=kernels ("" leaves it unset); -> its stdout split on whitespace."""
+    import subprocess
+    import sys
+
+    env = dict(os.environ)
+    env.pop("AGF_CPU_KERNELS", None)
+    if kernels:
+        env["AGF_CPU_KERNELS"] = kernels
+    r = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=300)
+    assert r.returncode == 0, r.stderr
+    return r.stdout.split()
+
+
+def assert_emulation_gives_the_same(code: str, native_name: str, native: bool):
+    """`code` prints the product kernel in use, then the audio as hex. Run as is and with
+    AGF_CPU_KERNELS=avx2 (which forces the exact emulations of the bf16 / int8 products): the
+    first run uses `native_name` where `native`, the second the emulation, and the audio is equal."""
+    outs = {forced: run_python(code, forced) for forced in ("", "avx2")}
+    assert outs["avx2"][0] == "emulated"
+    assert outs[""][0] == (native_name if native else "emulated")
+    assert outs[""][1] == outs["avx2"][1]
+

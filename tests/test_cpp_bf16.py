@@ -5,15 +5,13 @@ flushed), so the AVX512-BF16 kernel and the plain C++ emulation must agree bit f
 DiffWave loop in bf16 is held to DESIGN.md's rule for reduced precision: its error against an
 fp64 run no more than 2x that of the eager model run in torch at bf16."""
 import copy
-import os
-import subprocess
-import sys
 
 import numpy as np
 import pytest
 import torch
 
 import audiogen_fast as agf
+from conftest import assert_emulation_gives_the_same
 
 if not agf.backends()["cpp"][0]:
     pytest.skip("C++ extension not built", allow_module_level=True)
@@ -148,18 +146,7 @@ def test_emulated_loop_gives_the_same_audio():
             "mel = torch.randn(2, 7, 3, generator=g); noise = torch.randn(len(sch), 2, 3 * m.config.hop_length, generator=g)\n"
             "a = rt.run_cpp(m, sch, noise, mel, threads=2, dtype='bfloat16')\n"
             "print(a.numpy().tobytes().hex())\n")
-    outs = {}
-    for forced in ("", "avx2"):
-        env = dict(os.environ)
-        env.pop("AGF_CPU_KERNELS", None)
-        if forced:
-            env["AGF_CPU_KERNELS"] = forced
-        r = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=300)
-        assert r.returncode == 0, r.stderr
-        outs[forced] = r.stdout.split()
-    assert outs["avx2"][0] == "emulated"
-    assert outs[""][0] == ("avx512bf16" if NATIVE else "emulated")
-    assert outs[""][1] == outs["avx2"][1]
+    assert_emulation_gives_the_same(code, "avx512bf16", NATIVE)
 
 
 def test_vocoder_bfloat16_on_cpu():

@@ -7,9 +7,6 @@ The WaveRNN loop in int8 is held to DESIGN.md's rule for reduced precision: its 
 fp64 run no more than 2x that of the same model run in torch at int8 (torch's dynamic
 quantisation of the GRUs and fc layers, per-channel weights)."""
 import copy
-import os
-import subprocess
-import sys
 import warnings
 from fractions import Fraction
 
@@ -18,6 +15,7 @@ import pytest
 import torch
 
 import audiogen_fast as agf
+from conftest import assert_emulation_gives_the_same
 
 if not agf.backends()["cpp"][0]:
     pytest.skip("C++ extension not built", allow_module_level=True)
@@ -206,18 +204,7 @@ def test_emulated_wavernn_loop_gives_the_same_audio():
             "mel = np.random.default_rng(0).standard_normal((2, m.config.n_mels, 6)).astype(np.float32)\n"
             "a = agf.Vocoder(m, backend='cpp', device='cpu', dtype='int8').generate(mel=mel, seed=[1, 2])\n"
             "print(a.tobytes().hex())\n")
-    outs = {}
-    for forced in ("", "avx2"):
-        env = dict(os.environ)
-        env.pop("AGF_CPU_KERNELS", None)
-        if forced:
-            env["AGF_CPU_KERNELS"] = forced
-        r = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=300)
-        assert r.returncode == 0, r.stderr
-        outs[forced] = r.stdout.split()
-    assert outs["avx2"][0] == "emulated"
-    assert outs[""][0] == ("avx512vnni" if NATIVE else "emulated")
-    assert outs[""][1] == outs["avx2"][1]
+    assert_emulation_gives_the_same(code, "avx512vnni", NATIVE)
 
 
 def test_int8_is_a_wavernn_cpu_option_only():

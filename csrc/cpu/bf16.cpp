@@ -3,8 +3,9 @@
 
 #include <cfloat>
 #include <cmath>
-#include <cstdlib>
 #include <cstring>
+
+#include "cpu/cpu_features.h"
 
 namespace agf {
 namespace bf16 {
@@ -32,27 +33,13 @@ void gemm_emulated(const uint32_t* X, int rows, int64_t ldx, int K2, const uint3
 }
 
 bool native_available() {
-    static const bool ok = [] {
-        if (!native_compiled()) return false;
-#if defined(__x86_64__) || defined(__i386__)
-        __builtin_cpu_init();
-        // avx512f: GCC's check includes the OS saving the zmm state (XCR0)
-        return __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bf16");
-#else
-        return false;
-#endif
-    }();
-    return ok;
-}
-
-static bool forced_other() {
-    const char* env = std::getenv("AGF_CPU_KERNELS");
-    return env && (std::strcmp(env, "portable") == 0 || std::strcmp(env, "avx2") == 0);
+    const CpuFeatures& f = cpu_features();
+    return native_compiled() && f.avx512f && f.avx512bf16;
 }
 
 // chosen once per process (as kernels() is): the loops ask for it per call
 GemmFn gemm() {
-    static const GemmFn chosen = native_available() && !forced_other() ? gemm_native : gemm_emulated;
+    static const GemmFn chosen = native_available() && !emulated_products_forced() ? gemm_native : gemm_emulated;
     return chosen;
 }
 PackFn packer() { return gemm() == gemm_native ? pack_rows_native : pack_rows; }

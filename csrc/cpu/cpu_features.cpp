@@ -1,6 +1,9 @@
 // Run-time CPU feature detection: SIMD kernels are compiled per instruction set
-// (*_avx2.cpp with -mavx2 -mfma) and chosen here, never with -march=native at build time.
+// (*_avx2.cpp with -mavx2 -mfma, ...) and chosen here, never with -march=native at build time.
 #include "cpu/cpu_features.h"
+
+#include <cstdlib>
+#include <cstring>
 
 namespace agf {
 
@@ -11,6 +14,9 @@ CpuFeatures detect_cpu_features() {
     f.avx2 = __builtin_cpu_supports("avx2");
     f.fma = __builtin_cpu_supports("fma");
     f.avx512f = __builtin_cpu_supports("avx512f");
+    f.avx512bw = __builtin_cpu_supports("avx512bw");
+    f.avx512bf16 = __builtin_cpu_supports("avx512bf16");
+    f.avx512vnni = __builtin_cpu_supports("avx512vnni");
 #endif
     return f;
 }
@@ -18,6 +24,11 @@ CpuFeatures detect_cpu_features() {
 const CpuFeatures& cpu_features() {
     static const CpuFeatures f = detect_cpu_features();
     return f;
+}
+
+bool emulated_products_forced() {
+    const char* env = std::getenv("AGF_CPU_KERNELS");
+    return env && (std::strcmp(env, "portable") == 0 || std::strcmp(env, "avx2") == 0);
 }
 
 }  // namespace agf

@@ -3,9 +3,10 @@
 
 #include <algorithm>
 #include <cmath>
-#include <cstdlib>
 #include <cstring>
 #include <stdexcept>
+
+#include "cpu/cpu_features.h"
 
 namespace agf {
 namespace int8 {
@@ -76,28 +77,13 @@ void gemm_emulated(const uint32_t* X, int rows, int64_t ldx, const float* s, con
 }
 
 bool native_available() {
-    static const bool ok = [] {
-        if (!native_compiled()) return false;
-#if defined(__x86_64__) || defined(__i386__)
-        __builtin_cpu_init();
-        // avx512f: GCC's check includes the OS saving the zmm state (XCR0)
-        return __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") &&
-               __builtin_cpu_supports("avx512vnni");
-#else
-        return false;
-#endif
-    }();
-    return ok;
-}
-
-static bool forced_other() {
-    const char* env = std::getenv("AGF_CPU_KERNELS");
-    return env && (std::strcmp(env, "portable") == 0 || std::strcmp(env, "avx2") == 0);
+    const CpuFeatures& f = cpu_features();
+    return native_compiled() && f.avx512f && f.avx512bw && f.avx512vnni;
 }
 
 // chosen once per process (as kernels() is)
 GemmFn gemm() {
-    static const GemmFn chosen = native_available() && !forced_other() ? gemm_native : gemm_emulated;
+    static const GemmFn chosen = native_available() && !emulated_products_forced() ? gemm_native : gemm_emulated;
     return chosen;
 }
 QuantFn quantizer() { return gemm() == gemm_native ? quantize_rows_native : quantize_rows; }
