@@ -32,10 +32,11 @@ class MultiStream:
         if not self.cfg.conditional:
             raise InputError("open_streams() vocodes mel streams: this model is unconditional")
         self.rt = voc.family.runtime
+        # the Vocoder's dtype selects the cpp loop's weight form (fp16 storage, bf16 / int8 products)
         if self.fam == "wavenet":
             self.loop, self.run_kw = self.rt.make_loop(voc._run_model, voc.backend, voc.dtype)
         else:
-            self.loop, self.run_kw = self.rt.make_loop(voc._run_model, voc.backend), {}
+            self.loop, self.run_kw = self.rt.make_loop(voc._run_model, voc.backend, voc.dtype), {}
         self.streams: dict[int, object] = {}
         self.seeds: dict[int, int] = {}
         self.deemph: dict[int, Deemphasis] = {}

@@ -98,8 +98,12 @@ def test_many_streams_each_equals_running_alone(preset):
     cfg = model.config
     mels = [random_mel(cfg, f, rng=np.random.default_rng(f)) for f in (37, 20, 45)]
     seeds = [3, 9, 1]
-    for backend in _backends(model):
-        voc = agf.Vocoder(model, device="cpu", backend=backend)
+    from audiogen_fast.engine import CPU_DTYPES
+
+    runs = [(backend, dt) for backend in _backends(model)
+            for dt in ["float32"] + (list(CPU_DTYPES[cfg.family]) if backend == "cpp" else [])]
+    for backend, dtype in runs:   # the cpp backend's reduced-precision options too
+        voc = agf.Vocoder(model, device="cpu", backend=backend, dtype=dtype)
         ms = voc.open_streams()
         ids, pos, got = {}, {}, {}
         chunk = {0: 5, 1: 3, 2: 11}
@@ -118,6 +122,6 @@ def test_many_streams_each_equals_running_alone(preset):
                 got[[k for k, v in ids.items() if v == sid][0]].append(audio)
         for k in range(3):
             alone = voc.generate(mel=mels[k], seed=seeds[k])
-            assert np.array_equal(np.concatenate(got[k]), alone), (backend, k)
+            assert np.array_equal(np.concatenate(got[k]), alone), (backend, dtype, k)
     with pytest.raises(agf.InputError, match="unknown stream"):
         ms.push(99, mels[0])
