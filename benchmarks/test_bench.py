@@ -24,8 +24,22 @@ DEVICE = "cuda" if torch.cuda.is_available() else "cpu"
 def test_generate(benchmark, config, provider):
     if provider == "compile" and DEVICE == "cpu" and os.environ.get("AGF_BENCH_COMPILE") != "1":
         pytest.skip("torch.compile on the CPU takes minutes to compile: set AGF_BENCH_COMPILE=1")
+    _run(benchmark, config, provider, "float32")
+
+
+# the fast backends' reduced-precision options: half-precision weights on a GPU; on the CPU the
+# cpp backend's fp16-stored weights, bf16 products and (WaveRNN) int8 products. A combination
+# a backend does not offer is skipped with its reason.
+@pytest.mark.parametrize("dtype", ["float16", "bfloat16", "int8"])
+@pytest.mark.parametrize("provider", [p for p in bench.PROVIDERS if p not in ("torch", "compile")])
+@pytest.mark.parametrize("config", bench.STANDARD)
+def test_generate_reduced_precision(benchmark, config, provider, dtype):
+    _run(benchmark, config, provider, dtype)
+
+
+def _run(benchmark, config, provider, dtype):
     try:
-        fn, n = bench.make_case(config, provider, device=DEVICE, seconds=SECONDS)
+        fn, n = bench.make_case(config, provider, device=DEVICE, dtype=dtype, seconds=SECONDS)
     except bench.Skip as e:
         pytest.skip(str(e))
     if DEVICE == "cuda":
@@ -38,7 +52,7 @@ def test_generate(benchmark, config, provider):
 
     sr = bench.presets.preset_config(config).sample_rate
     benchmark.extra_info.update({"config": config, "backend": provider, "device": bench.device_name(DEVICE),
-                                 "dtype": "float32", "batch": 1, "samples": n, "sample_rate": sr})
+                                 "dtype": dtype, "batch": 1, "samples": n, "sample_rate": sr})
     audio = benchmark.pedantic(fn, rounds=3, warmup_rounds=1, iterations=1)
     assert audio.shape[-1] == n
     stats = getattr(benchmark, "stats", None)
