@@ -1,6 +1,7 @@
-// The int8 product (int8.h) on AVX512-VNNI: register tiles of up to 4 rows x 4 panels (64
-// columns), 16 zmm int32 accumulators as named variables (see bf16_avx512bf16.cpp). Per quad of k:
-// 4 panel rows loaded, one broadcast of each X row's quad, 16 vpdpbusd (1,024 multiply-adds).
+// The int8 product (int8.h) on AVX512-VNNI: register tiles of 4 rows x 4 panels (64 columns) or,
+// from 8 rows on, 8 rows x 2 panels: 16 zmm int32 accumulators as named variables (see
+// bf16_avx512bf16.cpp). Per quad of k: the panel rows loaded, one broadcast of each X row's quad,
+// 16 vpdpbusd (1,024 multiply-adds).
 // Why not 6 rows like the bf16 kernel: with 24 int32 accumulators GCC 12 shuffled and spilled
 // them to the stack every iteration (objdump: vmovdqa32 to and from the frame around each
 // vpdpbusd) and the tile ran at 108-118 G multiply-adds/s per core; 4-row tiles run at 205-207
@@ -22,12 +23,13 @@ namespace agf {
 namespace int8 {
 namespace {
 
-// MR (1..4) rows x NP panels; the last panel stores (and loads) only the columns in mlast
+// MR rows x NP panels (at most 16 accumulators); the last panel stores (and loads) only the
+// columns in mlast
 template <int MR, int NP>
 inline void tile(const uint32_t* X, int64_t ldx, int K4, const uint32_t* w, int64_t ps, const float* s,
                  const int32_t* zp, const float* sw, const int32_t* cs, const float* bias, bool set, float* Y,
                  int64_t ldy, __mmask16 mlast) {
-    static_assert(MR >= 1 && MR <= 4 && NP >= 1 && NP <= 4, "tile: up to 4 rows x 4 panels");
+    static_assert(MR >= 1 && MR <= 8 && NP >= 1 && NP <= 4 && MR * NP <= 16, "tile: at most 16 accumulators");
     const __m512i zi = _mm512_setzero_si512();
     auto mk = [&](int q) -> __mmask16 { return q == NP - 1 ? mlast : static_cast<__mmask16>(0xffff); };
     // acc starts at -zp * csum (the zero point's share, exact in int32)
@@ -39,7 +41,7 @@ inline void tile(const uint32_t* X, int64_t ldx, int K4, const uint32_t* w, int6
     __m512i c##b##1 = MR > b && NP > 1 ? _mm512_mullo_epi32(nz##b, cs1) : zi;                    \
     __m512i c##b##2 = MR > b && NP > 2 ? _mm512_mullo_epi32(nz##b, cs2) : zi;                    \
     __m512i c##b##3 = MR > b && NP > 3 ? _mm512_mullo_epi32(nz##b, cs3) : zi;
-    AGF_INIT(0) AGF_INIT(1) AGF_INIT(2) AGF_INIT(3)
+    AGF_INIT(0) AGF_INIT(1) AGF_INIT(2) AGF_INIT(3) AGF_INIT(4) AGF_INIT(5) AGF_INIT(6) AGF_INIT(7)
 #undef AGF_INIT
     for (int j = 0; j < K4; ++j) {
         const uint32_t* wj = w + static_cast<int64_t>(j) * 16;
@@ -55,7 +57,7 @@ inline void tile(const uint32_t* X, int64_t ldx, int K4, const uint32_t* w, int6
         if (NP > 2) c##b##2 = _mm512_dpbusd_epi32(c##b##2, xb, w2);               \
         if (NP > 3) c##b##3 = _mm512_dpbusd_epi32(c##b##3, xb, w3);               \
     }
-        AGF_ROW(0) AGF_ROW(1) AGF_ROW(2) AGF_ROW(3)
+        AGF_ROW(0) AGF_ROW(1) AGF_ROW(2) AGF_ROW(3) AGF_ROW(4) AGF_ROW(5) AGF_ROW(6) AGF_ROW(7)
 #undef AGF_ROW
     }
     // y = fma(float(acc), s[row] * sw, base)
@@ -73,7 +75,7 @@ inline void tile(const uint32_t* X, int64_t ldx, int K4, const uint32_t* w, int6
         if (NP > 2) out(b, 2, c##b##2);    \
         if (NP > 3) out(b, 3, c##b##3);    \
     }
-    AGF_ST(0) AGF_ST(1) AGF_ST(2) AGF_ST(3)
+    AGF_ST(0) AGF_ST(1) AGF_ST(2) AGF_ST(3) AGF_ST(4) AGF_ST(5) AGF_ST(6) AGF_ST(7)
 #undef AGF_ST
 }
 
@@ -82,6 +84,9 @@ void rows_of(const uint32_t* X, int rows, int64_t ldx, int K4, const uint32_t* w
              const int32_t* zp, const float* sw, const int32_t* cs, const float* bias, bool set, float* Y, int64_t ldy,
              __mmask16 mlast) {
     int r = 0;
+    if constexpr (NP <= 2)  // 8 rows x 2 panels: each panel row loaded once for 8 rows
+        for (; r + 8 <= rows; r += 8)
+            tile<8, NP>(X + r * ldx, ldx, K4, w, ps, s + r, zp + r, sw, cs, bias, set, Y + r * ldy, ldy, mlast);
     for (; r + 4 <= rows; r += 4)
         tile<4, NP>(X + r * ldx, ldx, K4, w, ps, s + r, zp + r, sw, cs, bias, set, Y + r * ldy, ldy, mlast);
     const uint32_t* x = X + r * ldx;
@@ -100,8 +105,10 @@ void gemm_native(const uint32_t* X, int rows, int64_t ldx, const float* s, const
                  const float* bias, bool set, float* Y, int64_t ldy) {
     const int N = W.N, K4 = quads(W.K), np_all = (N + 15) / 16;
     const int64_t ps = static_cast<int64_t>(K4) * 16;  // words per panel
-    for (int p0 = 0; p0 < np_all; p0 += 4) {
-        const int np = std::min(4, np_all - p0);
+    // panel groups of 4 (4-row tiles) or, from 8 rows on, of 2 (8-row tiles)
+    const int group = rows >= 8 ? 2 : 4;
+    for (int p0 = 0; p0 < np_all; p0 += group) {
+        const int np = std::min(group, np_all - p0);
         const int wl = N - (p0 + np - 1) * 16;  // columns in the group's last panel (1..16)
         const __mmask16 ml = wl >= 16 ? static_cast<__mmask16>(0xffff) : static_cast<__mmask16>((1u << wl) - 1);
         const uint32_t* w = W.w.data() + p0 * ps;
