@@ -178,7 +178,10 @@ def test_wavernn_int8_within_twice_torch_int8(preset, mode, B, T, over):
     with torch.inference_mode(), warnings.catch_warnings():
         warnings.simplefilter("ignore")
         ref = copy.deepcopy(model).double()(x.double(), mel.double())
-        tq = tq_model(x, mel).double()
+        try:
+            tq = tq_model(x, mel).double()
+        except RuntimeError as e:   # e.g. no quantized engine for this CPU in this torch build
+            pytest.skip(f"torch's dynamic int8 quantisation does not run here: {e}")
         c = [t[:, :T].contiguous() for t in model.conditioning(mel)]
     ci = wrt.run_cpp(model, c, teacher=x, int8=True, threads=2)[1]
     c32 = wrt.run_cpp(model, c, teacher=x, threads=2)[1]
