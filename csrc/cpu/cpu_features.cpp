@@ -26,9 +26,11 @@ const CpuFeatures& cpu_features() {
     return f;
 }
 
-bool emulated_products_forced() {
+bool kernels_forced(const char* name) {
     const char* env = std::getenv("AGF_CPU_KERNELS");
-    return env && (std::strcmp(env, "portable") == 0 || std::strcmp(env, "avx2") == 0);
+    return env && std::strcmp(env, name) == 0;
 }
+
+bool emulated_products_forced() { return kernels_forced("portable") || kernels_forced("avx2"); }
 
 }  // namespace agf

@@ -14,8 +14,9 @@ struct CpuFeatures {
 // Detected once, on first use.
 const CpuFeatures& cpu_features();
 
-// AGF_CPU_KERNELS=portable or =avx2 asks for that fp32 kernel set and for the exact emulations of
-// the bf16 / int8 products (tests compare them with the native kernels this way).
+// AGF_CPU_KERNELS=portable or =avx2 asks for that fp32 kernel set (kernels.h) and for the exact
+// emulations of the bf16 / int8 products (tests compare them with the native kernels this way).
+bool kernels_forced(const char* name);  // AGF_CPU_KERNELS == name
 bool emulated_products_forced();
 
 }  // namespace agf

@@ -43,7 +43,6 @@ struct Weights {
     std::vector<uint32_t> w;     // panels, ceil(N / 16) * K4 * 16 words
     std::vector<float> scale;    // sw, padded to a multiple of 16
     std::vector<int32_t> csum;   // column sums of q, padded likewise
-    bool empty() const { return N == 0; }
 };
 
 // columns c0..c1 of W [K, ld] (fp32) -> quantised panels

@@ -1,6 +1,5 @@
 #include <algorithm>
 #include <cmath>
-#include <cstdlib>
 #include <cstring>
 
 #include "cpu/cpu_features.h"
@@ -162,8 +161,7 @@ const Kernels& portable_kernels() {
 
 const Kernels& kernels() {
     static const Kernels* chosen = [] {
-        const char* env = std::getenv("AGF_CPU_KERNELS");
-        if (env && std::strcmp(env, "portable") == 0) return &portable_kernels();
+        if (kernels_forced("portable")) return &portable_kernels();
         const auto& f = cpu_features();
         if (f.avx2 && f.fma) return &avx2_kernels();
         return &portable_kernels();
