@@ -351,11 +351,16 @@ def cmd_train(args):
     if model.config.family != args.family:
         print(f"error: {source} is a {model.config.family} model, not {args.family}", file=sys.stderr)
         return 2
-    train(model, args.data, args.out, steps=args.steps, batch=args.batch, seg_frames=args.segment_frames, lr=args.lr,
-          lr_final=args.lr_final, save_every=args.save_every, seed=args.seed, threads=args.threads,
-          progress=not args.quiet, device=args.device, amp=args.amp, dither=args.dither,
-          quiet_prob=args.quiet_past, past_gain_db=args.past_gain, past_noise_std=args.past_noise,
-          self_past_prob=args.self_past, stop_at=args.stop_at)
+    try:
+        train(model, args.data, args.out, steps=args.steps, batch=args.batch, seg_frames=args.segment_frames,
+              lr=args.lr, lr_final=args.lr_final, save_every=args.save_every, seed=args.seed, threads=args.threads,
+              progress=not args.quiet, device=args.device, amp=args.amp, dither=args.dither,
+              quiet_prob=args.quiet_past, past_gain_db=args.past_gain, past_noise_std=args.past_noise,
+              self_past_prob=args.self_past, stop_at=args.stop_at, objective=args.objective,
+              margin_frames=args.margin_frames)
+    except ValueError as e:   # options that do not fit the model or each other (checked before any step)
+        print(f"error: {e}", file=sys.stderr)
+        return 2
     print(f"wrote {args.out} (loss log {args.out}.log.jsonl)")
     return 0
 
@@ -455,6 +460,11 @@ def main(argv=None):
     s.add_argument("--self-past", type=float, default=0.0, metavar="P", help="mu-law WaveNet: share of segments "
                    "whose teacher-forced input is the model's own one-step samples (one more forward pass), so it "
                    "learns to read a past with its own kind of error")
+    s.add_argument("--objective", default=None, choices=["noise", "sampler"], help="DiffWave: 'noise' (lmnt's "
+                   "noise-prediction loss, the default) or 'sampler' (the generation loop unrolled from noise, a "
+                   "multi-resolution STFT loss against the recording: fine-tuning with --init, ~S times slower a step)")
+    s.add_argument("--margin-frames", type=int, default=0, help="with --objective sampler: frames at each end of "
+                   "the segment left out of the loss")
     s.add_argument("--preset", default=None, help="start from a preset config (default: the family's defaults)")
     s.add_argument("--init", default=None, help="start from a trained checkpoint's weights and config ('default': "
                    "the bundled model) with a fresh optimizer and step count: fine-tuning; --overrides may change "

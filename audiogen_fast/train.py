@@ -303,7 +303,74 @@ def loss_diffwave(model, audio, prev, mel_win, ctx):
     return F.mse_loss(pred, noise)
 
 
+def stft_resolutions(cfg) -> tuple:
+    """(n_fft, hop) pairs of the sampler objective's STFT loss, scaled to the model's own n_fft N:
+    (N/2, N/8), (N, N/4), (N/4, N/16); at 16 kHz with N = 1024 windows of 32 / 64 / 16 ms, near the
+    25 / 50 / 10 ms of Parallel WaveGAN's three resolutions at 24 kHz."""
+    N = cfg.n_fft
+    return ((N // 2, N // 8), (N, N // 4), (N // 4, N // 16))
+
+
+def stft_magnitude_loss(x, y, resolutions):
+    """Multi-resolution STFT loss (Yamamoto et al., Parallel WaveGAN, 2020): per (n_fft, hop)
+    with a Hann window of n_fft, spectral convergence ||Y| - |X||_F / ||Y||_F plus the L1 distance
+    of the log magnitudes; averaged over the resolutions. x, y [B, T] (x generated, y target),
+    computed in float32 whatever autocast says. Blind to phase, so it can ask a stochastic sampler
+    for the target's spectrum without asking for its exact waveform."""
+    x, y = x.float(), y.float()
+    total = 0.0
+    for n_fft, hop in resolutions:
+        win = torch.hann_window(n_fft, device=x.device)
+        X = torch.stft(x, n_fft, hop, window=win, return_complex=True).abs().clamp(min=1e-5)
+        Y = torch.stft(y, n_fft, hop, window=win, return_complex=True).abs().clamp(min=1e-5)
+        sc = torch.linalg.vector_norm(Y - X, dim=(1, 2)) / torch.linalg.vector_norm(Y, dim=(1, 2)).clamp(min=1e-5)
+        total = total + sc.mean() + F.l1_loss(torch.log(X), torch.log(Y))
+    return total / len(resolutions)
+
+
+def sample_diffwave(model, cond, noise, schedule):
+    """The generation loop of models/diffwave/runtime.run_torch with gradients: noise [S, B, T]
+    (noise[0] is x_T, noise[i] the z added after executed step i), cond [B, M, T] upsampled mel
+    or None -> audio [B, T]. Same update (runtime._update), same float32 coefficients; a test
+    checks it gives generate()'s audio for the same noise."""
+    from .models.diffwave.runtime import _update
+
+    S = len(schedule)
+    x = noise[0]
+    for i in range(S):
+        n = S - 1 - i
+        step = torch.tensor([float(schedule.steps[n])], device=x.device)
+        x = _update(x, model.denoise(x, step, cond).squeeze(1), schedule, i, noise, x.dtype)
+    return x
+
+
+def loss_diffwave_sampler(model, audio, prev, mel_win, ctx, margin: int = 0):
+    """Fine-tuning objective for the sampler that generate() runs (the config's default
+    schedule): the whole denoise loop unrolled from fresh noise on each segment, back-propagated,
+    scored by stft_magnitude_loss against the recording. Why: trained only on lmnt's noise-
+    prediction MSE, the small CPU-trained model's few-step samples are noisy and ~7 dB quiet; this
+    asks the loop itself for the recording's spectrum. The network, the schedule and generate()
+    stay as they are. margin: frames on each side of the segment that the loop runs on but the
+    loss leaves out (in generation a segment's neighbours are audio, not the zero padding of
+    the segment's edge). Costs about S forward + backward passes per step."""
+    from .models.diffwave.reference import Schedule
+
+    cfg = model.config
+    B, T = audio.shape
+    cond = None
+    if model.spectrogram_upsampler is not None:
+        cond = model.spectrogram_upsampler(mel_win)[:, :, ctx * cfg.hop_length: ctx * cfg.hop_length + T]
+    schedule = Schedule.from_config(cfg)
+    noise = torch.randn((len(schedule), B, T), dtype=audio.dtype).to(audio.device)
+    out = sample_diffwave(model, cond, noise, schedule)
+    m = margin * cfg.hop_length
+    if m:
+        out, audio = out[:, m:T - m], audio[:, m:T - m]
+    return stft_magnitude_loss(out, audio, stft_resolutions(cfg))
+
+
 LOSSES = {"wavenet": loss_wavenet, "wavernn": loss_wavernn, "diffwave": loss_diffwave}
+OBJECTIVES = {"diffwave": {"noise": loss_diffwave, "sampler": loss_diffwave_sampler}}
 
 
 def context_frames(cfg) -> int:
@@ -320,7 +387,8 @@ def train(model, data: str, out: str, steps: int, batch: int = 8, seg_frames: in
           lr_final: float = 1e-4, save_every: int = 200, seed: int = 0, threads: int | None = None, log=print,
           progress: bool = True, max_files: int | None = None, device: str = "cpu", amp: bool = False,
           dither: float = 0.0, quiet_prob: float = 0.0, past_gain_db: float = 0.0, past_noise_std: float = 0.0,
-          self_past_prob: float = 0.0, stop_at: int | None = None):
+          self_past_prob: float = 0.0, stop_at: int | None = None, objective: str | None = None,
+          margin_frames: int = 0):
     """Train (or resume) and write the checkpoint every save_every steps and at the end.
     device "cuda": the model and each batch on the GPU; amp: bf16 autocast for the forward pass
     (weights, optimizer and checkpoints stay fp32), on a GPU or on the CPU (where oneDNN runs the
@@ -332,7 +400,9 @@ def train(model, data: str, out: str, steps: int, batch: int = 8, seg_frames: in
     in half the segments one span of the input is scaled by up to +-past_gain_db dB (quiet_spans).
     past_noise_std > 0 (WaveNet): noise of up to that many mu-law levels on the input (past_noise).
     self_past_prob > 0 (mu-law WaveNet): that share of segments trains on the model's own one-step
-    samples as input (self_past)."""
+    samples as input (self_past). objective (DiffWave): "noise" (lmnt's noise-prediction MSE, the
+    default) or "sampler" (loss_diffwave_sampler: the generation loop unrolled, an STFT loss; for
+    fine-tuning a model trained on "noise", with --init); margin_frames: its margin."""
     if threads:
         torch.set_num_threads(threads)
     amp_device = "cuda" if str(device).startswith("cuda") else "cpu"
@@ -359,6 +429,21 @@ def train(model, data: str, out: str, steps: int, batch: int = 8, seg_frames: in
     log(f"{len(corpus.items)} files, {corpus.seconds / 60:.1f} min of audio; {sum(p.numel() for p in model.parameters()):,} parameters")
     ctx = context_frames(cfg)
     loss_fn = LOSSES[cfg.family]
+    extra = {}
+    if objective is not None:
+        choices = OBJECTIVES.get(cfg.family, {})
+        if objective not in choices:
+            raise ValueError(f"objective {objective!r} is not one of {cfg.family}'s: {sorted(choices) or 'none to choose'}")
+        loss_fn = choices[objective]
+    if margin_frames:
+        if loss_fn is not loss_diffwave_sampler:
+            raise ValueError("margin_frames is for the DiffWave 'sampler' objective")
+        if not 0 <= 2 * margin_frames < seg_frames:
+            raise ValueError(f"margin_frames {margin_frames} leaves no loss frames of the {seg_frames}-frame segment")
+        extra["margin"] = margin_frames
+    if loss_fn is loss_diffwave_sampler and (seg_frames - 2 * margin_frames) * cfg.hop_length <= cfg.n_fft // 2:
+        raise ValueError(f"the sampler objective's STFT loss needs more than n_fft / 2 = {cfg.n_fft // 2} samples "
+                         f"of loss per segment: raise seg_frames ({seg_frames}) or lower margin_frames")
     if (quiet_prob or past_gain_db or past_noise_std or self_past_prob) and cfg.family != "wavenet":
         raise ValueError("quiet_prob, past_gain_db, past_noise_std and self_past_prob are implemented for WaveNet "
                          "training only")
@@ -367,7 +452,8 @@ def train(model, data: str, out: str, steps: int, batch: int = 8, seg_frames: in
                          f"{past_gain_db}, {past_noise_std}, {self_past_prob}")
     if self_past_prob and cfg.output != "mulaw":
         raise ValueError("self_past_prob is implemented for mu-law WaveNets")
-    extra = {"quiet_prob": quiet_prob} if quiet_prob else {}
+    if quiet_prob:
+        extra["quiet_prob"] = quiet_prob
     if past_gain_db:
         extra.update(gain_prob=0.5, gain_db=past_gain_db)
     if past_noise_std:
