@@ -313,7 +313,7 @@ def stft_resolutions(cfg) -> tuple:
 
 def stft_magnitude_loss(x, y, resolutions):
     """Multi-resolution STFT loss (Yamamoto et al., Parallel WaveGAN, 2020): per (n_fft, hop)
-    with a Hann window of n_fft, spectral convergence ||Y| - |X||_F / ||Y||_F plus the L1 distance
+    with a Hann window of n_fft, spectral convergence ||Y| - |X||_F / ||Y||_F (norms over the batch) plus the L1 distance
     of the log magnitudes; averaged over the resolutions. x, y [B, T] (x generated, y target),
     computed in float32 whatever autocast says. Blind to phase, so it can ask a stochastic sampler
     for the target's spectrum without asking for its exact waveform."""
@@ -323,8 +323,10 @@ def stft_magnitude_loss(x, y, resolutions):
         win = torch.hann_window(n_fft, device=x.device)
         X = torch.stft(x, n_fft, hop, window=win, return_complex=True).abs().clamp(min=1e-5)
         Y = torch.stft(y, n_fft, hop, window=win, return_complex=True).abs().clamp(min=1e-5)
-        sc = torch.linalg.vector_norm(Y - X, dim=(1, 2)) / torch.linalg.vector_norm(Y, dim=(1, 2)).clamp(min=1e-5)
-        total = total + sc.mean() + F.l1_loss(torch.log(X), torch.log(Y))
+        # over the whole batch: per segment, a near-silent target (espeak-ng has digital silence)
+        # would divide by ~0 (losses of 100s seen)
+        sc = torch.linalg.vector_norm(Y - X) / torch.linalg.vector_norm(Y).clamp(min=1e-5)
+        total = total + sc + F.l1_loss(torch.log(X), torch.log(Y))
     return total / len(resolutions)
 
 
