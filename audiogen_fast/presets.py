@@ -33,6 +33,10 @@ PRESETS: dict[str, tuple[str, dict]] = {
                                            fmin=0.0, fmax=8000.0, layers=16, stacks=2, residual_channels=48,
                                            gate_channels=96, skip_channels=96, out_hidden=128, kernel_size=3,
                                            output="mulaw", quantize_channels=256, upsample_scales=[4, 4, 4, 4])),
+    # a DiffWave for the same speech: C=32, 20 layers (0.93 M parameters), the WaveNet's mel settings
+    "speech-diffwave-16k": ("diffwave", dict(sample_rate=16000, hop_length=256, n_fft=1024, win_length=1024,
+                                             n_mels=80, fmin=0.0, fmax=8000.0, residual_channels=32,
+                                             residual_layers=20, dilation_cycle=10)),
     "tiny-wavenet": ("wavenet", dict(_TINY_AUDIO, layers=4, stacks=2, residual_channels=8, gate_channels=16,
                                      skip_channels=16, out_hidden=32, kernel_size=2, output="mulaw",
                                      quantize_channels=256, upsample_scales=[4, 16])),
