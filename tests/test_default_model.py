@@ -12,7 +12,7 @@ import audiogen_fast as agf
 from audiogen_fast.audio import load_wav, mel_spectrogram
 
 EXAMPLE = os.path.join(os.path.dirname(agf.__file__), "data", "example.wav")
-DEFAULT_FAMILY = "wavenet"   # what the README's main job says it bundles
+DEFAULT_FAMILY = "diffwave"   # what the README's main job says it bundles
 
 
 def test_default_model_ships_and_loads():

@@ -1,27 +1,26 @@
 #!/usr/bin/env bash
-# Rebuilds the bundled default model: the espeak-ng dataset, then the speech-wavenet-16k preset
-# trained on its training split in four stages (run it again to continue an interrupted stage).
-# CPU, 2 threads.
-#   1. plain teacher forcing (the lr schedule of an 8,000-step run, stopped at 5,000): $BASE, the
-#      default model until 2026-11-23;
-#   2. fine-tuning $BASE for 3,250 steps (--init: its weights, a fresh optimizer; the lr goes on from
-#      about where stage 1 stopped, 2.3e-4, down to 1e-4) with a white noise floor on the waveforms (--dither):
-#      espeak-ng's exact digital silence made sampling stick in silence;
-#   3. resuming stage 2 with quiet spans in the teacher-forced input (--quiet-past): the model
-#      learns to follow the mel's level from a quiet past instead of staying quiet mid-word;
-#   4. 1,750 more steps of stage 3, its lr schedule stretched to 5,000 steps (1.3e-4 down to 1e-4):
-#      stage 3's loss was still falling.
+# Rebuilds the bundled default model: the espeak-ng dataset, then the speech-diffwave-16k preset
+# (C=32, 20 layers) trained on its training split, CPU, 2 threads, in four stages (run it again to
+# continue an interrupted stage; each resumes from its checkpoint's .state.pt):
+#   1. lmnt's noise-prediction objective, batch 8 x 4,096 samples, lr 5e-4 decaying to 1e-4 over
+#      12,000 steps, fp32 to step 5,500 (~0.9 s a step);
+#   2. the same from 5,500 to 12,000 with bf16 autocast (--amp, ~0.58 s a step on AVX512-BF16);
+#   3. the same objective resumed on a 40,000-step schedule (lr 2e-4 -> 5e-5, so 1.3e-4 at step
+#      12,000) and stopped at 25,000: $BASE (~5 h for stages 1-3 on the 2-core VM);
+#   4. fine-tuning $BASE through its own 6-step sampler (--objective sampler: the generation loop
+#      unrolled from fresh noise, a multi-resolution STFT loss against the recording; --init: a
+#      fresh optimizer), batch 4 x 6,144 samples with 4 frames each side left out of the loss,
+#      lr 2e-4 -> 5e-5 over 3,000 steps (~2.5 s a step, ~2 h).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 DATA=${DATA:-runs/speech16k}
-BASE=${BASE:-runs/speech-wavenet-16k-base.safetensors}
-OUT=${OUT:-runs/speech-wavenet-16k.safetensors}
+BASE=${BASE:-runs/speech-diffwave-16k-base.safetensors}
+OUT=${OUT:-runs/speech-diffwave-16k.safetensors}
 [ -d "$DATA/train" ] || audiogen-fast dataset "$DATA" --sample-rate 16000
-common=(--data "$DATA/train" --batch 4 --segment-frames 16 --save-every 250 --threads 2 --quiet)
-audiogen-fast train wavenet "${common[@]}" --out "$BASE" --preset speech-wavenet-16k --steps 8000 --stop-at 5000 \
-    --lr 1e-3 --lr-final 1e-4
-# stage 1 stopped at lr 1e-3 * 0.1^(5000/8000) = 2.37e-4
-ft=(--out "$OUT" --init "$BASE" --lr 2.3e-4 --lr-final 1e-4 --dither 1e-3)   # --init: used by stage 2 only
-audiogen-fast train wavenet "${common[@]}" "${ft[@]}" --steps 3250 --stop-at 1000
-audiogen-fast train wavenet "${common[@]}" "${ft[@]}" --steps 3250 --quiet-past 0.5
-audiogen-fast train wavenet "${common[@]}" "${ft[@]}" --steps 5000 --quiet-past 0.5
+common=(--data "$DATA/train" --threads 2 --quiet)
+noise=("${common[@]}" --out "$BASE" --preset speech-diffwave-16k --batch 8 --segment-frames 16 --save-every 250 --seed 3)
+audiogen-fast train diffwave "${noise[@]}" --steps 12000 --lr 5e-4 --lr-final 1e-4 --stop-at 5500
+audiogen-fast train diffwave "${noise[@]}" --steps 12000 --lr 5e-4 --lr-final 1e-4 --amp
+audiogen-fast train diffwave "${noise[@]}" --steps 40000 --lr 2e-4 --lr-final 5e-5 --stop-at 25000 --amp
+audiogen-fast train diffwave "${common[@]}" --out "$OUT" --init "$BASE" --objective sampler --margin-frames 4 \
+    --batch 4 --segment-frames 24 --steps 3000 --lr 2e-4 --lr-final 5e-5 --save-every 100 --amp --seed 5
