@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
-# Trains the default model's preset (speech-wavenet-16k) on a lent GPU (issue 8), in a time-boxed
-# round that resumes where the last one stopped. The device machine has neither espeak-ng nor
-# soundfile, so the corpus is prepared here first and carried:
+# Trains the speech-wavenet-16k preset (the default until 2026-11-30; the default is now a DiffWave,
+# tools/train_default.sh) on a lent GPU (issue 8), in a time-boxed round that resumes where the last
+# one stopped. The device machine has neither espeak-ng nor soundfile, so the corpus is prepared here
+# first and carried:
 #   audiogen-fast dataset runs/speech16k --sample-rate 16000        # (this machine, once)
 #   audiogen-fast corpus runs/speech16k/train runs/speech16k_train.pt --preset speech-wavenet-16k
 # then, on the device (carry runs/speech16k_train.pt, and runs/gpu-wavenet16k.safetensors* to resume):
