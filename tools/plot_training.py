@@ -1,8 +1,17 @@
 """Training curves (loss against step, smoothed) from CKPT.log.jsonl files written by `audiogen-fast train`,
 one panel per log (a training run whose stages change what the loss measures gets a panel each).
 
-    python3 tools/plot_training.py benchmarks/results/default-wavenet16k-training.log.jsonl -o docs/training_curve.png \
+    python3 tools/plot_training.py benchmarks/results/default-wavenet16k-training.log.jsonl -o docs/training_curve_wavenet.png \
         --stages "5000:+dither (fine-tune),6000:+quiet spans" --uniform 256
+
+The default DiffWave's curves (docs/training_curve.png; README "Training"):
+
+    python3 tools/plot_training.py benchmarks/results/default-diffwave16k-training.log.jsonl \
+        benchmarks/results/default-diffwave16k-finetune.log.jsonl -o docs/training_curve.png \
+        --ylabels "noise-prediction MSE;multi-resolution STFT loss" \
+        --xlabels "step (batch 8 x 4096 samples);fine-tuning step through the sampler (batch 4 x 6144 samples)" \
+        --stages "5500:bf16 autocast,12000:40k-step lr schedule" \
+        --title "speech-diffwave-16k (the default) on the espeak-ng training split (2-core CPU): the base, then the sampler fine-tuning"
 
 Panels take their settings in order from ";"-separated lists: --ylabels, --xlabels, --stages.
 """
