@@ -12,12 +12,9 @@
 #      fresh optimizer), batch 4 x 6,144 samples with 4 frames each side left out of the loss,
 #      lr 2e-4 -> 5e-5 on a 3,000-step schedule stopped at 2,500 (~2.7 s a step, ~1.9 h; STOI had
 #      levelled off, README "Training").
-set -euo pipefail
-cd "$(dirname "$0")/.."
-DATA=${DATA:-runs/speech16k}
+source "$(dirname "$0")/speech_dataset.sh"
 BASE=${BASE:-runs/speech-diffwave-16k-base.safetensors}
 OUT=${OUT:-runs/speech-diffwave-16k.safetensors}
-[ -d "$DATA/train" ] || audiogen-fast dataset "$DATA" --sample-rate 16000
 common=(--data "$DATA/train" --threads 2 --quiet)
 noise=("${common[@]}" --out "$BASE" --preset speech-diffwave-16k --batch 8 --segment-frames 16 --save-every 250 --seed 3)
 audiogen-fast train diffwave "${noise[@]}" --steps 12000 --lr 5e-4 --lr-final 1e-4 --stop-at 5500

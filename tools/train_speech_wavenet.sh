@@ -11,12 +11,9 @@
 #      learns to follow the mel's level from a quiet past instead of staying quiet mid-word;
 #   4. 1,750 more steps of stage 3, its lr schedule stretched to 5,000 steps (1.3e-4 down to 1e-4):
 #      stage 3's loss was still falling.
-set -euo pipefail
-cd "$(dirname "$0")/.."
-DATA=${DATA:-runs/speech16k}
+source "$(dirname "$0")/speech_dataset.sh"
 BASE=${BASE:-runs/speech-wavenet-16k-base.safetensors}
 OUT=${OUT:-runs/speech-wavenet-16k.safetensors}
-[ -d "$DATA/train" ] || audiogen-fast dataset "$DATA" --sample-rate 16000
 common=(--data "$DATA/train" --batch 4 --segment-frames 16 --save-every 250 --threads 2 --quiet)
 audiogen-fast train wavenet "${common[@]}" --out "$BASE" --preset speech-wavenet-16k --steps 8000 --stop-at 5000 \
     --lr 1e-3 --lr-final 1e-4
