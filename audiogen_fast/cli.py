@@ -392,7 +392,7 @@ def cmd_presets(args):
     return 0
 
 
-def main(argv=None):
+def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="audiogen-fast", description="Fast neural vocoder inference.")
     sub = p.add_subparsers(dest="cmd", required=True)
 
@@ -501,8 +501,11 @@ def main(argv=None):
     s.set_defaults(fn=cmd_backends)
     s = sub.add_parser("presets", help="list the standard configurations")
     s.set_defaults(fn=cmd_presets)
+    return p
 
-    args = p.parse_args(argv)
+
+def main(argv=None):
+    args = build_parser().parse_args(argv)
     from . import BackendError, CheckpointError, ConfigError, InputError
     from .audio import AudioError
 
