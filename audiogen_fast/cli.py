@@ -227,7 +227,7 @@ def _compare_backends(voc, mel, args, max_seconds: float = 1.0):
         for label, v in runs:
             v.generate(mel=mel[..., : min(frames, 2)], seed=args.seed)   # warm-up: weight packing, first-touch
             # the median of 3 timed calls where a call is quick (a single one varied up to 2x for
-            # eager torch: oneDNN's first calls at a new length); a slow eager loop is timed once
+            # eager torch on the 2-core VM, README); a slow eager loop is timed once
             times = []
             while len(times) < 3 and (len(times) < 1 or sum(times) < 2.0):
                 t0 = time.perf_counter()
