@@ -213,17 +213,12 @@ def _compare_backends(voc, mel, args, max_seconds: float = 1.0):
             continue
         runs = [(name, v)]
         if name == "cpp" and voc.device == "cpu":
-            # the cpp backend's reduced-precision options for this family (the bf16 / int8
-            # emulations of CPUs without AVX512-BF16 / VNNI give the same bits, slowly: not timed there)
-            from . import _cpp
-            from .engine import CPU_DTYPES
+            # the cpp backend's reduced-precision options for this family, where they are native
+            from .engine import native_cpu_dtypes
 
-            native = {"float16": True, "bfloat16": _cpp.bf16_kernel() == "avx512bf16",
-                      "int8": _cpp.int8_kernel() == "avx512vnni"}
-            for dt in CPU_DTYPES[voc.family.name]:
-                if native[dt]:
-                    short = {"float16": "fp16", "bfloat16": "bf16", "int8": "int8"}[dt]
-                    runs.append((f"cpp/{short}", agf.Vocoder(voc.model, device=voc.device, backend=name, dtype=dt)))
+            for dt in native_cpu_dtypes(voc.family.name):
+                short = {"float16": "fp16", "bfloat16": "bf16", "int8": "int8"}[dt]
+                runs.append((f"cpp/{short}", agf.Vocoder(voc.model, device=voc.device, backend=name, dtype=dt)))
         for label, v in runs:
             v.generate(mel=mel[..., : min(frames, 2)], seed=args.seed)   # warm-up: weight packing, first-touch
             # the median of 3 timed calls where a call is quick (a single one varied up to 2x for

@@ -71,6 +71,16 @@ CPU_DTYPES = {"wavenet": ("float16", "bfloat16"), "wavernn": ("float16", "bfloat
 CPU_DTYPE_MEANING = {"float16": "fp16-stored weights", "bfloat16": "bf16 products", "int8": "int8 products"}
 
 
+def native_cpu_dtypes(family: str) -> list:
+    """The family's reduced-precision cpp dtypes whose products run on native instructions on this
+    CPU (needs the C++ extension). The bf16 / int8 emulations of CPUs without AVX512-BF16 / VNNI
+    give the same bits, slowly: worth running, not worth timing."""
+    from . import _cpp
+
+    native = {"float16": True, "bfloat16": _cpp.bf16_kernel() == "avx512bf16", "int8": _cpp.int8_kernel() == "avx512vnni"}
+    return [dt for dt in CPU_DTYPES[family] if native[dt]]
+
+
 class Vocoder:
     def __init__(self, model: torch.nn.Module, device=None, backend: str = "auto", dtype: str = "float32"):
         self.family = family(model.config.family)

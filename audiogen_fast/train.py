@@ -287,6 +287,14 @@ def loss_wavernn(model, audio, prev, mel_win, ctx):
     return F.cross_entropy(logits.transpose(1, 2), cls)
 
 
+def _diffwave_cond(model, mel_win, ctx, T):
+    """mel_win [B, M, frames + 2 ctx] -> the segment's upsampled mel [B, M, T] (None: unconditional)."""
+    if model.spectrogram_upsampler is None:
+        return None
+    hop = model.config.hop_length
+    return model.spectrogram_upsampler(mel_win)[:, :, ctx * hop: ctx * hop + T]
+
+
 def loss_diffwave(model, audio, prev, mel_win, ctx):
     cfg = model.config
     betas = torch.tensor(cfg.noise_schedule, dtype=torch.float64)
@@ -296,10 +304,7 @@ def loss_diffwave(model, audio, prev, mel_win, ctx):
     noise = torch.randn_like(audio)
     a = alpha_cum[t].unsqueeze(1)
     noisy = a.sqrt() * audio + (1 - a).sqrt() * noise
-    cond = None
-    if model.spectrogram_upsampler is not None:
-        cond = model.spectrogram_upsampler(mel_win)[:, :, ctx * cfg.hop_length: ctx * cfg.hop_length + T]
-    pred = model.denoise(noisy, t, cond).squeeze(1)
+    pred = model.denoise(noisy, t, _diffwave_cond(model, mel_win, ctx, T)).squeeze(1)
     return F.mse_loss(pred, noise)
 
 
@@ -359,12 +364,9 @@ def loss_diffwave_sampler(model, audio, prev, mel_win, ctx, margin: int = 0):
 
     cfg = model.config
     B, T = audio.shape
-    cond = None
-    if model.spectrogram_upsampler is not None:
-        cond = model.spectrogram_upsampler(mel_win)[:, :, ctx * cfg.hop_length: ctx * cfg.hop_length + T]
     schedule = Schedule.from_config(cfg)
     noise = torch.randn((len(schedule), B, T), dtype=audio.dtype).to(audio.device)
-    out = sample_diffwave(model, cond, noise, schedule)
+    out = sample_diffwave(model, _diffwave_cond(model, mel_win, ctx, T), noise, schedule)
     m = margin * cfg.hop_length
     if m:
         out, audio = out[:, m:T - m], audio[:, m:T - m]
@@ -427,9 +429,6 @@ def train(model, data: str, out: str, steps: int, batch: int = 8, seg_frames: in
         rng.bit_generator.state = st["rng"]
         torch.set_rng_state(st["torch_rng"])
         log(f"resuming {out} at step {step}")
-    corpus = Corpus(data, cfg, max_files=max_files)
-    log(f"{len(corpus.items)} files, {corpus.seconds / 60:.1f} min of audio; {sum(p.numel() for p in model.parameters()):,} parameters")
-    ctx = context_frames(cfg)
     loss_fn = LOSSES[cfg.family]
     extra = {}
     if objective is not None:
@@ -462,6 +461,9 @@ def train(model, data: str, out: str, steps: int, batch: int = 8, seg_frames: in
         extra.update(noise_std=past_noise_std)
     if self_past_prob:
         extra.update(self_prob=self_past_prob)
+    corpus = Corpus(data, cfg, max_files=max_files)
+    log(f"{len(corpus.items)} files, {corpus.seconds / 60:.1f} min of audio; {sum(p.numel() for p in model.parameters()):,} parameters")
+    ctx = context_frames(cfg)
     model.train()
     end = min(steps, stop_at) if stop_at else steps
     it = range(step, end)

@@ -88,12 +88,10 @@ def test_cli_vocode_without_checkpoint_uses_the_default(tmp_path):
         assert all("RTF" in ln for ln in r.stdout.splitlines() if ln.strip().startswith(("torch ", "cpp ")))
         # and the cpp backend's reduced-precision options for the default's family (bf16 / int8
         # where they are native: emulations are not timed)
-        from audiogen_fast import _cpp
-        from audiogen_fast.engine import CPU_DTYPES
+        from audiogen_fast.engine import native_cpu_dtypes
 
-        native = {"float16": "cpp/fp16", "bfloat16": "cpp/bf16" if _cpp.bf16_kernel() == "avx512bf16" else None,
-                  "int8": "cpp/int8" if _cpp.int8_kernel() == "avx512vnni" else None}
-        wanted = [native[dt] for dt in CPU_DTYPES[agf.load_model(agf.default_model_path()).config.family] if native[dt]]
+        short = {"float16": "fp16", "bfloat16": "bf16", "int8": "int8"}
+        wanted = [f"cpp/{short[dt]}" for dt in native_cpu_dtypes(DEFAULT_FAMILY)]
         for label in wanted:
             assert [ln for ln in r.stdout.splitlines() if ln.strip().startswith(label + " ") and "RTF" in ln], r.stdout
     out, out_sr = sf.read(tmp_path / "o.wav")
