@@ -110,11 +110,17 @@ class BuildExt(build_ext):
         super().build_extensions()
 
 
+# every header: an edited header rebuilds the extensions that may include it (setuptools does not
+# scan #include lines itself, so a stale kernel would otherwise survive `build_ext --inplace`)
+_HEADERS = _rel(glob.glob(os.path.join(HERE, "csrc", "**", "*.h"), recursive=True)
+                + glob.glob(os.path.join(HERE, "csrc", "**", "*.cuh"), recursive=True))
+
 ext_modules = [
     Pybind11Extension(
         "audiogen_fast._C_cpu",
         _rel(glob.glob(os.path.join(HERE, "csrc", "cpu", "*.cpp"))) + ["csrc/bindings_cpu.cpp"],
         include_dirs=["csrc"],
+        depends=_HEADERS,
         cxx_std=17,
         # -fno-wrapv undoes Python's -fwrapv: with wrapping int arithmetic GCC cannot prove that
         # a[C + c] walks contiguous memory, and loops such as DiffWave's Winograd transforms
@@ -128,6 +134,7 @@ ext_modules = [
         "audiogen_fast._C_cuda_emu",
         ["csrc/cuda_emu_bindings.cpp"],
         include_dirs=["csrc"],
+        depends=_HEADERS,
         cxx_std=17,
         extra_compile_args=["-O2", "-Wno-clobbered", "-U_FORTIFY_SOURCE"],
     ),
@@ -155,6 +162,7 @@ if _nvcc:
             "audiogen_fast._C_cuda",
             _rel(glob.glob(os.path.join(HERE, "csrc", "cuda", "*.cu"))) + ["csrc/bindings_cuda.cpp"],
             include_dirs=["csrc", os.path.join(cuda_root, "include")],
+            depends=_HEADERS,
             cxx_std=17,
             extra_compile_args=["-O3"],
             library_dirs=lib_dirs,

@@ -40,9 +40,20 @@ def mulaw_decode(k, classes: int = 256):
     return x.numpy() if isinstance(k, np.ndarray) else x
 
 
+_LABEL_VALUES: dict = {}
+
+
 def label_to_float(k: torch.Tensor, classes: int) -> torch.Tensor:
-    """Class index -> its value in [-1, 1] (fatchord's label_2_float), float32 arithmetic."""
-    return 2.0 * k.float() / float(classes - 1) - 1.0
+    """Class index -> its value in [-1, 1] (fatchord's label_2_float): 2 k / (classes - 1) - 1 in
+    float32 with an IEEE division, the same on every device. (On CUDA, torch divides a tensor by
+    a Python scalar by multiplying with its reciprocal, 1 ulp off for some k, so the values are
+    computed once on the CPU and looked up; the kernels divide with round-to-nearest too.)"""
+    key = (int(classes), k.device)
+    table = _LABEL_VALUES.get(key)
+    if table is None:
+        table = (2.0 * torch.arange(classes, dtype=torch.float32) / float(classes - 1) - 1.0).to(k.device)
+        _LABEL_VALUES[key] = table
+    return table[k.long()]
 
 
 # ---- samplers ---------------------------------------------------------------------------

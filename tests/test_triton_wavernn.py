@@ -140,8 +140,8 @@ def test_r2_on_gpu():
 
 
 def test_auto_does_not_pick_an_unverified_kernel(monkeypatch):
-    """Until the WaveRNN Triton loop has matched the reference on a GPU, "auto" must not choose
-    it, even where triton is available (faked here), while naming it still works."""
+    """While the WaveRNN Triton loop is unverified, "auto" must not choose it, even where triton
+    is available (faked here) and the CUDA kernel is not, while naming it still works."""
     import importlib
 
     from audiogen_fast.models import family
@@ -150,6 +150,8 @@ def test_auto_does_not_pick_an_unverified_kernel(monkeypatch):
     fam = family("wavernn")
     assert "triton" in bk.family_backends(fam) and "triton" in bk.unverified(fam)
     monkeypatch.setattr(bk, "backends", lambda: {b: (True, "") for b in bk.PREFERENCE})
+    assert bk.resolve("auto", fam, "cuda") == "cuda"  # verified kernels are picked
+    monkeypatch.setattr(bk, "backends", lambda: {b: (b != "cuda", "") for b in bk.PREFERENCE})
     assert bk.resolve("auto", fam, "cuda") == "torch"
     assert bk.resolve("triton", fam, "cuda") == "triton"
-    assert bk.resolve("auto", family("wavenet"), "cuda") == "triton"   # verified kernels are still picked
+    assert bk.resolve("auto", family("wavenet"), "cuda") == "triton"

@@ -7,7 +7,7 @@ import audiogen_fast as agf
 from audiogen_fast import noise as noise_mod
 from audiogen_fast.models.wavernn import runtime as rt
 from audiogen_fast.sampling import label_to_float, mulaw_decode, sample_softmax
-from conftest import random_mel, rel_err
+from conftest import HAS_CUDA, random_mel, rel_err
 
 
 @pytest.mark.parametrize("kw", [dict(), dict(mode="MOL", n_mix=3), dict(rnn_dims=13, fc_dims=11, bits=5, pad=0),
@@ -54,6 +54,18 @@ def test_generation_feeds_back_class_values():
     assert torch.equal(samples, label_to_float(classes, cfg.n_classes))
     voc = agf.Vocoder(model, device="cpu")
     assert np.array_equal(voc.generate(mel=mel[0].numpy(), noise=u[0].numpy()), mulaw_decode(classes[0].numpy(), 512))
+
+
+@pytest.mark.parametrize("classes", [2, 33, 512, 65536])
+def test_label_to_float_is_the_ieee_formula_on_every_device(classes):
+    """2 k / (classes - 1) - 1 in float32 with a correctly rounded division, on the CPU and on a
+    GPU alike (torch's CUDA tensor / scalar multiplies by the reciprocal: 1 ulp off for some k,
+    which would make the eager reference itself depend on the device)."""
+    k = np.arange(classes)
+    want = torch.from_numpy(np.float32(2.0) * k.astype(np.float32) / np.float32(classes - 1) - np.float32(1.0))
+    assert torch.equal(label_to_float(torch.from_numpy(k), classes), want)
+    if HAS_CUDA:
+        assert torch.equal(label_to_float(torch.from_numpy(k).cuda(), classes).cpu(), want)
 
 
 def test_fold_layout_and_crossfade():

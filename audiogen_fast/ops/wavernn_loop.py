@@ -152,7 +152,8 @@ def wavernn_loop_kernel(
             if MODE == 0:
                 k = inverse_cdf(logits, mO, tl.load(nz), OUT)
                 tl.store(cls_ptr + row, k.to(tl.int64))
-                x = 2.0 * k.to(tl.float32) / (OUT - 1) - 1.0     # label_to_float
+                # label_to_float bit for bit: Triton's `/` is an approximate division on the GPU
+                x = tl.math.div_rn(2.0 * k.to(tl.float32), (OUT - 1) * 1.0) - 1.0
             else:
                 x = mol_sample(logits, rO, tl.load(nz), tl.load(nz + 1), log_scale_min, N_MIX)
             tl.store(out_ptr + row, x)

@@ -108,6 +108,9 @@ AGF_DEV float agf_half2float(uint16_t h) { return __half2float(__ushort_as_half(
 AGF_DEV float agf_bf162float(uint16_t h) { return __uint_as_float(static_cast<unsigned>(h) << 16); }
 AGF_DEV uint16_t agf_float2half_bits(float f) { return __half_as_ushort(__float2half_rn(f)); }
 AGF_DEV uint16_t agf_float2bf16_bits(float f) { return __bfloat16_as_ushort(__float2bfloat16_rn(f)); }
+// IEEE round-to-nearest division even under --use_fast_math (which makes `/` approximate): values
+// that must equal torch's bit for bit (label_to_float) use it
+AGF_DEV float agf_div_rn(float a, float b) { return __fdiv_rn(a, b); }
 // tensor cores: D = A B + D, m16n8k16, fp32 accumulators (fragment layouts: cuda_emu.h, mma_16816)
 AGF_DEV void agf_mma_16816(float c[4], const uint32_t a[4], const uint32_t b[2], bool bf16) {
 #if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 800
@@ -164,6 +167,7 @@ inline void agf_publish_cluster(unsigned long long* p, unsigned long long v) { a
 inline float agf_half2float(uint16_t h) { return agf_emu::half_bits_to_float(h); }
 inline uint16_t agf_float2half_bits(float f) { return agf_emu::float_to_half_bits(f); }
 inline uint16_t agf_float2bf16_bits(float f) { return agf_emu::float_to_bf16_bits(f); }
+inline float agf_div_rn(float a, float b) { return a / b; }
 inline void agf_mma_16816(float c[4], const uint32_t a[4], const uint32_t b[2], bool bf16) {
     agf_emu::mma_16816(c, a, b, bf16);
 }

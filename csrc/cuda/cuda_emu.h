@@ -70,6 +70,8 @@ struct Fiber {
     bool started = false, done = false;
 };
 
+constexpr size_t SMEM_GUARD = 4096;  // bytes after each block's shared memory that must stay untouched
+
 struct Launch {
     std::vector<Fiber> fibers;
     std::vector<Block> blocks;
@@ -80,6 +82,7 @@ struct Launch {
     jmp_buf sched_jb;
     Fiber* current = nullptr;
     unsigned nthreads = 0, nwarps = 0;
+    size_t smem_bytes = 0;    // dynamic shared memory of each block (its vector holds a guard zone after it)
     uint64_t progress = 0;
     std::function<void()> body;
 };
@@ -229,7 +232,7 @@ inline void* cluster_map(void* p, int rank) {
     unsigned char* mine = L->blocks[bid].smem.data();
     const ptrdiff_t off = static_cast<unsigned char*>(p) - mine;
     if (rank < 0 || static_cast<unsigned>(rank) >= L->cluster || off < 0 ||
-        static_cast<size_t>(off) >= L->blocks[bid].smem.size()) {
+        static_cast<size_t>(off) >= L->smem_bytes) {
         std::fprintf(stderr, "cuda_emu: cluster_map of a non-shared address or rank %d out of the cluster\n", rank);
         std::abort();
     }
@@ -276,7 +279,10 @@ inline void launch(unsigned grid, unsigned block, size_t smem_bytes, std::functi
     L.nthreads = block;
     L.nwarps = block / 32;
     L.blocks.resize(grid);
-    for (auto& b : L.blocks) b.smem.assign(smem_bytes + 16, 0xCD);  // garbage, as on a GPU
+    // garbage, as on a GPU, then a guard zone: a write past the launch's dynamic shared memory
+    // faults on a GPU ("Invalid __shared__ write"), so it must fail here too (checked on return)
+    for (auto& b : L.blocks) b.smem.assign(smem_bytes + SMEM_GUARD, 0xCD);
+    L.smem_bytes = smem_bytes;
     L.warps.resize(static_cast<size_t>(grid) * L.nwarps);
     L.fibers.resize(static_cast<size_t>(grid) * block);
     active() = &L;
@@ -340,6 +346,12 @@ inline void launch(unsigned grid, unsigned block, size_t smem_bytes, std::functi
         }
     }
     active() = nullptr;
+    for (unsigned b = 0; b < grid; ++b)
+        for (size_t i = smem_bytes; i < smem_bytes + SMEM_GUARD; ++i)
+            if (L.blocks[b].smem[i] != 0xCD)
+                throw std::runtime_error("cuda_emu: block " + std::to_string(b) + " wrote shared memory at byte " +
+                                         std::to_string(i) + ", past the " + std::to_string(smem_bytes) +
+                                         " bytes of its launch");
 }
 
 // IEEE half <-> float in software (round to nearest even), for the emulated fp16 weights

@@ -88,8 +88,10 @@ AGF_HD inline size_t mail_h_floats(const Params& p) {
     return static_cast<size_t>(p.nchains) * (p.nblk + 1) * p.M * p.Rp;
 }
 
+// the output block's y [M][Sp], hid [M][Hp], lg [M][OUTp], then xs [M] (up to 16 streams; kept a
+// multiple of 8 floats so that what follows stays 16-byte aligned)
 AGF_HD inline size_t out_floats(const Params& p) {
-    return static_cast<size_t>(p.M) * (p.Sp + p.Hp + p.OUTp) + 8;
+    return static_cast<size_t>(p.M) * (p.Sp + p.Hp + p.OUTp) + static_cast<size_t>((p.M + 7) / 8 * 8);
 }
 
 constexpr int MAX_CLUSTER = 16;  // blocks per cluster (16 needs the non-portable cluster size)

@@ -33,7 +33,7 @@ AGF_DEV float warp_sample_wavernn(const Params& p, const float* lg, const float*
     if (p.mode == 0) {
         const int k = warp_inverse_cdf(lg, p.OUT, nz[0]);
         *cls = k;
-        return 2.0f * static_cast<float>(k) / static_cast<float>(p.OUT - 1) - 1.0f;  // label_to_float
+        return agf_div_rn(2.0f * static_cast<float>(k), static_cast<float>(p.OUT - 1)) - 1.0f;  // label_to_float, exact
     }
     *cls = 0;
     const int k = warp_inverse_cdf(lg, p.n_mix, nz[0]);
