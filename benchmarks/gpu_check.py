@@ -153,6 +153,12 @@ def bench_wavenet_cuda(preset, quick, eager, comp):
     u = torch.rand(1, n, 1, device="cuda")
     t = cuda_time(lambda: loop.run_chunk(cond, hist, x, 0, noise=u), reps=3)
     record(preset, "cuda-kernel-only", "float16", 1, n, t, eager_sps=eager, compile_sps=comp)
+    if preset == "W1":
+        try:
+            profile_wavenet_cuda(model, cond, u, n)
+        except Exception as e:  # report, don't lose the rest of the section
+            print(f"profile failed: {type(e).__name__}: {e}")
+            traceback.print_exc()
     n = 1024
     for B in ((16, 64, 132, 256) if not quick else (64, 256)):
         mel, nz = inputs(B, n)
@@ -163,6 +169,38 @@ def bench_wavenet_cuda(preset, quick, eager, comp):
             loop = WaveNetPersistentLoop(model, dtype=torch.float16, streams_per_chain=16)
             t = cuda_time(lambda: wrt.run_cuda(model, n, mel=mel, noise=nz, loop=loop), reps=2)
             record(preset, "cuda-mma16", "float16", B, n, t, eager_sps=eager, compile_sps=comp)
+
+
+def profile_wavenet_cuda(model, cond, u, n):
+    """Where a sample's time goes inside the WaveNet kernel (one stream, fp16): clock ticks per
+    phase and block (WaveNetPersistentLoop(profile=True)), in us through the ticks the output block
+    counts per sample against the wall time per sample of the same launch (so no clock rate is
+    assumed). Goes to FLOORS["profile"]."""
+    from audiogen_fast.ops.wavenet_persistent import WaveNetPersistentLoop
+
+    FLOORS.setdefault("profile", [])
+    for tr in ("l2", "dsmem"):
+        try:
+            loop = WaveNetPersistentLoop(model, dtype=torch.float16, transport=tr, profile=True)
+            hist, x = loop.new_state(1, 128)
+            loop.run_chunk(cond, hist, x, 0, noise=u)  # warm-up
+            loop.reset_profile()
+            t = cuda_time(lambda: loop.run_chunk(cond, hist, x, 0, noise=u), reps=1, warmup=0)
+        except (ValueError, RuntimeError) as e:
+            print(f"profile {tr}: {e}")
+            continue
+        rep = loop.profile_report()
+        ticks = sum(rep["output"].values())     # the output block's ticks per sample ~ the wall time
+        us_per_tick = t / n * 1e6 / ticks
+        r = dict(transport=tr, us_per_sample=t / n * 1e6, implied_clock_mhz=1.0 / us_per_tick,
+                 output_us={k: v * us_per_tick for k, v in rep["output"].items()},
+                 layer_us=[{k: v * us_per_tick for k, v in b.items()} for b in rep["layer"]])
+        FLOORS["profile"].append(r)
+        print(f"W1 cuda fp16 {tr} profile: {r['us_per_sample']:.2f} us per sample (clock implied "
+              f"{r['implied_clock_mhz']:.0f} MHz)")
+        print("  output block: " + ", ".join(f"{k} {v:.2f}" for k, v in r["output_us"].items()))
+        for i, b in enumerate(r["layer_us"]):
+            print(f"  layer block {i}: " + ", ".join(f"{k} {v:.2f}" for k, v in b.items()))
 
 
 def bench_floors():

@@ -376,6 +376,38 @@ def test_tensor_core_variant_for_16_streams(dtype, transport, where, monkeypatch
     assert mean_plain > 5 * mean_ref
 
 
+@pytest.mark.parametrize("where", WHERE)
+def test_profile_counts_every_phase_and_changes_nothing(where):
+    """profile=True sums clock ticks per phase and block (thread 0, between barriers): the samples
+    are bit-equal to an unprofiled run, every phase of every block is counted, and the report is
+    per sample of a chain, summed over calls until reset_profile()."""
+    from audiogen_fast.ops.wavenet_persistent import LAYER_PHASES, OUTPUT_PHASES
+
+    model = agf.build("tiny-wavenet", seed=3)
+    cfg, B, T = model.config, 2, 20
+    d = dev(where)
+    mel = torch.randn(B, cfg.n_mels, 1, generator=torch.Generator().manual_seed(1)).to(d)
+    nz = torch.from_numpy(np.stack([rt.draw_noise(cfg, s, T) for s in range(B)])).to(d)
+    plain = make(model, where, smem_budget=6000)  # two layer blocks: a ring, not one block
+    prof = make(model, where, smem_budget=6000, profile=True)
+    with pytest.raises(RuntimeError, match="no profile"):
+        prof.profile_report()
+    ref, _ = rt.run_cuda(model.to(d), T, mel=mel, noise=nz, loop=plain)
+    got, _ = rt.run_cuda(model.to(d), T, mel=mel, noise=nz, loop=prof)
+    assert torch.equal(got.cpu(), ref.cpu())
+    rep = prof.profile_report()
+    nblk = prof.plan(B, 1)["nblk"]
+    assert nblk == 2 and len(rep["layer"]) == nblk and rep["samples"] == B * T  # one stream per chain
+    for blk in rep["layer"]:
+        assert set(blk) == set(LAYER_PHASES) and min(blk.values()) >= 1
+    assert set(rep["output"]) == set(OUTPUT_PHASES) and min(rep["output"].values()) >= 1
+    rt.run_cuda(model.to(d), T, mel=mel, noise=nz, loop=prof)
+    assert prof.profile_report()["samples"] == 2 * B * T
+    prof.reset_profile()
+    with pytest.raises(RuntimeError, match="no profile"):
+        prof.profile_report()
+
+
 @pytest.mark.parametrize("transport", ["l2", "dsmem"])
 def test_a_stream_computes_the_same_in_any_batch(transport):
     """Up to 8 streams per chain: every stream's samples are bit-equal to running it alone, even

@@ -28,6 +28,13 @@ import torch
 from ._persistent import TAGS, WTYPES, Scratch, check_tensor, ext, launch_groups, pad8, stream_handle
 
 MODES = {"mulaw": 0, "mol": 1, "gaussian": 2}
+# the profile's phases (csrc/cuda/wavenet_persistent_params.h, LayerPhase / OutPhase), per sample:
+# a layer block gathers its past taps, sums their products, waits for h, reads it, runs its layers'
+# critical path, passes h on, computes and sends its skip partial; the output block waits for the
+# skip partials, sums them, runs the two output products, samples, embeds and sends the next input
+LAYER_PHASES = ("taps", "pre", "wait", "read", "layers", "send", "skip")
+OUTPUT_PHASES = ("wait", "sum", "hidden", "logits", "sample", "embed")
+NPHASE = 8
 # up to 8 streams per chain compute exactly what each would alone; 9-16 (asked for with
 # streams_per_chain) run on tensor cores with 16-bit weights, their activations rounded to the
 # weights' type as they enter each product: faster, but not bit-equal to a stream run alone
@@ -39,7 +46,7 @@ class WaveNetPersistentLoop:
 
     def __init__(self, model, dtype=None, emulate: bool = False, smem_budget: int | None = None,
                  streams_per_chain: int | None = None, threads: int = 256, seed: int = 0, transport: str = "auto",
-                 pack: str = "auto"):
+                 pack: str = "auto", profile: bool = False):
         cfg = model.config
         p = next(model.parameters())
         dtype = p.dtype if dtype is None else dtype
@@ -118,6 +125,30 @@ class WaveNetPersistentLoop:
             raise ValueError(f"pack must be one of {', '.join(packs)}, got {pack!r}")
         self.base["pack"] = packs[pack]
         self._scratch = Scratch(self.device)
+        # profile=True: every launch also sums clock ticks per phase and block (profile_report())
+        self.profile = bool(profile)
+        self.reset_profile()
+
+    # ---- profile ----------------------------------------------------------------------------
+    def reset_profile(self):
+        self._prof = None  # (layer ticks [nblk, NPHASE], output ticks [NPHASE], chain-samples)
+
+    def _add_profile(self, prof, nblk, nch, Tc):
+        t = prof.view(nch, nblk + 1, NPHASE).sum(0).cpu()
+        if self._prof is None or self._prof[0].shape[0] != nblk:
+            self._prof = (torch.zeros(nblk, NPHASE, dtype=torch.int64), torch.zeros(NPHASE, dtype=torch.int64), 0)
+        lay, out, n = self._prof
+        self._prof = (lay + t[:nblk], out + t[nblk], n + nch * Tc)
+
+    def profile_report(self) -> dict:
+        """Mean clock ticks per sample (of one chain) and phase since the last reset_profile():
+        {"layer": [per layer block {phase: ticks}], "output": {phase: ticks}, "samples": n}.
+        Ticks are SM cycles (clock64) on a GPU; the emulator only counts calls."""
+        if self._prof is None:
+            raise RuntimeError("no profile: construct the loop with profile=True and run it")
+        lay, out, n = self._prof
+        return {"layer": [{ph: lay[b, i].item() / n for i, ph in enumerate(LAYER_PHASES)} for b in range(lay.shape[0])],
+                "output": {ph: out[i].item() / n for i, ph in enumerate(OUTPUT_PHASES)}, "samples": n}
 
     # ---- planning ---------------------------------------------------------------------------
     def plan(self, B: int, M: int, dsmem: bool | None = None) -> dict:
@@ -240,10 +271,16 @@ class WaveNetPersistentLoop:
                      teacher_in=teacher[g0:g1].data_ptr() if teacher is not None else 0,
                      out=out[g0:g1].data_ptr(), logits=logits[g0:g1].data_ptr() if logits is not None else 0,
                      mail=mail.data_ptr(), flags=flags.data_ptr())
+            prof = None
+            if self.profile:
+                prof = torch.zeros(nch * (pl["nblk"] + 1) * NPHASE, device=self.device, dtype=torch.int64)
+                d["prof"] = prof.data_ptr()
             if self.emulate:
                 self.ext.wavenet_persistent(d, self.smem_budget, self.wtype, self.threads, self.seed)
             else:
                 self.ext.wavenet_persistent(d, self.smem_budget, self.wtype, self.threads, stream_handle(self.device))
+            if prof is not None:
+                self._add_profile(prof, pl["nblk"], nch, Tc)
         return logits if teacher is not None else out
 
 

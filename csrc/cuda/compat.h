@@ -11,6 +11,8 @@
 //   agf_ldcg(p)                a load that bypasses L1 (data written by other SMs this launch)
 //   agf_half2float / agf_bf162float   from raw 16-bit storage
 //   agf_mma_16816(c, a, b, bf16)   a warp's tensor-core m16n8k16 product (fp16 / bf16 in, fp32 acc)
+//   agf_clock()                a cycle counter (clock64; the emulator counts calls: order only)
+//   agf_red_add(p, v)          *p += v in global memory without waiting (atomic RED)
 //   agf_cluster_map(p, rank)   address of the same shared-memory byte in block `rank` of my cluster
 //   agf_cluster_sync()         barrier over the cluster; agf_wait_eq_cluster / agf_publish_cluster:
 //                              the flag protocol at cluster scope on shared-memory flags
@@ -36,6 +38,9 @@ template <class T>
 AGF_DEV T agf_shfl_up(T v, int d) { return __shfl_up_sync(0xffffffffu, v, d); }
 template <class T>
 AGF_DEV T agf_shfl_idx(T v, int src) { return __shfl_sync(0xffffffffu, v, src); }
+AGF_DEV long long agf_clock() { return clock64(); }  // this SM's cycle counter
+// fire-and-forget add to global memory (a RED: the thread does not wait for it)
+AGF_DEV void agf_red_add(long long* p, long long v) { atomicAdd(reinterpret_cast<unsigned long long*>(p), static_cast<unsigned long long>(v)); }
 AGF_DEV void* agf_smem() {
     extern __shared__ __align__(16) unsigned char agf_dynamic_smem[];
     return agf_dynamic_smem;
@@ -147,6 +152,8 @@ inline T agf_shfl_up(T v, int d) { return agf_emu::exchange(v, [d](int lane) { r
 template <class T>
 inline T agf_shfl_idx(T v, int src) { return agf_emu::exchange(v, [src](int) { return src; }); }
 inline void* agf_smem() { return agf_emu::dynamic_smem(); }
+inline long long agf_clock() { return agf_emu::cycle_counter(); }
+inline void agf_red_add(long long* p, long long v) { *p += v; }
 inline void agf_wait_eq(const unsigned long long* p, unsigned long long v) {
     while (*reinterpret_cast<const volatile unsigned long long*>(p) != v) agf_emu::yield();
     agf_emu::note_progress();

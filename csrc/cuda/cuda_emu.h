@@ -220,6 +220,12 @@ inline void mma_16816(float c[4], const uint32_t a[4], const uint32_t b[2], bool
     for (int i = 0; i < 4; ++i) c[i] = d[i];
 }
 
+// clock64 stand-in: increases on every call (the profile's plumbing is testable, not its values)
+inline long long cycle_counter() {
+    static long long ticks = 0;
+    return ++ticks;
+}
+
 inline void* dynamic_smem() {
     Launch* L = active();
     return L->blocks[L->current->bid].smem.data();

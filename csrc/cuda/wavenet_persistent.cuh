@@ -84,6 +84,24 @@ AGF_DEV float warp_sample(const Params& p, const float* lg, const float* nz) {
     return static_cast<float>(fmin(fmax(x, -1.0), 1.0));
 }
 
+// Profile counters (Params.prof set): at each mark thread 0 adds the ticks since the previous
+// mark to its block's row of prof with a fire-and-forget atomic (no wait, no registers held per
+// phase). Off, a mark is one uniform branch.
+struct Prof {
+    long long* row;  // this block's [NPHASE] row for thread 0 when profiling, else nullptr
+    long long last;
+    AGF_DEV Prof(const Params& p, int chain, int r)
+        : row(p.prof != nullptr && agf_tid() == 0 ? p.prof + (static_cast<size_t>(chain) * (p.nblk + 1) + r) * NPHASE : nullptr),
+          last(row ? agf_clock() : 0) {}
+    AGF_DEV void mark(int ph) {
+        if (row) {
+            const long long now = agf_clock();
+            agf_red_add(row + ph, now - last);
+            last = now;
+        }
+    }
+};
+
 // ---- the two block roles -------------------------------------------------------------------
 
 template <class WK, int MT, bool DS>
@@ -148,6 +166,7 @@ AGF_DEV void layer_block(const Params& p, int chain, int r) {
         skip_flag = p.flags + p.nchains * (p.nblk + 1) + chain * p.nblk + r;
     }
     agf_sync();
+    Prof prof(p, chain, r);
 
     for (int tt = 0; tt < p.Tc; ++tt) {
         const long long t = p.t0 + tt;
@@ -162,6 +181,7 @@ AGF_DEV void layer_block(const Params& p, int chain, int r) {
             taps[((li * (K - 1) + k) * p.M + m) * Rp + i] = v;
         }
         agf_sync();
+        prof.mark(L_TAPS);
         // 2. pre = conditioning + past taps' products, per own layer
         for (int li = 0; li < nl; ++li) {
             const float* cd0 = p.cond + (static_cast<size_t>(s0) * p.Tc + tt) * p.L * 2 * p.G2 +
@@ -176,11 +196,14 @@ AGF_DEV void layer_block(const Params& p, int chain, int r) {
                                   pr[G2p + c] = c < p.G2 ? a[1] + cd[p.G2 + c] : 0.0f;
                               });
         }
+        prof.mark(L_PRE);
         // 3. this sample's layer input from the previous block
         if (tid == 0) wait_flag<DS>(flag_in, p.tag + tt + 1);
         agf_sync();
+        prof.mark(L_WAIT);
         for (int idx = tid; idx < M * Rp; idx += NT) h[idx] = rd<DS>(mail_in + idx);
         agf_sync();
+        prof.mark(L_READ);
         // 4. the critical path: per layer the gate, then the residual rows only
         for (int li = 0; li < nl; ++li) {
             const int l = la + li, Ml = (K - 1) * p.dil[l];
@@ -202,12 +225,14 @@ AGF_DEV void layer_block(const Params& p, int chain, int r) {
             });
             agf_sync();
         }
+        prof.mark(L_LAYERS);
         // 5. hand h on at once; the skip rows are not needed before the output block
         if (!last) {
             for (int idx = tid; idx < M * Rp; idx += NT) mail_out[idx] = h[idx];
             agf_sync();
             if (tid == 0) set_flag<DS>(flag_out, p.tag + tt + 1);
         }
+        prof.mark(L_SEND);
         // 6. this block's skip partial: sum over own layers of Ws z + bs, straight to the output block
         for (int li = 0; li < nl; ++li) {
             const float* bs = p.bos + static_cast<size_t>(la + li) * RS + Rp;
@@ -221,6 +246,7 @@ AGF_DEV void layer_block(const Params& p, int chain, int r) {
         for (int idx = tid; idx < M * Sp; idx += NT) skip_out[idx] = skip[idx];
         agf_sync();
         if (tid == 0) set_flag<DS>(skip_flag, p.tag + tt + 1);
+        prof.mark(L_SKIP);
     }
 }
 
@@ -273,23 +299,28 @@ AGF_DEV void output_block(const Params& p, int chain) {
     embed<WK>(p, xs, mail_out, M);
     agf_sync();
     if (tid == 0) set_flag<DS>(flag_out, p.tag + 1);
+    Prof prof(p, chain, r);
 
     for (int tt = 0; tt < Tc; ++tt) {
         // every layer block's skip partial for this sample (the last one arrives last)
         for (int i = tid; i < p.nblk; i += NT) wait_flag<DS>(skip_flags + i, p.tag + tt + 1);
         agf_sync();
+        prof.mark(O_WAIT);
         for (int idx = tid; idx < M * Sp; idx += NT) {
             float acc = 0.0f;
             for (int b = 0; b < p.nblk; ++b) acc += rd<DS>(skip_in + static_cast<size_t>(b) * p.M * Sp + idx);
             y[idx] = fmaxf(acc * p.skip_scale, 0.0f);
         }
         agf_sync();
+        prof.mark(O_SUM);
         block_matvec<WK, MT, 1>(W1, Sp, 0, 1, Hp, Sp, y, Sp, 0, M,
                           [&](int o, int m, const float* a) { hid[m * Hp + o] = fmaxf(a[0] + p.b1[o], 0.0f); });
         agf_sync();
+        prof.mark(O_HIDDEN);
         block_matvec<WK, MT, 1>(W2, Hp, 0, 1, OUTp, Hp, hid, Hp, 0, M,
                           [&](int o, int m, const float* a) { lg[m * OUTp + o] = a[0] + p.b2[o]; });
         agf_sync();
+        prof.mark(O_LOGITS);
         if (p.teacher) {
             for (int idx = tid; idx < M * p.OUT; idx += NT) {
                 const int m = idx / p.OUT, o = idx % p.OUT;
@@ -306,6 +337,7 @@ AGF_DEV void output_block(const Params& p, int chain) {
             }
         }
         agf_sync();
+        prof.mark(O_SAMPLE);
         if (tt + 1 < Tc) {
             if (p.teacher && tid < M) xs[tid] = p.teacher_in[static_cast<size_t>(s0 + tid) * Tc + tt + 1];
             agf_sync();
@@ -313,6 +345,7 @@ AGF_DEV void output_block(const Params& p, int chain) {
             agf_sync();
             if (tid == 0) set_flag<DS>(flag_out, p.tag + tt + 2);
         }
+        prof.mark(O_EMBED);
     }
     if (tid < M) p.x[s0 + tid] = xs[tid];
 }

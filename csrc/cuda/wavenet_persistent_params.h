@@ -57,7 +57,16 @@ struct Params {
     float* mail;         // h mailboxes [nchains][nblk + 1][M][Rp], then skip partials [nchains][nblk][M][Sp]
     unsigned long long* flags;  // h flags [nchains][nblk + 1], then skip flags [nchains][nblk]
     unsigned long long tag;
+    long long* prof;     // [nchains][nblk + 1][NPHASE] clock ticks per phase, summed over the chunk
+                         // (nullptr: no profile); phases: Prof below
 };
+
+// Phases of the profile (Params.prof): a layer block's per-sample loop, then the output block's.
+// Thread 0 of a block adds the ticks between consecutive marks; marks follow the barriers, so a
+// phase is the block's time from one barrier to the next as thread 0 sees it.
+enum LayerPhase { L_TAPS, L_PRE, L_WAIT, L_READ, L_LAYERS, L_SEND, L_SKIP, L_NPH };
+enum OutPhase { O_WAIT, O_SUM, O_HIDDEN, O_LOGITS, O_SAMPLE, O_EMBED, O_NPH };
+constexpr int NPHASE = 8;
 
 AGF_HD inline size_t round16(size_t b) { return (b + 15) & ~static_cast<size_t>(15); }
 
