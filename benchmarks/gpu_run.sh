@@ -11,15 +11,18 @@
 #   2. the CUDA persistent kernels' GPU tests (issue 5: never run on a GPU yet)
 #   3. the Triton kernels' tests on the GPU (issue 4; 4 pytest workers: compile-bound)
 #   4. gpu_check.py --quick (W1, R2, D1 unless AGF_CONFIGS says; writes the results JSON
-#      after each config, so a step cut short still leaves what it measured)
+#      after each config, so a step cut short still leaves what it measured; W1 includes the
+#      CUDA kernel's per-phase profile)
+#   5. the user-facing GPU paths of issue 6: `audiogen-fast bench --device cuda` (its JSON under
+#      cli/) and the pytest-benchmark suite on the GPU (no torch.compile cases: minutes each)
 # Per-test timeouts (pytest-timeout) keep one hung kernel from eating the step.
-# AGF_STEPS=build,cuda,triton,bench picks steps (the build is redone if the extension is missing).
-# Files back (at most 8): gpu.txt, build.log, pytest_cuda.log, pytest_triton.log, bench.log,
-# steps.txt and the results JSON <device>-<date>-<commit>.json.
+# AGF_STEPS=build,cuda,triton,bench,cli picks steps (the build is redone if the extension is missing).
+# Files back (at most 8): build.log, pytest_cuda.log, pytest_triton.log, bench.log, cli.log,
+# steps.txt (with the GPU's clocks), the results JSON <device>-<date>-<commit>.json and cli/<...>.json.
 set -uo pipefail
 cd "$(dirname "$0")/.."
 OUT=${OUT:-/tmp/agf_out}
-STEPS=${AGF_STEPS:-build,cuda,triton,bench}
+STEPS=${AGF_STEPS:-build,cuda,triton,bench,cli}
 DEADLINE=$(( $(date +%s) + ${AGF_DEADLINE_S:-540} ))
 mkdir -p "$OUT"
 export PYTHONUNBUFFERED=1
@@ -30,7 +33,7 @@ left() { echo $(( DEADLINE - $(date +%s) )); }
 budget() { local b=$(( $(left) - $1 )); (( b > $2 )) && b=$2; (( b < 30 )) && b=30; echo $b; }
 stamp() { echo "$(date +%T) [$(left) s left] $*" | tee -a "$OUT/steps.txt"; }
 
-nvidia-smi --query-gpu=name,compute_cap,clocks.sm,clocks.mem,temperature.gpu,utilization.gpu --format=csv | tee "$OUT/gpu.txt"
+nvidia-smi --query-gpu=name,compute_cap,clocks.sm,clocks.mem,temperature.gpu,utilization.gpu --format=csv | tee -a "$OUT/steps.txt"
 # this GPU's architecture only (nvcc time halves): "9.0" -> 90a (Hopper's wgmma/cluster features)
 cap=$(nvidia-smi --query-gpu=compute_cap --format=csv,noheader | head -1 | tr -d ' .')
 [[ "$cap" == 90 ]] && cap=90a
@@ -66,10 +69,22 @@ if has triton; then
     echo "rc=$?" >> "$OUT/pytest_triton.log"; tail -15 "$OUT/pytest_triton.log"
 fi
 if has bench; then
-    t=$(budget 10 600)
+    t=$(budget 90 600)
     stamp "timings (${t} s)"
     timeout "$t" python3 benchmarks/gpu_check.py --out "$OUT" --quick --configs "${AGF_CONFIGS:-W1,R2,D1}" \
         ${AGF_BENCH_ARGS:-} > "$OUT/bench.log" 2>&1
     echo "rc=$?" >> "$OUT/bench.log"; tail -40 "$OUT/bench.log"
+fi
+if has cli; then
+    t=$(budget 5 200)
+    stamp "audiogen-fast bench and pytest-benchmark on the GPU (${t} s)"
+    end=$(( $(date +%s) + t ))
+    timeout "$(( t / 2 ))" audiogen-fast bench --device cuda --config W1,R2,D1 --backend torch,triton,cuda \
+        --seconds 0.05 --reps 2 --out "$OUT/cli" > "$OUT/cli.log" 2>&1
+    echo "bench rc=$?" >> "$OUT/cli.log"; rm -f "$OUT"/cli/*.png
+    ft=$(( end - $(date +%s) )); (( ft < 30 )) && ft=30
+    timeout "$ft" "${PYTEST[@]}" --timeout=120 benchmarks/test_bench.py --benchmark-enable -k "not compile" \
+        --benchmark-columns=median,rounds >> "$OUT/cli.log" 2>&1
+    echo "pytest-benchmark rc=$?" >> "$OUT/cli.log"; tail -25 "$OUT/cli.log"
 fi
 stamp "done"
