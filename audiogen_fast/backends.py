@@ -62,15 +62,22 @@ def unverified(fam) -> tuple:
     return tuple(getattr(fam.runtime, "UNVERIFIED", ()))
 
 
-def resolve(name: str, fam, device: str) -> str:
-    """Validate an explicit backend or pick one for "auto"."""
+def slower_than_eager(fam) -> dict:
+    """{backend: dtypes} a family's runtime names where that backend, though verified, was measured
+    slower than the eager loop: "auto" passes over it for those dtypes (naming it still works)."""
+    return dict(getattr(fam.runtime, "AUTO_SKIP", {}))
+
+
+def resolve(name: str, fam, device: str, dtype: str = "float32") -> str:
+    """Validate an explicit backend or pick one for "auto" (for the dtype the model runs in)."""
     if not isinstance(name, str):
         raise BackendError(f"backend must be a string, got {type(name).__name__}")
     avail = backends()
     impl = family_backends(fam)
     if name == "auto":
         for b in PREFERENCE:
-            if avail[b][0] and b in impl and device in DEVICES[b] and b not in unverified(fam):
+            if (avail[b][0] and b in impl and device in DEVICES[b] and b not in unverified(fam)
+                    and dtype not in slower_than_eager(fam).get(b, ())):
                 return b
         raise BackendError(f"no available backend runs {fam.name} on {device}")  # torch always does
     if name not in avail:

@@ -88,7 +88,7 @@ class Vocoder:
         if dtype not in DTYPES:
             raise InputError(f"unknown dtype {dtype!r} (use one of {', '.join(DTYPES)})")
         self.dtype = dtype
-        self.backend = resolve_backend(backend, self.family, self.device.split(":")[0])
+        self.backend = resolve_backend(backend, self.family, self.device.split(":")[0], dtype)
         if self.device == "cpu" and dtype != "float32":
             # CPU options of the cpp backend: float16 = fp16-stored weights, bfloat16 / int8 = products
             ok = CPU_DTYPES[self.family.name]

@@ -116,6 +116,26 @@ def test_backend_registry():
             agf.Vocoder(model, device="cpu", dtype="bfloat16")
 
 
+def test_auto_picks_per_family_and_dtype_on_a_gpu(monkeypatch):
+    """With every backend available (faked): on a GPU "auto" takes the CUDA persistent kernels for
+    WaveNet and WaveRNN, Triton for DiffWave in fp16 / bf16, but eager for DiffWave in fp32 (the
+    exact fp32 Triton kernel ran at 0.05x eager); naming triton still runs it."""
+    import importlib
+
+    from audiogen_fast.models import family
+
+    bk = importlib.import_module("audiogen_fast.backends")
+    monkeypatch.setattr(bk, "backends", lambda: {b: (True, "") for b in bk.PREFERENCE})
+    assert bk.resolve("auto", family("wavenet"), "cuda") == "cuda"
+    assert bk.resolve("auto", family("wavernn"), "cuda", "float16") == "cuda"
+    dw = family("diffwave")
+    assert bk.resolve("auto", dw, "cuda", "float32") == "torch"
+    assert bk.resolve("auto", dw, "cuda", "float16") == "triton"
+    assert bk.resolve("auto", dw, "cuda", "bfloat16") == "triton"
+    assert bk.resolve("triton", dw, "cuda", "float32") == "triton"
+    assert bk.resolve("auto", dw, "cpu", "float32") == "cpp"
+
+
 def test_import_does_not_initialise_cuda():
     import subprocess
     import sys

@@ -15,6 +15,10 @@ from .config import DiffWaveConfig
 from .reference import DiffWave, Schedule
 
 BACKENDS = ("torch", "cpp", "triton")
+# "auto" passes over the Triton kernels in float32: exact fp32 products (tl.dot "ieee") run on
+# FMAs, 0.05x eager on an H100 (benchmarks/NOTES_GPU.md), and ptxas takes over a minute on them.
+# backend="triton" still runs them; fp16 / bf16 (7-9x eager) are picked.
+AUTO_SKIP = {"triton": ("float32",)}
 
 
 def noise_shape(cfg: DiffWaveConfig, n: int, schedule: Schedule) -> tuple:
