@@ -203,6 +203,32 @@ def profile_wavenet_cuda(model, cond, u, n):
             print(f"  layer block {i}: " + ", ".join(f"{k} {v:.2f}" for k, v in b.items()))
 
 
+def profile_wavernn_cuda(model, inputs, n):
+    """Where a WaveRNN step's time goes inside the CUDA kernel (one stream, fp32 and fp16): clock
+    ticks per phase, averaged over the chain's blocks (max over blocks too), in us at the SM clock
+    the W1 profile implied in this run (FLOORS["profile"]; ticks only without it)."""
+    from audiogen_fast.models.wavernn import runtime as rrt
+    from audiogen_fast.ops.wavernn_persistent import PHASES, WaveRNNPersistentLoop
+
+    mhz = next((r["implied_clock_mhz"] for r in FLOORS.get("profile", []) if "implied_clock_mhz" in r), None)
+    FLOORS.setdefault("profile_wavernn", [])
+    c1, nz1 = inputs(1, n)
+    for dtype in (torch.float32, torch.float16):
+        loop = WaveRNNPersistentLoop(model, dtype=dtype, profile=True)
+        rrt.run_cuda(model, c1, noise=nz1, loop=loop)  # warm-up
+        loop.reset_profile()
+        rrt.run_cuda(model, c1, noise=nz1, loop=loop)
+        torch.cuda.synchronize()
+        blocks = loop.profile_report()["blocks"]
+        mean = {ph: sum(b[ph] for b in blocks) / len(blocks) for ph in PHASES}
+        top = {ph: max(b[ph] for b in blocks) for ph in PHASES}
+        r = dict(dtype=str(dtype).split(".")[-1], blocks=len(blocks), mean_ticks=mean, max_ticks=top, clock_mhz=mhz)
+        FLOORS["profile_wavernn"].append(r)
+        unit, f = ("us", 1.0 / mhz) if mhz else ("ticks", 1.0)
+        print(f"R2 cuda {r['dtype']} profile ({len(blocks)} blocks, {unit} per step, block mean / max): "
+              + ", ".join(f"{ph} {mean[ph] * f:.2f}/{top[ph] * f:.2f}" for ph in PHASES))
+
+
 def bench_floors():
     """Issue 5's floors: empty-kernel launch latency, and the block-to-block hand-off of the
     persistent kernels (a token round a ring of blocks through their mailbox protocol)."""
@@ -293,6 +319,11 @@ def bench_wavernn(preset, quick, n=2000):
             t = cuda_time(lambda: rrt.run_cuda(model, c1, noise=nz1, loop=loop), reps=3)
             record(preset, "cuda", str(dtype).split(".")[-1], 1, n, t, eager_sps=eager, teacher_rel_err=err,
                    blocks_per_stream=pl["nblk"], smem_per_block=pl["smem"])
+        try:
+            profile_wavernn_cuda(model, inputs, n)
+        except Exception as e:  # report, don't lose the rest of the section
+            print(f"profile failed: {type(e).__name__}: {e}")
+            traceback.print_exc()
         loop = WaveRNNPersistentLoop(model, dtype=torch.float16)
         for B in ((4, 12, 32) if not quick else (12,)):
             cB, nzB = inputs(B, n // 2)

@@ -81,6 +81,40 @@ def test_sampled_generation_matches_eager(variant, where):
 
 
 @pytest.mark.parametrize("where", WHERE)
+@pytest.mark.parametrize("teacher", [False, True])
+def test_profile_counts_every_phase_and_changes_nothing(teacher, where):
+    """profile=True sums clock ticks per phase and block: the outputs are bit-equal to an
+    unprofiled run, every phase a step runs is counted in every block (teacher-forced steps end at
+    fc3: no logits gather, no sampling), per step of a chain, summed until reset_profile()."""
+    from audiogen_fast.ops.wavernn_persistent import PHASES
+
+    model = agf.build("tiny-wavernn", seed=4)
+    cfg, B, T = model.config, 2, 12
+    d = "cuda" if where == "gpu" else "cpu"
+    cond = [c.to(d) for c in _cond(model, B, T, 3)]
+    kw = dict(teacher=(torch.rand(B, T, generator=torch.Generator().manual_seed(2)) * 2 - 1).to(d)) if teacher else \
+        dict(noise=torch.from_numpy(np.stack([rt.draw_noise(cfg, s, T) for s in range(B)])).float().to(d))
+    plain = make(model, where, min_blocks=3)
+    prof = make(model, where, min_blocks=3, profile=True)
+    with pytest.raises(RuntimeError, match="no profile"):
+        prof.profile_report()
+    ref = rt.run_cuda(model.to(d), cond, chunk=5, loop=plain, **kw)
+    got = rt.run_cuda(model.to(d), cond, chunk=5, loop=prof, **kw)
+    for i in ((1,) if teacher else (0, 2)):  # teacher-forced: the outputs; sampled: samples and classes
+        assert torch.equal(got[i].cpu(), ref[i].cpu())
+    rep = prof.profile_report()
+    assert len(rep["blocks"]) == 3 and rep["samples"] == B * T  # one stream per chain
+    ran = [ph for ph in PHASES if not (teacher and ph == "sample")]
+    for blk in rep["blocks"]:
+        assert set(blk) == set(PHASES) and min(blk[ph] for ph in ran) > 0
+        if teacher:
+            assert blk["sample"] == 0
+    prof.reset_profile()
+    with pytest.raises(RuntimeError, match="no profile"):
+        prof.profile_report()
+
+
+@pytest.mark.parametrize("where", WHERE)
 @pytest.mark.parametrize("dtype", [torch.float16, torch.bfloat16])
 def test_half_weights_equal_fp32_math_on_rounded_weights(dtype, where):
     model = agf.build("tiny-wavernn", seed=5)

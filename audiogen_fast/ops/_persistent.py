@@ -1,6 +1,6 @@
 """What the CUDA persistent-kernel wrappers share (wavenet_persistent.py, wavernn_persistent.py):
 the extension (the CUDA module, or the CPU emulator for tests), launch ids for the flags, weight
-dtypes, padding, input checks and the scratch buffers kept between launches."""
+dtypes, padding, input checks, the scratch buffers kept between launches and the profile sums."""
 from __future__ import annotations
 
 import itertools
@@ -66,3 +66,31 @@ def launch_groups(B: int, M: int, chains_per_launch: int):
     for g0 in range(0, B, per_launch):
         g1 = min(B, g0 + per_launch)
         yield g0, g1, -(-(g1 - g0) // M)
+
+
+class PhaseProfile:
+    """A kernel's profile (its Params.prof: clock ticks [chains][blocks][nphase], summed by thread
+    0 of each block per phase, csrc/cuda/kernel_common.cuh PhaseClock), summed over chains and
+    launches until reset(); means() gives ticks per sample of one chain [blocks][nphase]."""
+
+    def __init__(self, nphase: int):
+        self.nphase = nphase
+        self.reset()
+
+    def reset(self):
+        self.ticks, self.samples = None, 0
+
+    def buffer(self, nch: int, nblocks: int, device) -> torch.Tensor:
+        return torch.zeros(nch * nblocks * self.nphase, device=device, dtype=torch.int64)
+
+    def add(self, buf: torch.Tensor, nch: int, nblocks: int, steps: int):
+        t = buf.view(nch, nblocks, self.nphase).sum(0).cpu()
+        if self.ticks is None or self.ticks.shape[0] != nblocks:  # another plan: start over
+            self.ticks, self.samples = torch.zeros_like(t), 0
+        self.ticks += t
+        self.samples += nch * steps
+
+    def means(self) -> torch.Tensor:
+        if self.ticks is None:
+            raise RuntimeError("no profile: construct the loop with profile=True and run it")
+        return self.ticks.double() / self.samples

@@ -25,7 +25,7 @@ import math
 
 import torch
 
-from ._persistent import TAGS, WTYPES, Scratch, check_tensor, ext, launch_groups, pad8, stream_handle
+from ._persistent import TAGS, WTYPES, PhaseProfile, Scratch, check_tensor, ext, launch_groups, pad8, stream_handle
 
 MODES = {"mulaw": 0, "mol": 1, "gaussian": 2}
 # the profile's phases (csrc/cuda/wavenet_persistent_params.h, LayerPhase / OutPhase), per sample:
@@ -131,24 +131,15 @@ class WaveNetPersistentLoop:
 
     # ---- profile ----------------------------------------------------------------------------
     def reset_profile(self):
-        self._prof = None  # (layer ticks [nblk, NPHASE], output ticks [NPHASE], chain-samples)
-
-    def _add_profile(self, prof, nblk, nch, Tc):
-        t = prof.view(nch, nblk + 1, NPHASE).sum(0).cpu()
-        if self._prof is None or self._prof[0].shape[0] != nblk:
-            self._prof = (torch.zeros(nblk, NPHASE, dtype=torch.int64), torch.zeros(NPHASE, dtype=torch.int64), 0)
-        lay, out, n = self._prof
-        self._prof = (lay + t[:nblk], out + t[nblk], n + nch * Tc)
+        self._prof = PhaseProfile(NPHASE)
 
     def profile_report(self) -> dict:
         """Mean clock ticks per sample (of one chain) and phase since the last reset_profile():
         {"layer": [per layer block {phase: ticks}], "output": {phase: ticks}, "samples": n}.
         Ticks are SM cycles (clock64) on a GPU; the emulator only counts calls."""
-        if self._prof is None:
-            raise RuntimeError("no profile: construct the loop with profile=True and run it")
-        lay, out, n = self._prof
-        return {"layer": [{ph: lay[b, i].item() / n for i, ph in enumerate(LAYER_PHASES)} for b in range(lay.shape[0])],
-                "output": {ph: out[i].item() / n for i, ph in enumerate(OUTPUT_PHASES)}, "samples": n}
+        t = self._prof.means()
+        return {"layer": [{ph: t[b, i].item() for i, ph in enumerate(LAYER_PHASES)} for b in range(t.shape[0] - 1)],
+                "output": {ph: t[-1, i].item() for i, ph in enumerate(OUTPUT_PHASES)}, "samples": self._prof.samples}
 
     # ---- planning ---------------------------------------------------------------------------
     def plan(self, B: int, M: int, dsmem: bool | None = None) -> dict:
@@ -271,16 +262,15 @@ class WaveNetPersistentLoop:
                      teacher_in=teacher[g0:g1].data_ptr() if teacher is not None else 0,
                      out=out[g0:g1].data_ptr(), logits=logits[g0:g1].data_ptr() if logits is not None else 0,
                      mail=mail.data_ptr(), flags=flags.data_ptr())
-            prof = None
-            if self.profile:
-                prof = torch.zeros(nch * (pl["nblk"] + 1) * NPHASE, device=self.device, dtype=torch.int64)
+            prof = self._prof.buffer(nch, pl["nblk"] + 1, self.device) if self.profile else None
+            if prof is not None:
                 d["prof"] = prof.data_ptr()
             if self.emulate:
                 self.ext.wavenet_persistent(d, self.smem_budget, self.wtype, self.threads, self.seed)
             else:
                 self.ext.wavenet_persistent(d, self.smem_budget, self.wtype, self.threads, stream_handle(self.device))
             if prof is not None:
-                self._add_profile(prof, pl["nblk"], nch, Tc)
+                self._prof.add(prof, nch, pl["nblk"] + 1, Tc)
         return logits if teacher is not None else out
 
 

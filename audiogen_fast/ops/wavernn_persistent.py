@@ -19,15 +19,20 @@ from __future__ import annotations
 
 import torch
 
-from ._persistent import TAGS, WTYPES, Scratch, check_tensor, ext, launch_groups, pad8, stream_handle
+from ._persistent import TAGS, WTYPES, PhaseProfile, Scratch, check_tensor, ext, launch_groups, pad8, stream_handle
 
 MAX_STREAMS_PER_CHAIN = 4
+# the profile's phases (csrc/cuda/wavernn_persistent_params.h, Phase), per step: the GRU1 input,
+# each stage's product and publish, the next step's recurrent products (thread 0's share), and
+# over the five gathers the waits for the other blocks and the reads of their slices
+PHASES = ("input", "gru1", "gru2", "fc1", "recurrent", "fc2", "fc3", "wait", "read", "sample")
+NPHASE = 10
 
 
 class WaveRNNPersistentLoop:
     def __init__(self, model, dtype=None, emulate: bool = False, smem_budget: int | None = None,
                  streams_per_chain: int | None = None, threads: int = 256, seed: int = 0,
-                 min_blocks: int = 1, max_blocks: int | None = None):
+                 min_blocks: int = 1, max_blocks: int | None = None, profile: bool = False):
         from ..models.wavernn.runtime import _Step
 
         cfg = model.config
@@ -76,6 +81,20 @@ class WaveRNNPersistentLoop:
             max_blocks = 132 if emulate else int(self.ext.device_properties(self.device.index or 0)["sm_count"])
         self.min_blocks, self.max_blocks = int(min_blocks), int(max_blocks)
         self._scratch = Scratch(self.device)
+        # profile=True: every launch also sums clock ticks per phase and block (profile_report())
+        self.profile = bool(profile)
+        self.reset_profile()
+
+    def reset_profile(self):
+        self._prof = PhaseProfile(NPHASE)
+
+    def profile_report(self) -> dict:
+        """Mean clock ticks per step (of one chain) and phase since the last reset_profile():
+        {"blocks": [per block {phase: ticks}], "samples": n}. Ticks are SM cycles on a GPU; the
+        emulator only counts calls."""
+        t = self._prof.means()
+        return {"blocks": [{ph: t[b, i].item() for i, ph in enumerate(PHASES)} for b in range(t.shape[0])],
+                "samples": self._prof.samples}
 
     def plan(self, B: int, M: int) -> dict:
         """nblk (blocks per chain), wsmem, smem (bytes per block), nchains, buffer sizes."""
@@ -169,12 +188,17 @@ class WaveRNNPersistentLoop:
                      cls=cls[g0:g1].data_ptr() if cls is not None else 0,
                      logits=logits[g0:g1].data_ptr() if logits is not None else 0,
                      xbuf=xbuf.data_ptr(), flags=flags.data_ptr())
+            prof = self._prof.buffer(nch, pl["nblk"], self.device) if self.profile else None
+            if prof is not None:
+                d["prof"] = prof.data_ptr()
             lo, hi = self._blocks(M)
             if self.emulate:
                 self.ext.wavernn_persistent(d, self.smem_budget, self.wtype, lo, hi, self.threads, self.seed)
             else:
                 self.ext.wavernn_persistent(d, self.smem_budget, self.wtype, lo, hi, self.threads,
                                             stream_handle(self.device))
+            if prof is not None:
+                self._prof.add(prof, nch, pl["nblk"], Tc)
         return logits if teacher is not None else (out, cls)
 
 

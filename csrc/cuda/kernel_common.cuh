@@ -69,6 +69,27 @@ AGF_DEV void load8s(const float* x, float v[8]) {  // 8 fp32 activations from sh
 
 AGF_DEV float sigmoidf_(float x) { return 1.0f / (1.0f + expf(-x)); }
 
+// Profile counters of the persistent kernels (their Params.prof set): at each mark thread 0 adds
+// the clock ticks since its previous mark to its block's row [phases] with a fire-and-forget atomic
+// (no wait, no register per phase). Marks sit after barriers, so a phase is the block's time from
+// one barrier to the next as thread 0 sees it. Off (row nullptr), a mark is one uniform branch.
+struct PhaseClock {
+    long long* row;  // this block's row, for thread 0 only
+    long long last;
+    AGF_DEV explicit PhaseClock(long long* block_row)
+        : row(block_row != nullptr && agf_tid() == 0 ? block_row : nullptr), last(row ? agf_clock() : 0) {}
+    AGF_DEV void restart() {  // the next mark counts from here
+        if (row) last = agf_clock();
+    }
+    AGF_DEV void mark(int phase) {
+        if (row) {
+            const long long now = agf_clock();
+            agf_red_add(row + phase, now - last);
+            last = now;
+        }
+    }
+};
+
 // Lanes per unit of a block-wide product: as many as still let one pass cover every unit (a pass
 // costs a few dependent loads, FMAs and shuffles: fewer passes = less latency), but no more than
 // 8 vectors per lane per pass, at most a warp and at most the row's vector count. A pure function

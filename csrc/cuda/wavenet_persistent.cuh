@@ -84,23 +84,10 @@ AGF_DEV float warp_sample(const Params& p, const float* lg, const float* nz) {
     return static_cast<float>(fmin(fmax(x, -1.0), 1.0));
 }
 
-// Profile counters (Params.prof set): at each mark thread 0 adds the ticks since the previous
-// mark to its block's row of prof with a fire-and-forget atomic (no wait, no registers held per
-// phase). Off, a mark is one uniform branch.
-struct Prof {
-    long long* row;  // this block's [NPHASE] row for thread 0 when profiling, else nullptr
-    long long last;
-    AGF_DEV Prof(const Params& p, int chain, int r)
-        : row(p.prof != nullptr && agf_tid() == 0 ? p.prof + (static_cast<size_t>(chain) * (p.nblk + 1) + r) * NPHASE : nullptr),
-          last(row ? agf_clock() : 0) {}
-    AGF_DEV void mark(int ph) {
-        if (row) {
-            const long long now = agf_clock();
-            agf_red_add(row + ph, now - last);
-            last = now;
-        }
-    }
-};
+// the profile row of block r of a chain (nullptr: no profile; see PhaseClock)
+AGF_DEV long long* prof_row(const Params& p, int chain, int r) {
+    return p.prof ? p.prof + (static_cast<size_t>(chain) * (p.nblk + 1) + r) * NPHASE : nullptr;
+}
 
 // ---- the two block roles -------------------------------------------------------------------
 
@@ -166,7 +153,7 @@ AGF_DEV void layer_block(const Params& p, int chain, int r) {
         skip_flag = p.flags + p.nchains * (p.nblk + 1) + chain * p.nblk + r;
     }
     agf_sync();
-    Prof prof(p, chain, r);
+    PhaseClock prof(prof_row(p, chain, r));
 
     for (int tt = 0; tt < p.Tc; ++tt) {
         const long long t = p.t0 + tt;
@@ -299,7 +286,7 @@ AGF_DEV void output_block(const Params& p, int chain) {
     embed<WK>(p, xs, mail_out, M);
     agf_sync();
     if (tid == 0) set_flag<DS>(flag_out, p.tag + 1);
-    Prof prof(p, chain, r);
+    PhaseClock prof(prof_row(p, chain, r));
 
     for (int tt = 0; tt < Tc; ++tt) {
         // every layer block's skip partial for this sample (the last one arrives last)

@@ -61,9 +61,8 @@ struct Params {
                          // (nullptr: no profile); phases: Prof below
 };
 
-// Phases of the profile (Params.prof): a layer block's per-sample loop, then the output block's.
-// Thread 0 of a block adds the ticks between consecutive marks; marks follow the barriers, so a
-// phase is the block's time from one barrier to the next as thread 0 sees it.
+// Phases of the profile (Params.prof; kernel_common.cuh PhaseClock): a layer block's per-sample
+// loop, then the output block's (names in audiogen_fast/ops/wavenet_persistent.py).
 enum LayerPhase { L_TAPS, L_PRE, L_WAIT, L_READ, L_LAYERS, L_SEND, L_SKIP, L_NPH };
 enum OutPhase { O_WAIT, O_SUM, O_HIDDEN, O_LOGITS, O_SAMPLE, O_EMBED, O_NPH };
 constexpr int NPHASE = 8;

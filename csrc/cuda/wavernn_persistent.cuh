@@ -119,8 +119,10 @@ AGF_DEV void wavernn_block(const Params& p, int chain, int b) {
     };
     // V(stage) -> lo [M][wlo] (| hi [M][Rp]); `real` entries of each part were written, the
     // padding is read as zeros (the buffer is reused by launches of other layouts)
+    PhaseClock prof(p.prof ? p.prof + (static_cast<size_t>(chain) * p.nblk + b) * NPHASE : nullptr);
     auto gather = [&](int stage, float* lo, int wlo, float* hi, int real, int t) {
         gather_wait(p, chain, stamp(t, stage + 1));
+        prof.mark(P_WAIT);
         const int w = hi ? wlo + Rp : wlo;
         for (int idx = tid; idx < M * w; idx += NT) {
             const int m = idx / w, j = idx % w;
@@ -129,6 +131,7 @@ AGF_DEV void wavernn_block(const Params& p, int chain, int b) {
             else hi[m * Rp + j - wlo] = v;
         }
         agf_sync();
+        prof.mark(P_READ);
     };
     // the recurrent products for the next step: W_hh h + b_hh, this block's units
     auto recurrent = [&](const WT* w, const float* hv, const float* bias, float* gh) {
@@ -147,6 +150,7 @@ AGF_DEV void wavernn_block(const Params& p, int chain, int b) {
     recurrent(w_hh1, h1, p.b_hh1, gh1);
     recurrent(w_hh2, h2, p.b_hh2, gh2);
     agf_sync();
+    prof.restart();  // the setup above is not a step's
 
     for (int t = 0; t < Tc; ++t) {
         if (p.teacher) {
@@ -158,6 +162,7 @@ AGF_DEV void wavernn_block(const Params& p, int chain, int b) {
             h[idx] = i < R ? p.pre_I[(static_cast<size_t>(s0 + m) * Tc + t) * R + i] + xs[m] * p.w_ix[i] : 0.0f;
         }
         agf_sync();
+        prof.mark(P_INPUT);
         // S1: GRU1 (gate order r, z, n) on this block's units
         matvec<WK, MT, 3>(w_ih1, Rp, 0, 1, nu, Rp, h, Rp, 0, M, [&](int u, int m, const float* a) {
             const int j = u0 + u;
@@ -166,6 +171,7 @@ AGF_DEV void wavernn_block(const Params& p, int chain, int b) {
             V(0, m)[Rp + j] = hn + h[m * Rp + j];
         });
         publish(stamp(t, 1));
+        prof.mark(P_GRU1);
         gather(0, h1, Rp, x1, R, t);
         // S2: GRU2 with input x1 (its a2 part is in pre_2)
         matvec<WK, MT, 3>(w_ih2, Rp, 0, 1, nu, Rp, x1, Rp, 0, M, [&](int u, int m, const float* a) {
@@ -176,20 +182,24 @@ AGF_DEV void wavernn_block(const Params& p, int chain, int b) {
             V(1, m)[Rp + j] = hn + x1[m * Rp + j];
         });
         publish(stamp(t, 2));
+        prof.mark(P_GRU2);
         gather(1, h2, Rp, x2, R, t);
         // S3: fc1; then next step's recurrent products while the others catch up
         matvec<WK, MT, 1>(w_f1, Rp, 0, 1, nf, Rp, x2, Rp, 0, M, [&](int o, int m, const float* a) {
             V(2, m)[f0 + o] = fmaxf(a[0] + p.pre_f1[(static_cast<size_t>(s0 + m) * Tc + t) * p.F + f0 + o], 0.0f);
         });
         publish(stamp(t, 3));
+        prof.mark(P_FC1);
         recurrent(w_hh1, h1, p.b_hh1, gh1);
         recurrent(w_hh2, h2, p.b_hh2, gh2);
+        prof.mark(P_RECURRENT);  // thread 0's share: the block's rest shows in the next wait
         gather(2, y1, Fp, nullptr, p.F, t);
         // S4: fc2
         matvec<WK, MT, 1>(w_f2, Fp, 0, 1, nf, Fp, y1, Fp, 0, M, [&](int o, int m, const float* a) {
             V(3, m)[f0 + o] = fmaxf(a[0] + p.pre_f2[(static_cast<size_t>(s0 + m) * Tc + t) * p.F + f0 + o], 0.0f);
         });
         publish(stamp(t, 4));
+        prof.mark(P_FC2);
         gather(3, y2, Fp, nullptr, p.F, t);
         // S5: fc3 -> logits; teacher-forced: written out by their owners, no gather
         matvec<WK, MT, 1>(w_f3, Fp, 0, 1, no, Fp, y2, Fp, 0, M, [&](int o, int m, const float* a) {
@@ -199,6 +209,7 @@ AGF_DEV void wavernn_block(const Params& p, int chain, int b) {
         });
         if (!p.teacher) {
             publish(stamp(t, 5));
+            prof.mark(P_FC3);
             gather(4, lg, OUTp, nullptr, p.OUT, t);
             for (int m = tid / 32; m < M; m += NT / 32) {
                 int k = 0;
@@ -213,6 +224,7 @@ AGF_DEV void wavernn_block(const Params& p, int chain, int b) {
             }
         }
         agf_sync();
+        prof.mark(p.teacher ? P_FC3 : P_SAMPLE);
     }
     // the state: this block's units; the input sample from block 0
     for (int idx = tid; idx < M * nu; idx += NT) {

@@ -44,6 +44,7 @@ inline Params params_from_dict(const py::dict& d) {
     p.out = getp<float*>(d, "out"); p.cls = getp<long long*>(d, "cls"); p.logits = getp<float*>(d, "logits");
     p.xbuf = getp<float*>(d, "xbuf"); p.flags = getp<unsigned long long*>(d, "flags");
     p.tag = d["tag"].cast<unsigned long long>();
+    p.prof = d.contains("prof") ? getp<long long*>(d, "prof") : nullptr;
     return p;
 }
 

@@ -50,7 +50,14 @@ struct Params {
     float* xbuf;          // [nchains][5 stages][M][2 * max(Rp, Fp, OUTp)]  the gathered vectors
     unsigned long long* flags;  // [nchains][nblk][FLAG_STRIDE]
     unsigned long long tag;
+    long long* prof;      // [nchains][nblk][NPHASE] clock ticks per phase over the chunk, or null
 };
+
+// Phases of the profile (kernel_common.cuh PhaseClock; names in audiogen_fast/ops/wavernn_persistent.py):
+// per step the GRU1 input, each stage's product (+ its publish), the next step's recurrent
+// products, and over the five gathers the waits for the other blocks and the reads of their slices
+enum Phase { P_INPUT, P_GRU1, P_GRU2, P_FC1, P_RECURRENT, P_FC2, P_FC3, P_WAIT, P_READ, P_SAMPLE, P_NPH };
+constexpr int NPHASE = 10;
 
 AGF_HD inline int split(int n, int b, int nb) { return static_cast<int>((static_cast<long long>(n) * b) / nb); }
 
