@@ -9,7 +9,7 @@
 //   agf_wait_ge(flag, v)       the same until *flag >= v
 //   agf_publish(flag, v)       __threadfence + release store (after the data it announces)
 //   agf_ldcg(p)                a load that bypasses L1 (data written by other SMs this launch)
-//   agf_half2float / agf_bf162float   from raw 16-bit storage
+//   agf_half2float / agf_bf162float   from raw 16-bit storage; agf_bits_float(u32) reinterprets
 //   agf_mma_16816(c, a, b, bf16)   a warp's tensor-core m16n8k16 product (fp16 / bf16 in, fp32 acc)
 //   agf_clock()                a cycle counter (clock64; the emulator counts calls: order only)
 //   agf_red_add(p, v)          *p += v in global memory without waiting (atomic RED)
@@ -111,6 +111,7 @@ AGF_DEV void agf_publish_cluster(unsigned long long* p, unsigned long long v) {
 }
 AGF_DEV float agf_half2float(uint16_t h) { return __half2float(__ushort_as_half(h)); }
 AGF_DEV float agf_bf162float(uint16_t h) { return __uint_as_float(static_cast<unsigned>(h) << 16); }
+AGF_DEV float agf_bits_float(uint32_t b) { return __uint_as_float(b); }
 AGF_DEV uint16_t agf_float2half_bits(float f) { return __half_as_ushort(__float2half_rn(f)); }
 AGF_DEV uint16_t agf_float2bf16_bits(float f) { return __bfloat16_as_ushort(__float2bfloat16_rn(f)); }
 // IEEE round-to-nearest division even under --use_fast_math (which makes `/` approximate): values
@@ -177,6 +178,11 @@ inline uint16_t agf_float2bf16_bits(float f) { return agf_emu::float_to_bf16_bit
 inline float agf_div_rn(float a, float b) { return a / b; }
 inline void agf_mma_16816(float c[4], const uint32_t a[4], const uint32_t b[2], bool bf16) {
     agf_emu::mma_16816(c, a, b, bf16);
+}
+inline float agf_bits_float(uint32_t b) {
+    float f;
+    std::memcpy(&f, &b, 4);
+    return f;
 }
 inline float agf_bf162float(uint16_t h) {
     const uint32_t b = static_cast<uint32_t>(h) << 16;

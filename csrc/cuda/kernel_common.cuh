@@ -54,8 +54,20 @@ AGF_DEV void load8(const uint16_t* p, float w[8], F16) {
 #endif
 }
 
+// one 16-byte load (8 scalar 2-byte loads before: bf16 weights ran at 0.55x fp16's speed on the
+// H200), then each bf16 is the high half of its float: a shift or a mask, no conversion
 AGF_DEV void load8(const uint16_t* p, float w[8], BF16) {
-    for (int i = 0; i < 8; ++i) w[i] = agf_bf162float(p[i]);
+    uint32_t u[4];
+#ifdef __CUDACC__
+    const uint4 v = *reinterpret_cast<const uint4*>(p);
+    u[0] = v.x; u[1] = v.y; u[2] = v.z; u[3] = v.w;
+#else
+    std::memcpy(u, p, 16);
+#endif
+    for (int i = 0; i < 4; ++i) {  // little-endian: element 2i is the low half of word i
+        w[2 * i] = agf_bits_float(u[i] << 16);
+        w[2 * i + 1] = agf_bits_float(u[i] & 0xffff0000u);
+    }
 }
 
 AGF_DEV void load8s(const float* x, float v[8]) {  // 8 fp32 activations from shared memory
