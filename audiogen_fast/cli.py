@@ -357,7 +357,7 @@ def cmd_train(args):
               progress=not args.quiet, device=args.device, amp=args.amp, dither=args.dither,
               quiet_prob=args.quiet_past, past_gain_db=args.past_gain, past_noise_std=args.past_noise,
               self_past_prob=args.self_past, stop_at=args.stop_at, objective=args.objective,
-              margin_frames=args.margin_frames)
+              margin_frames=args.margin_frames, mel_weight=args.mel_weight)
     except ValueError as e:   # options that do not fit the model or each other (checked before any step)
         print(f"error: {e}", file=sys.stderr)
         return 2
@@ -465,6 +465,8 @@ def build_parser() -> argparse.ArgumentParser:
                    "multi-resolution STFT loss against the recording: fine-tuning with --init, ~S times slower a step)")
     s.add_argument("--margin-frames", type=int, default=0, help="with --objective sampler: frames at each end of "
                    "the segment left out of the loss")
+    s.add_argument("--mel-weight", type=float, default=0.0, help="with --objective sampler: weight of a log-mel L1 "
+                   "term (the model's own mel analysis) added to the STFT loss")
     s.add_argument("--preset", default=None, help="start from a preset config (default: the family's defaults)")
     s.add_argument("--init", default=None, help="start from a trained checkpoint's weights and config ('default': "
                    "the bundled model) with a fresh optimizer and step count: fine-tuning; --overrides may change "

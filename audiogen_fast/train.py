@@ -24,7 +24,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from .audio import load_wav, mel_spectrogram
+from .audio import load_wav, mel_filterbank, mel_spectrogram
 from .checkpoint import save
 from .emphasis import preemphasize
 from .sampling import label_to_float, mulaw_compress, mulaw_encode, mulaw_expand, sample_softmax
@@ -335,6 +335,21 @@ def stft_magnitude_loss(x, y, resolutions):
     return total / len(resolutions)
 
 
+def log_mel(x, cfg):
+    """ln(max(mel magnitude, 1e-5)) of x [B, T] with the model's own analysis (audio.mel_spectrogram's
+    STFT, filterbank and "log" normalisation), differentiable -> [B, n_mels, frames]."""
+    window = torch.hann_window(cfg.win_length, device=x.device)
+    spec = torch.stft(x.float(), cfg.n_fft, hop_length=cfg.hop_length, win_length=cfg.win_length, window=window,
+                      center=True, pad_mode="reflect", return_complex=True).abs()
+    if getattr(cfg, "stft_normalized", False):
+        spec = spec / window.pow(2).sum().sqrt()
+    fmax = cfg.fmax if cfg.fmax is not None else cfg.sample_rate / 2
+    fb = torch.from_numpy(mel_filterbank(cfg.sample_rate, cfg.n_fft, cfg.n_mels, float(cfg.fmin), float(fmax),
+                                         getattr(cfg, "mel_scale", "slaney"),
+                                         getattr(cfg, "mel_filter_norm", "slaney"))).to(x.device)
+    return torch.log(torch.matmul(fb, spec).clamp(min=1e-5))
+
+
 def sample_diffwave(model, cond, noise, schedule):
     """The generation loop of models/diffwave/runtime.run_torch with gradients: noise [S, B, T]
     (noise[0] is x_T, noise[i] the z added after executed step i), cond [B, M, T] upsampled mel
@@ -351,7 +366,7 @@ def sample_diffwave(model, cond, noise, schedule):
     return x
 
 
-def loss_diffwave_sampler(model, audio, prev, mel_win, ctx, margin: int = 0):
+def loss_diffwave_sampler(model, audio, prev, mel_win, ctx, margin: int = 0, mel_weight: float = 0.0):
     """Fine-tuning objective for the sampler that generate() runs (the config's default
     schedule): the whole denoise loop unrolled from fresh noise on each segment, back-propagated,
     scored by stft_magnitude_loss against the recording. Why: trained only on lmnt's noise-
@@ -359,7 +374,9 @@ def loss_diffwave_sampler(model, audio, prev, mel_win, ctx, margin: int = 0):
     asks the loop itself for the recording's spectrum. The network, the schedule and generate()
     stay as they are. margin: frames on each side of the segment that the loop runs on but the
     loss leaves out (in generation a segment's neighbours are audio, not the zero padding of
-    the segment's edge). Costs about S forward + backward passes per step."""
+    the segment's edge). mel_weight > 0 adds that times the L1 distance of the two log-mels
+    (log_mel: the model's own mel analysis, HiFi-GAN's mel loss), the measure the quality report's
+    log-mel L1 takes. Costs about S forward + backward passes per step."""
     from .models.diffwave.reference import Schedule
 
     cfg = model.config
@@ -370,7 +387,10 @@ def loss_diffwave_sampler(model, audio, prev, mel_win, ctx, margin: int = 0):
     m = margin * cfg.hop_length
     if m:
         out, audio = out[:, m:T - m], audio[:, m:T - m]
-    return stft_magnitude_loss(out, audio, stft_resolutions(cfg))
+    loss = stft_magnitude_loss(out, audio, stft_resolutions(cfg))
+    if mel_weight:
+        loss = loss + mel_weight * F.l1_loss(log_mel(out, cfg), log_mel(audio.float(), cfg))
+    return loss
 
 
 LOSSES = {"wavenet": loss_wavenet, "wavernn": loss_wavernn, "diffwave": loss_diffwave}
@@ -392,7 +412,7 @@ def train(model, data: str, out: str, steps: int, batch: int = 8, seg_frames: in
           progress: bool = True, max_files: int | None = None, device: str = "cpu", amp: bool = False,
           dither: float = 0.0, quiet_prob: float = 0.0, past_gain_db: float = 0.0, past_noise_std: float = 0.0,
           self_past_prob: float = 0.0, stop_at: int | None = None, objective: str | None = None,
-          margin_frames: int = 0):
+          margin_frames: int = 0, mel_weight: float = 0.0):
     """Train (or resume) and write the checkpoint every save_every steps and at the end.
     device "cuda": the model and each batch on the GPU; amp: bf16 autocast for the forward pass
     (weights, optimizer and checkpoints stay fp32), on a GPU or on the CPU (where oneDNN runs the
@@ -406,7 +426,8 @@ def train(model, data: str, out: str, steps: int, batch: int = 8, seg_frames: in
     self_past_prob > 0 (mu-law WaveNet): that share of segments trains on the model's own one-step
     samples as input (self_past). objective (DiffWave): "noise" (lmnt's noise-prediction MSE, the
     default) or "sampler" (loss_diffwave_sampler: the generation loop unrolled, an STFT loss; for
-    fine-tuning a model trained on "noise", with --init); margin_frames: its margin."""
+    fine-tuning a model trained on "noise", with --init); margin_frames, mel_weight: its margin and
+    its log-mel L1 weight."""
     if threads:
         torch.set_num_threads(threads)
     amp_device = "cuda" if str(device).startswith("cuda") else "cpu"
@@ -416,6 +437,9 @@ def train(model, data: str, out: str, steps: int, batch: int = 8, seg_frames: in
     opt = torch.optim.Adam(model.parameters(), lr=lr)
     step = 0
     rng = np.random.default_rng(seed)
+    # torch's own draws (the DiffWave objectives' noise) come from its global generator: seeded here
+    # so that a run is reproducible (a resumed run restores the generator's state below)
+    torch.manual_seed(seed)
     if os.path.exists(state_path) and os.path.exists(out):
         from .checkpoint import load_model
 
@@ -442,6 +466,12 @@ def train(model, data: str, out: str, steps: int, batch: int = 8, seg_frames: in
         if not 0 <= 2 * margin_frames < seg_frames:
             raise ValueError(f"margin_frames {margin_frames} leaves no loss frames of the {seg_frames}-frame segment")
         extra["margin"] = margin_frames
+    if mel_weight:
+        if loss_fn is not loss_diffwave_sampler:
+            raise ValueError("mel_weight is for the DiffWave 'sampler' objective")
+        if not (mel_weight > 0 and math.isfinite(mel_weight)):
+            raise ValueError(f"mel_weight must be a positive number, got {mel_weight}")
+        extra["mel_weight"] = float(mel_weight)
     if loss_fn is loss_diffwave_sampler and (seg_frames - 2 * margin_frames) * cfg.hop_length <= cfg.n_fft // 2:
         raise ValueError(f"the sampler objective's STFT loss needs more than n_fft / 2 = {cfg.n_fft // 2} samples "
                          f"of loss per segment: raise seg_frames ({seg_frames}) or lower margin_frames")

@@ -566,3 +566,62 @@ def test_sampler_objective_fine_tunes_a_diffwave(corpus, tmp_path):
     with pytest.raises(ValueError, match="margin_frames is for the DiffWave 'sampler' objective"):
         train(agf.load_model(base), str(corpus), str(tmp_path / "w"), steps=1, margin_frames=1,
               progress=False, log=lambda *a: None)
+    with pytest.raises(ValueError, match="mel_weight is for the DiffWave 'sampler' objective"):
+        train(agf.load_model(base), str(corpus), str(tmp_path / "v"), steps=1, mel_weight=1.0,
+              progress=False, log=lambda *a: None)
+    for bad in (-1.0, float("nan")):
+        with pytest.raises(ValueError, match="mel_weight must be a positive number"):
+            train(agf.load_model(base), str(corpus), str(tmp_path / "u"), steps=1, seg_frames=8, objective="sampler",
+                  mel_weight=bad, progress=False, log=lambda *a: None)
+
+
+def test_sampler_fine_tuning_is_reproducible(corpus, tmp_path):
+    """The same seed gives the same run, whatever torch's global generator held before: the
+    sampler objective's noise comes from it, and train() seeds it."""
+    logs = []
+    for i in range(2):
+        torch.manual_seed(100 + i)  # a different global state before each run
+        out = str(tmp_path / f"r{i}.safetensors")
+        train(agf.build("tiny-diffwave", seed=0), str(corpus), out, steps=3, batch=2, seg_frames=8, save_every=3,
+              progress=False, log=lambda *a: None, objective="sampler", mel_weight=0.5, seed=4)
+        logs.append([json.loads(line)["loss"] for line in open(out + ".log.jsonl")])
+    assert logs[0] == logs[1]
+
+
+def test_log_mel_is_the_models_mel_analysis_with_gradients():
+    """log_mel (the sampler objective's mel term) equals audio.mel_spectrogram for a "log" model,
+    frame for frame, and passes gradients to the waveform."""
+    from audiogen_fast.audio import mel_spectrogram
+    from audiogen_fast.train import log_mel
+
+    cfg = agf.build("tiny-diffwave").config.replace(mel_norm="log")
+    x = (0.1 * torch.randn(2, 3000, generator=torch.Generator().manual_seed(0))).requires_grad_()
+    got = log_mel(x, cfg)
+    want = torch.from_numpy(mel_spectrogram(x.detach().numpy(), cfg))
+    assert got.shape == want.shape and torch.allclose(got, want, atol=1e-5)
+    got.sum().backward()
+    assert x.grad is not None and x.grad.abs().sum() > 0
+
+
+def test_sampler_loss_mel_term_adds_the_weighted_log_mel_distance():
+    """mel_weight w adds w times the log-mel L1 of generated against recorded audio to the STFT loss
+    (the same generation noise: torch's generator reseeded for both calls)."""
+    from audiogen_fast.train import _diffwave_cond, log_mel, loss_diffwave_sampler, sample_diffwave
+    from audiogen_fast.models.diffwave.reference import Schedule
+
+    model = agf.build("tiny-diffwave", seed=0)
+    cfg = model.config
+    g = torch.Generator().manual_seed(2)
+    T, ctx = 8 * cfg.hop_length, 2
+    audio = 0.1 * torch.randn(2, T, generator=g)
+    mel_win = torch.randn(2, cfg.n_mels, 8 + 2 * ctx, generator=g) - 3
+    torch.manual_seed(5)
+    plain = loss_diffwave_sampler(model, audio, None, mel_win, ctx)
+    torch.manual_seed(5)
+    withmel = loss_diffwave_sampler(model, audio, None, mel_win, ctx, mel_weight=2.0)
+    torch.manual_seed(5)
+    noise = torch.randn((len(Schedule.from_config(cfg)), 2, T))
+    out = sample_diffwave(model, _diffwave_cond(model, mel_win, ctx, T), noise, Schedule.from_config(cfg))
+    term = torch.nn.functional.l1_loss(log_mel(out, cfg), log_mel(audio, cfg))
+    assert term.item() > 0
+    assert withmel.item() == pytest.approx(plain.item() + 2.0 * term.item(), rel=1e-5)
