@@ -7,11 +7,12 @@ one panel per log (a training run whose stages change what the loss measures get
 The default DiffWave's curves (docs/training_curve.png; README "Training"):
 
     python3 tools/plot_training.py benchmarks/results/default-diffwave16k-training.log.jsonl \
-        benchmarks/results/default-diffwave16k-finetune.log.jsonl -o docs/training_curve.png \
-        --ylabels "noise-prediction MSE;multi-resolution STFT loss" \
-        --xlabels "step (batch 8 x 4096 samples);fine-tuning step through the sampler (batch 4 x 6144 samples)" \
+        benchmarks/results/default-diffwave16k-finetune.log.jsonl benchmarks/results/default-diffwave16k-melft.log.jsonl \
+        -o docs/training_curve.png \
+        --ylabels "noise-prediction MSE;multi-resolution STFT loss;STFT loss + log-mel L1" \
+        --xlabels "step (batch 8 x 4096 samples);fine-tuning step through the sampler (batch 4 x 6144 samples);step of the second fine-tuning (same batches)" \
         --stages "5500:bf16 autocast,12000:40k-step lr schedule" \
-        --title "speech-diffwave-16k (the default) on the espeak-ng training split (2-core CPU): the base, then the sampler fine-tuning"
+        --title "speech-diffwave-16k (the default) on the espeak-ng training split (2-core CPU): the base, the sampler fine-tuning, then with a log-mel term"
 
 Panels take their settings in order from ";"-separated lists: --ylabels, --xlabels, --stages.
 """
