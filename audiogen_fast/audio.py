@@ -107,6 +107,21 @@ def mel_filterbank(sample_rate: int, n_fft: int, n_mels: int, fmin: float, fmax:
     return w.astype(np.float32)
 
 
+def mel_magnitude(x: torch.Tensor, cfg) -> torch.Tensor:
+    """x [B, N] float tensor -> mel magnitudes [B, n_mels, 1 + N // hop + ...] (centred frames,
+    reflection padding; not cut to 1 + N // hop), in torch ops on x's device: differentiable (the
+    training's log-mel loss) and the core of mel_spectrogram."""
+    window = torch.hann_window(cfg.win_length, device=x.device)
+    spec = torch.stft(x, cfg.n_fft, hop_length=cfg.hop_length, win_length=cfg.win_length, window=window,
+                      center=True, pad_mode="reflect", return_complex=True).abs()
+    if getattr(cfg, "stft_normalized", False):
+        spec = spec / window.pow(2).sum().sqrt()
+    fmax = cfg.fmax if cfg.fmax is not None else cfg.sample_rate / 2
+    fb = torch.from_numpy(mel_filterbank(cfg.sample_rate, cfg.n_fft, cfg.n_mels, float(cfg.fmin), float(fmax),
+                                         getattr(cfg, "mel_scale", "slaney"), getattr(cfg, "mel_filter_norm", "slaney")))
+    return torch.matmul(fb.to(x.device), spec)
+
+
 def mel_spectrogram(wav, cfg) -> np.ndarray:
     """wav [N] or [B, N] float -> mel [n_mels, 1 + N // hop] (or [B, ...]) float32.
 
@@ -127,15 +142,7 @@ def mel_spectrogram(wav, cfg) -> np.ndarray:
     pad = cfg.n_fft // 2
     if x.shape[-1] <= pad:  # reflection padding needs more samples than the pad
         x = torch.nn.functional.pad(x, (0, pad + 1 - x.shape[-1]))
-    window = torch.hann_window(cfg.win_length)
-    spec = torch.stft(x, cfg.n_fft, hop_length=cfg.hop_length, win_length=cfg.win_length, window=window,
-                      center=True, pad_mode="reflect", return_complex=True).abs()
-    if getattr(cfg, "stft_normalized", False):
-        spec = spec / window.pow(2).sum().sqrt()
-    fmax = cfg.fmax if cfg.fmax is not None else cfg.sample_rate / 2
-    fb = torch.from_numpy(mel_filterbank(cfg.sample_rate, cfg.n_fft, cfg.n_mels, float(cfg.fmin), float(fmax),
-                                         getattr(cfg, "mel_scale", "slaney"), getattr(cfg, "mel_filter_norm", "slaney")))
-    mel = torch.matmul(fb, spec)
+    mel = mel_magnitude(x, cfg)
     n_frames = 1 + int(np.asarray(wav).shape[-1]) // cfg.hop_length
     mel = mel[..., :n_frames]
     if cfg.mel_norm == "log":

@@ -24,7 +24,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from .audio import load_wav, mel_filterbank, mel_spectrogram
+from .audio import load_wav, mel_magnitude, mel_spectrogram
 from .checkpoint import save
 from .emphasis import preemphasize
 from .sampling import label_to_float, mulaw_compress, mulaw_encode, mulaw_expand, sample_softmax
@@ -336,18 +336,9 @@ def stft_magnitude_loss(x, y, resolutions):
 
 
 def log_mel(x, cfg):
-    """ln(max(mel magnitude, 1e-5)) of x [B, T] with the model's own analysis (audio.mel_spectrogram's
-    STFT, filterbank and "log" normalisation), differentiable -> [B, n_mels, frames]."""
-    window = torch.hann_window(cfg.win_length, device=x.device)
-    spec = torch.stft(x.float(), cfg.n_fft, hop_length=cfg.hop_length, win_length=cfg.win_length, window=window,
-                      center=True, pad_mode="reflect", return_complex=True).abs()
-    if getattr(cfg, "stft_normalized", False):
-        spec = spec / window.pow(2).sum().sqrt()
-    fmax = cfg.fmax if cfg.fmax is not None else cfg.sample_rate / 2
-    fb = torch.from_numpy(mel_filterbank(cfg.sample_rate, cfg.n_fft, cfg.n_mels, float(cfg.fmin), float(fmax),
-                                         getattr(cfg, "mel_scale", "slaney"),
-                                         getattr(cfg, "mel_filter_norm", "slaney"))).to(x.device)
-    return torch.log(torch.matmul(fb, spec).clamp(min=1e-5))
+    """ln(max(mel magnitude, 1e-5)) of x [B, T] with the model's own analysis (audio.mel_magnitude,
+    mel_spectrogram's "log" normalisation), differentiable -> [B, n_mels, frames]."""
+    return torch.log(mel_magnitude(x.float(), cfg).clamp(min=1e-5))
 
 
 def sample_diffwave(model, cond, noise, schedule):
