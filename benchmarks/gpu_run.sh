@@ -8,7 +8,7 @@
 # against one deadline, AGF_DEADLINE_S seconds (default 540) after the script starts, each
 # step getting what the earlier ones left, in order of what matters most:
 #   1. build (CUDA extension for this GPU's architecture only, all cores)      ~1-2 min
-#   2. the CUDA persistent kernels' GPU tests (issue 5: never run on a GPU yet)
+#   2. the CUDA persistent kernels' GPU tests (issue 5; first run on an H200, 2026-11-30)
 #   3. the Triton kernels' tests on the GPU (issue 4; 4 pytest workers: compile-bound)
 #   4. gpu_check.py --quick (W1, R2, D1 unless AGF_CONFIGS says; writes the results JSON
 #      after each config, so a step cut short still leaves what it measured; W1 includes the

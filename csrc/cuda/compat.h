@@ -184,10 +184,5 @@ inline float agf_bits_float(uint32_t b) {
     std::memcpy(&f, &b, 4);
     return f;
 }
-inline float agf_bf162float(uint16_t h) {
-    const uint32_t b = static_cast<uint32_t>(h) << 16;
-    float f;
-    std::memcpy(&f, &b, 4);
-    return f;
-}
+inline float agf_bf162float(uint16_t h) { return agf_bits_float(static_cast<uint32_t>(h) << 16); }
 #endif

@@ -58,14 +58,15 @@ struct Params {
     unsigned long long* flags;  // h flags [nchains][nblk + 1], then skip flags [nchains][nblk]
     unsigned long long tag;
     long long* prof;     // [nchains][nblk + 1][NPHASE] clock ticks per phase, summed over the chunk
-                         // (nullptr: no profile); phases: Prof below
+                         // (nullptr: no profile); phases: LayerPhase / OutPhase below
 };
 
 // Phases of the profile (Params.prof; kernel_common.cuh PhaseClock): a layer block's per-sample
 // loop, then the output block's (names in audiogen_fast/ops/wavenet_persistent.py).
 enum LayerPhase { L_TAPS, L_PRE, L_WAIT, L_READ, L_LAYERS, L_SEND, L_SKIP, L_NPH };
 enum OutPhase { O_WAIT, O_SUM, O_HIDDEN, O_LOGITS, O_SAMPLE, O_EMBED, O_NPH };
-constexpr int NPHASE = 8;
+constexpr int NPHASE = 8;  // a row per block, wide enough for either role
+static_assert(L_NPH <= NPHASE && O_NPH <= NPHASE, "a block's phases must fit its profile row");
 
 AGF_HD inline size_t round16(size_t b) { return (b + 15) & ~static_cast<size_t>(15); }
 

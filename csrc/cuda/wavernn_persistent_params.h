@@ -58,6 +58,7 @@ struct Params {
 // products, and over the five gathers the waits for the other blocks and the reads of their slices
 enum Phase { P_INPUT, P_GRU1, P_GRU2, P_FC1, P_RECURRENT, P_FC2, P_FC3, P_WAIT, P_READ, P_SAMPLE, P_NPH };
 constexpr int NPHASE = 10;
+static_assert(P_NPH == NPHASE, "one profile slot per phase");
 
 AGF_HD inline int split(int n, int b, int nb) { return static_cast<int>((static_cast<long long>(n) * b) / nb); }
 
