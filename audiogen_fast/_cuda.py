@@ -79,6 +79,76 @@ def handoff_bench(nblk: int = 8, iters: int = 2000, payload: int = 192, threads:
     return out
 
 
+def _bench_ext(emulate: bool):
+    if emulate:
+        from . import _C_cuda_emu
+
+        return _C_cuda_emu, "cpu"
+    return _ext(), "cuda"
+
+
+def matvec_bench(rows: int, cols: int, gate: bool = False, dtype=torch.float16, iters: int = 1000,
+                 threads: int = 256, weights: torch.Tensor | None = None, x: torch.Tensor | None = None,
+                 emulate: bool = False) -> dict:
+    """Floor of the persistent kernels' inner step (csrc/cuda/block_bench.cuh): one block runs `iters`
+    block-wide products y = W x (W [rows, cols] in shared memory, the kernels' own block_matvec) each
+    followed by a barrier. gate=True: rows pair up as (tanh, sigmoid) rows and the epilogue is the
+    gate, as in a WaveNet layer's current-tap product; y[2u] = tanh(a[2u]) * sigmoid(a[2u+1]).
+    Returns y (of the last iteration; fp32 on the CPU), ticks per product (clock64 of thread 0) and,
+    on a GPU, ns per product (CUDA events around the launch, after a warm-up launch)."""
+    from .ops._persistent import WTYPES
+
+    ext, dev = _bench_ext(emulate)
+    if dtype not in WTYPES:
+        raise ValueError(f"dtype must be one of {list(WTYPES)}, got {dtype}")
+    if cols % 8 or (gate and rows % 2):
+        raise ValueError(f"cols must be a multiple of 8 (and rows even for gate=True), got {rows} x {cols}")
+    g = torch.Generator().manual_seed(0)
+    w = (torch.randn(rows, cols, generator=g) / cols ** 0.5 if weights is None else weights).to(dev, dtype).contiguous()
+    xv = (torch.randn(cols, generator=g) if x is None else x).to(dev, torch.float32).contiguous()
+    if tuple(w.shape) != (rows, cols) or tuple(xv.shape) != (cols,):
+        raise ValueError(f"weights must be [{rows}, {cols}] and x [{cols}]")
+    y = torch.zeros(rows, device=dev)
+    ticks = torch.zeros(1, device=dev, dtype=torch.int64)
+    nr = 2 if gate else 1
+    args = (w.data_ptr(), xv.data_ptr(), y.data_ptr(), ticks.data_ptr(), rows // nr, nr, cols, int(iters), WTYPES[dtype],
+            int(threads))
+    out = {"rows": rows, "cols": cols, "gate": gate, "dtype": str(dtype).replace("torch.", ""), "iters": iters}
+    if emulate:
+        ext.matvec_bench(*args, 0)
+    else:
+        s = torch.cuda.current_stream().cuda_stream
+        ext.matvec_bench(*args, s)  # warm-up
+        a, b = torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)
+        a.record()
+        ext.matvec_bench(*args, s)
+        b.record()
+        torch.cuda.synchronize()
+        out["ns_per_product"] = a.elapsed_time(b) * 1e6 / iters  # includes the launch and the weight copy
+    out["ticks_per_product"] = int(ticks[0]) / iters
+    out["y"] = y.cpu()
+    return out
+
+
+def warp_sampler(logits: torch.Tensor, u: torch.Tensor, emulate: bool = False):
+    """The persistent kernels' softmax sampler (kernel_common.cuh warp_inverse_cdf_fast: fp32 first,
+    the float64 rule near a CDF boundary), one warp per row: logits [N, C], u [N] -> (classes int64
+    [N], fell_back bool [N]: where the float64 rule decided)."""
+    ext, dev = _bench_ext(emulate)
+    if logits.dim() != 2 or u.shape != (logits.shape[0],):
+        raise ValueError(f"logits must be [N, C] and u [N], got {tuple(logits.shape)} and {tuple(u.shape)}")
+    lg = logits.to(dev, torch.float32).contiguous()
+    uu = u.to(dev, torch.float32).contiguous()
+    out = torch.zeros(lg.shape[0], device=dev, dtype=torch.int32)
+    fb = torch.zeros_like(out)
+    if emulate:
+        ext.warp_sampler(lg.data_ptr(), uu.data_ptr(), out.data_ptr(), fb.data_ptr(), lg.shape[0], lg.shape[1], 0)
+    else:
+        ext.warp_sampler(lg.data_ptr(), uu.data_ptr(), out.data_ptr(), fb.data_ptr(), lg.shape[0], lg.shape[1],
+                         torch.cuda.current_stream().cuda_stream)
+    return out.long().cpu(), fb.bool().cpu()
+
+
 def launch_latency_us(n: int = 2000) -> float:
     """Wall time per empty kernel launch, n back-to-back launches on the current stream (CUDA events)."""
     ext = _ext()

@@ -199,8 +199,12 @@ def profile_wavenet_cuda(model, cond, u, n):
         print(f"W1 cuda fp16 {tr} profile: {r['us_per_sample']:.2f} us per sample (clock implied "
               f"{r['implied_clock_mhz']:.0f} MHz)")
         print("  output block: " + ", ".join(f"{k} {v:.2f}" for k, v in r["output_us"].items()))
+        lo = loop.plan(1, 1, dsmem=tr == "dsmem")["blk_lo"]
+        r["layers_per_block"] = [lo[i + 1] - lo[i] for i in range(len(r["layer_us"]))]
         for i, b in enumerate(r["layer_us"]):
-            print(f"  layer block {i}: " + ", ".join(f"{k} {v:.2f}" for k, v in b.items()))
+            nl = r["layers_per_block"][i]
+            print(f"  layer block {i} ({nl} layers): " + ", ".join(f"{k} {v:.2f}" for k, v in b.items())
+                  + f"; per layer gate {b['gate'] / nl:.2f}, res {b['res'] / nl:.2f}")
 
 
 def profile_wavernn_cuda(model, inputs, n):
@@ -230,8 +234,9 @@ def profile_wavernn_cuda(model, inputs, n):
 
 
 def bench_floors():
-    """Issue 5's floors: empty-kernel launch latency, and the block-to-block hand-off of the
-    persistent kernels (a token round a ring of blocks through their mailbox protocol)."""
+    """Issue 5's floors: empty-kernel launch latency, the block-to-block hand-off of the persistent
+    kernels (a token round a ring of blocks through their mailbox protocol), and one block-wide
+    product + barrier at W1's shapes."""
     from audiogen_fast import _cuda
 
     FLOORS["launch_us"] = _cuda.launch_latency_us()
@@ -242,6 +247,17 @@ def bench_floors():
         FLOORS["handoff"].append(r)
         print(f"hand-off ring of {nblk:3d} blocks, {payload:5d} floats: {r['ns_per_handoff']:8.1f} ns per hand-off "
               f"(token {r['token']:.0f} == {2000 * nblk}: {r['token'] == 2000 * nblk})")
+    # what a block does between hand-offs: one block-wide product + barrier (block_bench.cuh), W1's
+    # shapes: per layer the current tap with the gate (128 x 64) and the residual (64 x 64), off the
+    # critical path the skip rows (128 x 64); the output block's hidden (128 x 128) and logits (256 x 128)
+    FLOORS["matvec"] = []
+    for dtype in (torch.float16, torch.float32, torch.bfloat16):
+        for rows, cols, gate in ((128, 64, True), (64, 64, False), (128, 64, False), (128, 128, False), (256, 128, False)):
+            r = _cuda.matvec_bench(rows, cols, gate=gate, dtype=dtype, iters=2000)
+            r.pop("y")
+            FLOORS["matvec"].append(r)
+            print(f"block product {rows:3d} x {cols:3d} {r['dtype']:8s}{' + gate' if gate else '       '}: "
+                  f"{r['ticks_per_product']:7.1f} ticks, {r['ns_per_product']:7.1f} ns per product + barrier")
 
 
 def bench_diffwave(preset, quick, seconds=10.0):

@@ -6,6 +6,7 @@
 #include "cuda/wavenet_persistent_bind.h"
 #include "cuda/wavernn_persistent_bind.h"
 #include "cuda/handoff_params.h"
+#include "cuda/block_bench_params.h"
 
 #include <stdexcept>
 #include <string>
@@ -25,6 +26,10 @@ namespace hob {
 cudaError_t launch(const Params& p, int threads, cudaStream_t stream);
 cudaError_t launch_empty(int n, cudaStream_t stream);
 }  // namespace hob
+namespace bb {
+cudaError_t launch_matvec(const MatvecParams& p, int wtype, int threads, cudaStream_t stream);
+cudaError_t launch_sampler(const SamplerParams& p, int rows, cudaStream_t stream);
+}  // namespace bb
 namespace wrp {
 cudaError_t max_resident_blocks(int wtype, int MT, int threads, size_t smem, int* out);
 cudaError_t launch(const Params& p, int wtype, int MT, int threads, size_t smem, cudaStream_t stream);
@@ -135,6 +140,18 @@ PYBIND11_MODULE(_C_cuda, m) {
                               unsigned long long tag, std::uintptr_t result, std::uintptr_t stream) {
         agf::hob::Params p = agf::hob::make_params(nblk, iters, payload, threads, mail, flags, tag, result);
         check(agf::hob::launch(p, threads, reinterpret_cast<cudaStream_t>(stream)), "handoff_bench launch");
+    });
+    // a block-wide product + barrier, `iters` times in one block (block_bench.cuh)
+    m.def("matvec_bench", [](std::uintptr_t w, std::uintptr_t x, std::uintptr_t y, std::uintptr_t ticks, int NU, int NR,
+                             int ncols, int iters, int wtype, int threads, std::uintptr_t stream) {
+        const agf::bb::MatvecParams p = agf::bb::make_matvec_params(w, x, y, ticks, NU, NR, ncols, iters, wtype, threads);
+        check(agf::bb::launch_matvec(p, wtype, threads, reinterpret_cast<cudaStream_t>(stream)), "matvec_bench launch");
+    });
+    // one warp per row: the persistent kernels' fp32-first softmax sampler (kernel_common.cuh)
+    m.def("warp_sampler", [](std::uintptr_t logits, std::uintptr_t u, std::uintptr_t out, std::uintptr_t fell_back,
+                             int rows, int n, std::uintptr_t stream) {
+        const agf::bb::SamplerParams p = agf::bb::make_sampler_params(logits, u, out, fell_back, rows, n);
+        check(agf::bb::launch_sampler(p, rows, reinterpret_cast<cudaStream_t>(stream)), "warp_sampler launch");
     });
     m.def("empty_launches", [](int n, std::uintptr_t stream) {
         check(agf::hob::launch_empty(n, reinterpret_cast<cudaStream_t>(stream)), "empty launches");

@@ -25,6 +25,23 @@ def test_cuda_sources_compile(src, tmp_path):
     assert r.returncode == 0, r.stderr[-3000:]
 
 
+@pytest.mark.skipif(NVCC is None, reason="nvcc not installed")
+@pytest.mark.parametrize("name", ["wavenet_persistent", "wavernn_persistent"])
+def test_persistent_kernels_do_not_spill(name, tmp_path):
+    """Every variant of the persistent kernels keeps its state in registers (sm_90a, setup.py's
+    flags): a spill is a local-memory round trip inside the per-sample loop. ptxas capped some
+    variants at 80 / 128 registers and spilled until the launch bounds said one block per SM."""
+    src = os.path.join(ROOT, "csrc", "cuda", name + ".cu")
+    cmd = [NVCC, "-c", src, "-o", str(tmp_path / "k.o"), "-std=c++17", "-O3", "--use_fast_math",
+           "-I", os.path.join(ROOT, "csrc"), "-gencode=arch=compute_90a,code=sm_90a", "-Xptxas", "-v"]
+    r = subprocess.run(cmd, capture_output=True, text=True)
+    assert r.returncode == 0, r.stderr[-3000:]
+    spills = [line.strip() for line in r.stderr.splitlines() if "spill stores" in line]
+    print("\n".join(spills))
+    assert len(spills) >= 9  # a line per kernel variant
+    assert all(line.startswith("0 bytes stack frame, 0 bytes spill stores, 0 bytes spill loads") for line in spills), spills
+
+
 def test_there_are_cuda_sources():
     assert CU, "csrc/cuda holds no .cu files"
 

@@ -6,6 +6,7 @@ points, the run order shuffled between them); with a GPU the same tests also run
 and the tests marked gpu add the standard configs.
 """
 import copy
+import os
 
 import numpy as np
 import pytest
@@ -284,6 +285,76 @@ def test_handoff_ring_protocol(where):
 
     r = handoff_bench(nblk=5, iters=7, payload=40, threads=64, emulate=(where == "emu"))
     assert r["token"] == 35 and r["rest_zero"]
+
+
+def _warp_softmax_margin():
+    """kWarpSoftmaxMargin of csrc/cuda/kernel_common.cuh."""
+    import re
+
+    src = open(os.path.join(os.path.dirname(__file__), "..", "csrc", "cuda", "kernel_common.cuh")).read()
+    return float(re.search(r"kWarpSoftmaxMargin = ([0-9.e-]+)f;", src).group(1))
+
+
+@pytest.mark.parametrize("where", WHERE)
+def test_warp_sampler_is_the_float64_rule(where):
+    """The kernels' softmax sampler (fp32 first, the float64 rule within a margin of a CDF boundary)
+    picks exactly the class of audiogen_fast.sampling.sample_softmax, on random logits of several
+    widths and scales (with masked classes, a row with none left, u on a boundary); the fp32 pass
+    decides every draw whose u lies well away from a boundary, the float64 rule every draw close to one."""
+    from audiogen_fast._cuda import warp_sampler
+    from audiogen_fast.sampling import sample_softmax
+
+    margin = _warp_softmax_margin()
+    g = torch.Generator().manual_seed(5)
+    emulate = where == "emu"
+    for n, scale, rows in ((256, 3.0, 160), (512, 1.0, 96), (33, 8.0, 96), (10, 0.5, 64), (1, 1.0, 8), (1100, 2.0, 8)):
+        logits = torch.randn(rows, n, generator=g) * scale
+        logits[1: rows // 8, : n // 2] = -float("inf")  # masked classes
+        logits[0] = -float("inf")                       # nothing left: the float64 rule's answer (class 0)
+        e = torch.exp(logits.double() - logits.double().max(1, keepdim=True).values)
+        c = torch.cumsum(e, 1)
+        u = torch.rand(rows, generator=g)
+        u[-4:] = (c[-4:, n // 3] / c[-4:, -1]).float()  # on (within fp32 rounding of) a boundary
+        got, fell = warp_sampler(logits, u, emulate=emulate)
+        ref = sample_softmax(logits, u)
+        assert torch.equal(got, ref)
+        # distance of u * sum from the chosen class's edges, in units of the sum (float64)
+        t = u.double() * c[:, -1]
+        hi = c.gather(1, ref[:, None])[:, 0]
+        lo = torch.where(ref > 0, c.gather(1, (ref - 1).clamp(min=0)[:, None])[:, 0], torch.zeros_like(hi))
+        gap = torch.minimum(hi - t, t - lo) / c[:, -1]
+        print(n, "fell back", int(fell.sum()), "of", rows)
+        assert fell[0] and fell[-4:].all()
+        if n <= 1024:
+            assert not fell[1:][gap[1:] > 2 * margin].any()
+        assert fell[gap < margin / 2].all()
+
+
+@pytest.mark.parametrize("where", WHERE)
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float16, torch.bfloat16])
+def test_matvec_bench_computes_the_product(where, dtype):
+    """The product floor's kernel (block_bench.cuh) runs the kernels' block_matvec: its result is
+    W x (the weights rounded to their storage type), and with gate=True the gate of each row pair."""
+    from audiogen_fast._cuda import matvec_bench
+
+    g = torch.Generator().manual_seed(6)
+    for rows, cols, gate in ((128, 64, True), (64, 64, False), (24, 40, False), (10, 16, True)):
+        w = torch.randn(rows, cols, generator=g) / cols ** 0.5
+        x = torch.randn(cols, generator=g)
+        r = matvec_bench(rows, cols, gate=gate, dtype=dtype, iters=3, threads=64 if where == "emu" else 256,
+                         weights=w, x=x, emulate=where == "emu")
+        a = w.to(dtype).double() @ x.double()
+        ref = torch.zeros(rows, dtype=torch.float64)
+        if gate:
+            ref[0::2] = torch.tanh(a[0::2]) * torch.sigmoid(a[1::2])
+        else:
+            ref = a
+        err = (r["y"].double() - ref).abs().max().item()
+        print(rows, cols, gate, dtype, "max abs err", err)
+        assert err <= 2e-6 * max(1.0, ref.abs().max().item())
+        assert r["ticks_per_product"] > 0
+    with pytest.raises(ValueError, match="multiple of 8"):
+        matvec_bench(16, 12, dtype=dtype, emulate=where == "emu")
 
 
 class SmallGPU:

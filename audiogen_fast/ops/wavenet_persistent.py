@@ -30,9 +30,10 @@ from ._persistent import TAGS, WTYPES, PhaseProfile, Scratch, check_tensor, ext,
 MODES = {"mulaw": 0, "mol": 1, "gaussian": 2}
 # the profile's phases (csrc/cuda/wavenet_persistent_params.h, LayerPhase / OutPhase), per sample:
 # a layer block gathers its past taps, sums their products, waits for h, reads it, runs its layers'
-# critical path, passes h on, computes and sends its skip partial; the output block waits for the
+# critical path (summed over its layers: "gate" = ring-buffer store, current-tap product and gate;
+# "res" = residual product), passes h on, computes and sends its skip partial; the output block waits for the
 # skip partials, sums them, runs the two output products, samples, embeds and sends the next input
-LAYER_PHASES = ("taps", "pre", "wait", "read", "layers", "send", "skip")
+LAYER_PHASES = ("taps", "pre", "wait", "read", "gate", "res", "send", "skip")
 OUTPUT_PHASES = ("wait", "sum", "hidden", "logits", "sample", "embed")
 NPHASE = 8
 # up to 8 streams per chain compute exactly what each would alone; 9-16 (asked for with

@@ -1,6 +1,6 @@
 // The handful of CUDA primitives the persistent kernels use, written once for nvcc and once for
 // the CPU emulator (cuda_emu.h), so the same kernel source runs on a GPU and in CI tests.
-//   AGF_KERNEL / AGF_DEV       __global__ / __device__ inline
+//   AGF_KERNEL / AGF_DEV       __global__ / __device__ inline (AGF_DEV_NOINLINE: a real call)
 //   agf_tid() agf_bid() agf_nthreads() agf_nblocks()
 //   agf_sync()                 __syncthreads()
 //   agf_shfl_xor/up/idx(v, k)  full-warp shuffles (all 32 lanes must call)
@@ -26,6 +26,7 @@
 
 #define AGF_KERNEL __global__
 #define AGF_DEV __device__ __forceinline__
+#define AGF_DEV_NOINLINE __device__ __noinline__  // a cold path kept out of the caller's registers
 
 AGF_DEV int agf_tid() { return threadIdx.x; }
 AGF_DEV int agf_bid() { return blockIdx.x; }
@@ -140,6 +141,7 @@ AGF_DEV void agf_mma_16816(float c[4], const uint32_t a[4], const uint32_t b[2],
 
 #define AGF_KERNEL
 #define AGF_DEV inline
+#define AGF_DEV_NOINLINE inline
 
 inline int agf_tid() { return agf_emu::threadIdx.x; }
 inline int agf_bid() { return agf_emu::blockIdx.x; }

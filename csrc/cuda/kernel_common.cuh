@@ -11,7 +11,11 @@
 #include "compat.h"
 
 #ifdef __CUDACC__
-#define AGF_LAUNCH_BOUNDS(n) __launch_bounds__(n)
+// at most n threads, and one block per SM is enough (a persistent kernel's blocks each fill an SM's
+// shared memory anyway): without the 1, ptxas capped some variants at 80 or 128 registers and
+// spilled inside the layer loop (sm_90a, CUDA 13: the 1-stream fp16 WaveNet kernel 36 bytes, the
+// 16-stream fp32 one 204)
+#define AGF_LAUNCH_BOUNDS(n) __launch_bounds__(n, 1)
 #define AGF_UNROLL _Pragma("unroll")
 #else
 #define AGF_LAUNCH_BOUNDS(n)
@@ -256,7 +260,9 @@ AGF_DEV void copy_to_smem(void* dst, const void* src, size_t bytes) {
 
 // Smallest k with CDF_k > u over softmax(lg[0..n)), the rule of audiogen_fast.sampling.sample_softmax,
 // in double; called by all 32 lanes of one warp (each sums a contiguous chunk, then a warp scan).
-AGF_DEV int warp_inverse_cdf(const float* lg, int n, float u) {
+// Not inlined: it is warp_inverse_cdf_fast's rare fallback (a cold path: its double registers
+// stay out of the callers' allocation).
+AGF_DEV_NOINLINE int warp_inverse_cdf(const float* lg, int n, float u) {
     const int lane = agf_tid() & 31;
     const int chunk = (n + 31) / 32;
     const int lo = lane * chunk < n ? lane * chunk : n, hi = lo + chunk < n ? lo + chunk : n;
@@ -282,6 +288,62 @@ AGF_DEV int warp_inverse_cdf(const float* lg, int n, float u) {
     }
     for (int off = 16; off > 0; off >>= 1) cnt += agf_shfl_xor(cnt, off);
     return cnt < n - 1 ? cnt : n - 1;
+}
+
+
+// warp_inverse_cdf's result, mostly without its double-precision exps (one warp computing 256 double
+// exps in two passes sat on the critical path of every sample): the same rule in fp32 with fast
+// exps, accepted when u * sum lies more than kWarpSoftmaxMargin * sum away from both cumulative sums
+// around the chosen class; otherwise (or for non-finite logits) the double-precision rule decides,
+// so the class is always warp_inverse_cdf's. Error of the fp32 cumulative sums, relative to the sum
+// (the max term is 1, so the sum is >= 1): --use_fast_math's __expf is within (2 + 1.16 |x|) ulp
+// (2^-23); terms with |x| <= 20 contribute <= 25.2 ulp x their share of the sum (3.0e-6), the others
+// (each below 2.1e-9) <= n x 20 x 2.1e-9 x 3.4 ulp of 1 (< 1e-9 for n <= 1024); <= 37 roundings
+// along a prefix sum (n <= 1024: a lane's chunk of <= 32 twice, 5 scan levels: 4.1e-6) and the
+// target's (6e-8): ~7.2e-6 in all, a quarter of the margin (wider rows go straight to the double rule). The fallback runs when u lands within the margin of a
+// class's edge: with probability ~2 x margin / p(chosen class), e.g. 3% for a flat 512-way
+// distribution, far less for a peaked one. Called by all 32 lanes; *fell_back (if given) tells
+// whether the double rule decided.
+constexpr float kWarpSoftmaxMargin = 3e-5f;
+
+AGF_DEV int warp_inverse_cdf_fast(const float* lg, int n, float u, bool* fell_back = nullptr) {
+    if (n > 1024) {
+        if (fell_back) *fell_back = true;
+        return warp_inverse_cdf(lg, n, u);
+    }
+    const int lane = agf_tid() & 31;
+    const int chunk = (n + 31) / 32;
+    const int lo = lane * chunk < n ? lane * chunk : n, hi = lo + chunk < n ? lo + chunk : n;
+    float mx = -INFINITY;
+    for (int i = lo; i < hi; ++i) mx = fmaxf(mx, lg[i]);
+    for (int off = 16; off > 0; off >>= 1) mx = fmaxf(mx, agf_shfl_xor(mx, off));
+    float s = 0.0f;
+    for (int i = lo; i < hi; ++i) s += expf(lg[i] - mx);
+    float inc = s;
+    for (int off = 1; off < 32; off <<= 1) {
+        const float v = agf_shfl_up(inc, off);
+        if (lane >= off) inc += v;
+    }
+    const float total = agf_shfl_idx(inc, 31);
+    float c = agf_shfl_up(inc, 1);
+    if (lane == 0) c = 0.0f;
+    const float target = u * total, margin = kWarpSoftmaxMargin * total;
+    int cnt = 0;
+    float gap = INFINITY;  // distance of the target from the cumulative sums around the crossing
+    for (int i = lo; i < hi; ++i) {
+        const float prev = c;
+        c += expf(lg[i] - mx);
+        if (c <= target) ++cnt;
+        else if (prev <= target) gap = fminf(c - target, target - prev);
+    }
+    for (int off = 16; off > 0; off >>= 1) {
+        cnt += agf_shfl_xor(cnt, off);
+        gap = fminf(gap, agf_shfl_xor(gap, off));
+    }
+    const bool ok = gap < INFINITY && gap > margin;  // false for NaN, for no crossing, near a boundary
+    if (fell_back) *fell_back = !ok;
+    if (ok) return cnt;                              // every lane agrees: the branch is warp-uniform
+    return warp_inverse_cdf(lg, n, u);
 }
 
 }  // namespace agf

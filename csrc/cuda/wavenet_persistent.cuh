@@ -67,12 +67,19 @@ AGF_DEV float* ds_skin(const Params& p, size_t wt) {
     return reinterpret_cast<float*>(static_cast<unsigned char*>(agf_smem()) + off);
 }
 
+// t mod Ml, the row of a ring buffer of Ml rows: a mask when Ml is a power of two (always, for
+// dilations 2^i and K = 2 or 3; a 64-bit remainder is a long subroutine on the GPU, and the ring
+// store sits on the critical path of every layer)
+AGF_DEV long long ring_pos(long long t, int Ml) {
+    return (Ml & (Ml - 1)) == 0 ? (t & (Ml - 1)) : t % Ml;
+}
+
 // One stream's next input from its outputs and noise (all lanes of a warp call it; lane 0 uses the result).
 AGF_DEV float warp_sample(const Params& p, const float* lg, const float* nz) {
-    if (p.mode == 0) return static_cast<float>(warp_inverse_cdf(lg, p.OUT, nz[0]));
+    if (p.mode == 0) return static_cast<float>(warp_inverse_cdf_fast(lg, p.OUT, nz[0]));
     double x;
     if (p.mode == 1) {
-        const int k = warp_inverse_cdf(lg, p.n_mix, nz[0]);
+        const int k = warp_inverse_cdf_fast(lg, p.n_mix, nz[0]);
         const double mean = lg[p.n_mix + k];
         const double ls = fmax(static_cast<double>(lg[2 * p.n_mix + k]), static_cast<double>(p.log_scale_min));
         const double u2 = fmin(fmax(static_cast<double>(nz[1]), 1e-5), 1.0 - 1e-5);
@@ -164,7 +171,7 @@ AGF_DEV void layer_block(const Params& p, int chain, int r) {
             const int l = la + li, d = p.dil[l], Ml = (K - 1) * d;
             float v = 0.0f;
             if (i < p.R)
-                v = agf_ldcg(p.hist + (static_cast<size_t>(s0 + m) * p.hist_rows + p.hoff[l] + (t + k * d) % Ml) * p.R + i);
+                v = agf_ldcg(p.hist + (static_cast<size_t>(s0 + m) * p.hist_rows + p.hoff[l] + ring_pos(t + k * d, Ml)) * p.R + i);
             taps[((li * (K - 1) + k) * p.M + m) * Rp + i] = v;
         }
         agf_sync();
@@ -196,7 +203,7 @@ AGF_DEV void layer_block(const Params& p, int chain, int r) {
             const int l = la + li, Ml = (K - 1) * p.dil[l];
             for (int idx = tid; idx < M * p.R; idx += NT) {  // the layer input joins its ring buffer
                 const int m = idx / p.R, i = idx % p.R;
-                p.hist[(static_cast<size_t>(s0 + m) * p.hist_rows + p.hoff[l] + t % Ml) * p.R + i] = h[m * Rp + i];
+                p.hist[(static_cast<size_t>(s0 + m) * p.hist_rows + p.hoff[l] + ring_pos(t, Ml)) * p.R + i] = h[m * Rp + i];
             }
             const float* pr0 = pre + li * p.M * 2 * G2p;
             float* zl = z + li * p.M * G2p;
@@ -206,13 +213,14 @@ AGF_DEV void layer_block(const Params& p, int chain, int r) {
                                   zl[m * G2p + c] = c < p.G2 ? tanhf(a[0] + pr[c]) * sigmoidf_(a[1] + pr[G2p + c]) : 0.0f;
                               });
             agf_sync();
+            prof.mark(L_GATE);
             const float* bo = p.bos + static_cast<size_t>(l) * RS;
             block_matvec<WK, MT, 1>(WRES(li), G2p, 0, 1, Rp, G2p, zl, G2p, 0, M, [&](int o, int m, const float* a) {
                 h[m * Rp + o] = (h[m * Rp + o] + (a[0] + bo[o])) * 0.70710678118654752f;
             });
             agf_sync();
+            prof.mark(L_RES);
         }
-        prof.mark(L_LAYERS);
         // 5. hand h on at once; the skip rows are not needed before the output block
         if (!last) {
             for (int idx = tid; idx < M * Rp; idx += NT) mail_out[idx] = h[idx];

@@ -63,7 +63,9 @@ struct Params {
 
 // Phases of the profile (Params.prof; kernel_common.cuh PhaseClock): a layer block's per-sample
 // loop, then the output block's (names in audiogen_fast/ops/wavenet_persistent.py).
-enum LayerPhase { L_TAPS, L_PRE, L_WAIT, L_READ, L_LAYERS, L_SEND, L_SKIP, L_NPH };
+// L_GATE: per own layer, the ring-buffer store + the current-tap product + gate + barrier; L_RES:
+// the residual product + barrier (both summed over the block's layers)
+enum LayerPhase { L_TAPS, L_PRE, L_WAIT, L_READ, L_GATE, L_RES, L_SEND, L_SKIP, L_NPH };
 enum OutPhase { O_WAIT, O_SUM, O_HIDDEN, O_LOGITS, O_SAMPLE, O_EMBED, O_NPH };
 constexpr int NPHASE = 8;  // a row per block, wide enough for either role
 static_assert(L_NPH <= NPHASE && O_NPH <= NPHASE, "a block's phases must fit its profile row");

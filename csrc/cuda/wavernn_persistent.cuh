@@ -31,12 +31,12 @@ namespace wrp {
 
 AGF_DEV float warp_sample_wavernn(const Params& p, const float* lg, const float* nz, int* cls) {
     if (p.mode == 0) {
-        const int k = warp_inverse_cdf(lg, p.OUT, nz[0]);
+        const int k = warp_inverse_cdf_fast(lg, p.OUT, nz[0]);
         *cls = k;
         return agf_div_rn(2.0f * static_cast<float>(k), static_cast<float>(p.OUT - 1)) - 1.0f;  // label_to_float, exact
     }
     *cls = 0;
-    const int k = warp_inverse_cdf(lg, p.n_mix, nz[0]);
+    const int k = warp_inverse_cdf_fast(lg, p.n_mix, nz[0]);
     const double mean = lg[p.n_mix + k];
     const double ls = fmax(static_cast<double>(lg[2 * p.n_mix + k]), static_cast<double>(p.log_scale_min));
     const double u2 = fmin(fmax(static_cast<double>(nz[1]), 1e-5), 1.0 - 1e-5);
