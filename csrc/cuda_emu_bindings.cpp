@@ -50,6 +50,10 @@ int selftest(const std::string& kind, uint64_t seed) {
             sm[t] = t + 1000 * agf_bid();
             if (kind == "barrier") agf_sync();
             wrong += sm[(t + 1) % threads] != (t + 1) % threads + 1000 * agf_bid();
+        } else if (kind == "aligned" || kind == "misaligned") {  // a 16-byte vector load, then a pair
+            float v[8];
+            load8s(reinterpret_cast<float*>(sm) + (kind == "misaligned" && t == 5 ? 2 : 0), v);
+            wrong += load_pair16(reinterpret_cast<const uint16_t*>(sm) + 2) == 0xdeadbeefu;  // any value: aligned
         } else if (kind == "shuffle") {
             wrong += agf_shfl_xor(lane, 1) != (lane ^ 1);
             wrong += agf_shfl_up(lane, 3) != (lane >= 3 ? lane - 3 : lane);

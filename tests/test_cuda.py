@@ -26,7 +26,7 @@ def test_cuda_sources_compile(src, tmp_path):
 
 
 @pytest.mark.skipif(NVCC is None, reason="nvcc not installed")
-@pytest.mark.parametrize("name", ["wavenet_persistent", "wavernn_persistent"])
+@pytest.mark.parametrize("name", ["wavenet_persistent", "wavenet_persistent_cluster", "wavernn_persistent"])
 def test_persistent_kernels_do_not_spill(name, tmp_path):
     """Every variant of the persistent kernels keeps its state in registers (sm_90a, setup.py's
     flags): a spill is a local-memory round trip inside the per-sample loop. ptxas capped some

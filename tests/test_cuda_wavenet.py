@@ -225,13 +225,17 @@ def test_wrapper_rejects_bad_input():
 
 
 def test_emulator_reports_deadlock_and_races():
-    """The emulator's own claims: a wait nobody satisfies raises instead of hanging, and a read
-    of another thread's shared-memory write without a barrier is caught by the shuffled order."""
+    """The emulator's own claims: a wait nobody satisfies raises instead of hanging, a read of
+    another thread's shared-memory write without a barrier is caught by the shuffled order, and a
+    vector load that is not aligned to its width fails the launch."""
     with pytest.raises(RuntimeError, match="deadlock"):
         emu.selftest("deadlock", 0)
     assert emu.selftest("barrier", 0) == 0                         # with the barrier: always right
     assert max(emu.selftest("race", s) for s in range(4)) > 0      # without: wrong for some order
     assert emu.selftest("shuffle", 0) == 0                         # xor / up / idx shuffles as on a GPU
+    emu.selftest("aligned", 0)                                     # aligned: no fault (raises otherwise)
+    with pytest.raises(RuntimeError, match="misaligned activation vector"):  # a GPU faults on it
+        emu.selftest("misaligned", 0)
 
 
 @pytest.mark.gpu

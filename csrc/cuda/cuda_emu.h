@@ -85,6 +85,7 @@ struct Launch {
     size_t smem_bytes = 0;    // dynamic shared memory of each block (its vector holds a guard zone after it)
     uint64_t progress = 0;
     std::function<void()> body;
+    std::string fault;        // the first misaligned vector access (a GPU faults on it), reported on return
 };
 
 inline Launch*& active() {
@@ -101,6 +102,14 @@ inline void yield() {
 }
 
 inline void note_progress() { ++active()->progress; }
+
+// A vector load or store on a GPU must be aligned to its width ("misaligned address"): the emulator
+// records the first one that is not and the launch fails with it.
+inline void check_aligned(const void* p, size_t align, const char* what) {
+    Launch* L = active();
+    if (reinterpret_cast<uintptr_t>(p) % align != 0 && L && L->fault.empty())
+        L->fault = std::string("cuda_emu: misaligned ") + what + " (" + std::to_string(align) + "-byte access)";
+}
 
 inline void syncthreads() {
     Launch* L = active();
@@ -352,6 +361,7 @@ inline void launch(unsigned grid, unsigned block, size_t smem_bytes, std::functi
         }
     }
     active() = nullptr;
+    if (!L.fault.empty()) throw std::runtime_error(L.fault);
     for (unsigned b = 0; b < grid; ++b)
         for (size_t i = smem_bytes; i < smem_bytes + SMEM_GUARD; ++i)
             if (L.blocks[b].smem[i] != 0xCD)

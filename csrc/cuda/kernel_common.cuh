@@ -40,6 +40,7 @@ AGF_DEV void load8(const float* p, float w[8], F32) {
     const float4 a = *reinterpret_cast<const float4*>(p), b = *reinterpret_cast<const float4*>(p + 4);
     w[0] = a.x; w[1] = a.y; w[2] = a.z; w[3] = a.w; w[4] = b.x; w[5] = b.y; w[6] = b.z; w[7] = b.w;
 #else
+    agf_emu::check_aligned(p, 16, "fp32 weight vector");
     for (int i = 0; i < 8; ++i) w[i] = p[i];
 #endif
 }
@@ -54,6 +55,7 @@ AGF_DEV void load8(const uint16_t* p, float w[8], F16) {
         w[2 * i + 1] = f.y;
     }
 #else
+    agf_emu::check_aligned(p, 16, "fp16 weight vector");
     for (int i = 0; i < 8; ++i) w[i] = agf_half2float(p[i]);
 #endif
 }
@@ -66,6 +68,7 @@ AGF_DEV void load8(const uint16_t* p, float w[8], BF16) {
     const uint4 v = *reinterpret_cast<const uint4*>(p);
     u[0] = v.x; u[1] = v.y; u[2] = v.z; u[3] = v.w;
 #else
+    agf_emu::check_aligned(p, 16, "bf16 weight vector");
     std::memcpy(u, p, 16);
 #endif
     for (int i = 0; i < 4; ++i) {  // little-endian: element 2i is the low half of word i
@@ -79,7 +82,38 @@ AGF_DEV void load8s(const float* x, float v[8]) {  // 8 fp32 activations from sh
     const float4 a = *reinterpret_cast<const float4*>(x), b = *reinterpret_cast<const float4*>(x + 4);
     v[0] = a.x; v[1] = a.y; v[2] = a.z; v[3] = a.w; v[4] = b.x; v[5] = b.y; v[6] = b.z; v[7] = b.w;
 #else
+    agf_emu::check_aligned(x, 16, "activation vector");
     for (int i = 0; i < 8; ++i) v[i] = x[i];
+#endif
+}
+
+// two adjacent 16-bit weights as one 32-bit word (element 0 in the low half), p 4-byte aligned
+AGF_DEV uint32_t load_pair16(const uint16_t* p) {
+#ifdef __CUDACC__
+    return *reinterpret_cast<const uint32_t*>(p);
+#else
+    agf_emu::check_aligned(p, 4, "16-bit weight pair");
+    uint32_t v;
+    std::memcpy(&v, p, 4);
+    return v;
+#endif
+}
+
+// two adjacent fp32 activations rounded to fp16 / bf16 and packed (the first in the low half), p
+// 8-byte aligned: one 8-byte load and one paired conversion
+AGF_DEV uint32_t load_pack2(const float* p, bool bf16) {
+#ifdef __CUDACC__
+    const float2 v = *reinterpret_cast<const float2*>(p);
+    if (bf16) {
+        const __nv_bfloat162 b = __floats2bfloat162_rn(v.x, v.y);
+        return *reinterpret_cast<const uint32_t*>(&b);
+    }
+    const __half2 h = __floats2half2_rn(v.x, v.y);
+    return *reinterpret_cast<const uint32_t*>(&h);
+#else
+    agf_emu::check_aligned(p, 8, "activation pair");
+    auto to16 = [bf16](float f) -> uint32_t { return bf16 ? agf_float2bf16_bits(f) : agf_float2half_bits(f); };
+    return to16(p[0]) | (to16(p[1]) << 16);
 #endif
 }
 
@@ -190,7 +224,6 @@ AGF_DEV void mma_matvec(const uint16_t* W, int ld, ptrdiff_t mstride, int nsum, 
                         const float* x, int ldx, int xstride, int M, Epi epi) {
     static_assert(NR == 1 || NR == 2, "an n8 tile holds whole units of 1 or 2 rows");
     constexpr bool bf16 = sizeof(WK) > 0 && !std::is_same<WK, F16>::value;
-    auto to16 = [](float v) -> uint32_t { return bf16 ? agf_float2bf16_bits(v) : agf_float2half_bits(v); };
     const int lane = agf_tid() & 31, g = lane >> 2, t = lane & 3, nwarps = agf_nthreads() / 32;
     const int N = NU * NR, ntiles = (N + 7) / 8;
     for (int tile = agf_tid() / 32; tile < ntiles; tile += nwarps) {  // warp-uniform
@@ -200,18 +233,16 @@ AGF_DEV void mma_matvec(const uint16_t* W, int ld, ptrdiff_t mstride, int nsum, 
             const uint16_t* Wk = W + k * mstride;
             const float* xk = x + k * xstride;
             for (int k0 = 0; k0 < ncols; k0 += 16) {
+                // every pair (col, col + 1) starts at an even column of a row padded to a multiple
+                // of 8, so it is wholly inside or wholly outside the row: one paired load each
                 uint32_t a[4], b[2];
                 for (int i = 0; i < 4; ++i) {  // A: rows g (i even) / g + 8 (i odd), cols k0 + 2t (+8 for i >= 2)
                     const int row = g + (i & 1) * 8, col = k0 + 2 * t + (i >= 2 ? 8 : 0);
-                    const float v0 = row < M && col < ncols ? xk[row * ldx + col] : 0.0f;
-                    const float v1 = row < M && col + 1 < ncols ? xk[row * ldx + col + 1] : 0.0f;
-                    a[i] = to16(v0) | (to16(v1) << 16);
+                    a[i] = row < M && col < ncols ? load_pack2(xk + row * ldx + col, bf16) : 0u;
                 }
                 for (int i = 0; i < 2; ++i) {  // B: rows k0 + 2t (+8), column n = W's row n
                     const int col = k0 + 2 * t + i * 8;
-                    const uint16_t w0 = n < N && col < ncols ? Wk[static_cast<size_t>(n) * ld + col] : 0;
-                    const uint16_t w1 = n < N && col + 1 < ncols ? Wk[static_cast<size_t>(n) * ld + col + 1] : 0;
-                    b[i] = static_cast<uint32_t>(w0) | (static_cast<uint32_t>(w1) << 16);
+                    b[i] = n < N && col < ncols ? load_pair16(Wk + static_cast<size_t>(n) * ld + col) : 0u;
                 }
                 agf_mma_16816(c, a, b, bf16);
             }
