@@ -89,12 +89,13 @@ def _bench_ext(emulate: bool):
 
 def matvec_bench(rows: int, cols: int, gate: bool = False, dtype=torch.float16, iters: int = 1000,
                  threads: int = 256, weights: torch.Tensor | None = None, x: torch.Tensor | None = None,
-                 emulate: bool = False) -> dict:
+                 fixed: bool = False, emulate: bool = False) -> dict:
     """Floor of the persistent kernels' inner step (csrc/cuda/block_bench.cuh): one block runs `iters`
     block-wide products y = W x (W [rows, cols] in shared memory, the kernels' own block_matvec) each
     followed by a barrier. gate=True: rows pair up as (tanh, sigmoid) rows and the epilogue is the
     gate, as in a WaveNet layer's current-tap product; y[2u] = tanh(a[2u]) * sigmoid(a[2u+1]).
-    Returns y (of the last iteration; fp32 on the CPU), ticks per product (clock64 of thread 0) and,
+    fixed=True: the same product with its shape fixed at compile time (matvec_fixed; W1's shapes
+    only, 256 threads), which must give the same bits. Returns y (of the last iteration; fp32 on the CPU), ticks per product (clock64 of thread 0) and,
     on a GPU, ns per product (CUDA events around the launch, after a warm-up launch)."""
     from .ops._persistent import WTYPES
 
@@ -112,8 +113,9 @@ def matvec_bench(rows: int, cols: int, gate: bool = False, dtype=torch.float16, 
     ticks = torch.zeros(1, device=dev, dtype=torch.int64)
     nr = 2 if gate else 1
     args = (w.data_ptr(), xv.data_ptr(), y.data_ptr(), ticks.data_ptr(), rows // nr, nr, cols, int(iters), WTYPES[dtype],
-            int(threads))
-    out = {"rows": rows, "cols": cols, "gate": gate, "dtype": str(dtype).replace("torch.", ""), "iters": iters}
+            int(threads), int(fixed))
+    out = {"rows": rows, "cols": cols, "gate": gate, "dtype": str(dtype).replace("torch.", ""), "iters": iters,
+           "fixed": fixed}
     if emulate:
         ext.matvec_bench(*args, 0)
     else:

@@ -253,11 +253,13 @@ def bench_floors():
     FLOORS["matvec"] = []
     for dtype in (torch.float16, torch.float32, torch.bfloat16):
         for rows, cols, gate in ((128, 64, True), (64, 64, False), (128, 64, False), (128, 128, False), (256, 128, False)):
-            r = _cuda.matvec_bench(rows, cols, gate=gate, dtype=dtype, iters=2000)
-            r.pop("y")
-            FLOORS["matvec"].append(r)
-            print(f"block product {rows:3d} x {cols:3d} {r['dtype']:8s}{' + gate' if gate else '       '}: "
-                  f"{r['ticks_per_product']:7.1f} ticks, {r['ns_per_product']:7.1f} ns per product + barrier")
+            for fixed in (False, True):  # run-time shapes (the kernels' matvec) / compile-time (matvec_fixed)
+                r = _cuda.matvec_bench(rows, cols, gate=gate, dtype=dtype, iters=2000, fixed=fixed)
+                r.pop("y")
+                FLOORS["matvec"].append(r)
+                print(f"block product {rows:3d} x {cols:3d} {r['dtype']:8s}{' + gate' if gate else '       '}"
+                      f"{' fixed' if fixed else '      '}: {r['ticks_per_product']:7.1f} ticks, "
+                      f"{r['ns_per_product']:7.1f} ns per product + barrier")
 
 
 def bench_diffwave(preset, quick, seconds=10.0):

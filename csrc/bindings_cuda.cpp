@@ -143,8 +143,9 @@ PYBIND11_MODULE(_C_cuda, m) {
     });
     // a block-wide product + barrier, `iters` times in one block (block_bench.cuh)
     m.def("matvec_bench", [](std::uintptr_t w, std::uintptr_t x, std::uintptr_t y, std::uintptr_t ticks, int NU, int NR,
-                             int ncols, int iters, int wtype, int threads, std::uintptr_t stream) {
-        const agf::bb::MatvecParams p = agf::bb::make_matvec_params(w, x, y, ticks, NU, NR, ncols, iters, wtype, threads);
+                             int ncols, int iters, int wtype, int threads, int fixed, std::uintptr_t stream) {
+        const agf::bb::MatvecParams p =
+            agf::bb::make_matvec_params(w, x, y, ticks, NU, NR, ncols, iters, wtype, threads, fixed);
         check(agf::bb::launch_matvec(p, wtype, threads, reinterpret_cast<cudaStream_t>(stream)), "matvec_bench launch");
     });
     // one warp per row: the persistent kernels' fp32-first softmax sampler (kernel_common.cuh)

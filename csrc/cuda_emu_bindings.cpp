@@ -118,18 +118,16 @@ PYBIND11_MODULE(_C_cuda_emu, m) {
                         [&p]() { agf::hob::handoff_kernel(p); }, seed);
     });
     m.def("matvec_bench", [](std::uintptr_t w, std::uintptr_t x, std::uintptr_t y, std::uintptr_t ticks, int NU, int NR,
-                             int ncols, int iters, int wtype, int threads, uint64_t seed) {
-        const agf::bb::MatvecParams p = agf::bb::make_matvec_params(w, x, y, ticks, NU, NR, ncols, iters, wtype, threads);
+                             int ncols, int iters, int wtype, int threads, int fixed, uint64_t seed) {
+        const agf::bb::MatvecParams p =
+            agf::bb::make_matvec_params(w, x, y, ticks, NU, NR, ncols, iters, wtype, threads, fixed);
         const size_t smem = agf::bb::matvec_smem(p, wtype == 0 ? 4 : 2);
         py::gil_scoped_release nogil;
-        auto go = [&](auto wk, auto nr) {
-            using WK = decltype(wk);
-            agf_emu::launch(1, threads, smem, [&p]() { agf::bb::matvec_bench_kernel<WK, decltype(nr)::value>(p); }, seed);
-        };
-        using One = std::integral_constant<int, 1>;
-        using Two = std::integral_constant<int, 2>;
-        if (NR == 2) wtype == 0 ? go(F32(), Two()) : wtype == 1 ? go(F16(), Two()) : go(BF16(), Two());
-        else wtype == 0 ? go(F32(), One()) : wtype == 1 ? go(F16(), One()) : go(BF16(), One());
+        agf::bb::matvec_dispatch(p, wtype, [&](auto wk, auto nr, auto shape) {
+            agf_emu::launch(1, threads, smem, [&p]() {
+                agf::bb::matvec_bench_kernel<decltype(wk), decltype(nr)::value, decltype(shape)::value>(p);
+            }, seed);
+        });
     });
     m.def("warp_sampler", [](std::uintptr_t logits, std::uintptr_t u, std::uintptr_t out, std::uintptr_t fell_back,
                              int rows, int n, uint64_t seed) {

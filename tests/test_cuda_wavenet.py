@@ -338,7 +338,8 @@ def test_warp_sampler_is_the_float64_rule(where):
 @pytest.mark.parametrize("dtype", [torch.float32, torch.float16, torch.bfloat16])
 def test_matvec_bench_computes_the_product(where, dtype):
     """The product floor's kernel (block_bench.cuh) runs the kernels' block_matvec: its result is
-    W x (the weights rounded to their storage type), and with gate=True the gate of each row pair."""
+    W x (the weights rounded to their storage type), and with gate=True the gate of each row pair;
+    the compile-time-shaped matvec_fixed gives the same bits at W1's shapes."""
     from audiogen_fast._cuda import matvec_bench
 
     g = torch.Generator().manual_seed(6)
@@ -357,8 +358,16 @@ def test_matvec_bench_computes_the_product(where, dtype):
         print(rows, cols, gate, dtype, "max abs err", err)
         assert err <= 2e-6 * max(1.0, ref.abs().max().item())
         assert r["ticks_per_product"] > 0
+    # the compile-time-shaped product: the same units, lanes and order, so the same bits
+    for rows, cols, gate in ((128, 64, True), (64, 64, False), (128, 64, False), (128, 128, False), (256, 128, False)):
+        w = torch.randn(rows, cols, generator=g) / cols ** 0.5
+        x = torch.randn(cols, generator=g)
+        kw = dict(gate=gate, dtype=dtype, iters=2, weights=w, x=x, emulate=where == "emu")
+        assert torch.equal(matvec_bench(rows, cols, fixed=True, **kw)["y"], matvec_bench(rows, cols, **kw)["y"])
     with pytest.raises(ValueError, match="multiple of 8"):
         matvec_bench(16, 12, dtype=dtype, emulate=where == "emu")
+    with pytest.raises(ValueError, match="no fixed-shape instance"):
+        matvec_bench(64, 32, fixed=True, dtype=dtype, emulate=where == "emu")
 
 
 class SmallGPU:

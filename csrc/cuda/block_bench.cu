@@ -6,22 +6,18 @@
 namespace agf {
 namespace bb {
 
-template <class WK, int NR>
-static cudaError_t go(const MatvecParams& p, int threads, size_t smem, cudaStream_t stream) {
-    cudaError_t e = cudaFuncSetAttribute(reinterpret_cast<const void*>(matvec_bench_kernel<WK, NR>),
-                                         cudaFuncAttributeMaxDynamicSharedMemorySize, static_cast<int>(smem));
-    if (e != cudaSuccess) return e;
-    matvec_bench_kernel<WK, NR><<<1, threads, smem, stream>>>(p);
-    return cudaGetLastError();
-}
-
 cudaError_t launch_matvec(const MatvecParams& p, int wtype, int threads, cudaStream_t stream) {
     const size_t smem = matvec_smem(p, wtype == 0 ? 4 : 2);
-    if (p.NR == 2)
-        return wtype == 0 ? go<F32, 2>(p, threads, smem, stream)
-             : wtype == 1 ? go<F16, 2>(p, threads, smem, stream) : go<BF16, 2>(p, threads, smem, stream);
-    return wtype == 0 ? go<F32, 1>(p, threads, smem, stream)
-         : wtype == 1 ? go<F16, 1>(p, threads, smem, stream) : go<BF16, 1>(p, threads, smem, stream);
+    cudaError_t e = cudaSuccess;
+    matvec_dispatch(p, wtype, [&](auto wk, auto nr, auto shape) {
+        auto* k = matvec_bench_kernel<decltype(wk), decltype(nr)::value, decltype(shape)::value>;
+        e = cudaFuncSetAttribute(reinterpret_cast<const void*>(k), cudaFuncAttributeMaxDynamicSharedMemorySize,
+                                 static_cast<int>(smem));
+        if (e != cudaSuccess) return;
+        k<<<1, threads, smem, stream>>>(p);
+        e = cudaGetLastError();
+    });
+    return e;
 }
 
 cudaError_t launch_sampler(const SamplerParams& p, int rows, cudaStream_t stream) {

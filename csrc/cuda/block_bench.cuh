@@ -1,7 +1,7 @@
 // Floors of what a persistent kernel's block does between two hand-offs (benchmarks/NOTES_GPU.md),
 // and a harness for the warp sampler:
 //   matvec_bench_kernel: one block runs `iters` block-wide products y = W x with the kernels' own
-//     block_matvec, each followed by a barrier (a layer's critical path is two of these: the
+//     block_matvec (or, for SHAPE > 0, matvec_fixed at one of FIXED_SHAPES), each followed by a barrier (a layer's critical path is two of these: the
 //     current-tap product with the gate as its epilogue, NR = 2, then the residual product, NR = 1);
 //     W [NU * NR][ncols] is copied to shared memory first, x is fp32 in shared memory. Thread 0
 //     counts the clock ticks of the loop: ticks / iters = one product + barrier on this GPU.
@@ -12,6 +12,8 @@
 #pragma once
 #include <cstddef>
 #include <cstdint>
+#include <stdexcept>
+#include <type_traits>
 
 #include "compat.h"
 #include "kernel_common.cuh"
@@ -20,7 +22,15 @@
 namespace agf {
 namespace bb {
 
-template <class WK, int NR>
+// the shapes with a compile-time (matvec_fixed) instance: W1's per-layer products and output stack
+// (rows, cols, NR); the kernel takes SHAPE = index + 1 (0: the run-time matvec)
+struct FixedShape {
+    int rows, cols, nr;
+};
+constexpr FixedShape FIXED_SHAPES[] = {{128, 64, 2}, {64, 64, 1}, {128, 64, 1}, {128, 128, 1}, {256, 128, 1}};
+constexpr int N_FIXED = sizeof(FIXED_SHAPES) / sizeof(FIXED_SHAPES[0]);
+
+template <class WK, int NR, int SHAPE>
 AGF_KERNEL void AGF_LAUNCH_BOUNDS(256) matvec_bench_kernel(const MatvecParams p) {
     using WT = typename WK::T;
     const int tid = agf_tid(), NT = agf_nthreads();
@@ -33,19 +43,51 @@ AGF_KERNEL void AGF_LAUNCH_BOUNDS(256) matvec_bench_kernel(const MatvecParams p)
     for (int i = tid; i < p.ncols; i += NT) xs[i] = p.x[i];
     agf_sync();
     const long long t0 = agf_clock();
+    auto epi = [&](int u, int, const float* a) {
+        if constexpr (NR == 2) {
+            ys[2 * u] = tanhf(a[0]) * sigmoidf_(a[1]);
+            ys[2 * u + 1] = 0.0f;
+        } else {
+            ys[u] = a[0];
+        }
+    };
     for (int it = 0; it < p.iters; ++it) {
-        block_matvec<WK, 1, NR>(ws, p.ncols, 0, 1, p.NU, p.ncols, xs, p.ncols, 0, 1, [&](int u, int, const float* a) {
-            if constexpr (NR == 2) {
-                ys[2 * u] = tanhf(a[0]) * sigmoidf_(a[1]);
-                ys[2 * u + 1] = 0.0f;
-            } else {
-                ys[u] = a[0];
-            }
-        });
+        if constexpr (SHAPE == 0) {
+            block_matvec<WK, 1, NR>(ws, p.ncols, 0, 1, p.NU, p.ncols, xs, p.ncols, 0, 1, epi);
+        } else {
+            constexpr FixedShape f = FIXED_SHAPES[SHAPE - 1];
+            static_assert(f.nr == NR, "an instance's NR is its shape's");
+            matvec_fixed<WK, NR, f.rows / f.nr, f.cols, 256>(ws, xs, epi);
+        }
         agf_sync();
     }
     if (tid == 0) p.ticks[0] = agf_clock() - t0;
     for (int i = tid; i < p.NU * NR; i += NT) p.y[i] = ys[i];
+}
+
+// Host side: calls go(WK(), NR, SHAPE) (the last two std::integral_constant) for p's kernel instance.
+template <class Go>
+void matvec_dispatch(const MatvecParams& p, int wtype, Go go) {
+    int shape = 0;
+    for (int i = 0; p.fixed && i < N_FIXED; ++i)
+        if (FIXED_SHAPES[i].rows == p.NU * p.NR && FIXED_SHAPES[i].cols == p.ncols && FIXED_SHAPES[i].nr == p.NR) shape = i + 1;
+    if (p.fixed && shape == 0) throw std::invalid_argument("matvec_bench: no fixed-shape instance for this shape (FIXED_SHAPES)");
+    auto typed = [&](auto nr, auto sh) {
+        if (wtype == 0) go(F32(), nr, sh);
+        else if (wtype == 1) go(F16(), nr, sh);
+        else go(BF16(), nr, sh);
+    };
+    using One = std::integral_constant<int, 1>;
+    using Two = std::integral_constant<int, 2>;
+    switch (shape) {
+        case 0: p.NR == 2 ? typed(Two(), std::integral_constant<int, 0>()) : typed(One(), std::integral_constant<int, 0>()); break;
+        case 1: typed(Two(), std::integral_constant<int, 1>()); break;
+        case 2: typed(One(), std::integral_constant<int, 2>()); break;
+        case 3: typed(One(), std::integral_constant<int, 3>()); break;
+        case 4: typed(One(), std::integral_constant<int, 4>()); break;
+        default: typed(One(), std::integral_constant<int, 5>()); break;
+    }
+    static_assert(N_FIXED == 5, "one case per fixed shape");
 }
 
 AGF_KERNEL void warp_sampler_kernel(const SamplerParams p) {

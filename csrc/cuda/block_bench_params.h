@@ -14,6 +14,7 @@ struct MatvecParams {
     float* y;          // [NU * NR] the last iteration's result (NR = 2: y[2u] = the gate of unit u, y[2u+1] = 0)
     long long* ticks;  // [1] clock ticks of the whole loop (thread 0)
     int NU, NR, ncols, iters;
+    int fixed;         // 1: the compile-time-shaped product (matvec_fixed), 256 threads, W1's shapes only
 };
 
 // weights, then x and y, all in the block's dynamic shared memory
@@ -23,7 +24,7 @@ inline size_t matvec_smem(const MatvecParams& p, size_t wbytes) {
 }
 
 inline MatvecParams make_matvec_params(std::uintptr_t w, std::uintptr_t x, std::uintptr_t y, std::uintptr_t ticks,
-                                       int NU, int NR, int ncols, int iters, int wtype, int threads) {
+                                       int NU, int NR, int ncols, int iters, int wtype, int threads, int fixed) {
     if (NU < 1 || (NR != 1 && NR != 2) || ncols < 8 || ncols % 8 || iters < 1)
         throw std::invalid_argument("matvec_bench: need NU >= 1, NR 1 or 2, ncols a positive multiple of 8, iters >= 1");
     if (wtype < 0 || wtype > 2) throw std::invalid_argument("matvec_bench: wtype must be 0 (fp32), 1 (fp16) or 2 (bf16)");
@@ -31,7 +32,8 @@ inline MatvecParams make_matvec_params(std::uintptr_t w, std::uintptr_t x, std::
         throw std::invalid_argument("matvec_bench: threads must be a multiple of 32 in [32, 256]");
     if (!w || !x || !y || !ticks) throw std::invalid_argument("matvec_bench: null pointer");
     MatvecParams p{reinterpret_cast<const void*>(w), reinterpret_cast<const float*>(x), reinterpret_cast<float*>(y),
-                   reinterpret_cast<long long*>(ticks), NU, NR, ncols, iters};
+                   reinterpret_cast<long long*>(ticks), NU, NR, ncols, iters, fixed ? 1 : 0};
+    if (fixed && threads != 256) throw std::invalid_argument("matvec_bench: the fixed-shape products are built for 256 threads");
     if (matvec_smem(p, wtype == 0 ? 4 : 2) > 227 * 1024)
         throw std::invalid_argument("matvec_bench: the weights do not fit one block's shared memory (227 KB)");
     return p;

@@ -9,6 +9,7 @@
 #include <type_traits>
 
 #include "compat.h"
+#include "hd.h"
 
 #ifdef __CUDACC__
 // at most n threads, and one block per SM is enough (a persistent kernel's blocks each fill an SM's
@@ -144,7 +145,7 @@ struct PhaseClock {
 // costs a few dependent loads, FMAs and shuffles: fewer passes = less latency), but no more than
 // 8 vectors per lane per pass, at most a warp and at most the row's vector count. A pure function
 // of (NU, nvec, NT): products with equal shapes map units to the same threads.
-AGF_DEV int lanes_per_unit(int NU, int nvec, int NT) {
+AGF_HD constexpr int lanes_per_unit(int NU, int nvec, int NT) {
     int tpo = 1;
     while (tpo < 32 && 2 * tpo * NU <= NT) tpo *= 2;
     while (tpo < 32 && nvec > 8 * tpo) tpo *= 2;
@@ -209,6 +210,47 @@ AGF_DEV void matvec(const typename WK::T* W, int ld, ptrdiff_t mstride, int nsum
                     epi(u, m, a);
                 }
             }
+    }
+}
+
+// matvec for one stream with every shape a compile-time constant (NU units of NR rows, NCOLS
+// columns, NT threads): the same units on the same lanes and the same order of operations, so the
+// same bits as matvec, but the unit loop, the vector loop and the shuffles unroll and the index
+// arithmetic folds away. An experiment for now (block_bench.cuh times both at W1's shapes): the
+// kernels call matvec, whose every product recomputes its lane split and loop bounds at run time.
+template <class WK, int NR, int NU, int NCOLS, int NT, class Epi>
+AGF_DEV void matvec_fixed(const typename WK::T* W, const float* x, Epi epi) {
+    static_assert(NCOLS % 8 == 0, "rows are read in 8-element vectors");
+    constexpr int NVEC = NCOLS / 8, TPO = lanes_per_unit(NU, NVEC, NT), PER = NT / TPO;
+    constexpr int NV = (NVEC + TPO - 1) / TPO;  // vectors per lane
+    const int tid = agf_tid(), sub = tid % TPO;
+    AGF_UNROLL
+    for (int base = 0; base < NU; base += PER) {
+        const int u = base + tid / TPO;
+        float acc[NR];
+        AGF_UNROLL
+        for (int r = 0; r < NR; ++r) acc[r] = 0.0f;
+        if (u < NU) {
+            AGF_UNROLL
+            for (int j = 0; j < NV; ++j) {
+                const int v = sub + j * TPO;
+                if (NVEC % TPO == 0 || v < NVEC) {
+                    float w[NR][8], xv[8];
+                    AGF_UNROLL
+                    for (int r = 0; r < NR; ++r) load8(W + static_cast<size_t>(u * NR + r) * NCOLS + v * 8, w[r], WK());
+                    load8s(x + v * 8, xv);
+                    AGF_UNROLL
+                    for (int r = 0; r < NR; ++r)
+                        AGF_UNROLL
+                        for (int i = 0; i < 8; ++i) acc[r] = fmaf(w[r][i], xv[i], acc[r]);
+                }
+            }
+        }
+        AGF_UNROLL
+        for (int off = TPO >> 1; off > 0; off >>= 1)
+            AGF_UNROLL
+            for (int r = 0; r < NR; ++r) acc[r] += agf_shfl_xor(acc[r], off);
+        if (u < NU && sub == 0) epi(u, 0, acc);
     }
 }
 
