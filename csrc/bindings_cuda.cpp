@@ -86,6 +86,9 @@ PYBIND11_MODULE(_C_cuda, m) {
         agf::wnp::Params p = agf::wnp::params_from_dict(d);
         return agf::wnp::plan_dict(p, budget, wtype);
     });
+    m.def("wavenet_persistent_shape_variant", [](const py::dict& d, int threads) {
+        return agf::wnp::shape_variant(agf::wnp::params_from_dict(d), threads);
+    });
     m.def("wavenet_persistent_max_blocks", [](int wtype, int M, int threads, size_t smem) {
         int n = 0;
         agf::wnp::weight_bytes(wtype);

@@ -19,14 +19,20 @@ using namespace agf::wnp;
 
 namespace {
 
-template <class WK, int MT>
-void run(const Params& p, int threads, size_t smem, uint64_t seed) {
+template <class WK, int MT, int SH>
+void run_sh(const Params& p, int threads, size_t smem, uint64_t seed) {
     const unsigned grid = static_cast<unsigned>(p.nchains * (p.nblk + 1));
     if (p.dsmem)  // a chain is one cluster
-        agf_emu::launch(grid, threads, smem, [&p]() { wavenet_persistent_kernel<WK, MT, true>(p); }, seed,
+        agf_emu::launch(grid, threads, smem, [&p]() { wavenet_persistent_kernel<WK, MT, true, SH>(p); }, seed,
                         static_cast<unsigned>(p.nblk + 1));
     else
-        agf_emu::launch(grid, threads, smem, [&p]() { wavenet_persistent_kernel<WK, MT, false>(p); }, seed);
+        agf_emu::launch(grid, threads, smem, [&p]() { wavenet_persistent_kernel<WK, MT, false, SH>(p); }, seed);
+}
+
+template <class WK, int MT>
+void run(const Params& p, int threads, size_t smem, uint64_t seed) {
+    if (MT == 1 && shape_variant(p, threads) == 1) run_sh<WK, 1, 1>(p, threads, smem, seed);
+    else run_sh<WK, MT, 0>(p, threads, smem, seed);
 }
 
 template <class WK, int MT>
@@ -72,6 +78,9 @@ PYBIND11_MODULE(_C_cuda_emu, m) {
         return plan_dict(p, budget, wtype);
     });
     m.def("selftest", &selftest);
+    m.def("wavenet_persistent_shape_variant", [](const py::dict& d, int threads) {
+        return agf::wnp::shape_variant(agf::wnp::params_from_dict(d), threads);
+    });
     m.def("wavenet_persistent", [](const py::dict& d, size_t budget, int wtype, int threads, uint64_t seed) {
         Params p = params_from_dict(d);
         const size_t smem = plan(p, budget, weight_bytes(wtype));

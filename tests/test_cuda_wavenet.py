@@ -144,6 +144,38 @@ def test_sampled_generation_matches_eager_across_chunks_and_chains(variant, tran
         assert rel_err(got, ref) <= 1e-5
 
 
+W1_SHAPED = dict(layers=3, stacks=1, residual_channels=64, gate_channels=128, skip_channels=128, out_hidden=128)
+
+
+@pytest.mark.parametrize("where", WHERE)
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float16])
+def test_w1_shapes_run_the_fixed_shape_instance_with_the_same_bits(dtype, where):
+    """W1's sizes with one stream per chain and 256 threads run the kernel instance whose products
+    have compile-time shapes (matvec_fixed): teacher-forced outputs match eager, and sampled and
+    teacher-forced outputs are bit-equal to the generic instance's (fixed_shapes=False)."""
+    model = agf.build("tiny-wavenet", seed=8, **W1_SHAPED)
+    cfg, T = model.config, 24
+    g = torch.Generator().manual_seed(3)
+    mel = torch.randn(1, cfg.n_mels, 1, generator=g)
+    x = torch.randint(0, cfg.quantize_channels, (1, T), generator=g).float()
+    nz = torch.from_numpy(rt.draw_noise(cfg, 9, T)[None])
+    fixed = make(model, where, dtype=dtype, threads=256, smem_budget=40 * 1024)
+    generic = make(model, where, dtype=dtype, threads=256, smem_budget=40 * 1024, fixed_shapes=False)
+    assert fixed.shape_variant(1) == 1 and generic.shape_variant(1) == 0 and fixed.shape_variant(2, 2) == 0
+    assert fixed.plan(1, 1)["nblk"] >= 2  # a ring, not one block
+    d = dev(where)
+    m = model.to(d)
+    _, tf_fixed = rt.run_cuda(m, T, mel=mel.to(d), teacher=x.to(d), loop=fixed)
+    _, tf_generic = rt.run_cuda(m, T, mel=mel.to(d), teacher=x.to(d), loop=generic)
+    assert torch.equal(tf_fixed.cpu(), tf_generic.cpu())
+    if dtype == torch.float32:
+        _, ref = rt.run_torch(model.cpu(), T, mel=mel, teacher=x.long())
+        assert rel_err(tf_fixed.cpu(), ref) <= 1e-5
+    s_fixed, _ = rt.run_cuda(m, T, mel=mel.to(d), noise=nz.to(d), loop=fixed)
+    s_generic, _ = rt.run_cuda(m, T, mel=mel.to(d), noise=nz.to(d), loop=generic)
+    assert torch.equal(s_fixed.cpu(), s_generic.cpu())
+
+
 @pytest.mark.parametrize("where", WHERE)
 @pytest.mark.parametrize("dtype", [torch.float16, torch.bfloat16])
 def test_half_weights_equal_fp32_math_on_rounded_weights(dtype, where):  # "auto": dsmem on the emulator

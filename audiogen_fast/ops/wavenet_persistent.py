@@ -47,7 +47,7 @@ class WaveNetPersistentLoop:
 
     def __init__(self, model, dtype=None, emulate: bool = False, smem_budget: int | None = None,
                  streams_per_chain: int | None = None, threads: int = 256, seed: int = 0, transport: str = "auto",
-                 pack: str = "auto", profile: bool = False):
+                 pack: str = "auto", profile: bool = False, fixed_shapes: bool = True):
         cfg = model.config
         p = next(model.parameters())
         dtype = p.dtype if dtype is None else dtype
@@ -125,6 +125,9 @@ class WaveNetPersistentLoop:
         if pack not in packs:
             raise ValueError(f"pack must be one of {', '.join(packs)}, got {pack!r}")
         self.base["pack"] = packs[pack]
+        # fixed_shapes: W1's padded sizes with one stream per chain and 256 threads run the kernel
+        # instance whose products have compile-time shapes (the same bits; False: the generic one)
+        self.base["shapes"] = int(bool(fixed_shapes))
         self._scratch = Scratch(self.device)
         # profile=True: every launch also sums clock ticks per phase and block (profile_report())
         self.profile = bool(profile)
@@ -159,6 +162,11 @@ class WaveNetPersistentLoop:
         many streams share its chain (only where the weights live may change)."""
         d = dict(self._dict(1, 1), dsmem=int(dsmem))
         return self.ext.wavenet_persistent_plan(d, self.smem_budget, self.wtype)["blk_lo"]
+
+    def shape_variant(self, B: int, M: int = 1) -> int:
+        """1 when B streams, M per chain run the compile-time-shaped kernel instance (W1's sizes,
+        one stream per chain, 256 threads, fixed_shapes), else 0."""
+        return self.ext.wavenet_persistent_shape_variant(self._dict(B, M), self.threads)
 
     def _dict(self, B, M):
         d = dict(self.base, B=B, M=M, Tc=1, t0=0, teacher=0, tag=0)

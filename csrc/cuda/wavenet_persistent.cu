@@ -12,24 +12,35 @@ namespace wnp {
 
 using KernelFn = void (*)(const Params);
 
-static KernelFn pick(int wtype, int MT) {  // MT streams per chain: 1, 8, or 16 (tensor cores for 16-bit weights)
-    if (MT == 1) return wtype == 0 ? wavenet_persistent_kernel<F32, 1, false>
-                      : wtype == 1 ? wavenet_persistent_kernel<F16, 1, false> : wavenet_persistent_kernel<BF16, 1, false>;
-    if (MT == 8) return wtype == 0 ? wavenet_persistent_kernel<F32, 8, false>
-                      : wtype == 1 ? wavenet_persistent_kernel<F16, 8, false> : wavenet_persistent_kernel<BF16, 8, false>;
-    return wtype == 0 ? wavenet_persistent_kernel<F32, 16, false>
-         : wtype == 1 ? wavenet_persistent_kernel<F16, 16, false> : wavenet_persistent_kernel<BF16, 16, false>;
+// MT streams per chain: 1, 8, or 16 (tensor cores for 16-bit weights); SH: shape_variant() (MT = 1 only)
+static KernelFn pick(int wtype, int MT, int SH) {
+    if (MT == 1 && SH == 1)
+        return wtype == 0 ? wavenet_persistent_kernel<F32, 1, false, 1>
+             : wtype == 1 ? wavenet_persistent_kernel<F16, 1, false, 1> : wavenet_persistent_kernel<BF16, 1, false, 1>;
+    if (MT == 1) return wtype == 0 ? wavenet_persistent_kernel<F32, 1, false, 0>
+                      : wtype == 1 ? wavenet_persistent_kernel<F16, 1, false, 0> : wavenet_persistent_kernel<BF16, 1, false, 0>;
+    if (MT == 8) return wtype == 0 ? wavenet_persistent_kernel<F32, 8, false, 0>
+                      : wtype == 1 ? wavenet_persistent_kernel<F16, 8, false, 0> : wavenet_persistent_kernel<BF16, 8, false, 0>;
+    return wtype == 0 ? wavenet_persistent_kernel<F32, 16, false, 0>
+         : wtype == 1 ? wavenet_persistent_kernel<F16, 16, false, 0> : wavenet_persistent_kernel<BF16, 16, false, 0>;
 }
 
+// the fewer of the two shape variants' counts (the caller does not know which one it will launch)
 cudaError_t max_resident_blocks(int wtype, int MT, int threads, size_t smem, int* out) {
-    return resident_blocks(pick(wtype, MT), threads, smem, out);
+    cudaError_t e = resident_blocks(pick(wtype, MT, 0), threads, smem, out);
+    if (e != cudaSuccess || MT != 1) return e;
+    int n1 = 0;
+    e = resident_blocks(pick(wtype, MT, 1), threads, smem, &n1);
+    if (n1 < *out) *out = n1;
+    return e;
 }
 
 cudaError_t launch_cluster(const Params& p, int wtype, int MT, int threads, size_t smem, cudaStream_t stream);
 
 cudaError_t launch(const Params& p, int wtype, int MT, int threads, size_t smem, cudaStream_t stream) {
     if (p.dsmem) return launch_cluster(p, wtype, MT, threads, smem, stream);
-    return cooperative_launch(pick(wtype, MT), p, static_cast<unsigned>(p.nchains * (p.nblk + 1)), threads, smem, stream);
+    return cooperative_launch(pick(wtype, MT, shape_variant(p, threads)), p, static_cast<unsigned>(p.nchains * (p.nblk + 1)),
+                              threads, smem, stream);
 }
 
 }  // namespace wnp

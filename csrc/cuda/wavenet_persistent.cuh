@@ -25,6 +25,9 @@
 // on the critical path remain, per layer, the current-tap product (R -> G), the gate, and the
 // residual product (G/2 -> R), each one block-wide matrix-vector product behind a barrier.
 //
+// SH = 1 (shape_variant(): W1's padded sizes, one stream, 256 threads): the critical products and
+// the output stack run as matvec_fixed with their shapes as constants (the same bits as matvec).
+//
 // Shapes (padded sizes Xp are multiples of 8 so every row is read in 16/32-byte vectors; the
 // padding holds zeros): B streams, Tc steps, L layers, K taps, R residual, G2 = G/2 gate channels,
 // S skip, H output hidden, OUT outputs, IN embedding rows (classes for mu-law, else 1).
@@ -98,7 +101,7 @@ AGF_DEV long long* prof_row(const Params& p, int chain, int r) {
 
 // ---- the two block roles -------------------------------------------------------------------
 
-template <class WK, int MT, bool DS>
+template <class WK, int MT, bool DS, int SH>
 AGF_DEV void layer_block(const Params& p, int chain, int r) {
     using WT = typename WK::T;
     const int tid = agf_tid(), NT = agf_nthreads();
@@ -207,17 +210,20 @@ AGF_DEV void layer_block(const Params& p, int chain, int r) {
             }
             const float* pr0 = pre + li * p.M * 2 * G2p;
             float* zl = z + li * p.M * G2p;
-            block_matvec<WK, MT, 2>(WCUR(li), Rp, 0, 1, G2p, Rp, h, Rp, 0, M,
-                              [&](int c, int m, const float* a) {
-                                  const float* pr = pr0 + m * 2 * G2p;
-                                  zl[m * G2p + c] = c < p.G2 ? tanhf(a[0] + pr[c]) * sigmoidf_(a[1] + pr[G2p + c]) : 0.0f;
-                              });
+            auto gate = [&](int c, int m, const float* a) {
+                const float* pr = pr0 + m * 2 * G2p;
+                zl[m * G2p + c] = c < p.G2 ? tanhf(a[0] + pr[c]) * sigmoidf_(a[1] + pr[G2p + c]) : 0.0f;
+            };
+            if constexpr (SH == 1) matvec_fixed<WK, 2, 64, 64, 256>(WCUR(li), h, gate);
+            else block_matvec<WK, MT, 2>(WCUR(li), Rp, 0, 1, G2p, Rp, h, Rp, 0, M, gate);
             agf_sync();
             prof.mark(L_GATE);
             const float* bo = p.bos + static_cast<size_t>(l) * RS;
-            block_matvec<WK, MT, 1>(WRES(li), G2p, 0, 1, Rp, G2p, zl, G2p, 0, M, [&](int o, int m, const float* a) {
+            auto residual = [&](int o, int m, const float* a) {
                 h[m * Rp + o] = (h[m * Rp + o] + (a[0] + bo[o])) * 0.70710678118654752f;
-            });
+            };
+            if constexpr (SH == 1) matvec_fixed<WK, 1, 64, 64, 256>(WRES(li), zl, residual);
+            else block_matvec<WK, MT, 1>(WRES(li), G2p, 0, 1, Rp, G2p, zl, G2p, 0, M, residual);
             agf_sync();
             prof.mark(L_RES);
         }
@@ -231,11 +237,12 @@ AGF_DEV void layer_block(const Params& p, int chain, int r) {
         // 6. this block's skip partial: sum over own layers of Ws z + bs, straight to the output block
         for (int li = 0; li < nl; ++li) {
             const float* bs = p.bos + static_cast<size_t>(la + li) * RS + Rp;
-            block_matvec<WK, MT, 1>(WSKIP(li), G2p, 0, 1, Sp, G2p, z + li * p.M * G2p, G2p, 0, M,
-                              [&](int o, int m, const float* a) {  // unit o maps to the same thread for every li
-                                  const float v = a[0] + bs[o];
-                                  skip[m * Sp + o] = li == 0 ? v : skip[m * Sp + o] + v;
-                              });
+            auto add_skip = [&](int o, int m, const float* a) {  // unit o maps to the same thread for every li
+                const float v = a[0] + bs[o];
+                skip[m * Sp + o] = li == 0 ? v : skip[m * Sp + o] + v;
+            };
+            if constexpr (SH == 1) matvec_fixed<WK, 1, 128, 64, 256>(WSKIP(li), z + li * p.M * G2p, add_skip);
+            else block_matvec<WK, MT, 1>(WSKIP(li), G2p, 0, 1, Sp, G2p, z + li * p.M * G2p, G2p, 0, M, add_skip);
         }
         agf_sync();
         for (int idx = tid; idx < M * Sp; idx += NT) skip_out[idx] = skip[idx];
@@ -254,7 +261,7 @@ AGF_DEV void embed(const Params& p, const float* xs, float* mail, int M) {
     }
 }
 
-template <class WK, int MT, bool DS>
+template <class WK, int MT, bool DS, int SH>
 AGF_DEV void output_block(const Params& p, int chain) {
     using WT = typename WK::T;
     const int tid = agf_tid(), NT = agf_nthreads(), r = p.nblk;
@@ -308,12 +315,14 @@ AGF_DEV void output_block(const Params& p, int chain) {
         }
         agf_sync();
         prof.mark(O_SUM);
-        block_matvec<WK, MT, 1>(W1, Sp, 0, 1, Hp, Sp, y, Sp, 0, M,
-                          [&](int o, int m, const float* a) { hid[m * Hp + o] = fmaxf(a[0] + p.b1[o], 0.0f); });
+        auto hidden = [&](int o, int m, const float* a) { hid[m * Hp + o] = fmaxf(a[0] + p.b1[o], 0.0f); };
+        if constexpr (SH == 1) matvec_fixed<WK, 1, 128, 128, 256>(W1, y, hidden);
+        else block_matvec<WK, MT, 1>(W1, Sp, 0, 1, Hp, Sp, y, Sp, 0, M, hidden);
         agf_sync();
         prof.mark(O_HIDDEN);
-        block_matvec<WK, MT, 1>(W2, Hp, 0, 1, OUTp, Hp, hid, Hp, 0, M,
-                          [&](int o, int m, const float* a) { lg[m * OUTp + o] = a[0] + p.b2[o]; });
+        auto logits = [&](int o, int m, const float* a) { lg[m * OUTp + o] = a[0] + p.b2[o]; };
+        if constexpr (SH == 1) matvec_fixed<WK, 1, 256, 128, 256>(W2, hid, logits);
+        else block_matvec<WK, MT, 1>(W2, Hp, 0, 1, OUTp, Hp, hid, Hp, 0, M, logits);
         agf_sync();
         prof.mark(O_LOGITS);
         if (p.teacher) {
@@ -345,15 +354,15 @@ AGF_DEV void output_block(const Params& p, int chain) {
     if (tid < M) p.x[s0 + tid] = xs[tid];
 }
 
-template <class WK, int MT, bool DS>
+template <class WK, int MT, bool DS, int SH>
 AGF_KERNEL void AGF_LAUNCH_BOUNDS(MAX_THREADS) wavenet_persistent_kernel(const Params p) {
     const int chain = agf_bid() / (p.nblk + 1), r = agf_bid() % (p.nblk + 1);
     if (DS) {  // every flag in the cluster is zero before anyone may set one
         if (agf_tid() < MAX_CLUSTER) ds_flags()[agf_tid()] = 0;
         agf_cluster_sync();
     }
-    if (r == p.nblk) output_block<WK, MT, DS>(p, chain);
-    else layer_block<WK, MT, DS>(p, chain, r);
+    if (r == p.nblk) output_block<WK, MT, DS, SH>(p, chain);
+    else layer_block<WK, MT, DS, SH>(p, chain, r);
     if (DS) agf_cluster_sync();  // no block leaves while a peer may still write its shared memory
 }
 

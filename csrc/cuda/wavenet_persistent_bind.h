@@ -36,6 +36,7 @@ inline Params params_from_dict(const py::dict& d) {
     p.M = geti(d, "M");
     p.dsmem = d.contains("dsmem") ? geti(d, "dsmem") : 0;
     p.pack = d.contains("pack") ? geti(d, "pack") : 0;
+    p.shapes = d.contains("shapes") ? geti(d, "shapes") : 1;
     if (d.contains("blk_lo") && !d["blk_lo"].is_none()) {  // a fixed layer partition
         std::vector<int> lo = d["blk_lo"].cast<std::vector<int>>();
         const int nb = static_cast<int>(lo.size()) - 1;

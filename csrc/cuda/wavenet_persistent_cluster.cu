@@ -13,13 +13,16 @@ namespace wnp {
 
 using KernelFn = void (*)(const Params);
 
-static KernelFn pick_ds(int wtype, int MT) {  // MT streams per chain: 1, 8, or 16 (tensor cores for 16-bit weights)
-    if (MT == 1) return wtype == 0 ? wavenet_persistent_kernel<F32, 1, true>
-                      : wtype == 1 ? wavenet_persistent_kernel<F16, 1, true> : wavenet_persistent_kernel<BF16, 1, true>;
-    if (MT == 8) return wtype == 0 ? wavenet_persistent_kernel<F32, 8, true>
-                      : wtype == 1 ? wavenet_persistent_kernel<F16, 8, true> : wavenet_persistent_kernel<BF16, 8, true>;
-    return wtype == 0 ? wavenet_persistent_kernel<F32, 16, true>
-         : wtype == 1 ? wavenet_persistent_kernel<F16, 16, true> : wavenet_persistent_kernel<BF16, 16, true>;
+static KernelFn pick_ds(int wtype, int MT, int SH) {  // as pick() in wavenet_persistent.cu
+    if (MT == 1 && SH == 1)
+        return wtype == 0 ? wavenet_persistent_kernel<F32, 1, true, 1>
+             : wtype == 1 ? wavenet_persistent_kernel<F16, 1, true, 1> : wavenet_persistent_kernel<BF16, 1, true, 1>;
+    if (MT == 1) return wtype == 0 ? wavenet_persistent_kernel<F32, 1, true, 0>
+                      : wtype == 1 ? wavenet_persistent_kernel<F16, 1, true, 0> : wavenet_persistent_kernel<BF16, 1, true, 0>;
+    if (MT == 8) return wtype == 0 ? wavenet_persistent_kernel<F32, 8, true, 0>
+                      : wtype == 1 ? wavenet_persistent_kernel<F16, 8, true, 0> : wavenet_persistent_kernel<BF16, 8, true, 0>;
+    return wtype == 0 ? wavenet_persistent_kernel<F32, 16, true, 0>
+         : wtype == 1 ? wavenet_persistent_kernel<F16, 16, true, 0> : wavenet_persistent_kernel<BF16, 16, true, 0>;
 }
 
 static void config(cudaLaunchConfig_t& cfg, cudaLaunchAttribute* attr, const Params& p, int threads, size_t smem,
@@ -46,7 +49,7 @@ static cudaError_t prepare(KernelFn k, const Params& p, size_t smem) {
 }
 
 cudaError_t launch_cluster(const Params& p, int wtype, int MT, int threads, size_t smem, cudaStream_t stream) {
-    KernelFn k = pick_ds(wtype, MT);
+    KernelFn k = pick_ds(wtype, MT, shape_variant(p, threads));
     cudaError_t e = prepare(k, p, smem);
     if (e != cudaSuccess) return e;
     cudaLaunchConfig_t cfg;
@@ -57,7 +60,7 @@ cudaError_t launch_cluster(const Params& p, int wtype, int MT, int threads, size
 
 // clusters of this shape the GPU can hold at once (0: not even one, e.g. too much shared memory)
 cudaError_t max_active_clusters(const Params& p, int wtype, int MT, int threads, size_t smem, int* out) {
-    KernelFn k = pick_ds(wtype, MT);
+    KernelFn k = pick_ds(wtype, MT, shape_variant(p, threads));
     cudaError_t e = prepare(k, p, smem);
     if (e != cudaSuccess) return e;
     cudaLaunchConfig_t cfg;

@@ -17,6 +17,12 @@ constexpr int MAX_STREAMS = 16;  // streams per chain
 // the kernel variant for M streams per chain: 1, 8, or 16 (tensor cores with 16-bit weights)
 AGF_HD inline int streams_variant(int M) { return M <= 1 ? 1 : M <= 8 ? 8 : 16; }
 
+// The layer products' shape variant: 1 where every padded size is W1's (R 64, G/2 64, S 128, H 128,
+// 256 outputs) with one stream per chain and 256 threads (the kernel instance whose critical
+// products have compile-time shapes), else 0. Defined after Params.
+struct Params;
+AGF_HD inline int shape_variant(const Params& p, int threads);
+
 struct Params {
     int B, Tc, L, K, R, Rp, G2, G2p, S, Sp, H, Hp, OUT, OUTp, IN;
     int mode;      // 0 mu-law softmax, 1 mixture of logistics, 2 Gaussian
@@ -37,6 +43,8 @@ struct Params {
     int fixed;     // 1: keep the layer partition given in blk_lo / nblk (only choose where weights
                    // live): the partition decides the skip sums' order, so a stream's result must
                    // not depend on how many streams share its chain
+    int shapes;    // 1 (default): where shape_variant() allows, the products run with compile-time
+                   // shapes (matvec_fixed: the same bits, fewer instructions); 0: always run-time shapes
     int dil[MAX_LAYERS], hoff[MAX_LAYERS];  // dilation, first ring row of each layer
     const void* wg;      // [L][K][2 * G2p][Rp]  row 2c: tanh channel c, row 2c + 1: sigmoid channel c
     const void* wos;     // [L][Rp + Sp][G2p]    rows < Rp residual, rows Rp.. skip
@@ -60,6 +68,13 @@ struct Params {
     long long* prof;     // [nchains][nblk + 1][NPHASE] clock ticks per phase, summed over the chunk
                          // (nullptr: no profile); phases: LayerPhase / OutPhase below
 };
+
+AGF_HD inline int shape_variant(const Params& p, int threads) {
+    return p.shapes && p.M == 1 && threads == 256 && p.Rp == 64 && p.G2p == 64 && p.Sp == 128 && p.Hp == 128 &&
+                   p.OUTp == 256
+               ? 1
+               : 0;
+}
 
 // Phases of the profile (Params.prof; kernel_common.cuh PhaseClock): a layer block's per-sample
 // loop, then the output block's (names in audiogen_fast/ops/wavenet_persistent.py).
