@@ -9,6 +9,7 @@
 //   agf_wait_ge(flag, v)       the same until *flag >= v
 //   agf_publish(flag, v)       __threadfence + release store (after the data it announces)
 //   agf_ldcg(p)                a load that bypasses L1 (data written by other SMs this launch)
+//   agf_ldcg4(p, v)            the same for 4 floats at once (p 16-byte aligned)
 //   agf_half2float / agf_bf162float   from raw 16-bit storage; agf_bits_float(u32) reinterprets
 //   agf_mma_16816(c, a, b, bf16)   a warp's tensor-core m16n8k16 product (fp16 / bf16 in, fp32 acc)
 //   agf_clock()                a cycle counter (clock64; the emulator counts calls: order only)
@@ -70,6 +71,10 @@ AGF_DEV void agf_publish(unsigned long long* p, unsigned long long v) {
     asm volatile("st.release.gpu.global.u64 [%0], %1;" ::"l"(p), "l"(v) : "memory");
 }
 AGF_DEV float agf_ldcg(const float* p) { return __ldcg(p); }
+AGF_DEV void agf_ldcg4(const float* p, float v[4]) {
+    const float4 q = __ldcg(reinterpret_cast<const float4*>(p));
+    v[0] = q.x; v[1] = q.y; v[2] = q.z; v[3] = q.w;
+}
 // Thread-block clusters (sm_90): distributed shared memory and the cluster barrier, in PTX so the
 // file still compiles for older targets (where these trap: the host never launches them there).
 AGF_DEV void* agf_cluster_map(void* p, int rank) {
@@ -170,6 +175,10 @@ inline void agf_publish(unsigned long long* p, unsigned long long v) {
     agf_emu::note_progress();
 }
 inline float agf_ldcg(const float* p) { return *p; }
+inline void agf_ldcg4(const float* p, float v[4]) {
+    agf_emu::check_aligned(p, 16, "4-float L2 load");
+    for (int i = 0; i < 4; ++i) v[i] = p[i];
+}
 inline void* agf_cluster_map(void* p, int rank) { return agf_emu::cluster_map(p, rank); }
 inline void agf_cluster_sync() { agf_emu::cluster_sync(); }
 inline void agf_wait_eq_cluster(const unsigned long long* p, unsigned long long v) { agf_wait_eq(p, v); }

@@ -168,14 +168,21 @@ AGF_DEV void layer_block(const Params& p, int chain, int r) {
     for (int tt = 0; tt < p.Tc; ++tt) {
         const long long t = p.t0 + tt;
         // 1. past inputs of the dilated taps, from the ring buffers (not on the critical path)
-        const int ntap = nl * (K - 1) * M * Rp;
+        // 4 floats per load where R allows (ring rows of R floats, 16-byte aligned): with 8 or 16
+        // streams a block gathers M x more of them per sample, each an L2 round trip
+        const int q = p.R % 4 == 0 ? 4 : 1, ntap = nl * (K - 1) * M * Rp / q;
         for (int idx = tid; idx < ntap; idx += NT) {
-            const int i = idx % Rp, m = (idx / Rp) % M, k = (idx / (Rp * M)) % (K - 1), li = idx / (Rp * M * (K - 1));
+            const int e = idx * q;
+            const int i = e % Rp, m = (e / Rp) % M, k = (e / (Rp * M)) % (K - 1), li = e / (Rp * M * (K - 1));
             const int l = la + li, d = p.dil[l], Ml = (K - 1) * d;
-            float v = 0.0f;
-            if (i < p.R)
-                v = agf_ldcg(p.hist + (static_cast<size_t>(s0 + m) * p.hist_rows + p.hoff[l] + ring_pos(t + k * d, Ml)) * p.R + i);
-            taps[((li * (K - 1) + k) * p.M + m) * Rp + i] = v;
+            float v[4] = {0.0f, 0.0f, 0.0f, 0.0f};
+            if (i < p.R) {  // with q = 4 the quad is wholly inside the row (R, Rp multiples of 4)
+                const float* src = p.hist + (static_cast<size_t>(s0 + m) * p.hist_rows + p.hoff[l] + ring_pos(t + k * d, Ml)) * p.R + i;
+                if (q == 4) agf_ldcg4(src, v);
+                else v[0] = agf_ldcg(src);
+            }
+            float* dst = taps + ((li * (K - 1) + k) * p.M + m) * Rp + i;
+            for (int j = 0; j < q; ++j) dst[j] = v[j];
         }
         agf_sync();
         prof.mark(L_TAPS);

@@ -123,12 +123,19 @@ AGF_DEV void wavernn_block(const Params& p, int chain, int b) {
     auto gather = [&](int stage, float* lo, int wlo, float* hi, int real, int t) {
         gather_wait(p, chain, stamp(t, stage + 1));
         prof.mark(P_WAIT);
+        // 4 floats per load (w and wlo are multiples of 8, rows of V 16-byte aligned): a thread's
+        // loads are L2 round trips that its shared-memory stores would otherwise serialise
         const int w = hi ? wlo + Rp : wlo;
-        for (int idx = tid; idx < M * w; idx += NT) {
-            const int m = idx / w, j = idx % w;
-            const float v = (j < wlo ? j : j - wlo) < real ? agf_ldcg(V(stage, m) + j) : 0.0f;
-            if (j < wlo) lo[m * wlo + j] = v;
-            else hi[m * Rp + j - wlo] = v;
+        for (int iv = tid; iv < M * w / 4; iv += NT) {
+            const int m = (4 * iv) / w, j0 = (4 * iv) % w;
+            float v[4];
+            agf_ldcg4(V(stage, m) + j0, v);
+            for (int k = 0; k < 4; ++k) {
+                const int j = j0 + k;
+                const float x = (j < wlo ? j : j - wlo) < real ? v[k] : 0.0f;  // padding reads as zeros
+                if (j < wlo) lo[m * wlo + j] = x;
+                else hi[m * Rp + j - wlo] = x;
+            }
         }
         agf_sync();
         prof.mark(P_READ);
