@@ -182,7 +182,9 @@ AGF_DEV void layer_block(const Params& p, int chain, int r) {
                 else v[0] = agf_ldcg(src);
             }
             float* dst = taps + ((li * (K - 1) + k) * p.M + m) * Rp + i;
-            for (int j = 0; j < q; ++j) dst[j] = v[j];
+            AGF_UNROLL
+            for (int j = 0; j < 4; ++j)  // constant indices: v stays in registers
+                if (j < q) dst[j] = v[j];
         }
         agf_sync();
         prof.mark(L_TAPS);
