@@ -112,6 +112,18 @@ def bench_wavenet(preset, quick):
         loop = wrt.triton_loop(model, weight_dtype=torch.float16)
         t = cuda_time(lambda: wrt.run_triton(model, n, mel=mel, noise=nz, loop=loop), reps=2)
         record(preset, "triton", "float16", B, n, t, eager_sps=eager, compile_sps=comp)
+    # many streams, 16 / 32 per program on tensor cores (ops/wavenet_loop_mm.py; issue 9's 256 streams)
+    if preset == "W1":
+        from audiogen_fast.ops.wavenet_loop_mm import WaveNetLoopMM
+        for bm, B in ((16, 256), (16, 2112), (32, 1024), (32, 4224)):
+            try:
+                mel, nz = inputs(B, n)
+                loop = WaveNetLoopMM(model, dtype=torch.float16, streams_per_program=bm)
+                t = cuda_time(lambda: wrt.run_triton(model, n, mel=mel, noise=nz, loop=loop), reps=2)
+            except Exception as e:  # a first GPU run of this kernel: report, keep the rest
+                print(f"{preset} triton-mm{bm} B={B}: {type(e).__name__}: {e}")
+                continue
+            record(preset, f"triton-mm{bm}", "float16", B, n, t, eager_sps=eager, compile_sps=comp)
 
 
 def bench_wavenet_cuda(preset, quick, eager, comp):

@@ -123,3 +123,126 @@ def test_launch_wrapper_rejects_wrong_sizes():
         loop.run_chunk(cond, hist[:, 1:], x, 0, noise=torch.zeros(1, 4, 1, device=DEV))
     with pytest.raises(ValueError, match="float32"):
         loop.run_chunk(cond.double(), hist, x, 0, noise=torch.zeros(1, 4, 1, device=DEV))
+
+
+# ---- BM streams per program on tensor cores (audiogen_fast/ops/wavenet_loop_mm.py) -------------
+
+@pytest.mark.parametrize("variant", list(VARIANTS))
+def test_multi_stream_loop_teacher_forced_matches_eager(variant):
+    """16 streams per program, 3 streams (13 padding rows): fp32 dots ("ieee") give the eager
+    loop's outputs for every model variant (odd sizes pad every channel count to 16)."""
+    from audiogen_fast.ops.wavenet_loop_mm import WaveNetLoopMM
+
+    if DEV == "cuda" and variant != "mulaw":
+        pytest.skip("on a GPU one variant: exact fp32 dots compile slowly (the 16-bit paths are the GPU's)")
+    model = agf.build("tiny-wavenet", seed=4, **VARIANTS[variant]).to(DEV)
+    cfg = model.config
+    B, T = 3, 19
+    g = torch.Generator().manual_seed(1)
+    mel = torch.randn(B, cfg.n_mels, 1, generator=g).to(DEV)
+    x = (torch.randint(0, cfg.quantize_channels, (B, T), generator=g) if cfg.output == "mulaw"
+         else torch.rand(B, T, generator=g) * 2 - 1).to(DEV)
+    spk = torch.tensor([1, 0, 1], device=DEV) if cfg.gin_channels else None
+    _, ref = rt.run_torch(model, T, mel=mel, speaker=spk, teacher=x)
+    loop = WaveNetLoopMM(model, dtype=torch.float32)
+    _, out = rt.run_triton(model, T, mel=mel, speaker=spk, teacher=x.float(), loop=loop)
+    assert rel_err(out, ref) <= 1e-5
+
+
+@pytest.mark.parametrize("variant", ["mulaw", "mol-k3", "gaussian"])
+def test_multi_stream_loop_sampled_matches_eager_and_each_stream_alone(variant):
+    """Sampled generation over two programs (17 streams, 16 per program), for mu-law across two
+    chunks (600 samples: the ring buffers and inputs carry over); a stream's samples do not depend
+    on which streams share its program (fp32: bit-equal to the stream run alone)."""
+    from audiogen_fast.ops.wavenet_loop_mm import WaveNetLoopMM
+
+    if DEV == "cuda" and variant != "mulaw":
+        pytest.skip("on a GPU one variant: exact fp32 dots compile slowly (the 16-bit paths are the GPU's)")
+    model = agf.build("tiny-wavenet", seed=5, **VARIANTS[variant]).to(DEV)
+    cfg = model.config
+    B, T = 17, 600 if variant == "mulaw" else 120  # the interpreter's time: one long case
+    mel = torch.randn(B, cfg.n_mels, 10, generator=torch.Generator().manual_seed(2)).to(DEV)
+    nz = torch.from_numpy(np.stack([rt.draw_noise(cfg, s, T) for s in range(B)])).to(DEV)
+    ref, _ = rt.run_torch(model, T, mel=mel, noise=nz)
+    loop = WaveNetLoopMM(model, dtype=torch.float32)
+    got, _ = rt.run_triton(model, T, mel=mel, noise=nz, loop=loop)
+    if cfg.output == "mulaw":
+        first_mismatch_is_a_boundary_flip(model, mel, ref, got, nz.cpu())
+        assert (got == ref).float().mean() > 0.99
+    else:
+        assert rel_err(got, ref) <= 1e-5
+    # the kernel alone, same conditioning bits (the Session's batched matmul need not give them):
+    # the last stream run in a program of its own
+    Tc = 40
+    cond = torch.randn(B, Tc, cfg.layers, cfg.gate_channels, generator=torch.Generator().manual_seed(3)).to(DEV)
+    hist, x0 = loop.new_state(B, 128 if cfg.output == "mulaw" else 0.0)
+    u = nz.reshape(B, T, -1)[:, :Tc].float().contiguous()
+    batched = loop.run_chunk(cond, hist, x0, 0, noise=u)
+    hist1, x1 = loop.new_state(1, 128 if cfg.output == "mulaw" else 0.0)
+    alone = loop.run_chunk(cond[16:].contiguous(), hist1, x1, 0, noise=u[16:].contiguous())
+    assert torch.equal(alone[0], batched[16]) and torch.equal(hist1[0], hist[16])
+
+
+def test_multi_stream_loop_rejects_bad_arguments():
+    from audiogen_fast.ops.wavenet_loop_mm import WaveNetLoopMM
+
+    model = agf.build("tiny-wavenet").to(DEV)
+    with pytest.raises(ValueError, match="streams_per_program"):
+        WaveNetLoopMM(model, dtype=torch.float32, streams_per_program=8)
+    loop = WaveNetLoopMM(model, dtype=torch.float32)
+    hist, x = loop.new_state(2, 128)
+    cond = torch.zeros(2, 4, 4, 16, device=DEV)
+    with pytest.raises(ValueError, match="cond"):
+        loop.run_chunk(torch.zeros(2, 4, 4, 15, device=DEV), hist, x, 0, noise=torch.zeros(2, 4, 1, device=DEV))
+    with pytest.raises(ValueError, match="noise"):
+        loop.run_chunk(cond, hist, x, 0, noise=torch.zeros(2, 3, 1, device=DEV))
+    with pytest.raises(ValueError, match="noise or teacher"):
+        loop.run_chunk(cond, hist, x, 0)
+
+
+@pytest.mark.gpu
+@pytest.mark.skipif(not HAS_CUDA, reason="needs a CUDA GPU")
+@pytest.mark.parametrize("dtype", [torch.float16, torch.bfloat16])
+def test_multi_stream_loop_half_weights_on_gpu(dtype, monkeypatch):
+    """16-bit weights on tensor cores: the activations enter each dot rounded to the weights' type,
+    fp32 accumulation. Reference: the eager loop with the matrices rounded and every product's left
+    operand rounded the same way (as the CUDA kernel's tensor-core test); also W1 in fp16 within 2x
+    of torch fp16's error against fp64."""
+    import copy
+
+    import torch.nn.functional as F
+    from audiogen_fast.ops.wavenet_loop_mm import WaveNetLoopMM
+
+    model = agf.build("tiny-wavenet", seed=11, residual_channels=16, gate_channels=32, skip_channels=24).cuda()
+    rounded = copy.deepcopy(model)
+    with torch.no_grad():
+        for lay in rounded.conv_layers:
+            for w in (lay.conv.weight, lay.conv1x1_out.weight, lay.conv1x1_skip.weight):
+                w.copy_(w.to(dtype).float())
+        for w in (rounded.last_conv1.weight, rounded.last_conv2.weight):
+            w.copy_(w.to(dtype).float())
+    addmm, linear = torch.addmm, F.linear
+    monkeypatch.setattr(torch, "addmm", lambda b, a, w, **kw: addmm(b, a.to(dtype).float(), w, **kw))
+    monkeypatch.setattr(F, "linear", lambda a, w, b=None: linear(a.to(dtype).float(), w, b))
+    cfg = model.config
+    B, T = 20, 24
+    g = torch.Generator().manual_seed(12)
+    mel = torch.randn(B, cfg.n_mels, 1, generator=g).cuda()
+    x = torch.randint(0, 256, (B, T), generator=g).cuda()
+    _, ref = rt.run_torch(rounded, T, mel=mel, teacher=x)
+    loop = WaveNetLoopMM(model, dtype=dtype)
+    _, out = rt.run_triton(model, T, mel=mel, teacher=x.float(), loop=loop)
+    monkeypatch.undo()
+    ulp = {torch.float16: 2.0 ** -11, torch.bfloat16: 2.0 ** -8}[dtype]
+    scale = ref.abs().max().item()
+    print(dtype, "max rel", rel_err(out, ref), "mean rel", (out - ref).abs().mean().item() / scale)
+    assert rel_err(out, ref) <= 4 * ulp and (out - ref).abs().mean().item() / scale <= 1e-4
+    if dtype == torch.float16:  # W1: within 2x of torch fp16's own error against fp64
+        w1 = agf.build("W1", seed=0).cuda()
+        melw = torch.randn(2, w1.config.n_mels, 1, device="cuda")
+        xw = torch.randint(0, 256, (2, 200), generator=torch.Generator().manual_seed(0)).cuda()
+        _, ref64 = rt.run_torch(w1.double(), 200, mel=melw.double(), teacher=xw)
+        w1 = w1.float()
+        _, torch_half = rt.run_torch(agf.build("W1", seed=0).cuda().half(), 200, mel=melw.half(), teacher=xw)
+        _, ours = rt.run_triton(w1, 200, mel=melw, teacher=xw.float(), loop=WaveNetLoopMM(w1, dtype=dtype))
+        assert rel_err(ours, ref64) <= 2 * rel_err(torch_half, ref64)

@@ -4,6 +4,7 @@ audiogen_fast/sampling.py (their reference), in fp32, on a logits row held in re
     inverse_cdf(logits, mask, u)        -> k: smallest class with CDF_k > u over the masked entries
     mol_sample(logits, rO, N_MIX, ...)  -> x: mixture-of-logistics sample from (logit_probs | means |
                                            log_scales) with uniforms u1 (component), u2 (value)
+    inverse_cdf_rows / mol_sample_rows   the same for each row of a [BM, C] tile (BM streams)
 """
 import triton
 import triton.language as tl
@@ -23,6 +24,27 @@ def mol_sample(logits, rO, u1, u2, log_scale_min, N_MIX: tl.constexpr):
     k = inverse_cdf(logits, rO < N_MIX, u1, N_MIX)
     mean = tl.sum(tl.where(rO == N_MIX + k, logits, 0.0), 0)
     ls = tl.maximum(tl.sum(tl.where(rO == 2 * N_MIX + k, logits, 0.0), 0), log_scale_min)
+    u2 = tl.minimum(tl.maximum(u2, 1e-5), 1.0 - 1e-5)
+    x = mean + tl.exp(ls) * (tl.log(u2) - tl.log(1.0 - u2))
+    return tl.minimum(tl.maximum(x, -1.0), 1.0)
+
+
+@triton.jit
+def inverse_cdf_rows(logits, mask, u, N: tl.constexpr):
+    """inverse_cdf for each row of logits [BM, C] (mask [C], u [BM]) -> [BM] classes."""
+    lg = tl.where(mask[None, :], logits, float("-inf"))
+    e = tl.where(mask[None, :], tl.exp(lg - tl.max(lg, 1)[:, None]), 0.0)
+    cdf = tl.cumsum(e, 1)
+    target = u[:, None] * tl.sum(e, 1)[:, None]
+    return tl.minimum(tl.sum(tl.where((cdf <= target) & mask[None, :], 1, 0), 1), N - 1)
+
+
+@triton.jit
+def mol_sample_rows(logits, rO, u1, u2, log_scale_min, N_MIX: tl.constexpr):
+    """mol_sample for each row of logits [BM, C] (rO [C], u1 / u2 [BM]) -> [BM] samples."""
+    k = inverse_cdf_rows(logits, rO < N_MIX, u1, N_MIX)
+    mean = tl.sum(tl.where(rO[None, :] == N_MIX + k[:, None], logits, 0.0), 1)
+    ls = tl.maximum(tl.sum(tl.where(rO[None, :] == 2 * N_MIX + k[:, None], logits, 0.0), 1), log_scale_min)
     u2 = tl.minimum(tl.maximum(u2, 1e-5), 1.0 - 1e-5)
     x = mean + tl.exp(ls) * (tl.log(u2) - tl.log(1.0 - u2))
     return tl.minimum(tl.maximum(x, -1.0), 1.0)

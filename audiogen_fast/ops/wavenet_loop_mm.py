@@ -1,0 +1,193 @@
+"""Triton: the WaveNet generation loop for BM streams per program, every product a tensor-core dot.
+
+The single-stream loop (wavenet_loop.py) re-reads every weight from L2 for each stream and sample:
+with many streams the GPU spends its time moving the same weights. Here program p owns streams
+[p BM, (p + 1) BM) in lockstep (one time step for all of them), keeps their states as the rows of
+[BM, C] tiles and runs each product for all BM streams at once as tl.dot:
+
+    a, g = h @ Wd[l, K-1] + sum_k tap_k @ Wd[l, k] + cond[t, l]   (the tanh / sigmoid halves, [BM, G2])
+    z = tanh(a) * sigmoid(g);  h = (h + z @ Wo[l] + bo[l]) * sqrt(1/2);  skip += z @ Ws[l] + bs[l]
+    logits = relu(relu(skip * scale) @ W1 + b1) @ W2 + b2;  x = sample(logits, u)  (row by row)
+
+so a weight tile read from L2 serves BM streams (the route to hundreds of real-time streams on
+one GPU, issue 9). Arithmetic: with 16-bit weights each dot's left operand (the activations) is
+rounded to the weights' type and accumulated in fp32 (as the CUDA kernel's 16-stream tensor-core
+variant does); with fp32 weights the dots are exact fp32 ("ieee"), which is what the tests check
+on the CPU (TRITON_INTERPRET=1). Tiles need power-of-two sizes of at least 16: every channel
+count is padded (the padding holds zeros and is masked out of the samplers).
+
+Shapes: B streams, Tc steps in this chunk, L layers, K taps, R residual, G2 = G/2, S skip, H output
+hidden, OUT outputs, HIST = sum over layers of (K-1) * dilation; same layouts as WaveNetLoop.
+"""
+from __future__ import annotations
+
+import math
+
+import torch
+import triton
+import triton.language as tl
+
+from .samplers import inverse_cdf_rows, mol_sample_rows
+from .wavenet_loop import WaveNetLoop, _check, _tanh, wavenet_loop_ref
+
+
+@triton.jit
+def _dot(a, w, WT: tl.constexpr):
+    # a [BM, K] fp32 activations, w [K, N] weights in their storage type; fp32 accumulation
+    if WT == 0:
+        return tl.dot(a, w, input_precision="ieee")
+    elif WT == 1:
+        return tl.dot(a.to(tl.float16), w)
+    else:
+        return tl.dot(a.to(tl.bfloat16), w)
+
+
+@triton.jit
+def wavenet_loop_mm_kernel(
+    cond_ptr, hist_ptr, x_ptr, noise_ptr, teacher_ptr, out_ptr, logits_ptr,
+    emb_ptr, emb_b_ptr, wd_ptr, wo_ptr, bo_ptr, ws_ptr, bs_ptr, w1_ptr, b1_ptr, w2_ptr, b2_ptr,
+    B, t0, Tc, L, HIST,
+    skip_scale, log_scale_min,
+    R: tl.constexpr, G2: tl.constexpr, S: tl.constexpr, H: tl.constexpr, OUT: tl.constexpr,
+    K: tl.constexpr, CYCLE: tl.constexpr, NZ: tl.constexpr, N_MIX: tl.constexpr,
+    R_P: tl.constexpr, G2_P: tl.constexpr, S_P: tl.constexpr, H_P: tl.constexpr, OUT_P: tl.constexpr,
+    BM: tl.constexpr, WT: tl.constexpr,
+    MODE: tl.constexpr,      # 0 mu-law softmax, 1 mixture of logistics, 2 Gaussian
+    TEACHER: tl.constexpr,
+):
+    G: tl.constexpr = 2 * G2
+    rb = tl.program_id(0) * BM + tl.arange(0, BM)  # this program's streams
+    mb = rb < B
+    rR = tl.arange(0, R_P)
+    mR = rR < R
+    rG = tl.arange(0, G2_P)
+    mG = rG < G2
+    rS = tl.arange(0, S_P)
+    mS = rS < S
+    rH = tl.arange(0, H_P)
+    mH = rH < H
+    rO = tl.arange(0, OUT_P)
+    mO = rO < OUT
+    mbR = mb[:, None] & mR[None, :]
+    mRG = mR[:, None] & mG[None, :]
+    # the output stack's weights and every bias: loaded once for the chunk
+    emb_b = tl.load(emb_b_ptr + rR, mask=mR, other=0.0).to(tl.float32)
+    w1 = tl.load(w1_ptr + rS[:, None] * H + rH[None, :], mask=mS[:, None] & mH[None, :], other=0.0)
+    b1 = tl.load(b1_ptr + rH, mask=mH, other=0.0).to(tl.float32)
+    w2 = tl.load(w2_ptr + rH[:, None] * OUT + rO[None, :], mask=mH[:, None] & mO[None, :], other=0.0)
+    b2 = tl.load(b2_ptr + rO, mask=mO, other=0.0).to(tl.float32)
+    x = tl.load(x_ptr + rb, mask=mb, other=0.0)
+    for tt in range(Tc):
+        t = t0 + tt
+        if TEACHER:
+            x = tl.load(teacher_ptr + rb * Tc + tt, mask=mb, other=0.0)
+        if MODE == 0:
+            h = tl.load(emb_ptr + x.to(tl.int32)[:, None] * R + rR[None, :], mask=mbR, other=0.0).to(tl.float32)
+        else:
+            h = x[:, None] * tl.load(emb_ptr + rR, mask=mR, other=0.0).to(tl.float32)[None, :]
+        h = tl.where(mbR, h + emb_b[None, :], 0.0)
+        skip = tl.zeros([BM, S_P], dtype=tl.float32)
+        for l in range(L):
+            # dilation 2**(l % CYCLE); ring rows of earlier layers: (K-1) * sum of their dilations
+            d = 1 << (l % CYCLE)
+            M = (K - 1) * d
+            off = (K - 1) * ((l // CYCLE) * ((1 << CYCLE) - 1) + (d - 1))
+            hb = hist_ptr + (rb[:, None] * HIST + off) * R + rR[None, :]    # [BM, R_P] row starts
+            wl = wd_ptr + l * K * R * G + rR[:, None] * G + rG[None, :]     # tap k: + k R G; sigmoid half: + G2
+            cl = cond_ptr + ((rb[:, None] * Tc + tt) * L + l) * G + rG[None, :]
+            mbG = mb[:, None] & mG[None, :]
+            tap0 = tl.load(hb + (t % M) * R, mask=mbR, other=0.0)          # x[t - (K-1) d]
+            a = tl.load(cl, mask=mbG, other=0.0)
+            g = tl.load(cl + G2, mask=mbG, other=0.0)
+            a += _dot(h, tl.load(wl + (K - 1) * R * G, mask=mRG, other=0.0), WT)
+            g += _dot(h, tl.load(wl + (K - 1) * R * G + G2, mask=mRG, other=0.0), WT)
+            a += _dot(tap0, tl.load(wl, mask=mRG, other=0.0), WT)
+            g += _dot(tap0, tl.load(wl + G2, mask=mRG, other=0.0), WT)
+            if K == 3:
+                tap1 = tl.load(hb + ((t + d) % M) * R, mask=mbR, other=0.0)  # x[t - d]
+                a += _dot(tap1, tl.load(wl + R * G, mask=mRG, other=0.0), WT)
+                g += _dot(tap1, tl.load(wl + R * G + G2, mask=mRG, other=0.0), WT)
+            z = tl.where(mG[None, :], _tanh(a) * tl.sigmoid(g), 0.0)
+            wo = tl.load(wo_ptr + (l * G2 + rG[:, None]) * R + rR[None, :], mask=mG[:, None] & mR[None, :], other=0.0)
+            ws = tl.load(ws_ptr + (l * G2 + rG[:, None]) * S + rS[None, :], mask=mG[:, None] & mS[None, :], other=0.0)
+            bo = tl.load(bo_ptr + l * R + rR, mask=mR, other=0.0).to(tl.float32)
+            bs = tl.load(bs_ptr + l * S + rS, mask=mS, other=0.0).to(tl.float32)
+            res = _dot(z, wo, WT)
+            skip += _dot(z, ws, WT) + bs[None, :]
+            # every thread has read the taps before anyone overwrites the oldest one
+            tl.debug_barrier()
+            tl.store(hb + (t % M) * R, h, mask=mbR)
+            h = tl.where(mbR, (h + res + bo[None, :]) * 0.7071067811865476, 0.0)
+        tl.debug_barrier()
+        y = tl.where(mS[None, :], tl.maximum(skip * skip_scale, 0.0), 0.0)
+        hid = tl.where(mH[None, :], tl.maximum(_dot(y, w1, WT) + b1[None, :], 0.0), 0.0)
+        logits = _dot(hid, w2, WT) + b2[None, :]
+        if TEACHER:
+            tl.store(logits_ptr + (rb[:, None] * Tc + tt) * OUT + rO[None, :], logits, mask=mb[:, None] & mO[None, :])
+        else:
+            nz = noise_ptr + (rb * Tc + tt) * NZ
+            if MODE == 0:
+                x = inverse_cdf_rows(logits, mO, tl.load(nz, mask=mb, other=0.0), OUT).to(tl.float32)
+            elif MODE == 1:
+                x = mol_sample_rows(logits, rO, tl.load(nz, mask=mb, other=0.5), tl.load(nz + 1, mask=mb, other=0.5),
+                                    log_scale_min, N_MIX)
+            else:
+                mean = tl.sum(tl.where(rO[None, :] == 0, logits, 0.0), 1)
+                ls = tl.maximum(tl.sum(tl.where(rO[None, :] == 1, logits, 0.0), 1), log_scale_min)
+                x = mean + tl.exp(ls) * tl.load(nz, mask=mb, other=0.0)
+                x = tl.minimum(tl.maximum(x, -1.0), 1.0)
+            tl.store(out_ptr + rb * Tc + tt, x, mask=mb)
+    tl.store(x_ptr + rb, x, mask=mb)
+
+
+def _p2_16(n: int) -> int:
+    """Power of two >= n and >= 16 (tl.dot's smallest tile side)."""
+    return max(16, 1 << max(0, (int(n) - 1).bit_length()))
+
+
+class WaveNetLoopMM(WaveNetLoop):
+    """WaveNetLoop's weights and state, run `streams_per_program` streams per program on tensor
+    cores. dtype float16 / bfloat16: activations rounded to it as they enter each product (not
+    bit-equal to a stream run alone); float32: exact fp32 dots (the CPU tests' mode; slow on a GPU)."""
+
+    def __init__(self, model, dtype=torch.float16, streams_per_program: int = 16, num_warps: int = 4):
+        super().__init__(model, dtype=dtype, num_warps=num_warps)
+        if streams_per_program not in (16, 32, 64):
+            raise ValueError(f"streams_per_program must be 16, 32 or 64 (a tensor-core tile's rows), got {streams_per_program}")
+        cfg = self.cfg
+        c = self.consts
+        self.mm_consts = dict(R=c["R"], G2=c["G2"], S=c["S"], H=c["H"], OUT=c["OUT"], K=c["K"], CYCLE=c["CYCLE"],
+                              NZ=c["NZ"], N_MIX=c["N_MIX"], MODE=c["MODE"],
+                              R_P=_p2_16(cfg.residual_channels), G2_P=_p2_16(cfg.gate_channels // 2),
+                              S_P=_p2_16(cfg.skip_channels), H_P=_p2_16(cfg.out_hidden), OUT_P=_p2_16(c["OUT"]),
+                              BM=int(streams_per_program), WT={torch.float32: 0, torch.float16: 1, torch.bfloat16: 2}[dtype])
+        self.BM = int(streams_per_program)
+
+    def run_chunk(self, cond, hist, x, t0, noise=None, teacher=None):
+        """As WaveNetLoop.run_chunk: cond [B, Tc, L, G]; noise [B, Tc, NZ] or teacher [B, Tc]."""
+        if cond.ndim != 4:
+            raise ValueError(f"cond must be [B, Tc, L, G], got shape {tuple(cond.shape)}")
+        B, Tc = cond.shape[:2]
+        _check(cond, "cond", (B, Tc, self.L, self.G), self.device)
+        _check(hist, "hist", (B, self.hist_rows, self.cfg.residual_channels), self.device)
+        _check(x, "x", (B,), self.device)
+        out = torch.empty(B, Tc, device=self.device, dtype=torch.float32)
+        logits = torch.empty(B, Tc, self.consts["OUT"], device=self.device, dtype=torch.float32) if teacher is not None else out
+        if teacher is not None:
+            _check(teacher, "teacher", (B, Tc), self.device)
+        else:
+            if noise is None:
+                raise ValueError("pass noise or teacher")
+            _check(noise, "noise", (B, Tc, self.consts["NZ"]), self.device)
+        wavenet_loop_mm_kernel[(-(-B // self.BM),)](
+            cond, hist, x, noise if noise is not None else out, teacher if teacher is not None else out, out, logits,
+            self.emb, self.emb_b, self.wd, self.wo, self.bo, self.ws, self.bs, self.w1, self.b1, self.w2, self.b2,
+            B, int(t0), Tc, self.L, self.hist_rows,
+            math.sqrt(1.0 / self.L), float(self.cfg.log_scale_min),
+            TEACHER=teacher is not None, num_warps=self.num_warps, **self.mm_consts)
+        return logits if teacher is not None else out
+
+
+# The reference this op must reproduce: the eager incremental loop, as for the single-stream loop
+# (16-bit weights: with every product's left operand rounded to the weights' type; see the tests).
+wavenet_loop_mm_ref = wavenet_loop_ref
