@@ -60,7 +60,7 @@ def test_teacher_forced_outputs_match_eager(variant, threads):
     B, T = 2, 1157  # several blocks: state carried across block boundaries
     mel, x, spk = _inputs(cfg, B, T, threads)
     _, ref = rt.run_torch(model, T, mel=mel, speaker=spk, teacher=x)
-    _, out = rt.run_cpp(model, T, mel=mel, speaker=spk, teacher=x.float(), chunk=50, threads=threads)
+    _, out = rt.run_cpp(model, T, mel=mel, speaker=spk, teacher=x.float(), threads=threads)
     assert rel_err(out, ref) <= 1e-5
 
 
@@ -73,7 +73,7 @@ def test_sampled_mulaw_equals_eager_exactly(variant, threads):
     mel, _, spk = _inputs(cfg, B, T, 7)
     nz = torch.from_numpy(np.stack([rt.draw_noise(cfg, s, T) for s in (5, 6)]))
     ref, _ = rt.run_torch(model, T, mel=mel, speaker=spk, noise=nz)
-    got, _ = rt.run_cpp(model, T, mel=mel, speaker=spk, noise=nz, chunk=128, threads=threads)
+    got, _ = rt.run_cpp(model, T, mel=mel, speaker=spk, noise=nz, threads=threads)
     # same logits to ~1e-7 and the same float64 sampling rule: a flip would need a uniform within
     # ~1e-7 of a CDF boundary (probability ~1e-4 for this test); none is expected
     assert torch.equal(ref, got)
@@ -87,7 +87,7 @@ def test_sampled_continuous_close_to_eager(variant):
     mel, _, _ = _inputs(cfg, B, T, 8)
     nz = torch.from_numpy(np.stack([rt.draw_noise(cfg, s, T) for s in (5, 6)]))
     ref, _ = rt.run_torch(model, T, mel=mel, noise=nz)
-    got, _ = rt.run_cpp(model, T, mel=mel, noise=nz, chunk=64, threads=2)
+    got, _ = rt.run_cpp(model, T, mel=mel, noise=nz, threads=2)
     assert rel_err(got, ref) <= 1e-5
 
 

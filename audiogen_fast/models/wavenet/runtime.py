@@ -419,7 +419,7 @@ def triton_loop(model: WaveNet, weight_dtype=None):
 
 
 def run_triton(model: WaveNet, n: int, mel=None, speaker=None, noise=None, teacher=None, batch: int = 1,
-               progress: bool = False, loop=None, chunk=None):
+               progress: bool = False, loop=None):
     """Same contract as run_torch (samples [B, n], outputs when teacher-forced)."""
     return _run(model, "triton", n, mel, speaker, noise, teacher, batch, progress, loop=loop)
 
@@ -435,7 +435,7 @@ def cpp_loop(model: WaveNet):
 
 
 def run_cpp(model: WaveNet, n: int, mel=None, speaker=None, noise=None, teacher=None, batch: int = 1,
-            progress: bool = False, chunk=None, threads=None, dtype: str = "float32"):
+            progress: bool = False, threads=None, dtype: str = "float32"):
     """Same contract as run_torch; the per-sample work runs in C++ (no Python per sample).
     dtype "float16": the weight matrices are stored (and streamed) as fp16, arithmetic is fp32;
     "bfloat16": their products with bf16 weights and inputs, fp32 accumulation (csrc/cpu/bf16.h)."""
@@ -454,7 +454,7 @@ def cuda_loop(model: WaveNet, emulate: bool = False):
 
 
 def run_cuda(model: WaveNet, n: int, mel=None, speaker=None, noise=None, teacher=None, batch: int = 1,
-             progress: bool = False, loop=None, chunk=None):
+             progress: bool = False, loop=None):
     """Same contract as run_torch, on the persistent CUDA kernel."""
     return _run(model, "cuda", n, mel, speaker, noise, teacher, batch, progress, loop=loop)
 
