@@ -3,14 +3,12 @@ import json
 import os
 import pickle
 
-import numpy as np
 import pytest
 import torch
 from safetensors.torch import save_file
 
 import audiogen_fast as agf
 from audiogen_fast.checkpoint import FORMAT, FORMAT_VERSION
-from conftest import random_mel
 
 
 def _write_native(path, model, tensors=None, config=None):

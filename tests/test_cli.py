@@ -127,8 +127,6 @@ def test_bench_command_writes_results_and_plot(tmp_path):
 def test_vocode_stream_matches_and_memory_is_bounded(tmp_path):
     """--stream: the same audio as one-shot vocoding (AR model), and peak memory that does not grow
     with the file's length (1 vs 10 minutes through a very small model)."""
-    import resource
-
     ck = tmp_path / "small.safetensors"
     agf.save(agf.build("tiny-wavenet", layers=2, stacks=1, residual_channels=4, gate_channels=8,
                        skip_channels=4, out_hidden=8), ck)

@@ -1,6 +1,4 @@
 """DiffWave: lmnt's schedule alignment, the denoise loop, the step embedding."""
-import math
-
 import numpy as np
 import pytest
 import torch

@@ -51,8 +51,6 @@ def test_determinism_seeds_batches_noise(preset):
         else:
             assert np.array_equal(ab[b], alone)
     # explicit noise equals seeded noise
-    from audiogen_fast import noise as noise_mod  # noqa: F401
-
     n = a.shape[0]
     nz = voc.family.runtime.draw_noise(cfg, 0, n, *voc._opts(n, None, None).values())
     assert tuple(nz.shape) == voc.noise_shape(n)

@@ -10,7 +10,6 @@ import json
 import math
 import warnings
 
-import numpy as np
 import pytest
 import torch
 import torch.nn as nn

@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 
 import audiogen_fast as agf
-from conftest import random_mel, rel_err  # noqa: F401
+from conftest import random_mel
 
 AR = ["tiny-wavenet", "tiny-wavernn"]
 

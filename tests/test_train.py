@@ -492,7 +492,7 @@ def test_corpus_trains_on_the_pre_emphasised_waveform(corpus, tmp_path):
     plain, pe = Corpus(str(corpus), cfg0), Corpus(str(corpus), cfg)
     b0 = plain.batch(np.random.default_rng(3), 4, 4, 2)
     b1 = pe.batch(np.random.default_rng(3), 4, 4, 2)
-    (x, prev, mel), (e, eprev, emel) = b0, b1
+    (x, prev, mel), (e, _, emel) = b0, b1
     assert torch.equal(mel, emel)
     assert torch.allclose(e[:, 1:], x[:, 1:] - 0.85 * x[:, :-1], atol=1e-6)
     assert torch.allclose(e[:, 0], x[:, 0] - 0.85 * prev, atol=1e-6)
