@@ -16,12 +16,36 @@ NVCC = shutil.which("nvcc")
 CU = sorted(glob.glob(os.path.join(ROOT, "csrc", "cuda", "*.cu")))
 
 
+@pytest.fixture(scope="module")
+def objects_dir(tmp_path_factory):
+    return tmp_path_factory.mktemp("cuda_objects")
+
+
+def _compile(src, out):
+    cmd = [NVCC, "-c", src, "-o", str(out), "-std=c++17", "-O3", "-Xcompiler", "-fPIC", "-I", os.path.join(ROOT, "csrc"),
+           "-gencode=arch=compute_90a,code=sm_90a", "-gencode=arch=compute_90,code=compute_90"]
+    return subprocess.run(cmd, capture_output=True, text=True)
+
+
 @pytest.mark.skipif(NVCC is None, reason="nvcc not installed")
 @pytest.mark.parametrize("src", CU, ids=[os.path.basename(c) for c in CU])
-def test_cuda_sources_compile(src, tmp_path):
-    cmd = [NVCC, "-c", src, "-o", str(tmp_path / "k.o"), "-std=c++17", "-O3", "-I", os.path.join(ROOT, "csrc"),
-           "-gencode=arch=compute_90a,code=sm_90a", "-gencode=arch=compute_90,code=compute_90"]
-    r = subprocess.run(cmd, capture_output=True, text=True)
+def test_cuda_sources_compile(src, objects_dir):
+    r = _compile(src, objects_dir / (os.path.basename(src) + ".o"))
+    assert r.returncode == 0, r.stderr[-3000:]
+
+
+@pytest.mark.skipif(NVCC is None, reason="nvcc not installed")
+def test_cuda_objects_link_into_one_library(objects_dir, tmp_path):
+    """The .cu files link into one shared library, as setup.py links the extension: a non-inline
+    function defined in a shared header would be defined once per file (each file compiling alone
+    does not show it; 2026-11-30 it would have failed the GPU machine's build)."""
+    objs = []
+    for src in CU:
+        o = objects_dir / (os.path.basename(src) + ".o")
+        if not o.exists():  # run alone (-k): compile here
+            assert _compile(src, o).returncode == 0
+        objs.append(str(o))
+    r = subprocess.run([NVCC, "-shared", "-o", str(tmp_path / "libk.so"), *objs], capture_output=True, text=True)
     assert r.returncode == 0, r.stderr[-3000:]
 
 

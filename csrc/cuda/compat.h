@@ -27,7 +27,9 @@
 
 #define AGF_KERNEL __global__
 #define AGF_DEV __device__ __forceinline__
-#define AGF_DEV_NOINLINE __device__ __noinline__  // a cold path kept out of the caller's registers
+// a cold path kept out of the caller's registers; static: a non-inline function defined in a header
+// must not be defined once per .cu file for the linker
+#define AGF_DEV_NOINLINE static __device__ __noinline__
 
 AGF_DEV int agf_tid() { return threadIdx.x; }
 AGF_DEV int agf_bid() { return blockIdx.x; }
