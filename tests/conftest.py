@@ -92,6 +92,31 @@ def first_mismatch_is_a_boundary_flip(model, mel, ref_samples, got_samples, u, t
     return True
 
 
+def rounded_matrices(model, dtype):
+    """A copy of a WaveNet with the matrices the GPU kernels store in `dtype` rounded to it (biases,
+    embedding and the conditioning projection stay fp32)."""
+    import copy
+
+    rounded = copy.deepcopy(model)
+    with torch.no_grad():
+        for lay in rounded.conv_layers:
+            for w in (lay.conv.weight, lay.conv1x1_out.weight, lay.conv1x1_skip.weight):
+                w.copy_(w.to(dtype).float())
+        for w in (rounded.last_conv1.weight, rounded.last_conv2.weight):
+            w.copy_(w.to(dtype).float())
+    return rounded
+
+
+def round_left_operands(monkeypatch, dtype):
+    """Every torch.addmm / F.linear rounds its left operand (the activations) to `dtype` first: the
+    eager loop then models tensor-core products with 16-bit inputs and fp32 accumulation."""
+    import torch.nn.functional as F
+
+    addmm, linear = torch.addmm, F.linear
+    monkeypatch.setattr(torch, "addmm", lambda b, a, w, **kw: addmm(b, a.to(dtype).float(), w, **kw))
+    monkeypatch.setattr(F, "linear", lambda a, w, b=None: linear(a.to(dtype).float(), w, b))
+
+
 def run_python(code: str, kernels: str = "") -> list:
     """Run `code` in a fresh interpreter (the C++ kernel choice is made once per process) with
     AGF_CPU_KERNELS=kernels ("" leaves it unset); -> its stdout split on whitespace."""

@@ -5,7 +5,6 @@ Without a GPU the kernel source runs on the CPU through the fiber emulator
 points, the run order shuffled between them); with a GPU the same tests also run the real kernel,
 and the tests marked gpu add the standard configs.
 """
-import copy
 import os
 
 import numpy as np
@@ -15,7 +14,7 @@ import torch
 import audiogen_fast as agf
 from audiogen_fast.models.wavenet import runtime as rt
 from audiogen_fast.ops.wavenet_persistent import WaveNetPersistentLoop
-from conftest import HAS_CUDA, first_mismatch_is_a_boundary_flip, rel_err
+from conftest import HAS_CUDA, first_mismatch_is_a_boundary_flip, rel_err, round_left_operands, rounded_matrices
 
 emu = pytest.importorskip("audiogen_fast._C_cuda_emu")
 CUDA_EXT = HAS_CUDA and agf.backends()["cuda"][0]
@@ -57,19 +56,6 @@ def critical_loop(model, where, transport):
         if full.plan(2, 1)["nblk"] == L and crit.plan(2, 1)["nblk"] < L:
             return crit
     raise AssertionError("no budget separates the packings")
-
-
-def rounded_matrices(model, dtype):
-    """A copy with the matrices the kernel stores in `dtype` rounded to it (biases, embedding and
-    the conditioning projection stay fp32)."""
-    rounded = copy.deepcopy(model)
-    with torch.no_grad():
-        for lay in rounded.conv_layers:
-            for w in (lay.conv.weight, lay.conv1x1_out.weight, lay.conv1x1_skip.weight):
-                w.copy_(w.to(dtype).float())
-        for w in (rounded.last_conv1.weight, rounded.last_conv2.weight):
-            w.copy_(w.to(dtype).float())
-    return rounded
 
 
 def make(model, where, **kw):
@@ -459,13 +445,9 @@ def test_tensor_core_variant_for_16_streams(dtype, transport, where, monkeypatch
     reference is the eager loop with the matrices rounded and every product's left operand
     rounded the same way (torch.addmm / F.linear patched for both runs, so the conditioning the
     Session computes is the same too)."""
-    import torch.nn.functional as F
-
     model = agf.build("tiny-wavenet", seed=11, residual_channels=16, gate_channels=32, skip_channels=24)
     rounded = rounded_matrices(model, dtype)
-    addmm, linear = torch.addmm, F.linear
-    monkeypatch.setattr(torch, "addmm", lambda b, a, w, **kw: addmm(b, a.to(dtype).float(), w, **kw))
-    monkeypatch.setattr(F, "linear", lambda a, w, b=None: linear(a.to(dtype).float(), w, b))
+    round_left_operands(monkeypatch, dtype)
     cfg = model.config
     B, T = 13, 24
     g = torch.Generator().manual_seed(12)

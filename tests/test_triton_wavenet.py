@@ -8,7 +8,7 @@ import pytest
 import torch
 
 import audiogen_fast as agf
-from conftest import HAS_CUDA, first_mismatch_is_a_boundary_flip, rel_err, triton_device
+from conftest import HAS_CUDA, first_mismatch_is_a_boundary_flip, rel_err, round_left_operands, rounded_matrices, triton_device
 
 pytest.importorskip("triton")
 from audiogen_fast.models.wavenet import runtime as rt  # noqa: E402
@@ -25,18 +25,28 @@ VARIANTS = {
 }
 
 
+@pytest.mark.parametrize("kind", ["one-stream", "multi-stream"])
 @pytest.mark.parametrize("variant", list(VARIANTS))
-def test_teacher_forced_outputs_match_eager(variant):
+def test_teacher_forced_outputs_match_eager(variant, kind):
+    """3 streams: one program each (wavenet_loop), or all in one program of 16 (wavenet_loop_mm,
+    13 padding rows, fp32 "ieee" dots); every model variant (odd sizes pad every channel count)."""
+    if kind == "multi-stream" and DEV == "cuda" and variant != "mulaw":
+        pytest.skip("on a GPU one variant: exact fp32 dots compile slowly (the 16-bit paths are the GPU's)")
     model = agf.build("tiny-wavenet", seed=4, **VARIANTS[variant]).to(DEV)
     cfg = model.config
-    B, T = 2, 19
+    B, T = 3, 19
     g = torch.Generator().manual_seed(1)
     mel = torch.randn(B, cfg.n_mels, 1, generator=g).to(DEV)
     x = (torch.randint(0, cfg.quantize_channels, (B, T), generator=g) if cfg.output == "mulaw"
          else torch.rand(B, T, generator=g) * 2 - 1).to(DEV)
-    spk = torch.tensor([1, 0], device=DEV) if cfg.gin_channels else None
+    spk = torch.tensor([1, 0, 1], device=DEV) if cfg.gin_channels else None
     _, ref = rt.run_torch(model, T, mel=mel, speaker=spk, teacher=x)
-    _, out = rt.run_triton(model, T, mel=mel, speaker=spk, teacher=x.float())
+    loop = None
+    if kind == "multi-stream":
+        from audiogen_fast.ops.wavenet_loop_mm import WaveNetLoopMM
+
+        loop = WaveNetLoopMM(model, dtype=torch.float32)
+    _, out = rt.run_triton(model, T, mel=mel, speaker=spk, teacher=x.float(), loop=loop)
     assert rel_err(out, ref) <= 1e-5
 
 
@@ -110,9 +120,17 @@ def test_half_weights_error_within_2x_of_torch(dtype):
     assert e_ours <= 2 * e_torch
 
 
-def test_launch_wrapper_rejects_wrong_sizes():
+@pytest.mark.parametrize("kind", ["one-stream", "multi-stream"])
+def test_launch_wrapper_rejects_wrong_sizes(kind):
     model = agf.build("tiny-wavenet").to(DEV)
-    loop = rt.triton_loop(model)
+    if kind == "one-stream":
+        loop = rt.triton_loop(model)
+    else:
+        from audiogen_fast.ops.wavenet_loop_mm import WaveNetLoopMM
+
+        with pytest.raises(ValueError, match="streams_per_program"):
+            WaveNetLoopMM(model, dtype=torch.float32, streams_per_program=8)
+        loop = WaveNetLoopMM(model, dtype=torch.float32)
     hist, x = loop.new_state(1, 128)
     cond = torch.zeros(1, 4, 4, 16, device=DEV)
     with pytest.raises(ValueError, match="cond"):
@@ -123,31 +141,11 @@ def test_launch_wrapper_rejects_wrong_sizes():
         loop.run_chunk(cond, hist[:, 1:], x, 0, noise=torch.zeros(1, 4, 1, device=DEV))
     with pytest.raises(ValueError, match="float32"):
         loop.run_chunk(cond.double(), hist, x, 0, noise=torch.zeros(1, 4, 1, device=DEV))
+    with pytest.raises(ValueError, match="noise or teacher"):
+        loop.run_chunk(cond, hist, x, 0)
 
 
 # ---- BM streams per program on tensor cores (audiogen_fast/ops/wavenet_loop_mm.py) -------------
-
-@pytest.mark.parametrize("variant", list(VARIANTS))
-def test_multi_stream_loop_teacher_forced_matches_eager(variant):
-    """16 streams per program, 3 streams (13 padding rows): fp32 dots ("ieee") give the eager
-    loop's outputs for every model variant (odd sizes pad every channel count to 16)."""
-    from audiogen_fast.ops.wavenet_loop_mm import WaveNetLoopMM
-
-    if DEV == "cuda" and variant != "mulaw":
-        pytest.skip("on a GPU one variant: exact fp32 dots compile slowly (the 16-bit paths are the GPU's)")
-    model = agf.build("tiny-wavenet", seed=4, **VARIANTS[variant]).to(DEV)
-    cfg = model.config
-    B, T = 3, 19
-    g = torch.Generator().manual_seed(1)
-    mel = torch.randn(B, cfg.n_mels, 1, generator=g).to(DEV)
-    x = (torch.randint(0, cfg.quantize_channels, (B, T), generator=g) if cfg.output == "mulaw"
-         else torch.rand(B, T, generator=g) * 2 - 1).to(DEV)
-    spk = torch.tensor([1, 0, 1], device=DEV) if cfg.gin_channels else None
-    _, ref = rt.run_torch(model, T, mel=mel, speaker=spk, teacher=x)
-    loop = WaveNetLoopMM(model, dtype=torch.float32)
-    _, out = rt.run_triton(model, T, mel=mel, speaker=spk, teacher=x.float(), loop=loop)
-    assert rel_err(out, ref) <= 1e-5
-
 
 @pytest.mark.parametrize("variant", ["mulaw", "mol-k3", "gaussian"])
 def test_multi_stream_loop_sampled_matches_eager_and_each_stream_alone(variant):
@@ -183,23 +181,6 @@ def test_multi_stream_loop_sampled_matches_eager_and_each_stream_alone(variant):
     assert torch.equal(alone[0], batched[16]) and torch.equal(hist1[0], hist[16])
 
 
-def test_multi_stream_loop_rejects_bad_arguments():
-    from audiogen_fast.ops.wavenet_loop_mm import WaveNetLoopMM
-
-    model = agf.build("tiny-wavenet").to(DEV)
-    with pytest.raises(ValueError, match="streams_per_program"):
-        WaveNetLoopMM(model, dtype=torch.float32, streams_per_program=8)
-    loop = WaveNetLoopMM(model, dtype=torch.float32)
-    hist, x = loop.new_state(2, 128)
-    cond = torch.zeros(2, 4, 4, 16, device=DEV)
-    with pytest.raises(ValueError, match="cond"):
-        loop.run_chunk(torch.zeros(2, 4, 4, 15, device=DEV), hist, x, 0, noise=torch.zeros(2, 4, 1, device=DEV))
-    with pytest.raises(ValueError, match="noise"):
-        loop.run_chunk(cond, hist, x, 0, noise=torch.zeros(2, 3, 1, device=DEV))
-    with pytest.raises(ValueError, match="noise or teacher"):
-        loop.run_chunk(cond, hist, x, 0)
-
-
 @pytest.mark.gpu
 @pytest.mark.skipif(not HAS_CUDA, reason="needs a CUDA GPU")
 @pytest.mark.parametrize("dtype", [torch.float16, torch.bfloat16])
@@ -208,22 +189,11 @@ def test_multi_stream_loop_half_weights_on_gpu(dtype, monkeypatch):
     fp32 accumulation. Reference: the eager loop with the matrices rounded and every product's left
     operand rounded the same way (as the CUDA kernel's tensor-core test); also W1 in fp16 within 2x
     of torch fp16's error against fp64."""
-    import copy
-
-    import torch.nn.functional as F
     from audiogen_fast.ops.wavenet_loop_mm import WaveNetLoopMM
 
     model = agf.build("tiny-wavenet", seed=11, residual_channels=16, gate_channels=32, skip_channels=24).cuda()
-    rounded = copy.deepcopy(model)
-    with torch.no_grad():
-        for lay in rounded.conv_layers:
-            for w in (lay.conv.weight, lay.conv1x1_out.weight, lay.conv1x1_skip.weight):
-                w.copy_(w.to(dtype).float())
-        for w in (rounded.last_conv1.weight, rounded.last_conv2.weight):
-            w.copy_(w.to(dtype).float())
-    addmm, linear = torch.addmm, F.linear
-    monkeypatch.setattr(torch, "addmm", lambda b, a, w, **kw: addmm(b, a.to(dtype).float(), w, **kw))
-    monkeypatch.setattr(F, "linear", lambda a, w, b=None: linear(a.to(dtype).float(), w, b))
+    rounded = rounded_matrices(model, dtype)
+    round_left_operands(monkeypatch, dtype)
     cfg = model.config
     B, T = 20, 24
     g = torch.Generator().manual_seed(12)

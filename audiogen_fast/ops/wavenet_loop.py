@@ -217,9 +217,8 @@ class WaveNetLoop:
         x = torch.full((B,), float(initial), device=self.device, dtype=torch.float32)
         return hist, x
 
-    def run_chunk(self, cond, hist, x, t0, noise=None, teacher=None):
-        """cond [B, Tc, L, G] fp32; noise [B, Tc, NZ] or teacher [B, Tc]. Returns samples [B, Tc]
-        (or logits [B, Tc, OUT] when teacher-forced). hist and x are updated in place."""
+    def _outputs(self, cond, hist, x, noise, teacher):
+        """run_chunk's checks; returns (B, Tc, samples [B, Tc], logits [B, Tc, OUT] or the samples)."""
         if cond.ndim != 4:
             raise ValueError(f"cond must be [B, Tc, L, G], got shape {tuple(cond.shape)}")
         B, Tc = cond.shape[:2]
@@ -228,13 +227,19 @@ class WaveNetLoop:
         _check(x, "x", (B,), self.device)
         out = torch.empty(B, Tc, device=self.device, dtype=torch.float32)
         logits = torch.empty(B, Tc, self.consts["OUT"], device=self.device, dtype=torch.float32) if teacher is not None else out
-        dummy = out
         if teacher is not None:
             _check(teacher, "teacher", (B, Tc), self.device)
         else:
             if noise is None:
                 raise ValueError("pass noise or teacher")
             _check(noise, "noise", (B, Tc, self.consts["NZ"]), self.device)
+        return B, Tc, out, logits
+
+    def run_chunk(self, cond, hist, x, t0, noise=None, teacher=None):
+        """cond [B, Tc, L, G] fp32; noise [B, Tc, NZ] or teacher [B, Tc]. Returns samples [B, Tc]
+        (or logits [B, Tc, OUT] when teacher-forced). hist and x are updated in place."""
+        B, Tc, out, logits = self._outputs(cond, hist, x, noise, teacher)
+        dummy = out
         wavenet_loop_kernel[(B,)](
             cond, hist, x, noise if noise is not None else dummy, teacher if teacher is not None else dummy, out, logits,
             self.emb, self.emb_b, self.wd, self.wo, self.bo, self.ws, self.bs, self.w1, self.b1, self.w2, self.b2,

@@ -28,7 +28,7 @@ import triton
 import triton.language as tl
 
 from .samplers import inverse_cdf_rows, mol_sample_rows
-from .wavenet_loop import WaveNetLoop, _check, _tanh, wavenet_loop_ref
+from .wavenet_loop import WaveNetLoop, _tanh, wavenet_loop_ref
 
 
 @triton.jit
@@ -166,20 +166,7 @@ class WaveNetLoopMM(WaveNetLoop):
 
     def run_chunk(self, cond, hist, x, t0, noise=None, teacher=None):
         """As WaveNetLoop.run_chunk: cond [B, Tc, L, G]; noise [B, Tc, NZ] or teacher [B, Tc]."""
-        if cond.ndim != 4:
-            raise ValueError(f"cond must be [B, Tc, L, G], got shape {tuple(cond.shape)}")
-        B, Tc = cond.shape[:2]
-        _check(cond, "cond", (B, Tc, self.L, self.G), self.device)
-        _check(hist, "hist", (B, self.hist_rows, self.cfg.residual_channels), self.device)
-        _check(x, "x", (B,), self.device)
-        out = torch.empty(B, Tc, device=self.device, dtype=torch.float32)
-        logits = torch.empty(B, Tc, self.consts["OUT"], device=self.device, dtype=torch.float32) if teacher is not None else out
-        if teacher is not None:
-            _check(teacher, "teacher", (B, Tc), self.device)
-        else:
-            if noise is None:
-                raise ValueError("pass noise or teacher")
-            _check(noise, "noise", (B, Tc, self.consts["NZ"]), self.device)
+        B, Tc, out, logits = self._outputs(cond, hist, x, noise, teacher)
         wavenet_loop_mm_kernel[(-(-B // self.BM),)](
             cond, hist, x, noise if noise is not None else out, teacher if teacher is not None else out, out, logits,
             self.emb, self.emb_b, self.wd, self.wo, self.bo, self.ws, self.bs, self.w1, self.b1, self.w2, self.b2,

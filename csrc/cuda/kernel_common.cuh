@@ -331,38 +331,58 @@ AGF_DEV void copy_to_smem(void* dst, const void* src, size_t bytes) {
 #endif
 }
 
-// Smallest k with CDF_k > u over softmax(lg[0..n)), the rule of audiogen_fast.sampling.sample_softmax,
-// in double; called by all 32 lanes of one warp (each sums a contiguous chunk, then a warp scan).
-// Not inlined: it is warp_inverse_cdf_fast's rare fallback (a cold path: its double registers
-// stay out of the callers' allocation).
-AGF_DEV_NOINLINE int warp_inverse_cdf(const float* lg, int n, float u) {
+// The start both samplers share, in T (double or float): lane l's chunk [lo, hi) of the row, the
+// row's max mx, and the sums of exp(lg - mx) over the chunks before this lane's (c) and over the
+// row (total). Called by all 32 lanes of one warp (each sums a contiguous chunk, then a warp scan).
+AGF_DEV float agf_exp_t(float x) { return expf(x); }
+AGF_DEV double agf_exp_t(double x) { return exp(x); }
+
+template <class T>
+struct WarpCdf {
+    int lo, hi;
+    float mx;
+    T c, total;
+};
+
+template <class T>
+AGF_DEV WarpCdf<T> warp_cdf_start(const float* lg, int n) {
     const int lane = agf_tid() & 31;
     const int chunk = (n + 31) / 32;
-    const int lo = lane * chunk < n ? lane * chunk : n, hi = lo + chunk < n ? lo + chunk : n;
+    WarpCdf<T> w;
+    w.lo = lane * chunk < n ? lane * chunk : n;
+    w.hi = w.lo + chunk < n ? w.lo + chunk : n;
     float mx = -INFINITY;
-    for (int i = lo; i < hi; ++i) mx = fmaxf(mx, lg[i]);
+    for (int i = w.lo; i < w.hi; ++i) mx = fmaxf(mx, lg[i]);
     for (int off = 16; off > 0; off >>= 1) mx = fmaxf(mx, agf_shfl_xor(mx, off));
-    const double dm = static_cast<double>(mx);
-    double s = 0.0;
-    for (int i = lo; i < hi; ++i) s += exp(static_cast<double>(lg[i]) - dm);
-    double inc = s;
+    w.mx = mx;
+    T s = 0;
+    for (int i = w.lo; i < w.hi; ++i) s += agf_exp_t(static_cast<T>(lg[i]) - static_cast<T>(mx));
+    T inc = s;
     for (int off = 1; off < 32; off <<= 1) {
-        const double v = agf_shfl_up(inc, off);
+        const T v = agf_shfl_up(inc, off);
         if (lane >= off) inc += v;
     }
-    const double total = agf_shfl_idx(inc, 31);
-    double c = agf_shfl_up(inc, 1);
-    if (lane == 0) c = 0.0;
-    const double target = static_cast<double>(u) * total;
+    w.total = agf_shfl_idx(inc, 31);
+    w.c = agf_shfl_up(inc, 1);
+    if (lane == 0) w.c = 0;
+    return w;
+}
+
+// Smallest k with CDF_k > u over softmax(lg[0..n)), the rule of audiogen_fast.sampling.sample_softmax,
+// in double; called by all 32 lanes of one warp. Not inlined: it is warp_inverse_cdf_fast's rare
+// fallback (a cold path: its double registers stay out of the callers' allocation).
+AGF_DEV_NOINLINE int warp_inverse_cdf(const float* lg, int n, float u) {
+    const WarpCdf<double> w = warp_cdf_start<double>(lg, n);
+    const double target = static_cast<double>(u) * w.total;
+    double c = w.c;
     int cnt = 0;
-    for (int i = lo; i < hi; ++i) {
-        c += exp(static_cast<double>(lg[i]) - dm);
+    for (int i = w.lo; i < w.hi; ++i) {
+        c += exp(static_cast<double>(lg[i]) - static_cast<double>(w.mx));
         cnt += c <= target;
     }
     for (int off = 16; off > 0; off >>= 1) cnt += agf_shfl_xor(cnt, off);
     return cnt < n - 1 ? cnt : n - 1;
 }
-
 
 // warp_inverse_cdf's result, mostly without its double-precision exps (one warp computing 256 double
 // exps in two passes sat on the critical path of every sample): the same rule in fp32 with fast
@@ -384,28 +404,14 @@ AGF_DEV int warp_inverse_cdf_fast(const float* lg, int n, float u, bool* fell_ba
         if (fell_back) *fell_back = true;
         return warp_inverse_cdf(lg, n, u);
     }
-    const int lane = agf_tid() & 31;
-    const int chunk = (n + 31) / 32;
-    const int lo = lane * chunk < n ? lane * chunk : n, hi = lo + chunk < n ? lo + chunk : n;
-    float mx = -INFINITY;
-    for (int i = lo; i < hi; ++i) mx = fmaxf(mx, lg[i]);
-    for (int off = 16; off > 0; off >>= 1) mx = fmaxf(mx, agf_shfl_xor(mx, off));
-    float s = 0.0f;
-    for (int i = lo; i < hi; ++i) s += expf(lg[i] - mx);
-    float inc = s;
-    for (int off = 1; off < 32; off <<= 1) {
-        const float v = agf_shfl_up(inc, off);
-        if (lane >= off) inc += v;
-    }
-    const float total = agf_shfl_idx(inc, 31);
-    float c = agf_shfl_up(inc, 1);
-    if (lane == 0) c = 0.0f;
-    const float target = u * total, margin = kWarpSoftmaxMargin * total;
+    const WarpCdf<float> w = warp_cdf_start<float>(lg, n);
+    const float target = u * w.total, margin = kWarpSoftmaxMargin * w.total;
+    float c = w.c;
     int cnt = 0;
     float gap = INFINITY;  // distance of the target from the cumulative sums around the crossing
-    for (int i = lo; i < hi; ++i) {
+    for (int i = w.lo; i < w.hi; ++i) {
         const float prev = c;
-        c += expf(lg[i] - mx);
+        c += expf(lg[i] - w.mx);
         if (c <= target) ++cnt;
         else if (prev <= target) gap = fminf(c - target, target - prev);
     }

@@ -10,20 +10,7 @@
 namespace agf {
 namespace wnp {
 
-using KernelFn = void (*)(const Params);
-
-// MT streams per chain: 1, 8, or 16 (tensor cores for 16-bit weights); SH: shape_variant() (MT = 1 only)
-static KernelFn pick(int wtype, int MT, int SH) {
-    if (MT == 1 && SH == 1)
-        return wtype == 0 ? wavenet_persistent_kernel<F32, 1, false, 1>
-             : wtype == 1 ? wavenet_persistent_kernel<F16, 1, false, 1> : wavenet_persistent_kernel<BF16, 1, false, 1>;
-    if (MT == 1) return wtype == 0 ? wavenet_persistent_kernel<F32, 1, false, 0>
-                      : wtype == 1 ? wavenet_persistent_kernel<F16, 1, false, 0> : wavenet_persistent_kernel<BF16, 1, false, 0>;
-    if (MT == 8) return wtype == 0 ? wavenet_persistent_kernel<F32, 8, false, 0>
-                      : wtype == 1 ? wavenet_persistent_kernel<F16, 8, false, 0> : wavenet_persistent_kernel<BF16, 8, false, 0>;
-    return wtype == 0 ? wavenet_persistent_kernel<F32, 16, false, 0>
-         : wtype == 1 ? wavenet_persistent_kernel<F16, 16, false, 0> : wavenet_persistent_kernel<BF16, 16, false, 0>;
-}
+static KernelFn pick(int wtype, int MT, int SH) { return pick_kernel<false>(wtype, MT, SH); }
 
 // the fewer of the two shape variants' counts (the caller does not know which one it will launch)
 cudaError_t max_resident_blocks(int wtype, int MT, int threads, size_t smem, int* out) {

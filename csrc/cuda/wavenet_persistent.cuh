@@ -375,5 +375,22 @@ AGF_KERNEL void AGF_LAUNCH_BOUNDS(MAX_THREADS) wavenet_persistent_kernel(const P
     if (DS) agf_cluster_sync();  // no block leaves while a peer may still write its shared memory
 }
 
+// The kernel instance for weight type wtype (0 fp32, 1 fp16, 2 bf16), MT streams per chain (1, 8
+// or 16: tensor cores for 16-bit weights) and shape variant SH (shape_variant(); MT = 1 only), for
+// the launchers of both transports (wavenet_persistent.cu, wavenet_persistent_cluster.cu).
+using KernelFn = void (*)(const Params);
+
+template <bool DS, int MT, int SH>
+inline KernelFn kernel_for(int wtype) {
+    return wtype == 0 ? wavenet_persistent_kernel<F32, MT, DS, SH>
+         : wtype == 1 ? wavenet_persistent_kernel<F16, MT, DS, SH> : wavenet_persistent_kernel<BF16, MT, DS, SH>;
+}
+
+template <bool DS>
+inline KernelFn pick_kernel(int wtype, int MT, int SH) {
+    if (MT == 1) return SH == 1 ? kernel_for<DS, 1, 1>(wtype) : kernel_for<DS, 1, 0>(wtype);
+    return MT == 8 ? kernel_for<DS, 8, 0>(wtype) : kernel_for<DS, 16, 0>(wtype);
+}
+
 }  // namespace wnp
 }  // namespace agf

@@ -11,19 +11,7 @@
 namespace agf {
 namespace wnp {
 
-using KernelFn = void (*)(const Params);
-
-static KernelFn pick_ds(int wtype, int MT, int SH) {  // as pick() in wavenet_persistent.cu
-    if (MT == 1 && SH == 1)
-        return wtype == 0 ? wavenet_persistent_kernel<F32, 1, true, 1>
-             : wtype == 1 ? wavenet_persistent_kernel<F16, 1, true, 1> : wavenet_persistent_kernel<BF16, 1, true, 1>;
-    if (MT == 1) return wtype == 0 ? wavenet_persistent_kernel<F32, 1, true, 0>
-                      : wtype == 1 ? wavenet_persistent_kernel<F16, 1, true, 0> : wavenet_persistent_kernel<BF16, 1, true, 0>;
-    if (MT == 8) return wtype == 0 ? wavenet_persistent_kernel<F32, 8, true, 0>
-                      : wtype == 1 ? wavenet_persistent_kernel<F16, 8, true, 0> : wavenet_persistent_kernel<BF16, 8, true, 0>;
-    return wtype == 0 ? wavenet_persistent_kernel<F32, 16, true, 0>
-         : wtype == 1 ? wavenet_persistent_kernel<F16, 16, true, 0> : wavenet_persistent_kernel<BF16, 16, true, 0>;
-}
+static KernelFn pick_ds(int wtype, int MT, int SH) { return pick_kernel<true>(wtype, MT, SH); }
 
 static void config(cudaLaunchConfig_t& cfg, cudaLaunchAttribute* attr, const Params& p, int threads, size_t smem,
                    cudaStream_t stream) {
