@@ -39,6 +39,29 @@ def mulaw_decode(k: torch.Tensor, classes: int = 256) -> torch.Tensor:
     return out
 
 
+def _bench_ext(emulate: bool):
+    """(module, device, its last argument: the emulator's scheduler seed or the current CUDA stream)
+    for the floor benchmarks and test harnesses, which run on the GPU or on the CPU emulator."""
+    if emulate:
+        from . import _C_cuda_emu
+
+        return _C_cuda_emu, "cpu", 0
+    return _ext(), "cuda", torch.cuda.current_stream().cuda_stream
+
+
+def _run_timed(once, emulate: bool):
+    """once() on the emulator; on a GPU a warm-up, then once() timed by CUDA events: ms, or None."""
+    once()
+    if emulate:
+        return None
+    a, b = torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)
+    a.record()
+    once()
+    b.record()
+    torch.cuda.synchronize()
+    return a.elapsed_time(b)
+
+
 def handoff_bench(nblk: int = 8, iters: int = 2000, payload: int = 192, threads: int = 256,
                   emulate: bool = False) -> dict:
     """Floor of the persistent kernels' block-to-block hand-off (csrc/cuda/handoff_bench.cuh): a token
@@ -47,44 +70,22 @@ def handoff_bench(nblk: int = 8, iters: int = 2000, payload: int = 192, threads:
     hand-off in ns (CUDA events around one launch, after a warm-up launch)."""
     from .ops._persistent import TAGS
 
-    if emulate:
-        from . import _C_cuda_emu as ext
-        dev = "cpu"
-    else:
-        ext, dev = _ext(), "cuda"
+    ext, dev, last = _bench_ext(emulate)
     mail = torch.zeros(nblk * payload, device=dev)
     flags = torch.zeros(nblk * 16, device=dev, dtype=torch.int64)
     result = torch.zeros(payload, device=dev)
+
     def once():
         tag = next(TAGS) << 32
-        if emulate:
-            ext.handoff_bench(nblk, iters, payload, threads, mail.data_ptr(), flags.data_ptr(), tag, result.data_ptr(), 0)
-        else:
-            ext.handoff_bench(nblk, iters, payload, threads, mail.data_ptr(), flags.data_ptr(), tag, result.data_ptr(),
-                              torch.cuda.current_stream().cuda_stream)
+        ext.handoff_bench(nblk, iters, payload, threads, mail.data_ptr(), flags.data_ptr(), tag, result.data_ptr(), last)
 
     out = {"nblk": nblk, "iters": iters, "payload": payload, "threads": threads}
-    if emulate:
-        once()
-    else:
-        once()  # warm-up
-        a, b = torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)
-        a.record()
-        once()
-        b.record()
-        torch.cuda.synchronize()
-        out["ns_per_handoff"] = a.elapsed_time(b) * 1e6 / (iters * nblk)
+    ms = _run_timed(once, emulate)
+    if ms is not None:
+        out["ns_per_handoff"] = ms * 1e6 / (iters * nblk)
     out["token"] = float(result[0])
     out["rest_zero"] = bool((result[1:] == 0).all())
     return out
-
-
-def _bench_ext(emulate: bool):
-    if emulate:
-        from . import _C_cuda_emu
-
-        return _C_cuda_emu, "cpu"
-    return _ext(), "cuda"
 
 
 def matvec_bench(rows: int, cols: int, gate: bool = False, dtype=torch.float16, iters: int = 1000,
@@ -95,11 +96,12 @@ def matvec_bench(rows: int, cols: int, gate: bool = False, dtype=torch.float16, 
     followed by a barrier. gate=True: rows pair up as (tanh, sigmoid) rows and the epilogue is the
     gate, as in a WaveNet layer's current-tap product; y[2u] = tanh(a[2u]) * sigmoid(a[2u+1]).
     fixed=True: the same product with its shape fixed at compile time (matvec_fixed; W1's shapes
-    only, 256 threads), which must give the same bits. Returns y (of the last iteration; fp32 on the CPU), ticks per product (clock64 of thread 0) and,
-    on a GPU, ns per product (CUDA events around the launch, after a warm-up launch)."""
+    only, 256 threads), which must give the same bits. Returns y (of the last iteration; fp32 on the
+    CPU), ticks per product (clock64 of thread 0) and, on a GPU, ns per product (CUDA events around
+    the launch, after a warm-up launch)."""
     from .ops._persistent import WTYPES
 
-    ext, dev = _bench_ext(emulate)
+    ext, dev, last = _bench_ext(emulate)
     if dtype not in WTYPES:
         raise ValueError(f"dtype must be one of {list(WTYPES)}, got {dtype}")
     if cols % 8 or (gate and rows % 2):
@@ -112,21 +114,13 @@ def matvec_bench(rows: int, cols: int, gate: bool = False, dtype=torch.float16, 
     y = torch.zeros(rows, device=dev)
     ticks = torch.zeros(1, device=dev, dtype=torch.int64)
     nr = 2 if gate else 1
-    args = (w.data_ptr(), xv.data_ptr(), y.data_ptr(), ticks.data_ptr(), rows // nr, nr, cols, int(iters), WTYPES[dtype],
-            int(threads), int(fixed))
     out = {"rows": rows, "cols": cols, "gate": gate, "dtype": str(dtype).replace("torch.", ""), "iters": iters,
            "fixed": fixed}
-    if emulate:
-        ext.matvec_bench(*args, 0)
-    else:
-        s = torch.cuda.current_stream().cuda_stream
-        ext.matvec_bench(*args, s)  # warm-up
-        a, b = torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)
-        a.record()
-        ext.matvec_bench(*args, s)
-        b.record()
-        torch.cuda.synchronize()
-        out["ns_per_product"] = a.elapsed_time(b) * 1e6 / iters  # includes the launch and the weight copy
+    ms = _run_timed(lambda: ext.matvec_bench(w.data_ptr(), xv.data_ptr(), y.data_ptr(), ticks.data_ptr(), rows // nr,
+                                             nr, cols, int(iters), WTYPES[dtype], int(threads), int(fixed), last),
+                    emulate)
+    if ms is not None:
+        out["ns_per_product"] = ms * 1e6 / iters  # includes the launch and the weight copy
     out["ticks_per_product"] = int(ticks[0]) / iters
     out["y"] = y.cpu()
     return out
@@ -136,18 +130,14 @@ def warp_sampler(logits: torch.Tensor, u: torch.Tensor, emulate: bool = False):
     """The persistent kernels' softmax sampler (kernel_common.cuh warp_inverse_cdf_fast: fp32 first,
     the float64 rule near a CDF boundary), one warp per row: logits [N, C], u [N] -> (classes int64
     [N], fell_back bool [N]: where the float64 rule decided)."""
-    ext, dev = _bench_ext(emulate)
+    ext, dev, last = _bench_ext(emulate)
     if logits.dim() != 2 or u.shape != (logits.shape[0],):
         raise ValueError(f"logits must be [N, C] and u [N], got {tuple(logits.shape)} and {tuple(u.shape)}")
     lg = logits.to(dev, torch.float32).contiguous()
     uu = u.to(dev, torch.float32).contiguous()
     out = torch.zeros(lg.shape[0], device=dev, dtype=torch.int32)
     fb = torch.zeros_like(out)
-    if emulate:
-        ext.warp_sampler(lg.data_ptr(), uu.data_ptr(), out.data_ptr(), fb.data_ptr(), lg.shape[0], lg.shape[1], 0)
-    else:
-        ext.warp_sampler(lg.data_ptr(), uu.data_ptr(), out.data_ptr(), fb.data_ptr(), lg.shape[0], lg.shape[1],
-                         torch.cuda.current_stream().cuda_stream)
+    ext.warp_sampler(lg.data_ptr(), uu.data_ptr(), out.data_ptr(), fb.data_ptr(), lg.shape[0], lg.shape[1], last)
     return out.long().cpu(), fb.bool().cpu()
 
 

@@ -19,22 +19,6 @@ using namespace agf::wnp;
 
 namespace {
 
-template <class WK, int MT, int SH>
-void run_sh(const Params& p, int threads, size_t smem, uint64_t seed) {
-    const unsigned grid = static_cast<unsigned>(p.nchains * (p.nblk + 1));
-    if (p.dsmem)  // a chain is one cluster
-        agf_emu::launch(grid, threads, smem, [&p]() { wavenet_persistent_kernel<WK, MT, true, SH>(p); }, seed,
-                        static_cast<unsigned>(p.nblk + 1));
-    else
-        agf_emu::launch(grid, threads, smem, [&p]() { wavenet_persistent_kernel<WK, MT, false, SH>(p); }, seed);
-}
-
-template <class WK, int MT>
-void run(const Params& p, int threads, size_t smem, uint64_t seed) {
-    if (MT == 1 && shape_variant(p, threads) == 1) run_sh<WK, 1, 1>(p, threads, smem, seed);
-    else run_sh<WK, MT, 0>(p, threads, smem, seed);
-}
-
 template <class WK, int MT>
 void run_rnn(const agf::wrp::Params& p, int threads, size_t smem, uint64_t seed) {
     agf_emu::launch(static_cast<unsigned>(p.nchains * p.nblk), threads, smem,
@@ -90,16 +74,11 @@ PYBIND11_MODULE(_C_cuda_emu, m) {
         if (threads < 32 || threads > MAX_THREADS || threads % 32)
             throw std::invalid_argument("wavenet_persistent: threads must be a multiple of 32 in [32, 256]");
         py::gil_scoped_release nogil;
-        const int mt = streams_variant(p.M);
-        auto go = [&](auto wk) {
-            using WK = decltype(wk);
-            if (mt == 1) run<WK, 1>(p, threads, smem, seed);
-            else if (mt == 8) run<WK, 8>(p, threads, smem, seed);
-            else run<WK, 16>(p, threads, smem, seed);
-        };
-        if (wtype == 0) go(F32{});
-        else if (wtype == 1) go(F16{});
-        else go(BF16{});
+        // the instance the GPU launchers pick (a plain function here); a dsmem chain is one cluster
+        const int mt = streams_variant(p.M), sh = shape_variant(p, threads);
+        const KernelFn k = p.dsmem ? pick_kernel<true>(wtype, mt, sh) : pick_kernel<false>(wtype, mt, sh);
+        agf_emu::launch(static_cast<unsigned>(p.nchains * (p.nblk + 1)), threads, smem, [&p, k]() { k(p); }, seed,
+                        p.dsmem ? static_cast<unsigned>(p.nblk + 1) : 1u);
     });
     m.def("wavernn_persistent_plan", [](const py::dict& d, size_t budget, int wtype, int min_blocks, int max_blocks) {
         agf::wrp::Params p = agf::wrp::params_from_dict(d);

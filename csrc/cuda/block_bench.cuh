@@ -1,8 +1,9 @@
 // Floors of what a persistent kernel's block does between two hand-offs (benchmarks/NOTES_GPU.md),
 // and a harness for the warp sampler:
 //   matvec_bench_kernel: one block runs `iters` block-wide products y = W x with the kernels' own
-//     block_matvec (or, for SHAPE > 0, matvec_fixed at one of FIXED_SHAPES), each followed by a barrier (a layer's critical path is two of these: the
-//     current-tap product with the gate as its epilogue, NR = 2, then the residual product, NR = 1);
+//     block_matvec (or, for SHAPE > 0, matvec_fixed at one of FIXED_SHAPES), each followed by a
+//     barrier (a layer's critical path is two of these: the current-tap product with the gate as
+//     its epilogue, NR = 2, then the residual product, NR = 1);
 //     W [NU * NR][ncols] is copied to shared memory first, x is fp32 in shared memory. Thread 0
 //     counts the clock ticks of the loop: ticks / iters = one product + barrier on this GPU.
 //   warp_sampler_kernel: block b (one warp) samples row b of logits [rows][n] with

@@ -377,7 +377,7 @@ AGF_DEV_NOINLINE int warp_inverse_cdf(const float* lg, int n, float u) {
     double c = w.c;
     int cnt = 0;
     for (int i = w.lo; i < w.hi; ++i) {
-        c += exp(static_cast<double>(lg[i]) - static_cast<double>(w.mx));
+        c += agf_exp_t(static_cast<double>(lg[i]) - static_cast<double>(w.mx));
         cnt += c <= target;
     }
     for (int off = 16; off > 0; off >>= 1) cnt += agf_shfl_xor(cnt, off);
@@ -391,12 +391,12 @@ AGF_DEV_NOINLINE int warp_inverse_cdf(const float* lg, int n, float u) {
 // so the class is always warp_inverse_cdf's. Error of the fp32 cumulative sums, relative to the sum
 // (the max term is 1, so the sum is >= 1): --use_fast_math's __expf is within (2 + 1.16 |x|) ulp
 // (2^-23); terms with |x| <= 20 contribute <= 25.2 ulp x their share of the sum (3.0e-6), the others
-// (each below 2.1e-9) <= n x 20 x 2.1e-9 x 3.4 ulp of 1 (< 1e-9 for n <= 1024); <= 37 roundings
+// (each below 2.1e-9) <= n x 20 x 2.1e-9 x 3.4 ulp of 1 (< 1e-9 for n <= 1024); the roundings
 // along a prefix sum (n <= 1024: a lane's chunk of <= 32 twice, 5 scan levels: 4.1e-6) and the
-// target's (6e-8): ~7.2e-6 in all, a quarter of the margin (wider rows go straight to the double rule). The fallback runs when u lands within the margin of a
-// class's edge: with probability ~2 x margin / p(chosen class), e.g. 3% for a flat 512-way
-// distribution, far less for a peaked one. Called by all 32 lanes; *fell_back (if given) tells
-// whether the double rule decided.
+// target's (6e-8): ~7.2e-6 in all, a quarter of the margin (wider rows go straight to the double
+// rule). The fallback runs when u lands within the margin of a class's edge: with probability
+// ~2 x margin / p(chosen class), e.g. 3% for a flat 512-way distribution, far less for a peaked
+// one. Called by all 32 lanes; *fell_back (if given) tells whether the double rule decided.
 constexpr float kWarpSoftmaxMargin = 3e-5f;
 
 AGF_DEV int warp_inverse_cdf_fast(const float* lg, int n, float u, bool* fell_back = nullptr) {
