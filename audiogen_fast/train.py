@@ -58,11 +58,16 @@ class Corpus:
 
     @functools.cached_property
     def targets(self):
-        """The waveforms the network learns: pre-emphasised where the config says so (the mels
-        stay those of the waveforms themselves). Applied to each whole file, so every segment's
-        first sample and `prev` are exact."""
-        a = self.cfg.preemphasis
-        return [(preemphasize(w, a), m) for w, m in self.items]
+        """The waveforms the network learns: pre-emphasised where the config says so, then mu-law
+        companded where it says so (WaveNet companding_mu; the engine undoes both in that order
+        after sampling); the mels stay those of the waveforms themselves. Applied to each whole
+        file, so every segment's first sample and `prev` are exact."""
+        a, mu = self.cfg.preemphasis, getattr(self.cfg, "companding_mu", 0)
+
+        def domain(w):
+            e = preemphasize(w, a)
+            return mulaw_compress(e.double().clamp(-1.0, 1.0), mu).to(e.dtype) if mu else e
+        return [(domain(w), m) for w, m in self.items]
 
     def save(self, path: str):
         """Waveforms as int16 where that is exact (16-bit wav files), else float32; mels float32."""

@@ -10,6 +10,7 @@ import json
 import math
 import warnings
 
+import numpy as np
 import pytest
 import torch
 import torch.nn as nn
@@ -61,7 +62,7 @@ class R9(nn.Module):
         L, stacks = hp["layers"], hp["stacks"]
         R, G, S, K, C = hp["residual_channels"], hp["gate_channels"], hp["skip_out_channels"], hp["kernel_size"], hp["cin_channels"]
         out, gin = hp["out_channels"], max(0, hp.get("gin_channels", -1))
-        self.scalar = hp["input_type"] == "raw"
+        self.scalar = hp["input_type"] in ("raw", "mulaw")
         self.out = out
         self.first_conv = WN(nn.Conv1d(1 if self.scalar else out, R, 1))
         self.conv_layers = nn.ModuleList(Layer(R, G, S, K, 2 ** (i % (L // stacks)), C, gin) for i in range(L))
@@ -79,9 +80,12 @@ class R9(nn.Module):
             net = nn.Module()
             ups = nn.Module()
             ups.up_layers = nn.ModuleList()
+            act = hp["upsample_params"].get("upsample_activation", "none")
             for s in scales:
                 ups.up_layers.append(Stretch(s))
                 ups.up_layers.append(WN(nn.Conv2d(1, 1, (fk, 2 * s + 1), padding=((fk - 1) // 2, s), bias=False)))
+                if act != "none":   # r9y9: getattr(nn, name)(**params) after each conv
+                    ups.up_layers.append(getattr(nn, act)(**hp["upsample_params"].get("upsample_activation_params", {})))
             if layout == "convin":
                 net.conv_in = nn.Conv1d(C, C, 2 * hp["cin_pad"] + 1, bias=False)
                 net.upsample = ups
@@ -127,6 +131,10 @@ CASES = {
                         upsample_params={"upsample_scales": [4, 4], "freq_axis_kernel_size": 3}), "legacy"),
     "gauss-speakers": (dict(input_type="raw", out_channels=2, output_distribution="Normal", kernel_size=2,
                             gin_channels=4, n_speakers=3), "plain"),
+    # input_type "mulaw": the mixture over companded samples; an activation in the upsampler
+    "companded-leaky": (dict(input_type="mulaw", quantize_channels=256, out_channels=30, output_distribution="Logistic",
+                             upsample_params={"upsample_scales": [4, 4], "upsample_activation": "LeakyReLU",
+                                              "upsample_activation_params": {"negative_slope": 0.4}}), "plain"),
 }
 
 
@@ -180,12 +188,57 @@ def test_r9y9_checkpoint_computes_the_source_function(name, tmp_path):
     assert ((inc - ref.transpose(1, 2)).abs().max() / ref.abs().max()).item() <= 1e-5
 
 
+def _saved(name, tmp_path, seed=0):
+    src, hp = source(name, seed)
+    path = tmp_path / f"{name}.pth"
+    torch.save({"state_dict": src.state_dict(), "global_step": 1}, path)
+    return src, hp, path
+
+
+def test_companded_input_type_is_expanded_after_sampling(tmp_path):
+    """input_type 'mulaw': the network samples companded values (mu = quantize_channels - 1, r9y9's
+    preprocessing), reads them back as its input, and the audio is their mu-law expansion, on every
+    CPU backend and one-shot or streamed."""
+    _, hp, path = _saved("companded-leaky", tmp_path)
+    model = agf.load_model(path, hparams=hp)
+    cfg = model.config
+    assert cfg.companding_mu == 255 and cfg.output == "mol" and cfg.upsample_activation == "LeakyReLU"
+    assert not model.upsample_net.time_linear    # the activation rules out frame-rate conditioning
+    mel = torch.rand(10, 20) * 2 - 1
+    noise = torch.from_numpy(rt.draw_noise(cfg, 0, 20 * 16)).float()[None]   # generate(seed=0)'s noise
+    samples, _ = rt.run_torch(model, 20 * 16, mel=mel[None], noise=noise)
+    y = samples.double().clamp(-1, 1)
+    want = (torch.sign(y) * ((1 + 255.0) ** y.abs() - 1) / 255.0).float().numpy()[0]
+    # the companding matters: the expanded audio is far from the raw samples
+    assert float(abs(want - samples.numpy()[0]).max()) > 0.05
+    for backend in ("torch", "cpp"):
+        voc = agf.load(path, hparams=hp, backend=backend)
+        audio = voc.generate(mel=mel.numpy(), seed=0)
+        err = float(abs(audio - want).max() / abs(want).max())
+        print(backend, err)
+        # torch: the same computation; cpp: continuous samples to the fp32 tolerance (DESIGN 3)
+        assert err == 0.0 if backend == "torch" else err <= 1e-5, backend
+        streamed = np.concatenate(list(voc.stream([mel[:, :7].numpy(), mel[:, 7:].numpy()], seed=0)))
+        assert np.array_equal(streamed, audio), backend
+
+
 def test_unsupported_and_inconsistent_hparams(tmp_path):
     src, hp = source("mulaw-convin")
     path = tmp_path / "c.pth"
     torch.save({"state_dict": src.state_dict(), "global_step": 1}, path)
-    with pytest.raises(agf.CheckpointError, match="'mulaw'"):
-        agf.load_model(path, hparams=dict(hp, input_type="mulaw"))
+    with pytest.raises(agf.CheckpointError, match="input_type 'companded'"):
+        agf.load_model(path, hparams=dict(hp, input_type="companded"))
+    _, hp2, path2 = _saved("companded-leaky", tmp_path)
+    prelu = dict(hp2["upsample_params"], upsample_activation="PReLU", upsample_activation_params={})
+    with pytest.raises(agf.CheckpointError, match="upsample_activation must be one of"):   # PReLU has weights
+        agf.load_model(path2, hparams=dict(hp2, upsample_params=prelu))
+    with pytest.raises(agf.ConfigError, match="companding_mu is for the continuous outputs"):
+        agf.build("tiny-wavenet", companding_mu=255)          # a mu-law softmax is already mu-law
+    with pytest.raises(agf.ConfigError, match="upsample_activation is for upsample_mode 'conv'"):
+        agf.build("tiny-wavenet", upsample_mode="convt", upsample_activation="ReLU")
+    slope = dict(hp2["upsample_params"], upsample_activation_params={"slope": 0.4})
+    with pytest.raises(agf.CheckpointError, match="'slope'.*LeakyReLU"):
+        agf.load_model(path2, hparams=dict(hp2, upsample_params=slope))
     with pytest.raises(agf.CheckpointError, match="layers"):
         agf.load_model(path, hparams={k: v for k, v in hp.items() if k != "layers"})
     with pytest.raises(agf.CheckpointError, match="mis-shaped|missing"):

@@ -1,5 +1,6 @@
 """Training entry point and dataset builder (small and fast: a synthetic corpus)."""
 import json
+import math
 import os
 import shutil
 import subprocess
@@ -501,6 +502,21 @@ def test_corpus_trains_on_the_pre_emphasised_waveform(corpus, tmp_path):
     plain.save(pt)
     b2 = Corpus(pt, cfg).batch(np.random.default_rng(3), 4, 4, 2)
     assert all(torch.equal(p, q) for p, q in zip(b1, b2))
+
+
+def test_corpus_trains_a_companded_wavenet_on_the_companded_waveform(corpus):
+    """companding_mu (r9y9's input_type 'mulaw'): the batches hold sign(x) ln(1 + mu|x|) / ln(1 + mu),
+    what generate() expands again; the mels stay those of x."""
+    from audiogen_fast.train import Corpus
+
+    cfg0 = agf.build("tiny-wavenet", output="mol", n_mix=2).config
+    cfg = cfg0.replace(companding_mu=255)
+    (x, prev, mel), (y, yprev, ymel) = (Corpus(str(corpus), c).batch(np.random.default_rng(5), 3, 4, 2) for c in (cfg0, cfg))
+    assert torch.equal(mel, ymel)
+    for a, b in ((x, y), (prev, yprev)):
+        want = torch.sign(a.double()) * torch.log1p(255 * a.double().abs()) / math.log(256)
+        assert torch.allclose(b.double(), want, atol=1e-6)
+    assert not torch.allclose(x, y, atol=1e-2)
 
 
 def test_stft_magnitude_loss_is_spectral_convergence_plus_log_magnitude_distance():

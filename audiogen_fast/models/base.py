@@ -109,6 +109,8 @@ def _check_type(f: dataclasses.Field, v: Any) -> None:
         ok = v is None or (isinstance(v, int) and not isinstance(v, bool))
     elif t.startswith("list") or t.startswith("List"):
         ok = isinstance(v, (list, tuple))
+    elif t.startswith("dict") or t.startswith("Dict"):
+        ok = isinstance(v, dict)
     if not ok:
         raise ConfigError(f"config field {f.name!r} must be {t}, got {v!r}")
 

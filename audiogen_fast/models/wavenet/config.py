@@ -7,6 +7,10 @@ from typing import Optional
 from ..base import AudioConfig, ConfigError, _positive, prod
 
 OUTPUTS = ("mulaw", "mol", "gaussian")
+# r9y9's UpsampleNetwork takes any torch.nn activation by name after each smoothing conv; these
+# are the elementwise ones without weights, with the keyword arguments each accepts.
+UPSAMPLE_ACTIVATIONS = {"none": (), "ReLU": (), "LeakyReLU": ("negative_slope",), "ELU": ("alpha",),
+                        "Tanh": (), "Sigmoid": ()}
 
 
 @dataclass
@@ -28,10 +32,16 @@ class WaveNetConfig(AudioConfig):
                                          # "convt": ConvTranspose2d (F, s) stride s + ReLU (r9y9 v0.1.1)
     upsample_freq_kernel: int = 1        # F: the upsampling kernels' extent across mel channels (odd)
     cin_pad: int = 0                     # > 0: a (2*cin_pad+1)-tap conv over edge-padded frames first
+    upsample_activation: str = "none"    # mode "conv": activation after each smoothing conv (UPSAMPLE_ACTIVATIONS)
+    upsample_activation_params: dict = field(default_factory=dict)  # its arguments, e.g. {"negative_slope": 0.4}
     gin_channels: int = 0                # global (speaker) conditioning width; 0: none
     n_speakers: int = 0
     initial_input: Optional[float] = None  # first input sample for mol / gaussian; None: 0.0
     initial_class: Optional[int] = None    # first input class for mulaw; None: mulaw_encode(0.0)
+    # > 0 (outputs "mol" / "gaussian"): the network models mu-law companded audio, sign(x) ln(1 + mu|x|)
+    # / ln(1 + mu), and reads its own companded samples back (r9y9's input_type "mulaw"); the engine
+    # expands what any backend samples. 0: the waveform itself.
+    companding_mu: int = 0
 
     def validate(self):
         super().validate()
@@ -63,6 +73,21 @@ class WaveNetConfig(AudioConfig):
             raise ConfigError(f"initial_input must be in [-1, 1], got {self.initial_input}")
         if self.initial_class is not None and not (0 <= self.initial_class < self.quantize_channels):
             raise ConfigError(f"initial_class must be in [0, {self.quantize_channels}), got {self.initial_class}")
+        if self.upsample_activation not in UPSAMPLE_ACTIVATIONS:
+            raise ConfigError(f"upsample_activation must be one of {sorted(UPSAMPLE_ACTIVATIONS)}, "
+                              f"got {self.upsample_activation!r}")
+        allowed = UPSAMPLE_ACTIVATIONS[self.upsample_activation]
+        bad = sorted(set(self.upsample_activation_params) - set(allowed))
+        if bad:
+            raise ConfigError(f"upsample_activation_params {bad} are not arguments of {self.upsample_activation} "
+                              f"(it takes {list(allowed) or 'none'})")
+        if self.upsample_activation != "none" and self.upsample_mode != "conv":
+            raise ConfigError("upsample_activation is for upsample_mode 'conv' (mode 'convt' has its own ReLU)")
+        if self.companding_mu < 0:
+            raise ConfigError(f"companding_mu must be >= 0, got {self.companding_mu}")
+        if self.companding_mu and self.output == "mulaw":
+            raise ConfigError("companding_mu is for the continuous outputs 'mol' and 'gaussian' "
+                              "(output 'mulaw' already samples mu-law classes)")
         self.upsample_scales = [int(s) for s in self.upsample_scales]
         return self
 

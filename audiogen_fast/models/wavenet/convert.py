@@ -12,8 +12,10 @@ upsample_params / upsample_scales, freq_axis_kernel_size, upsample_activation, g
 n_speakers, output_distribution, log_scale_min, sample_rate, num_mels, fft_size, hop_size,
 win_length, fmin, fmax). Generation starts, as in r9y9's incremental_forward, from the one-hot
 class 127 (mu-law) or 0.0 (raw); classes decode with mu = quantize_channels - 1, as r9y9 does.
-Supported input types: "mulaw-quantize" (softmax) and "raw" (mixture of logistics or Gaussian);
-"mulaw" (companded continuous) is not.
+Input types: "mulaw-quantize" (softmax), "raw" (mixture of logistics or Gaussian) and "mulaw" (the
+same distributions over mu-law companded samples, mu = quantize_channels - 1 as r9y9's preprocessing;
+the engine expands what it samples). upsample_activation: none or a weightless torch.nn activation
+(ReLU, LeakyReLU, ELU, Tanh, Sigmoid) with its upsample_activation_params.
 """
 from __future__ import annotations
 
@@ -71,9 +73,8 @@ def config_from_hparams(hp: dict, sd: dict) -> WaveNetConfig:
         return hp[name]
 
     input_type = hp.get("input_type", "raw")
-    if input_type == "mulaw":
-        raise CheckpointError("r9y9 input_type 'mulaw' (companded continuous) is not supported; "
-                              "'mulaw-quantize' and 'raw' are")
+    if input_type not in ("raw", "mulaw", "mulaw-quantize"):
+        raise CheckpointError(f"unknown r9y9 input_type {input_type!r} (expected 'raw', 'mulaw' or 'mulaw-quantize')")
     if input_type == "mulaw-quantize":
         output = "mulaw"
     else:
@@ -84,9 +85,8 @@ def config_from_hparams(hp: dict, sd: dict) -> WaveNetConfig:
     up = dict(hp.get("upsample_params") or {})
     scales = up.get("upsample_scales", hp.get("upsample_scales"))
     cin = int(hp.get("cin_channels", -1))
-    act = up.get("upsample_activation", hp.get("upsample_activation", "none"))
-    if act not in ("none", None):
-        raise CheckpointError(f"upsample_activation {act!r} is not supported (only 'none')")
+    act = up.get("upsample_activation", hp.get("upsample_activation")) or "none"
+    act_params = dict(up.get("upsample_activation_params", hp.get("upsample_activation_params")) or {})
     legacy = any(k.startswith("upsample_conv.") for k in sd)
     convin = any(k.startswith("upsample_net.conv_in") for k in sd)
     out_channels = int(need("out_channels"))
@@ -99,6 +99,8 @@ def config_from_hparams(hp: dict, sd: dict) -> WaveNetConfig:
         upsample_mode="convt" if legacy else "conv",
         upsample_freq_kernel=int(up.get("freq_axis_kernel_size", hp.get("freq_axis_kernel_size", 1))),
         cin_pad=int(hp.get("cin_pad", 0)) if convin else 0,
+        upsample_activation=act if cin > 0 and not legacy else "none",
+        upsample_activation_params=act_params if cin > 0 and not legacy else {},
         gin_channels=max(0, int(hp.get("gin_channels", -1))), n_speakers=int(hp.get("n_speakers") or 0),
         sample_rate=int(hp.get("sample_rate", 22050)), n_fft=int(hp.get("fft_size", 1024)),
         win_length=int(hp.get("win_length") or hp.get("fft_size", 1024)),
@@ -112,6 +114,8 @@ def config_from_hparams(hp: dict, sd: dict) -> WaveNetConfig:
         kw["initial_class"] = 127 if out_channels > 127 else None
     elif output == "mol":
         kw["n_mix"] = out_channels // 3
+    if input_type == "mulaw":
+        kw["companding_mu"] = int(hp.get("quantize_channels", 256)) - 1
     if kw["conditional"]:
         if not scales:
             raise CheckpointError("r9y9 hparams lack upsample_params.upsample_scales")

@@ -24,11 +24,14 @@ class UpsampleNet(nn.Module):
     (F, 2s+1) smoothing conv shared over mel channels. mode "convt" (r9y9 v0.1.1's upsample_conv):
     per scale a ConvTranspose2d (F, s) with stride s, then ReLU. cin_pad > 0 (r9y9's
     ConvInUpsampleNetwork): first a (2*cin_pad+1)-tap Conv1d over the mel, edge-padded by cin_pad
-    frames on each side so the frame count is kept."""
+    frames on each side so the frame count is kept. activation (mode "conv"): a torch.nn activation
+    (config.UPSAMPLE_ACTIVATIONS) after each smoothing conv, as r9y9's upsample_activation."""
 
-    def __init__(self, scales, mode="conv", freq_kernel=1, cin_pad=0, channels=80):
+    def __init__(self, scales, mode="conv", freq_kernel=1, cin_pad=0, channels=80, activation="none",
+                 activation_params=None):
         super().__init__()
         self.scales, self.mode, self.cin_pad, self.freq_kernel = list(scales), mode, cin_pad, freq_kernel
+        self.act = None if activation == "none" else getattr(nn, activation)(**(activation_params or {}))
         fp = (freq_kernel - 1) // 2
         self.conv_in = nn.Conv1d(channels, channels, 2 * cin_pad + 1, bias=False) if cin_pad > 0 else None
         if mode == "conv":
@@ -50,7 +53,7 @@ class UpsampleNet(nn.Module):
     def time_linear(self) -> bool:
         """True when time_stage is one linear map along time shared by every channel (mode
         "conv", frequency kernel 1): then it commutes with any projection across channels."""
-        return self.mode == "conv" and self.freq_kernel == 1
+        return self.mode == "conv" and self.freq_kernel == 1 and self.act is None
 
     def frame_stage(self, mel: torch.Tensor) -> torch.Tensor:
         """The part at frame rate: the cin_pad conv (identity without one). [B, C, frames]."""
@@ -65,6 +68,8 @@ class UpsampleNet(nn.Module):
         if self.mode == "conv":
             for s, conv in zip(self.scales, self.convs):
                 x = conv(torch.repeat_interleave(x, s, dim=-1))
+                if self.act is not None:
+                    x = self.act(x)
         else:
             for conv in self.convts:
                 x = F.relu(conv(x))
@@ -119,7 +124,8 @@ class WaveNet(nn.Module):
         self.last_conv1 = nn.Conv1d(cfg.skip_channels, cfg.out_hidden, 1)
         self.last_conv2 = nn.Conv1d(cfg.out_hidden, cfg.out_channels, 1)
         self.upsample_net = UpsampleNet(cfg.upsample_scales, cfg.upsample_mode, cfg.upsample_freq_kernel, cfg.cin_pad,
-                                        cfg.n_mels) if cfg.conditional else None
+                                        cfg.n_mels, cfg.upsample_activation,
+                                        cfg.upsample_activation_params) if cfg.conditional else None
         self.embed_speakers = nn.Embedding(cfg.n_speakers, cfg.gin_channels) if cfg.gin_channels else None
 
     # ---- pieces shared with the incremental runtimes ---------------------------------------

@@ -15,7 +15,7 @@ import torch
 import torch.nn.functional as F
 
 from ... import noise as noise_mod
-from ...sampling import mulaw_decode, mulaw_encode, sample_gaussian, sample_mol, sample_softmax
+from ...sampling import mulaw_decode, mulaw_encode, mulaw_expand, sample_gaussian, sample_mol, sample_softmax
 from .cond import FrameCond, band
 from .config import WaveNetConfig
 from .reference import WaveNet
@@ -47,6 +47,8 @@ def decode_output(cfg: WaveNetConfig, samples: torch.Tensor) -> np.ndarray:
     """Sampled values [B, T] (classes or floats) -> float32 audio [B, T]."""
     if cfg.output == "mulaw":
         return mulaw_decode(samples.cpu().numpy(), cfg.quantize_channels)
+    if cfg.companding_mu:   # samples of the companded signal (float64 curve, like the classes' decode)
+        return mulaw_expand(samples.cpu().double().clamp(-1.0, 1.0), cfg.companding_mu).float().numpy()
     return samples.float().cpu().numpy()
 
 
