@@ -335,9 +335,9 @@ class WaveRNNCPU:
                 wf2=f(model.fc2.weight[:, :F].t()), wf2a=f(model.fc2.weight[:, F:].t()), bf2=f(model.fc2.bias),
                 wf3=f(model.fc3.weight.t()), b3=f(model.fc3.bias))
         self.cfg = cfg
-        mode = 0 if cfg.mode == "RAW" else 1
+        mode = cfg.mode_index
         self._impl = _ext().WaveRNNCPU(R, F, cfg.n_classes, cfg.n_mels, cfg.aux_dims, mode,
-                                       cfg.n_mix if mode else 1, float(cfg.log_scale_min),
+                                       cfg.n_mix if mode == 1 else 1, float(cfg.log_scale_min),
                                        [self._w[k].data_ptr() for k in self.ORDER])
 
     def new_state(self, B: int):

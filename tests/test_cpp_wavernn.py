@@ -10,7 +10,7 @@ if not agf.backends()["cpp"][0]:
     pytest.skip("C++ extension not built", allow_module_level=True)
 from audiogen_fast.models.wavernn import runtime as rt  # noqa: E402
 
-VARIANTS = {"raw9": dict(), "mol": dict(mode="MOL", n_mix=3), "odd": dict(rnn_dims=13, fc_dims=11, bits=5, pad=0),
+VARIANTS = {"raw9": dict(), "mol": dict(mode="MOL", n_mix=3), "gauss": dict(mode="GAUSS", log_scale_min=-7.0), "odd": dict(rnn_dims=13, fc_dims=11, bits=5, pad=0),
             "raw10": dict(bits=10, rnn_dims=24, fc_dims=40)}
 
 
@@ -48,8 +48,9 @@ def test_sampled_classes_equal_eager(variant):
         assert torch.equal(s, 2.0 * ref.float() / float(cfg.n_classes - 1) - 1.0)
 
 
-def test_mol_samples_close():
-    model = agf.build("tiny-wavernn", seed=2, **VARIANTS["mol"])
+@pytest.mark.parametrize("variant", ["mol", "gauss"])
+def test_continuous_samples_close(variant):
+    model = agf.build("tiny-wavernn", seed=2, **VARIANTS[variant])
     B, T = 2, 200
     cond = _cond(model, B, T, 4)
     nz = torch.from_numpy(np.stack([rt.draw_noise(model.config, s, T) for s in range(B)]))

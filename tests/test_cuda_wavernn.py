@@ -18,7 +18,7 @@ from conftest import HAS_CUDA, rel_err
 emu = pytest.importorskip("audiogen_fast._C_cuda_emu")
 CUDA_EXT = HAS_CUDA and agf.backends()["cuda"][0]
 WHERE = ["emu"] + (["gpu"] if CUDA_EXT else [])
-VARIANTS = {"raw9": dict(), "mol": dict(mode="MOL", n_mix=3), "odd": dict(rnn_dims=13, fc_dims=11, bits=5, pad=0)}
+VARIANTS = {"raw9": dict(), "mol": dict(mode="MOL", n_mix=3), "gauss": dict(mode="GAUSS", log_scale_min=-7.0), "odd": dict(rnn_dims=13, fc_dims=11, bits=5, pad=0)}
 # chains: one block; three blocks (units, fc rows and classes split unevenly); one GRU unit per
 # block; and three blocks reading their rows from global memory
 PLANS = {"one": dict(), "three": dict(min_blocks=3), "per-unit": dict(min_blocks=10 ** 6),
@@ -59,7 +59,7 @@ def test_teacher_forced_outputs_match_eager(variant, plan, where):
 
 
 @pytest.mark.parametrize("where", WHERE)
-@pytest.mark.parametrize("variant", ["raw9", "mol", "odd"])
+@pytest.mark.parametrize("variant", ["raw9", "mol", "gauss", "odd"])
 def test_sampled_generation_matches_eager(variant, where):
     """3 streams, 2 per chain (the second chain half full), 3 blocks per chain, chunks of 7 steps."""
     model = agf.build("tiny-wavernn", seed=4, **VARIANTS[variant])

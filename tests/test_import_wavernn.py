@@ -72,7 +72,7 @@ class Up(nn.Module):
 
 
 class FatchordWaveRNN(nn.Module):
-    def __init__(self, rnn, fc, bits, pad, factors, feat, comp, res_out, blocks, mol=False):
+    def __init__(self, rnn, fc, bits, pad, factors, feat, comp, res_out, blocks, mol=False, n_out=None):
         super().__init__()
         self.aux = res_out // 4
         self.pad = pad
@@ -82,7 +82,7 @@ class FatchordWaveRNN(nn.Module):
         self.rnn2 = nn.GRU(rnn + self.aux, rnn, batch_first=True)
         self.fc1 = nn.Linear(rnn + self.aux, fc)
         self.fc2 = nn.Linear(fc + self.aux, fc)
-        self.fc3 = nn.Linear(fc, 30 if mol else 2 ** bits)
+        self.fc3 = nn.Linear(fc, n_out or (30 if mol else 2 ** bits))
         self.register_buffer("step", torch.zeros(1, dtype=torch.long))
 
     def forward(self, x, mels):  # mels already padded by `pad` frames of zeros on each side
@@ -106,9 +106,9 @@ HP = dict(voc_mode="RAW", voc_upsample_factors=(4, 4, 4), voc_rnn_dims=24, voc_f
           num_mels=20, hop_length=64, win_length=256, fmin=40)
 
 
-def fatchord_model(mol=False, seed=0):
+def fatchord_model(mol=False, seed=0, n_out=None):
     torch.manual_seed(seed)
-    m = FatchordWaveRNN(24, 20, 9, 2, (4, 4, 4), 20, 12, 16, 2, mol=mol)
+    m = FatchordWaveRNN(24, 20, 9, 2, (4, 4, 4), 20, 12, 16, 2, mol=mol, n_out=n_out)
     with torch.no_grad():  # non-trivial batch-norm statistics
         for mod in m.modules():
             if isinstance(mod, nn.BatchNorm1d):
@@ -159,10 +159,50 @@ def test_coqui_checkpoint_config_is_read(tmp_path):
     assert voc.config.hop_length == 64 and voc.config.fmax == 8000.0 and voc.config.bits == 9
     a = voc.generate(mel=np.random.default_rng(0).random((20, 3)).astype(np.float32), seed=0)
     assert a.shape == (192,) and np.all(np.abs(a) <= 1)
-    config["model_args"]["mode"] = "gauss"
+    config["model_args"]["mode"] = "gauss"   # a 512-row fc3 is no Gaussian head
     torch.save({"model": sd, "config": config}, path)
-    with pytest.raises(agf.CheckpointError, match="gauss"):
+    with pytest.raises(agf.CheckpointError, match="gauss output has 512 rows"):
         agf.load_model(path)
+    config["model_args"]["mode"] = "laplace"
+    torch.save({"model": sd, "config": config}, path)
+    with pytest.raises(agf.CheckpointError, match="'laplace' is not supported"):
+        agf.load_model(path)
+
+
+def test_coqui_gauss_mode(tmp_path):
+    """Coqui's mode "gauss": fc3 gives (mean, log_std); a sample is mean + exp(max(log_std, -7)) z,
+    clamped to [-1, 1] (its sample_from_gaussian), and is the next step's input."""
+    src = fatchord_model(seed=4, n_out=2)
+    with torch.no_grad():
+        src.fc3.bias[1] = -2.0   # a spread of ~0.14: the samples are not stuck at the clamp
+    sd = {k: v for k, v in src.state_dict().items() if k != "step"}
+    config = {"audio": {"sample_rate": 16000, "hop_length": 64, "win_length": 256, "fft_size": 1024, "num_mels": 20},
+              "model_args": {"rnn_dims": 24, "fc_dims": 20, "mode": "gauss", "pad": 2, "upsample_factors": [4, 4, 4],
+                             "feat_dims": 20, "compute_dims": 12, "res_out_dims": 16, "num_res_blocks": 2}}
+    path = tmp_path / "coqui_gauss.pth"
+    torch.save({"model": sd, "config": config}, path)
+    model = agf.load_model(path)
+    cfg = model.config
+    assert cfg.mode == "GAUSS" and cfg.n_classes == 2 and cfg.log_scale_min == -7.0 and cfg.noise_kind == "gaussian"
+    mel = torch.from_numpy(np.random.default_rng(1).random((1, 20, 4)).astype(np.float32))
+    T = 4 * 64
+    x = torch.rand(1, T, generator=torch.Generator().manual_seed(0)) * 2 - 1
+    with torch.no_grad():
+        ref = src(x, F.pad(mel, (2, 2)))
+        assert torch.allclose(model(x, mel), ref, atol=1e-5, rtol=1e-5)
+    # sampling: the sampled chain is Coqui's rule applied to the teacher-forced outputs of its own past
+    z = torch.from_numpy(rt.draw_noise(cfg, 3, T)).float()[None]
+    with torch.no_grad():
+        cond = [c[:, :T] for c in model.conditioning(mel)]
+    s, _, cls = rt.run_torch(model, cond, noise=z)
+    assert cls is None
+    _, outs, _ = rt.run_torch(model, cond, teacher=torch.cat([torch.zeros(1, 1), s[:, :-1]], 1))
+    o = outs[0].double()
+    want = (o[:, 0] + torch.exp(o[:, 1].clamp(min=-7.0)) * z[0].double()).clamp(-1, 1).float()
+    assert torch.equal(s[0], want)
+    assert 0.05 < float(s.std()) and float((s.abs() < 1).float().mean()) > 0.9
+    voc = agf.load(path, backend="torch")
+    assert np.array_equal(voc.generate(mel=mel[0].numpy(), seed=3), s[0].numpy())
 
 
 def test_wrong_hparams_are_named(tmp_path):

@@ -15,7 +15,7 @@ from audiogen_fast.models.wavernn import runtime as rt  # noqa: E402
 from audiogen_fast.sampling import sample_softmax  # noqa: E402
 
 DEV = triton_device()
-VARIANTS = {"raw9": dict(), "mol": dict(mode="MOL", n_mix=3), "odd": dict(rnn_dims=13, fc_dims=11, bits=5, pad=0)}
+VARIANTS = {"raw9": dict(), "mol": dict(mode="MOL", n_mix=3), "gauss": dict(mode="GAUSS", log_scale_min=-7.0), "odd": dict(rnn_dims=13, fc_dims=11, bits=5, pad=0)}
 
 
 def _cond(model, B, T, seed):
@@ -68,8 +68,9 @@ def test_sampled_classes_match_eager(variant):
             assert torch.equal(got_s[b].cpu(), ref_s[b].cpu())
 
 
-def test_mol_samples_close():
-    model = agf.build("tiny-wavernn", seed=2, **VARIANTS["mol"]).to(DEV)
+@pytest.mark.parametrize("variant", ["mol", "gauss"])
+def test_continuous_samples_close(variant):
+    model = agf.build("tiny-wavernn", seed=2, **VARIANTS[variant]).to(DEV)
     B, T = 2, 15
     cond = _cond(model, B, T, 4)
     nz = torch.from_numpy(np.stack([rt.draw_noise(model.config, s, T) for s in range(B)])).to(DEV)

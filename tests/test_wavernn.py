@@ -10,7 +10,7 @@ from audiogen_fast.sampling import label_to_float, mulaw_decode, sample_softmax
 from conftest import HAS_CUDA, random_mel, rel_err
 
 
-@pytest.mark.parametrize("kw", [dict(), dict(mode="MOL", n_mix=3), dict(rnn_dims=13, fc_dims=11, bits=5, pad=0),
+@pytest.mark.parametrize("kw", [dict(), dict(mode="MOL", n_mix=3), dict(mode="GAUSS", log_scale_min=-7.0), dict(rnn_dims=13, fc_dims=11, bits=5, pad=0),
                                 dict(mel_pad_value=0.0, res_blocks=0)])
 @pytest.mark.parametrize("T", [1, 100])
 def test_step_loop_equals_parallel_gru(kw, T):

@@ -4,7 +4,9 @@ audiogen_fast/sampling.py (their reference), in fp32, on a logits row held in re
     inverse_cdf(logits, mask, u)        -> k: smallest class with CDF_k > u over the masked entries
     mol_sample(logits, rO, N_MIX, ...)  -> x: mixture-of-logistics sample from (logit_probs | means |
                                            log_scales) with uniforms u1 (component), u2 (value)
-    inverse_cdf_rows / mol_sample_rows   the same for each row of a [BM, C] tile (BM streams)
+    gaussian_sample(logits, rO, z, ...) -> x: mean + exp(log_std) z from (mean | log_std), z standard normal
+    inverse_cdf_rows / mol_sample_rows / gaussian_sample_rows
+                                         the same for each row of a [BM, C] tile (BM streams)
 """
 import triton
 import triton.language as tl
@@ -30,6 +32,13 @@ def mol_sample(logits, rO, u1, u2, log_scale_min, N_MIX: tl.constexpr):
 
 
 @triton.jit
+def gaussian_sample(logits, rO, z, log_scale_min):
+    mean = tl.sum(tl.where(rO == 0, logits, 0.0), 0)
+    ls = tl.maximum(tl.sum(tl.where(rO == 1, logits, 0.0), 0), log_scale_min)
+    return tl.minimum(tl.maximum(mean + tl.exp(ls) * z, -1.0), 1.0)
+
+
+@triton.jit
 def inverse_cdf_rows(logits, mask, u, N: tl.constexpr):
     """inverse_cdf for each row of logits [BM, C] (mask [C], u [BM]) -> [BM] classes."""
     lg = tl.where(mask[None, :], logits, float("-inf"))
@@ -48,3 +57,11 @@ def mol_sample_rows(logits, rO, u1, u2, log_scale_min, N_MIX: tl.constexpr):
     u2 = tl.minimum(tl.maximum(u2, 1e-5), 1.0 - 1e-5)
     x = mean + tl.exp(ls) * (tl.log(u2) - tl.log(1.0 - u2))
     return tl.minimum(tl.maximum(x, -1.0), 1.0)
+
+
+@triton.jit
+def gaussian_sample_rows(logits, rO, z, log_scale_min):
+    """gaussian_sample for each row of logits [BM, C] (rO [C], z [BM]) -> [BM] samples."""
+    mean = tl.sum(tl.where(rO[None, :] == 0, logits, 0.0), 1)
+    ls = tl.maximum(tl.sum(tl.where(rO[None, :] == 1, logits, 0.0), 1), log_scale_min)
+    return tl.minimum(tl.maximum(mean + tl.exp(ls) * z, -1.0), 1.0)

@@ -26,7 +26,7 @@ import torch
 import triton
 import triton.language as tl
 
-from .samplers import inverse_cdf, mol_sample
+from .samplers import gaussian_sample, inverse_cdf, mol_sample
 
 
 @triton.jit
@@ -147,10 +147,7 @@ def wavenet_loop_kernel(
             elif MODE == 1:
                 x = mol_sample(logits, rO, tl.load(nz), tl.load(nz + 1), log_scale_min, N_MIX)
             else:
-                mean = tl.sum(tl.where(rO == 0, logits, 0.0), 0)
-                ls = tl.maximum(tl.sum(tl.where(rO == 1, logits, 0.0), 0), log_scale_min)
-                x = mean + tl.exp(ls) * tl.load(nz)
-                x = tl.minimum(tl.maximum(x, -1.0), 1.0)
+                x = gaussian_sample(logits, rO, tl.load(nz), log_scale_min)
             tl.store(out_ptr + b * Tc + tt, x)
     tl.store(x_ptr + b, x)
 

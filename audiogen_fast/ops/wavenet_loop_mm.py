@@ -27,7 +27,7 @@ import torch
 import triton
 import triton.language as tl
 
-from .samplers import inverse_cdf_rows, mol_sample_rows
+from .samplers import gaussian_sample_rows, inverse_cdf_rows, mol_sample_rows
 from .wavenet_loop import WaveNetLoop, _tanh, wavenet_loop_ref
 
 
@@ -133,10 +133,7 @@ def wavenet_loop_mm_kernel(
                 x = mol_sample_rows(logits, rO, tl.load(nz, mask=mb, other=0.5), tl.load(nz + 1, mask=mb, other=0.5),
                                     log_scale_min, N_MIX)
             else:
-                mean = tl.sum(tl.where(rO[None, :] == 0, logits, 0.0), 1)
-                ls = tl.maximum(tl.sum(tl.where(rO[None, :] == 1, logits, 0.0), 1), log_scale_min)
-                x = mean + tl.exp(ls) * tl.load(nz, mask=mb, other=0.0)
-                x = tl.minimum(tl.maximum(x, -1.0), 1.0)
+                x = gaussian_sample_rows(logits, rO, tl.load(nz, mask=mb, other=0.0), log_scale_min)
             tl.store(out_ptr + rb * Tc + tt, x, mask=mb)
     tl.store(x_ptr + rb, x, mask=mb)
 

@@ -27,7 +27,7 @@ import torch
 import triton
 import triton.language as tl
 
-from .samplers import inverse_cdf, mol_sample
+from .samplers import gaussian_sample, inverse_cdf, mol_sample
 from .wavenet_loop import _check, _p2
 
 
@@ -95,7 +95,7 @@ def wavernn_loop_kernel(
     Tc, R, F, log_scale_min,
     OUT: tl.constexpr, OUT_P: tl.constexpr, NZ: tl.constexpr, N_MIX: tl.constexpr,
     BN: tl.constexpr, BK: tl.constexpr,
-    MODE: tl.constexpr,      # 0 RAW (softmax over OUT classes), 1 MOL
+    MODE: tl.constexpr,      # 0 RAW (softmax over OUT classes), 1 MOL, 2 GAUSS (mean | log_std)
     TEACHER: tl.constexpr,
 ):
     b = tl.program_id(0)
@@ -154,8 +154,10 @@ def wavernn_loop_kernel(
                 tl.store(cls_ptr + row, k.to(tl.int64))
                 # label_to_float bit for bit: Triton's `/` is an approximate division on the GPU
                 x = tl.math.div_rn(2.0 * k.to(tl.float32), (OUT - 1) * 1.0) - 1.0
-            else:
+            elif MODE == 1:
                 x = mol_sample(logits, rO, tl.load(nz), tl.load(nz + 1), log_scale_min, N_MIX)
+            else:
+                x = gaussian_sample(logits, rO, tl.load(nz), log_scale_min)
             tl.store(out_ptr + row, x)
         # the scratch rows are rewritten next step only after barriers every thread passes
         tl.debug_barrier()
@@ -187,9 +189,9 @@ class WaveRNNLoop:
                 w_ih2=c(st.w_ih2_x, **wt), w_hh2=c(st.w_hh2, **wt), b_hh2=c(st.b_hh2, **f32),
                 w_f1=c(st.w_fc1_x, **wt), w_f2=c(st.w_fc2_x, **wt), w_f3=c(model.fc3.weight, **wt),
                 b_f3=c(model.fc3.bias, **f32))
-        mode = 0 if cfg.mode == "RAW" else 1
+        mode = cfg.mode_index
         OUT = cfg.n_classes
-        self.consts = dict(OUT=OUT, OUT_P=_p2(OUT), NZ=2 if mode else 1, N_MIX=cfg.n_mix if mode else 1,
+        self.consts = dict(OUT=OUT, OUT_P=_p2(OUT), NZ=2 if mode == 1 else 1, N_MIX=cfg.n_mix if mode == 1 else 1,
                            BN=min(block_n, _p2(max(R, Fd))), BK=min(block_k, _p2(max(R, Fd))), MODE=mode)
         self.num_warps = num_warps
 

@@ -70,9 +70,9 @@ class WaveRNNPersistentLoop:
             self.t = {k: v.to(dtype).contiguous() for k, v in mats.items()}
             self.t.update(b_ih1=bias3(st.b_ih1), b_hh1=bias3(st.b_hh1), b_hh2=bias3(st.b_hh2),
                           b_f3=model.fc3.bias.detach().to(**f32).contiguous(), w_ix=st.w_I_x.detach().to(**f32).contiguous())
-        mode = 0 if cfg.mode == "RAW" else 1
-        self.base = dict(R=R, Rp=Rp, F=F, Fp=Fp, OUT=OUT, OUTp=OUTp, mode=mode, nz=2 if mode else 1,
-                         n_mix=cfg.n_mix if mode else 1, log_scale_min=float(cfg.log_scale_min))
+        mode = cfg.mode_index
+        self.base = dict(R=R, Rp=Rp, F=F, Fp=Fp, OUT=OUT, OUTp=OUTp, mode=mode, nz=2 if mode == 1 else 1,
+                         n_mix=cfg.n_mix if mode == 1 else 1, log_scale_min=float(cfg.log_scale_min))
         self.base.update({k: v.data_ptr() for k, v in self.t.items()})
         if smem_budget is None:
             smem_budget = 227 * 1024 if emulate else int(self.ext.device_properties(self.device.index or 0)["smem_per_block_optin"])

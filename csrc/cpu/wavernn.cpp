@@ -18,8 +18,8 @@ WaveRNNCPU::WaveRNNCPU(const WaveRNNDims& d, const float* w_ix, const float* w_i
                        const float* bf1, const float* wf2, const float* wf2a, const float* bf2, const float* wf3,
                        const float* b3)
     : d_(d) {
-    if (d.R < 1 || d.F < 1 || d.OUT < 2 || d.C < 1 || d.A < 1 || d.mode < 0 || d.mode > 1 ||
-        (d.mode == 1 && d.OUT != 3 * d.n_mix))
+    if (d.R < 1 || d.F < 1 || d.OUT < 2 || d.C < 1 || d.A < 1 || d.mode < 0 || d.mode > 2 ||
+        (d.mode == 1 && d.OUT != 3 * d.n_mix) || (d.mode == 2 && d.OUT != 2))
         throw std::invalid_argument("WaveRNNCPU: invalid dimensions");
     const size_t R = d.R, F = d.F, O = d.OUT, C = d.C, A = d.A;
     auto cp = [](std::vector<float>& v, const float* p, size_t n) { v.assign(p, p + n); };
@@ -250,8 +250,10 @@ void WaveRNNCPU::run(int B, int Tc, const float* mel, const float* aux, float* h
                     const int k = sample_softmax_fast(kr, l, O, noise[o]);
                     v = (2.0f * static_cast<float>(k)) / static_cast<float>(O - 1) - 1.0f;
                     if (tid == 0 && cls) cls[o] = k;
-                } else {
+                } else if (d_.mode == 1) {
                     v = sample_mol(l, d_.n_mix, noise[o * NZ], noise[o * NZ + 1], d_.log_scale_min);
+                } else {
+                    v = sample_gaussian(l, noise[o], d_.log_scale_min);
                 }
                 xs[b] = v;
                 if (tid == 0) out[o] = v;

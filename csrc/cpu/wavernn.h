@@ -16,7 +16,7 @@ namespace agf {
 struct WaveRNNDims {
     int R, F, OUT;
     int C, A;  // mel channels, aux width (each of a1..a4)
-    int mode;  // 0 RAW (softmax over OUT classes), 1 MOL
+    int mode;  // 0 RAW (softmax over OUT classes), 1 MOL (OUT = 3 n_mix), 2 GAUSS (OUT = 2: mean, log_std)
     int n_mix;
     float log_scale_min;
 };

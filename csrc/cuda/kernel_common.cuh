@@ -425,4 +425,25 @@ AGF_DEV int warp_inverse_cdf_fast(const float* lg, int n, float u, bool* fell_ba
     return warp_inverse_cdf(lg, n, u);
 }
 
+// The continuous samplers of audiogen_fast/sampling.py in double, as there, on a logits row in
+// shared memory; both clamp to [-1, 1].
+// Mixture of logistics, lg = (logit_probs | means | log_scales) of n_mix each, nz = (u1, u2): the
+// component by the warp's inverse CDF over the logit_probs (all 32 lanes call it), then the
+// logistic's inverse CDF at u2.
+AGF_DEV float warp_mol_sample(const float* lg, int n_mix, const float* nz, float log_scale_min) {
+    const int k = warp_inverse_cdf_fast(lg, n_mix, nz[0]);
+    const double mean = lg[n_mix + k];
+    const double ls = fmax(static_cast<double>(lg[2 * n_mix + k]), static_cast<double>(log_scale_min));
+    const double u2 = fmin(fmax(static_cast<double>(nz[1]), 1e-5), 1.0 - 1e-5);
+    const double x = mean + exp(ls) * (log(u2) - log(1.0 - u2));
+    return static_cast<float>(fmin(fmax(x, -1.0), 1.0));
+}
+
+// Gaussian, lg = (mean, log_std), z a standard normal draw (any lane may call it).
+AGF_DEV float gaussian_sample(const float* lg, float z, float log_scale_min) {
+    const double ls = fmax(static_cast<double>(lg[1]), static_cast<double>(log_scale_min));
+    const double x = static_cast<double>(lg[0]) + exp(ls) * static_cast<double>(z);
+    return static_cast<float>(fmin(fmax(x, -1.0), 1.0));
+}
+
 }  // namespace agf

@@ -80,18 +80,7 @@ AGF_DEV long long ring_pos(long long t, int Ml) {
 // One stream's next input from its outputs and noise (all lanes of a warp call it; lane 0 uses the result).
 AGF_DEV float warp_sample(const Params& p, const float* lg, const float* nz) {
     if (p.mode == 0) return static_cast<float>(warp_inverse_cdf_fast(lg, p.OUT, nz[0]));
-    double x;
-    if (p.mode == 1) {
-        const int k = warp_inverse_cdf_fast(lg, p.n_mix, nz[0]);
-        const double mean = lg[p.n_mix + k];
-        const double ls = fmax(static_cast<double>(lg[2 * p.n_mix + k]), static_cast<double>(p.log_scale_min));
-        const double u2 = fmin(fmax(static_cast<double>(nz[1]), 1e-5), 1.0 - 1e-5);
-        x = mean + exp(ls) * (log(u2) - log(1.0 - u2));
-    } else {
-        const double ls = fmax(static_cast<double>(lg[1]), static_cast<double>(p.log_scale_min));
-        x = static_cast<double>(lg[0]) + exp(ls) * static_cast<double>(nz[0]);
-    }
-    return static_cast<float>(fmin(fmax(x, -1.0), 1.0));
+    return p.mode == 1 ? warp_mol_sample(lg, p.n_mix, nz, p.log_scale_min) : gaussian_sample(lg, nz[0], p.log_scale_min);
 }
 
 // the profile row of block r of a chain (nullptr: no profile; see PhaseClock)

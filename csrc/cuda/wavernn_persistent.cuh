@@ -36,12 +36,7 @@ AGF_DEV float warp_sample_wavernn(const Params& p, const float* lg, const float*
         return agf_div_rn(2.0f * static_cast<float>(k), static_cast<float>(p.OUT - 1)) - 1.0f;  // label_to_float, exact
     }
     *cls = 0;
-    const int k = warp_inverse_cdf_fast(lg, p.n_mix, nz[0]);
-    const double mean = lg[p.n_mix + k];
-    const double ls = fmax(static_cast<double>(lg[2 * p.n_mix + k]), static_cast<double>(p.log_scale_min));
-    const double u2 = fmin(fmax(static_cast<double>(nz[1]), 1e-5), 1.0 - 1e-5);
-    const double x = mean + exp(ls) * (log(u2) - log(1.0 - u2));
-    return static_cast<float>(fmin(fmax(x, -1.0), 1.0));
+    return p.mode == 1 ? warp_mol_sample(lg, p.n_mix, nz, p.log_scale_min) : gaussian_sample(lg, nz[0], p.log_scale_min);
 }
 
 // One GRU unit's update (PyTorch gate order r, z, n): a = W_ih x (the unit's three rows), the input

@@ -28,7 +28,8 @@ inline Params params_from_dict(const py::dict& d) {
         throw std::invalid_argument("wavernn_persistent: padded sizes must be multiples of 8 and >= the real sizes");
     if (p.B < 1 || p.Tc < 1 || p.M < 1 || p.M > MAX_STREAMS)
         throw std::invalid_argument("wavernn_persistent: need B, Tc >= 1 and 1 <= M <= 4");
-    if (p.mode != 0 && p.mode != 1) throw std::invalid_argument("wavernn_persistent: unknown output mode");
+    if (p.mode < 0 || p.mode > 2) throw std::invalid_argument("wavernn_persistent: unknown output mode");
+    if (p.mode == 2 && p.OUT != 2) throw std::invalid_argument("wavernn_persistent: a Gaussian output has OUT = 2");
     if (p.mode == 1 && (p.n_mix < 1 || 3 * p.n_mix != p.OUT)) throw std::invalid_argument("wavernn_persistent: OUT must be 3 * n_mix");
     if (p.mode == 0 && p.OUT < 2) throw std::invalid_argument("wavernn_persistent: need at least 2 classes");
     p.nchains = (p.B + p.M - 1) / p.M;

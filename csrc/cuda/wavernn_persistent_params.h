@@ -15,7 +15,7 @@ constexpr int FLAG_STRIDE = 16;  // u64 per flag: one 128-byte line each
 
 struct Params {
     int B, Tc, R, Rp, F, Fp, OUT, OUTp;
-    int mode;    // 0 RAW softmax over OUT classes, 1 mixture of logistics (OUT = 3 * n_mix)
+    int mode;    // 0 RAW softmax over OUT classes, 1 mixture of logistics (OUT = 3 * n_mix), 2 Gaussian (OUT = 2)
     int nz, n_mix, teacher;
     float log_scale_min;
     int M;       // streams per chain

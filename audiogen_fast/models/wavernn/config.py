@@ -7,7 +7,7 @@ from typing import Optional
 
 from ..base import AudioConfig, ConfigError, _positive, prod
 
-MODES = ("RAW", "MOL")
+MODES = ("RAW", "MOL", "GAUSS")
 
 
 @dataclass
@@ -15,11 +15,12 @@ class WaveRNNConfig(AudioConfig):
     family = "wavernn"
     rnn_dims: int = 512
     fc_dims: int = 512
-    mode: str = "RAW"                   # "RAW": 2**bits-class softmax; "MOL": mixture of logistics
+    mode: str = "RAW"                   # "RAW": 2**bits-class softmax; "MOL": mixture of logistics;
+                                        # "GAUSS": one Gaussian (mean | log_std; Coqui's mode "gauss")
     bits: int = 9
     mu_law: bool = True                 # RAW: classes are mu-law codes (decoded at the end)
     n_mix: int = 10                     # MOL components (3 * n_mix outputs)
-    log_scale_min: float = -32.23619130191664  # ln(1e-14), fatchord's default
+    log_scale_min: float = -32.23619130191664  # ln(1e-14), fatchord's default (MOL); Coqui's GAUSS: -7
     compute_dims: int = 128             # MelResNet width
     res_out_dims: int = 128             # MelResNet output; aux = res_out_dims // 4 per consumer
     res_blocks: int = 10
@@ -54,11 +55,16 @@ class WaveRNNConfig(AudioConfig):
 
     @property
     def n_classes(self) -> int:
-        return 2 ** self.bits if self.mode == "RAW" else 3 * self.n_mix
+        return {"RAW": 2 ** self.bits, "MOL": 3 * self.n_mix, "GAUSS": 2}[self.mode]
 
     @property
     def noise_kind(self) -> str:
-        return "softmax" if self.mode == "RAW" else "mol"
+        return {"RAW": "softmax", "MOL": "mol", "GAUSS": "gaussian"}[self.mode]
+
+    @property
+    def mode_index(self) -> int:
+        """The kernels' output mode: 0 softmax, 1 mixture of logistics, 2 Gaussian."""
+        return MODES.index(self.mode)
 
     @property
     def ln_classes(self) -> float:

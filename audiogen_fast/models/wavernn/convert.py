@@ -53,7 +53,7 @@ def _translate(src: dict, names: dict) -> dict:
     for k, v in src.items():
         if k in names and v is not None:
             out[names[k]] = v
-    if "mode" in out:  # Coqui: int bits, "mold" (MOL), "gauss"; fatchord: "RAW" / "MOL"
+    if "mode" in out:  # Coqui: int bits, "mold" (MOL), "gauss" (GAUSS); fatchord: "RAW" / "MOL"
         m = out["mode"]
         if isinstance(m, int) and not isinstance(m, bool):
             out["mode"], out["bits"] = "RAW", m
@@ -61,8 +61,10 @@ def _translate(src: dict, names: dict) -> dict:
             out["mode"] = str(m).upper()
         elif str(m).lower() == "mold":
             out["mode"] = "MOL"
+        elif str(m).lower() == "gauss":
+            out["mode"] = "GAUSS"
         else:
-            raise CheckpointError(f"WaveRNN output mode {m!r} is not supported (RAW bits or MOL)")
+            raise CheckpointError(f"WaveRNN output mode {m!r} is not supported (RAW bits, MOL / mold or gauss)")
     if "upsample_factors" in out:
         out["upsample_factors"] = [int(f) for f in out["upsample_factors"]]
     return out
@@ -113,8 +115,12 @@ def convert(obj, hparams=None) -> WaveRNN:
         if 2 ** bits != n_out:
             raise CheckpointError(f"WaveRNN RAW output has {n_out} classes, not a power of two")
         params.setdefault("bits", bits)
-    else:
+    elif params["mode"] == "MOL":
         params["n_mix"] = n_out // 3
+    elif n_out != 2:
+        raise CheckpointError(f"WaveRNN gauss output has {n_out} rows, not 2 (mean, log_std)")
+    else:
+        params["log_scale_min"] = -7.0   # Coqui's sample_from_gaussian clamps log_std at -7
     if "upsample_factors" not in params or "hop_length" not in params:
         raise CheckpointError("this WaveRNN checkpoint does not carry its upsample factors / hop length: pass "
                               "hparams= (fatchord's voc_upsample_factors and hop_length, or Coqui's config)")

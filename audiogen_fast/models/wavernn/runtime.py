@@ -20,7 +20,7 @@ import torch
 import torch.nn.functional as F
 
 from ... import noise as noise_mod
-from ...sampling import label_to_float, mulaw_decode, sample_mol, sample_softmax
+from ...sampling import label_to_float, mulaw_decode, sample_gaussian, sample_mol, sample_softmax
 from .config import WaveRNNConfig
 from .reference import WaveRNN
 
@@ -149,8 +149,10 @@ class TorchLoop:
                 k = sample_softmax(y, noise[:, t] if noise.dim() == 2 else noise[:, t, 0])
                 classes[:, t] = k
                 xv = label_to_float(k, cfg.n_classes)
-            else:
+            elif cfg.mode == "MOL":
                 xv = sample_mol(y, noise[:, t], cfg.log_scale_min)
+            else:
+                xv = sample_gaussian(y, noise[:, t] if noise.dim() == 2 else noise[:, t, 0], cfg.log_scale_min)
             samples[:, t] = xv
         state[0].copy_(h1)
         state[1].copy_(h2)
