@@ -5,7 +5,8 @@ the features the model learnt from). Each step takes random segments (seg_frames
 their samples) and minimises the family's teacher-forced loss:
   WaveNet: cross-entropy of the next sample's mu-law class, or the next sample's negative
   log-likelihood under the predicted Gaussian / discretized mixture of logistics;
-  WaveRNN (RAW): cross-entropy of the next sample's class;
+  WaveRNN: cross-entropy of the next sample's class (RAW), or its NLL under the mixture (MOL) or
+  Gaussian (GAUSS) given the previous sample itself;
   DiffWave: MSE of the predicted noise at a random training step (lmnt's objective).
 The upsampler of a segment sees `context` frames of mel on each side, as in generation.
 Checkpoints: CKPT (native, loadable at once) and CKPT.state.pt (optimizer, step, RNG) to resume;
@@ -268,12 +269,14 @@ def mol_nll(params, x, log_scale_min, bins: int = 65536):
 
 def loss_wavernn(model, audio, prev, mel_win, ctx):
     cfg = model.config
-    if cfg.mode != "RAW":
-        raise ValueError("training supports RAW WaveRNNs so far")
-    Q = cfg.n_classes
-    cls = torch.as_tensor(mulaw_encode(audio, Q)) if cfg.mu_law else ((audio.clamp(-1, 1) + 1) / 2 * (Q - 1)).round().long()
-    first = torch.as_tensor(mulaw_encode(prev, Q)).unsqueeze(1) if cfg.mu_law else ((prev.clamp(-1, 1) + 1) / 2 * (Q - 1)).round().long().unsqueeze(1)
-    x = label_to_float(torch.cat([first, cls[:, :-1]], 1), Q)
+    if cfg.mode == "RAW":   # input: the previous sample's class as a float, as generation feeds it back
+        Q = cfg.n_classes
+        cls = torch.as_tensor(mulaw_encode(audio, Q)) if cfg.mu_law else ((audio.clamp(-1, 1) + 1) / 2 * (Q - 1)).round().long()
+        first = torch.as_tensor(mulaw_encode(prev, Q)).unsqueeze(1) if cfg.mu_law else ((prev.clamp(-1, 1) + 1) / 2 * (Q - 1)).round().long().unsqueeze(1)
+        x = label_to_float(torch.cat([first, cls[:, :-1]], 1), Q)
+    else:                   # MOL / GAUSS: the previous sample itself
+        audio = audio.clamp(-1.0, 1.0)
+        x = torch.cat([prev.clamp(-1.0, 1.0).unsqueeze(1), audio[:, :-1]], 1)
     # the upsampler takes the segment's frames plus pad frames of context on each side (ctx >= pad)
     m, aux = model.upsample(mel_win[:, :, ctx - cfg.pad: mel_win.shape[-1] - (ctx - cfg.pad)])
     A = cfg.aux_dims
@@ -289,6 +292,10 @@ def loss_wavernn(model, audio, prev, mel_win, ctx):
     h = F.relu(model.fc1(torch.cat([h, a[2]], dim=2)))
     h = F.relu(model.fc2(torch.cat([h, a[3]], dim=2)))
     logits = model.fc3(h)
+    if cfg.mode == "MOL":
+        return mol_nll(logits, audio, cfg.log_scale_min)
+    if cfg.mode == "GAUSS":
+        return gaussian_nll(logits, audio, cfg.log_scale_min)
     return F.cross_entropy(logits.transpose(1, 2), cls)
 
 
