@@ -135,6 +135,9 @@ CASES = {
     "companded-leaky": (dict(input_type="mulaw", quantize_channels=256, out_channels=30, output_distribution="Logistic",
                              upsample_params={"upsample_scales": [4, 4], "upsample_activation": "LeakyReLU",
                                               "upsample_activation_params": {"negative_slope": 0.4}}), "plain"),
+    # PReLU's slopes are weights in up_layers between the convs' (ConvInUpsampleNetwork's nesting)
+    "prelu-convin": (dict(input_type="raw", out_channels=2, output_distribution="Normal", cin_pad=1,
+                          upsample_params={"upsample_scales": [4, 4], "upsample_activation": "PReLU"}), "convin"),
 }
 
 
@@ -149,6 +152,8 @@ def source(name, seed=0):
                 mod.weight_g.uniform_(0.5, 1.5)  # g and ||v|| differ: the fold must be right
             if isinstance(mod, nn.ConvTranspose2d):
                 mod.bias.uniform_(-0.1, 0.1)
+            if isinstance(mod, nn.PReLU):
+                mod.weight.uniform_(-0.5, 0.5)   # each slope its own: the mapping must be right
     return m, hp
 
 
@@ -229,8 +234,11 @@ def test_unsupported_and_inconsistent_hparams(tmp_path):
     with pytest.raises(agf.CheckpointError, match="input_type 'companded'"):
         agf.load_model(path, hparams=dict(hp, input_type="companded"))
     _, hp2, path2 = _saved("companded-leaky", tmp_path)
+    gelu = dict(hp2["upsample_params"], upsample_activation="GELU", upsample_activation_params={})
+    with pytest.raises(agf.CheckpointError, match="upsample_activation must be one of"):
+        agf.load_model(path2, hparams=dict(hp2, upsample_params=gelu))
     prelu = dict(hp2["upsample_params"], upsample_activation="PReLU", upsample_activation_params={})
-    with pytest.raises(agf.CheckpointError, match="upsample_activation must be one of"):   # PReLU has weights
+    with pytest.raises(agf.CheckpointError, match="missing.*acts"):   # the checkpoint has no slopes
         agf.load_model(path2, hparams=dict(hp2, upsample_params=prelu))
     with pytest.raises(agf.ConfigError, match="companding_mu is for the continuous outputs"):
         agf.build("tiny-wavenet", companding_mu=255)          # a mu-law softmax is already mu-law

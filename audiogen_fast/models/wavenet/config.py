@@ -8,9 +8,10 @@ from ..base import AudioConfig, ConfigError, _positive, prod
 
 OUTPUTS = ("mulaw", "mol", "gaussian")
 # r9y9's UpsampleNetwork takes any torch.nn activation by name after each smoothing conv; these
-# are the elementwise ones without weights, with the keyword arguments each accepts.
+# are the elementwise ones, with the keyword arguments each accepts. PReLU has a weight: its slope
+# (one, as the conv output has one channel), a parameter of the model.
 UPSAMPLE_ACTIVATIONS = {"none": (), "ReLU": (), "LeakyReLU": ("negative_slope",), "ELU": ("alpha",),
-                        "Tanh": (), "Sigmoid": ()}
+                        "Tanh": (), "Sigmoid": (), "PReLU": ("num_parameters", "init")}
 
 
 @dataclass
@@ -81,6 +82,8 @@ class WaveNetConfig(AudioConfig):
         if bad:
             raise ConfigError(f"upsample_activation_params {bad} are not arguments of {self.upsample_activation} "
                               f"(it takes {list(allowed) or 'none'})")
+        if self.upsample_activation_params.get("num_parameters", 1) != 1:
+            raise ConfigError("PReLU after the upsampler's one-channel convs has num_parameters 1")
         if self.upsample_activation != "none" and self.upsample_mode != "conv":
             raise ConfigError("upsample_activation is for upsample_mode 'conv' (mode 'convt' has its own ReLU)")
         if self.companding_mu < 0:

@@ -14,8 +14,9 @@ win_length, fmin, fmax). Generation starts, as in r9y9's incremental_forward, fr
 class 127 (mu-law) or 0.0 (raw); classes decode with mu = quantize_channels - 1, as r9y9 does.
 Input types: "mulaw-quantize" (softmax), "raw" (mixture of logistics or Gaussian) and "mulaw" (the
 same distributions over mu-law companded samples, mu = quantize_channels - 1 as r9y9's preprocessing;
-the engine expands what it samples). upsample_activation: none or a weightless torch.nn activation
-(ReLU, LeakyReLU, ELU, Tanh, Sigmoid) with its upsample_activation_params.
+the engine expands what it samples). upsample_activation: none or a torch.nn activation (ReLU,
+LeakyReLU, ELU, Tanh, Sigmoid, PReLU with its slope from the checkpoint) with its
+upsample_activation_params.
 """
 from __future__ import annotations
 
@@ -129,12 +130,17 @@ def config_from_hparams(hp: dict, sd: dict) -> WaveNetConfig:
 
 def _remap(sd: dict) -> dict:
     out = {}
-    conv_keys = sorted({int(m.group(1)) for k in sd for m in [re.match(r"upsample_net\.(?:upsample\.)?up_layers\.(\d+)\.", k)] if m})
+    # up_layers interleaves Stretch2d (no state), the convs (4-d weights) and, with an activation,
+    # its module (PReLU: a 1-d weight); each kind is numbered in order of its own
+    up = {k: (int(m.group(1)), m.group(2)) for k in sd for m in [re.match(r"upsample_net\.(?:upsample\.)?up_layers\.(\d+)\.(\w+)$", k)] if m}
+    act_keys = sorted({i for k, (i, name) in up.items() if name == "weight" and sd[k].dim() == 1})
+    conv_keys = sorted({i for i, _ in up.values()} - set(act_keys))
     convt_keys = sorted({int(m.group(1)) for k in sd for m in [re.match(r"upsample_conv\.(\d+)\.", k)] if m})
     for k, v in sd.items():
-        m = re.match(r"upsample_net\.(?:upsample\.)?up_layers\.(\d+)\.(\w+)$", k)
-        if m:
-            out[f"upsample_net.convs.{conv_keys.index(int(m.group(1)))}.{m.group(2)}"] = v
+        if k in up:
+            i, name = up[k]
+            out[f"upsample_net.acts.{act_keys.index(i)}.{name}" if i in act_keys else
+                f"upsample_net.convs.{conv_keys.index(i)}.{name}"] = v
             continue
         m = re.match(r"upsample_conv\.(\d+)\.(\w+)$", k)
         if m:

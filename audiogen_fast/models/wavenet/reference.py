@@ -31,7 +31,9 @@ class UpsampleNet(nn.Module):
                  activation_params=None):
         super().__init__()
         self.scales, self.mode, self.cin_pad, self.freq_kernel = list(scales), mode, cin_pad, freq_kernel
-        self.act = None if activation == "none" else getattr(nn, activation)(**(activation_params or {}))
+        # one activation module per scale (PReLU has a slope per conv; the others no state)
+        self.acts = None if activation == "none" or mode != "conv" else nn.ModuleList(
+            getattr(nn, activation)(**(activation_params or {})) for _ in self.scales)
         fp = (freq_kernel - 1) // 2
         self.conv_in = nn.Conv1d(channels, channels, 2 * cin_pad + 1, bias=False) if cin_pad > 0 else None
         if mode == "conv":
@@ -53,7 +55,7 @@ class UpsampleNet(nn.Module):
     def time_linear(self) -> bool:
         """True when time_stage is one linear map along time shared by every channel (mode
         "conv", frequency kernel 1): then it commutes with any projection across channels."""
-        return self.mode == "conv" and self.freq_kernel == 1 and self.act is None
+        return self.mode == "conv" and self.freq_kernel == 1 and self.acts is None
 
     def frame_stage(self, mel: torch.Tensor) -> torch.Tensor:
         """The part at frame rate: the cin_pad conv (identity without one). [B, C, frames]."""
@@ -66,10 +68,10 @@ class UpsampleNet(nn.Module):
         """[B, C, frames] -> [B, C, frames * hop]: the stretch and smoothing (or transposed) convs."""
         x = mel.unsqueeze(1)  # [B, 1, C, frames]
         if self.mode == "conv":
-            for s, conv in zip(self.scales, self.convs):
+            for i, (s, conv) in enumerate(zip(self.scales, self.convs)):
                 x = conv(torch.repeat_interleave(x, s, dim=-1))
-                if self.act is not None:
-                    x = self.act(x)
+                if self.acts is not None:
+                    x = self.acts[i](x)
         else:
             for conv in self.convts:
                 x = F.relu(conv(x))
