@@ -242,6 +242,10 @@ def test_unsupported_and_inconsistent_hparams(tmp_path):
         agf.load_model(path2, hparams=dict(hp2, upsample_params=prelu))
     with pytest.raises(agf.ConfigError, match="companding_mu is for the continuous outputs"):
         agf.build("tiny-wavenet", companding_mu=255)          # a mu-law softmax is already mu-law
+    with pytest.raises(agf.ConfigError, match="upsample_activation_params must be numbers"):
+        agf.build("tiny-wavenet", upsample_activation="LeakyReLU", upsample_activation_params={"negative_slope": "0.4"})
+    with pytest.raises(agf.ConfigError, match="num_parameters 1"):
+        agf.build("tiny-wavenet", upsample_activation="PReLU", upsample_activation_params={"num_parameters": 80})
     with pytest.raises(agf.ConfigError, match="upsample_activation is for upsample_mode 'conv'"):
         agf.build("tiny-wavenet", upsample_mode="convt", upsample_activation="ReLU")
     slope = dict(hp2["upsample_params"], upsample_activation_params={"slope": 0.4})

@@ -82,6 +82,8 @@ class WaveNetConfig(AudioConfig):
         if bad:
             raise ConfigError(f"upsample_activation_params {bad} are not arguments of {self.upsample_activation} "
                               f"(it takes {list(allowed) or 'none'})")
+        if any(isinstance(v, bool) or not isinstance(v, (int, float)) for v in self.upsample_activation_params.values()):
+            raise ConfigError(f"upsample_activation_params must be numbers, got {self.upsample_activation_params}")
         if self.upsample_activation_params.get("num_parameters", 1) != 1:
             raise ConfigError("PReLU after the upsampler's one-channel convs has num_parameters 1")
         if self.upsample_activation != "none" and self.upsample_mode != "conv":
