@@ -226,23 +226,40 @@ def _label(r) -> str:
     return f"{r['backend']} {r['dtype']}" + (f" B={r['batch']}" if r.get("batch", 1) > 1 else "")
 
 
+LEGEND_INSIDE = 6   # providers whose legend still fits inside a panel without hiding bars
+
+
+def legend_rows(records) -> int:
+    """Lines the legend of draw_bars takes below its panel (0: it sits inside)."""
+    n = len(dict.fromkeys(_label(r) for r in records))
+    return 0 if n <= LEGEND_INSIDE else -(-n // 3)
+
+
 def draw_bars(ax, records, title):
     """x real time per stream as bars per config (groups) and provider (colours), log scale, with
-    real time as a dashed line: the plot of `bench` and one panel of benchmarks/report.py's."""
+    real time as a dashed line: the plot of `bench` and one panel of benchmarks/report.py's. A
+    colour per provider (tab20 beyond 10: the default cycle would repeat); a long legend goes below
+    the panel in three columns (legend_rows lines), where it hides no bar."""
+    import matplotlib
+
     configs = list(dict.fromkeys(r["config"] for r in records))
     provs = list(dict.fromkeys(_label(r) for r in records))
+    cmap = matplotlib.colormaps["tab20" if len(provs) > 10 else "tab10"]
     w = 0.8 / max(1, len(provs))
     for i, p in enumerate(provs):
         pts = [(j + i * w, r["x_realtime"]) for j, c in enumerate(configs) for r in records
                if r["config"] == c and _label(r) == p]
-        ax.bar([x for x, _ in pts], [y for _, y in pts], width=w, label=p)
+        ax.bar([x for x, _ in pts], [y for _, y in pts], width=w, label=p, color=cmap(i % cmap.N))
     ax.axhline(1.0, color="k", lw=0.8, ls="--")
     ax.set_yscale("log")
     ax.set_xticks([j + 0.4 - w / 2 for j in range(len(configs))])
     ax.set_xticklabels(configs)
     ax.set_ylabel("x real time (per stream)")
     ax.set_title(title, fontsize=8)
-    ax.legend(fontsize=6)
+    if legend_rows(records):
+        ax.legend(fontsize=6, ncol=3, loc="upper center", bbox_to_anchor=(0.5, -0.08), frameon=False)
+    else:
+        ax.legend(fontsize=6)
 
 
 def plot(records, path, title):
@@ -254,7 +271,7 @@ def plot(records, path, title):
 
     configs = list(dict.fromkeys(r["config"] for r in records))
     provs = list(dict.fromkeys(_label(r) for r in records))
-    fig, ax = plt.subplots(figsize=(max(6, 1.3 * len(configs) * max(1, len(provs)) / 2), 4))
+    fig, ax = plt.subplots(figsize=(max(6, 1.3 * len(configs) * max(1, len(provs)) / 2), 4 + 0.14 * legend_rows(records)))
     draw_bars(ax, records, title)
     fig.tight_layout()
     fig.savefig(path, dpi=120)

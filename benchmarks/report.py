@@ -45,6 +45,10 @@ def load(files) -> list:
             res = json.load(fh)
         if "records" not in res:   # other results (quality, training logs) are not benchmark tables
             continue
+        missing = [k for k in ("device", "date", "commit", "torch") if k not in res]
+        if missing:   # a figure without its machine, date and commit cannot be labelled: say so, skip it
+            print(f"skipping {f}: no {', '.join(missing)} (not the DESIGN.md results schema)")
+            continue
         res["_file"] = os.path.relpath(f, os.path.dirname(HERE))
         out.append(res)
     return out
@@ -62,14 +66,17 @@ def plot(files, path) -> str:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    from audiogen_fast.bench import draw_bars
+    from audiogen_fast.bench import draw_bars, legend_rows
 
     results = load(files)
     if not results:
         raise SystemExit("no benchmark results to plot")
     cols = min(3, len(results))
     rows = (len(results) + cols - 1) // cols
-    fig, axes = plt.subplots(rows, cols, figsize=(5.2 * cols, 3.6 * rows), squeeze=False)
+    # a row is as tall as its longest legend below a panel needs (draw_bars puts long ones there)
+    extra = [max(legend_rows(res["records"]) for res in results[i * cols:(i + 1) * cols]) for i in range(rows)]
+    fig, axes = plt.subplots(rows, cols, figsize=(5.2 * cols, 3.6 * rows + 0.14 * sum(extra)), squeeze=False,
+                             gridspec_kw={"height_ratios": [3.6 + 0.14 * e for e in extra]})
     for ax, res in zip(axes.flat, results):
         draw_bars(ax, res["records"], f"{res['device']}\n{res['date']} {res['commit']} ({os.path.basename(res['_file'])})")
     for ax in list(axes.flat)[len(results):]:

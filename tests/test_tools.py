@@ -1,9 +1,11 @@
 """The training recipes in tools/ (hours of CPU time, never run by the tests): every
 `audiogen-fast` call they make must still parse with today's command line, name presets that
 exist, and chain their stages through the files they say (a renamed option or preset would
-otherwise be found only by whoever next rebuilds the default)."""
+otherwise be found only by whoever next rebuilds the default). And the benchmark plot and
+benchmarks/report.py, which regenerate the README's performance section."""
 import os
 import subprocess
+import sys
 
 import pytest
 
@@ -53,3 +55,41 @@ def test_training_recipes_parse_with_todays_cli(script, family, preset, tmp_path
     assert preset in [parser.parse_args(c).preset for c in calls]
     if family == "diffwave":                      # the default's last stage: the sampler objective
         assert parser.parse_args(calls[-1]).objective == "sampler"
+
+
+@pytest.mark.parametrize("n", [3, 14])
+def test_benchmark_plot_gives_each_provider_its_colour_and_keeps_the_legend_off_the_bars(n):
+    """draw_bars (bench's plot, report.py's panels): one colour per provider (the default cycle
+    repeats after 10), and a legend of more than LEGEND_INSIDE entries sits below the panel."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    from audiogen_fast.bench import LEGEND_INSIDE, draw_bars, legend_rows
+
+    recs = [dict(config=c, backend=f"b{i}", dtype="float32", batch=1, x_realtime=0.5 + i)
+            for c in ("W1", "R2") for i in range(n)]
+    fig, ax = plt.subplots()
+    draw_bars(ax, recs, "panel")
+    fig.canvas.draw()
+    assert len({tuple(p.get_facecolor()) for p in ax.patches}) == n
+    leg, box = ax.get_legend().get_window_extent(), ax.get_window_extent()
+    if n > LEGEND_INSIDE:
+        assert legend_rows(recs) == -(-n // 3) and leg.y1 <= box.y0   # wholly below the axes
+    else:
+        assert legend_rows(recs) == 0 and box.y0 <= leg.y0 and leg.y1 <= box.y1
+    plt.close(fig)
+
+
+def test_report_labels_every_panel_and_skips_results_without_machine_date_commit(tmp_path):
+    """benchmarks/report.py over every committed results file: files in another schema (no date or
+    commit to label a figure with) are named and skipped, the rest plotted and tabled."""
+    root = os.path.join(os.path.dirname(__file__), "..")
+    r = subprocess.run([sys.executable, os.path.join(root, "benchmarks", "report.py"), "--plot", str(tmp_path / "p.png")],
+                       capture_output=True, text=True)
+    assert r.returncode == 0, r.stderr[-2000:]
+    assert "skipping" in r.stdout and "cpu-bench-2026-11-23-5d63b2c.json" in r.stdout
+    assert (tmp_path / "p.png").stat().st_size > 10000
+    md = subprocess.run([sys.executable, os.path.join(root, "benchmarks", "report.py")], capture_output=True, text=True)
+    assert md.returncode == 0 and md.stdout.count("**NVIDIA H200**") >= 1
