@@ -271,11 +271,13 @@ class WaveNetCPU:
     frame_cond = True  # takes the conditioning in frame-rate form (models/wavenet/cond.py)
 
     def run_chunk(self, cond, hist, x, t0: int, noise=None, teacher=None, threads: int | None = None,
-                  half: bool = False, bf16: bool = False):
+                  half: bool = False, bf16: bool = False, int8: bool = False):
         """cond: [B, Tc, L, G] per sample, or a FrameCond; noise [B, Tc(, 2)] or teacher [B, Tc].
         Returns samples [B, Tc] (teacher: logits [B, Tc, OUT]). half: fp16-stored big matrices
-        (fp32 arithmetic); bf16: their products in bf16 with fp32 accumulation (csrc/cpu/bf16.h)."""
-        wmode = _wmode(half, bf16)
+        (fp32 arithmetic); bf16: their products in bf16 with fp32 accumulation (csrc/cpu/bf16.h);
+        int8: those products with int8 weights (a scale per column) and inputs quantised per row,
+        int32 sums (csrc/cpu/int8.h)."""
+        wmode = _wmode(half, bf16, int8)
         import torch
 
         from .models.wavenet.cond import FrameCond

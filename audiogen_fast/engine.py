@@ -67,7 +67,7 @@ def _as_device(device) -> str:
 
 
 # reduced-precision options of the cpp backend per family (besides float32)
-CPU_DTYPES = {"wavenet": ("float16", "bfloat16"), "wavernn": ("float16", "bfloat16", "int8"), "diffwave": ("bfloat16",)}
+CPU_DTYPES = {"wavenet": ("float16", "bfloat16", "int8"), "wavernn": ("float16", "bfloat16", "int8"), "diffwave": ("bfloat16",)}
 CPU_DTYPE_MEANING = {"float16": "fp16-stored weights", "bfloat16": "bf16 products", "int8": "int8 products"}
 
 
@@ -97,7 +97,7 @@ class Vocoder:
                 raise InputError(f"dtype {dtype} on the CPU: the {self.family.name} cpp backend takes float32 or "
                                  f"{' or '.join(ok)} ({means}); got backend {self.backend!r} with {dtype}")
         elif dtype == "int8":
-            raise InputError("dtype int8 runs on the CPU only (the WaveRNN cpp backend); "
+            raise InputError("dtype int8 runs on the CPU only (the WaveNet and WaveRNN cpp backend); "
                              "on a GPU use float32, float16 or bfloat16")
         self.model = model.eval()
         # The GPU backends run the model converted to the dtype; on the CPU the model stays fp32

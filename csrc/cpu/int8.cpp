@@ -11,7 +11,15 @@
 namespace agf {
 namespace int8 {
 
-void pack_weights(const float* W, int K, int ld, int c0, int c1, Weights& out) {
+void column_scales(const float* W, int K, int ld, int c0, int c1, float* out) {
+    for (int c = c0; c < c1; ++c) {
+        float m = 0.0f;
+        for (int k = 0; k < K; ++k) m = std::max(m, std::fabs(W[static_cast<int64_t>(k) * ld + c]));
+        out[c - c0] = m / 127.0f;
+    }
+}
+
+void pack_weights(const float* W, int K, int ld, int c0, int c1, Weights& out, const float* scales) {
     // |sum_k u q| <= 255 * 127 * K must stay inside int32
     if (K < 1 || K > kMaxK) throw std::invalid_argument("int8 product: K (inputs) must be in [1, 66000]");
     const int n = c1 - c0, K4 = quads(K), np = (n + 15) / 16;
@@ -19,10 +27,14 @@ void pack_weights(const float* W, int K, int ld, int c0, int c1, Weights& out) {
     out.w.assign(static_cast<size_t>(np) * K4 * 16, 0u);
     out.scale.assign(static_cast<size_t>(np) * 16, 0.0f);
     out.csum.assign(static_cast<size_t>(np) * 16, 0);
+    std::vector<float> own;
+    if (!scales) {
+        own.resize(n);
+        column_scales(W, K, ld, c0, c1, own.data());
+        scales = own.data();
+    }
     for (int c = 0; c < n; ++c) {
-        float m = 0.0f;
-        for (int k = 0; k < K; ++k) m = std::max(m, std::fabs(W[static_cast<int64_t>(k) * ld + c0 + c]));
-        const float sw = m / 127.0f;
+        const float sw = scales[c];
         out.scale[c] = sw;
         if (!(sw > 0.0f)) continue;  // an all-zero column: q = 0
         int32_t cs = 0;
@@ -37,21 +49,29 @@ void pack_weights(const float* W, int K, int ld, int c0, int c1, Weights& out) {
     }
 }
 
-void quantize_rows(const float* X, int rows, int K, int64_t ldx, uint32_t* out, int64_t ldo, float* s, int32_t* zp) {
+void quantize_rows_in_range(const float* X, int rows, int K, int64_t ldx, const float* lo, const float* hi,
+                            uint32_t* out, int64_t ldo, float* s, int32_t* zp) {
     const int K4 = quads(K);
     for (int r = 0; r < rows; ++r) {
         const float* x = X + r * ldx;
         uint32_t* o = out + r * ldo;
-        float lo = 0.0f, hi = 0.0f;
-        for (int k = 0; k < K; ++k) lo = std::min(lo, x[k]), hi = std::max(hi, x[k]);
         float inv;
-        row_params(lo, hi, &s[r], &inv, &zp[r]);
+        row_params(lo[r], hi[r], &s[r], &inv, &zp[r]);
         std::memset(o, 0, K4 * sizeof(uint32_t));
         if (s[r] == 0.0f) continue;
         for (int k = 0; k < K; ++k) {
             const int32_t u = std::min(255, std::max(0, static_cast<int32_t>(std::nearbyint(x[k] * inv)) + zp[r]));
             o[k / 4] |= static_cast<uint32_t>(u) << (8 * (k % 4));
         }
+    }
+}
+
+void quantize_rows(const float* X, int rows, int K, int64_t ldx, uint32_t* out, int64_t ldo, float* s, int32_t* zp) {
+    for (int r = 0; r < rows; ++r) {  // each row's own range, then the rule above
+        const float* x = X + r * ldx;
+        float lo = 0.0f, hi = 0.0f;
+        for (int k = 0; k < K; ++k) lo = std::min(lo, x[k]), hi = std::max(hi, x[k]);
+        quantize_rows_in_range(x, 1, K, ldx, &lo, &hi, out + r * ldo, ldo, s + r, zp + r);
     }
 }
 

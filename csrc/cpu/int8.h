@@ -45,8 +45,13 @@ struct Weights {
     std::vector<int32_t> csum;   // column sums of q, padded likewise
 };
 
-// columns c0..c1 of W [K, ld] (fp32) -> quantised panels
-void pack_weights(const float* W, int K, int ld, int c0, int c1, Weights& out);
+// the scales of columns c0..c1 of W [K, ld]: max_k |W[k, c]| / 127 (out[c - c0])
+void column_scales(const float* W, int K, int ld, int c0, int c1, float* out);
+
+// columns c0..c1 of W [K, ld] (fp32) -> quantised panels, with each column's own scale, or with
+// scales[c - c0] where given: a slice of rows then quantises as the whole matrix does (the
+// WaveNet loop splits some products by input rows over its threads)
+void pack_weights(const float* W, int K, int ld, int c0, int c1, Weights& out, const float* scales = nullptr);
 
 // one row's quantisation parameters from its range (lo <= 0 <= hi): s, 1 / s and zp; a range
 // under FLT_MIN quantises to zeros (s = 0). Shared by both quantisers, so they agree bit for bit.
@@ -66,6 +71,10 @@ inline void row_params(float lo, float hi, float* s, float* inv, int32_t* zp) {
 using QuantFn = void (*)(const float* X, int rows, int K, int64_t ldx, uint32_t* out, int64_t ldo, float* s,
                          int32_t* zp);
 void quantize_rows(const float* X, int rows, int K, int64_t ldx, uint32_t* out, int64_t ldo, float* s, int32_t* zp);
+// the same rule with each row's range given (lo[r] <= 0 <= hi[r]) instead of read off the row: a
+// part of a row then quantises as the whole row (with its range), or every row on a fixed range
+void quantize_rows_in_range(const float* X, int rows, int K, int64_t ldx, const float* lo, const float* hi,
+                            uint32_t* out, int64_t ldo, float* s, int32_t* zp);
 
 // Y [rows, W.N] (row stride ldy floats): set -> Y = bias + X W (bias null: zeros), else Y += X W.
 // X: quantize_rows' output (K4 = quads(W.K) words per row, ldx apart) with its s and zp.
@@ -98,13 +107,29 @@ struct Scratch {
     }
 };
 
-// Y [rows, W.N] (row stride ldy) += X [rows, W.K] (row stride ldx, fp32) @ W: X quantised into
-// the scratch (sized for at least rows x W.K) by quantizer(), then gemm()
+// X [rows, K] (row stride ldx, fp32) quantised into the scratch (sized for at least rows x K) by
+// quantizer(): the input of one or more products with K-row weights (accumulate_quantized)
+inline void quantize_into(const float* X, int rows, int K, int64_t ldx, Scratch& sc) {
+    quantizer()(X, rows, K, ldx, sc.q.data(), quads(K), sc.s.data(), sc.zp.data());
+}
+
+// quantize_into with each row's range given (quantize_rows_in_range)
+inline void quantize_in_range_into(const float* X, int rows, int K, int64_t ldx, const float* lo, const float* hi,
+                                   Scratch& sc) {
+    quantize_rows_in_range(X, rows, K, ldx, lo, hi, sc.q.data(), quads(K), sc.s.data(), sc.zp.data());
+}
+
+// Y [rows, W.N] (row stride ldy) += (the rows quantize_into left in sc) @ W
+inline void accumulate_quantized(const Scratch& sc, int rows, const Weights& W, float* Y, int64_t ldy) {
+    if (W.N <= 0 || rows <= 0) return;
+    gemm()(sc.q.data(), rows, quads(W.K), sc.s.data(), sc.zp.data(), W, nullptr, false, Y, ldy);
+}
+
+// Y [rows, W.N] (row stride ldy) += X [rows, W.K] (row stride ldx, fp32) @ W: both steps above
 inline void accumulate(const float* X, int rows, int64_t ldx, const Weights& W, float* Y, int64_t ldy, Scratch& sc) {
     if (W.N <= 0 || rows <= 0) return;
-    const int K4 = quads(W.K);
-    quantizer()(X, rows, W.K, ldx, sc.q.data(), K4, sc.s.data(), sc.zp.data());
-    gemm()(sc.q.data(), rows, K4, sc.s.data(), sc.zp.data(), W, nullptr, false, Y, ldy);
+    quantize_into(X, rows, W.K, ldx, sc);
+    accumulate_quantized(sc, rows, W, Y, ldy);
 }
 
 }  // namespace int8

@@ -45,7 +45,8 @@ WaveNetCPU::WaveNetCPU(const WaveNetDims& d, const float* emb, const float* emb_
 void WaveNetCPU::run(int B, int Tc, int64_t t0, const CondFrames& cond, float* hist, float* x, const float* noise,
                      const float* teacher, float* out, float* logits, int nthreads, int wmode) const {
     if (B < 1 || Tc < 0 || t0 < 0) throw std::invalid_argument("WaveNetCPU.run: bad sizes");
-    if (wmode < 0 || wmode > 2) throw std::invalid_argument("WaveNetCPU.run: wmode is 0 (fp32), 1 (fp16) or 2 (bf16)");
+    if (wmode < 0 || wmode > 3)
+        throw std::invalid_argument("WaveNetCPU.run: wmode is 0 (fp32), 1 (fp16), 2 (bf16) or 3 (int8)");
     if (Tc == 0) return;
     nthreads = std::max(1, nthreads);
     if (B >= 2 && B <= nthreads) {
@@ -66,7 +67,7 @@ void WaveNetCPU::run(int B, int Tc, int64_t t0, const CondFrames& cond, float* h
 
 const std::vector<WaveNetCPU::Pack>& WaveNetCPU::packs(int nt, int wmode) const {
     std::lock_guard<std::mutex> lock(mu_);
-    const int key = 3 * nt + wmode;
+    const int key = 4 * nt + wmode;
     auto it = packs_.find(key);
     if (it != packs_.end()) return it->second;
     const WaveNetDims& d = d_;
@@ -88,14 +89,15 @@ const std::vector<WaveNetCPU::Pack>& WaveNetCPU::packs(int nt, int wmode) const 
         p.w1_off = static_cast<size_t>(L) * p.layer_floats;
         p.w2_off = p.w1_off + panel_floats(S, p.h1 - p.h0, 64);
         const int nh = p.h1 - p.h0;
-        const bool bf = wmode == 2;
+        const bool bf = wmode == 2, q8 = wmode == 3;
         p.wd_b = bf16::panel_words(K * R, 2 * nj);
         p.wr_b = bf16::panel_words(nj, R);
         p.lw_b = p.wd_b + p.wr_b + bf16::panel_words(nj, S);
         p.w1_b = static_cast<size_t>(L) * p.lw_b;
         p.w2_b = p.w1_b + bf16::panel_words(S, nh);
-        std::vector<float> w(bf ? 0 : p.w2_off + panel_floats(nh, OUT, 64), 0.0f);
+        std::vector<float> w(bf || q8 ? 0 : p.w2_off + panel_floats(nh, OUT, 64), 0.0f);
         if (bf) p.w_b.assign(p.w2_b + bf16::panel_words(nh, OUT), 0u);
+        if (q8) p.q.resize(3 * static_cast<size_t>(L) + 2);
         std::vector<float> tmp(static_cast<size_t>(K) * R * 2 * nj);
         for (int l = 0; l < L && nj > 0; ++l) {
             const float* wl = wd_.data() + static_cast<int64_t>(l) * K * R * G;
@@ -106,6 +108,16 @@ const std::vector<WaveNetCPU::Pack>& WaveNetCPU::packs(int nt, int wmode) const 
             }
             // wos rows j0..j1 split into the residual columns and the skip columns
             const float* wos_l = wos_.data() + (static_cast<int64_t>(l) * G2 + p.j0) * RS;
+            if (q8) {
+                // wd's columns are whole on every thread; wos is split by rows, so its column
+                // scales come from all G2 rows: a thread's slice quantises as the whole matrix
+                int8::pack_weights(tmp.data(), K * R, 2 * nj, 0, 2 * nj, p.q[3 * l]);
+                std::vector<float> sc(RS);
+                int8::column_scales(wos_.data() + static_cast<int64_t>(l) * G2 * RS, G2, RS, 0, RS, sc.data());
+                int8::pack_weights(wos_l, nj, RS, 0, R, p.q[3 * l + 1], sc.data());
+                int8::pack_weights(wos_l, nj, RS, R, RS, p.q[3 * l + 2], sc.data() + R);
+                continue;
+            }
             if (bf) {
                 uint32_t* lw = p.w_b.data() + l * p.lw_b;
                 bf16::pack_panels(tmp.data(), K * R, 2 * nj, 0, 2 * nj, lw);
@@ -123,7 +135,13 @@ const std::vector<WaveNetCPU::Pack>& WaveNetCPU::packs(int nt, int wmode) const 
             bf16::pack_panels(w1_.data(), S, H, p.h0, p.h1, p.w_b.data() + p.w1_b);
             bf16::pack_panels(w2_.data() + static_cast<size_t>(p.h0) * OUT, nh, OUT, 0, OUT, p.w_b.data() + p.w2_b);
         }
-        if (bf) continue;
+        if (q8 && nh > 0) {  // all of w1 (every thread computes the whole hidden layer), w2's rows h0..h1
+            int8::pack_weights(w1_.data(), S, H, 0, H, p.q[3 * L]);
+            std::vector<float> sc(OUT);
+            int8::column_scales(w2_.data(), H, OUT, 0, OUT, sc.data());
+            int8::pack_weights(w2_.data() + static_cast<size_t>(p.h0) * OUT, nh, OUT, 0, OUT, p.q[3 * L + 1], sc.data());
+        }
+        if (bf || q8) continue;
         if (nh > 0) pack_panels(w1_.data(), S, H, p.h0, p.h1, w.data() + p.w1_off, 64);
         if (nh > 0) pack_panels(w2_.data() + static_cast<size_t>(p.h0) * OUT, nh, OUT, 0, OUT, w.data() + p.w2_off, 64);
         if (wmode == 1) to_half(w, p.w_h);
@@ -144,7 +162,7 @@ void WaveNetCPU::run_group(int b0, int nb, int Tc, int64_t t0, const CondFrames&
     const float sqrt_half = std::sqrt(0.5f);
     const float skip_scale = std::sqrt(1.0f / L);
     const std::vector<Pack>& ps = packs(nthreads, wmode);
-    const bool bf = wmode == 2;
+    const bool bf = wmode == 2, q8 = wmode == 3;
     // stream i of the group is stream b0 + i of the call
     auto hist_of = [&](int i) { return hist_all + static_cast<int64_t>(b0 + i) * hist_rows_ * R; };
 
@@ -173,11 +191,22 @@ void WaveNetCPU::run_group(int b0, int nb, int Tc, int64_t t0, const CondFrames&
             lg(static_cast<size_t>(nb) * OUT);
         std::vector<float> xin(x_all + b0, x_all + b0 + nb), xv(nb);
         std::vector<uint32_t> xb(static_cast<size_t>(nb) * bf16::pairs(std::max(std::max(KR, S), std::max(nj, nh))) + 1);
+        // int8: the quantised input rows; the gate outputs z quantised on their fixed range
+        // [-1, 1] (tanh x sigmoid) and the hidden layer on its whole row's range, so a thread's
+        // slice of either quantises as the whole vector does and the audio does not depend on
+        // how the channels are split over threads (only the partials' fp32 sums do, as in fp32)
+        int8::Scratch xq;
+        std::vector<float> h1w, zlo(nb, -1.0f), zhi(nb, 1.0f), hlo(nb, 0.0f), hhi(nb);
+        if (q8) {
+            xq.reserve(nb, std::max(std::max(KR, S), std::max(nj, d.H)));
+            h1w.resize(static_cast<size_t>(nb) * d.H);
+        }
         // Y[nb, N] (rows ldy apart) += X[nb, K] (rows K apart) @ one of the thread's matrices: its
-        // 64-column fp32 / fp16 panels at offset `of`, or its bf16 pair panels at word offset `ob`
-        // (X rounded to bf16 first)
-        auto prod = [&](const float* X, int K_, size_t of, size_t ob, int N, float* Y, int ldy) {
-            if (bf) bf16::accumulate(X, nb, K_, K_, p.w_b.data() + ob, N, Y, ldy, xb.data());
+        // 64-column fp32 / fp16 panels at offset `of`, its bf16 pair panels at word offset `ob`
+        // (X rounded to bf16 first), or its int8 panels q[qi] (X quantised per row first)
+        auto prod = [&](const float* X, int K_, size_t of, size_t ob, size_t qi, int N, float* Y, int ldy) {
+            if (q8) int8::accumulate(X, nb, K_, p.q[qi], Y, ldy, xq);
+            else if (bf) bf16::accumulate(X, nb, K_, K_, p.w_b.data() + ob, N, Y, ldy, xb.data());
             else gemm_panels_of(kr, X, nb, K_, K_, p.w, p.w_h, of, N, Y, ldy);
         };
         for (int tt = 0; tt < Tc; ++tt) {
@@ -222,7 +251,7 @@ void WaveNetCPU::run_group(int b0, int nb, int Tc, int64_t t0, const CondFrames&
                         kr.axpy_cols(wt, NB, pr, static_cast<int>(LG), p.j0, p.j1, a0);
                         kr.axpy_cols(wt, NB, pr, static_cast<int>(LG), G2 + p.j0, G2 + p.j1, a1);
                     }
-                    prod(xk.data(), KR, l * p.layer_floats, l * p.lw_b, 2 * nj, acc.data(), 2 * nj);
+                    prod(xk.data(), KR, l * p.layer_floats, l * p.lw_b, 3 * l, 2 * nj, acc.data(), 2 * nj);
                     for (int i = 0; i < nb; ++i) {
                         const float* ai = acc.data() + static_cast<size_t>(i) * 2 * nj;
                         kr.gate_tanh_sigmoid(ai, ai + nj, z.data() + static_cast<size_t>(i) * nj, nj);
@@ -232,8 +261,14 @@ void WaveNetCPU::run_group(int b0, int nb, int Tc, int64_t t0, const CondFrames&
                     for (int i = 0; i < nb; ++i) std::fill(slot + static_cast<size_t>(i) * RS, slot + static_cast<size_t>(i) * RS + R, 0.0f);
                     const size_t lo = l * p.layer_floats + p.wd_floats;
                     const size_t lob = l * p.lw_b + p.wd_b;
-                    prod(z.data(), nj, lo, lob, R, slot, RS);
-                    prod(z.data(), nj, lo + p.wr_floats, lob + p.wr_b, S, skip.data(), S);
+                    if (q8) {  // both products read z: quantise it once
+                        int8::quantize_in_range_into(z.data(), nb, nj, nj, zlo.data(), zhi.data(), xq);
+                        int8::accumulate_quantized(xq, nb, p.q[3 * l + 1], slot, RS);
+                        int8::accumulate_quantized(xq, nb, p.q[3 * l + 2], skip.data(), S);
+                    } else {
+                        prod(z.data(), nj, lo, lob, 3 * l + 1, R, slot, RS);
+                        prod(z.data(), nj, lo + p.wr_floats, lob + p.wr_b, 3 * l + 2, S, skip.data(), S);
+                    }
                 } else {
                     for (int i = 0; i < nb; ++i) std::fill(slot + static_cast<size_t>(i) * RS, slot + static_cast<size_t>(i) * RS + R, 0.0f);
                 }
@@ -275,11 +310,22 @@ void WaveNetCPU::run_group(int b0, int nb, int Tc, int64_t t0, const CondFrames&
             // partial logits for every output): one barrier for the whole output stack
             float* mylg = lgp.data() + static_cast<size_t>(tid) * nb * OUT;
             std::fill(mylg, mylg + static_cast<size_t>(nb) * OUT, 0.0f);
-            if (nh > 0) {
+            if (nh > 0 && q8) {
+                const int H = d.H;
+                for (int i = 0; i < nb; ++i) std::memcpy(h1w.data() + static_cast<size_t>(i) * H, b1_.data(), H * sizeof(float));
+                int8::accumulate(y.data(), nb, S, p.q[3 * L], h1w.data(), H, xq);
+                for (int i = 0; i < nb; ++i) {
+                    float* hw = h1w.data() + static_cast<size_t>(i) * H;
+                    hhi[i] = 0.0f;
+                    for (int o = 0; o < H; ++o) hw[o] = std::max(hw[o], 0.0f), hhi[i] = std::max(hhi[i], hw[o]);
+                }
+                int8::quantize_in_range_into(h1w.data() + p.h0, nb, nh, H, hlo.data(), hhi.data(), xq);
+                int8::accumulate_quantized(xq, nb, p.q[3 * L + 1], mylg, OUT);
+            } else if (nh > 0) {
                 for (int i = 0; i < nb; ++i) std::memcpy(h1.data() + static_cast<size_t>(i) * nh, b1_.data() + p.h0, nh * sizeof(float));
-                prod(y.data(), S, p.w1_off, p.w1_b, nh, h1.data(), nh);
+                prod(y.data(), S, p.w1_off, p.w1_b, 3 * static_cast<size_t>(L), nh, h1.data(), nh);
                 for (size_t i = 0; i < static_cast<size_t>(nb) * nh; ++i) h1[i] = std::max(h1[i], 0.0f);
-                prod(h1.data(), nh, p.w2_off, p.w2_b, OUT, mylg, OUT);
+                prod(h1.data(), nh, p.w2_off, p.w2_b, 3 * static_cast<size_t>(L) + 1, OUT, mylg, OUT);
             }
             bar.wait();  // partial logits published (the slots are rewritten only after this
                          // sample's draw: every thread passes the next sample's layer barriers first)

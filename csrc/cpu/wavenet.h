@@ -8,6 +8,8 @@
 #include <mutex>
 #include <vector>
 
+#include "cpu/int8.h"
+
 namespace agf {
 
 struct WaveNetDims {
@@ -47,7 +49,9 @@ class WaveNetCPU {
     // hist [B, hist_rows, R] and x [B] (state, updated), noise [B, Tc, NZ] or teacher [B, Tc]
     // (then logits [B, Tc, OUT] are written), out [B, Tc]; the conditioning as CondFrames.
     // wmode: the big weight matrices (wd, wos, w1, w2) 0 fp32; 1 streamed as fp16 (F16C),
-    // arithmetic fp32; 2 bf16 products (cpu/bf16.h: bf16 weights and inputs, fp32 accumulation).
+    // arithmetic fp32; 2 bf16 products (cpu/bf16.h: bf16 weights and inputs, fp32 accumulation);
+    // 3 int8 products (cpu/int8.h: int8 weights with a scale per column, each input row quantised
+    // to uint8, int32 sums).
     void run(int B, int Tc, int64_t t0, const CondFrames& cond, float* hist, float* x, const float* noise,
              const float* teacher, float* out, float* logits, int nthreads, int wmode = 0) const;
 
@@ -61,12 +65,15 @@ class WaveNetCPU {
         // j0..j1 of wos as its residual [nj, R] and skip [nj, S] parts; then w1 [S, nh] (columns
         // h0..h1), w2 [nh, OUT] (rows h0..h1).
         // fp32 in w or fp16 in w_h; or (wmode 2) the same matrices as bf16 pair panels in w_b
-        // (16 columns, bf16.h), offsets in words: lw_b per layer, wd_b, wr_b within it, w1_b, w2_b.
+        // (16 columns, bf16.h), offsets in words: lw_b per layer, wd_b, wr_b within it, w1_b, w2_b;
+        // or (wmode 3) as int8 panels in q: per layer wd, wr, ws at 3 l, 3 l + 1, 3 l + 2, then
+        // w1, w2 at 3 L, 3 L + 1.
         size_t layer_floats, wd_floats, wr_floats, w1_off, w2_off;
         size_t lw_b, wd_b, wr_b, w1_b, w2_b;
         std::vector<float> w;
         std::vector<uint16_t> w_h;
         std::vector<uint32_t> w_b;
+        std::vector<int8::Weights> q;
     };
     const std::vector<Pack>& packs(int nthreads, int wmode) const;
 

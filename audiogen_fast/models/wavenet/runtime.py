@@ -361,9 +361,9 @@ def make_loop(model: WaveNet, backend: str, dtype: str = "float32", loop=None):
     if backend == "torch":
         return TorchLoop(model), {}
     if backend == "cpp":
-        if dtype not in ("float32", "float16", "bfloat16"):
-            raise ValueError(f"the WaveNet cpp backend runs float32, float16-stored weights or bfloat16 products, not {dtype}")
-        return cpp_loop(model), {"half": dtype == "float16", "bf16": dtype == "bfloat16"}
+        if dtype not in ("float32", "float16", "bfloat16", "int8"):
+            raise ValueError(f"the WaveNet cpp backend runs float32, float16-stored weights, bfloat16 or int8 products, not {dtype}")
+        return cpp_loop(model), {"half": dtype == "float16", "bf16": dtype == "bfloat16", "int8": dtype == "int8"}
     if backend == "triton":
         return triton_loop(model), {}
     if backend == "cuda":
@@ -440,7 +440,9 @@ def run_cpp(model: WaveNet, n: int, mel=None, speaker=None, noise=None, teacher=
             progress: bool = False, threads=None, dtype: str = "float32"):
     """Same contract as run_torch; the per-sample work runs in C++ (no Python per sample).
     dtype "float16": the weight matrices are stored (and streamed) as fp16, arithmetic is fp32;
-    "bfloat16": their products with bf16 weights and inputs, fp32 accumulation (csrc/cpu/bf16.h)."""
+    "bfloat16": their products with bf16 weights and inputs, fp32 accumulation (csrc/cpu/bf16.h);
+    "int8": their products with int8 weights (a scale per column) and each input row quantised to
+    uint8, int32 sums (csrc/cpu/int8.h)."""
     return _run(model, "cpp", n, mel, speaker, noise, teacher, batch, progress, dtype=dtype, threads=threads)
 
 
