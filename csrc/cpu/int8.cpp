@@ -107,6 +107,7 @@ GemmFn gemm() {
     return chosen;
 }
 QuantFn quantizer() { return gemm() == gemm_native ? quantize_rows_native : quantize_rows; }
+RangeQuantFn range_quantizer() { return gemm() == gemm_native ? quantize_rows_in_range_native : quantize_rows_in_range; }
 const char* gemm_name() { return gemm() == gemm_native ? "avx512vnni" : "emulated"; }
 
 }  // namespace int8

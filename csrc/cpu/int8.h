@@ -87,12 +87,17 @@ void gemm_native(const uint32_t* X, int rows, int64_t ldx, const float* s, const
                  const float* bias, bool set, float* Y, int64_t ldy);
 void quantize_rows_native(const float* X, int rows, int K, int64_t ldx, uint32_t* out, int64_t ldo, float* s,
                           int32_t* zp);
+void quantize_rows_in_range_native(const float* X, int rows, int K, int64_t ldx, const float* lo, const float* hi,
+                                   uint32_t* out, int64_t ldo, float* s, int32_t* zp);
 bool native_compiled();   // the build's compiler had -mavx512vnni
 bool native_available();  // compiled, and this CPU (and OS) runs AVX512-VNNI
 // the native kernel where available, unless AGF_CPU_KERNELS forces another kernel set
 // ("portable" or "avx2"): then the emulation
 GemmFn gemm();
 QuantFn quantizer();  // quantize_rows_native with the native gemm, else quantize_rows
+using RangeQuantFn = void (*)(const float* X, int rows, int K, int64_t ldx, const float* lo, const float* hi,
+                              uint32_t* out, int64_t ldo, float* s, int32_t* zp);
+RangeQuantFn range_quantizer();  // quantize_rows_in_range(_native), the same choice
 const char* gemm_name();
 
 // per-thread scratch of the loops: quantised rows and their scales / zero points
@@ -116,7 +121,7 @@ inline void quantize_into(const float* X, int rows, int K, int64_t ldx, Scratch&
 // quantize_into with each row's range given (quantize_rows_in_range)
 inline void quantize_in_range_into(const float* X, int rows, int K, int64_t ldx, const float* lo, const float* hi,
                                    Scratch& sc) {
-    quantize_rows_in_range(X, rows, K, ldx, lo, hi, sc.q.data(), quads(K), sc.s.data(), sc.zp.data());
+    range_quantizer()(X, rows, K, ldx, lo, hi, sc.q.data(), quads(K), sc.s.data(), sc.zp.data());
 }
 
 // Y [rows, W.N] (row stride ldy) += (the rows quantize_into left in sc) @ W

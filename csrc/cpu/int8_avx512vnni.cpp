@@ -129,8 +129,7 @@ void quantize_rows_native(const float* X, int rows, int K, int64_t ldx, uint32_t
                           int32_t* zp) {
     for (int r = 0; r < rows; ++r) {
         const float* x = X + r * ldx;
-        uint32_t* o = out + r * ldo;
-        // the range (exact in any order), then the shared scalar parameters
+        // the range (exact in any order), then the conversion below
         __m512 vlo = _mm512_setzero_ps(), vhi = _mm512_setzero_ps();
         for (int k = 0; k < K; k += 16) {
             const int left = K - k;
@@ -138,8 +137,18 @@ void quantize_rows_native(const float* X, int rows, int K, int64_t ldx, uint32_t
             const __m512 v = _mm512_maskz_loadu_ps(m, x + k);  // masked lanes read as 0: inside [lo, hi]
             vlo = _mm512_min_ps(vlo, v), vhi = _mm512_max_ps(vhi, v);
         }
+        const float lo = _mm512_reduce_min_ps(vlo), hi = _mm512_reduce_max_ps(vhi);
+        quantize_rows_in_range_native(x, 1, K, ldx, &lo, &hi, out + r * ldo, ldo, s + r, zp + r);
+    }
+}
+
+void quantize_rows_in_range_native(const float* X, int rows, int K, int64_t ldx, const float* lo, const float* hi,
+                                   uint32_t* out, int64_t ldo, float* s, int32_t* zp) {
+    for (int r = 0; r < rows; ++r) {
+        const float* x = X + r * ldx;
+        uint32_t* o = out + r * ldo;
         float inv;
-        row_params(_mm512_reduce_min_ps(vlo), _mm512_reduce_max_ps(vhi), &s[r], &inv, &zp[r]);
+        row_params(lo[r], hi[r], &s[r], &inv, &zp[r]);
         const int K4 = quads(K);
         if (s[r] == 0.0f) {
             std::fill(o, o + K4, 0u);
@@ -177,6 +186,10 @@ void gemm_native(const uint32_t* X, int rows, int64_t ldx, const float* s, const
 void quantize_rows_native(const float* X, int rows, int K, int64_t ldx, uint32_t* out, int64_t ldo, float* s,
                           int32_t* zp) {
     quantize_rows(X, rows, K, ldx, out, ldo, s, zp);
+}
+void quantize_rows_in_range_native(const float* X, int rows, int K, int64_t ldx, const float* lo, const float* hi,
+                                   uint32_t* out, int64_t ldo, float* s, int32_t* zp) {
+    quantize_rows_in_range(X, rows, K, ldx, lo, hi, out, ldo, s, zp);
 }
 bool native_compiled() { return false; }
 }  // namespace int8
