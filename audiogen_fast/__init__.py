@@ -37,8 +37,8 @@ def load(path=None, device=None, backend: str = "auto", dtype: str = "float32", 
     path: a native .safetensors checkpoint, an importable PyTorch checkpoint, or "preset:NAME"
     (random weights from ``seed``; for benchmarks and tests). device: "cpu", "cuda" or None
     (cuda when available). backend: "auto" or one of agf.backends(). dtype: float32, float16 or
-    bfloat16 (on the CPU: the cpp backend's fp16-stored weights / bf16 products; for WaveRNN also
-    int8 products). hparams: hyper-parameters for imported checkpoints that do not carry them.
+    bfloat16 (on the CPU: the cpp backend's fp16-stored weights / bf16 products; for WaveNet and
+    WaveRNN also int8 products). hparams: hyper-parameters for imported checkpoints that do not carry them.
     """
     if path is None:
         path = default_model_path()

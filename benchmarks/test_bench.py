@@ -28,7 +28,7 @@ def test_generate(benchmark, config, provider):
 
 
 # the fast backends' reduced-precision options: half-precision weights on a GPU; on the CPU the
-# cpp backend's fp16-stored weights, bf16 products and (WaveRNN) int8 products. A combination
+# cpp backend's fp16-stored weights, bf16 products and (WaveNet, WaveRNN) int8 products. A combination
 # a backend does not offer is skipped with its reason.
 @pytest.mark.parametrize("dtype", ["float16", "bfloat16", "int8"])
 @pytest.mark.parametrize("provider", [p for p in bench.PROVIDERS if p not in ("torch", "compile")])
