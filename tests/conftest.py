@@ -141,3 +141,35 @@ def assert_emulation_gives_the_same(code: str, native_name: str, native: bool):
     assert outs[""][0] == (native_name if native else "emulated")
     assert outs[""][1] == outs["avx2"][1]
 
+
+def assert_error_within_twice(ref, theirs, ours, what: str):
+    """DESIGN.md's rule for reduced precision: our error against the fp64 reference `ref` (its max
+    and its rms) no more than 2x that of `theirs` (torch at the same precision). Prints both."""
+    def err(x):
+        d = x.double() - ref
+        return float(d.abs().max()), float(d.pow(2).mean().sqrt())
+    (t_max, t_rms), (c_max, c_rms) = err(theirs), err(ours)
+    print(f"torch {what} max {t_max:.2e} rms {t_rms:.2e} | cpp {what} max {c_max:.2e} rms {c_rms:.2e}")
+    assert c_max <= 2 * t_max and c_rms <= 2 * t_rms
+
+
+def wavenet_teacher_inputs(model, B: int, T: int, seed: int):
+    """Random teacher-forcing inputs for a WaveNet: (mel [B, C, frames] covering T samples, x [B, T]
+    float: mu-law classes as floats, or samples in [-1, 1])."""
+    cfg = model.config
+    g = torch.Generator().manual_seed(seed)
+    mel = torch.randn(B, cfg.n_mels, (T + cfg.hop_length - 1) // cfg.hop_length + 1, generator=g)
+    if cfg.output == "mulaw":
+        return mel, torch.randint(0, cfg.out_channels, (B, T), generator=g).float()
+    return mel, torch.rand(B, T, generator=g) * 2 - 1
+
+
+# WaveNet shapes for the reduced-precision tests of the cpp loop: wide enough that 2-3 threads
+# split the gate channels and hidden units, a kernel-3 mixture, a Gaussian, odd sizes
+WAVENET_PRECISION_VARIANTS = {
+    "mulaw": dict(residual_channels=32, gate_channels=64, skip_channels=64, out_hidden=64),
+    "k3-mol": dict(kernel_size=3, output="mol", n_mix=3, layers=6, stacks=2),
+    "gaussian": dict(output="gaussian"),
+    "odd": dict(residual_channels=7, gate_channels=10, skip_channels=5, out_hidden=9, quantize_channels=33),
+}
+

@@ -11,7 +11,8 @@ import pytest
 import torch
 
 import audiogen_fast as agf
-from conftest import assert_emulation_gives_the_same
+from conftest import (WAVENET_PRECISION_VARIANTS, assert_emulation_gives_the_same, assert_error_within_twice,
+                      wavenet_teacher_inputs)
 
 if not agf.backends()["cpp"][0]:
     pytest.skip("C++ extension not built", allow_module_level=True)
@@ -197,11 +198,7 @@ def test_wavernn_bf16_within_twice_eager_bf16(mode, B, T):
 
     model = agf.build("tiny-wavernn", seed=B, rnn_dims=64, fc_dims=40, mode=mode).eval()
     ref, tb, cb, c32, (c, x) = _wavernn_logits(model, B, T, seed=B)
-    cbd = cb.double()
-    t_max, t_rms = float((tb - ref).abs().max()), float((tb - ref).pow(2).mean().sqrt())
-    c_max, c_rms = float((cbd - ref).abs().max()), float((cbd - ref).pow(2).mean().sqrt())
-    print("eager bf16 max %.2e rms %.2e | cpp bf16 max %.2e rms %.2e" % (t_max, t_rms, c_max, c_rms))
-    assert c_max <= 2 * t_max and c_rms <= 2 * t_rms
+    assert_error_within_twice(ref, tb, cb, "bf16")
     assert float((cb - c32).abs().max()) > 0   # the bf16 path, not the fp32 one
     # every output column is one thread's: the same bits for any thread count
     for threads in (1, 3):
@@ -210,36 +207,18 @@ def test_wavernn_bf16_within_twice_eager_bf16(mode, B, T):
 
 # ---- WaveNet: the dilated, residual / skip and output products in bf16 ---------------------------
 
-WAVENET_VARIANTS = {
-    "mulaw": dict(residual_channels=32, gate_channels=64, skip_channels=64, out_hidden=64),
-    "k3-mol": dict(kernel_size=3, output="mol", n_mix=3, layers=6, stacks=2),
-    "gaussian": dict(output="gaussian"),
-    "odd": dict(residual_channels=7, gate_channels=10, skip_channels=5, out_hidden=9, quantize_channels=33),
-}
-
-
-@pytest.mark.parametrize("variant", list(WAVENET_VARIANTS))
+@pytest.mark.parametrize("variant", list(WAVENET_PRECISION_VARIANTS))
 @pytest.mark.parametrize("B,T", [(1, 150), (2, 60), (5, 40)])   # mat-vec, a stream per thread, lockstep
 def test_wavenet_bf16_within_twice_eager_bf16(variant, B, T):
     from audiogen_fast.models.wavenet import runtime as wrt
 
-    model = agf.build("tiny-wavenet", seed=B, **WAVENET_VARIANTS[variant]).eval()
-    cfg = model.config
-    g = torch.Generator().manual_seed(B)
-    mel = torch.randn(B, cfg.n_mels, (T + cfg.hop_length - 1) // cfg.hop_length + 1, generator=g)
-    if cfg.output == "mulaw":
-        x = torch.randint(0, cfg.out_channels, (B, T), generator=g).float()
-    else:
-        x = torch.rand(B, T, generator=g) * 2 - 1
+    model = agf.build("tiny-wavenet", seed=B, **WAVENET_PRECISION_VARIANTS[variant]).eval()
+    mel, x = wavenet_teacher_inputs(model, B, T, seed=B)
     ref = wrt.run_torch(copy.deepcopy(model).double(), T, mel=mel.double(), teacher=x)[1].double()
     tb = wrt.run_torch(copy.deepcopy(model).bfloat16(), T, mel=mel.bfloat16(), teacher=x)[1].double()
     cb = wrt.run_cpp(model, T, mel=mel, teacher=x, dtype="bfloat16", threads=2)[1]
     c32 = wrt.run_cpp(model, T, mel=mel, teacher=x, threads=2)[1]
-    cbd = cb.double()
-    t_max, t_rms = float((tb - ref).abs().max()), float((tb - ref).pow(2).mean().sqrt())
-    c_max, c_rms = float((cbd - ref).abs().max()), float((cbd - ref).pow(2).mean().sqrt())
-    print("eager bf16 max %.2e rms %.2e | cpp bf16 max %.2e rms %.2e" % (t_max, t_rms, c_max, c_rms))
-    assert c_max <= 2 * t_max and c_rms <= 2 * t_rms
+    assert_error_within_twice(ref, tb, cb, "bf16")
     assert float((cb - c32).abs().max()) > 0
 
 

@@ -16,7 +16,8 @@ import pytest
 import torch
 
 import audiogen_fast as agf
-from conftest import assert_emulation_gives_the_same
+from conftest import (WAVENET_PRECISION_VARIANTS, assert_emulation_gives_the_same, assert_error_within_twice,
+                      wavenet_teacher_inputs)
 
 if not agf.backends()["cpp"][0]:
     pytest.skip("C++ extension not built", allow_module_level=True)
@@ -186,12 +187,8 @@ def test_wavernn_int8_within_twice_torch_int8(preset, mode, B, T, over):
         c = [t[:, :T].contiguous() for t in model.conditioning(mel)]
     ci = wrt.run_cpp(model, c, teacher=x, int8=True, threads=2)[1]
     c32 = wrt.run_cpp(model, c, teacher=x, threads=2)[1]
-    cid = ci.double()
-    t_max, t_rms = float((tq - ref).abs().max()), float((tq - ref).pow(2).mean().sqrt())
-    c_max, c_rms = float((cid - ref).abs().max()), float((cid - ref).pow(2).mean().sqrt())
-    print("torch int8 max %.2e rms %.2e | cpp int8 max %.2e rms %.2e" % (t_max, t_rms, c_max, c_rms))
     assert float((c32.double() - ref).abs().max()) < 1e-4   # the fp64 reference is the function
-    assert c_max <= 2 * t_max and c_rms <= 2 * t_rms
+    assert_error_within_twice(ref, tq, ci, "int8")
     assert float((ci - c32).abs().max()) > 1e-5   # the int8 path, not the fp32 one
     # every output column is one thread's, and each thread quantises whole rows: any thread count
     for threads in (1, 3):
@@ -237,7 +234,7 @@ class _LinearWaveNet(torch.nn.Module):
         import torch.nn as nn
 
         cfg = model.config
-        self.model, K, R, G, S = model, cfg.kernel_size, cfg.residual_channels, cfg.gate_channels, cfg.skip_channels
+        self.model, K, R, G = model, cfg.kernel_size, cfg.residual_channels, cfg.gate_channels
 
         def lin(w, b):
             m = nn.Linear(w.shape[1], w.shape[0])
@@ -287,50 +284,33 @@ def _torch_int8_wavenet(model):
         pytest.skip(f"torch's dynamic int8 quantisation is unavailable: {e}")
 
 
-WAVENET_VARIANTS = {
-    "mulaw": dict(residual_channels=32, gate_channels=64, skip_channels=64, out_hidden=64),
-    "k3-mol": dict(kernel_size=3, output="mol", n_mix=3, layers=6, stacks=2, residual_channels=24,
-                   gate_channels=48, skip_channels=40, out_hidden=36),
-    "odd": dict(residual_channels=7, gate_channels=10, skip_channels=5, out_hidden=9, quantize_channels=33),
-}
-
-
-@pytest.mark.parametrize("variant", list(WAVENET_VARIANTS))
+@pytest.mark.parametrize("variant", list(WAVENET_PRECISION_VARIANTS))
 @pytest.mark.parametrize("B,T", [(1, 150), (2, 60), (5, 40)])   # mat-vec, a stream per thread, lockstep
 def test_wavenet_int8_within_twice_torch_int8(variant, B, T):
     from audiogen_fast.models.wavenet import runtime as wrt
 
-    model = agf.build("tiny-wavenet", seed=B, **WAVENET_VARIANTS[variant]).eval()
-    cfg = model.config
-    g = torch.Generator().manual_seed(B)
-    mel = torch.randn(B, cfg.n_mels, (T + cfg.hop_length - 1) // cfg.hop_length + 1, generator=g)
-    if cfg.output == "mulaw":
-        x = torch.randint(0, cfg.out_channels, (B, T), generator=g)
-    else:
-        x = torch.rand(B, T, generator=g) * 2 - 1
+    model = agf.build("tiny-wavenet", seed=B, **WAVENET_PRECISION_VARIANTS[variant]).eval()
+    mel, x = wavenet_teacher_inputs(model, B, T, seed=B)
+    xm = x.long() if model.config.output == "mulaw" else x   # the model's own input form
     lin, tq_model = _torch_int8_wavenet(model)
     with torch.inference_mode(), warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        ref = copy.deepcopy(model).double()(x if cfg.output == "mulaw" else x.double(), mel.double()).transpose(1, 2)
-        lin64 = copy.deepcopy(lin).double()(x if cfg.output == "mulaw" else x.double(), mel.double())
+        ref = copy.deepcopy(model).double()(xm if xm.dtype == torch.long else xm.double(), mel.double()).transpose(1, 2)
+        lin64 = copy.deepcopy(lin).double()(xm if xm.dtype == torch.long else xm.double(), mel.double())
         assert float((lin64 - ref).abs().max()) < 1e-10   # the Linear form is the same function
         try:
-            tq = tq_model(x, mel).double()
+            tq = tq_model(xm, mel).double()
         except RuntimeError as e:   # e.g. no quantized engine for this CPU in this torch build
             pytest.skip(f"torch's dynamic int8 quantisation does not run here: {e}")
-    ci = wrt.run_cpp(model, T, mel=mel, teacher=x.float(), dtype="int8", threads=2)[1]
-    c32 = wrt.run_cpp(model, T, mel=mel, teacher=x.float(), threads=2)[1]
-    cid = ci.double()
-    t_max, t_rms = float((tq - ref).abs().max()), float((tq - ref).pow(2).mean().sqrt())
-    c_max, c_rms = float((cid - ref).abs().max()), float((cid - ref).pow(2).mean().sqrt())
-    print("torch int8 max %.2e rms %.2e | cpp int8 max %.2e rms %.2e" % (t_max, t_rms, c_max, c_rms))
+    ci = wrt.run_cpp(model, T, mel=mel, teacher=x, dtype="int8", threads=2)[1]
+    c32 = wrt.run_cpp(model, T, mel=mel, teacher=x, threads=2)[1]
     assert float((c32.double() - ref).abs().max()) < 1e-4   # the fp64 reference is the function
-    assert c_max <= 2 * t_max and c_rms <= 2 * t_rms
+    assert_error_within_twice(ref, tq, ci, "int8")
     assert float((ci - c32).abs().max()) > 1e-5   # the int8 path, not the fp32 one
     # the gate outputs and hidden units are split over threads, but quantised on ranges that do
     # not depend on the split: other thread counts differ only by fp32 rounding of the partials
     for threads in (1, 3):
-        other = wrt.run_cpp(model, T, mel=mel, teacher=x.float(), dtype="int8", threads=threads)[1]
+        other = wrt.run_cpp(model, T, mel=mel, teacher=x, dtype="int8", threads=threads)[1]
         assert float((other - ci).abs().max()) <= 1e-5 * float(ci.abs().max())
 
 
