@@ -271,9 +271,9 @@ def plot(records, path, title):
 
     configs = list(dict.fromkeys(r["config"] for r in records))
     provs = list(dict.fromkeys(_label(r) for r in records))
-    fig, ax = plt.subplots(figsize=(max(6, 1.3 * len(configs) * max(1, len(provs)) / 2), 4 + 0.14 * legend_rows(records)))
+    fig, ax = plt.subplots(figsize=(max(6, 1.3 * len(configs) * max(1, len(provs)) / 2), 4 + 0.14 * legend_rows(records)),
+                           layout="constrained")
     draw_bars(ax, records, title)
-    fig.tight_layout()
     fig.savefig(path, dpi=120)
     plt.close(fig)
     return path

@@ -73,15 +73,15 @@ def plot(files, path) -> str:
         raise SystemExit("no benchmark results to plot")
     cols = min(3, len(results))
     rows = (len(results) + cols - 1) // cols
-    # a row is as tall as its longest legend below a panel needs (draw_bars puts long ones there)
-    extra = [max(legend_rows(res["records"]) for res in results[i * cols:(i + 1) * cols]) for i in range(rows)]
-    fig, axes = plt.subplots(rows, cols, figsize=(5.2 * cols, 3.6 * rows + 0.14 * sum(extra)), squeeze=False,
-                             gridspec_kw={"height_ratios": [3.6 + 0.14 * e for e in extra]})
+    # the figure grows by the lines of the longest legend below a panel in each row (draw_bars puts
+    # long ones there); constrained layout gives each row the room its own legends take, no more
+    extra = sum(max(legend_rows(res["records"]) for res in results[i * cols:(i + 1) * cols]) for i in range(rows))
+    fig, axes = plt.subplots(rows, cols, figsize=(5.2 * cols, 3.6 * rows + 0.14 * extra), squeeze=False,
+                             layout="constrained")
     for ax, res in zip(axes.flat, results):
         draw_bars(ax, res["records"], f"{res['device']}\n{res['date']} {res['commit']} ({os.path.basename(res['_file'])})")
     for ax in list(axes.flat)[len(results):]:
         ax.axis("off")
-    fig.tight_layout()
     fig.savefig(path, dpi=110)
     plt.close(fig)
     return path
