@@ -228,9 +228,7 @@ def test_companded_input_type_is_expanded_after_sampling(tmp_path):
 
 
 def test_unsupported_and_inconsistent_hparams(tmp_path):
-    src, hp = source("mulaw-convin")
-    path = tmp_path / "c.pth"
-    torch.save({"state_dict": src.state_dict(), "global_step": 1}, path)
+    _, hp, path = _saved("mulaw-convin", tmp_path)
     with pytest.raises(agf.CheckpointError, match="input_type 'companded'"):
         agf.load_model(path, hparams=dict(hp, input_type="companded"))
     _, hp2, path2 = _saved("companded-leaky", tmp_path)

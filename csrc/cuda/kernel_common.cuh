@@ -216,8 +216,9 @@ AGF_DEV void matvec(const typename WK::T* W, int ld, ptrdiff_t mstride, int nsum
 // matvec for one stream with every shape a compile-time constant (NU units of NR rows, NCOLS
 // columns, NT threads): the same units on the same lanes and the same order of operations, so the
 // same bits as matvec, but the unit loop, the vector loop and the shuffles unroll and the index
-// arithmetic folds away. An experiment for now (block_bench.cuh times both at W1's shapes): the
-// kernels call matvec, whose every product recomputes its lane split and loop bounds at run time.
+// arithmetic folds away, where matvec recomputes its lane split and loop bounds for every product.
+// The WaveNet kernel's instance for W1's sizes calls it (shape_variant); block_bench.cuh times both
+// at those shapes.
 template <class WK, int NR, int NU, int NCOLS, int NT, class Epi>
 AGF_DEV void matvec_fixed(const typename WK::T* W, const float* x, Epi epi) {
     static_assert(NCOLS % 8 == 0, "rows are read in 8-element vectors");

@@ -100,8 +100,8 @@ def config_from_hparams(hp: dict, sd: dict) -> WaveNetConfig:
         upsample_mode="convt" if legacy else "conv",
         upsample_freq_kernel=int(up.get("freq_axis_kernel_size", hp.get("freq_axis_kernel_size", 1))),
         cin_pad=int(hp.get("cin_pad", 0)) if convin else 0,
-        upsample_activation=act if cin > 0 and not legacy else "none",
-        upsample_activation_params=act_params if cin > 0 and not legacy else {},
+        # the activation sits between UpsampleNetwork's convs (no upsampler, or v0.1.1's: none)
+        **(dict(upsample_activation=act, upsample_activation_params=act_params) if cin > 0 and not legacy else {}),
         gin_channels=max(0, int(hp.get("gin_channels", -1))), n_speakers=int(hp.get("n_speakers") or 0),
         sample_rate=int(hp.get("sample_rate", 22050)), n_fft=int(hp.get("fft_size", 1024)),
         win_length=int(hp.get("win_length") or hp.get("fft_size", 1024)),
