@@ -270,14 +270,20 @@ class WaveNetCPU:
 
     frame_cond = True  # takes the conditioning in frame-rate form (models/wavenet/cond.py)
 
+    SCHEDULES = {"auto": 0, "team": 1, "split": 2}
+
     def run_chunk(self, cond, hist, x, t0: int, noise=None, teacher=None, threads: int | None = None,
-                  half: bool = False, bf16: bool = False, int8: bool = False):
+                  half: bool = False, bf16: bool = False, int8: bool = False, schedule: str = "auto"):
         """cond: [B, Tc, L, G] per sample, or a FrameCond; noise [B, Tc(, 2)] or teacher [B, Tc].
         Returns samples [B, Tc] (teacher: logits [B, Tc, OUT]). half: fp16-stored big matrices
         (fp32 arithmetic); bf16: their products in bf16 with fp32 accumulation (csrc/cpu/bf16.h);
         int8: those products with int8 weights (a scale per column) and inputs quantised per row,
-        int32 sums (csrc/cpu/int8.h)."""
+        int32 sums (csrc/cpu/int8.h). schedule (B >= 2; the same bits every way): "team" runs all
+        streams in lockstep with every product split over the threads, "split" gives each thread
+        its own streams, "auto" picks (csrc/cpu/wavenet.cpp, split_pays)."""
         wmode = _wmode(half, bf16, int8)
+        if schedule not in self.SCHEDULES:
+            raise ValueError(f"schedule must be one of {', '.join(self.SCHEDULES)}, got {schedule!r}")
         import torch
 
         from .models.wavenet.cond import FrameCond
@@ -310,7 +316,7 @@ class WaveNetCPU:
             _, pn, nn = _f32c(noise, "noise")
         self._impl.run(B, Tc, int(t0), pP, nP, int(cond.P.shape[1]), pb, nb, f0.data_ptr(), f0.numel(), pw, nw,
                        int(cond.wts.shape[2]), ph, nh, px, nx, pn, nn, pt, nt, out.data_ptr(), out.numel(), pl, nl,
-                       int(threads or num_threads()), wmode)
+                       int(threads or num_threads()), wmode, self.SCHEDULES[schedule])
         return logits if teacher is not None else out
 
 

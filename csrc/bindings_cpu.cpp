@@ -96,7 +96,7 @@ PYBIND11_MODULE(_C_cpu, m) {
                        int64_t n_wts, int NB,
                        std::uintptr_t hist, int64_t n_hist, std::uintptr_t x, int64_t n_x, std::uintptr_t noise,
                        int64_t n_noise, std::uintptr_t teacher, int64_t n_teacher, std::uintptr_t out, int64_t n_out,
-                       std::uintptr_t logits, int64_t n_logits, int nthreads, int wmode) {
+                       std::uintptr_t logits, int64_t n_logits, int nthreads, int wmode, int schedule) {
             const auto& d = self.dims();
             const int64_t LG = int64_t(d.L) * d.G;
             require(B >= 1 && Tc >= 0 && t0 >= 0, "WaveNetCPU.run: need B >= 1, Tc >= 0, t0 >= 0");
@@ -127,12 +127,12 @@ PYBIND11_MODULE(_C_cpu, m) {
             py::gil_scoped_release nogil;
             self.run(B, Tc, t0, cond, ptr<float>(hist), ptr<float>(x),
                      tf ? nullptr : ptr<const float>(noise), tf ? ptr<const float>(teacher) : nullptr, ptr<float>(out),
-                     tf ? ptr<float>(logits) : nullptr, nthreads, wmode);
+                     tf ? ptr<float>(logits) : nullptr, nthreads, wmode, schedule);
         }, py::arg("B"), py::arg("Tc"), py::arg("t0"), py::arg("P"), py::arg("n_P"), py::arg("F"), py::arg("bias"),
            py::arg("n_bias"), py::arg("f0"), py::arg("n_f0"), py::arg("wts"), py::arg("n_wts"), py::arg("NB"),
            py::arg("hist"), py::arg("n_hist"), py::arg("x"), py::arg("n_x"), py::arg("noise"), py::arg("n_noise"),
            py::arg("teacher"), py::arg("n_teacher"), py::arg("out"), py::arg("n_out"), py::arg("logits"),
-           py::arg("n_logits"), py::arg("nthreads"), py::arg("wmode") = 0);
+           py::arg("n_logits"), py::arg("nthreads"), py::arg("wmode") = 0, py::arg("schedule") = 0);
 
     py::class_<agf::WaveRNNCPU>(m, "WaveRNNCPU")
         .def(py::init([](int R, int F, int OUT, int C, int A, int mode, int n_mix, float log_scale_min,

@@ -258,11 +258,13 @@ def test_cpp_rejects_frame_indices_outside_the_frames():
         loop.run_chunk(bad, hist, x, 0, noise=torch.zeros(1, 3))
 
 
+@pytest.mark.parametrize("schedule", ["team", "split"])
 @pytest.mark.parametrize("variant", ["mulaw", "odd", "mulaw-k3", "mol"])
 @pytest.mark.parametrize("B,threads", [(3, 2), (5, 2), (5, 3), (4, 1)])
-def test_lockstep_streams_match_eager(variant, B, threads):
-    """More streams than threads run in lockstep (every product [B, in] x [in, out] split over the
-    team): teacher-forced outputs within 1e-5 of eager, sampled mu-law classes equal."""
+def test_lockstep_streams_match_eager(variant, B, threads, schedule):
+    """Streams in lockstep, every product [B, in] x [in, out]: on the whole team (each product
+    split over the threads) or split (each thread its own streams): teacher-forced outputs
+    within 1e-5 of eager, sampled mu-law classes equal."""
     model = _randomize_upsampler(agf.build("tiny-wavenet", seed=8, **VARIANTS[variant]), seed=3)
     cfg = model.config
     T = 700
@@ -271,13 +273,63 @@ def test_lockstep_streams_match_eager(variant, B, threads):
     x = (torch.randint(0, cfg.quantize_channels, (B, T), generator=g) if cfg.output == "mulaw"
          else torch.rand(B, T, generator=g) * 2 - 1)
     _, ref = rt.run_torch(model, T, mel=mel, teacher=x)
-    _, out = rt.run_cpp(model, T, mel=mel, teacher=x.float(), threads=threads)
+    _, out = rt.run_cpp(model, T, mel=mel, teacher=x.float(), threads=threads, schedule=schedule)
     assert rel_err(out, ref) <= 1e-5
     if cfg.output == "mulaw":
         nz = torch.from_numpy(np.stack([rt.draw_noise(cfg, s, T) for s in range(B)]))
         a, _ = rt.run_torch(model, T, mel=mel, noise=nz)
-        b, _ = rt.run_cpp(model, T, mel=mel, noise=nz, threads=threads)
+        b, _ = rt.run_cpp(model, T, mel=mel, noise=nz, threads=threads, schedule=schedule)
         assert torch.equal(a, b)
+
+
+# wide enough that every thread of 2 or 3 gets gate channels and hidden units of its own
+SPLIT_VARIANTS = {
+    "wide": VARIANTS["wide"],
+    "wide-k3-mol": dict(VARIANTS["wide"], kernel_size=3, output="mol", n_mix=3),
+    "wide-speaker": dict(VARIANTS["wide"], gin_channels=3, n_speakers=2),
+}
+
+
+@pytest.mark.parametrize("dtype", ["float32", "float16", "bfloat16", "int8"])
+@pytest.mark.parametrize("variant", list(SPLIT_VARIANTS))
+@pytest.mark.parametrize("threads", [2, 3])
+def test_a_stream_of_a_batch_computes_the_bits_it_computes_alone(variant, dtype, threads):
+    """The loop's arithmetic is that of `threads` parts (residual, skip and logit partial sums per
+    part, added in part order), whichever way a batch is scheduled: "team" (each part on its own
+    thread, all streams in lockstep) or "split" (each thread its own streams, running every part
+    itself). So every stream of a batch of 2 or 5 gives exactly the teacher-forced outputs and the
+    samples it gives alone. (Before: 2 streams on 2 threads ran one per thread with the
+    arithmetic of one part, a different sum order: other bits, other samples once one flipped.)"""
+    model = _randomize_upsampler(agf.build("tiny-wavenet", seed=5, **SPLIT_VARIANTS[variant]), seed=2)
+    cfg = model.config
+    B, T = 5, 300
+    g = torch.Generator().manual_seed(threads)
+    mel = torch.randn(B, cfg.n_mels, -(-T // cfg.hop_length) + 1, generator=g)
+    x = (torch.randint(0, cfg.quantize_channels, (B, T), generator=g) if cfg.output == "mulaw"
+         else torch.rand(B, T, generator=g) * 2 - 1).float()
+    spk = torch.tensor([1, 0, 1, 1, 0]) if cfg.gin_channels else None
+    nz = torch.from_numpy(np.stack([rt.draw_noise(cfg, s, T) for s in range(B)]))
+    kw = dict(threads=threads, dtype=dtype)
+
+    def run(rows, **more):
+        s = spk[rows] if spk is not None else None
+        _, logits = rt.run_cpp(model, T, mel=mel[rows], speaker=s, teacher=x[rows], **kw, **more)
+        samples, _ = rt.run_cpp(model, T, mel=mel[rows], speaker=s, noise=nz[rows], **kw, **more)
+        return logits, samples
+
+    alone = [run(slice(b, b + 1)) for b in range(B)]
+    for schedule in ("team", "split", "auto"):
+        for n in (2, B):
+            logits, samples = run(slice(0, n), schedule=schedule)
+            for b in range(n):
+                assert torch.equal(logits[b], alone[b][0][0]), (schedule, n, b)
+                assert torch.equal(samples[b], alone[b][1][0]), (schedule, n, b)
+
+
+def test_schedule_is_checked():
+    model = agf.build("tiny-wavenet", seed=1)
+    with pytest.raises(ValueError, match="schedule must be one of"):
+        rt.run_cpp(model, 64, mel=torch.randn(1, model.config.n_mels, 2), noise=torch.rand(1, 64), schedule="fast")
 
 
 def test_default_threads_are_the_cpus_this_process_may_use(tmp_path, monkeypatch):

@@ -43,25 +43,50 @@ WaveNetCPU::WaveNetCPU(const WaveNetDims& d, const float* emb, const float* emb_
 }
 
 void WaveNetCPU::run(int B, int Tc, int64_t t0, const CondFrames& cond, float* hist, float* x, const float* noise,
-                     const float* teacher, float* out, float* logits, int nthreads, int wmode) const {
+                     const float* teacher, float* out, float* logits, int nthreads, int wmode, int schedule) const {
     if (B < 1 || Tc < 0 || t0 < 0) throw std::invalid_argument("WaveNetCPU.run: bad sizes");
     if (wmode < 0 || wmode > 3)
         throw std::invalid_argument("WaveNetCPU.run: wmode is 0 (fp32), 1 (fp16), 2 (bf16) or 3 (int8)");
+    if (schedule < 0 || schedule > 2)
+        throw std::invalid_argument("WaveNetCPU.run: schedule is 0 (auto), 1 (team) or 2 (split)");
     if (Tc == 0) return;
     nthreads = std::max(1, nthreads);
-    if (B >= 2 && B <= nthreads) {
-        // a few streams: one per thread, no barriers at all
-        run_team(B, [&](int tid, int) {
-            run_group(tid, 1, Tc, t0, cond, hist, x, noise, teacher, out, logits, 1, wmode);
+    // The arithmetic is that of nthreads parts (run_group) whichever way the streams are
+    // scheduled, so a stream of a batch computes the same bits as that stream run alone.
+    if (schedule == 0) schedule = B >= 2 && split_pays(B, nthreads, wmode) ? 2 : 1;
+    if (schedule == 2 && B >= 2 && nthreads >= 2) {
+        // split: each thread runs its own share of the streams in lockstep, every part itself,
+        // with no barriers at all
+        run_team(std::min(B, nthreads), [&](int tid, int nt) {
+            const int lo = B * tid / nt, hi = B * (tid + 1) / nt;
+            for (int g = lo; g < hi; g += kGroup)
+                run_group(g, std::min(kGroup, hi - g), Tc, t0, cond, hist, x, noise, teacher, out, logits, 1, nthreads, wmode);
         });
         return;
     }
-    // one stream, or more streams than threads: all of them in lockstep with every product split
-    // over the team, so each weight row is read once per step for the whole group. Measured (W2,
-    // 2 cores, paired runs against running whole streams per thread): 3 streams 1.7x, 8 streams
-    // 1.3x the aggregate throughput; 2 streams are faster one per thread (above).
+    // team: all streams in lockstep, the parts over the team, so each weight row is read once
+    // per step for the whole group
     for (int b0 = 0; b0 < B; b0 += kGroup)
-        run_group(b0, std::min(kGroup, B - b0), Tc, t0, cond, hist, x, noise, teacher, out, logits, nthreads, wmode);
+        run_group(b0, std::min(kGroup, B - b0), Tc, t0, cond, hist, x, noise, teacher, out, logits, nthreads, nthreads, wmode);
+}
+
+
+// Whether the split schedule beats the team for B >= 2 streams. The team reads each weight once
+// per step for all streams but pays L + 1 barriers per sample and splits small products; split
+// streams every weight through each thread (twice the L3 traffic on 2 threads) with no barriers.
+// Paired runs on the 2-core Zen 4 (2026-11-30, per-stream samples/s split / team, B = 2..8,
+// medians of 5-7 rounds): W1 (0.67 M weights) int8 1.6-2.2x, bf16 1.5-2.2x, fp16 1.2-1.9x,
+// fp32 1.1-1.8x; W2 (0.87 M) int8 1.0-2.0x, bf16 1.2-2.0x, fp16 0.9-1.7x, fp32 0.7-1.6x;
+// W4 (3.2 M) int8 1.2-1.7x, fp16 / bf16 0.7-1.3x, fp32 0.6-0.9x. So split while the weights
+// a thread streams per sample stay under ~4 MB (W4 in bf16 is 6.3 MB): there the step is bound
+// by latency and barriers, beyond it by the weight stream.
+bool WaveNetCPU::split_pays(int B, int nthreads, int wmode) const {
+    if (B < 2 || nthreads < 2) return false;
+    const WaveNetDims& d = d_;
+    const double per_layer = static_cast<double>(d.K) * d.R * d.G + static_cast<double>(d.G / 2) * (d.R + d.S);
+    const double weights = d.L * per_layer + static_cast<double>(d.S) * d.H + static_cast<double>(d.H) * d.OUT;
+    const double bytes = weights * (wmode == 0 ? 4 : wmode == 3 ? 1 : 2);
+    return bytes <= 4.0e6;
 }
 
 
@@ -152,7 +177,7 @@ const std::vector<WaveNetCPU::Pack>& WaveNetCPU::packs(int nt, int wmode) const 
 
 void WaveNetCPU::run_group(int b0, int nb, int Tc, int64_t t0, const CondFrames& cond, float* hist_all, float* x_all,
                            const float* noise_all, const float* teacher_all, float* out_all, float* logits_all,
-                           int nthreads, int wmode) const {
+                           int nthreads, int nparts, int wmode) const {
     const WaveNetDims& d = d_;
     const int L = d.L, K = d.K, R = d.R, G = d.G, G2 = G / 2, S = d.S, OUT = d.OUT, RS = R + S, KR = K * R;
     const int NZ = d.mode == 1 ? 2 : 1;
@@ -161,50 +186,69 @@ void WaveNetCPU::run_group(int b0, int nb, int Tc, int64_t t0, const CondFrames&
     const Kernels& kr = kernels();
     const float sqrt_half = std::sqrt(0.5f);
     const float skip_scale = std::sqrt(1.0f / L);
-    const std::vector<Pack>& ps = packs(nthreads, wmode);
+    const std::vector<Pack>& ps = packs(nparts, wmode);
     const bool bf = wmode == 2, q8 = wmode == 3;
     // stream i of the group is stream b0 + i of the call
     auto hist_of = [&](int i) { return hist_all + static_cast<int64_t>(b0 + i) * hist_rows_ * R; };
 
     // The nb streams advance in lockstep, sample by sample: every product is [nb, in] x [in, out],
     // so each weight row is read once per step for all of them (nb = 1: matrix-vector products).
-    // Work split per layer (one barrier per layer): thread t computes the gate for its gate
-    // channels j0..j1 (columns of Wd), then its partial residual sums from those same channels
-    // (rows j0..j1 of Wos) and publishes them, and adds their skip products to its own running
-    // skip sums; after the barrier every thread adds the partials into its own full copy of the
-    // residual vectors. Partial slots alternate by layer parity so a thread can run ahead into the
-    // next layer while another still reads. The last layer's slots also carry the skip sums, so
-    // the output stack needs one more barrier per sample (partial logits): L + 1 in all.
-    const size_t slot_n = static_cast<size_t>(nb) * RS;  // one thread's slot: [nb, R + S]
-    std::vector<float> part(2 * static_cast<size_t>(nthreads) * slot_n), lgp(static_cast<size_t>(nthreads) * nb * OUT);
+    // The work is cut into nparts parts (the gate channels j0..j1 of each Pack) and the team's
+    // nthreads threads take whole parts (nparts >= nthreads). The arithmetic depends on the parts
+    // only, never on which thread runs them: a stream computes the same bits on a team of 2 with
+    // a part each and on one thread running both parts, so a stream batched with others on one
+    // thread equals that stream run alone on the whole team (WaveNetCPU::run).
+    // Work per layer (one barrier per layer): part v computes the gate for its gate channels
+    // (columns of Wd), then its partial residual sums from those same channels (rows j0..j1 of
+    // Wos) and publishes them, and adds their skip products to its own running skip sums; after
+    // the barrier every thread adds all parts' partials, in part order, into its own full copy of
+    // the residual vectors. Partial slots alternate by layer parity so a thread can run ahead
+    // into the next layer while another still reads. The last layer's slots also carry the skip
+    // sums, so the output stack needs one more barrier per sample (partial logits): L + 1 in all.
+    const size_t slot_n = static_cast<size_t>(nb) * RS;  // one part's slot: [nb, R + S]
+    std::vector<float> part(2 * static_cast<size_t>(nparts) * slot_n), lgp(static_cast<size_t>(nparts) * nb * OUT);
     SpinBarrier bar(nthreads);
     std::vector<float> x_end(x_all + b0, x_all + b0 + nb);
 
     run_team(nthreads, [&](int tid, int nt) {
-        const Pack& p = ps[tid];
-        const int nj = p.j1 - p.j0, nh = p.h1 - p.h0;
-        // per stream rows: xk [nb, K*R], acc [nb, 2nj], z [nb, nj], h / hn [nb, R], skip / y [nb, S],
-        // h1 [nb, nh], lg [nb, OUT]
-        std::vector<float> acc(static_cast<size_t>(nb) * 2 * nj + 1), z(static_cast<size_t>(nb) * nj + 1),
-            h(static_cast<size_t>(nb) * R), hn(static_cast<size_t>(nb) * R), skip(static_cast<size_t>(nb) * S),
-            y(static_cast<size_t>(nb) * S), xk(static_cast<size_t>(nb) * KR), h1(static_cast<size_t>(nb) * nh + 1),
-            lg(static_cast<size_t>(nb) * OUT);
+        const int v0 = nparts * tid / nt, v1 = nparts * (tid + 1) / nt;  // this thread's parts
+        // per part rows: acc [nb, 2nj], z [nb, nj], skip [nb, S] (its running skip sums), h1 [nb, nh]
+        struct Part {
+            const Pack* p;
+            int v, nj, nh;
+            std::vector<float> acc, z, skip, h1;
+        };
+        std::vector<Part> mine;
+        for (int v = v0; v < v1; ++v) {
+            const Pack& p = ps[v];
+            const int nj = p.j1 - p.j0, nh = p.h1 - p.h0;
+            mine.push_back({&p, v, nj, nh, std::vector<float>(static_cast<size_t>(nb) * 2 * nj + 1),
+                            std::vector<float>(static_cast<size_t>(nb) * nj + 1), std::vector<float>(static_cast<size_t>(nb) * S),
+                            std::vector<float>(static_cast<size_t>(nb) * nh + 1)});
+        }
+        // the ring rows this thread writes: its parts' shares r0..r1, contiguous
+        const int rr0 = ps[v0].r0, rr1 = ps[v1 - 1].r1;
+        int maxnj = 0, maxnh = 0;
+        for (const Part& q : mine) maxnj = std::max(maxnj, q.nj), maxnh = std::max(maxnh, q.nh);
+        // per stream rows: xk [nb, K*R], h / hn [nb, R], y [nb, S], lg [nb, OUT]
+        std::vector<float> h(static_cast<size_t>(nb) * R), hn(static_cast<size_t>(nb) * R), y(static_cast<size_t>(nb) * S),
+            xk(static_cast<size_t>(nb) * KR), lg(static_cast<size_t>(nb) * OUT);
         std::vector<float> xin(x_all + b0, x_all + b0 + nb), xv(nb);
-        std::vector<uint32_t> xb(static_cast<size_t>(nb) * bf16::pairs(std::max(std::max(KR, S), std::max(nj, nh))) + 1);
+        std::vector<uint32_t> xb(static_cast<size_t>(nb) * bf16::pairs(std::max(std::max(KR, S), std::max(maxnj, maxnh))) + 1);
         // int8: the quantised input rows; the gate outputs z quantised on their fixed range
-        // [-1, 1] (tanh x sigmoid) and the hidden layer on its whole row's range, so a thread's
+        // [-1, 1] (tanh x sigmoid) and the hidden layer on its whole row's range, so a part's
         // slice of either quantises as the whole vector does and the audio does not depend on
-        // how the channels are split over threads (only the partials' fp32 sums do, as in fp32)
+        // how the channels are split into parts (only the partials' fp32 sums do, as in fp32)
         int8::Scratch xq;
         std::vector<float> h1w, zlo(nb, -1.0f), zhi(nb, 1.0f), hlo(nb, 0.0f), hhi(nb);
         if (q8) {
-            xq.reserve(nb, std::max(std::max(KR, S), std::max(nj, d.H)));
+            xq.reserve(nb, std::max(std::max(KR, S), std::max(maxnj, d.H)));
             h1w.resize(static_cast<size_t>(nb) * d.H);
         }
-        // Y[nb, N] (rows ldy apart) += X[nb, K] (rows K apart) @ one of the thread's matrices: its
+        // Y[nb, N] (rows ldy apart) += X[nb, K] (rows K apart) @ one of a part's matrices: its
         // 64-column fp32 / fp16 panels at offset `of`, its bf16 pair panels at word offset `ob`
         // (X rounded to bf16 first), or its int8 panels q[qi] (X quantised per row first)
-        auto prod = [&](const float* X, int K_, size_t of, size_t ob, size_t qi, int N, float* Y, int ldy) {
+        auto prod = [&](const Pack& p, const float* X, int K_, size_t of, size_t ob, size_t qi, int N, float* Y, int ldy) {
             if (q8) int8::accumulate(X, nb, K_, p.q[qi], Y, ldy, xq);
             else if (bf) bf16::accumulate(X, nb, K_, K_, p.w_b.data() + ob, N, Y, ldy, xb.data());
             else gemm_panels_of(kr, X, nb, K_, K_, p.w, p.w_h, of, N, Y, ldy);
@@ -223,72 +267,76 @@ void WaveNetCPU::run_group(int b0, int nb, int Tc, int64_t t0, const CondFrames&
                     for (int r = 0; r < R; ++r) hi[r] = xv[i] * emb_[r] + emb_b_[r];
                 }
             }
-            std::fill(skip.begin(), skip.end(), 0.0f);
+            for (Part& q : mine) std::fill(q.skip.begin(), q.skip.end(), 0.0f);
             for (int l = 0; l < L; ++l) {
                 const int dl = dil_[l], M = (K - 1) * dl;
-                float* slot = part.data() + (static_cast<size_t>(l & 1) * nt + tid) * slot_n;
-                if (nj > 0) {
-                    for (int i = 0; i < nb; ++i) {
-                        const int b = b0 + i;
-                        // the taps side by side [x[t - (K-1) d], (x[t - d],) x[t]]: one K*R-long input
-                        const float* ring = hist_of(i) + static_cast<int64_t>(off_[l]) * R;
-                        float* xi = xk.data() + static_cast<size_t>(i) * KR;
-                        std::memcpy(xi, ring + (t % M) * R, R * sizeof(float));
-                        if (K == 3) std::memcpy(xi + R, ring + ((t + dl) % M) * R, R * sizeof(float));
-                        std::memcpy(xi + (K - 1) * R, h.data() + static_cast<size_t>(i) * R, R * sizeof(float));
-                        // conditioning of this thread's gate inputs: bias + weighted projected frames
-                        const float* bl = cond.bias + static_cast<int64_t>(b) * LG + static_cast<int64_t>(l) * G;
-                        float* a0 = acc.data() + static_cast<size_t>(i) * 2 * nj;
-                        float* a1 = a0 + nj;
-                        for (int j = 0; j < nj; ++j) a0[j] = bl[p.j0 + j];
-                        for (int j = 0; j < nj; ++j) a1[j] = bl[G2 + p.j0 + j];
-                        // += wts[t] @ P[f0 .. f0 + NB, this layer's columns]: a matrix-vector
-                        // product with NB inputs over rows L*G apart
-                        const int64_t bt = static_cast<int64_t>(b) * Tc + tt;
-                        const float* wt = cond.wts + bt * NB;
-                        const float* pr = cond.P + (static_cast<int64_t>(b) * cond.F + cond.f0[bt]) * LG +
-                                          static_cast<int64_t>(l) * G;
-                        kr.axpy_cols(wt, NB, pr, static_cast<int>(LG), p.j0, p.j1, a0);
-                        kr.axpy_cols(wt, NB, pr, static_cast<int>(LG), G2 + p.j0, G2 + p.j1, a1);
-                    }
-                    prod(xk.data(), KR, l * p.layer_floats, l * p.lw_b, 3 * l, 2 * nj, acc.data(), 2 * nj);
-                    for (int i = 0; i < nb; ++i) {
-                        const float* ai = acc.data() + static_cast<size_t>(i) * 2 * nj;
-                        kr.gate_tanh_sigmoid(ai, ai + nj, z.data() + static_cast<size_t>(i) * nj, nj);
-                    }
-                    // residual partials into the published slot; skips straight into this
-                    // thread's running skip sums (needed only after the last layer)
-                    for (int i = 0; i < nb; ++i) std::fill(slot + static_cast<size_t>(i) * RS, slot + static_cast<size_t>(i) * RS + R, 0.0f);
-                    const size_t lo = l * p.layer_floats + p.wd_floats;
-                    const size_t lob = l * p.lw_b + p.wd_b;
-                    if (q8) {  // both products read z: quantise it once
-                        int8::quantize_in_range_into(z.data(), nb, nj, nj, zlo.data(), zhi.data(), xq);
-                        int8::accumulate_quantized(xq, nb, p.q[3 * l + 1], slot, RS);
-                        int8::accumulate_quantized(xq, nb, p.q[3 * l + 2], skip.data(), S);
-                    } else {
-                        prod(z.data(), nj, lo, lob, 3 * l + 1, R, slot, RS);
-                        prod(z.data(), nj, lo + p.wr_floats, lob + p.wr_b, 3 * l + 2, S, skip.data(), S);
-                    }
-                } else {
-                    for (int i = 0; i < nb; ++i) std::fill(slot + static_cast<size_t>(i) * RS, slot + static_cast<size_t>(i) * RS + R, 0.0f);
+                // the taps side by side [x[t - (K-1) d], (x[t - d],) x[t]]: one K*R-long input per stream
+                for (int i = 0; i < nb; ++i) {
+                    const float* ring = hist_of(i) + static_cast<int64_t>(off_[l]) * R;
+                    float* xi = xk.data() + static_cast<size_t>(i) * KR;
+                    std::memcpy(xi, ring + (t % M) * R, R * sizeof(float));
+                    if (K == 3) std::memcpy(xi + R, ring + ((t + dl) % M) * R, R * sizeof(float));
+                    std::memcpy(xi + (K - 1) * R, h.data() + static_cast<size_t>(i) * R, R * sizeof(float));
                 }
-                // the last layer's slot also carries the thread's skip sums: one barrier serves both
-                if (l == L - 1)
-                    for (int i = 0; i < nb; ++i)
-                        std::memcpy(slot + static_cast<size_t>(i) * RS + R, skip.data() + static_cast<size_t>(i) * S, S * sizeof(float));
+                for (Part& q : mine) {
+                    const Pack& p = *q.p;
+                    const int nj = q.nj;
+                    float* slot = part.data() + (static_cast<size_t>(l & 1) * nparts + q.v) * slot_n;
+                    for (int i = 0; i < nb; ++i) std::fill(slot + static_cast<size_t>(i) * RS, slot + static_cast<size_t>(i) * RS + R, 0.0f);
+                    if (nj > 0) {
+                        for (int i = 0; i < nb; ++i) {
+                            const int b = b0 + i;
+                            // conditioning of this part's gate inputs: bias + weighted projected frames
+                            const float* bl = cond.bias + static_cast<int64_t>(b) * LG + static_cast<int64_t>(l) * G;
+                            float* a0 = q.acc.data() + static_cast<size_t>(i) * 2 * nj;
+                            float* a1 = a0 + nj;
+                            for (int j = 0; j < nj; ++j) a0[j] = bl[p.j0 + j];
+                            for (int j = 0; j < nj; ++j) a1[j] = bl[G2 + p.j0 + j];
+                            // += wts[t] @ P[f0 .. f0 + NB, this layer's columns]: a matrix-vector
+                            // product with NB inputs over rows L*G apart
+                            const int64_t bt = static_cast<int64_t>(b) * Tc + tt;
+                            const float* wt = cond.wts + bt * NB;
+                            const float* pr = cond.P + (static_cast<int64_t>(b) * cond.F + cond.f0[bt]) * LG +
+                                              static_cast<int64_t>(l) * G;
+                            kr.axpy_cols(wt, NB, pr, static_cast<int>(LG), p.j0, p.j1, a0);
+                            kr.axpy_cols(wt, NB, pr, static_cast<int>(LG), G2 + p.j0, G2 + p.j1, a1);
+                        }
+                        prod(p, xk.data(), KR, l * p.layer_floats, l * p.lw_b, 3 * l, 2 * nj, q.acc.data(), 2 * nj);
+                        for (int i = 0; i < nb; ++i) {
+                            const float* ai = q.acc.data() + static_cast<size_t>(i) * 2 * nj;
+                            kr.gate_tanh_sigmoid(ai, ai + nj, q.z.data() + static_cast<size_t>(i) * nj, nj);
+                        }
+                        // residual partials into the published slot; skips straight into this
+                        // part's running skip sums (needed only after the last layer)
+                        const size_t lo = l * p.layer_floats + p.wd_floats;
+                        const size_t lob = l * p.lw_b + p.wd_b;
+                        if (q8) {  // both products read z: quantise it once
+                            int8::quantize_in_range_into(q.z.data(), nb, nj, nj, zlo.data(), zhi.data(), xq);
+                            int8::accumulate_quantized(xq, nb, p.q[3 * l + 1], slot, RS);
+                            int8::accumulate_quantized(xq, nb, p.q[3 * l + 2], q.skip.data(), S);
+                        } else {
+                            prod(p, q.z.data(), nj, lo, lob, 3 * l + 1, R, slot, RS);
+                            prod(p, q.z.data(), nj, lo + p.wr_floats, lob + p.wr_b, 3 * l + 2, S, q.skip.data(), S);
+                        }
+                    }
+                    // the last layer's slot also carries the part's skip sums: one barrier serves both
+                    if (l == L - 1)
+                        for (int i = 0; i < nb; ++i)
+                            std::memcpy(slot + static_cast<size_t>(i) * RS + R, q.skip.data() + static_cast<size_t>(i) * S, S * sizeof(float));
+                }
                 bar.wait();  // all partials of layer l are published; every thread has read its taps
                 const float* bl = bos_.data() + static_cast<int64_t>(l) * RS;
                 for (int i = 0; i < nb; ++i) {
-                    // the layer input enters its ring (each thread writes its own share of rows)
+                    // the layer input enters its ring (each thread writes its parts' share of rows)
                     float* hi = h.data() + static_cast<size_t>(i) * R;
                     float* rrow = hist_of(i) + static_cast<int64_t>(off_[l]) * R + (t % M) * R;
-                    for (int r = p.r0; r < p.r1; ++r) rrow[r] = hi[r];
-                    // h_next = (h + bias + sum of the threads' partials) * sqrt(1/2), in the order
+                    for (int r = rr0; r < rr1; ++r) rrow[r] = hi[r];
+                    // h_next = (h + bias + sum of the parts' partials) * sqrt(1/2), in the order
                     // bias, partial 0, partial 1, ... (the loops run over r innermost: vectorised)
                     float* hni = hn.data() + static_cast<size_t>(i) * R;
                     std::memcpy(hni, bl, R * sizeof(float));
-                    for (int u = 0; u < nt; ++u) {
-                        const float* pu = part.data() + (static_cast<size_t>(l & 1) * nt + u) * slot_n + static_cast<size_t>(i) * RS;
+                    for (int u = 0; u < nparts; ++u) {
+                        const float* pu = part.data() + (static_cast<size_t>(l & 1) * nparts + u) * slot_n + static_cast<size_t>(i) * RS;
                         for (int r = 0; r < R; ++r) hni[r] += pu[r];
                     }
                     for (int r = 0; r < R; ++r) hni[r] = (hi[r] + hni[r]) * sqrt_half;
@@ -300,32 +348,40 @@ void WaveNetCPU::run_group(int b0, int nb, int Tc, int64_t t0, const CondFrames&
             for (int i = 0; i < nb; ++i) {
                 float* yi = y.data() + static_cast<size_t>(i) * S;
                 std::memcpy(yi, skip_bias_.data(), S * sizeof(float));  // every layer's skip bias
-                for (int u = 0; u < nt; ++u) {
-                    const float* su = part.data() + (static_cast<size_t>((L - 1) & 1) * nt + u) * slot_n + static_cast<size_t>(i) * RS + R;
+                for (int u = 0; u < nparts; ++u) {
+                    const float* su = part.data() + (static_cast<size_t>((L - 1) & 1) * nparts + u) * slot_n + static_cast<size_t>(i) * RS + R;
                     for (int s = 0; s < S; ++s) yi[s] += su[s];
                 }
                 for (int s = 0; s < S; ++s) yi[s] = std::max(yi[s] * skip_scale, 0.0f);
             }
-            // W1 by columns (this thread's slice of the hidden layer), W2 by rows (that slice's
-            // partial logits for every output): one barrier for the whole output stack
-            float* mylg = lgp.data() + static_cast<size_t>(tid) * nb * OUT;
-            std::fill(mylg, mylg + static_cast<size_t>(nb) * OUT, 0.0f);
-            if (nh > 0 && q8) {
+            // W1 by columns (a part's slice of the hidden layer), W2 by rows (that slice's partial
+            // logits for every output): one barrier for the whole output stack
+            if (q8 && maxnh > 0) {  // every thread computes the whole hidden layer once (all of w1)
                 const int H = d.H;
                 for (int i = 0; i < nb; ++i) std::memcpy(h1w.data() + static_cast<size_t>(i) * H, b1_.data(), H * sizeof(float));
-                int8::accumulate(y.data(), nb, S, p.q[3 * L], h1w.data(), H, xq);
+                const Part& q0 = *std::find_if(mine.begin(), mine.end(), [](const Part& q) { return q.nh > 0; });
+                int8::accumulate(y.data(), nb, S, q0.p->q[3 * L], h1w.data(), H, xq);
                 for (int i = 0; i < nb; ++i) {
                     float* hw = h1w.data() + static_cast<size_t>(i) * H;
                     hhi[i] = 0.0f;
                     for (int o = 0; o < H; ++o) hw[o] = std::max(hw[o], 0.0f), hhi[i] = std::max(hhi[i], hw[o]);
                 }
-                int8::quantize_in_range_into(h1w.data() + p.h0, nb, nh, H, hlo.data(), hhi.data(), xq);
-                int8::accumulate_quantized(xq, nb, p.q[3 * L + 1], mylg, OUT);
-            } else if (nh > 0) {
-                for (int i = 0; i < nb; ++i) std::memcpy(h1.data() + static_cast<size_t>(i) * nh, b1_.data() + p.h0, nh * sizeof(float));
-                prod(y.data(), S, p.w1_off, p.w1_b, 3 * static_cast<size_t>(L), nh, h1.data(), nh);
-                for (size_t i = 0; i < static_cast<size_t>(nb) * nh; ++i) h1[i] = std::max(h1[i], 0.0f);
-                prod(h1.data(), nh, p.w2_off, p.w2_b, 3 * static_cast<size_t>(L) + 1, OUT, mylg, OUT);
+            }
+            for (Part& q : mine) {
+                const Pack& p = *q.p;
+                const int nh = q.nh;
+                float* mylg = lgp.data() + static_cast<size_t>(q.v) * nb * OUT;
+                std::fill(mylg, mylg + static_cast<size_t>(nb) * OUT, 0.0f);
+                if (nh > 0 && q8) {
+                    int8::quantize_in_range_into(h1w.data() + p.h0, nb, nh, d.H, hlo.data(), hhi.data(), xq);
+                    int8::accumulate_quantized(xq, nb, p.q[3 * L + 1], mylg, OUT);
+                } else if (nh > 0) {
+                    float* h1 = q.h1.data();
+                    for (int i = 0; i < nb; ++i) std::memcpy(h1 + static_cast<size_t>(i) * nh, b1_.data() + p.h0, nh * sizeof(float));
+                    prod(p, y.data(), S, p.w1_off, p.w1_b, 3 * static_cast<size_t>(L), nh, h1, nh);
+                    for (size_t i = 0; i < static_cast<size_t>(nb) * nh; ++i) h1[i] = std::max(h1[i], 0.0f);
+                    prod(p, h1, nh, p.w2_off, p.w2_b, 3 * static_cast<size_t>(L) + 1, OUT, mylg, OUT);
+                }
             }
             bar.wait();  // partial logits published (the slots are rewritten only after this
                          // sample's draw: every thread passes the next sample's layer barriers first)
@@ -333,7 +389,7 @@ void WaveNetCPU::run_group(int b0, int nb, int Tc, int64_t t0, const CondFrames&
                 const int b = b0 + i;
                 float* lgi = lg.data() + static_cast<size_t>(i) * OUT;
                 std::memcpy(lgi, b2_.data(), OUT * sizeof(float));
-                for (int u = 0; u < nt; ++u) {
+                for (int u = 0; u < nparts; ++u) {
                     const float* pu = lgp.data() + (static_cast<size_t>(u) * nb + i) * OUT;
                     for (int o = 0; o < OUT; ++o) lgi[o] += pu[o];
                 }

@@ -52,8 +52,12 @@ class WaveNetCPU {
     // arithmetic fp32; 2 bf16 products (cpu/bf16.h: bf16 weights and inputs, fp32 accumulation);
     // 3 int8 products (cpu/int8.h: int8 weights with a scale per column, each input row quantised
     // to uint8, int32 sums).
+    // schedule, for B >= 2 streams (the same bits either way): 1 "team": all of them in lockstep
+    // on the team, every product split over the threads (each weight row read once per step for
+    // all streams); 2 "split": each thread advances its own share of the streams in lockstep,
+    // doing every part of the work itself (no barriers); 0 auto: split_pays().
     void run(int B, int Tc, int64_t t0, const CondFrames& cond, float* hist, float* x, const float* noise,
-             const float* teacher, float* out, float* logits, int nthreads, int wmode = 0) const;
+             const float* teacher, float* out, float* logits, int nthreads, int wmode = 0, int schedule = 0) const;
 
    private:
     // One thread's share of every matrix-vector product, its columns packed contiguously so
@@ -77,10 +81,12 @@ class WaveNetCPU {
     };
     const std::vector<Pack>& packs(int nthreads, int wmode) const;
 
-    // streams b0 .. b0 + nb - 1 in lockstep on a team of nthreads
+    // streams b0 .. b0 + nb - 1 in lockstep, the work cut into nparts parts, on a team of
+    // nthreads (nthreads <= nparts) threads
     void run_group(int b0, int nb, int Tc, int64_t t0, const CondFrames& cond, float* hist, float* x, const float* noise,
-                   const float* teacher, float* out, float* logits, int nthreads, int wmode) const;
+                   const float* teacher, float* out, float* logits, int nthreads, int nparts, int wmode) const;
     static constexpr int kGroup = 64;
+    bool split_pays(int B, int nthreads, int wmode) const;
 
     WaveNetDims d_;
     int hist_rows_;

@@ -16,6 +16,7 @@ import torch.nn.functional as F
 
 from ... import noise as noise_mod
 from ...sampling import mulaw_decode, mulaw_encode, mulaw_expand, sample_gaussian, sample_mol, sample_softmax
+from ..base import rowwise
 from .cond import FrameCond, band
 from .config import WaveNetConfig
 from .reference import WaveNet
@@ -101,8 +102,8 @@ class _Step:
         """Every layer's step-independent gate input per stream: dilated-conv bias (+ speaker
         projection when g [B, gin, 1] is given), fp32 [B, L*G]."""
         bias = self.b_dil.float().expand(B, -1)
-        if g is not None:
-            bias = bias + torch.cat([layer.conv1x1g(g)[:, :, 0] for layer in model.conv_layers], 1).float()
+        if g is not None:  # row by row: each stream's bits as alone (base.rowwise)
+            bias = bias + rowwise(lambda gb: torch.cat([layer.conv1x1g(gb)[:, :, 0] for layer in model.conv_layers], 1), g).float()
         return bias.contiguous()
 
     def cond_from_cup(self, model, c_up, g, B, n, bias=None):
@@ -292,15 +293,16 @@ class Session:
         """The conditioning of n samples starting `off` samples into the window's upsampling."""
         st, up = self.st, self.model.upsample_net
         bias = self._bias
+        # the upsampler runs row by row: each stream gets the bits it gets alone (base.rowwise)
         if not self.frame_cond:
-            c_up = up(win)[:, :, off:off + n] if win is not None else None
+            c_up = rowwise(up, win)[:, :, off:off + n] if win is not None else None
             return st.cond_from_cup(self.model, c_up, self.g, self.B, n, bias=bias)
         if win is None:  # unconditional: the bias alone (one all-zero frame with weight 0)
             LG = bias.shape[1]
             return FrameCond(torch.zeros(self.B, 1, LG), bias, torch.zeros(self.B, n, dtype=torch.int32),
                              torch.zeros(self.B, n, 1))
-        m = up.frame_stage(win)                                            # [B, C, Fw]
-        P = torch.matmul(m.transpose(1, 2), st.w_c.t()).float().contiguous()  # [B, Fw, L*G]
+        m = rowwise(up.frame_stage, win)                                   # [B, C, Fw]
+        P = rowwise(lambda mb: torch.matmul(mb.transpose(1, 2), st.w_c.t()), m).float().contiguous()  # [B, Fw, L*G]
         Fw = m.shape[-1]
         key = (Fw, off, n)
         if key not in self._bands:
@@ -372,12 +374,14 @@ def make_loop(model: WaveNet, backend: str, dtype: str = "float32", loop=None):
 
 
 def _run(model: WaveNet, backend: str, n: int, mel=None, speaker=None, noise=None, teacher=None, batch: int = 1,
-         progress: bool = False, loop=None, dtype: str = "float32", threads=None):
+         progress: bool = False, loop=None, dtype: str = "float32", threads=None, schedule=None):
     """One-shot generation through a Session. Returns (samples [B, n], outputs [B, n, OUT] or None)."""
     cfg = model.config
     lp, run_kw = make_loop(model, backend, dtype, loop)
     if threads is not None:
         run_kw["threads"] = threads
+    if schedule is not None:
+        run_kw["schedule"] = schedule
     p = next(model.parameters())
     B = mel.shape[0] if mel is not None else (teacher.shape[0] if teacher is not None else (noise.shape[0] if noise is not None else batch))
     nz = noise.to(p.device).float().reshape(B, noise.shape[1], -1) if noise is not None else None
@@ -437,13 +441,15 @@ def cpp_loop(model: WaveNet):
 
 
 def run_cpp(model: WaveNet, n: int, mel=None, speaker=None, noise=None, teacher=None, batch: int = 1,
-            progress: bool = False, threads=None, dtype: str = "float32"):
+            progress: bool = False, threads=None, dtype: str = "float32", schedule: str = "auto"):
     """Same contract as run_torch; the per-sample work runs in C++ (no Python per sample).
     dtype "float16": the weight matrices are stored (and streamed) as fp16, arithmetic is fp32;
     "bfloat16": their products with bf16 weights and inputs, fp32 accumulation (csrc/cpu/bf16.h);
     "int8": their products with int8 weights (a scale per column) and each input row quantised to
-    uint8, int32 sums (csrc/cpu/int8.h)."""
-    return _run(model, "cpp", n, mel, speaker, noise, teacher, batch, progress, dtype=dtype, threads=threads)
+    uint8, int32 sums (csrc/cpu/int8.h). schedule: how a batch uses the threads (same bits every
+    way; _cpp.WaveNetCPU.run_chunk)."""
+    return _run(model, "cpp", n, mel, speaker, noise, teacher, batch, progress, dtype=dtype, threads=threads,
+                schedule=schedule)
 
 
 # ---- CUDA: the persistent kernel (csrc/cuda/wavenet_persistent.cuh) ---------------------------

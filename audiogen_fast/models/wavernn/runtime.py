@@ -21,6 +21,7 @@ import torch.nn.functional as F
 
 from ... import noise as noise_mod
 from ...sampling import label_to_float, mulaw_decode, sample_gaussian, sample_mol, sample_softmax
+from ..base import rowwise
 from .config import WaveRNNConfig
 from .reference import WaveRNN
 
@@ -319,14 +320,17 @@ class Session:
         hi = min(hi, self.P_len)
         win = self.P[:, :, lo - self.P_lo:hi - self.P_lo]
         up = self.model.upsample
-        aux = torch.repeat_interleave(up.resnet(win[:, :, self.d - lo:e - lo + 2 * p]), hop, dim=-1)
-        x = win.unsqueeze(1)
-        for s, conv in zip(up.scales, up.up_layers):
-            x = conv(torch.repeat_interleave(x, s, dim=-1))
         n0, n1 = self.d * hop, min(e * hop, limit)
         a0 = (self.d + p - lo) * hop
-        mel_up = x.squeeze(1)[:, :, a0:a0 + n1 - n0].transpose(1, 2).float().contiguous()
-        aux = aux[:, :, :n1 - n0].transpose(1, 2).float().contiguous()
+
+        def cond(w):  # [b, C, frames] window -> (mel_up [b, n, C], aux [b, n, 4A])
+            aux = torch.repeat_interleave(up.resnet(w[:, :, self.d - lo:e - lo + 2 * p]), hop, dim=-1)
+            x = w.unsqueeze(1)
+            for s, conv in zip(up.scales, up.up_layers):
+                x = conv(torch.repeat_interleave(x, s, dim=-1))
+            return (x.squeeze(1)[:, :, a0:a0 + n1 - n0].transpose(1, 2).float().contiguous(),
+                    aux[:, :, :n1 - n0].transpose(1, 2).float().contiguous())
+        mel_up, aux = rowwise(cond, win)  # each stream's bits as alone (base.rowwise)
         self.d = e
         keep = max(0, self.d + min(0, p - self.c))
         if keep > self.P_lo:
@@ -494,7 +498,7 @@ def generate(model: WaveRNN, backend: str, n: int, mel=None, noise=None, speaker
     B = mel.shape[0]
     if fold_spec:  # fold needs the whole conditioning up front: the segments run as one batch
         with torch.inference_mode():
-            cond = [c[:, :n] for c in model.conditioning(mel.to(p.device, p.dtype))]
+            cond = [c[:, :n] for c in rowwise(model.conditioning, mel.to(p.device, p.dtype))]
         target, overlap = fold_spec
         cond = [fold(c, target, overlap) for c in cond]
         noise = noise.reshape((-1,) + tuple(noise.shape[2:]))
