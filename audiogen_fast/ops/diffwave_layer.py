@@ -133,7 +133,17 @@ class DiffWaveTriton:
     dtype: float32 (tl.dot in `precision`, default "ieee": true fp32), float16 or bfloat16
     (operands in that dtype, fp32 accumulation; activations stored in it too)."""
 
-    def __init__(self, model, dtype=torch.float32, block_t: int = 64, num_warps: int = 4, precision: str = "ieee"):
+    # (block_t, num_warps) per (dtype, precision) where none is given: the largest tile whose layer
+    # kernel does not spill registers on sm_90 (ops/aot.py, D1, Triton 3.9): exact fp32 at 64 x 4
+    # kept 45 KB per thread on the stack (the H100's 0.05x eager), at 16 x 4 nothing; tf32 at 64 x 4
+    # spilled 72 B, at 64 x 8 nothing; bf16 / fp16 at 64 x 4 nothing (tf32x3 spills at every size)
+    TILES = {("float32", "ieee"): (16, 4), ("float32", "tf32"): (64, 8), ("float32", "tf32x3"): (16, 4)}
+
+    def __init__(self, model, dtype=torch.float32, block_t: int | None = None, num_warps: int | None = None,
+                 precision: str = "ieee"):
+        bt, nw = self.TILES.get((str(dtype).split(".")[-1], precision), (64, 4))
+        block_t = bt if block_t is None else block_t
+        num_warps = nw if num_warps is None else num_warps
         cfg = model.config
         self.model, self.cfg, self.dtype = model, cfg, dtype
         p = next(model.parameters())

@@ -173,11 +173,18 @@ class WaveNetLoop:
     weights (float32, float16 or bfloat16); state, conditioning and arithmetic stay fp32."""
 
     def __init__(self, model, dtype=torch.float32, block_g: int | None = None, block_h: int = 64, num_warps: int = 4):
-        # all of a layer's weight tiles are live at once: fp32 tiles take twice the registers,
-        # so fp32 uses half-width gate chunks (H100, 2026-11-22: fp16 g64/4 warps was fastest)
-        if block_g is None:
-            block_g = 32 if dtype == torch.float32 else 64
         cfg = model.config
+        # all of a gate chunk's weight tiles are live at once (K taps x 2 halves [R, BG], Wo / Ws
+        # rows [BG, R + S]): the widest chunk (up to 64) whose tiles stay within 80 KB. On sm_90
+        # (ops/aot.py, 4 warps): up to 74 KB nothing spilled (W1 fp16 g64 57 KB, W2 fp16 g64 and
+        # fp32 g32 74 KB), from 115 KB on everything did (W4 fp16 g64: 488 B a thread, fp32 g32:
+        # 296 B). H100, 2026-11-22: W1 fp16 g64 / 4 warps was the fastest, fp32 g32
+        if block_g is None:
+            esize = torch.empty(0, dtype=dtype).element_size()
+            K_, R_, S_ = cfg.kernel_size, cfg.residual_channels, cfg.skip_channels
+            block_g = 64
+            while block_g > 8 and (2 * K_ * R_ + R_ + S_) * block_g * esize > 80 * 1024:
+                block_g //= 2
         self.model, self.cfg = model, cfg
         p = next(model.parameters())
         self.device = p.device

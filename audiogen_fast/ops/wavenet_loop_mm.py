@@ -17,7 +17,9 @@ on the CPU (TRITON_INTERPRET=1). Tiles need power-of-two sizes of at least 16: e
 count is padded (the padding holds zeros and is masked out of the samplers).
 
 Shapes: B streams, Tc steps in this chunk, L layers, K taps, R residual, G2 = G/2, S skip, H output
-hidden, OUT outputs, HIST = sum over layers of (K-1) * dilation; same layouts as WaveNetLoop.
+hidden, OUT outputs; the weights as WaveNetLoop lays them out. The ring buffers differ: layer l
+owns (K-1) * d_l + 1 rows (one more than WaveNetLoop's; see the layer loop), HIST = their sum.
+
 """
 from __future__ import annotations
 
@@ -51,7 +53,7 @@ def wavenet_loop_mm_kernel(
     R: tl.constexpr, G2: tl.constexpr, S: tl.constexpr, H: tl.constexpr, OUT: tl.constexpr,
     K: tl.constexpr, CYCLE: tl.constexpr, NZ: tl.constexpr, N_MIX: tl.constexpr,
     R_P: tl.constexpr, G2_P: tl.constexpr, S_P: tl.constexpr, H_P: tl.constexpr, OUT_P: tl.constexpr,
-    BM: tl.constexpr, WT: tl.constexpr,
+    BM: tl.constexpr, WT: tl.constexpr, BH: tl.constexpr, LSTAGES: tl.constexpr,
     MODE: tl.constexpr,      # 0 mu-law softmax, 1 mixture of logistics, 2 Gaussian
     TEACHER: tl.constexpr,
 ):
@@ -64,8 +66,6 @@ def wavenet_loop_mm_kernel(
     mG = rG < G2
     rS = tl.arange(0, S_P)
     mS = rS < S
-    rH = tl.arange(0, H_P)
-    mH = rH < H
     rO = tl.arange(0, OUT_P)
     mO = rO < OUT
     mbR = mb[:, None] & mR[None, :]
@@ -73,7 +73,6 @@ def wavenet_loop_mm_kernel(
     # the output stack's biases, loaded once; its weight tiles (W1's are 96 KB in fp16: far more
     # than the registers) are read from L2 each step, as the layers' are
     emb_b = tl.load(emb_b_ptr + rR, mask=mR, other=0.0).to(tl.float32)
-    b1 = tl.load(b1_ptr + rH, mask=mH, other=0.0).to(tl.float32)
     b2 = tl.load(b2_ptr + rO, mask=mO, other=0.0).to(tl.float32)
     x = tl.load(x_ptr + rb, mask=mb, other=0.0)
     for tt in range(Tc):
@@ -86,16 +85,22 @@ def wavenet_loop_mm_kernel(
             h = x[:, None] * tl.load(emb_ptr + rR, mask=mR, other=0.0).to(tl.float32)[None, :]
         h = tl.where(mbR, h + emb_b[None, :], 0.0)
         skip = tl.zeros([BM, S_P], dtype=tl.float32)
-        for l in range(L):
-            # dilation 2**(l % CYCLE); ring rows of earlier layers: (K-1) * sum of their dilations
+        # the layer loop is software-pipelined (LSTAGES > 1): the compiler issues layer l + 1's
+        # weight and tap loads as async copies while layer l computes. Each layer's ring has one
+        # row more than its taps span, so a step writes x[t] where no tap of that step reads and
+        # the loop needs no barrier between reading the oldest tap and overwriting it (a barrier
+        # inside the loop keeps Triton from pipelining it); the barrier after the loop orders one
+        # step's ring stores before the next step's loads
+        for l in tl.range(0, L, num_stages=LSTAGES):
+            # dilation 2**(l % CYCLE); ring rows of earlier layers: (K-1) * their dilations + 1 each
             d = 1 << (l % CYCLE)
-            M = (K - 1) * d
-            off = (K - 1) * ((l // CYCLE) * ((1 << CYCLE) - 1) + (d - 1))
+            P = (K - 1) * d + 1
+            off = (K - 1) * ((l // CYCLE) * ((1 << CYCLE) - 1) + (d - 1)) + l
             hb = hist_ptr + (rb[:, None] * HIST + off) * R + rR[None, :]    # [BM, R_P] row starts
             wl = wd_ptr + l * K * R * G + rR[:, None] * G + rG[None, :]     # tap k: + k R G; sigmoid half: + G2
             cl = cond_ptr + ((rb[:, None] * Tc + tt) * L + l) * G + rG[None, :]
             mbG = mb[:, None] & mG[None, :]
-            tap0 = tl.load(hb + (t % M) * R, mask=mbR, other=0.0)          # x[t - (K-1) d]
+            tap0 = tl.load(hb + ((t + 1) % P) * R, mask=mbR, other=0.0)    # x[t - (K-1) d]
             a = tl.load(cl, mask=mbG, other=0.0)
             g = tl.load(cl + G2, mask=mbG, other=0.0)
             a += _dot(h, tl.load(wl + (K - 1) * R * G, mask=mRG, other=0.0), WT)
@@ -103,7 +108,7 @@ def wavenet_loop_mm_kernel(
             a += _dot(tap0, tl.load(wl, mask=mRG, other=0.0), WT)
             g += _dot(tap0, tl.load(wl + G2, mask=mRG, other=0.0), WT)
             if K == 3:
-                tap1 = tl.load(hb + ((t + d) % M) * R, mask=mbR, other=0.0)  # x[t - d]
+                tap1 = tl.load(hb + ((t + d + 1) % P) * R, mask=mbR, other=0.0)  # x[t - d]
                 a += _dot(tap1, tl.load(wl + R * G, mask=mRG, other=0.0), WT)
                 g += _dot(tap1, tl.load(wl + R * G + G2, mask=mRG, other=0.0), WT)
             z = tl.where(mG[None, :], _tanh(a) * tl.sigmoid(g), 0.0)
@@ -113,16 +118,23 @@ def wavenet_loop_mm_kernel(
             bs = tl.load(bs_ptr + l * S + rS, mask=mS, other=0.0).to(tl.float32)
             res = _dot(z, wo, WT)
             skip += _dot(z, ws, WT) + bs[None, :]
-            # every thread has read the taps before anyone overwrites the oldest one
-            tl.debug_barrier()
-            tl.store(hb + (t % M) * R, h, mask=mbR)
+            tl.store(hb + (t % P) * R, h, mask=mbR)                        # x[t]
             h = tl.where(mbR, (h + res + bo[None, :]) * 0.7071067811865476, 0.0)
         tl.debug_barrier()
-        w1 = tl.load(w1_ptr + rS[:, None] * H + rH[None, :], mask=mS[:, None] & mH[None, :], other=0.0)
-        w2 = tl.load(w2_ptr + rH[:, None] * OUT + rO[None, :], mask=mH[:, None] & mO[None, :], other=0.0)
+        # the output stack in chunks of BH hidden units: W1 [S, H] and W2 [H, OUT] whole would be
+        # 192 KB of fp16 tiles in shared memory and registers (W1: 255 registers and spills at 4
+        # warps, one program per SM; audiogen_fast/ops/aot.py compiles it for sm_90 here)
         y = tl.where(mS[None, :], tl.maximum(skip * skip_scale, 0.0), 0.0)
-        hid = tl.where(mH[None, :], tl.maximum(_dot(y, w1, WT) + b1[None, :], 0.0), 0.0)
-        logits = _dot(hid, w2, WT) + b2[None, :]
+        logits = tl.zeros([BM, OUT_P], dtype=tl.float32)
+        for c in range(0, H_P, BH):
+            rc = c + tl.arange(0, BH)
+            mc = rc < H
+            w1 = tl.load(w1_ptr + rS[:, None] * H + rc[None, :], mask=mS[:, None] & mc[None, :], other=0.0)
+            b1 = tl.load(b1_ptr + rc, mask=mc, other=0.0).to(tl.float32)
+            hid = tl.where(mc[None, :], tl.maximum(_dot(y, w1, WT) + b1[None, :], 0.0), 0.0)
+            w2 = tl.load(w2_ptr + rc[:, None] * OUT + rO[None, :], mask=mc[:, None] & mO[None, :], other=0.0)
+            logits += _dot(hid, w2, WT)
+        logits += b2[None, :]
         if TEACHER:
             tl.store(logits_ptr + (rb[:, None] * Tc + tt) * OUT + rO[None, :], logits, mask=mb[:, None] & mO[None, :])
         else:
@@ -148,18 +160,30 @@ class WaveNetLoopMM(WaveNetLoop):
     cores. dtype float16 / bfloat16: activations rounded to it as they enter each product (not
     bit-equal to a stream run alone); float32: exact fp32 dots (the CPU tests' mode; slow on a GPU)."""
 
-    def __init__(self, model, dtype=torch.float16, streams_per_program: int = 16, num_warps: int = 4):
+    def __init__(self, model, dtype=torch.float16, streams_per_program: int = 16, num_warps: int = 8,
+                 block_h: int = 64, layer_stages: int | None = None):
+        # 8 warps, the output stack in 64-unit chunks: for W1 in fp16 at 16 streams per program,
+        # 4 warps spilled (255 registers and 104 B of stack) and whole W1 / W2 tiles took 196 KB of
+        # shared memory (ops/aot.py, compiled for sm_90 with Triton 3.9; tests/test_triton_aot.py)
         super().__init__(model, dtype=dtype, num_warps=num_warps)
         if streams_per_program not in (16, 32, 64):
             raise ValueError(f"streams_per_program must be 16, 32 or 64 (a tensor-core tile's rows), got {streams_per_program}")
         cfg = self.cfg
         c = self.consts
+        if layer_stages is None:
+            # two layers' weight tiles in flight where they fit next to the rest (W1 fp16: 2 x 57 KB
+            # of 228 KB per SM); W4's layers (262 KB in fp16) are read one at a time
+            esize = torch.empty(0, dtype=dtype).element_size()
+            layer_bytes = (c["K"] * c["R"] * 2 * c["G2"] + c["G2"] * (c["R"] + c["S"])) * esize
+            layer_stages = 2 if 2 * layer_bytes <= 160 * 1024 else 1
         self.mm_consts = dict(R=c["R"], G2=c["G2"], S=c["S"], H=c["H"], OUT=c["OUT"], K=c["K"], CYCLE=c["CYCLE"],
                               NZ=c["NZ"], N_MIX=c["N_MIX"], MODE=c["MODE"],
                               R_P=_p2_16(cfg.residual_channels), G2_P=_p2_16(cfg.gate_channels // 2),
                               S_P=_p2_16(cfg.skip_channels), H_P=_p2_16(cfg.out_hidden), OUT_P=_p2_16(c["OUT"]),
+                              BH=min(_p2_16(cfg.out_hidden), block_h), LSTAGES=int(layer_stages),
                               BM=int(streams_per_program), WT={torch.float32: 0, torch.float16: 1, torch.bfloat16: 2}[dtype])
         self.BM = int(streams_per_program)
+        self.hist_rows += self.L  # a ring row more per layer
 
     def run_chunk(self, cond, hist, x, t0, noise=None, teacher=None):
         """As WaveNetLoop.run_chunk: cond [B, Tc, L, G]; noise [B, Tc, NZ] or teacher [B, Tc]."""

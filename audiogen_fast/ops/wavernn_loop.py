@@ -87,7 +87,7 @@ def wavernn_loop_kernel(
     out_ptr,             # [B, Tc] sample values
     cls_ptr,             # [B, Tc] int64 classes (RAW, sampling) else unused
     logits_ptr,          # [B, Tc, OUT] (TEACHER) else unused
-    scr_ptr,             # [B, 10R + 2F] scratch
+    scr_ptr,             # [B, 10R + 2F + OUT] scratch
     w_ix_ptr,            # [R]
     w_ih1_ptr, b_ih1_ptr, w_hh1_ptr, b_hh1_ptr,   # [3R, R], [3R], [3R, R], [3R]
     w_ih2_ptr, w_hh2_ptr, b_hh2_ptr,              # [3R, R] (x part), [3R, R], [3R]
@@ -99,16 +99,14 @@ def wavernn_loop_kernel(
     TEACHER: tl.constexpr,
 ):
     b = tl.program_id(0)
-    scr = scr_ptr + b * (10 * R + 2 * F)
+    scr = scr_ptr + b * (10 * R + 2 * F + OUT)
     s_h, s_gi, s_gh, s_x1, s_x2 = scr, scr + R, scr + 4 * R, scr + 7 * R, scr + 8 * R
-    s_y1, s_y2 = scr + 10 * R, scr + 10 * R + F
+    s_y1, s_y2, s_lg = scr + 10 * R, scr + 10 * R + F, scr + 10 * R + 2 * F
     h1 = h1_ptr + b * R
     h2 = h2_ptr + b * R
     rR0 = tl.arange(0, BN)
     rO = tl.arange(0, OUT_P)
     mO = rO < OUT
-    rK = tl.arange(0, BK)
-    b3 = tl.load(b_f3_ptr + rO, mask=mO, other=0.0)
     x = tl.load(x_ptr + b)
     for tt in range(Tc):
         row = b * Tc + tt
@@ -137,14 +135,11 @@ def wavernn_loop_kernel(
         tl.debug_barrier()
         _matvec(w_f2_ptr, s_y1, F, F, s_y2, pre_f2_ptr + row * F, True, BN, BK)
         tl.debug_barrier()
-        # logits: all OUT rows in registers (the sampler needs the whole vector)
-        logits = b3
-        for k0 in range(0, F, BK):
-            rk = k0 + rK
-            mk = rk < F
-            v = tl.load(s_y2 + rk, mask=mk, other=0.0)
-            w = tl.load(w_f3_ptr + rO[:, None] * F + rk[None, :], mask=mO[:, None] & mk[None, :], other=0.0)
-            logits += tl.sum(w.to(tl.float32) * v[None, :], 1)
+        # logits in BN-row tiles through the scratch row, then the whole vector for the sampler (a
+        # [OUT, BK] tile in registers, R2's 512 x 64, spilled 4.3 KB per thread on sm_90: ops/aot.py)
+        _matvec(w_f3_ptr, s_y2, OUT, F, s_lg, b_f3_ptr, False, BN, BK)
+        tl.debug_barrier()
+        logits = tl.load(s_lg + rO, mask=mO, other=0.0)
         if TEACHER:
             tl.store(logits_ptr + row * OUT + rO, logits, mask=mO)
         else:
@@ -223,7 +218,7 @@ class WaveRNNLoop:
             _check(noise, "noise", (B, Tc, self.consts["NZ"]), self.device)
         if Tc == 0:
             return logits if teacher is not None else (out, cls)
-        scr = torch.empty(B, 10 * R + 2 * Fd, device=self.device, dtype=torch.float32)
+        scr = torch.empty(B, 10 * R + 2 * Fd + cfg.n_classes, device=self.device, dtype=torch.float32)
         w = self.w
         wavernn_loop_kernel[(B,)](
             *pre, h1, h2, x, noise if noise is not None else out, teacher if teacher is not None else out, out,
