@@ -93,6 +93,15 @@ def bench_wavenet(preset, quick):
         loop = wrt.triton_loop(model, weight_dtype=dtype)
         t = cuda_time(lambda: wrt.run_triton(model, n, mel=mel, noise=nz, loop=loop), reps=3)
         record(preset, "triton", str(dtype).split(".")[-1], 1, n, t, eager_sps=eager, compile_sps=comp)
+    # the layer loop unpipelined (the kernel of the 2026-11-22 / 11-30 runs but for its ring row
+    # more): what the software pipelining of session 16 gives (prediction: 1.3-2x, the step was
+    # L2-latency bound)
+    if preset == "W1":
+        from audiogen_fast.ops.wavenet_loop import WaveNetLoop
+        for bg in (32, 64):
+            loop = WaveNetLoop(model, dtype=torch.float16, block_g=bg, layer_stages=1)
+            t = cuda_time(lambda: wrt.run_triton(model, n, mel=mel, noise=nz, loop=loop), reps=3)
+            record(preset, f"triton-nopipe-g{bg}", "float16", 1, n, t, eager_sps=eager, compile_sps=comp)
     # the CUDA persistent kernel (issue 5): one stream, then many (in a child process with a
     # time limit: a kernel that hangs must not eat the device session)
     if agf.backends()["cuda"][0]:

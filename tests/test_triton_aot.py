@@ -4,7 +4,7 @@ happens, and a CPU test can: a kernel at the standard configs with the launchers
 no registers (a spilling kernel ran several times slower on the GPU: the WaveRNN loop, 4.3 KB of
 stack a thread, 0.9x eager on the H200; exact-fp32 DiffWave, 45 KB, 0.05x eager on the H100),
 fits an SM's shared memory, and the multi-stream WaveNet loop prefetches its next layer's weights
-(the compiler software-pipelines the layer loop). Compiled with the Triton installed here (3.9);
+(the compiler software-pipelines the layer loops). Compiled with the Triton installed here (3.9);
 the GPU machine's Triton (3.6) allocates registers its own way, so this is a strong hint, not a
 measurement."""
 import json
@@ -59,6 +59,10 @@ def test_tensor_core_kernels_use_mma_and_the_mm_loop_is_pipelined(usage):
     from audiogen_fast import presets
     from audiogen_fast.ops.wavenet_loop_mm import WaveNetLoopMM
 
+    # the single-stream loop too (no dots: plain loads become async copies); W4's layers do not
+    # fit an SM's shared memory twice, its loop is not pipelined
+    assert usage["W1 wavenet_loop fp16"]["async_copies"] > 0 and usage["W2 wavenet_loop fp32"]["async_copies"] > 0
+    assert usage["W4 wavenet_loop fp16"]["async_copies"] == 0
     assert WaveNetLoopMM(presets.build("W1", seed=0)).mm_consts["LSTAGES"] == 2
     assert WaveNetLoopMM(presets.build("W4", seed=0)).mm_consts["LSTAGES"] == 1  # 262 KB a layer in fp16
     one = _compile_mm_stages()

@@ -13,10 +13,15 @@ is no launch or host round trip per sample. Per sample and layer it
 then the output stack relu -> W1 -> relu -> W2 and the sampler (inverse CDF over the softmax,
 or the mixture-of-logistics / Gaussian rule) with the injected uniforms, and embeds the sample
 as the next input. Weights stream from L2 every sample (W1 in fp16 is ~1.3 MB, L2 holds it);
-arithmetic is fp32 whatever the weight dtype.
+arithmetic is fp32 whatever the weight dtype. The layer loop is software-pipelined (LSTAGES > 1):
+the compiler issues layer l + 1's weight, tap and conditioning loads as async copies while layer
+l computes. For that the loop has no barrier inside: each layer's ring has one row more than its
+taps span, so a step writes x[t] where none of its taps reads (a barrier between reading the
+oldest tap and overwriting it kept Triton from pipelining the loop); the barrier after the loop
+orders one step's ring stores before the next step's loads.
 
 Shapes: B streams, Tc steps in this chunk, L layers, K taps, R residual, G gate (G2 = G/2),
-S skip, H output hidden, OUT outputs, HIST = sum over layers of (K-1) * dilation.
+S skip, H output hidden, OUT outputs; HIST = sum over layers of (K-1) * dilation + 1.
 """
 from __future__ import annotations
 
@@ -54,6 +59,7 @@ def wavenet_loop_kernel(
     R: tl.constexpr, G2: tl.constexpr, S: tl.constexpr, H: tl.constexpr, OUT: tl.constexpr,
     K: tl.constexpr, CYCLE: tl.constexpr, NZ: tl.constexpr, N_MIX: tl.constexpr,
     R_P: tl.constexpr, S_P: tl.constexpr, OUT_P: tl.constexpr, BG: tl.constexpr, BH: tl.constexpr,
+    LSTAGES: tl.constexpr,   # the layer loop's pipeline depth (1: none)
     MODE: tl.constexpr,      # 0 mu-law softmax, 1 mixture of logistics, 2 Gaussian
     TEACHER: tl.constexpr,
 ):
@@ -79,18 +85,18 @@ def wavenet_loop_kernel(
         else:
             h = x * tl.load(emb_ptr + rR, mask=mR, other=0.0).to(tl.float32) + emb_b
         skip = tl.zeros([S_P], dtype=tl.float32)
-        for l in range(L):
-            # dilation 2**(l % CYCLE); ring rows of earlier layers: (K-1) * sum of their dilations
+        for l in tl.range(0, L, num_stages=LSTAGES):
+            # dilation 2**(l % CYCLE); ring rows of earlier layers: (K-1) * their dilations + 1 each
             d = 1 << (l % CYCLE)
-            M = (K - 1) * d
-            off = (K - 1) * ((l // CYCLE) * ((1 << CYCLE) - 1) + (d - 1))
+            P = (K - 1) * d + 1
+            off = (K - 1) * ((l // CYCLE) * ((1 << CYCLE) - 1) + (d - 1)) + l
             hb = hist_ptr + (b * HIST + off) * R
             wl = wd_ptr + l * K * R * G
             cl = cond_ptr + ((b * Tc + tt) * L + l) * G
             # every load of the layer is issued before any arithmetic (one memory latency, not three)
-            tap0 = tl.load(hb + (t % M) * R + rR, mask=mR, other=0.0)               # x[t - (K-1) d]
+            tap0 = tl.load(hb + ((t + 1) % P) * R + rR, mask=mR, other=0.0)         # x[t - (K-1) d]
             if K == 3:
-                tap1 = tl.load(hb + ((t + d) % M) * R + rR, mask=mR, other=0.0)     # x[t - d]
+                tap1 = tl.load(hb + ((t + d + 1) % P) * R + rR, mask=mR, other=0.0)  # x[t - d]
             bo = tl.load(bo_ptr + l * R + rR, mask=mR, other=0.0).to(tl.float32)
             bs = tl.load(bs_ptr + l * S + rS, mask=mS, other=0.0).to(tl.float32)
             res = tl.zeros([R_P], dtype=tl.float32)
@@ -121,12 +127,10 @@ def wavenet_loop_kernel(
                 z = tl.where(mc, _tanh(a) * tl.sigmoid(g), 0.0)
                 res += tl.sum(z[:, None] * wo.to(tl.float32), 0)
                 sk += tl.sum(z[:, None] * ws.to(tl.float32), 0)
-            # every thread has read the taps before anyone overwrites the oldest one
-            tl.debug_barrier()
-            tl.store(hb + (t % M) * R + rR, h, mask=mR)
+            tl.store(hb + (t % P) * R + rR, h, mask=mR)                               # x[t]
             h = (h + res + bo) * 0.7071067811865476
             skip += sk + bs
-        tl.debug_barrier()
+        tl.debug_barrier()  # this step's ring stores before the next step's tap loads
         # output stack: relu(skip * scale) -> W1 -> relu -> W2, in chunks of BH hidden units
         y = tl.maximum(skip * skip_scale, 0.0)
         logits = b2
@@ -172,15 +176,19 @@ class WaveNetLoop:
     """Weights laid out for the kernel, plus the per-stream state. dtype: storage dtype of the
     weights (float32, float16 or bfloat16); state, conditioning and arithmetic stay fp32."""
 
-    def __init__(self, model, dtype=torch.float32, block_g: int | None = None, block_h: int = 64, num_warps: int = 4):
+    def __init__(self, model, dtype=torch.float32, block_g: int | None = None, block_h: int = 64, num_warps: int = 4,
+                 layer_stages: int | None = None):
         cfg = model.config
+        if layer_stages is None:
+            layer_stages = self.default_stages(cfg, dtype)
         # all of a gate chunk's weight tiles are live at once (K taps x 2 halves [R, BG], Wo / Ws
-        # rows [BG, R + S]): the widest chunk (up to 64) whose tiles stay within 80 KB. On sm_90
-        # (ops/aot.py, 4 warps): up to 74 KB nothing spilled (W1 fp16 g64 57 KB, W2 fp16 g64 and
-        # fp32 g32 74 KB), from 115 KB on everything did (W4 fp16 g64: 488 B a thread, fp32 g32:
-        # 296 B). H100, 2026-11-22: W1 fp16 g64 / 4 warps was the fastest, fp32 g32
+        # rows [BG, R + S]): the widest chunk (up to 64) whose tiles stay within 80 KB, counted in
+        # fp32 when the loop is pipelined (the prefetched 16-bit tiles are converted as they
+        # leave shared memory). On sm_90 (ops/aot.py, 4 warps): up to 74 KB nothing spilled, from
+        # 115 KB on everything did (W4 fp16 g64: 488 B a thread; pipelined W1 fp16 g64: 56 B,
+        # W2 200 B; at g32 nothing). H100, 2026-11-22, unpipelined: W1 fp16 g64 was the fastest.
         if block_g is None:
-            esize = torch.empty(0, dtype=dtype).element_size()
+            esize = 4 if layer_stages > 1 else torch.empty(0, dtype=dtype).element_size()
             K_, R_, S_ = cfg.kernel_size, cfg.residual_channels, cfg.skip_channels
             block_g = 64
             while block_g > 8 and (2 * K_ * R_ + R_ + S_) * block_g * esize > 80 * 1024:
@@ -208,13 +216,27 @@ class WaveNetLoop:
         # ring buffers: layer l (dilation 2**(l % cycle)) owns (K-1) * d rows; the kernel computes
         # the offsets from l, so the layout must be exactly this
         assert [lay.dilation for lay in layers] == [2 ** (i % cfg.cycle) for i in range(L)]
-        self.hist_rows = (K - 1) * sum(lay.dilation for lay in layers)
+        self.hist_rows = (K - 1) * sum(lay.dilation for lay in layers) + L  # a row more per layer: see the kernel
         self.consts = dict(R=R, G2=G // 2, S=S, H=H, OUT=OUT, K=K, CYCLE=cfg.cycle, NZ=2 if cfg.output == "mol" else 1,
                            N_MIX=cfg.n_mix if cfg.output == "mol" else 1, R_P=_p2(R), S_P=_p2(S), OUT_P=_p2(OUT),
                            BG=min(_p2(G // 2), block_g), BH=min(_p2(H), block_h),
-                           MODE={"mulaw": 0, "mol": 1, "gaussian": 2}[cfg.output])
+                           MODE={"mulaw": 0, "mol": 1, "gaussian": 2}[cfg.output],
+                           LSTAGES=int(layer_stages))
         self.num_warps = num_warps
         self.L, self.G = L, G
+
+    @staticmethod
+    def layer_bytes(cfg, dtype) -> int:
+        """One layer's weights (Wd's K taps, Wo, Ws) in the storage dtype."""
+        G2 = cfg.gate_channels // 2
+        esize = torch.empty(0, dtype=dtype).element_size()
+        return (cfg.kernel_size * cfg.residual_channels * 2 * G2 + G2 * (cfg.residual_channels + cfg.skip_channels)) * esize
+
+    @classmethod
+    def default_stages(cls, cfg, dtype) -> int:
+        # the next layer's tiles wait in shared memory: about one layer's bytes (W1 fp16 60 KB,
+        # W1 / W2 fp32 115 / 150 KB; W4's 262 KB in fp16 do not fit an SM's 227 KB)
+        return 2 if cls.layer_bytes(cfg, dtype) <= 160 * 1024 else 1
 
     def new_state(self, B: int, initial: float):
         hist = torch.zeros(B, self.hist_rows, self.cfg.residual_channels, device=self.device, dtype=torch.float32)

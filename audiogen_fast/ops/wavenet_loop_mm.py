@@ -17,8 +17,8 @@ on the CPU (TRITON_INTERPRET=1). Tiles need power-of-two sizes of at least 16: e
 count is padded (the padding holds zeros and is masked out of the samplers).
 
 Shapes: B streams, Tc steps in this chunk, L layers, K taps, R residual, G2 = G/2, S skip, H output
-hidden, OUT outputs; the weights as WaveNetLoop lays them out. The ring buffers differ: layer l
-owns (K-1) * d_l + 1 rows (one more than WaveNetLoop's; see the layer loop), HIST = their sum.
+hidden, OUT outputs; weights and ring buffers as WaveNetLoop lays them out (layer l owns
+(K-1) * d_l + 1 ring rows, HIST = their sum; see the layer loop).
 
 """
 from __future__ import annotations
@@ -171,11 +171,9 @@ class WaveNetLoopMM(WaveNetLoop):
         cfg = self.cfg
         c = self.consts
         if layer_stages is None:
-            # two layers' weight tiles in flight where they fit next to the rest (W1 fp16: 2 x 57 KB
-            # of 228 KB per SM); W4's layers (262 KB in fp16) are read one at a time
-            esize = torch.empty(0, dtype=dtype).element_size()
-            layer_bytes = (c["K"] * c["R"] * 2 * c["G2"] + c["G2"] * (c["R"] + c["S"])) * esize
-            layer_stages = 2 if 2 * layer_bytes <= 160 * 1024 else 1
+            # the dots' operands go through shared memory too: two layers' tiles where they fit
+            # (W1 fp16: 2 x 57 KB of 227 KB per SM); W4's layers (262 KB in fp16) one at a time
+            layer_stages = 2 if 2 * self.layer_bytes(cfg, dtype) <= 160 * 1024 else 1
         self.mm_consts = dict(R=c["R"], G2=c["G2"], S=c["S"], H=c["H"], OUT=c["OUT"], K=c["K"], CYCLE=c["CYCLE"],
                               NZ=c["NZ"], N_MIX=c["N_MIX"], MODE=c["MODE"],
                               R_P=_p2_16(cfg.residual_channels), G2_P=_p2_16(cfg.gate_channels // 2),
@@ -183,7 +181,6 @@ class WaveNetLoopMM(WaveNetLoop):
                               BH=min(_p2_16(cfg.out_hidden), block_h), LSTAGES=int(layer_stages),
                               BM=int(streams_per_program), WT={torch.float32: 0, torch.float16: 1, torch.bfloat16: 2}[dtype])
         self.BM = int(streams_per_program)
-        self.hist_rows += self.L  # a ring row more per layer
 
     def run_chunk(self, cond, hist, x, t0, noise=None, teacher=None):
         """As WaveNetLoop.run_chunk: cond [B, Tc, L, G]; noise [B, Tc, NZ] or teacher [B, Tc]."""
