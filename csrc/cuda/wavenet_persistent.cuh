@@ -107,6 +107,13 @@ AGF_DEV void layer_block(const Params& p, int chain, int r) {
     float* z = skip + p.M * Sp;                 // [nl][M][G2p] each own layer's gate output
     float* pre = z + nl * p.M * G2p;            // [nl][M][2 * G2p]
     float* taps = pre + nl * p.M * 2 * G2p;     // [nl][K-1][M][Rp]
+    // [nl][M][Rp] each own layer's output, in the taps' room ([nl][K-1][M][Rp], K >= 2): the taps
+    // are spent (step 2) before the first output is written (step 4) and gathered again only
+    // after the step's last use of the outputs (step 7). Layer li's input: h for the first, the
+    // previous layer's output after it; every input stays until the step's end, when it enters
+    // its ring buffer, off the critical path.
+    float* hout = taps;
+    auto hin = [&](int li) { return li == 0 ? h : hout + (li - 1) * p.M * Rp; };
     // global layouts: wg [L][K][2 G2p][Rp], wos [L][Rp + Sp][G2p]; in shared memory per layer:
     // mode 1 the same [K][2 G2p][Rp] + [Rp + Sp][G2p]; mode 2 the current tap + the residual rows
     auto g_wg = [&](int li) { return static_cast<const WT*>(p.wg) + (la + li) * wg_el; };
@@ -121,15 +128,19 @@ AGF_DEV void layer_block(const Params& p, int chain, int r) {
         }
     }
     auto WPAST = [&](int li) -> const WT* { return mode == 1 ? ws + li * lw : g_wg(li); };  // taps 0 .. K-2
-    auto WCUR = [&](int li) -> const WT* {
-        return mode == 1 ? ws + li * lw + (K - 1) * tap_el : mode == 2 ? ws + li * lw : g_wg(li) + (K - 1) * tap_el;
-    };
-    auto WRES = [&](int li) -> const WT* {
-        return mode == 1 ? ws + li * lw + wg_el : mode == 2 ? ws + li * lw + tap_el : g_wos(li);
-    };
-    auto WSKIP = [&](int li) -> const WT* {
-        return (mode == 1 ? ws + li * lw + wg_el : g_wos(li)) + static_cast<size_t>(Rp) * G2p;
-    };
+    // the critical matrices of own layer li at base + li * stride: the mode's choice made once,
+    // not per sample and layer (it compiled to ~70 instructions of 64-bit address arithmetic in
+    // every layer step). SH == 1 implies mode 1 (shape_variant), so there the pointers derive
+    // from the shared-memory array alone and the products load with LDS, not generic loads.
+    const bool all_smem = SH == 1 || mode == 1;
+    const WT* cur0 = all_smem ? ws + (K - 1) * tap_el : mode == 2 ? ws : g_wg(0) + (K - 1) * tap_el;
+    const WT* res0 = all_smem ? ws + wg_el : mode == 2 ? ws + tap_el : g_wos(0);
+    const WT* skip0 = (all_smem ? ws + wg_el : g_wos(0)) + static_cast<size_t>(Rp) * G2p;
+    const size_t cur_st = all_smem || mode == 2 ? lw : wg_el, res_st = all_smem || mode == 2 ? lw : static_cast<size_t>(RS) * G2p;
+    const size_t skip_st = all_smem ? lw : static_cast<size_t>(RS) * G2p;
+    auto WCUR = [&](int li) -> const WT* { return cur0 + li * cur_st; };
+    auto WRES = [&](int li) -> const WT* { return res0 + li * res_st; };
+    auto WSKIP = [&](int li) -> const WT* { return skip0 + li * skip_st; };
     const size_t hbox = static_cast<size_t>(p.M) * Rp;
     const bool last = r + 1 == p.nblk;  // the last layer block sends only its skip partial
     const float* mail_in;
@@ -199,26 +210,25 @@ AGF_DEV void layer_block(const Params& p, int chain, int r) {
         for (int idx = tid; idx < M * Rp; idx += NT) h[idx] = rd<DS>(mail_in + idx);
         agf_sync();
         prof.mark(L_READ);
-        // 4. the critical path: per layer the gate, then the residual rows only
+        // 4. the critical path: per layer the gate, then the residual rows only, from the layer's
+        // input hin(li) into its output hin(li + 1)
         for (int li = 0; li < nl; ++li) {
-            const int l = la + li, Ml = (K - 1) * p.dil[l];
-            for (int idx = tid; idx < M * p.R; idx += NT) {  // the layer input joins its ring buffer
-                const int m = idx / p.R, i = idx % p.R;
-                p.hist[(static_cast<size_t>(s0 + m) * p.hist_rows + p.hoff[l] + ring_pos(t, Ml)) * p.R + i] = h[m * Rp + i];
-            }
+            const int l = la + li;
+            const float* hi = hin(li);
+            float* ho = hout + li * p.M * Rp;
             const float* pr0 = pre + li * p.M * 2 * G2p;
             float* zl = z + li * p.M * G2p;
             auto gate = [&](int c, int m, const float* a) {
                 const float* pr = pr0 + m * 2 * G2p;
                 zl[m * G2p + c] = c < p.G2 ? tanhf(a[0] + pr[c]) * sigmoidf_(a[1] + pr[G2p + c]) : 0.0f;
             };
-            if constexpr (SH == 1) matvec_fixed<WK, 2, 64, 64, 256>(WCUR(li), h, gate);
-            else block_matvec<WK, MT, 2>(WCUR(li), Rp, 0, 1, G2p, Rp, h, Rp, 0, M, gate);
+            if constexpr (SH == 1) matvec_fixed<WK, 2, 64, 64, 256>(WCUR(li), hi, gate);
+            else block_matvec<WK, MT, 2>(WCUR(li), Rp, 0, 1, G2p, Rp, hi, Rp, 0, M, gate);
             agf_sync();
             prof.mark(L_GATE);
             const float* bo = p.bos + static_cast<size_t>(l) * RS;
             auto residual = [&](int o, int m, const float* a) {
-                h[m * Rp + o] = (h[m * Rp + o] + (a[0] + bo[o])) * 0.70710678118654752f;
+                ho[m * Rp + o] = (hi[m * Rp + o] + (a[0] + bo[o])) * 0.70710678118654752f;
             };
             if constexpr (SH == 1) matvec_fixed<WK, 1, 64, 64, 256>(WRES(li), zl, residual);
             else block_matvec<WK, MT, 1>(WRES(li), G2p, 0, 1, Rp, G2p, zl, G2p, 0, M, residual);
@@ -227,7 +237,8 @@ AGF_DEV void layer_block(const Params& p, int chain, int r) {
         }
         // 5. hand h on at once; the skip rows are not needed before the output block
         if (!last) {
-            for (int idx = tid; idx < M * Rp; idx += NT) mail_out[idx] = h[idx];
+            const float* hl = hin(nl);
+            for (int idx = tid; idx < M * Rp; idx += NT) mail_out[idx] = hl[idx];
             agf_sync();
             if (tid == 0) set_flag<DS>(flag_out, p.tag + tt + 1);
         }
@@ -247,6 +258,14 @@ AGF_DEV void layer_block(const Params& p, int chain, int r) {
         agf_sync();
         if (tid == 0) set_flag<DS>(skip_flag, p.tag + tt + 1);
         prof.mark(L_SKIP);
+        // 7. every own layer's input joins its ring buffer (read from sample t + 1 on: the
+        // barrier orders these stores before the next sample's tap loads)
+        for (int idx = tid; idx < nl * M * p.R; idx += NT) {
+            const int i = idx % p.R, m = (idx / p.R) % M, li = idx / (p.R * M);
+            const int l = la + li, Ml = (K - 1) * p.dil[l];
+            p.hist[(static_cast<size_t>(s0 + m) * p.hist_rows + p.hoff[l] + ring_pos(t, Ml)) * p.R + i] = hin(li)[m * Rp + i];
+        }
+        agf_sync();
     }
 }
 

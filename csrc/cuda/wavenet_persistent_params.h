@@ -70,10 +70,12 @@ struct Params {
 };
 
 AGF_HD inline int shape_variant(const Params& p, int threads) {
-    return p.shapes && p.M == 1 && threads == 256 && p.Rp == 64 && p.G2p == 64 && p.Sp == 128 && p.Hp == 128 &&
-                   p.OUTp == 256
-               ? 1
-               : 0;
+    if (!(p.shapes && p.M == 1 && threads == 256 && p.Rp == 64 && p.G2p == 64 && p.Sp == 128 && p.Hp == 128 &&
+          p.OUTp == 256))
+        return 0;
+    for (int r = 0; r < p.nblk; ++r)  // and every layer's weights in shared memory (the instance
+        if (p.blk_wsmem[r] != 1) return 0;  // reads them there without a runtime choice)
+    return 1;
 }
 
 // Phases of the profile (Params.prof; kernel_common.cuh PhaseClock): a layer block's per-sample
