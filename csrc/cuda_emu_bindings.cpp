@@ -19,10 +19,10 @@ using namespace agf::wnp;
 
 namespace {
 
-template <class WK, int MT>
-void run_rnn(const agf::wrp::Params& p, int threads, size_t smem, uint64_t seed) {
-    agf_emu::launch(static_cast<unsigned>(p.nchains * p.nblk), threads, smem,
-                    [&p]() { agf::wrp::wavernn_persistent_kernel<WK, MT>(p); }, seed);
+void run_rnn(const agf::wrp::Params& p, int wtype, int MT, int threads, size_t smem, uint64_t seed) {
+    // the instance the GPU launcher picks (a plain function here)
+    const agf::wrp::KernelFn k = agf::wrp::pick_kernel(wtype, MT, p.wsmem != 0);
+    agf_emu::launch(static_cast<unsigned>(p.nchains * p.nblk), threads, smem, [&p, k]() { k(p); }, seed);
 }
 
 // Self-tests of the emulator's claims (tests/test_cuda_wavenet.py): returns the number of wrong
@@ -92,11 +92,7 @@ PYBIND11_MODULE(_C_cuda_emu, m) {
         if (threads < 32 || threads > agf::wrp::MAX_THREADS || threads % 32)
             throw std::invalid_argument("wavernn_persistent: threads must be a multiple of 32 in [32, 256]");
         py::gil_scoped_release nogil;
-        const bool one = p.M == 1;
-        constexpr int MS = agf::wrp::MAX_STREAMS;
-        if (wtype == 0) one ? run_rnn<F32, 1>(p, threads, smem, seed) : run_rnn<F32, MS>(p, threads, smem, seed);
-        else if (wtype == 1) one ? run_rnn<F16, 1>(p, threads, smem, seed) : run_rnn<F16, MS>(p, threads, smem, seed);
-        else one ? run_rnn<BF16, 1>(p, threads, smem, seed) : run_rnn<BF16, MS>(p, threads, smem, seed);
+        run_rnn(p, wtype, p.M == 1 ? 1 : agf::wrp::MAX_STREAMS, threads, smem, seed);
     });
     m.def("handoff_bench", [](int nblk, int iters, int payload, int threads, std::uintptr_t mail, std::uintptr_t flags,
                               unsigned long long tag, std::uintptr_t result, uint64_t seed) {

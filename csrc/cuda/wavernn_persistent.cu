@@ -8,21 +8,15 @@
 namespace agf {
 namespace wrp {
 
-using KernelFn = void (*)(const Params);
-
-static KernelFn pick(int wtype, int MT) {
-    if (MT == 1) return wtype == 0 ? wavernn_persistent_kernel<F32, 1>
-                      : wtype == 1 ? wavernn_persistent_kernel<F16, 1> : wavernn_persistent_kernel<BF16, 1>;
-    return wtype == 0 ? wavernn_persistent_kernel<F32, MAX_STREAMS>
-         : wtype == 1 ? wavernn_persistent_kernel<F16, MAX_STREAMS> : wavernn_persistent_kernel<BF16, MAX_STREAMS>;
-}
-
+// (both placements have the same register / occupancy needs; the resident count asks the
+// shared-memory one)
 cudaError_t max_resident_blocks(int wtype, int MT, int threads, size_t smem, int* out) {
-    return resident_blocks(pick(wtype, MT), threads, smem, out);
+    return resident_blocks(pick_kernel(wtype, MT, true), threads, smem, out);
 }
 
 cudaError_t launch(const Params& p, int wtype, int MT, int threads, size_t smem, cudaStream_t stream) {
-    return cooperative_launch(pick(wtype, MT), p, static_cast<unsigned>(p.nchains * p.nblk), threads, smem, stream);
+    return cooperative_launch(pick_kernel(wtype, MT, p.wsmem != 0), p, static_cast<unsigned>(p.nchains * p.nblk), threads,
+                              smem, stream);
 }
 
 }  // namespace wrp

@@ -55,7 +55,10 @@ AGF_DEV void gather_wait(const Params& p, int chain, unsigned long long stamp) {
     agf_sync();
 }
 
-template <class WK, int MT>
+// WSM: every block keeps its rows in shared memory (p.wsmem): the weight pointers then derive from
+// the shared array alone and the products load with LDS (a pointer that may be shared or global
+// compiles to generic loads)
+template <class WK, int MT, bool WSM>
 AGF_DEV void wavernn_block(const Params& p, int chain, int b) {
     using WT = typename WK::T;
     const int tid = agf_tid(), NT = agf_nthreads();
@@ -77,18 +80,22 @@ AGF_DEV void wavernn_block(const Params& p, int chain, int b) {
     const WT* w_f2 = static_cast<const WT*>(p.w_f2) + static_cast<size_t>(f0) * Fp;
     const WT* w_f3 = static_cast<const WT*>(p.w_f3) + static_cast<size_t>(o0) * Fp;
     size_t wbytes = 0;
-    if (p.wsmem) {
+    if constexpr (WSM) {
         WT* ws = reinterpret_cast<WT*>(sm);
-        const WT* src[7] = {w_ih1, w_hh1, w_ih2, w_hh2, w_f1, w_f2, w_f3};
-        const size_t n[7] = {g, g, g, g, static_cast<size_t>(nf) * Rp, static_cast<size_t>(nf) * Fp,
-                             static_cast<size_t>(no) * Fp};
-        const WT** dst[7] = {&w_ih1, &w_hh1, &w_ih2, &w_hh2, &w_f1, &w_f2, &w_f3};
         size_t off = 0;
-        for (int i = 0; i < 7; ++i) {  // every piece is a multiple of 8 elements: 16-byte aligned
-            copy_to_smem(ws + off, src[i], n[i] * sizeof(WT));
-            *dst[i] = ws + off;
-            off += n[i];
-        }
+        auto place = [&](const WT* src, size_t n) -> const WT* {  // every piece a multiple of 8 elements
+            WT* d = ws + off;                                      // (16-byte aligned)
+            copy_to_smem(d, src, n * sizeof(WT));
+            off += n;
+            return d;
+        };
+        w_ih1 = place(w_ih1, g);
+        w_hh1 = place(w_hh1, g);
+        w_ih2 = place(w_ih2, g);
+        w_hh2 = place(w_hh2, g);
+        w_f1 = place(w_f1, static_cast<size_t>(nf) * Rp);
+        w_f2 = place(w_f2, static_cast<size_t>(nf) * Fp);
+        w_f3 = place(w_f3, static_cast<size_t>(no) * Fp);
         wbytes = (off * sizeof(WT) + 15) & ~static_cast<size_t>(15);
     }
     float* h = reinterpret_cast<float*>(sm + wbytes);  // [M][Rp] the GRU1 input of this step
@@ -237,9 +244,24 @@ AGF_DEV void wavernn_block(const Params& p, int chain, int b) {
     if (b == 0 && tid < M) p.x[s0 + tid] = xs[tid];
 }
 
-template <class WK, int MT>
+template <class WK, int MT, bool WSM>
 AGF_KERNEL void AGF_LAUNCH_BOUNDS(MAX_THREADS) wavernn_persistent_kernel(const Params p) {
-    wavernn_block<WK, MT>(p, agf_bid() / p.nblk, agf_bid() % p.nblk);
+    wavernn_block<WK, MT, WSM>(p, agf_bid() / p.nblk, agf_bid() % p.nblk);
+}
+
+// the instance for a weight type (0 fp32, 1 fp16, 2 bf16), streams per chain (1 or MAX_STREAMS)
+// and weight placement (the plan's wsmem); a plain function on the emulator
+using KernelFn = void (*)(const Params);
+
+template <int MT, bool WSM>
+inline KernelFn kernel_for(int wtype) {
+    return wtype == 0 ? wavernn_persistent_kernel<F32, MT, WSM>
+         : wtype == 1 ? wavernn_persistent_kernel<F16, MT, WSM> : wavernn_persistent_kernel<BF16, MT, WSM>;
+}
+
+inline KernelFn pick_kernel(int wtype, int MT, bool wsmem) {
+    if (MT == 1) return wsmem ? kernel_for<1, true>(wtype) : kernel_for<1, false>(wtype);
+    return wsmem ? kernel_for<MAX_STREAMS, true>(wtype) : kernel_for<MAX_STREAMS, false>(wtype);
 }
 
 }  // namespace wrp
