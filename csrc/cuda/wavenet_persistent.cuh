@@ -333,13 +333,23 @@ AGF_DEV void output_block(const Params& p, int chain) {
         agf_sync();
         prof.mark(O_SUM);
         auto hidden = [&](int o, int m, const float* a) { hid[m * Hp + o] = fmaxf(a[0] + p.b1[o], 0.0f); };
-        if constexpr (SH == 1) matvec_fixed<WK, 1, 128, 128, 256>(W1, y, hidden);
-        else block_matvec<WK, MT, 1>(W1, Sp, 0, 1, Hp, Sp, y, Sp, 0, M, hidden);
+        // (the fixed-shape instance calls the product once per placement, so each call's pointer
+        // is known to be shared (LDS) or global, not a generic one)
+        if constexpr (SH == 1) {
+            if (wsm) matvec_fixed<WK, 1, 128, 128, 256>(w1s, y, hidden);
+            else matvec_fixed<WK, 1, 128, 128, 256>(static_cast<const WT*>(p.w1), y, hidden);
+        } else {
+            block_matvec<WK, MT, 1>(W1, Sp, 0, 1, Hp, Sp, y, Sp, 0, M, hidden);
+        }
         agf_sync();
         prof.mark(O_HIDDEN);
         auto logits = [&](int o, int m, const float* a) { lg[m * OUTp + o] = a[0] + p.b2[o]; };
-        if constexpr (SH == 1) matvec_fixed<WK, 1, 256, 128, 256>(W2, hid, logits);
-        else block_matvec<WK, MT, 1>(W2, Hp, 0, 1, OUTp, Hp, hid, Hp, 0, M, logits);
+        if constexpr (SH == 1) {
+            if (wsm) matvec_fixed<WK, 1, 256, 128, 256>(w2s, hid, logits);
+            else matvec_fixed<WK, 1, 256, 128, 256>(static_cast<const WT*>(p.w2), hid, logits);
+        } else {
+            block_matvec<WK, MT, 1>(W2, Hp, 0, 1, OUTp, Hp, hid, Hp, 0, M, logits);
+        }
         agf_sync();
         prof.mark(O_LOGITS);
         if (p.teacher) {
