@@ -21,7 +21,7 @@ oldest tap and overwriting it kept Triton from pipelining the loop); the barrier
 orders one step's ring stores before the next step's loads.
 
 Shapes: B streams, Tc steps in this chunk, L layers, K taps, R residual, G gate (G2 = G/2),
-S skip, H output hidden, OUT outputs; HIST = sum over layers of (K-1) * dilation + 1.
+S skip, H output hidden, OUT outputs; HIST = sum over layers of ((K-1) * dilation + 1).
 """
 from __future__ import annotations
 

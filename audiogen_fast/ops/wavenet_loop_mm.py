@@ -19,7 +19,6 @@ count is padded (the padding holds zeros and is masked out of the samplers).
 Shapes: B streams, Tc steps in this chunk, L layers, K taps, R residual, G2 = G/2, S skip, H output
 hidden, OUT outputs; weights and ring buffers as WaveNetLoop lays them out (layer l owns
 (K-1) * d_l + 1 ring rows, HIST = their sum; see the layer loop).
-
 """
 from __future__ import annotations
 
@@ -70,8 +69,8 @@ def wavenet_loop_mm_kernel(
     mO = rO < OUT
     mbR = mb[:, None] & mR[None, :]
     mRG = mR[:, None] & mG[None, :]
-    # the output stack's biases, loaded once; its weight tiles (W1's are 96 KB in fp16: far more
-    # than the registers) are read from L2 each step, as the layers' are
+    # W2's bias, loaded once; the output stack's weight tiles are read from L2 each step (in
+    # chunks, below), as the layers' are
     emb_b = tl.load(emb_b_ptr + rR, mask=mR, other=0.0).to(tl.float32)
     b2 = tl.load(b2_ptr + rO, mask=mO, other=0.0).to(tl.float32)
     x = tl.load(x_ptr + rb, mask=mb, other=0.0)
