@@ -65,6 +65,49 @@ def test_cuda_objects_link_into_one_library(objects_dir, tmp_path):
     assert r.returncode == 0, r.stderr[-3000:]
 
 
+def _sass_by_function(obj):
+    """{mangled kernel name: its SASS} of an nvcc object, via the cuobjdump Triton ships."""
+    from audiogen_fast.ops import aot
+
+    out = subprocess.run([aot._tool("cuobjdump"), "-sass", str(obj)], capture_output=True, text=True, check=True).stdout
+    funcs, name = {}, None
+    for line in out.splitlines():
+        if "Function :" in line:
+            name = line.split("Function :")[1].strip()
+            funcs[name] = []
+        elif name:
+            funcs[name].append(line)
+    return {k: "\n".join(v) for k, v in funcs.items()}
+
+
+@pytest.mark.skipif(NVCC is None, reason="nvcc not installed")
+def test_persistent_kernels_read_shared_memory_weights_with_lds(objects_dir):
+    """Where the plan keeps the weights in shared memory, the instances derive their pointers from
+    the shared array, so the products load with LDS.128: a pointer that may be shared or global
+    compiles to generic LD.E.128 loads (slower, and the W1 layer step's pointer choice cost ~70
+    instructions per layer and sample). Before (2026-11-30): ~150 generic 16-byte loads in the W1
+    fixed-shape fp16 instance, 120 in WaveRNN R2's; now the W1 instance keeps 2 (its off-path
+    past-taps product, whose blocks may read from global memory) and WaveRNN none."""
+    from audiogen_fast.ops import aot
+
+    if not os.path.exists(aot._tool("cuobjdump")):
+        pytest.skip("Triton's cuobjdump is not installed")
+    sass = {}
+    for f in ("wavenet_persistent.cu", "wavernn_persistent.cu"):
+        o = objects_dir / (f + ".o")
+        if not o.exists():
+            assert _compile(os.path.join(ROOT, "csrc", "cuda", f), o).returncode == 0
+        sass.update(_sass_by_function(o))
+    generic = lambda k: sass[k].count("LD.E.128")  # noqa: E731
+    w1 = [k for k in sass if "wavenet_persistent_kernel" in k and k.endswith("Li1ELb0ELi1EEEvNS0_6ParamsE")]
+    rnn = [k for k in sass if "wavernn_persistent_kernel" in k and k.endswith("Lb1EEEvNS0_6ParamsE")]
+    assert len(w1) == 3 and len(rnn) == 6, (w1, rnn)  # fp32 / fp16 / bf16 (x 1 and 4 streams)
+    for k in w1:
+        assert generic(k) <= 4 and sass[k].count("LDS.128") > 50, (k, generic(k))
+    for k in rnn:
+        assert generic(k) == 0 and sass[k].count("LDS.128") > 20, (k, generic(k))
+
+
 def test_there_are_cuda_sources():
     assert CU, "csrc/cuda holds no .cu files"
 
