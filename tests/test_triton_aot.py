@@ -22,12 +22,17 @@ pytestmark = pytest.mark.skipif(not ok, reason=why)
 SMEM_PER_BLOCK = 227 * 1024  # an H100 / H200 block's most shared memory
 
 
-def _compile(filter_=""):
-    env = {k: v for k, v in os.environ.items() if k != "TRITON_INTERPRET"}  # conftest sets it
-    out = subprocess.run([sys.executable, "-m", "audiogen_fast.ops.aot", "--json", filter_], capture_output=True,
-                         text=True, env=env, timeout=1200)
+def _json_of(args):
+    """The last stdout line (JSON) of a Python child without TRITON_INTERPRET (conftest sets it:
+    the interpreter's kernels cannot be compiled)."""
+    env = {k: v for k, v in os.environ.items() if k != "TRITON_INTERPRET"}
+    out = subprocess.run([sys.executable, *args], capture_output=True, text=True, env=env, timeout=1200)
     assert out.returncode == 0, out.stderr[-3000:]
     return json.loads(out.stdout.strip().splitlines()[-1])
+
+
+def _compile(filter_=""):
+    return _json_of(["-m", "audiogen_fast.ops.aot", "--json", filter_])
 
 
 @pytest.fixture(scope="module")
@@ -70,19 +75,11 @@ def test_tensor_core_kernels_use_mma_and_the_mm_loop_is_pipelined(usage):
 
 
 def _compile_mm_stages():
-    code = ("import json, torch\n"
-            "from audiogen_fast import presets\n"
+    code = ("import json\n"
             "from audiogen_fast.ops import aot\n"
-            "from audiogen_fast.ops.wavenet_loop_mm import WaveNetLoopMM\n"
-            "loop = WaveNetLoopMM(presets.build('W1', seed=0), dtype=torch.float16)\n"
-            "hist, x = loop.new_state(16, 0.0)\n"
-            "with aot.capture() as ls:\n"
-            "    loop.run_chunk(torch.zeros(16, 4, loop.L, loop.G), hist, x, 0, noise=torch.rand(16, 4, 1))\n"
-            "print(json.dumps({s: aot.compile_launch(ls[0], LSTAGES=s).async_copies for s in (1, 2)}))\n")
-    env = {k: v for k, v in os.environ.items() if k != "TRITON_INTERPRET"}
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, timeout=600)
-    assert out.returncode == 0, out.stderr[-3000:]
-    return json.loads(out.stdout.strip().splitlines()[-1])
+            "launch = dict(aot.standard_launches())['W1 wavenet_loop_mm16 fp16']\n"
+            "print(json.dumps({s: aot.compile_launch(launch, LSTAGES=s).async_copies for s in (1, 2)}))\n")
+    return _json_of(["-c", code])
 
 
 def test_capture_records_instead_of_running():

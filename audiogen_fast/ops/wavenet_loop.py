@@ -233,10 +233,12 @@ class WaveNetLoop:
         return (cfg.kernel_size * cfg.residual_channels * 2 * G2 + G2 * (cfg.residual_channels + cfg.skip_channels)) * esize
 
     @classmethod
-    def default_stages(cls, cfg, dtype) -> int:
-        # the next layer's tiles wait in shared memory: about one layer's bytes (W1 fp16 60 KB,
-        # W1 / W2 fp32 115 / 150 KB; W4's 262 KB in fp16 do not fit an SM's 227 KB)
-        return 2 if cls.layer_bytes(cfg, dtype) <= 160 * 1024 else 1
+    def default_stages(cls, cfg, dtype, copies: int = 1) -> int:
+        """2 (pipeline the layer loop) where `copies` layers' weights fit next to the rest in
+        shared memory, else 1. The single-stream loop keeps about one layer's bytes there (W1 fp16
+        60 KB, W1 / W2 fp32 115 / 150 KB; W4's 262 KB in fp16 do not fit an SM's 227 KB); the
+        tensor-core loop's dot operands pass through shared memory too: two (WaveNetLoopMM)."""
+        return 2 if copies * cls.layer_bytes(cfg, dtype) <= 160 * 1024 else 1
 
     def new_state(self, B: int, initial: float):
         hist = torch.zeros(B, self.hist_rows, self.cfg.residual_channels, device=self.device, dtype=torch.float32)

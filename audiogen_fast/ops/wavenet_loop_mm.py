@@ -170,9 +170,7 @@ class WaveNetLoopMM(WaveNetLoop):
         cfg = self.cfg
         c = self.consts
         if layer_stages is None:
-            # the dots' operands go through shared memory too: two layers' tiles where they fit
-            # (W1 fp16: 2 x 57 KB of 227 KB per SM); W4's layers (262 KB in fp16) one at a time
-            layer_stages = 2 if 2 * self.layer_bytes(cfg, dtype) <= 160 * 1024 else 1
+            layer_stages = self.default_stages(cfg, dtype, copies=2)  # W1 fp16 2; W4 1
         self.mm_consts = dict(R=c["R"], G2=c["G2"], S=c["S"], H=c["H"], OUT=c["OUT"], K=c["K"], CYCLE=c["CYCLE"],
                               NZ=c["NZ"], N_MIX=c["N_MIX"], MODE=c["MODE"],
                               R_P=_p2_16(cfg.residual_channels), G2_P=_p2_16(cfg.gate_channels // 2),

@@ -53,7 +53,7 @@ void WaveNetCPU::run(int B, int Tc, int64_t t0, const CondFrames& cond, float* h
     nthreads = std::max(1, nthreads);
     // The arithmetic is that of nthreads parts (run_group) whichever way the streams are
     // scheduled, so a stream of a batch computes the same bits as that stream run alone.
-    if (schedule == 0) schedule = B >= 2 && split_pays(B, nthreads, wmode) ? 2 : 1;
+    if (schedule == 0) schedule = split_pays(wmode) ? 2 : 1;
     if (schedule == 2 && B >= 2 && nthreads >= 2) {
         // split: each thread runs its own share of the streams in lockstep, every part itself,
         // with no barriers at all
@@ -71,7 +71,7 @@ void WaveNetCPU::run(int B, int Tc, int64_t t0, const CondFrames& cond, float* h
 }
 
 
-// Whether the split schedule beats the team for B >= 2 streams. The team reads each weight once
+// Whether the split schedule beats the team (for B >= 2 streams on 2+ threads; run() checks). The team reads each weight once
 // per step for all streams but pays L + 1 barriers per sample and splits small products; split
 // streams every weight through each thread (twice the L3 traffic on 2 threads) with no barriers.
 // Paired runs on the 2-core Zen 4 (2026-11-30, per-stream samples/s split / team, B = 2..8,
@@ -80,8 +80,7 @@ void WaveNetCPU::run(int B, int Tc, int64_t t0, const CondFrames& cond, float* h
 // W4 (3.2 M) int8 1.2-1.7x, fp16 / bf16 0.7-1.3x, fp32 0.6-0.9x. So split while the weights
 // a thread streams per sample stay under ~4 MB (W4 in bf16 is 6.3 MB): there the step is bound
 // by latency and barriers, beyond it by the weight stream.
-bool WaveNetCPU::split_pays(int B, int nthreads, int wmode) const {
-    if (B < 2 || nthreads < 2) return false;
+bool WaveNetCPU::split_pays(int wmode) const {
     const WaveNetDims& d = d_;
     const double per_layer = static_cast<double>(d.K) * d.R * d.G + static_cast<double>(d.G / 2) * (d.R + d.S);
     const double weights = d.L * per_layer + static_cast<double>(d.S) * d.H + static_cast<double>(d.H) * d.OUT;

@@ -86,7 +86,7 @@ class WaveNetCPU {
     void run_group(int b0, int nb, int Tc, int64_t t0, const CondFrames& cond, float* hist, float* x, const float* noise,
                    const float* teacher, float* out, float* logits, int nthreads, int nparts, int wmode) const;
     static constexpr int kGroup = 64;
-    bool split_pays(int B, int nthreads, int wmode) const;
+    bool split_pays(int wmode) const;
 
     WaveNetDims d_;
     int hist_rows_;
