@@ -107,6 +107,80 @@ def test_a_batch_row_gets_the_conditioning_it_gets_alone(preset, kw, backend):
                 assert torch.equal(t[b], alone[b][k][i][0]), (k, i, b)
 
 
+@pytest.mark.parametrize("preset,backend", [("tiny-wavernn", "cpp"), ("tiny-wavernn", "torch"),
+                                            ("tiny-wavenet", "cpp"), ("tiny-wavenet", "torch")])
+def test_the_conditioning_runs_on_one_torch_thread(preset, backend):
+    """Between two loop calls the Sessions compute a block's conditioning in torch; on more than
+    one torch thread libgomp's workers then spin for milliseconds and take cores from the C++
+    loop (base.one_torch_thread). Every module call of a block runs on one torch thread, and the
+    caller's thread count is back afterwards."""
+    if backend == "cpp" and not agf.backends()["cpp"][0]:
+        pytest.skip("C++ extension not built")
+    model = agf.build(preset, seed=0)
+    cfg = model.config
+    rt = family(cfg.family).runtime
+    seen = []
+    hooks = [m.register_forward_pre_hook(lambda *_: seen.append(torch.get_num_threads())) for m in model.modules()]
+    before = torch.get_num_threads()
+    torch.set_num_threads(2)
+    try:
+        with torch.inference_mode():
+            loop = rt.make_loop(model, backend)
+            loop = loop[0] if isinstance(loop, tuple) else loop
+            sess = rt.Session(model, loop, 1)
+            sess.feed(torch.randn(1, cfg.n_mels, 20) - 2)
+            sess.end() if cfg.family == "wavernn" else setattr(sess, "ended", True)
+            n = 0
+            while sess.next_block() is not None:
+                n += 1
+                assert torch.get_num_threads() == 2
+    finally:
+        torch.set_num_threads(before)
+        for h in hooks:
+            h.remove()
+    assert n > 1 and seen and set(seen) == {1}, (n, seen)
+
+
+def test_one_torch_thread_restores_the_count_and_is_per_thread():
+    import threading
+
+    from audiogen_fast.models.base import one_torch_thread
+    before = torch.get_num_threads()
+    torch.set_num_threads(2)
+    try:
+        with one_torch_thread("cpu"):
+            assert torch.get_num_threads() == 1
+            with one_torch_thread(torch.device("cpu")):
+                assert torch.get_num_threads() == 1
+            assert torch.get_num_threads() == 1   # the inner exit leaves the outer's setting
+        assert torch.get_num_threads() == 2
+        with one_torch_thread("meta"):            # not the CPU: nothing changes
+            assert torch.get_num_threads() == 2
+        with pytest.raises(RuntimeError):
+            with one_torch_thread("cpu"):
+                raise RuntimeError("boom")
+        assert torch.get_num_threads() == 2
+        # another thread inside it leaves this thread's count alone, and gets its own back
+        inside, release, counts = threading.Event(), threading.Event(), []
+
+        def other():
+            torch.set_num_threads(2)
+            with one_torch_thread("cpu"):
+                counts.append(torch.get_num_threads())
+                inside.set()
+                release.wait(10)
+            counts.append(torch.get_num_threads())
+        t = threading.Thread(target=other)
+        t.start()
+        assert inside.wait(10)
+        assert torch.get_num_threads() == 2
+        release.set()
+        t.join()
+        assert counts == [1, 2] and torch.get_num_threads() == 2
+    finally:
+        torch.set_num_threads(before)
+
+
 @pytest.mark.parametrize("config,dtype", [("R2", "bfloat16"), ("R2", "int8"), ("W1", "bfloat16")])
 def test_batched_generate_equals_alone_at_standard_size(config, dtype):
     """The standard configs with the cpp backend's reduced-precision products, where a last-bit

@@ -16,7 +16,7 @@ import torch.nn.functional as F
 
 from ... import noise as noise_mod
 from ...sampling import mulaw_decode, mulaw_encode, mulaw_expand, sample_gaussian, sample_mol, sample_softmax
-from ..base import rowwise
+from ..base import one_torch_thread, rowwise
 from .cond import FrameCond, band
 from .config import WaveNetConfig
 from .reference import WaveNet
@@ -287,7 +287,8 @@ class Session:
         if blk is None:
             return None
         n0, n1, win, off = blk
-        return n0, n1, self._cond(win, off, n1 - n0)
+        with one_torch_thread(self.dev):  # the loop that runs next needs every core (base.one_torch_thread)
+            return n0, n1, self._cond(win, off, n1 - n0)
 
     def _cond(self, win, off: int, n: int):
         """The conditioning of n samples starting `off` samples into the window's upsampling."""

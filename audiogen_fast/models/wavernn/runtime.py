@@ -21,7 +21,7 @@ import torch.nn.functional as F
 
 from ... import noise as noise_mod
 from ...sampling import label_to_float, mulaw_decode, sample_gaussian, sample_mol, sample_softmax
-from ..base import rowwise
+from ..base import one_torch_thread, rowwise
 from .config import WaveRNNConfig
 from .reference import WaveRNN
 
@@ -330,7 +330,8 @@ class Session:
                 x = conv(torch.repeat_interleave(x, s, dim=-1))
             return (x.squeeze(1)[:, :, a0:a0 + n1 - n0].transpose(1, 2).float().contiguous(),
                     aux[:, :, :n1 - n0].transpose(1, 2).float().contiguous())
-        mel_up, aux = rowwise(cond, win)  # each stream's bits as alone (base.rowwise)
+        with one_torch_thread(self.dev):  # the loop that runs next needs every core (base.one_torch_thread)
+            mel_up, aux = rowwise(cond, win)  # each stream's bits as alone (base.rowwise)
         self.d = e
         keep = max(0, self.d + min(0, p - self.c))
         if keep > self.P_lo:
