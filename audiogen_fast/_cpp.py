@@ -122,6 +122,12 @@ def sample_softmax(logits, u, fast: bool = False) -> np.ndarray:
     return out
 
 
+def max_of(x, init: float) -> float:
+    """sampling.h's max_of: max(init, x[0], ...) as a chain of std::max (NaNs in x skipped)."""
+    x = _f32(x, "x", 1)
+    return _ext().max_of(x.ctypes.data, x.shape[0], float(init))
+
+
 def sample_mol(params, u, log_scale_min: float) -> np.ndarray:
     params = _f32(params, "params", 2)
     u = _f32(u, "u", 2)

@@ -303,6 +303,14 @@ PYBIND11_MODULE(_C_cpu, m) {
                          : agf::sample_softmax(lp + i * c, static_cast<int>(c), up[i]);
     }, py::arg("logits"), py::arg("u"), py::arg("out"), py::arg("n"), py::arg("classes"), py::arg("fast") = false);
 
+    // sampling.h's max_of over x [n] fp32 (for tests: the vectorised max the loops use)
+    m.def("max_of", [](std::uintptr_t x, int n, float init) {
+        require(n >= 0, "max_of: need n >= 0");
+        if (n == 0) return init;
+        check_ptr(x, "x");
+        return agf::max_of(ptr<const float>(x), n, init);
+    }, py::arg("x"), py::arg("n"), py::arg("init"));
+
     // params [n, 3*n_mix], u [n, 2], out [n]
     m.def("sample_mol", [](std::uintptr_t params, std::uintptr_t u, std::uintptr_t out, int64_t n, int64_t n_mix,
                            float log_scale_min) {

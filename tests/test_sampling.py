@@ -65,6 +65,28 @@ def test_fast_softmax_sampler_equals_the_double_rule(classes, rng):
     assert np.all(logits[np.arange(N), fast] > -np.inf)
 
 
+def test_max_of_is_the_chain_of_maxima(rng):
+    """The loops' vectorised max (8 running maxima, sampling.h): the softmax shift and the int8
+    hidden layer's quantisation range. Every length through two blocks and a tail, the maximum at
+    every position, NaNs skipped as std::max's chain skips them, init as a floor."""
+    def chain(x, init):
+        m = init
+        for v in x:
+            m = v if m < v else m   # std::max(m, v)
+        return np.float32(m)
+    for n in range(0, 27):
+        for pos in range(n):
+            x = rng.standard_normal(n).astype(np.float32) - 5
+            x[pos] = 3.5
+            assert _cpp.max_of(x, -1e30) == 3.5, (n, pos)
+        x = rng.standard_normal(n).astype(np.float32)
+        assert _cpp.max_of(x, 0.0) == chain(x, np.float32(0.0)), n
+        assert _cpp.max_of(x, 10.0) == 10.0
+    x = rng.standard_normal(40).astype(np.float32)
+    x[[3, 17, 38]] = np.nan
+    assert _cpp.max_of(x, -1e30) == np.nanmax(x) == chain(x, np.float32(-1e30))
+
+
 def test_softmax_sampler_edges():
     logits = torch.tensor([[0.0, -np.inf, 0.0, -np.inf], [5.0, 5.0, 5.0, 5.0], [-1e4, 0.0, -1e4, -1e4]],
                           dtype=torch.float32)

@@ -34,6 +34,20 @@ inline float mulaw_decode(int64_t k, int mu) {
     return static_cast<float>(x);
 }
 
+// max(init, x[0], ..., x[n-1]) as a chain of std::max (a NaN x is skipped), with 8 running maxima
+// so the compiler vectorises it: a max has no rounding, so any order gives the same value. (The
+// one-accumulator loop is a chain of dependent maxss: 3% of W1's multi-stream int8 loop.)
+inline float max_of(const float* x, int n, float init) {
+    float m[8] = {init, init, init, init, init, init, init, init};
+    int k = 0;
+    for (; k + 8 <= n; k += 8)
+        for (int u = 0; u < 8; ++u) m[u] = std::max(m[u], x[k + u]);
+    for (; k < n; ++k) m[0] = std::max(m[0], x[k]);
+    float r = m[0];
+    for (int u = 1; u < 8; ++u) r = std::max(r, m[u]);
+    return r;
+}
+
 // logits: n contiguous floats; u in [0, 1).
 inline int sample_softmax(const float* logits, int n, float u) {
     float m = logits[0];
@@ -71,8 +85,7 @@ constexpr float kSoftmaxMargin = 1e-4f;
 
 inline int sample_softmax_fast(const Kernels& kr, const float* logits, int n, float u) {
     if (n > 1024) return sample_softmax(logits, n, u);
-    float m = logits[0];
-    for (int k = 1; k < n; ++k) m = std::max(m, logits[k]);
+    const float m = max_of(logits + 1, n - 1, logits[0]);
     float e[1024];
     const float s = kr.exp_sum(logits, n, m, e);
     const float target = u * s, margin = kSoftmaxMargin * s;

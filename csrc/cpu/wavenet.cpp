@@ -238,10 +238,11 @@ void WaveNetCPU::run_group(int b0, int nb, int Tc, int64_t t0, const CondFrames&
         // [-1, 1] (tanh x sigmoid) and the hidden layer on its whole row's range, so a part's
         // slice of either quantises as the whole vector does and the audio does not depend on
         // how the channels are split into parts (only the partials' fp32 sums do, as in fp32)
-        int8::Scratch xq;
+        int8::Scratch xq, xkq;  // xkq: a layer's taps
         std::vector<float> h1w, zlo(nb, -1.0f), zhi(nb, 1.0f), hlo(nb, 0.0f), hhi(nb);
         if (q8) {
             xq.reserve(nb, std::max(std::max(KR, S), std::max(maxnj, d.H)));
+            xkq.reserve(nb, KR);
             h1w.resize(static_cast<size_t>(nb) * d.H);
         }
         // Y[nb, N] (rows ldy apart) += X[nb, K] (rows K apart) @ one of a part's matrices: its
@@ -277,6 +278,9 @@ void WaveNetCPU::run_group(int b0, int nb, int Tc, int64_t t0, const CondFrames&
                     if (K == 3) std::memcpy(xi + R, ring + ((t + dl) % M) * R, R * sizeof(float));
                     std::memcpy(xi + (K - 1) * R, h.data() + static_cast<size_t>(i) * R, R * sizeof(float));
                 }
+                // int8: the taps quantised once for all of this thread's parts (each row on its own
+                // range: the same bits whichever part reads them)
+                if (q8) int8::quantize_into(xk.data(), nb, KR, KR, xkq);
                 for (Part& q : mine) {
                     const Pack& p = *q.p;
                     const int nj = q.nj;
@@ -300,7 +304,8 @@ void WaveNetCPU::run_group(int b0, int nb, int Tc, int64_t t0, const CondFrames&
                             kr.axpy_cols(wt, NB, pr, static_cast<int>(LG), p.j0, p.j1, a0);
                             kr.axpy_cols(wt, NB, pr, static_cast<int>(LG), G2 + p.j0, G2 + p.j1, a1);
                         }
-                        prod(p, xk.data(), KR, l * p.layer_floats, l * p.lw_b, 3 * l, 2 * nj, q.acc.data(), 2 * nj);
+                        if (q8) int8::accumulate_quantized(xkq, nb, p.q[3 * l], q.acc.data(), 2 * nj);
+                        else prod(p, xk.data(), KR, l * p.layer_floats, l * p.lw_b, 3 * l, 2 * nj, q.acc.data(), 2 * nj);
                         for (int i = 0; i < nb; ++i) {
                             const float* ai = q.acc.data() + static_cast<size_t>(i) * 2 * nj;
                             kr.gate_tanh_sigmoid(ai, ai + nj, q.z.data() + static_cast<size_t>(i) * nj, nj);
@@ -362,8 +367,8 @@ void WaveNetCPU::run_group(int b0, int nb, int Tc, int64_t t0, const CondFrames&
                 int8::accumulate(y.data(), nb, S, q0.p->q[3 * L], h1w.data(), H, xq);
                 for (int i = 0; i < nb; ++i) {
                     float* hw = h1w.data() + static_cast<size_t>(i) * H;
-                    hhi[i] = 0.0f;
-                    for (int o = 0; o < H; ++o) hw[o] = std::max(hw[o], 0.0f), hhi[i] = std::max(hhi[i], hw[o]);
+                    for (int o = 0; o < H; ++o) hw[o] = std::max(hw[o], 0.0f);
+                    hhi[i] = max_of(hw, H, 0.0f);
                 }
             }
             for (Part& q : mine) {
