@@ -71,9 +71,10 @@ void WaveNetCPU::run(int B, int Tc, int64_t t0, const CondFrames& cond, float* h
 }
 
 
-// Whether the split schedule beats the team (for B >= 2 streams on 2+ threads; run() checks). The team reads each weight once
-// per step for all streams but pays L + 1 barriers per sample and splits small products; split
-// streams every weight through each thread (twice the L3 traffic on 2 threads) with no barriers.
+// Whether the split schedule beats the team (for B >= 2 streams on 2+ threads; run() checks).
+// The team reads each weight once per step for all streams but pays L + 1 barriers per sample
+// and splits small products; split streams every weight through each thread (twice the L3
+// traffic on 2 threads) with no barriers.
 // Paired runs on the 2-core Zen 4 (2026-11-30, per-stream samples/s split / team, B = 2..8,
 // medians of 5-7 rounds): W1 (0.67 M weights) int8 1.6-2.2x, bf16 1.5-2.2x, fp16 1.2-1.9x,
 // fp32 1.1-1.8x; W2 (0.87 M) int8 1.0-2.0x, bf16 1.2-2.0x, fp16 0.9-1.7x, fp32 0.7-1.6x;
@@ -238,19 +239,19 @@ void WaveNetCPU::run_group(int b0, int nb, int Tc, int64_t t0, const CondFrames&
         // [-1, 1] (tanh x sigmoid) and the hidden layer on its whole row's range, so a part's
         // slice of either quantises as the whole vector does and the audio does not depend on
         // how the channels are split into parts (only the partials' fp32 sums do, as in fp32)
-        int8::Scratch xq, xkq;  // xkq: a layer's taps
+        int8::Scratch xq, xkq;  // xkq: a layer's taps; xq: z, the skip sums y, the hidden layer
         std::vector<float> h1w, zlo(nb, -1.0f), zhi(nb, 1.0f), hlo(nb, 0.0f), hhi(nb);
         if (q8) {
-            xq.reserve(nb, std::max(std::max(KR, S), std::max(maxnj, d.H)));
+            xq.reserve(nb, std::max(S, std::max(maxnj, d.H)));
             xkq.reserve(nb, KR);
             h1w.resize(static_cast<size_t>(nb) * d.H);
         }
         // Y[nb, N] (rows ldy apart) += X[nb, K] (rows K apart) @ one of a part's matrices: its
-        // 64-column fp32 / fp16 panels at offset `of`, its bf16 pair panels at word offset `ob`
-        // (X rounded to bf16 first), or its int8 panels q[qi] (X quantised per row first)
-        auto prod = [&](const Pack& p, const float* X, int K_, size_t of, size_t ob, size_t qi, int N, float* Y, int ldy) {
-            if (q8) int8::accumulate(X, nb, K_, p.q[qi], Y, ldy, xq);
-            else if (bf) bf16::accumulate(X, nb, K_, K_, p.w_b.data() + ob, N, Y, ldy, xb.data());
+        // 64-column fp32 / fp16 panels at offset `of` or its bf16 pair panels at word offset `ob`
+        // (X rounded to bf16 first). The int8 products call cpu/int8.h themselves: their inputs
+        // are quantised once per layer (taps), on a fixed range (z) or on the whole row (h1).
+        auto prod = [&](const Pack& p, const float* X, int K_, size_t of, size_t ob, int N, float* Y, int ldy) {
+            if (bf) bf16::accumulate(X, nb, K_, K_, p.w_b.data() + ob, N, Y, ldy, xb.data());
             else gemm_panels_of(kr, X, nb, K_, K_, p.w, p.w_h, of, N, Y, ldy);
         };
         for (int tt = 0; tt < Tc; ++tt) {
@@ -305,7 +306,7 @@ void WaveNetCPU::run_group(int b0, int nb, int Tc, int64_t t0, const CondFrames&
                             kr.axpy_cols(wt, NB, pr, static_cast<int>(LG), G2 + p.j0, G2 + p.j1, a1);
                         }
                         if (q8) int8::accumulate_quantized(xkq, nb, p.q[3 * l], q.acc.data(), 2 * nj);
-                        else prod(p, xk.data(), KR, l * p.layer_floats, l * p.lw_b, 3 * l, 2 * nj, q.acc.data(), 2 * nj);
+                        else prod(p, xk.data(), KR, l * p.layer_floats, l * p.lw_b, 2 * nj, q.acc.data(), 2 * nj);
                         for (int i = 0; i < nb; ++i) {
                             const float* ai = q.acc.data() + static_cast<size_t>(i) * 2 * nj;
                             kr.gate_tanh_sigmoid(ai, ai + nj, q.z.data() + static_cast<size_t>(i) * nj, nj);
@@ -319,8 +320,8 @@ void WaveNetCPU::run_group(int b0, int nb, int Tc, int64_t t0, const CondFrames&
                             int8::accumulate_quantized(xq, nb, p.q[3 * l + 1], slot, RS);
                             int8::accumulate_quantized(xq, nb, p.q[3 * l + 2], q.skip.data(), S);
                         } else {
-                            prod(p, q.z.data(), nj, lo, lob, 3 * l + 1, R, slot, RS);
-                            prod(p, q.z.data(), nj, lo + p.wr_floats, lob + p.wr_b, 3 * l + 2, S, q.skip.data(), S);
+                            prod(p, q.z.data(), nj, lo, lob, R, slot, RS);
+                            prod(p, q.z.data(), nj, lo + p.wr_floats, lob + p.wr_b, S, q.skip.data(), S);
                         }
                     }
                     // the last layer's slot also carries the part's skip sums: one barrier serves both
@@ -382,9 +383,9 @@ void WaveNetCPU::run_group(int b0, int nb, int Tc, int64_t t0, const CondFrames&
                 } else if (nh > 0) {
                     float* h1 = q.h1.data();
                     for (int i = 0; i < nb; ++i) std::memcpy(h1 + static_cast<size_t>(i) * nh, b1_.data() + p.h0, nh * sizeof(float));
-                    prod(p, y.data(), S, p.w1_off, p.w1_b, 3 * static_cast<size_t>(L), nh, h1, nh);
+                    prod(p, y.data(), S, p.w1_off, p.w1_b, nh, h1, nh);
                     for (size_t i = 0; i < static_cast<size_t>(nb) * nh; ++i) h1[i] = std::max(h1[i], 0.0f);
-                    prod(p, h1, nh, p.w2_off, p.w2_b, 3 * static_cast<size_t>(L) + 1, OUT, mylg, OUT);
+                    prod(p, h1, nh, p.w2_off, p.w2_b, OUT, mylg, OUT);
                 }
             }
             bar.wait();  // partial logits published (the slots are rewritten only after this
