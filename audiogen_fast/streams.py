@@ -87,11 +87,7 @@ class MultiStream:
         sess.feed(torch.from_numpy(m)[None])
 
     def end(self, sid: int) -> None:
-        sess = self._get(sid)
-        if self.fam == "wavernn":
-            sess.end()
-        else:
-            sess.ended = True
+        self._get(sid).end()
 
     def close(self, sid: int) -> None:
         self.streams.pop(sid, None)

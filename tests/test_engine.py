@@ -59,6 +59,18 @@ def test_determinism_seeds_batches_noise(preset):
     assert np.array_equal(voc.generate(mel=mels[:1], noise=nz[None])[0], a)
 
 
+def _ended_session(model, backend, mel, speaker=None):
+    """A family's block Session over mel [B, n_mels, frames], all frames fed and ended, so
+    next_block() hands out every block's conditioning."""
+    rt = family(model.config.family).runtime
+    loop = rt.make_loop(model, backend)
+    loop = loop[0] if isinstance(loop, tuple) else loop   # WaveNet's make_loop: (loop, run options)
+    sess = rt.Session(model, loop, mel.shape[0], **({"speaker": speaker} if speaker is not None else {}))
+    sess.feed(mel)
+    sess.end()
+    return sess
+
+
 @pytest.mark.parametrize("preset,kw,backend", [
     ("tiny-wavernn", {}, "torch"),
     ("tiny-wavenet", dict(upsample_mode="convt"), "torch"),               # per-sample conditioning
@@ -76,7 +88,6 @@ def test_a_batch_row_gets_the_conditioning_it_gets_alone(preset, kw, backend):
     with torch.no_grad():
         for prm in model.parameters():  # trained-looking weights, not the initial averaging kernels
             prm.add_(torch.randn(prm.shape, generator=torch.Generator().manual_seed(prm.numel())) * 0.3)
-    rt = family(cfg.family).runtime
     g = torch.Generator().manual_seed(0)
     B = 4
     mel = torch.randn(B, cfg.n_mels, 40, generator=g) - 2
@@ -84,15 +95,7 @@ def test_a_batch_row_gets_the_conditioning_it_gets_alone(preset, kw, backend):
 
     @torch.inference_mode()
     def blocks(rows):
-        if cfg.family == "wavernn":
-            sess = rt.Session(model, rt.make_loop(model, backend), mel[rows].shape[0])
-            sess.feed(mel[rows])
-            sess.end()
-        else:
-            loop = rt.make_loop(model, backend)[0]
-            sess = rt.Session(model, loop, mel[rows].shape[0], speaker=spk[rows] if spk is not None else None)
-            sess.feed(mel[rows])
-            sess.ended = True
+        sess = _ended_session(model, backend, mel[rows], spk[rows] if spk is not None else None)
         out = []
         while (blk := sess.next_block()) is not None:
             out.append([c.dense() if hasattr(c, "dense") else c for c in blk[2:]])
@@ -118,18 +121,13 @@ def test_the_conditioning_runs_on_one_torch_thread(preset, backend):
         pytest.skip("C++ extension not built")
     model = agf.build(preset, seed=0)
     cfg = model.config
-    rt = family(cfg.family).runtime
     seen = []
     hooks = [m.register_forward_pre_hook(lambda *_: seen.append(torch.get_num_threads())) for m in model.modules()]
     before = torch.get_num_threads()
     torch.set_num_threads(2)
     try:
         with torch.inference_mode():
-            loop = rt.make_loop(model, backend)
-            loop = loop[0] if isinstance(loop, tuple) else loop
-            sess = rt.Session(model, loop, 1)
-            sess.feed(torch.randn(1, cfg.n_mels, 20) - 2)
-            sess.end() if cfg.family == "wavernn" else setattr(sess, "ended", True)
+            sess = _ended_session(model, backend, torch.randn(1, cfg.n_mels, 20) - 2)
             n = 0
             while sess.next_block() is not None:
                 n += 1

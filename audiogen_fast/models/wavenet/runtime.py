@@ -263,9 +263,13 @@ class Session:
         self.feed(mel)
         return self._run(end=False)
 
+    def end(self) -> None:
+        """No more frames will come: the last blocks become computable (MultiStream runs them)."""
+        self.ended = True
+
     @torch.inference_mode()
     def finish(self) -> torch.Tensor:
-        self.ended = True
+        self.end()
         out = self._run(end=True)
         if self.progress is not None:
             self.progress.close()
