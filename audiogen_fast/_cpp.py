@@ -43,8 +43,9 @@ def gate(a, b, kind: str = "st", impl: str = "auto") -> np.ndarray:
 
 
 def bf16_kernel() -> str:
-    """The bf16 product the C++ loops use here: "avx512bf16" (vdpbf16ps) or "emulated" (the same
-    bits from plain C++, much slower)."""
+    """The bf16 product the C++ loops use here: "avx512bf16" (vdpbf16ps), "avx2" (AVX2 + FMA) or
+    "emulated" (plain C++, much slower); all three give the same bits. AGF_CPU_KERNELS=avx2 or
+    portable, or AGF_CPU_PRODUCTS=emulated, caps the choice (csrc/cpu/cpu_features.h)."""
     return _ext().bf16_kernel()
 
 
@@ -73,7 +74,8 @@ def bf16_matmul(x, w, bias=None, y=None, impl: str = "auto") -> np.ndarray:
 
 
 def int8_kernel() -> str:
-    """The int8 product the C++ loops use here: "avx512vnni" (vpdpbusd) or "emulated"."""
+    """The int8 product the C++ loops use here: "avx512vnni" (vpdpbusd), "avx2" (vpmaddwd) or
+    "emulated" (plain C++, much slower); the same bits, chosen as bf16_kernel() is."""
     return _ext().int8_kernel()
 
 

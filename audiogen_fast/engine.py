@@ -72,12 +72,12 @@ CPU_DTYPE_MEANING = {"float16": "fp16-stored weights", "bfloat16": "bf16 product
 
 
 def native_cpu_dtypes(family: str) -> list:
-    """The family's reduced-precision cpp dtypes whose products run on native instructions on this
-    CPU (needs the C++ extension). The bf16 / int8 emulations of CPUs without AVX512-BF16 / VNNI
-    give the same bits, slowly: worth running, not worth timing."""
+    """The family's reduced-precision cpp dtypes whose products run on SIMD kernels on this CPU
+    (AVX-512 or AVX2; needs the C++ extension). The plain C++ emulations of the bf16 / int8 products
+    (CPUs with neither) give the same bits, slowly: worth running, not worth timing."""
     from . import _cpp
 
-    native = {"float16": True, "bfloat16": _cpp.bf16_kernel() == "avx512bf16", "int8": _cpp.int8_kernel() == "avx512vnni"}
+    native = {"float16": True, "bfloat16": _cpp.bf16_kernel() != "emulated", "int8": _cpp.int8_kernel() != "emulated"}
     return [dt for dt in CPU_DTYPES[family] if native[dt]]
 
 

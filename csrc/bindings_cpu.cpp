@@ -36,11 +36,18 @@ void check_ptr(std::uintptr_t p, const char* name) {
 }
 
 // the arguments of the test-only product bindings (bf16_gemm, int8_gemm)
+// impl: "native" (the AVX-512 kernel), "avx2", "emulated" or "auto" (what the loops use)
+void check_impl(const std::string& name, const std::string& impl, bool auto_ok, bool native_ok, const char* isa) {
+    require(impl == "native" || impl == "avx2" || impl == "emulated" || (auto_ok && impl == "auto"),
+            name + (auto_ok ? ": impl is native, avx2, emulated or auto" : ": impl is native, avx2 or emulated"));
+    require(impl != "native" || native_ok, name + ": this CPU (or build) has no " + isa);
+    require(impl != "avx2" || agf::avx2_products_available(), name + ": this CPU has no AVX2 + FMA");
+}
+
 void check_product_args(const std::string& name, int rows, int K, int N, const std::string& impl, bool native_ok,
                         const char* isa, std::uintptr_t x, std::uintptr_t w, std::uintptr_t y) {
     require(rows >= 0 && K >= 1 && N >= 1, name + ": need rows >= 0, K >= 1, N >= 1");
-    require(impl == "native" || impl == "emulated" || impl == "auto", name + ": impl is native, emulated or auto");
-    require(impl != "native" || native_ok, name + ": this CPU (or build) has no " + isa);
+    check_impl(name, impl, true, native_ok, isa);
     check_ptr(x, "x"); check_ptr(w, "w"); check_ptr(y, "y");
 }
 
@@ -210,24 +217,26 @@ PYBIND11_MODULE(_C_cpu, m) {
 
     // The bf16 product alone (cpu/bf16.h), for tests: Y [rows, N] = bias + X W (set) or Y += X W,
     // X [rows, K] and W [K, N] fp32 (rounded to bf16 here); impl "native" (AVX512-BF16, if this
-    // CPU has it), "emulated" or "auto" (what the loops use)
+    // CPU has it), "avx2", "emulated" or "auto" (what the loops use)
     m.def("bf16_gemm", [](std::uintptr_t x, int rows, int K, std::uintptr_t w, int N, std::uintptr_t bias, bool set,
                           std::uintptr_t y, const std::string& impl) {
         check_product_args("bf16_gemm", rows, K, N, impl, agf::bf16::native_available(), "AVX512-BF16", x, w, y);
         const int K2 = agf::bf16::pairs(K);
         std::vector<uint32_t> xp(static_cast<size_t>(rows) * K2), wp(agf::bf16::panel_words(K, N));
         const agf::bf16::GemmFn f = impl == "native" ? agf::bf16::gemm_native
+                                    : impl == "avx2" ? agf::bf16::gemm_avx2
                                     : impl == "emulated" ? agf::bf16::gemm_emulated : agf::bf16::gemm();
-        const agf::bf16::PackFn pk = f == agf::bf16::gemm_native ? agf::bf16::pack_rows_native : agf::bf16::pack_rows;
+        const agf::bf16::PackFn pk = f == agf::bf16::gemm_native ? agf::bf16::pack_rows_native
+                                     : f == agf::bf16::gemm_avx2 ? agf::bf16::pack_rows_avx2 : agf::bf16::pack_rows;
         pk(ptr<const float>(x), rows, K, K, xp.data(), K2);
         agf::bf16::pack_panels(ptr<const float>(w), K, N, 0, N, wp.data());
         f(xp.data(), rows, K2, K2, wp.data(), N, bias ? ptr<const float>(bias) : nullptr, set, ptr<float>(y), N);
     });
     m.def("bf16_kernel", []() { return std::string(agf::bf16::gemm_name()); },
-          "the bf16 product the loops use: avx512bf16 or emulated");
+          "the bf16 product the loops use: avx512bf16, avx2 or emulated");
 
     // The int8 product alone (cpu/int8.h), for tests: as bf16_gemm, with W quantised per column
-    // and X per row here; impl "native" (AVX512-VNNI), "emulated" or "auto"
+    // and X per row here; impl "native" (AVX512-VNNI), "avx2", "emulated" or "auto"
     m.def("int8_gemm", [](std::uintptr_t x, int rows, int K, std::uintptr_t w, int N, std::uintptr_t bias, bool set,
                           std::uintptr_t y, const std::string& impl) {
         check_product_args("int8_gemm", rows, K, N, impl, agf::int8::native_available(), "AVX512-VNNI", x, w, y);
@@ -237,9 +246,10 @@ PYBIND11_MODULE(_C_cpu, m) {
         agf::int8::Weights wq;
         agf::int8::pack_weights(ptr<const float>(w), K, N, 0, N, wq);
         const agf::int8::GemmFn f = impl == "native" ? agf::int8::gemm_native
+                                    : impl == "avx2" ? agf::int8::gemm_avx2
                                     : impl == "emulated" ? agf::int8::gemm_emulated : agf::int8::gemm();
         const agf::int8::QuantFn qf = f == agf::int8::gemm_native ? agf::int8::quantize_rows_native
-                                                                   : agf::int8::quantize_rows;
+                                      : f == agf::int8::gemm_avx2 ? agf::int8::quantize_rows_avx2 : agf::int8::quantize_rows;
         qf(ptr<const float>(x), rows, K, K, sc.q.data(), K4, sc.s.data(), sc.zp.data());
         f(sc.q.data(), rows, K4, sc.s.data(), sc.zp.data(), wq, bias ? ptr<const float>(bias) : nullptr, set,
           ptr<float>(y), N);
@@ -248,19 +258,19 @@ PYBIND11_MODULE(_C_cpu, m) {
     m.def("int8_quantize", [](std::uintptr_t x, int rows, int K, std::uintptr_t u, std::uintptr_t s, std::uintptr_t zp,
                               const std::string& impl) {
         require(rows >= 0 && K >= 1, "int8_quantize: need rows >= 0, K >= 1");
-        require(impl == "native" || impl == "emulated", "int8_quantize: impl is native or emulated");
-        require(impl != "native" || agf::int8::native_available(), "int8_quantize: this CPU (or build) has no AVX512-VNNI");
+        check_impl("int8_quantize", impl, false, agf::int8::native_available(), "AVX512-VNNI");
         check_ptr(x, "x"); check_ptr(u, "u"); check_ptr(s, "s"); check_ptr(zp, "zp");
         const int K4 = agf::int8::quads(K);
         std::vector<uint32_t> q(static_cast<size_t>(rows) * K4);
-        (impl == "native" ? agf::int8::quantize_rows_native : agf::int8::quantize_rows)(
+        (impl == "native" ? agf::int8::quantize_rows_native
+         : impl == "avx2" ? agf::int8::quantize_rows_avx2 : agf::int8::quantize_rows)(
             ptr<const float>(x), rows, K, K, q.data(), K4, ptr<float>(s), ptr<int32_t>(zp));
         uint8_t* uo = ptr<uint8_t>(u);
         for (int r = 0; r < rows; ++r)
             for (int k = 0; k < K; ++k) uo[static_cast<size_t>(r) * K + k] = static_cast<uint8_t>(q[static_cast<size_t>(r) * K4 + k / 4] >> (8 * (k % 4)));
     });
     m.def("int8_kernel", []() { return std::string(agf::int8::gemm_name()); },
-          "the int8 product the loops use: avx512vnni or emulated");
+          "the int8 product the loops use: avx512vnni, avx2 or emulated");
 
     m.def("mulaw_encode", [](std::uintptr_t x, std::uintptr_t out, int64_t n, int mu) {
         require(n >= 0, "mulaw_encode: n must be >= 0");

@@ -117,29 +117,38 @@ def round_left_operands(monkeypatch, dtype):
     monkeypatch.setattr(F, "linear", lambda a, w, b=None: linear(a.to(dtype).float(), w, b))
 
 
-def run_python(code: str, kernels: str = "") -> list:
+def run_python(code: str, kernels: str = "", products: str = "") -> list:
     """Run `code` in a fresh interpreter (the C++ kernel choice is made once per process) with
-    AGF_CPU_KERNELS=kernels ("" leaves it unset); -> its stdout split on whitespace."""
+    AGF_CPU_KERNELS=kernels and AGF_CPU_PRODUCTS=products ("" leaves either unset); -> its stdout
+    split on whitespace."""
     import subprocess
     import sys
 
     env = dict(os.environ)
-    env.pop("AGF_CPU_KERNELS", None)
-    if kernels:
-        env["AGF_CPU_KERNELS"] = kernels
+    for name, value in (("AGF_CPU_KERNELS", kernels), ("AGF_CPU_PRODUCTS", products)):
+        env.pop(name, None)
+        if value:
+            env[name] = value
     r = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=300)
     assert r.returncode == 0, r.stderr
     return r.stdout.split()
 
 
 def assert_emulation_gives_the_same(code: str, native_name: str, native: bool):
-    """`code` prints the product kernel in use, then the audio as hex. Run as is and with
-    AGF_CPU_KERNELS=avx2 (which forces the exact emulations of the bf16 / int8 products): the
-    first run uses `native_name` where `native`, the second the emulation, and the audio is equal."""
-    outs = {forced: run_python(code, forced) for forced in ("", "avx2")}
-    assert outs["avx2"][0] == "emulated"
-    assert outs[""][0] == (native_name if native else "emulated")
-    assert outs[""][1] == outs["avx2"][1]
+    """`code` prints the product kernel in use, then the audio as hex. Run as is (the AVX-512 kernel
+    `native_name` where `native`, else the AVX2 one), with AGF_CPU_KERNELS=avx2 (the AVX2 kernels)
+    and with AGF_CPU_PRODUCTS=emulated (the exact C++ emulations of the bf16 / int8 products, the
+    fp32 kernels unchanged): every run gives the same audio, bit for bit."""
+    from audiogen_fast import _cpp
+
+    f = _cpp.cpu_features()
+    avx2 = "avx2" if f["avx2"] and f["fma"] else "emulated"
+    runs = {"best": run_python(code), "avx2": run_python(code, kernels="avx2"),
+            "emulated": run_python(code, products="emulated")}
+    assert runs["best"][0] == (native_name if native else avx2)
+    assert runs["avx2"][0] == avx2
+    assert runs["emulated"][0] == "emulated"
+    assert runs["best"][1] == runs["avx2"][1] == runs["emulated"][1]
 
 
 def assert_error_within_twice(ref, theirs, ours, what: str):

@@ -21,6 +21,10 @@ from audiogen_fast.models.diffwave import runtime as rt  # noqa: E402
 from audiogen_fast.models.diffwave.reference import Schedule  # noqa: E402
 
 NATIVE = _cpp.cpu_features().get("avx512bf16", False)
+AVX2 = _cpp.cpu_features()["avx2"] and _cpp.cpu_features()["fma"]
+# the kernels held to the emulation bit for bit: AVX512-BF16 and AVX2 + FMA, where this CPU has them
+KERNELS = [pytest.param("native", marks=pytest.mark.skipif(not NATIVE, reason="this CPU has no AVX512-BF16")),
+           pytest.param("avx2", marks=pytest.mark.skipif(not AVX2, reason="this CPU has no AVX2 + FMA"))]
 SHAPES = [(1, 1, 1), (5, 7, 3), (6, 64, 128), (7, 13, 37), (13, 80, 128), (48, 65, 64), (11, 3, 200), (2, 130, 17)]
 
 
@@ -50,31 +54,47 @@ def test_emulated_product_is_the_bf16_rule(rows, K, N):
         assert np.abs(_cpp.bf16_matmul(x, w, bias=b, impl="emulated") - exact32).max() > 1e-4
 
 
-@pytest.mark.skipif(not NATIVE, reason="this CPU has no AVX512-BF16")
+@pytest.mark.parametrize("impl", KERNELS)
 @pytest.mark.parametrize("rows,K,N", SHAPES)
-def test_native_equals_emulated_bit_for_bit(rows, K, N):
+def test_kernel_equals_emulated_bit_for_bit(impl, rows, K, N):
     rng = np.random.default_rng(rows + K + N)
     x = rng.standard_normal((rows, K)).astype(np.float32)
     w = (rng.standard_normal((K, N)) * 0.3).astype(np.float32)
     b = rng.standard_normal(N).astype(np.float32)
     y0 = rng.standard_normal((rows, N)).astype(np.float32)
     for kw in (dict(bias=b), dict(), dict(y=y0)):
-        a = _cpp.bf16_matmul(x, w, impl="native", **kw)
+        a = _cpp.bf16_matmul(x, w, impl=impl, **kw)
         e = _cpp.bf16_matmul(x, w, impl="emulated", **kw)
         assert a.tobytes() == e.tobytes(), kw
 
 
-@pytest.mark.skipif(not NATIVE, reason="this CPU has no AVX512-BF16")
-def test_native_flushes_subnormals_like_the_emulation():
+@pytest.mark.parametrize("impl", KERNELS)
+def test_kernel_flushes_subnormals_like_the_emulation(impl):
     """Subnormal inputs, a subnormal starting accumulator, products and sums that land in the
     subnormal range: both flush them to signed zero."""
     tiny = np.float32(np.finfo(np.float32).tiny)
     x = np.array([[1e-39, -3e-39, 2.0 ** -70, -(2.0 ** -70)], [1.0, tiny, 2.0 ** -70, 1.5]], np.float32)
     w = np.array([[1.0, -1.0], [1.0, 2.0], [2.0 ** -70, 2.0 ** -70], [0.0, -1.0]], np.float32)
     for y0 in (np.array([[1e-39, -0.0], [1.5 * tiny, -1.5 * tiny]], np.float32), np.zeros((2, 2), np.float32)):
-        a = _cpp.bf16_matmul(x, w, y=y0, impl="native")
+        a = _cpp.bf16_matmul(x, w, y=y0, impl=impl)
         e = _cpp.bf16_matmul(x, w, y=y0, impl="emulated")
         assert a.tobytes() == e.tobytes()
+    # the same in wide rows (the kernels' vector paths: 16 floats rounded at a time, 4-row tiles,
+    # partial column groups): values around 2^-63 whose products (~2^-126) and sums cross FLT_MIN,
+    # subnormal entries, signed zeros, starting accumulators at +-FLT_MIN
+    rng = np.random.default_rng(7)
+    for rows, K, N in ((6, 40, 21), (5, 33, 16), (1, 16, 9)):
+        x = (rng.standard_normal((rows, K)) * 2.0 ** -63).astype(np.float32)
+        w = (rng.standard_normal((K, N)) * 2.0 ** -63).astype(np.float32)
+        x[rng.random((rows, K)) < 0.2] = np.float32(3e-39)
+        x[rng.random((rows, K)) < 0.1] = -0.0
+        w[rng.random((K, N)) < 0.1] = np.float32(-5e-40)
+        y0 = (rng.choice([-1.0, 1.0], (rows, N)) * tiny * rng.choice([0.5, 1.0, 1.5], (rows, N))).astype(np.float32)
+        for kw in (dict(y=y0), dict(bias=y0[0]), dict()):
+            a = _cpp.bf16_matmul(x, w, impl=impl, **kw)
+            e = _cpp.bf16_matmul(x, w, impl="emulated", **kw)
+            assert a.tobytes() == e.tobytes(), (rows, K, N, list(kw))
+        assert np.count_nonzero(e) > 0 and np.count_nonzero(e == 0) > 0   # both sides of FLT_MIN
 
 
 def test_bad_arguments_are_named():
@@ -134,8 +154,8 @@ def test_diffwave_bf16_standard_size_and_threads():
 
 
 def test_emulated_loop_gives_the_same_audio():
-    """AGF_CPU_KERNELS=avx2 keeps the AVX2 fp32 kernels and forces the emulated bf16 product (in
-    a subprocess: the choice is made once per process): the same audio bit for bit."""
+    """The loop with each bf16 product kernel this CPU has and with the emulation (in subprocesses:
+    the choice is made once per process): the same audio bit for bit."""
     code = ("import torch, numpy as np, audiogen_fast as agf\n"
             "from audiogen_fast import _cpp\n"
             "from audiogen_fast.models.diffwave import runtime as rt\n"

@@ -24,7 +24,12 @@ if not agf.backends()["cpp"][0]:
 from audiogen_fast import _cpp  # noqa: E402
 
 NATIVE = _cpp.cpu_features().get("avx512vnni", False)
-SHAPES = [(1, 1, 1), (5, 7, 3), (6, 64, 128), (7, 13, 37), (13, 80, 128), (1, 512, 100), (11, 3, 200), (2, 130, 17)]
+AVX2 = _cpp.cpu_features()["avx2"] and _cpp.cpu_features()["fma"]
+# the kernels held to the emulation bit for bit: AVX512-VNNI and AVX2 + FMA, where this CPU has them
+KERNELS = [pytest.param("native", marks=pytest.mark.skipif(not NATIVE, reason="this CPU has no AVX512-VNNI")),
+           pytest.param("avx2", marks=pytest.mark.skipif(not AVX2, reason="this CPU has no AVX2 + FMA"))]
+SHAPES = [(1, 1, 1), (5, 7, 3), (6, 64, 128), (7, 13, 37), (13, 80, 128), (1, 512, 100), (11, 3, 200), (2, 130, 17),
+          (4, 24, 8), (3, 17, 9)]
 F32 = np.float32
 
 
@@ -107,20 +112,19 @@ def test_emulated_product_is_the_int8_rule(rows, K, N):
         assert 1e-4 < err < 0.05 * np.abs(exact - b).max()   # quantised, but close
 
 
-@pytest.mark.skipif(not NATIVE, reason="this CPU has no AVX512-VNNI")
+@pytest.mark.parametrize("impl", KERNELS)
 @pytest.mark.parametrize("rows,K,N", SHAPES)
-def test_native_equals_emulated_bit_for_bit(rows, K, N):
+def test_kernel_equals_emulated_bit_for_bit(impl, rows, K, N):
     x, w, b, y0 = _inputs(rows, K, N, rows + K + N)
-    for impl_q in (_cpp.int8_quantize(x, impl="native"),):
-        for a, e in zip(impl_q, _cpp.int8_quantize(x, impl="emulated")):
-            assert a.tobytes() == e.tobytes()
+    for a, e in zip(_cpp.int8_quantize(x, impl=impl), _cpp.int8_quantize(x, impl="emulated")):
+        assert a.tobytes() == e.tobytes()
     for kw in (dict(bias=b), dict(), dict(y=y0)):
-        a = _cpp.int8_matmul(x, w, impl="native", **kw)
+        a = _cpp.int8_matmul(x, w, impl=impl, **kw)
         e = _cpp.int8_matmul(x, w, impl="emulated", **kw)
         assert a.tobytes() == e.tobytes(), kw
 
 
-@pytest.mark.parametrize("impl", ["emulated"] + (["native"] if NATIVE else []))
+@pytest.mark.parametrize("impl", ["emulated"] + KERNELS)
 def test_degenerate_rows(impl):
     """An all-zero row, a range below FLT_MIN (quantised to zeros: the product adds nothing), a
     constant row, one huge value among small ones: finite, and as the rule says."""
@@ -196,8 +200,8 @@ def test_wavernn_int8_within_twice_torch_int8(preset, mode, B, T, over):
 
 
 def test_emulated_wavernn_loop_gives_the_same_audio():
-    """AGF_CPU_KERNELS=avx2 forces the emulated int8 product (in a subprocess: the choice is made
-    once per process): the same sampled audio bit for bit."""
+    """The loop with each int8 product kernel this CPU has and with the emulation (in subprocesses:
+    the choice is made once per process): the same sampled audio bit for bit."""
     code = ("import numpy as np, audiogen_fast as agf\n"
             "from audiogen_fast import _cpp\n"
             "print(_cpp.int8_kernel())\n"

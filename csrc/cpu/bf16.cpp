@@ -37,13 +37,19 @@ bool native_available() {
     return native_compiled() && f.avx512f && f.avx512bf16;
 }
 
-// chosen once per process (as kernels() is): the loops ask for it per call
+// chosen once per process (as kernels() is: the loops ask for it per call): AVX512-BF16, else
+// AVX2, else the emulation, as far as AGF_CPU_KERNELS / AGF_CPU_PRODUCTS allow (cpu_features.h)
 GemmFn gemm() {
-    static const GemmFn chosen = native_available() && !emulated_products_forced() ? gemm_native : gemm_emulated;
+    static const GemmFn chosen = [] {
+        const ProductIsa most = products_allowed();
+        if (most >= ProductIsa::avx512 && native_available()) return gemm_native;
+        if (most >= ProductIsa::avx2 && avx2_products_available()) return gemm_avx2;
+        return gemm_emulated;
+    }();
     return chosen;
 }
-PackFn packer() { return gemm() == gemm_native ? pack_rows_native : pack_rows; }
-const char* gemm_name() { return gemm() == gemm_native ? "avx512bf16" : "emulated"; }
+PackFn packer() { return gemm() == gemm_native ? pack_rows_native : gemm() == gemm_avx2 ? pack_rows_avx2 : pack_rows; }
+const char* gemm_name() { return gemm() == gemm_native ? "avx512bf16" : gemm() == gemm_avx2 ? "avx2" : "emulated"; }
 
 }  // namespace bf16
 }  // namespace agf

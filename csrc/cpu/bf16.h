@@ -85,12 +85,16 @@ void gemm_native(const uint32_t* X, int rows, int64_t ldx, int K2, const uint32_
                  bool set, float* Y, int64_t ldy);
 // pack_rows with AVX512-BF16 conversions (the same bits); call only when native_available()
 void pack_rows_native(const float* X, int rows, int K, int64_t ldx, uint32_t* out, int64_t ldo);
+// AVX2 + FMA versions (products_avx2.cpp, the same bits); call only when avx2_products_available()
+void gemm_avx2(const uint32_t* X, int rows, int64_t ldx, int K2, const uint32_t* Wp, int N, const float* bias,
+               bool set, float* Y, int64_t ldy);
+void pack_rows_avx2(const float* X, int rows, int K, int64_t ldx, uint32_t* out, int64_t ldo);
 bool native_compiled();   // the build's compiler had -mavx512bf16
 bool native_available();  // compiled, and this CPU (and OS) runs AVX512-BF16
-// the native kernel where available, unless AGF_CPU_KERNELS forces another kernel set
-// ("portable" or "avx2"): then the emulation
+// the native kernel where available, else the AVX2 one, else the emulation, as far as
+// AGF_CPU_KERNELS / AGF_CPU_PRODUCTS allow (cpu_features.h)
 GemmFn gemm();
-PackFn packer();  // pack_rows_native with the native gemm, else pack_rows
+PackFn packer();  // the packer of the same instruction set as gemm()
 
 // Y [rows, N] (row stride ldy) += X [rows, K] (row stride ldx, fp32) @ Wp: X rounded into
 // `scratch` (at least rows * pairs(K) words) by packer(), then gemm()
@@ -100,7 +104,7 @@ inline void accumulate(const float* X, int rows, int K, int64_t ldx, const uint3
     packer()(X, rows, K, ldx, scratch, K2);
     gemm()(scratch, rows, K2, K2, Wp, N, nullptr, false, Y, ldy);
 }
-const char* gemm_name();
+const char* gemm_name();  // avx512bf16, avx2 or emulated
 
 }  // namespace bf16
 }  // namespace agf

@@ -31,6 +31,15 @@ bool kernels_forced(const char* name) {
     return env && std::strcmp(env, name) == 0;
 }
 
-bool emulated_products_forced() { return kernels_forced("portable") || kernels_forced("avx2"); }
+ProductIsa products_allowed() {
+    const char* env = std::getenv("AGF_CPU_PRODUCTS");
+    if ((env && std::strcmp(env, "emulated") == 0) || kernels_forced("portable")) return ProductIsa::emulated;
+    return kernels_forced("avx2") ? ProductIsa::avx2 : ProductIsa::avx512;
+}
+
+bool avx2_products_available() {
+    const CpuFeatures& f = cpu_features();
+    return f.avx2 && f.fma;
+}
 
 }  // namespace agf

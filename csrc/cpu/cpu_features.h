@@ -14,9 +14,13 @@ struct CpuFeatures {
 // Detected once, on first use.
 const CpuFeatures& cpu_features();
 
-// AGF_CPU_KERNELS=portable or =avx2 asks for that fp32 kernel set (kernels.h) and for the exact
-// emulations of the bf16 / int8 products (tests compare them with the native kernels this way).
+// AGF_CPU_KERNELS=portable or =avx2 asks for that fp32 kernel set (kernels.h) and caps the bf16 /
+// int8 products likewise (portable: their exact C++ emulations; avx2: their AVX2 kernels, not the
+// AVX-512 ones); AGF_CPU_PRODUCTS=emulated asks for the emulations alone, the fp32 kernels left as
+// they are (tests compare every implementation with the emulations this way).
 bool kernels_forced(const char* name);  // AGF_CPU_KERNELS == name
-bool emulated_products_forced();
+enum class ProductIsa { emulated = 0, avx2 = 1, avx512 = 2 };
+ProductIsa products_allowed();  // the most the environment allows for the bf16 / int8 products
+bool avx2_products_available();  // this CPU runs the AVX2 + FMA product kernels (products_avx2.cpp)
 
 }  // namespace agf

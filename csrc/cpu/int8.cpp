@@ -101,14 +101,25 @@ bool native_available() {
     return native_compiled() && f.avx512f && f.avx512bw && f.avx512vnni;
 }
 
-// chosen once per process (as kernels() is)
+// chosen once per process (as kernels() is): AVX512-VNNI, else AVX2, else the emulation, as far
+// as AGF_CPU_KERNELS / AGF_CPU_PRODUCTS allow (cpu_features.h)
 GemmFn gemm() {
-    static const GemmFn chosen = native_available() && !emulated_products_forced() ? gemm_native : gemm_emulated;
+    static const GemmFn chosen = [] {
+        const ProductIsa most = products_allowed();
+        if (most >= ProductIsa::avx512 && native_available()) return gemm_native;
+        if (most >= ProductIsa::avx2 && avx2_products_available()) return gemm_avx2;
+        return gemm_emulated;
+    }();
     return chosen;
 }
-QuantFn quantizer() { return gemm() == gemm_native ? quantize_rows_native : quantize_rows; }
-RangeQuantFn range_quantizer() { return gemm() == gemm_native ? quantize_rows_in_range_native : quantize_rows_in_range; }
-const char* gemm_name() { return gemm() == gemm_native ? "avx512vnni" : "emulated"; }
+QuantFn quantizer() {
+    return gemm() == gemm_native ? quantize_rows_native : gemm() == gemm_avx2 ? quantize_rows_avx2 : quantize_rows;
+}
+RangeQuantFn range_quantizer() {
+    return gemm() == gemm_native ? quantize_rows_in_range_native
+           : gemm() == gemm_avx2 ? quantize_rows_in_range_avx2 : quantize_rows_in_range;
+}
+const char* gemm_name() { return gemm() == gemm_native ? "avx512vnni" : gemm() == gemm_avx2 ? "avx2" : "emulated"; }
 
 }  // namespace int8
 }  // namespace agf

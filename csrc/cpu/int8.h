@@ -89,16 +89,23 @@ void quantize_rows_native(const float* X, int rows, int K, int64_t ldx, uint32_t
                           int32_t* zp);
 void quantize_rows_in_range_native(const float* X, int rows, int K, int64_t ldx, const float* lo, const float* hi,
                                    uint32_t* out, int64_t ldo, float* s, int32_t* zp);
+// AVX2 + FMA versions (products_avx2.cpp, the same bits); call only when avx2_products_available()
+void gemm_avx2(const uint32_t* X, int rows, int64_t ldx, const float* s, const int32_t* zp, const Weights& W,
+               const float* bias, bool set, float* Y, int64_t ldy);
+void quantize_rows_avx2(const float* X, int rows, int K, int64_t ldx, uint32_t* out, int64_t ldo, float* s,
+                        int32_t* zp);
+void quantize_rows_in_range_avx2(const float* X, int rows, int K, int64_t ldx, const float* lo, const float* hi,
+                                 uint32_t* out, int64_t ldo, float* s, int32_t* zp);
 bool native_compiled();   // the build's compiler had -mavx512vnni
 bool native_available();  // compiled, and this CPU (and OS) runs AVX512-VNNI
-// the native kernel where available, unless AGF_CPU_KERNELS forces another kernel set
-// ("portable" or "avx2"): then the emulation
+// the native kernel where available, else the AVX2 one, else the emulation, as far as
+// AGF_CPU_KERNELS / AGF_CPU_PRODUCTS allow (cpu_features.h)
 GemmFn gemm();
-QuantFn quantizer();  // quantize_rows_native with the native gemm, else quantize_rows
+QuantFn quantizer();  // the quantiser of the same instruction set as gemm()
 using RangeQuantFn = void (*)(const float* X, int rows, int K, int64_t ldx, const float* lo, const float* hi,
                               uint32_t* out, int64_t ldo, float* s, int32_t* zp);
 RangeQuantFn range_quantizer();  // quantize_rows_in_range(_native), the same choice
-const char* gemm_name();
+const char* gemm_name();  // avx512vnni, avx2 or emulated
 
 // per-thread scratch of the loops: quantised rows and their scales / zero points
 struct Scratch {

@@ -135,7 +135,7 @@ void quantize_rows_native(const float* X, int rows, int K, int64_t ldx, uint32_t
             const int left = K - k;
             const __mmask16 m = left >= 16 ? static_cast<__mmask16>(0xffff) : static_cast<__mmask16>((1u << left) - 1);
             const __m512 v = _mm512_maskz_loadu_ps(m, x + k);  // masked lanes read as 0: inside [lo, hi]
-            vlo = _mm512_min_ps(vlo, v), vhi = _mm512_max_ps(vhi, v);
+            vlo = _mm512_min_ps(v, vlo), vhi = _mm512_max_ps(v, vhi);  // a NaN lane of v keeps vlo / vhi, as std::min / max do
         }
         const float lo = _mm512_reduce_min_ps(vlo), hi = _mm512_reduce_max_ps(vhi);
         quantize_rows_in_range_native(x, 1, K, ldx, &lo, &hi, out + r * ldo, ldo, s + r, zp + r);
