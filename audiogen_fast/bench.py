@@ -135,7 +135,23 @@ def device_name(device: str) -> str:
                     break
     except OSError:
         pass
-    return f"{name} ({os.cpu_count()} cpus)"
+    isa = cpu_isa()
+    return f"{name} ({os.cpu_count()} cpus" + (f", {isa})" if isa else ")")
+
+
+def cpu_isa() -> str:
+    """The instruction sets the C++ loops' kernels use here ("" without the extension): the same
+    model name hides CPUs whose reduced-precision products differ several-fold (an AVX2-only
+    EPYC runs bf16 / int8 on AVX2 kernels, a Zen 4 on AVX512-BF16 / VNNI)."""
+    try:
+        from . import _cpp
+
+        ks = {_cpp.kernels_name(), _cpp.bf16_kernel(), _cpp.int8_kernel()}
+    except Exception:
+        return ""
+    if "avx512bf16" in ks or "avx512vnni" in ks:
+        return "AVX-512 " + "+".join(n for k, n in (("avx512bf16", "BF16"), ("avx512vnni", "VNNI")) if k in ks)
+    return "AVX2" if "avx2" in ks else "portable"
 
 
 def git_commit() -> str:

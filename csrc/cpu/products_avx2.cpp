@@ -31,6 +31,10 @@
 #include "cpu/bf16.h"
 #include "cpu/int8.h"
 
+// the register tiles' loops over rows and panels unrolled before GCC decides where the accumulator
+// arrays live (left as loops, the arrays stay on the stack: a load and a store around every FMA)
+#define AGF_UNROLL _Pragma("GCC unroll 16")
+
 namespace agf {
 
 namespace {
@@ -50,31 +54,36 @@ inline void tile(const uint64_t* xw, int K4, const uint32_t* w, const float* s, 
                  const int32_t* cs, const float* bias, bool set, float* Y, int64_t ldy, int ncols) {
     static_assert(MR >= 1 && MR <= 3, "tile: 4 accumulators a row, 16 registers");
     __m256i a[MR][4];
-    for (int b = 0; b < MR; ++b)
-        for (int g = 0; g < 4; ++g) a[b][g] = _mm256_setzero_si256();
+    AGF_UNROLL for (int b = 0; b < MR; ++b)
+        AGF_UNROLL for (int g = 0; g < 4; ++g) a[b][g] = _mm256_setzero_si256();
     for (int j = 0; j < K4; ++j) {
         const __m128i* wj = reinterpret_cast<const __m128i*>(w + static_cast<int64_t>(j) * 16);
         __m256i xb[MR];
-        for (int b = 0; b < MR; ++b) xb[b] = _mm256_set1_epi64x(static_cast<long long>(xw[b * K4 + j]));
-        for (int g = 0; g < 4; ++g) {
+        AGF_UNROLL for (int b = 0; b < MR; ++b) xb[b] = _mm256_set1_epi64x(static_cast<long long>(xw[b * K4 + j]));
+        AGF_UNROLL for (int g = 0; g < 4; ++g) {
             const __m256i wv = _mm256_cvtepi8_epi16(_mm_loadu_si128(wj + g));  // 4 columns x 4 k, s16
-            for (int b = 0; b < MR; ++b) a[b][g] = _mm256_add_epi32(a[b][g], _mm256_madd_epi16(wv, xb[b]));
+            AGF_UNROLL for (int b = 0; b < MR; ++b) a[b][g] = _mm256_add_epi32(a[b][g], _mm256_madd_epi16(wv, xb[b]));
         }
     }
-    for (int b = 0; b < MR; ++b) {
+    AGF_UNROLL for (int b = 0; b < MR; ++b) {
         const __m256 sb = _mm256_set1_ps(s[b]);
         const __m256i nz = _mm256_set1_epi32(-zp[b]);
-        for (int h = 0; h < 2; ++h) {  // columns 8h .. 8h + 7
+        AGF_UNROLL for (int h = 0; h < 2; ++h) {  // columns 8h .. 8h + 7
             const int n = std::min(8, ncols - 8 * h);
             if (n <= 0) break;
             // pair sums: [c0 c1 c4 c5 | c2 c3 c6 c7] -> columns in order
             __m256i acc = _mm256_permute4x64_epi64(_mm256_hadd_epi32(a[b][2 * h], a[b][2 * h + 1]), 0xD8);
             acc = _mm256_add_epi32(acc, _mm256_mullo_epi32(nz, _mm256_loadu_si256(reinterpret_cast<const __m256i*>(cs + 8 * h))));
             const __m256 sc = _mm256_mul_ps(sb, _mm256_loadu_ps(sw + 8 * h));
-            const __m256i m = lanes(n);
             float* y = Y + b * ldy + 8 * h;
-            const __m256 base = set ? (bias ? _mm256_maskload_ps(bias + 8 * h, m) : _mm256_setzero_ps()) : _mm256_maskload_ps(y, m);
-            _mm256_maskstore_ps(y, m, _mm256_fmadd_ps(_mm256_cvtepi32_ps(acc), sc, base));
+            if (n == 8) {
+                const __m256 base = set ? (bias ? _mm256_loadu_ps(bias + 8 * h) : _mm256_setzero_ps()) : _mm256_loadu_ps(y);
+                _mm256_storeu_ps(y, _mm256_fmadd_ps(_mm256_cvtepi32_ps(acc), sc, base));
+            } else {  // the columns past N stay untouched
+                const __m256i m = lanes(n);
+                const __m256 base = set ? (bias ? _mm256_maskload_ps(bias + 8 * h, m) : _mm256_setzero_ps()) : _mm256_maskload_ps(y, m);
+                _mm256_maskstore_ps(y, m, _mm256_fmadd_ps(_mm256_cvtepi32_ps(acc), sc, base));
+            }
         }
     }
 }
@@ -176,50 +185,63 @@ void quantize_rows_avx2(const float* X, int rows, int K, int64_t ldx, uint32_t* 
 namespace bf16 {
 namespace {
 
-// MR rows x one 16-column panel (2 registers a row). xf: the rows' pairs widened, [hi, lo] floats
-// per pair (elements 2j + 1, 2j: the rule's order).
-template <int MR>
-inline void tile(const float* xf, int K2, const uint32_t* w, const float* bias, bool set, float* Y, int64_t ldy,
-                 int ncols) {
-    static_assert(MR >= 1 && MR <= 5, "tile: 2 accumulators a row, 16 registers");
-    const __m256i m0 = lanes(ncols), m1 = lanes(ncols - 8);
-    __m256 a[MR][2];
-    for (int b = 0; b < MR; ++b) {
-        if (set) {
-            a[b][0] = bias ? _mm256_maskload_ps(bias, m0) : _mm256_setzero_ps();
-            a[b][1] = bias ? _mm256_maskload_ps(bias + 8, m1) : _mm256_setzero_ps();
-        } else {
-            a[b][0] = _mm256_maskload_ps(Y + b * ldy, m0);
-            a[b][1] = _mm256_maskload_ps(Y + b * ldy + 8, m1);
-        }
-    }
+// MR rows x NP 16-column panels (ps words apart), 2 registers per row and panel. xf: the rows'
+// pairs widened, each row K2 floats of the pairs' elements 2j + 1 then K2 of their elements 2j
+// (the rule's order). Each accumulator is a chain of dependent FMAs (the rule fixes the order), so
+// the tiles keep 8 of them: 2 FMA pipes x 4 cycles of latency (one row: 4 panels at once).
+// nlast: the columns of the last panel (1..16).
+template <int MR, int NP>
+inline void tile(const float* xf, int K2, const uint32_t* w, int64_t ps, const float* bias, bool set, float* Y,
+                 int64_t ldy, int nlast) {
+    static_assert(MR >= 1 && NP >= 1 && MR * NP <= 4, "tile: 8 accumulators");
+    const __m256i m0 = lanes(nlast), m1 = lanes(nlast - 8);
+    auto full = [&](int q) { return q < NP - 1 || nlast == 16; };
+    auto load = [&](int q, int h, const float* p) {
+        return full(q) ? _mm256_loadu_ps(p) : _mm256_maskload_ps(p, h ? m1 : m0);
+    };
+    __m256 a[MR][NP][2];
+    AGF_UNROLL for (int b = 0; b < MR; ++b)
+        AGF_UNROLL for (int q = 0; q < NP; ++q)
+            AGF_UNROLL for (int h = 0; h < 2; ++h) {
+                const int c = 16 * q + 8 * h;
+                if (set) a[b][q][h] = bias ? load(q, h, bias + c) : _mm256_setzero_ps();
+                else a[b][q][h] = load(q, h, Y + b * ldy + c);
+            }
     const __m256i hi16 = _mm256_set1_epi32(static_cast<int>(0xffff0000u));
     for (int j = 0; j < K2; ++j) {
-        const __m256i* wj = reinterpret_cast<const __m256i*>(w + static_cast<int64_t>(j) * 16);
-        const __m256i w0 = _mm256_loadu_si256(wj), w1 = _mm256_loadu_si256(wj + 1);
-        const __m256 wh0 = _mm256_castsi256_ps(_mm256_and_si256(w0, hi16));   // element 2j + 1
-        const __m256 wh1 = _mm256_castsi256_ps(_mm256_and_si256(w1, hi16));
-        const __m256 wl0 = _mm256_castsi256_ps(_mm256_slli_epi32(w0, 16));    // element 2j
-        const __m256 wl1 = _mm256_castsi256_ps(_mm256_slli_epi32(w1, 16));
-        for (int b = 0; b < MR; ++b) {
-            const __m256 xh = _mm256_broadcast_ss(xf + (static_cast<size_t>(b) * K2 + j) * 2);
-            const __m256 xl = _mm256_broadcast_ss(xf + (static_cast<size_t>(b) * K2 + j) * 2 + 1);
-            a[b][0] = _mm256_fmadd_ps(xl, wl0, _mm256_fmadd_ps(xh, wh0, a[b][0]));
-            a[b][1] = _mm256_fmadd_ps(xl, wl1, _mm256_fmadd_ps(xh, wh1, a[b][1]));
+        // the rows' broadcasts: held across the panels, or (one panel, 4 rows: no registers to
+        // spare) made where they are used
+        auto bx = [&](int b, int lo) { return _mm256_broadcast_ss(xf + static_cast<size_t>(b) * 2 * K2 + lo * K2 + j); };
+        __m256 xh[MR], xl[MR];
+        if constexpr (NP > 1)
+            AGF_UNROLL for (int b = 0; b < MR; ++b) xh[b] = bx(b, 0), xl[b] = bx(b, 1);
+        AGF_UNROLL for (int q = 0; q < NP; ++q) {
+            const __m256i* wj = reinterpret_cast<const __m256i*>(w + q * ps + static_cast<int64_t>(j) * 16);
+            const __m256i w0 = _mm256_loadu_si256(wj), w1 = _mm256_loadu_si256(wj + 1);
+            const __m256 wh0 = _mm256_castsi256_ps(_mm256_and_si256(w0, hi16));   // element 2j + 1
+            const __m256 wh1 = _mm256_castsi256_ps(_mm256_and_si256(w1, hi16));
+            const __m256 wl0 = _mm256_castsi256_ps(_mm256_slli_epi32(w0, 16));    // element 2j
+            const __m256 wl1 = _mm256_castsi256_ps(_mm256_slli_epi32(w1, 16));
+            AGF_UNROLL for (int b = 0; b < MR; ++b) {
+                if constexpr (NP == 1) xh[b] = bx(b, 0), xl[b] = bx(b, 1);
+                a[b][q][0] = _mm256_fmadd_ps(xl[b], wl0, _mm256_fmadd_ps(xh[b], wh0, a[b][q][0]));
+                a[b][q][1] = _mm256_fmadd_ps(xl[b], wl1, _mm256_fmadd_ps(xh[b], wh1, a[b][q][1]));
+            }
         }
     }
-    // the last result's flush (earlier ones were read as zero under DAZ)
+    // the last result's flush (earlier ones were read as zero under DAZ), then the store; the
+    // columns past N stay untouched
     const __m256 sign = _mm256_set1_ps(-0.0f), tiny = _mm256_set1_ps(FLT_MIN);
-    for (int b = 0; b < MR; ++b)
-        for (int h = 0; h < 2; ++h) {
-            const __m256 v = a[b][h];
-            const __m256 sub = _mm256_cmp_ps(_mm256_andnot_ps(sign, v), tiny, _CMP_LT_OQ);
-            a[b][h] = _mm256_blendv_ps(v, _mm256_and_ps(v, sign), sub);
-        }
-    for (int b = 0; b < MR; ++b) {
-        _mm256_maskstore_ps(Y + b * ldy, m0, a[b][0]);
-        _mm256_maskstore_ps(Y + b * ldy + 8, m1, a[b][1]);
-    }
+    AGF_UNROLL for (int b = 0; b < MR; ++b)
+        AGF_UNROLL for (int q = 0; q < NP; ++q)
+            AGF_UNROLL for (int h = 0; h < 2; ++h) {
+                const __m256 v = a[b][q][h];
+                const __m256 sub = _mm256_cmp_ps(_mm256_andnot_ps(sign, v), tiny, _CMP_LT_OQ);
+                float* y = Y + b * ldy + 16 * q + 8 * h;
+                const __m256 o = _mm256_blendv_ps(v, _mm256_and_ps(v, sign), sub);
+                if (full(q)) _mm256_storeu_ps(y, o);
+                else _mm256_maskstore_ps(y, h ? m1 : m0, o);
+            }
 }
 
 // MXCSR's DAZ bit for the lifetime of the object (restored after)
@@ -236,30 +258,51 @@ void gemm_avx2(const uint32_t* X, int rows, int64_t ldx, int K2, const uint32_t*
     if (rows <= 0 || N <= 0) return;
     thread_local std::vector<float> xf;
     if (xf.size() < static_cast<size_t>(rows) * K2 * 2) xf.resize(static_cast<size_t>(rows) * K2 * 2);
-    for (int r = 0; r < rows; ++r) {
+    const __m256i hi16 = _mm256_set1_epi32(static_cast<int>(0xffff0000u));
+    for (int r = 0; r < rows; ++r) {  // each row: its K2 elements 2j + 1, then its K2 elements 2j
         const uint32_t* x = X + r * ldx;
-        float* o = xf.data() + static_cast<size_t>(r) * K2 * 2;
-        for (int j = 0; j < K2; ++j) {
-            o[2 * j] = value(static_cast<uint16_t>(x[j] >> 16));
-            o[2 * j + 1] = value(static_cast<uint16_t>(x[j]));
+        float* oh = xf.data() + static_cast<size_t>(r) * K2 * 2;
+        float* ol = oh + K2;
+        int j = 0;
+        for (; j + 8 <= K2; j += 8) {
+            const __m256i v = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(x + j));
+            _mm256_storeu_si256(reinterpret_cast<__m256i*>(oh + j), _mm256_and_si256(v, hi16));
+            _mm256_storeu_si256(reinterpret_cast<__m256i*>(ol + j), _mm256_slli_epi32(v, 16));
+        }
+        for (; j < K2; ++j) {
+            oh[j] = value(static_cast<uint16_t>(x[j] >> 16));
+            ol[j] = value(static_cast<uint16_t>(x[j]));
         }
     }
     DenormalsAreZero daz;
-    for (int p = 0; p * 16 < N; ++p) {
-        const uint32_t* w = Wp + static_cast<size_t>(p) * K2 * 16;
-        const int nc = std::min(16, N - 16 * p);
-        const float* bp = bias ? bias + 16 * p : nullptr;
-        int r = 0;
-        for (; r + 4 <= rows; r += 4)
-            tile<4>(xf.data() + static_cast<size_t>(r) * K2 * 2, K2, w, bp, set, Y + r * ldy + 16 * p, ldy, nc);
-        const float* xr = xf.data() + static_cast<size_t>(r) * K2 * 2;
-        float* yr = Y + r * ldy + 16 * p;
-        switch (rows - r) {
-            case 3: tile<3>(xr, K2, w, bp, set, yr, ldy, nc); break;
-            case 2: tile<2>(xr, K2, w, bp, set, yr, ldy, nc); break;
-            case 1: tile<1>(xr, K2, w, bp, set, yr, ldy, nc); break;
-            default: break;
+    const int np_all = (N + 15) / 16;
+    const int64_t ps = static_cast<int64_t>(K2) * 16;  // words per panel
+    const size_t xs = static_cast<size_t>(K2) * 2;     // floats per widened row
+    // columns of the last panel of a group of np panels from p
+    auto last = [&](int p, int np) { return N - 16 * (p + np - 1); };
+    int r = 0;
+    if (rows >= 4)  // 4-row tiles, panel by panel (a panel's weights stay in L1 for all the rows)
+        for (int p = 0; p < np_all; ++p) {
+            const float* bp = bias ? bias + 16 * p : nullptr;
+            for (r = 0; r + 4 <= rows; r += 4)
+                tile<4, 1>(xf.data() + r * xs, K2, Wp + p * ps, ps, bp, set, Y + r * ldy + 16 * p, ldy, last(p, 1));
         }
+    const int left = rows - r;
+    const float* xr = xf.data() + r * xs;
+    float* yr = Y + r * ldy;
+    const int group = left == 1 ? 4 : left == 2 ? 2 : 1;  // panels at once: 8 accumulators
+    for (int p = 0; left > 0 && p < np_all; p += group) {
+        const int np = std::min(group, np_all - p), nl = last(p, np);
+        const uint32_t* w = Wp + p * ps;
+        const float* bp = bias ? bias + 16 * p : nullptr;
+        float* y = yr + 16 * p;
+        if (left == 3) tile<3, 1>(xr, K2, w, ps, bp, set, y, ldy, nl);
+        else if (left == 2 && np == 2) tile<2, 2>(xr, K2, w, ps, bp, set, y, ldy, nl);
+        else if (left == 2) tile<2, 1>(xr, K2, w, ps, bp, set, y, ldy, nl);
+        else if (np == 4) tile<1, 4>(xr, K2, w, ps, bp, set, y, ldy, nl);
+        else if (np == 3) tile<1, 3>(xr, K2, w, ps, bp, set, y, ldy, nl);
+        else if (np == 2) tile<1, 2>(xr, K2, w, ps, bp, set, y, ldy, nl);
+        else tile<1, 1>(xr, K2, w, ps, bp, set, y, ldy, nl);
     }
 }
 
