@@ -45,7 +45,7 @@ def gate(a, b, kind: str = "st", impl: str = "auto") -> np.ndarray:
 def bf16_kernel() -> str:
     """The bf16 product the C++ loops use here: "avx512bf16" (vdpbf16ps), "avx2" (AVX2 + FMA) or
     "emulated" (plain C++, much slower); all three give the same bits. AGF_CPU_KERNELS=avx2 or
-    portable, or AGF_CPU_PRODUCTS=emulated, caps the choice (csrc/cpu/cpu_features.h)."""
+    portable, or AGF_CPU_PRODUCTS=avx2 or emulated, caps the choice (csrc/cpu/cpu_features.h)."""
     return _ext().bf16_kernel()
 
 

@@ -17,7 +17,7 @@ import torch
 
 import audiogen_fast as agf
 from conftest import (WAVENET_PRECISION_VARIANTS, assert_emulation_gives_the_same, assert_error_within_twice,
-                      wavenet_teacher_inputs)
+                      run_python, wavenet_teacher_inputs)
 
 if not agf.backends()["cpp"][0]:
     pytest.skip("C++ extension not built", allow_module_level=True)
@@ -140,6 +140,21 @@ def test_degenerate_rows(impl):
     assert np.isfinite(got).all()
     assert np.array_equal(got[:2], y0[:2])
     assert got.tobytes() == rule_matmul(x, w, y0).tobytes()
+
+
+def test_environment_caps_the_product_kernels():
+    """AGF_CPU_KERNELS caps the fp32 kernels and the bf16 / int8 products at its instruction set,
+    AGF_CPU_PRODUCTS the products alone (the best this CPU has, never more)."""
+    code = "from audiogen_fast import _cpp; print(_cpp.kernels_name(), _cpp.bf16_kernel(), _cpp.int8_kernel())"
+    f = _cpp.cpu_features()
+    avx2 = "avx2" if AVX2 else "emulated"
+    fp32 = "avx2" if AVX2 else "portable"
+    best = ["avx512bf16" if f["avx512bf16"] else avx2, "avx512vnni" if NATIVE else avx2]
+    assert run_python(code) == [fp32] + best
+    assert run_python(code, kernels="avx2") == [fp32, avx2, avx2]
+    assert run_python(code, kernels="portable") == ["portable", "emulated", "emulated"]
+    assert run_python(code, products="avx2") == [fp32, avx2, avx2]
+    assert run_python(code, products="emulated") == [fp32, "emulated", "emulated"]
 
 
 def test_bad_arguments_are_named():

@@ -33,8 +33,9 @@ bool kernels_forced(const char* name) {
 
 ProductIsa products_allowed() {
     const char* env = std::getenv("AGF_CPU_PRODUCTS");
-    if ((env && std::strcmp(env, "emulated") == 0) || kernels_forced("portable")) return ProductIsa::emulated;
-    return kernels_forced("avx2") ? ProductIsa::avx2 : ProductIsa::avx512;
+    const bool emulated = env && std::strcmp(env, "emulated") == 0, avx2 = env && std::strcmp(env, "avx2") == 0;
+    if (emulated || kernels_forced("portable")) return ProductIsa::emulated;
+    return avx2 || kernels_forced("avx2") ? ProductIsa::avx2 : ProductIsa::avx512;
 }
 
 bool avx2_products_available() {

@@ -16,8 +16,8 @@ const CpuFeatures& cpu_features();
 
 // AGF_CPU_KERNELS=portable or =avx2 asks for that fp32 kernel set (kernels.h) and caps the bf16 /
 // int8 products likewise (portable: their exact C++ emulations; avx2: their AVX2 kernels, not the
-// AVX-512 ones); AGF_CPU_PRODUCTS=emulated asks for the emulations alone, the fp32 kernels left as
-// they are (tests compare every implementation with the emulations this way).
+// AVX-512 ones); AGF_CPU_PRODUCTS=emulated or =avx2 caps the products alone, the fp32 kernels left
+// as they are (tests compare every implementation with the emulations this way).
 bool kernels_forced(const char* name);  // AGF_CPU_KERNELS == name
 enum class ProductIsa { emulated = 0, avx2 = 1, avx512 = 2 };
 ProductIsa products_allowed();  // the most the environment allows for the bf16 / int8 products
