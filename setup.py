@@ -1,10 +1,12 @@
 """Build script: the C++ CPU extension always, the CUDA extension where CUDA is present.
 
 * ``audiogen_fast._C_cpu``  — csrc/cpu/*.cpp + csrc/bindings_cpu.cpp (pybind11, no libtorch).
-  Files named ``*_avx2.cpp`` are compiled with -mavx2 -mfma, ``*_avx512bf16.cpp`` with
+  Files named ``*_avx2.cpp`` are compiled with -mavx2 -mfma -mf16c, ``*_avx512bf16.cpp`` with
   -mavx512f -mavx512bf16, ``*_avx512vnni.cpp`` with -mavx512f -mavx512bw -mavx512vnni (where the
-  compiler has them), and only called after a run-time CPU
-  check; everything else is portable x86-64 / aarch64 (never -march=native).
+  compiler has them), and only called after a run-time CPU check; everything else is baseline
+  x86-64 (never -march=native). The extension builds for x86-64 only: the AVX2 files include
+  immintrin.h unconditionally (an aarch64 build would need them left out and their entry points
+  stubbed).
 * ``audiogen_fast._C_cuda_emu`` — csrc/cuda_emu_bindings.cpp: the CUDA kernels' source built for
   the CPU on a fiber emulator (tests of the kernels' logic without a GPU).
 * ``audiogen_fast._C_cuda`` — csrc/cuda/*.cu + csrc/bindings_cuda.cpp, built when
