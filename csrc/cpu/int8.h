@@ -68,43 +68,34 @@ inline void row_params(float lo, float hi, float* s, float* inv, int32_t* zp) {
 
 // X [rows, K] fp32 (row stride ldx floats) -> u8 quads [rows, K4] (row stride ldo words), one
 // scale s and zero point zp per row
-using QuantFn = void (*)(const float* X, int rows, int K, int64_t ldx, uint32_t* out, int64_t ldo, float* s,
-                         int32_t* zp);
-void quantize_rows(const float* X, int rows, int K, int64_t ldx, uint32_t* out, int64_t ldo, float* s, int32_t* zp);
+using QuantSig = void(const float* X, int rows, int K, int64_t ldx, uint32_t* out, int64_t ldo, float* s, int32_t* zp);
 // the same rule with each row's range given (lo[r] <= 0 <= hi[r]) instead of read off the row: a
 // part of a row then quantises as the whole row (with its range), or every row on a fixed range
-void quantize_rows_in_range(const float* X, int rows, int K, int64_t ldx, const float* lo, const float* hi,
-                            uint32_t* out, int64_t ldo, float* s, int32_t* zp);
-
+using RangeQuantSig = void(const float* X, int rows, int K, int64_t ldx, const float* lo, const float* hi,
+                           uint32_t* out, int64_t ldo, float* s, int32_t* zp);
 // Y [rows, W.N] (row stride ldy floats): set -> Y = bias + X W (bias null: zeros), else Y += X W.
-// X: quantize_rows' output (K4 = quads(W.K) words per row, ldx apart) with its s and zp.
-using GemmFn = void (*)(const uint32_t* X, int rows, int64_t ldx, const float* s, const int32_t* zp, const Weights& W,
-                        const float* bias, bool set, float* Y, int64_t ldy);
-void gemm_emulated(const uint32_t* X, int rows, int64_t ldx, const float* s, const int32_t* zp, const Weights& W,
-                   const float* bias, bool set, float* Y, int64_t ldy);
-// AVX512-VNNI versions (int8_avx512vnni.cpp); call only when native_available()
-void gemm_native(const uint32_t* X, int rows, int64_t ldx, const float* s, const int32_t* zp, const Weights& W,
-                 const float* bias, bool set, float* Y, int64_t ldy);
-void quantize_rows_native(const float* X, int rows, int K, int64_t ldx, uint32_t* out, int64_t ldo, float* s,
-                          int32_t* zp);
-void quantize_rows_in_range_native(const float* X, int rows, int K, int64_t ldx, const float* lo, const float* hi,
-                                   uint32_t* out, int64_t ldo, float* s, int32_t* zp);
-// AVX2 + FMA versions (products_avx2.cpp, the same bits); call only when avx2_products_available()
-void gemm_avx2(const uint32_t* X, int rows, int64_t ldx, const float* s, const int32_t* zp, const Weights& W,
-               const float* bias, bool set, float* Y, int64_t ldy);
-void quantize_rows_avx2(const float* X, int rows, int K, int64_t ldx, uint32_t* out, int64_t ldo, float* s,
-                        int32_t* zp);
-void quantize_rows_in_range_avx2(const float* X, int rows, int K, int64_t ldx, const float* lo, const float* hi,
-                                 uint32_t* out, int64_t ldo, float* s, int32_t* zp);
+// X: a quantiser's output (K4 = quads(W.K) words per row, ldx apart) with its s and zp.
+using GemmSig = void(const uint32_t* X, int rows, int64_t ldx, const float* s, const int32_t* zp, const Weights& W,
+                     const float* bias, bool set, float* Y, int64_t ldy);
+using QuantFn = QuantSig*;
+using RangeQuantFn = RangeQuantSig*;
+using GemmFn = GemmSig*;
+
+// each in three versions with the same bits: the rule in plain C++ (int8.cpp: the reference of the
+// others and the path on CPUs with neither instruction set), AVX512-VNNI (int8_avx512vnni.cpp; call
+// only when native_available()) and AVX2 + FMA (products_avx2.cpp; call only when
+// avx2_products_available())
+QuantSig quantize_rows, quantize_rows_native, quantize_rows_avx2;
+RangeQuantSig quantize_rows_in_range, quantize_rows_in_range_native, quantize_rows_in_range_avx2;
+GemmSig gemm_emulated, gemm_native, gemm_avx2;
+
 bool native_compiled();   // the build's compiler had -mavx512vnni
 bool native_available();  // compiled, and this CPU (and OS) runs AVX512-VNNI
 // the native kernel where available, else the AVX2 one, else the emulation, as far as
 // AGF_CPU_KERNELS / AGF_CPU_PRODUCTS allow (cpu_features.h)
 GemmFn gemm();
-QuantFn quantizer();  // the quantiser of the same instruction set as gemm()
-using RangeQuantFn = void (*)(const float* X, int rows, int K, int64_t ldx, const float* lo, const float* hi,
-                              uint32_t* out, int64_t ldo, float* s, int32_t* zp);
-RangeQuantFn range_quantizer();  // quantize_rows_in_range(_native), the same choice
+QuantFn quantizer();              // the quantiser of the same instruction set as gemm()
+RangeQuantFn range_quantizer();   // likewise
 const char* gemm_name();  // avx512vnni, avx2 or emulated
 
 // per-thread scratch of the loops: quantised rows and their scales / zero points
