@@ -74,21 +74,19 @@ inline void pack_panels(const float* W, int K, int ld, int c0, int c1, uint32_t*
 
 // Y [rows, N] (row stride ldy floats): set -> Y = bias + X W (bias null: zeros), else Y += X W.
 // Wp: pack_panels of a [K, N] weight (K2 = pairs(K)).
-using PackFn = void (*)(const float* X, int rows, int K, int64_t ldx, uint32_t* out, int64_t ldo);
-using GemmFn = void (*)(const uint32_t* X, int rows, int64_t ldx, int K2, const uint32_t* Wp, int N,
-                        const float* bias, bool set, float* Y, int64_t ldy);
+using PackSig = void(const float* X, int rows, int K, int64_t ldx, uint32_t* out, int64_t ldo);
+using GemmSig = void(const uint32_t* X, int rows, int64_t ldx, int K2, const uint32_t* Wp, int N, const float* bias,
+                     bool set, float* Y, int64_t ldy);
+using PackFn = PackSig*;
+using GemmFn = GemmSig*;
 
-void gemm_emulated(const uint32_t* X, int rows, int64_t ldx, int K2, const uint32_t* Wp, int N, const float* bias,
-                   bool set, float* Y, int64_t ldy);
-// AVX512-BF16 kernel (bf16_avx512bf16.cpp); call only when native_available()
-void gemm_native(const uint32_t* X, int rows, int64_t ldx, int K2, const uint32_t* Wp, int N, const float* bias,
-                 bool set, float* Y, int64_t ldy);
-// pack_rows with AVX512-BF16 conversions (the same bits); call only when native_available()
-void pack_rows_native(const float* X, int rows, int K, int64_t ldx, uint32_t* out, int64_t ldo);
-// AVX2 + FMA versions (products_avx2.cpp, the same bits); call only when avx2_products_available()
-void gemm_avx2(const uint32_t* X, int rows, int64_t ldx, int K2, const uint32_t* Wp, int N, const float* bias,
-               bool set, float* Y, int64_t ldy);
-void pack_rows_avx2(const float* X, int rows, int K, int64_t ldx, uint32_t* out, int64_t ldo);
+// each in versions with the same bits: the rule in plain C++ (pack_rows above, gemm_emulated in
+// bf16.cpp: the reference of the others and the path on CPUs with neither instruction set),
+// AVX512-BF16 (bf16_avx512bf16.cpp; call only when native_available()) and AVX2 + FMA
+// (products_avx2.cpp; call only when avx2_products_available())
+GemmSig gemm_emulated, gemm_native, gemm_avx2;
+PackSig pack_rows_native, pack_rows_avx2;
+
 bool native_compiled();   // the build's compiler had -mavx512bf16
 bool native_available();  // compiled, and this CPU (and OS) runs AVX512-BF16
 // the native kernel where available, else the AVX2 one, else the emulation, as far as
