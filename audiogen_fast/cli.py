@@ -213,10 +213,10 @@ def _compare_backends(voc, mel, args, max_seconds: float = 1.0):
             continue
         runs = [(name, v)]
         if name == "cpp" and voc.device == "cpu":
-            # the cpp backend's reduced-precision options for this family, where they are native
-            from .engine import native_cpu_dtypes
+            # the cpp backend's reduced-precision options for this family, where their products run on SIMD kernels
+            from .engine import fast_cpu_dtypes
 
-            for dt in native_cpu_dtypes(voc.family.name):
+            for dt in fast_cpu_dtypes(voc.family.name):
                 short = {"float16": "fp16", "bfloat16": "bf16", "int8": "int8"}[dt]
                 runs.append((f"cpp/{short}", agf.Vocoder(voc.model, device=voc.device, backend=name, dtype=dt)))
         for label, v in runs:

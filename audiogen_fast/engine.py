@@ -71,14 +71,14 @@ CPU_DTYPES = {"wavenet": ("float16", "bfloat16", "int8"), "wavernn": ("float16",
 CPU_DTYPE_MEANING = {"float16": "fp16-stored weights", "bfloat16": "bf16 products", "int8": "int8 products"}
 
 
-def native_cpu_dtypes(family: str) -> list:
+def fast_cpu_dtypes(family: str) -> list:
     """The family's reduced-precision cpp dtypes whose products run on SIMD kernels on this CPU
     (AVX-512 or AVX2; needs the C++ extension). The plain C++ emulations of the bf16 / int8 products
     (CPUs with neither) give the same bits, slowly: worth running, not worth timing."""
     from . import _cpp
 
-    native = {"float16": True, "bfloat16": _cpp.bf16_kernel() != "emulated", "int8": _cpp.int8_kernel() != "emulated"}
-    return [dt for dt in CPU_DTYPES[family] if native[dt]]
+    fast = {"float16": True, "bfloat16": _cpp.bf16_kernel() != "emulated", "int8": _cpp.int8_kernel() != "emulated"}
+    return [dt for dt in CPU_DTYPES[family] if fast[dt]]
 
 
 class Vocoder:

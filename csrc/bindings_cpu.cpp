@@ -44,6 +44,12 @@ void check_impl(const std::string& name, const std::string& impl, bool auto_ok, 
     require(impl != "avx2" || agf::avx2_products_available(), name + ": this CPU has no AVX2 + FMA");
 }
 
+// the implementation `impl` names (check_impl first): "auto" is the loops' choice
+template <typename Fn>
+Fn by_impl(const std::string& impl, Fn native, Fn avx2, Fn emulated, Fn chosen) {
+    return impl == "native" ? native : impl == "avx2" ? avx2 : impl == "emulated" ? emulated : chosen;
+}
+
 void check_product_args(const std::string& name, int rows, int K, int N, const std::string& impl, bool native_ok,
                         const char* isa, std::uintptr_t x, std::uintptr_t w, std::uintptr_t y) {
     require(rows >= 0 && K >= 1 && N >= 1, name + ": need rows >= 0, K >= 1, N >= 1");
@@ -223,11 +229,9 @@ PYBIND11_MODULE(_C_cpu, m) {
         check_product_args("bf16_gemm", rows, K, N, impl, agf::bf16::native_available(), "AVX512-BF16", x, w, y);
         const int K2 = agf::bf16::pairs(K);
         std::vector<uint32_t> xp(static_cast<size_t>(rows) * K2), wp(agf::bf16::panel_words(K, N));
-        const agf::bf16::GemmFn f = impl == "native" ? agf::bf16::gemm_native
-                                    : impl == "avx2" ? agf::bf16::gemm_avx2
-                                    : impl == "emulated" ? agf::bf16::gemm_emulated : agf::bf16::gemm();
-        const agf::bf16::PackFn pk = f == agf::bf16::gemm_native ? agf::bf16::pack_rows_native
-                                     : f == agf::bf16::gemm_avx2 ? agf::bf16::pack_rows_avx2 : agf::bf16::pack_rows;
+        namespace b = agf::bf16;
+        const b::GemmFn f = by_impl<b::GemmFn>(impl, b::gemm_native, b::gemm_avx2, b::gemm_emulated, b::gemm());
+        const b::PackFn pk = b::packer_for(f);
         pk(ptr<const float>(x), rows, K, K, xp.data(), K2);
         agf::bf16::pack_panels(ptr<const float>(w), K, N, 0, N, wp.data());
         f(xp.data(), rows, K2, K2, wp.data(), N, bias ? ptr<const float>(bias) : nullptr, set, ptr<float>(y), N);
@@ -245,11 +249,9 @@ PYBIND11_MODULE(_C_cpu, m) {
         sc.reserve(rows, K);
         agf::int8::Weights wq;
         agf::int8::pack_weights(ptr<const float>(w), K, N, 0, N, wq);
-        const agf::int8::GemmFn f = impl == "native" ? agf::int8::gemm_native
-                                    : impl == "avx2" ? agf::int8::gemm_avx2
-                                    : impl == "emulated" ? agf::int8::gemm_emulated : agf::int8::gemm();
-        const agf::int8::QuantFn qf = f == agf::int8::gemm_native ? agf::int8::quantize_rows_native
-                                      : f == agf::int8::gemm_avx2 ? agf::int8::quantize_rows_avx2 : agf::int8::quantize_rows;
+        namespace q8 = agf::int8;
+        const q8::GemmFn f = by_impl<q8::GemmFn>(impl, q8::gemm_native, q8::gemm_avx2, q8::gemm_emulated, q8::gemm());
+        const q8::QuantFn qf = q8::quantizer_for(f);
         qf(ptr<const float>(x), rows, K, K, sc.q.data(), K4, sc.s.data(), sc.zp.data());
         f(sc.q.data(), rows, K4, sc.s.data(), sc.zp.data(), wq, bias ? ptr<const float>(bias) : nullptr, set,
           ptr<float>(y), N);
@@ -262,8 +264,8 @@ PYBIND11_MODULE(_C_cpu, m) {
         check_ptr(x, "x"); check_ptr(u, "u"); check_ptr(s, "s"); check_ptr(zp, "zp");
         const int K4 = agf::int8::quads(K);
         std::vector<uint32_t> q(static_cast<size_t>(rows) * K4);
-        (impl == "native" ? agf::int8::quantize_rows_native
-         : impl == "avx2" ? agf::int8::quantize_rows_avx2 : agf::int8::quantize_rows)(
+        namespace q8 = agf::int8;
+        q8::quantizer_for(by_impl<q8::GemmFn>(impl, q8::gemm_native, q8::gemm_avx2, q8::gemm_emulated, nullptr))(
             ptr<const float>(x), rows, K, K, q.data(), K4, ptr<float>(s), ptr<int32_t>(zp));
         uint8_t* uo = ptr<uint8_t>(u);
         for (int r = 0; r < rows; ++r)

@@ -88,10 +88,10 @@ def test_cli_vocode_without_checkpoint_uses_the_default(tmp_path):
         assert all("RTF" in ln for ln in r.stdout.splitlines() if ln.strip().startswith(("torch ", "cpp ")))
         # and the cpp backend's reduced-precision options for the default's family (bf16 / int8
         # where they are native: emulations are not timed)
-        from audiogen_fast.engine import native_cpu_dtypes
+        from audiogen_fast.engine import fast_cpu_dtypes
 
         short = {"float16": "fp16", "bfloat16": "bf16", "int8": "int8"}
-        wanted = [f"cpp/{short[dt]}" for dt in native_cpu_dtypes(DEFAULT_FAMILY)]
+        wanted = [f"cpp/{short[dt]}" for dt in fast_cpu_dtypes(DEFAULT_FAMILY)]
         for label in wanted:
             assert [ln for ln in r.stdout.splitlines() if ln.strip().startswith(label + " ") and "RTF" in ln], r.stdout
     out, out_sr = sf.read(tmp_path / "o.wav")

@@ -48,7 +48,11 @@ GemmFn gemm() {
     }();
     return chosen;
 }
-PackFn packer() { return gemm() == gemm_native ? pack_rows_native : gemm() == gemm_avx2 ? pack_rows_avx2 : pack_rows; }
+PackFn packer_for(GemmFn g) { return g == gemm_native ? pack_rows_native : g == gemm_avx2 ? pack_rows_avx2 : pack_rows; }
+PackFn packer() {
+    static const PackFn chosen = packer_for(gemm());
+    return chosen;
+}
 const char* gemm_name() { return gemm() == gemm_native ? "avx512bf16" : gemm() == gemm_avx2 ? "avx2" : "emulated"; }
 
 }  // namespace bf16

@@ -92,7 +92,8 @@ bool native_available();  // compiled, and this CPU (and OS) runs AVX512-BF16
 // the native kernel where available, else the AVX2 one, else the emulation, as far as
 // AGF_CPU_KERNELS / AGF_CPU_PRODUCTS allow (cpu_features.h)
 GemmFn gemm();
-PackFn packer();  // the packer of the same instruction set as gemm()
+PackFn packer_for(GemmFn g);  // the packer of g's instruction set (the same bits either way)
+PackFn packer();              // packer_for(gemm())
 
 // Y [rows, N] (row stride ldy) += X [rows, K] (row stride ldx, fp32) @ Wp: X rounded into
 // `scratch` (at least rows * pairs(K) words) by packer(), then gemm()

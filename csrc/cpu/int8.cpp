@@ -112,12 +112,20 @@ GemmFn gemm() {
     }();
     return chosen;
 }
+QuantFn quantizer_for(GemmFn g) {
+    return g == gemm_native ? quantize_rows_native : g == gemm_avx2 ? quantize_rows_avx2 : quantize_rows;
+}
+RangeQuantFn range_quantizer_for(GemmFn g) {
+    return g == gemm_native ? quantize_rows_in_range_native
+           : g == gemm_avx2 ? quantize_rows_in_range_avx2 : quantize_rows_in_range;
+}
 QuantFn quantizer() {
-    return gemm() == gemm_native ? quantize_rows_native : gemm() == gemm_avx2 ? quantize_rows_avx2 : quantize_rows;
+    static const QuantFn chosen = quantizer_for(gemm());
+    return chosen;
 }
 RangeQuantFn range_quantizer() {
-    return gemm() == gemm_native ? quantize_rows_in_range_native
-           : gemm() == gemm_avx2 ? quantize_rows_in_range_avx2 : quantize_rows_in_range;
+    static const RangeQuantFn chosen = range_quantizer_for(gemm());
+    return chosen;
 }
 const char* gemm_name() { return gemm() == gemm_native ? "avx512vnni" : gemm() == gemm_avx2 ? "avx2" : "emulated"; }
 

@@ -94,8 +94,10 @@ bool native_available();  // compiled, and this CPU (and OS) runs AVX512-VNNI
 // the native kernel where available, else the AVX2 one, else the emulation, as far as
 // AGF_CPU_KERNELS / AGF_CPU_PRODUCTS allow (cpu_features.h)
 GemmFn gemm();
-QuantFn quantizer();              // the quantiser of the same instruction set as gemm()
-RangeQuantFn range_quantizer();   // likewise
+QuantFn quantizer_for(GemmFn g);             // the quantiser of g's instruction set
+RangeQuantFn range_quantizer_for(GemmFn g);  // likewise
+QuantFn quantizer();                         // quantizer_for(gemm())
+RangeQuantFn range_quantizer();              // range_quantizer_for(gemm())
 const char* gemm_name();  // avx512vnni, avx2 or emulated
 
 // per-thread scratch of the loops: quantised rows and their scales / zero points
