@@ -3,12 +3,15 @@
 * ``audiogen_fast._C_cpu``  — csrc/cpu/*.cpp + csrc/bindings_cpu.cpp (pybind11, no libtorch).
   Files named ``*_avx2.cpp`` are compiled with -mavx2 -mfma -mf16c, ``*_avx512bf16.cpp`` with
   -mavx512f -mavx512bf16, ``*_avx512vnni.cpp`` with -mavx512f -mavx512bw -mavx512vnni (where the
-  compiler has them), and only called after a run-time CPU check; everything else is baseline
-  x86-64 (never -march=native). The extension builds for x86-64 only: the AVX2 files include
-  immintrin.h unconditionally (an aarch64 build would need them left out and their entry points
-  stubbed).
+  compiler has them), and only called after a run-time CPU check; everything else is the target's
+  baseline ISA (never -march=native). On other targets (aarch64: AWS Graviton, Ampere, NVIDIA
+  Grace) the compiler takes none of these flags, those files compile to forwards to the portable
+  kernels and exact emulations, and the rest (plain C++, auto-vectorised for NEON) serves.
+  AUDIOGEN_FAST_X86_SIMD=0 leaves those flags out on x86-64 too: the build a non-x86 target
+  gets (tests/test_portable_build.py runs it, and compiles the sources for aarch64 Linux and macOS).
 * ``audiogen_fast._C_cuda_emu`` — csrc/cuda_emu_bindings.cpp: the CUDA kernels' source built for
-  the CPU on a fiber emulator (tests of the kernels' logic without a GPU).
+  the CPU on a fiber emulator (tests of the kernels' logic without a GPU). Linux only (its fibers
+  are ucontext stacks, deprecated on macOS); the tests that need it skip without it.
 * ``audiogen_fast._C_cuda`` — csrc/cuda/*.cu + csrc/bindings_cuda.cpp, built when
   AUDIOGEN_FAST_CUDA=1, or when it is unset and both nvcc and an NVIDIA GPU are found.
   AUDIOGEN_FAST_CUDA=0 never builds it. cudart is linked statically so the module does not
@@ -84,8 +87,13 @@ class BuildExt(build_ext):
 
     def build_extensions(self):
         compiler = self.compiler
-        bf16_flags = ["-mavx512f", "-mavx512bf16"] if has_flag(compiler, "-mavx512bf16") else []
-        vnni_flags = ["-mavx512f", "-mavx512bw", "-mavx512vnni"] if has_flag(compiler, "-mavx512vnni") else []
+        # each set only where the compiler takes it (none on aarch64: the files then compile their
+        # portable forwards) and AUDIOGEN_FAST_X86_SIMD is not 0
+        simd = os.environ.get("AUDIOGEN_FAST_X86_SIMD", "").strip() != "0"
+        avx2_flags = ["-mavx2", "-mfma", "-mf16c"] if simd and has_flag(compiler, "-mavx2") else []
+        bf16_flags = ["-mavx512f", "-mavx512bf16"] if simd and has_flag(compiler, "-mavx512bf16") else []
+        vnni_flags = (["-mavx512f", "-mavx512bw", "-mavx512vnni"]
+                      if simd and has_flag(compiler, "-mavx512vnni") else [])
         original_compile = compiler._compile
         nvcc = getattr(self, "_nvcc", None)
 
@@ -98,7 +106,7 @@ class BuildExt(build_ext):
                 return
             post = list(extra_postargs)
             if src.endswith("_avx2.cpp"):
-                post += ["-mavx2", "-mfma", "-mf16c"]
+                post += avx2_flags
             if src.endswith("_avx512bf16.cpp"):
                 # without the flags the file compiles to the emulation (csrc/cpu/bf16.h)
                 post += bf16_flags
@@ -130,17 +138,18 @@ ext_modules = [
         extra_compile_args=["-O3", "-fno-math-errno", "-fno-trapping-math", "-fno-wrapv"],
         extra_link_args=["-pthread"],
     ),
+]
+if sys.platform.startswith("linux"):
     # the CUDA persistent kernels compiled for the CPU and run by a fiber emulator
     # (csrc/cuda/cuda_emu.h): tests check the kernels' logic on machines without a GPU
-    Pybind11Extension(
+    ext_modules.append(Pybind11Extension(
         "audiogen_fast._C_cuda_emu",
         ["csrc/cuda_emu_bindings.cpp"],
         include_dirs=["csrc"],
         depends=_HEADERS,
         cxx_std=17,
         extra_compile_args=["-O2", "-Wno-clobbered", "-U_FORTIFY_SOURCE"],
-    ),
-]
+    ))
 
 _nvcc = _want_cuda()
 if _nvcc and not os.path.exists(os.path.join(HERE, "csrc", "bindings_cuda.cpp")):

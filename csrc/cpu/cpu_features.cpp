@@ -2,6 +2,8 @@
 // (*_avx2.cpp with -mavx2 -mfma, ...) and chosen here, never with -march=native at build time.
 #include "cpu/cpu_features.h"
 
+#include "cpu/kernels.h"  // avx2_compiled
+
 #include <cstdlib>
 #include <cstring>
 
@@ -40,7 +42,7 @@ ProductIsa products_allowed() {
 
 bool avx2_products_available() {
     const CpuFeatures& f = cpu_features();
-    return f.avx2 && f.fma;
+    return f.avx2 && f.fma && avx2_compiled();
 }
 
 }  // namespace agf

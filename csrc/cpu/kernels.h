@@ -47,7 +47,8 @@ uint16_t float_to_half(float f);
 float half_to_float(uint16_t h);
 
 const Kernels& portable_kernels();
-const Kernels& avx2_kernels();
+const Kernels& avx2_kernels();  // the portable kernels where avx2_compiled() is false
+bool avx2_compiled();           // this build has the AVX2 kernels (x86-64; kernels_avx2.cpp)
 // The best available on this CPU; AGF_CPU_KERNELS=portable forces the portable path.
 const Kernels& kernels();
 

@@ -1,12 +1,15 @@
 // AVX2 + FMA versions of kernels.h. This file is compiled with -mavx2 -mfma -mf16c and only
-// called after cpu_features() confirmed the instructions exist.
+// called after cpu_features() confirmed the instructions exist. Where the compiler has no such
+// flags (an aarch64 build: setup.py passes them only where the compiler takes them) it compiles
+// to a forward to the portable kernels, and avx2_compiled() says so.
+#include "cpu/kernels.h"
+
+#if defined(__AVX2__) && defined(__FMA__) && defined(__F16C__)
 #include <immintrin.h>
 
 #include <algorithm>
 #include <cmath>
 #include <cstdint>
-
-#include "cpu/kernels.h"
 
 namespace agf {
 namespace {
@@ -380,4 +383,15 @@ const Kernels& avx2_kernels() {
     return k;
 }
 
+bool avx2_compiled() { return true; }
+
 }  // namespace agf
+
+#else  // no AVX2 / FMA / F16C in this build (not x86-64): the portable kernels serve every CPU
+
+namespace agf {
+const Kernels& avx2_kernels() { return portable_kernels(); }
+bool avx2_compiled() { return false; }
+}  // namespace agf
+
+#endif

@@ -163,7 +163,7 @@ const Kernels& kernels() {
     static const Kernels* chosen = [] {
         if (kernels_forced("portable")) return &portable_kernels();
         const auto& f = cpu_features();
-        if (f.avx2 && f.fma) return &avx2_kernels();
+        if (f.avx2 && f.fma && avx2_compiled()) return &avx2_kernels();
         return &portable_kernels();
     }();
     return *chosen;

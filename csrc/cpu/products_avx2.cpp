@@ -19,7 +19,13 @@
 // (denormal inputs read as signed zero) is set for the call, so a subnormal step result is
 // flushed when the next fma reads it, and the last result is flushed explicitly before the
 // store. X rows are widened to fp32 pairs once per call. Compiled with -mavx2 -mfma (setup.py),
-// called only when the CPU has both.
+// called only when the CPU has both and avx2_compiled() (kernels.h) says this build has them: a
+// build whose compiler has no such flags (aarch64) compiles the forwards to the emulations at the
+// end of this file.
+#include "cpu/bf16.h"
+#include "cpu/int8.h"
+
+#if defined(__AVX2__) && defined(__FMA__) && defined(__F16C__)
 #include <immintrin.h>
 
 #include <algorithm>
@@ -27,9 +33,6 @@
 #include <cmath>
 #include <cstring>
 #include <vector>
-
-#include "cpu/bf16.h"
-#include "cpu/int8.h"
 
 // the register tiles' loops over rows and panels unrolled before GCC decides where the accumulator
 // arrays live (left as loops, the arrays stay on the stack: a load and a store around every FMA)
@@ -331,3 +334,33 @@ void pack_rows_avx2(const float* X, int rows, int K, int64_t ldx, uint32_t* out,
 
 }  // namespace bf16
 }  // namespace agf
+
+#else  // no AVX2 / FMA in this build (not x86-64): never called (avx2_products_available() is false)
+
+namespace agf {
+namespace int8 {
+void gemm_avx2(const uint32_t* X, int rows, int64_t ldx, const float* s, const int32_t* zp, const Weights& W,
+               const float* bias, bool set, float* Y, int64_t ldy) {
+    gemm_emulated(X, rows, ldx, s, zp, W, bias, set, Y, ldy);
+}
+void quantize_rows_avx2(const float* X, int rows, int K, int64_t ldx, uint32_t* out, int64_t ldo, float* s,
+                        int32_t* zp) {
+    quantize_rows(X, rows, K, ldx, out, ldo, s, zp);
+}
+void quantize_rows_in_range_avx2(const float* X, int rows, int K, int64_t ldx, const float* lo, const float* hi,
+                                 uint32_t* out, int64_t ldo, float* s, int32_t* zp) {
+    quantize_rows_in_range(X, rows, K, ldx, lo, hi, out, ldo, s, zp);
+}
+}  // namespace int8
+namespace bf16 {
+void gemm_avx2(const uint32_t* X, int rows, int64_t ldx, int K2, const uint32_t* Wp, int N, const float* bias, bool set,
+               float* Y, int64_t ldy) {
+    gemm_emulated(X, rows, ldx, K2, Wp, N, bias, set, Y, ldy);
+}
+void pack_rows_avx2(const float* X, int rows, int K, int64_t ldx, uint32_t* out, int64_t ldo) {
+    pack_rows(X, rows, K, ldx, out, ldo);
+}
+}  // namespace bf16
+}  // namespace agf
+
+#endif
