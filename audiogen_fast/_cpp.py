@@ -42,6 +42,17 @@ def gate(a, b, kind: str = "st", impl: str = "auto") -> np.ndarray:
     return z
 
 
+def fp32_matmul(x, w, kind: str, bias=None, y=None, impl: str = "auto") -> np.ndarray:
+    """One fp32 product of the C++ kernel sets alone (kernels.h), for tests: w [K, N] packed as the
+    loops pack it, then kind "packed" / "panels" (y + x @ w, y zeros if None), "packed_set"
+    (bias + x @ w) or "panels_h" (y + x @ w with w stored as IEEE half); impl "auto" (the loops'
+    choice), "avx2" or "portable"."""
+    args, out, _keep = _matmul_args("fp32_matmul", x, w, bias, y)
+    xp, rows, K, wp, N, bp, _, yp = args
+    _ext().fp32_gemm(xp, rows, K, wp, N, bp, yp, kind, impl)
+    return out
+
+
 def bf16_kernel() -> str:
     """The bf16 product the C++ loops use here: "avx512bf16" (vdpbf16ps), "avx2" (AVX2 + FMA) or
     "emulated" (plain C++, much slower); all three give the same bits. AGF_CPU_KERNELS=avx2 or

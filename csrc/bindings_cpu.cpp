@@ -15,6 +15,7 @@
 #include "cpu/cpu_features.h"
 #include "cpu/diffwave.h"
 #include "cpu/kernels.h"
+#include "cpu/pack.h"
 #include "cpu/sampling.h"
 #include "cpu/team.h"
 #include "cpu/wavenet.h"
@@ -89,6 +90,35 @@ PYBIND11_MODULE(_C_cpu, m) {
         check_ptr(a, "a"); check_ptr(b, "b"); check_ptr(z, "z");
         const agf::Kernels& k = impl == "auto" ? agf::kernels() : impl == "avx2" ? agf::avx2_kernels() : agf::portable_kernels();
         (kind == "st" ? k.gate_sigmoid_tanh : k.gate_tanh_sigmoid)(ptr<const float>(a), ptr<const float>(b), ptr<float>(z), n);
+    });
+
+    // The fp32 products of one kernel set alone, for tests: W [K, N] (row-major) packed here as the
+    // loops pack it, then kind "packed" (16-column panels, Y += X W), "packed_set" (Y = bias + X W;
+    // bias may be null), "panels" (64-column panels, Y += X W) or "panels_h" (the same with W stored
+    // as IEEE half); X [rows, K], Y [rows, N], both row-major
+    m.def("fp32_gemm", [](std::uintptr_t x, int rows, int K, std::uintptr_t w, int N, std::uintptr_t bias,
+                          std::uintptr_t y, const std::string& kind, const std::string& impl) {
+        require(rows >= 1 && K >= 1 && N >= 1, "fp32_gemm: need rows, K, N >= 1");
+        require(kind == "packed" || kind == "packed_set" || kind == "panels" || kind == "panels_h",
+                "fp32_gemm: kind is packed, packed_set, panels or panels_h");
+        require(impl == "auto" || impl == "avx2" || impl == "portable", "fp32_gemm: impl is auto, avx2 or portable");
+        const auto& f = agf::cpu_features();
+        require(impl != "avx2" || (f.avx2 && f.fma), "fp32_gemm: this CPU has no AVX2 + FMA");
+        check_ptr(x, "x"); check_ptr(w, "w"); check_ptr(y, "y");
+        const agf::Kernels& k = impl == "auto" ? agf::kernels() : impl == "avx2" ? agf::avx2_kernels() : agf::portable_kernels();
+        const int width = kind == "packed" || kind == "packed_set" ? agf::kPanel : 64;
+        std::vector<float> wp(agf::panel_floats(K, N, width));
+        agf::pack_panels(ptr<const float>(w), K, N, 0, N, wp.data(), width);
+        const float* X = ptr<const float>(x);
+        float* Y = ptr<float>(y);
+        if (kind == "packed") k.gemm_packed(X, rows, K, K, wp.data(), N, Y, N);
+        else if (kind == "packed_set") k.gemm_packed_set(X, rows, K, K, wp.data(), N, ptr<const float>(bias), Y, N);
+        else if (kind == "panels") k.gemm_panels(X, rows, K, K, wp.data(), N, Y, N);
+        else {
+            std::vector<uint16_t> wh;
+            agf::to_half(wp, wh);
+            k.gemm_panels_h(X, rows, K, K, wh.data(), N, Y, N);
+        }
     });
 
     py::class_<agf::WaveNetCPU>(m, "WaveNetCPU")

@@ -44,7 +44,12 @@ if [[ ! -d $SITE/torch ]]; then
     for w in "$WHL"/*.whl; do unzip -q -o "$w" -d "$SITE"; done   # a wheel is a zip of site-packages
 fi
 
-py() { PYTHONPATH=$SITE qemu-aarch64-static -L "$ROOTFS" "$ROOTFS/usr/bin/python3.11" "$@"; }
+# the aarch64 python as a command; its argv[0] is this wrapper, so sys.executable is too and the
+# tests' subprocesses (sys.executable -c ..., taskset ... sys.executable) come back through qemu
+printf '#!/bin/bash\nexport PYTHONPATH=%s${PYTHONPATH:+:$PYTHONPATH}\nexec qemu-aarch64-static -L %s -0 %s %s "$@"\n' \
+    "$SITE" "$ROOTFS" "$ARM/python" "$ROOTFS/usr/bin/python3.11" > "$ARM/python"
+chmod +x "$ARM/python"
+py() { "$ARM/python" "$@"; }
 
 # the working tree (tracked and untracked files git does not ignore), built there for aarch64:
 # that python's setup.py calls aarch64-linux-gnu-g++ (Debian's sysconfig names it), an x86-64
@@ -59,7 +64,7 @@ file "$SRC"/audiogen_fast/_C_cpu*.so
 cd "$SRC"
 py -c "import platform; from audiogen_fast import _cpp; print(platform.machine(), _cpp.kernels_name(), _cpp.bf16_kernel(), _cpp.int8_kernel())"
 if (( $# == 0 )); then
-    set -- tests/test_cpp_gate.py tests/test_cpp_wavenet.py tests/test_cpp_wavernn.py tests/test_cpp_diffwave.py \
-        tests/test_cpp_bf16.py tests/test_cpp_int8.py
+    set -- tests/test_cpp_gemm.py tests/test_cpp_gate.py tests/test_cpp_diffwave.py tests/test_cpp_wavernn.py \
+        tests/test_cpp_wavenet.py tests/test_cpp_bf16.py tests/test_cpp_int8.py
 fi
 py -m pytest -q -p no:cacheprovider "$@"
