@@ -6,7 +6,7 @@
   compiler has them), and only called after a run-time CPU check; everything else is the target's
   baseline ISA (never -march=native). On other targets (aarch64: AWS Graviton, Ampere, NVIDIA
   Grace) the compiler takes none of these flags, those files compile to forwards to the portable
-  kernels and exact emulations, and the rest (plain C++, auto-vectorised for NEON) serves.
+  kernels and exact emulations: plain C++ (the fp32 products in GCC / Clang vector types, NEON there).
   AUDIOGEN_FAST_X86_SIMD=0 leaves those flags out on x86-64 too: the build a non-x86 target
   gets (tests/test_portable_build.py runs it, and compiles the sources for aarch64 Linux and macOS).
 * ``audiogen_fast._C_cuda_emu`` — csrc/cuda_emu_bindings.cpp: the CUDA kernels' source built for
