@@ -36,19 +36,13 @@ void check_ptr(std::uintptr_t p, const char* name) {
     require(p != 0, std::string(name) + " is a null pointer");
 }
 
-// the AVX2 fp32 kernels run here: the CPU has the instructions and the build the kernels
-bool avx2_kernels_run() {
-    const auto& f = agf::cpu_features();
-    return f.avx2 && f.fma && agf::avx2_compiled();
-}
-
 // the arguments of the test-only product bindings (bf16_gemm, int8_gemm)
 // impl: "native" (the AVX-512 kernel), "avx2", "emulated" or "auto" (what the loops use)
 void check_impl(const std::string& name, const std::string& impl, bool auto_ok, bool native_ok, const char* isa) {
     require(impl == "native" || impl == "avx2" || impl == "emulated" || (auto_ok && impl == "auto"),
             name + (auto_ok ? ": impl is native, avx2, emulated or auto" : ": impl is native, avx2 or emulated"));
     require(impl != "native" || native_ok, name + ": this CPU (or build) has no " + isa);
-    require(impl != "avx2" || agf::avx2_products_available(), name + ": this CPU (or build) has no AVX2 + FMA");
+    require(impl != "avx2" || agf::avx2_available(), name + ": this CPU (or build) has no AVX2 + FMA");
 }
 
 // the implementation `impl` names (check_impl first): "auto" is the loops' choice
@@ -91,7 +85,7 @@ PYBIND11_MODULE(_C_cpu, m) {
         require(n >= 0, "gate: n must be >= 0");
         require(kind == "st" || kind == "ts", "gate: kind is st or ts");
         require(impl == "auto" || impl == "avx2" || impl == "portable", "gate: impl is auto, avx2 or portable");
-        require(impl != "avx2" || avx2_kernels_run(), "gate: this CPU (or build) has no AVX2 + FMA");
+        require(impl != "avx2" || agf::avx2_available(), "gate: this CPU (or build) has no AVX2 + FMA");
         check_ptr(a, "a"); check_ptr(b, "b"); check_ptr(z, "z");
         const agf::Kernels& k = impl == "auto" ? agf::kernels() : impl == "avx2" ? agf::avx2_kernels() : agf::portable_kernels();
         (kind == "st" ? k.gate_sigmoid_tanh : k.gate_tanh_sigmoid)(ptr<const float>(a), ptr<const float>(b), ptr<float>(z), n);
@@ -107,7 +101,7 @@ PYBIND11_MODULE(_C_cpu, m) {
         require(kind == "packed" || kind == "packed_set" || kind == "panels" || kind == "panels_h",
                 "fp32_gemm: kind is packed, packed_set, panels or panels_h");
         require(impl == "auto" || impl == "avx2" || impl == "portable", "fp32_gemm: impl is auto, avx2 or portable");
-        require(impl != "avx2" || avx2_kernels_run(), "fp32_gemm: this CPU (or build) has no AVX2 + FMA");
+        require(impl != "avx2" || agf::avx2_available(), "fp32_gemm: this CPU (or build) has no AVX2 + FMA");
         check_ptr(x, "x"); check_ptr(w, "w"); check_ptr(y, "y");
         const agf::Kernels& k = impl == "auto" ? agf::kernels() : impl == "avx2" ? agf::avx2_kernels() : agf::portable_kernels();
         const int width = kind == "packed" || kind == "packed_set" ? agf::kPanel : 64;

@@ -1,7 +1,7 @@
 """The C++ extension on CPUs other than x86-64 (aarch64: AWS Graviton, Ampere, NVIDIA Grace, Apple
 silicon). There the compiler takes none of setup.py's x86 SIMD flags, so the *_avx2 / *_avx512*
 files compile to forwards to the portable kernels and the exact product emulations, and the rest
-is plain C++ (auto-vectorised for NEON). Two checks that CI (x86-64, no cross toolchain of its
+is plain C++ (the fp32 products in GCC / Clang vector types: NEON there). Two checks that CI (x86-64, no cross toolchain of its
 own) can run:
 
 1. the same build on this machine (AUDIOGEN_FAST_X86_SIMD=0 leaves the flags out): it loads, says

@@ -83,7 +83,7 @@ using GemmFn = GemmSig*;
 // each in versions with the same bits: the rule in plain C++ (pack_rows above, gemm_emulated in
 // bf16.cpp: the reference of the others and the path on CPUs with neither instruction set),
 // AVX512-BF16 (bf16_avx512bf16.cpp; call only when native_available()) and AVX2 + FMA
-// (products_avx2.cpp; call only when avx2_products_available())
+// (products_avx2.cpp; call only when avx2_available())
 GemmSig gemm_emulated, gemm_native, gemm_avx2;
 PackSig pack_rows_native, pack_rows_avx2;
 

@@ -40,7 +40,7 @@ ProductIsa products_allowed() {
     return avx2 || kernels_forced("avx2") ? ProductIsa::avx2 : ProductIsa::avx512;
 }
 
-bool avx2_products_available() {
+bool avx2_available() {
     const CpuFeatures& f = cpu_features();
     return f.avx2 && f.fma && avx2_compiled();
 }

@@ -21,6 +21,8 @@ const CpuFeatures& cpu_features();
 bool kernels_forced(const char* name);  // AGF_CPU_KERNELS == name
 enum class ProductIsa { emulated = 0, avx2 = 1, avx512 = 2 };
 ProductIsa products_allowed();  // the most the environment allows for the bf16 / int8 products
-bool avx2_products_available();  // this CPU runs, and this build has, the AVX2 + FMA product kernels (products_avx2.cpp)
+// this CPU runs, and this build has, the AVX2 + FMA kernels: the fp32 set (kernels_avx2.cpp) and
+// the bf16 / int8 products (products_avx2.cpp)
+bool avx2_available();
 
 }  // namespace agf

@@ -107,7 +107,7 @@ GemmFn gemm() {
     static const GemmFn chosen = [] {
         const ProductIsa most = products_allowed();
         if (most >= ProductIsa::avx512 && native_available()) return gemm_native;
-        if (most >= ProductIsa::avx2 && avx2_products_available()) return gemm_avx2;
+        if (most >= ProductIsa::avx2 && avx2_available()) return gemm_avx2;
         return gemm_emulated;
     }();
     return chosen;

@@ -84,7 +84,7 @@ using GemmFn = GemmSig*;
 // each in three versions with the same bits: the rule in plain C++ (int8.cpp: the reference of the
 // others and the path on CPUs with neither instruction set), AVX512-VNNI (int8_avx512vnni.cpp; call
 // only when native_available()) and AVX2 + FMA (products_avx2.cpp; call only when
-// avx2_products_available())
+// avx2_available())
 QuantSig quantize_rows, quantize_rows_native, quantize_rows_avx2;
 RangeQuantSig quantize_rows_in_range, quantize_rows_in_range_native, quantize_rows_in_range_avx2;
 GemmSig gemm_emulated, gemm_native, gemm_avx2;

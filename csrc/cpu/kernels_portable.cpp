@@ -171,8 +171,7 @@ inline void strip16(const float* X, int ldx, int rows, int K, const WT* w, int64
 
 void gemm_packed(const float* X, int rows, int ldx, int K, const float* Wp, int N, float* Y, int ldy) {
     for (int p = 0; p * 16 < N; ++p)
-        strip16(X, ldx, rows, K, Wp + static_cast<size_t>(p) * K * 16, 16, Y + p * 16, ldy, std::min(16, N - p * 16),
-                static_cast<const float*>(nullptr));
+        strip16(X, ldx, rows, K, Wp + static_cast<size_t>(p) * K * 16, 16, Y + p * 16, ldy, std::min(16, N - p * 16), nullptr);
 }
 
 void gemm_packed_set(const float* X, int rows, int ldx, int K, const float* Wp, int N, const float* bias, float* Y,
@@ -193,8 +192,7 @@ void gemm_panels_t(const float* X, int B, int ldx, int K, const WT* Wp, int N, f
             for (int q = 0; q < w; q += 4 * kMatvecVecs)
                 tile<1, kMatvecVecs>(X, ldx, K, wp + q, 64, yp + q, ldy, std::min(4 * kMatvecVecs, w - q), nullptr);
         } else {
-            for (int q = 0; q < w; q += 16) strip16(X, ldx, B, K, wp + q, 64, yp + q, ldy, std::min(16, w - q),
-                                                    static_cast<const float*>(nullptr));
+            for (int q = 0; q < w; q += 16) strip16(X, ldx, B, K, wp + q, 64, yp + q, ldy, std::min(16, w - q), nullptr);
         }
     }
 }
@@ -243,8 +241,7 @@ const Kernels& portable_kernels() {
 const Kernels& kernels() {
     static const Kernels* chosen = [] {
         if (kernels_forced("portable")) return &portable_kernels();
-        const auto& f = cpu_features();
-        if (f.avx2 && f.fma && avx2_compiled()) return &avx2_kernels();
+        if (avx2_available()) return &avx2_kernels();
         return &portable_kernels();
     }();
     return *chosen;

@@ -335,7 +335,7 @@ void pack_rows_avx2(const float* X, int rows, int K, int64_t ldx, uint32_t* out,
 }  // namespace bf16
 }  // namespace agf
 
-#else  // no AVX2 / FMA in this build (not x86-64): never called (avx2_products_available() is false)
+#else  // no AVX2 / FMA in this build (not x86-64): never called (avx2_available() is false)
 
 namespace agf {
 namespace int8 {
