@@ -444,14 +444,21 @@ class DiffWaveCPU:
         order = ("w_in", "b_in", "wd", "bd", "wo", "bo", "wsp", "bsp", "wout", "bout")
         self._impl = _ext().DiffWaveCPU(C, L, M, self.dilations, [self._w[k].data_ptr() for k in order])
 
-    def run(self, eproj, coef, noise, mel=None, threads: int | None = None, hoist: bool = True,
+    def run(self, eproj, coef, noise, mel=None, threads: int | None = None, hoist: bool | int = True,
             winograd: bool = True, bf16: bool = False):
         """eproj [S, L, C] step biases, coef [3, S] (c1 | c2 | sigma per executed step), noise
-        [S, B, T], mel [B, T, M] (upsampled) -> audio [B, T]. winograd: the dilated conv by
-        Winograd F(2,3) (fewer multiply-adds) or directly. bf16: the layers' products with bf16
-        inputs and fp32 accumulation (csrc/cpu/bf16.h; needs winograd, no hoist)."""
-        if bf16 and (hoist or not winograd):
-            raise ValueError("bf16 products run the Winograd path without hoisting")
+        [S, B, T], mel [B, T, M] (upsampled) -> audio [B, T]. hoist: how many layers (from the
+        first) compute their conditioner projection once per call instead of every step, holding
+        2C floats per sample each (True: all, False: none); the audio is the same bit for bit.
+        winograd: the dilated conv by Winograd F(2,3) (fewer multiply-adds) or directly. bf16:
+        the layers' products with bf16 inputs and fp32 accumulation (csrc/cpu/bf16.h; needs winograd)."""
+        if bf16 and not winograd:
+            raise ValueError("bf16 products run the Winograd path")
+        L = len(self.dilations)
+        if isinstance(hoist, (bool, np.bool_)):
+            hoist = L if hoist else 0
+        if not isinstance(hoist, (int, np.integer)) or hoist < 0:
+            raise ValueError(f"hoist is a bool or a number of layers >= 0 (got {hoist!r})")
         import torch
 
         S, B, T = noise.shape
@@ -465,5 +472,5 @@ class DiffWaveCPU:
             _, pm, nm = _f32c(mel, "mel")
         out = torch.empty(B, T)
         self._impl.run(B, T, S, pe, ne, pc, nc, pn, nn_, pm, nm, out.data_ptr(), out.numel(),
-                       int(threads or num_threads()), bool(hoist), bool(winograd), bool(bf16))
+                       int(threads or num_threads()), min(int(hoist), L), bool(winograd), bool(bf16))
         return out

@@ -229,10 +229,11 @@ PYBIND11_MODULE(_C_cpu, m) {
              }))
         .def("run", [](const agf::DiffWaveCPU& self, int B, int64_t T, int S, std::uintptr_t eproj, int64_t n_eproj,
                        std::uintptr_t coef, int64_t n_coef, std::uintptr_t noise, int64_t n_noise, std::uintptr_t mel,
-                       int64_t n_mel, std::uintptr_t out, int64_t n_out, int nthreads, bool hoist, bool winograd,
+                       int64_t n_mel, std::uintptr_t out, int64_t n_out, int nthreads, int hoist, bool winograd,
                        bool bf16) {
             const auto& d = self.dims();
             require(B >= 1 && T >= 0 && S >= 1, "DiffWaveCPU.run: need B >= 1, T >= 0, S >= 1");
+            require(hoist >= 0, "DiffWaveCPU.run: hoist is a number of layers (>= 0)");
             require(n_eproj == int64_t(S) * d.L * d.C, "DiffWaveCPU.run: eproj must be [S, L, C]");
             require(n_coef == 3 * int64_t(S), "DiffWaveCPU.run: coefficients must be [3, S]");
             require(n_noise == int64_t(S) * B * T, "DiffWaveCPU.run: noise must be [S, B, T]");

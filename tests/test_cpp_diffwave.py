@@ -65,6 +65,51 @@ def test_standard_size_layers():
             assert rel_err(rt.run_cpp(model, sch, noise, mel, threads=2, hoist=hoist, winograd=winograd), ref) <= 1e-5
 
 
+@pytest.mark.parametrize("dtype,winograd", [("float32", True), ("float32", False), ("bfloat16", True)])
+def test_hoisting_changes_no_bits(dtype, winograd):
+    """The conditioner cache holds what a layer computes first anyway, by the same product, so
+    hoisting none, some or all layers gives the same audio bit for bit (which is what lets "auto"
+    choose the layer count from a memory budget). Odd sizes, 2 streams, 2 threads."""
+    model = agf.build("tiny-diffwave", seed=4, residual_channels=13, residual_layers=5, n_mels=7).eval()
+    sch, mel, noise = _inputs(model, 2, 6, seed=2)
+    outs = [rt.run_cpp(model, sch, noise, mel, threads=2, hoist=h, winograd=winograd, dtype=dtype)
+            for h in (False, 1, 3, True, 99)]
+    for o in outs[1:]:
+        assert torch.equal(o, outs[0])
+    ref = rt.run_torch(model, sch, noise, mel)
+    assert rel_err(outs[0], ref) <= (1e-5 if dtype == "float32" else 1e-2)
+
+
+def test_hoist_budget(monkeypatch):
+    """"auto" hoists as many layers as the cache budget holds (2C fp32 values per sample and
+    layer), AGF_DIFFWAVE_CACHE_MB sets the budget, and a bad value is an error naming it."""
+    model = agf.build("tiny-diffwave", seed=0).eval()
+    C, L = model.config.residual_channels, model.config.residual_layers
+    per_layer = 2 * 1000 * 2 * C * 4  # B = 2, T = 1000
+    assert rt.hoist_layers(model, 2, 1000, budget=0) == 0
+    assert rt.hoist_layers(model, 2, 1000, budget=per_layer - 1) == 0
+    assert rt.hoist_layers(model, 2, 1000, budget=2 * per_layer + 5) == min(2, L)
+    assert rt.hoist_layers(model, 2, 1000, budget=10**12) == L
+    monkeypatch.delenv("AGF_DIFFWAVE_CACHE_MB", raising=False)
+    assert rt.cache_budget_bytes() == rt.CACHE_MB_DEFAULT << 20
+    monkeypatch.setenv("AGF_DIFFWAVE_CACHE_MB", "0")
+    assert rt.cache_budget_bytes() == 0 and rt.hoist_layers(model, 2, 1000) == 0
+    monkeypatch.setenv("AGF_DIFFWAVE_CACHE_MB", "1.5")
+    assert rt.cache_budget_bytes() == 3 << 19
+    for bad in ("-1", "lots", "nan", "inf"):
+        monkeypatch.setenv("AGF_DIFFWAVE_CACHE_MB", bad)
+        with pytest.raises(ValueError, match="AGF_DIFFWAVE_CACHE_MB"):
+            rt.cache_budget_bytes()
+    # an unconditional model has nothing to hoist
+    monkeypatch.delenv("AGF_DIFFWAVE_CACHE_MB")
+    assert rt.hoist_layers(agf.build("tiny-diffwave", conditional=False), 1, 1000) == 0
+    # the loop's own argument checks
+    sch, mel, noise = _inputs(model, 1, 2, seed=0)
+    for bad in ("some", -1, 2.5):
+        with pytest.raises(ValueError, match="hoist"):
+            rt.run_cpp(model, sch, noise, mel, hoist=bad)
+
+
 def test_portable_kernels_match():
     """The portable C++ path (no AVX2) gives the same audio (forced in a subprocess: the kernel
     choice is made once per process)."""

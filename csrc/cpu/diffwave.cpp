@@ -6,6 +6,7 @@
 #include <stdexcept>
 
 #include "cpu/bf16.h"
+#include "cpu/bigbuf.h"
 #include "cpu/kernels.h"
 #include "cpu/pack.h"
 #include "cpu/team.h"
@@ -112,6 +113,17 @@ DiffWaveCPU::DiffWaveCPU(const DiffWaveDims& d, const int* dil, const float* w_i
 // output channel). Pair bases are the t with floor(t / d) even; a block holds kPair of them
 // (their partners make the other half of its 2 * kPair output rows). This thread takes blocks
 // [q0, q1) of the B * blocks-per-row list.
+namespace {
+// Z rows r < n: the hoisted bias + conditioner rows of times tr[r] of stream b (cache: one
+// layer's [B, T, 2C]; a partner time past the end reads the last row, computed and dropped)
+void gather_cache(const float* cache, int b, int64_t T, int C2, const int64_t* tr, int n, float* Z) {
+    for (int r = 0; r < n; ++r) {
+        const int64_t t = std::min<int64_t>(tr[r], T - 1);
+        std::memcpy(Z + static_cast<size_t>(r) * C2, cache + (static_cast<size_t>(b) * T + t) * C2, C2 * sizeof(float));
+    }
+}
+}  // namespace
+
 void DiffWaveCPU::layer_winograd(int l, int d, int B, int64_t T, const float* e, const float* xin, float* xout,
                                  float* skip, const float* cache, const float* mel, const uint32_t* melb, int tid,
                                  int nt, Scratch& s, bool bf16) const {
@@ -182,7 +194,11 @@ void DiffWaveCPU::layer_winograd(int l, int d, int B, int64_t T, const float* e,
             if (C % 2 == 0) pk(A, 1, n * C4, 0, Ab, 0);
             else
                 for (int j = 0; j < 4; ++j) pk(A + j * C, n, C, C4, Ab + j * Kc, 4 * Kc);
-            if (M > 0) {
+            if (cache) {  // bias + conditioner of this layer, hoisted (computed once per call)
+                gather_cache(cache, b, T, C2, tr, 2 * n, Z);
+                gb(Ab, n, 4 * Kc, Kc, wgb, C2, nullptr, false, Z, C2);                                            // U1 G1
+                gb(Ab + 3 * Kc, n, 4 * Kc, Kc, wgb + 3 * pb, C2, nullptr, false, Z + static_cast<size_t>(n) * C2, C2);  // -U4 g2
+            } else if (M > 0) {
                 // the mel rows were rounded once per call (melb, [B, T, Km] words): gathered here
                 for (int r = 0; r < 2 * n; ++r) {
                     const int64_t t = std::min<int64_t>(tr[r], T - 1);
@@ -207,10 +223,7 @@ void DiffWaveCPU::layer_winograd(int l, int d, int B, int64_t T, const float* e,
             kr.gemm_packed(A, n, C4, C, wg, C2, Z, C2);
             kr.gemm_packed(A + 3 * C, n, C4, C, wg + 3 * po, C2, Z + static_cast<size_t>(n) * C2, C2);
         } else if (cache) {
-            for (int r = 0; r < 2 * n; ++r) {
-                const int64_t t = std::min<int64_t>(tr[r], T - 1);
-                std::memcpy(Z + static_cast<size_t>(r) * C2, cache + ((static_cast<size_t>(l) * B + b) * T + t) * C2, C2 * sizeof(float));
-            }
+            gather_cache(cache, b, T, C2, tr, 2 * n, Z);
             kr.gemm_packed(A, n, C4, C, wg, C2, Z, C2);
             kr.gemm_packed(A + 3 * C, n, C4, C, wg + 3 * po, C2, Z + static_cast<size_t>(n) * C2, C2);
         } else {
@@ -257,21 +270,22 @@ void DiffWaveCPU::layer_winograd(int l, int d, int B, int64_t T, const float* e,
 
 void DiffWaveCPU::run(int B, int64_t T, int S, const float* eproj, const float* c1, const float* c2,
                       const float* sigma, const float* noise, const float* mel, float* out, int nthreads,
-                      bool hoist, bool winograd, bool bf16) const {
+                      int hoist, bool winograd, bool bf16) const {
     if (B < 1 || T < 0 || S < 1) throw std::invalid_argument("DiffWaveCPU.run: bad sizes");
-    if (bf16 && (hoist || !winograd))
-        throw std::invalid_argument("DiffWaveCPU.run: bf16 products run the Winograd path without hoisting");
+    if (bf16 && !winograd) throw std::invalid_argument("DiffWaveCPU.run: bf16 products run the Winograd path");
     if (d_.M > 0 && mel == nullptr) throw std::invalid_argument("DiffWaveCPU.run: this model needs a mel");
     if (T == 0) return;
     const int C = d_.C, L = d_.L, M = d_.M, C2 = 2 * C, K = 3 * C;
-    hoist = hoist && M > 0;
+    // layers 0 .. Lh-1 read their conditioner projections from the cache
+    const int Lh = M > 0 ? std::max(0, std::min(hoist, L)) : 0;
     const size_t pt = panel_floats(K, C2), pc = panel_floats(M, C2), po = panel_floats(C, C2);
     const int64_t nblk_t = (T + kBlock - 1) / kBlock, nblk = nblk_t * B;
     const int nt = static_cast<int>(std::max<int64_t>(1, std::min<int64_t>(nthreads, nblk)));
     const Kernels& kr = kernels();
     const size_t BTC = static_cast<size_t>(B) * T * C;
-    std::vector<float> xa(BTC), xb(BTC), skip(BTC);  // [B, T, C]: layer input / output, skip sum
-    std::vector<float> cache(hoist ? static_cast<size_t>(L) * B * T * C2 : 0);  // [L, B, T, 2C]
+    // every row of these is written before it is read (bigbuf.h: why not std::vector)
+    BigBuffer<float> xa(BTC), xb(BTC), skip(BTC);  // [B, T, C]: layer input / output, skip sum
+    BigBuffer<float> cache(static_cast<size_t>(Lh) * B * T * C2);  // [Lh, B, T, 2C]
     std::vector<float> audio(noise, noise + static_cast<size_t>(B) * T);        // x_T
     // bf16: the mel rows rounded to bf16 pairs once per call ([B, T, Km] words; every layer and
     // step reads the same rows)
@@ -295,16 +309,21 @@ void DiffWaveCPU::run(int B, int64_t T, int S, const float* eproj, const float* 
             if (r1 > r0) bf16::packer()(mel + r0 * M, static_cast<int>(r1 - r0), M, M, melb.data() + r0 * Km, Km);
             bar.wait();
         }
-        if (hoist) {  // conditioner projections of every layer, once per utterance
-            for (int l = 0; l < L; ++l) {
-                const float* wc = wc_.data() + l * pc;
-                for (int64_t blk = blk0; blk < blk1; ++blk) {
-                    int b, n; int64_t t0;
-                    rows(blk, &b, &t0, &n);
-                    float* zc = cache.data() + ((static_cast<size_t>(l) * B + b) * T + t0) * C2;
-                    kr.gemm_packed_set(mel + (static_cast<size_t>(b) * T + t0) * M, n, M, M, wc, C2,
-                                       bd_.data() + static_cast<size_t>(l) * C2, zc, C2);
-                }
+        // the hoisted layers' conditioner projections, once per utterance, by the product the
+        // layer would run per step (fp32 or bf16; a row's result does not depend on the rows
+        // around it): the same bits as computing them every step
+        for (int l = 0; l < Lh; ++l) {
+            for (int64_t blk = blk0; blk < blk1; ++blk) {
+                int b, n; int64_t t0;
+                rows(blk, &b, &t0, &n);
+                const size_t row = static_cast<size_t>(b) * T + t0;
+                float* zc = cache.data() + (static_cast<size_t>(l) * B * T + row) * C2;
+                const float* bl = bd_.data() + static_cast<size_t>(l) * C2;
+                if (bf16)
+                    bf16::gemm()(melb.data() + row * Km, n, Km, Km, wcb_.data() + l * bf16::panel_words(M, C2), C2, bl,
+                                 true, zc, C2);
+                else
+                    kr.gemm_packed_set(mel + row * M, n, M, M, wc_.data() + l * pc, C2, bl, zc, C2);
             }
         }
         for (int i = 0; i < S; ++i) {
@@ -325,7 +344,8 @@ void DiffWaveCPU::run(int B, int64_t T, int S, const float* eproj, const float* 
                 const int d = dil_[l];
                 const float* e = eproj + (static_cast<size_t>(i) * L + l) * C;
                 if (winograd) {
-                    layer_winograd(l, d, B, T, e, xin, xout, skip.data(), hoist ? cache.data() : nullptr, mel,
+                    layer_winograd(l, d, B, T, e, xin, xout, skip.data(),
+                                   l < Lh ? cache.data() + static_cast<size_t>(l) * B * T * C2 : nullptr, mel,
                                    melb.data(), tid, nt, sc, bf16);
                     bar.wait();
                     std::swap(xin, xout);
@@ -353,16 +373,21 @@ void DiffWaveCPU::run(int B, int64_t T, int S, const float* eproj, const float* 
                                 for (int c = 0; c < C; ++c) aj[c] = xr[c] + e[c];
                             }
                         }
-                        if (hoist)
+                        if (l < Lh)
                             std::memcpy(Z.data() + static_cast<size_t>(r) * C2,
                                         cache.data() + ((static_cast<size_t>(l) * B + b) * T + t) * C2, C2 * sizeof(float));
                     }
-                    if (hoist)
+                    // Z = (bias + conditioner) + taps, in this order whether the first part is
+                    // hoisted or computed here from the mel rows: the same bits either way
+                    const float* bl = bd_.data() + static_cast<size_t>(l) * C2;
+                    if (l < Lh) {
                         kr.gemm_packed(A.data(), n, K, K, wtl, C2, Z.data(), C2);
-                    else
-                        kr.gemm_packed_set(A.data(), n, K, K, wtl, C2, bd_.data() + static_cast<size_t>(l) * C2, Z.data(), C2);
-                    if (!hoist && M > 0)  // the conditioner straight from the mel rows
-                        kr.gemm_packed(mel + (static_cast<size_t>(b) * T + t0) * M, n, M, M, wcl, C2, Z.data(), C2);
+                    } else if (M > 0) {
+                        kr.gemm_packed_set(mel + (static_cast<size_t>(b) * T + t0) * M, n, M, M, wcl, C2, bl, Z.data(), C2);
+                        kr.gemm_packed(A.data(), n, K, K, wtl, C2, Z.data(), C2);
+                    } else {
+                        kr.gemm_packed_set(A.data(), n, K, K, wtl, C2, bl, Z.data(), C2);
+                    }
                     for (int r = 0; r < n; ++r) {  // gate: sigmoid(first C) * tanh(last C)
                         const float* zr = Z.data() + static_cast<size_t>(r) * C2;
                         kr.gate_sigmoid_tanh(zr, zr + C, G.data() + static_cast<size_t>(r) * C, C);

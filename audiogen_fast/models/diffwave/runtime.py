@@ -7,6 +7,8 @@ x_T, noise[i] is the z added after the i-th executed step.
 """
 from __future__ import annotations
 
+import os
+
 import numpy as np
 import torch
 
@@ -87,21 +89,56 @@ def step_biases(model: DiffWave, schedule: Schedule) -> torch.Tensor:
     return torch.stack([lay.diffusion_projection(emb) for lay in model.residual_layers], 1).float().contiguous()
 
 
+CACHE_MB_DEFAULT = 256  # the conditioner cache's default budget (AGF_DIFFWAVE_CACHE_MB overrides)
+
+
+def cache_budget_bytes() -> int:
+    """Memory the cpp loop may spend per call on hoisted conditioner projections:
+    AGF_DIFFWAVE_CACHE_MB (a number of MiB; 0 turns hoisting off), else CACHE_MB_DEFAULT."""
+    raw = os.environ.get("AGF_DIFFWAVE_CACHE_MB", "").strip()
+    if not raw:
+        return CACHE_MB_DEFAULT << 20
+    try:
+        mb = float(raw)
+    except ValueError:
+        mb = -1.0
+    if not mb >= 0 or mb == float("inf"):
+        raise ValueError(f"AGF_DIFFWAVE_CACHE_MB must be a number of MiB >= 0 (got {raw!r})")
+    return int(mb * (1 << 20))
+
+
+def hoist_layers(model: DiffWave, B: int, T: int, budget: int | None = None) -> int:
+    """How many layers (from the first) hoist their conditioner projection in a call on [B, T]:
+    as many as fit the budget at 2C fp32 values per sample and layer (0 for an unconditional
+    model). Hoisting changes no bits, only speed and memory."""
+    if model.spectrogram_upsampler is None or B * T == 0:
+        return 0
+    budget = cache_budget_bytes() if budget is None else budget
+    per_layer = B * T * 2 * model.config.residual_channels * 4
+    return min(len(model.residual_layers), budget // per_layer)
+
+
 @torch.inference_mode()
 def run_cpp(model: DiffWave, schedule: Schedule, noise: torch.Tensor, mel=None, progress=False, threads=None,
-            hoist=False, winograd=True, dtype: str = "float32"):
+            hoist="auto", winograd=True, dtype: str = "float32"):
     """Same contract as run_torch: the step biases and the upsampled mel are computed here in
     torch (once per call), every step of every layer in C++.
 
-    hoist: compute the conditioner projections once per call instead of every step. It saves
-    multiply-adds but holds L * 2C floats per sample (D1, 10 s: 3.4 GB) and reads them back every
-    step; measured here it is no faster (benchmarks/NOTES_CPU.md), so it is off by default.
+    hoist: the layers whose conditioner projection (bias + Wc mel(t): the same in every step)
+    is computed once per call and kept, 2C floats per sample and layer, instead of every step:
+    "auto" as many as cache_budget_bytes() allows (256 MiB unless AGF_DIFFWAVE_CACHE_MB says),
+    True all, False none, or a number. The audio is the same bit for bit; the speed is not
+    (benchmarks/NOTES_CPU.md: the default model +15-20% on 1 s with every layer hoisted).
     dtype "bfloat16": the layers' products with bf16 inputs and weights, fp32 accumulation
     (csrc/cpu/bf16.h: AVX512-BF16 where the CPU has it); the rest stays fp32."""
     if dtype not in ("float32", "bfloat16"):
         raise ValueError(f"DiffWave's cpp loop runs float32 or bfloat16 (got {dtype})")
     loop = cpp_loop(model)
     S, B, T = noise.shape
+    if isinstance(hoist, str):
+        if hoist != "auto":
+            raise ValueError(f"hoist is 'auto', a bool or a number of layers (got {hoist!r})")
+        hoist = hoist_layers(model, B, T)
     eproj = step_biases(model, schedule)
     order = [S - 1 - i for i in range(S)]
     coef = torch.tensor(np.stack([schedule.c1[order], schedule.c2[order], schedule.sigma[order]]),
