@@ -128,7 +128,7 @@ def run_cpp(model: DiffWave, schedule: Schedule, noise: torch.Tensor, mel=None, 
     is computed once per call and kept, 2C floats per sample and layer, instead of every step:
     "auto" as many as cache_budget_bytes() allows (256 MiB unless AGF_DIFFWAVE_CACHE_MB says),
     True all, False none, or a number. The audio is the same bit for bit; the speed is not
-    (benchmarks/NOTES_CPU.md: the default model +15-20% on 1 s with every layer hoisted).
+    (benchmarks/NOTES_CPU.md: the bundled default model +29% on 1 s with every layer hoisted, D1 ~+5%).
     dtype "bfloat16": the layers' products with bf16 inputs and weights, fp32 accumulation
     (csrc/cpu/bf16.h: AVX512-BF16 where the CPU has it); the rest stays fp32."""
     if dtype not in ("float32", "bfloat16"):
