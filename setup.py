@@ -7,6 +7,8 @@
   baseline ISA (never -march=native). On other targets (aarch64: AWS Graviton, Ampere, NVIDIA
   Grace) the compiler takes none of these flags, those files compile to forwards to the portable
   kernels and exact emulations: plain C++ (the fp32 products in GCC / Clang vector types, NEON there).
+  Files named ``*_neon.cpp`` get -march=armv8.2-a+dotprod where the compiler takes it (aarch64),
+  and are called only on CPUs with those instructions (a run-time check, as on x86).
   AUDIOGEN_FAST_X86_SIMD=0 leaves those flags out on x86-64 too: the build a non-x86 target
   gets (tests/test_portable_build.py runs it, and compiles the sources for aarch64 Linux and macOS).
 * ``audiogen_fast._C_cuda_emu`` — csrc/cuda_emu_bindings.cpp: the CUDA kernels' source built for
@@ -94,6 +96,8 @@ class BuildExt(build_ext):
         bf16_flags = ["-mavx512f", "-mavx512bf16"] if simd and has_flag(compiler, "-mavx512bf16") else []
         vnni_flags = (["-mavx512f", "-mavx512bw", "-mavx512vnni"]
                       if simd and has_flag(compiler, "-mavx512vnni") else [])
+        # aarch64's dot-product instructions (an x86 compiler rejects the flag: no flags, forwards)
+        neon_flags = ["-march=armv8.2-a+dotprod"] if has_flag(compiler, "-march=armv8.2-a+dotprod") else []
         original_compile = compiler._compile
         nvcc = getattr(self, "_nvcc", None)
 
@@ -113,6 +117,8 @@ class BuildExt(build_ext):
             if src.endswith("_avx512vnni.cpp"):
                 # likewise: without the flags, the int8 emulation (csrc/cpu/int8.h)
                 post += vnni_flags
+            if src.endswith("_neon.cpp"):
+                post += neon_flags
             original_compile(obj, src, ext, cc_args, post, pp_opts)
 
         compiler._compile = _compile

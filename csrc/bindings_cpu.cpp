@@ -71,6 +71,7 @@ PYBIND11_MODULE(_C_cpu, m) {
         d["avx512f"] = f.avx512f;
         d["avx512bf16"] = agf::bf16::native_available();  // and the build has the kernel
         d["avx512vnni"] = agf::int8::native_available();  // likewise
+        d["asimddp"] = agf::int8::neon_available();       // aarch64 dot products, and the kernel built
         return d;
     });
 
@@ -269,17 +270,21 @@ PYBIND11_MODULE(_C_cpu, m) {
           "the bf16 product the loops use: avx512bf16, avx2 or emulated");
 
     // The int8 product alone (cpu/int8.h), for tests: as bf16_gemm, with W quantised per column
-    // and X per row here; impl "native" (AVX512-VNNI), "avx2", "emulated" or "auto"
+    // and X per row here; impl "native" (AVX512-VNNI), "avx2", "neon" (aarch64 DotProd), "emulated" or "auto"
     m.def("int8_gemm", [](std::uintptr_t x, int rows, int K, std::uintptr_t w, int N, std::uintptr_t bias, bool set,
                           std::uintptr_t y, const std::string& impl) {
-        check_product_args("int8_gemm", rows, K, N, impl, agf::int8::native_available(), "AVX512-VNNI", x, w, y);
+        const bool neon = impl == "neon";  // the aarch64 kernel, on CPUs that have its instructions
+        require(!neon || agf::int8::neon_available(), "int8_gemm: this CPU (or build) has no aarch64 dot products");
+        check_product_args("int8_gemm", rows, K, N, neon ? "auto" : impl, agf::int8::native_available(), "AVX512-VNNI",
+                           x, w, y);
         const int K4 = agf::int8::quads(K);
         agf::int8::Scratch sc;
         sc.reserve(rows, K);
         agf::int8::Weights wq;
         agf::int8::pack_weights(ptr<const float>(w), K, N, 0, N, wq);
         namespace q8 = agf::int8;
-        const q8::GemmFn f = by_impl<q8::GemmFn>(impl, q8::gemm_native, q8::gemm_avx2, q8::gemm_emulated, q8::gemm());
+        const q8::GemmFn f =
+            neon ? q8::gemm_neon : by_impl<q8::GemmFn>(impl, q8::gemm_native, q8::gemm_avx2, q8::gemm_emulated, q8::gemm());
         const q8::QuantFn qf = q8::quantizer_for(f);
         qf(ptr<const float>(x), rows, K, K, sc.q.data(), K4, sc.s.data(), sc.zp.data());
         f(sc.q.data(), rows, K4, sc.s.data(), sc.zp.data(), wq, bias ? ptr<const float>(bias) : nullptr, set,
@@ -289,19 +294,21 @@ PYBIND11_MODULE(_C_cpu, m) {
     m.def("int8_quantize", [](std::uintptr_t x, int rows, int K, std::uintptr_t u, std::uintptr_t s, std::uintptr_t zp,
                               const std::string& impl) {
         require(rows >= 0 && K >= 1, "int8_quantize: need rows >= 0, K >= 1");
-        check_impl("int8_quantize", impl, false, agf::int8::native_available(), "AVX512-VNNI");
+        const bool neon = impl == "neon";  // the aarch64 kernel's quantiser (the plain one)
+        require(!neon || agf::int8::neon_available(), "int8_quantize: this CPU (or build) has no aarch64 dot products");
+        check_impl("int8_quantize", neon ? "emulated" : impl, false, agf::int8::native_available(), "AVX512-VNNI");
         check_ptr(x, "x"); check_ptr(u, "u"); check_ptr(s, "s"); check_ptr(zp, "zp");
         const int K4 = agf::int8::quads(K);
         std::vector<uint32_t> q(static_cast<size_t>(rows) * K4);
         namespace q8 = agf::int8;
-        q8::quantizer_for(by_impl<q8::GemmFn>(impl, q8::gemm_native, q8::gemm_avx2, q8::gemm_emulated, nullptr))(
+        q8::quantizer_for(neon ? q8::gemm_neon : by_impl<q8::GemmFn>(impl, q8::gemm_native, q8::gemm_avx2, q8::gemm_emulated, nullptr))(
             ptr<const float>(x), rows, K, K, q.data(), K4, ptr<float>(s), ptr<int32_t>(zp));
         uint8_t* uo = ptr<uint8_t>(u);
         for (int r = 0; r < rows; ++r)
             for (int k = 0; k < K; ++k) uo[static_cast<size_t>(r) * K + k] = static_cast<uint8_t>(q[static_cast<size_t>(r) * K4 + k / 4] >> (8 * (k % 4)));
     });
     m.def("int8_kernel", []() { return std::string(agf::int8::gemm_name()); },
-          "the int8 product the loops use: avx512vnni, avx2 or emulated");
+          "the int8 product the loops use: avx512vnni, avx2, neon-dotprod or emulated");
 
     m.def("mulaw_encode", [](std::uintptr_t x, std::uintptr_t out, int64_t n, int mu) {
         require(n >= 0, "mulaw_encode: n must be >= 0");

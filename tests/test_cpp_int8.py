@@ -25,9 +25,12 @@ from audiogen_fast import _cpp  # noqa: E402
 
 NATIVE = _cpp.cpu_features().get("avx512vnni", False)
 AVX2 = _cpp.cpu_features()["avx2"] and _cpp.cpu_features()["fma"]
-# the kernels held to the emulation bit for bit: AVX512-VNNI and AVX2 + FMA, where this CPU has them
+NEON = _cpp.cpu_features().get("asimddp", False)
+# the kernels held to the emulation bit for bit: AVX512-VNNI, AVX2 + FMA and aarch64 DotProd
+# (tools/aarch64_check.sh runs them under qemu), where this CPU has them
 KERNELS = [pytest.param("native", marks=pytest.mark.skipif(not NATIVE, reason="this CPU has no AVX512-VNNI")),
-           pytest.param("avx2", marks=pytest.mark.skipif(not AVX2, reason="this CPU has no AVX2 + FMA"))]
+           pytest.param("avx2", marks=pytest.mark.skipif(not AVX2, reason="this CPU has no AVX2 + FMA")),
+           pytest.param("neon", marks=pytest.mark.skipif(not NEON, reason="this CPU has no aarch64 dot products"))]
 SHAPES = [(1, 1, 1), (5, 7, 3), (6, 64, 128), (7, 13, 37), (13, 80, 128), (1, 512, 100), (11, 3, 200), (2, 130, 17),
           (4, 24, 8), (3, 17, 9)]
 F32 = np.float32
@@ -148,12 +151,13 @@ def test_environment_caps_the_product_kernels():
     code = "from audiogen_fast import _cpp; print(_cpp.kernels_name(), _cpp.bf16_kernel(), _cpp.int8_kernel())"
     f = _cpp.cpu_features()
     avx2 = "avx2" if AVX2 else "emulated"
+    i8 = "avx2" if AVX2 else "neon-dotprod" if NEON else "emulated"  # the int8 kernel below AVX-512
     fp32 = "avx2" if AVX2 else "portable"
-    best = ["avx512bf16" if f["avx512bf16"] else avx2, "avx512vnni" if NATIVE else avx2]
+    best = ["avx512bf16" if f["avx512bf16"] else avx2, "avx512vnni" if NATIVE else i8]
     assert run_python(code) == [fp32] + best
-    assert run_python(code, kernels="avx2") == [fp32, avx2, avx2]
+    assert run_python(code, kernels="avx2") == [fp32, avx2, i8]
     assert run_python(code, kernels="portable") == ["portable", "emulated", "emulated"]
-    assert run_python(code, products="avx2") == [fp32, avx2, avx2]
+    assert run_python(code, products="avx2") == [fp32, avx2, i8]
     assert run_python(code, products="emulated") == [fp32, "emulated", "emulated"]
 
 

@@ -7,6 +7,13 @@
 #include <cstdlib>
 #include <cstring>
 
+#if defined(__aarch64__) && defined(__linux__)
+#include <sys/auxv.h>
+#ifndef HWCAP_ASIMDDP
+#define HWCAP_ASIMDDP (1 << 20)  // the kernel's bit (asm/hwcap.h), for C libraries without it
+#endif
+#endif
+
 namespace agf {
 
 CpuFeatures detect_cpu_features() {
@@ -19,6 +26,10 @@ CpuFeatures detect_cpu_features() {
     f.avx512bw = __builtin_cpu_supports("avx512bw");
     f.avx512bf16 = __builtin_cpu_supports("avx512bf16");
     f.avx512vnni = __builtin_cpu_supports("avx512vnni");
+#elif defined(__aarch64__) && defined(__linux__)
+    f.asimddp = (getauxval(AT_HWCAP) & HWCAP_ASIMDDP) != 0;
+#elif defined(__aarch64__) && defined(__APPLE__)
+    f.asimddp = true;  // every Apple silicon core (M1 on) has it
 #endif
     return f;
 }

@@ -9,6 +9,7 @@ struct CpuFeatures {
     bool avx512bw = false;
     bool avx512bf16 = false;
     bool avx512vnni = false;
+    bool asimddp = false;  // aarch64: the dot-product instructions (SDOT / UDOT, ARMv8.2 DotProd)
 };
 
 // Detected once, on first use.

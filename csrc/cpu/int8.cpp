@@ -96,6 +96,8 @@ void gemm_emulated(const uint32_t* X, int rows, int64_t ldx, const float* s, con
     }
 }
 
+bool neon_available() { return neon_compiled() && cpu_features().asimddp; }
+
 bool native_available() {
     const CpuFeatures& f = cpu_features();
     return native_compiled() && f.avx512f && f.avx512bw && f.avx512vnni;
@@ -108,6 +110,7 @@ GemmFn gemm() {
         const ProductIsa most = products_allowed();
         if (most >= ProductIsa::avx512 && native_available()) return gemm_native;
         if (most >= ProductIsa::avx2 && avx2_available()) return gemm_avx2;
+        if (most >= ProductIsa::avx2 && neon_available()) return gemm_neon;
         return gemm_emulated;
     }();
     return chosen;
@@ -127,7 +130,10 @@ RangeQuantFn range_quantizer() {
     static const RangeQuantFn chosen = range_quantizer_for(gemm());
     return chosen;
 }
-const char* gemm_name() { return gemm() == gemm_native ? "avx512vnni" : gemm() == gemm_avx2 ? "avx2" : "emulated"; }
+const char* gemm_name() {
+    const GemmFn g = gemm();
+    return g == gemm_native ? "avx512vnni" : g == gemm_avx2 ? "avx2" : g == gemm_neon ? "neon-dotprod" : "emulated";
+}
 
 }  // namespace int8
 }  // namespace agf

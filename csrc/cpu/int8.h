@@ -81,24 +81,28 @@ using QuantFn = QuantSig*;
 using RangeQuantFn = RangeQuantSig*;
 using GemmFn = GemmSig*;
 
-// each in three versions with the same bits: the rule in plain C++ (int8.cpp: the reference of the
-// others and the path on CPUs with neither instruction set), AVX512-VNNI (int8_avx512vnni.cpp; call
-// only when native_available()) and AVX2 + FMA (products_avx2.cpp; call only when
-// avx2_available())
+// each in versions with the same bits: the rule in plain C++ (int8.cpp: the reference of the
+// others and the path on CPUs with no kernel below), AVX512-VNNI (int8_avx512vnni.cpp; call only
+// when native_available()), AVX2 + FMA (products_avx2.cpp; call only when avx2_available()) and,
+// the product alone, aarch64 DotProd (int8_neon.cpp; call only when neon_available(); its rows
+// come from the plain quantiser)
 QuantSig quantize_rows, quantize_rows_native, quantize_rows_avx2;
 RangeQuantSig quantize_rows_in_range, quantize_rows_in_range_native, quantize_rows_in_range_avx2;
-GemmSig gemm_emulated, gemm_native, gemm_avx2;
+GemmSig gemm_emulated, gemm_native, gemm_avx2, gemm_neon;
 
 bool native_compiled();   // the build's compiler had -mavx512vnni
 bool native_available();  // compiled, and this CPU (and OS) runs AVX512-VNNI
-// the native kernel where available, else the AVX2 one, else the emulation, as far as
-// AGF_CPU_KERNELS / AGF_CPU_PRODUCTS allow (cpu_features.h)
+bool neon_compiled();     // the build's compiler had -march=armv8.2-a+dotprod (aarch64)
+bool neon_available();    // compiled, and this CPU has the dot-product instructions
+// the native kernel where available, else the AVX2 or the aarch64 one, else the emulation, as far
+// as AGF_CPU_KERNELS / AGF_CPU_PRODUCTS allow (cpu_features.h; the aarch64 kernel counts as the
+// "avx2" level: allowed unless the products are capped at "emulated")
 GemmFn gemm();
 QuantFn quantizer_for(GemmFn g);             // the quantiser of g's instruction set
 RangeQuantFn range_quantizer_for(GemmFn g);  // likewise
 QuantFn quantizer();                         // quantizer_for(gemm())
 RangeQuantFn range_quantizer();              // range_quantizer_for(gemm())
-const char* gemm_name();  // avx512vnni, avx2 or emulated
+const char* gemm_name();  // avx512vnni, avx2, neon-dotprod or emulated
 
 // per-thread scratch of the loops: quantised rows and their scales / zero points
 struct Scratch {
