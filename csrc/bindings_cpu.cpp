@@ -294,7 +294,7 @@ PYBIND11_MODULE(_C_cpu, m) {
     m.def("int8_quantize", [](std::uintptr_t x, int rows, int K, std::uintptr_t u, std::uintptr_t s, std::uintptr_t zp,
                               const std::string& impl) {
         require(rows >= 0 && K >= 1, "int8_quantize: need rows >= 0, K >= 1");
-        const bool neon = impl == "neon";  // the aarch64 kernel's quantiser (the plain one)
+        const bool neon = impl == "neon";  // the aarch64 kernel's quantiser
         require(!neon || agf::int8::neon_available(), "int8_quantize: this CPU (or build) has no aarch64 dot products");
         check_impl("int8_quantize", neon ? "emulated" : impl, false, agf::int8::native_available(), "AVX512-VNNI");
         check_ptr(x, "x"); check_ptr(u, "u"); check_ptr(s, "s"); check_ptr(zp, "zp");

@@ -116,11 +116,14 @@ GemmFn gemm() {
     return chosen;
 }
 QuantFn quantizer_for(GemmFn g) {
-    return g == gemm_native ? quantize_rows_native : g == gemm_avx2 ? quantize_rows_avx2 : quantize_rows;
+    return g == gemm_native ? quantize_rows_native
+           : g == gemm_avx2 ? quantize_rows_avx2
+           : g == gemm_neon ? quantize_rows_neon : quantize_rows;
 }
 RangeQuantFn range_quantizer_for(GemmFn g) {
     return g == gemm_native ? quantize_rows_in_range_native
-           : g == gemm_avx2 ? quantize_rows_in_range_avx2 : quantize_rows_in_range;
+           : g == gemm_avx2 ? quantize_rows_in_range_avx2
+           : g == gemm_neon ? quantize_rows_in_range_neon : quantize_rows_in_range;
 }
 QuantFn quantizer() {
     static const QuantFn chosen = quantizer_for(gemm());

@@ -83,11 +83,11 @@ using GemmFn = GemmSig*;
 
 // each in versions with the same bits: the rule in plain C++ (int8.cpp: the reference of the
 // others and the path on CPUs with no kernel below), AVX512-VNNI (int8_avx512vnni.cpp; call only
-// when native_available()), AVX2 + FMA (products_avx2.cpp; call only when avx2_available()) and,
-// the product alone, aarch64 DotProd (int8_neon.cpp; call only when neon_available(); its rows
-// come from the plain quantiser)
-QuantSig quantize_rows, quantize_rows_native, quantize_rows_avx2;
-RangeQuantSig quantize_rows_in_range, quantize_rows_in_range_native, quantize_rows_in_range_avx2;
+// when native_available()), AVX2 + FMA (products_avx2.cpp; call only when avx2_available()) and
+// aarch64 DotProd (int8_neon.cpp; call only when neon_available())
+QuantSig quantize_rows, quantize_rows_native, quantize_rows_avx2, quantize_rows_neon;
+RangeQuantSig quantize_rows_in_range, quantize_rows_in_range_native, quantize_rows_in_range_avx2,
+    quantize_rows_in_range_neon;
 GemmSig gemm_emulated, gemm_native, gemm_avx2, gemm_neon;
 
 bool native_compiled();   // the build's compiler had -mavx512vnni

@@ -17,11 +17,15 @@
 // loaded once and used by lane. Tiles of up to 4 rows x 16 columns (16 accumulators, 4 X and 4
 // weight vectors: 24 of the 32 NEON registers).
 //
+// The activation quantiser is here too (NEON, the same bits as the plain one): in WaveRNN's
+// batch-1 step each product quantises a 512-float row, and the plain code's ~8 scalar
+// instructions an element would cost about what the products do.
 // Compiled with -march=armv8.2-a+dotprod where the compiler takes it (setup.py, aarch64 only);
 // elsewhere the entry point forwards to the emulation. Called only after int8::neon_available().
 #include "cpu/int8.h"
 
 #include <algorithm>
+#include <cmath>
 #include <memory>
 
 #if defined(AGF_REQUIRE_DOTPROD) && !(defined(__aarch64__) && defined(__ARM_FEATURE_DOTPROD))
@@ -98,6 +102,54 @@ inline void tile(const uint32_t* xs, int K4, const uint32_t* w, const float* s, 
 
 bool neon_compiled() { return true; }
 
+// The activation rule (int8.h) 16 floats at a time: FCVTNS rounds to nearest even and saturates as
+// the plain code's nearbyint + conversion does here (fcvtzs); + zp wraps as the plain int32 add;
+// the two saturating narrows clamp to 0..255. The 1-15 elements left: the plain code, element by
+// element. Bytes stored in element order: the little-endian quads of the layout.
+void quantize_rows_in_range_neon(const float* X, int rows, int K, int64_t ldx, const float* lo, const float* hi,
+                                 uint32_t* out, int64_t ldo, float* s, int32_t* zp) {
+    const int K4 = quads(K);
+    for (int r = 0; r < rows; ++r) {
+        const float* x = X + r * ldx;
+        uint32_t* o = out + r * ldo;
+        float inv;
+        row_params(lo[r], hi[r], &s[r], &inv, &zp[r]);
+        std::fill(o, o + K4, 0u);
+        if (s[r] == 0.0f) continue;
+        const float32x4_t vinv = vdupq_n_f32(inv);
+        const int32x4_t vzp = vdupq_n_s32(zp[r]);
+        auto q4 = [&](const float* p) { return vaddq_s32(vcvtnq_s32_f32(vmulq_f32(vld1q_f32(p), vinv)), vzp); };
+        int k = 0;
+        for (; k + 16 <= K; k += 16) {
+            const uint16x8_t h0 = vcombine_u16(vqmovun_s32(q4(x + k)), vqmovun_s32(q4(x + k + 4)));
+            const uint16x8_t h1 = vcombine_u16(vqmovun_s32(q4(x + k + 8)), vqmovun_s32(q4(x + k + 12)));
+            vst1q_u8(reinterpret_cast<uint8_t*>(o + k / 4), vcombine_u8(vqmovn_u16(h0), vqmovn_u16(h1)));
+        }
+        for (; k < K; ++k) {
+            const int32_t u = std::min(255, std::max(0, static_cast<int32_t>(std::nearbyint(x[k] * inv)) + zp[r]));
+            o[k / 4] |= static_cast<uint32_t>(u) << (8 * (k % 4));
+        }
+    }
+}
+
+void quantize_rows_neon(const float* X, int rows, int K, int64_t ldx, uint32_t* out, int64_t ldo, float* s,
+                        int32_t* zp) {
+    for (int r = 0; r < rows; ++r) {
+        const float* x = X + r * ldx;
+        // the range: min / max are exact in any order; FMINNM / FMAXNM skip a NaN as std::min /
+        // max do here (a -0 may come out where the plain code keeps +0: the same s and zp)
+        float32x4_t vlo = vdupq_n_f32(0.0f), vhi = vdupq_n_f32(0.0f);
+        int k = 0;
+        for (; k + 4 <= K; k += 4) {
+            const float32x4_t v = vld1q_f32(x + k);
+            vlo = vminnmq_f32(vlo, v), vhi = vmaxnmq_f32(vhi, v);
+        }
+        float lo = vminnmvq_f32(vlo), hi = vmaxnmvq_f32(vhi);
+        for (; k < K; ++k) lo = std::min(lo, x[k]), hi = std::max(hi, x[k]);
+        quantize_rows_in_range_neon(x, 1, K, ldx, &lo, &hi, out + r * ldo, ldo, s + r, zp + r);
+    }
+}
+
 void gemm_neon(const uint32_t* X, int rows, int64_t ldx, const float* s, const int32_t* zp, const Weights& W,
                const float* bias, bool set, float* Y, int64_t ldy) {
     if (rows <= 0 || W.N <= 0) return;
@@ -140,6 +192,14 @@ void gemm_neon(const uint32_t* X, int rows, int64_t ldx, const float* s, const i
 namespace agf {
 namespace int8 {
 bool neon_compiled() { return false; }
+void quantize_rows_neon(const float* X, int rows, int K, int64_t ldx, uint32_t* out, int64_t ldo, float* s,
+                        int32_t* zp) {
+    quantize_rows(X, rows, K, ldx, out, ldo, s, zp);
+}
+void quantize_rows_in_range_neon(const float* X, int rows, int K, int64_t ldx, const float* lo, const float* hi,
+                                 uint32_t* out, int64_t ldo, float* s, int32_t* zp) {
+    quantize_rows_in_range(X, rows, K, ldx, lo, hi, out, ldo, s, zp);
+}
 void gemm_neon(const uint32_t* X, int rows, int64_t ldx, const float* s, const int32_t* zp, const Weights& W,
                const float* bias, bool set, float* Y, int64_t ldy) {
     gemm_emulated(X, rows, ldx, s, zp, W, bias, set, Y, ldy);
