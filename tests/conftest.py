@@ -134,15 +134,16 @@ def run_python(code: str, kernels: str = "", products: str = "") -> list:
     return r.stdout.split()
 
 
-def assert_emulation_gives_the_same(code: str, native_name: str, native: bool):
+def assert_emulation_gives_the_same(code: str, native_name: str, native: bool, simd=None):
     """`code` prints the product kernel in use, then the audio as hex. Run as is (the AVX-512 kernel
-    `native_name` where `native`, else the AVX2 one), with AGF_CPU_KERNELS=avx2 (the AVX2 kernels)
-    and with AGF_CPU_PRODUCTS=emulated (the exact C++ emulations of the bf16 / int8 products, the
-    fp32 kernels unchanged): every run gives the same audio, bit for bit."""
+    `native_name` where `native`, else the SIMD one below it), with AGF_CPU_KERNELS=avx2 (that SIMD
+    kernel) and with AGF_CPU_PRODUCTS=emulated (the exact C++ emulations of the bf16 / int8
+    products, the fp32 kernels unchanged): every run gives the same audio, bit for bit. simd: the
+    name of the kernel below AVX-512 here (default: "avx2" where the CPU has it, else "emulated")."""
     from audiogen_fast import _cpp
 
     f = _cpp.cpu_features()
-    avx2 = "avx2" if f["avx2"] and f["fma"] else "emulated"
+    avx2 = simd or ("avx2" if f["avx2"] and f["fma"] else "emulated")
     runs = {"best": run_python(code), "avx2": run_python(code, kernels="avx2"),
             "emulated": run_python(code, products="emulated")}
     assert runs["best"][0] == (native_name if native else avx2)

@@ -26,6 +26,8 @@ from audiogen_fast import _cpp  # noqa: E402
 NATIVE = _cpp.cpu_features().get("avx512vnni", False)
 AVX2 = _cpp.cpu_features()["avx2"] and _cpp.cpu_features()["fma"]
 NEON = _cpp.cpu_features().get("asimddp", False)
+# the int8 kernel below AVX-512 on this CPU (what AGF_CPU_KERNELS=avx2 leaves)
+SIMD = "avx2" if AVX2 else "neon-dotprod" if NEON else "emulated"
 # the kernels held to the emulation bit for bit: AVX512-VNNI, AVX2 + FMA and aarch64 DotProd
 # (tools/aarch64_check.sh runs them under qemu), where this CPU has them
 KERNELS = [pytest.param("native", marks=pytest.mark.skipif(not NATIVE, reason="this CPU has no AVX512-VNNI")),
@@ -151,7 +153,7 @@ def test_environment_caps_the_product_kernels():
     code = "from audiogen_fast import _cpp; print(_cpp.kernels_name(), _cpp.bf16_kernel(), _cpp.int8_kernel())"
     f = _cpp.cpu_features()
     avx2 = "avx2" if AVX2 else "emulated"
-    i8 = "avx2" if AVX2 else "neon-dotprod" if NEON else "emulated"  # the int8 kernel below AVX-512
+    i8 = SIMD
     fp32 = "avx2" if AVX2 else "portable"
     best = ["avx512bf16" if f["avx512bf16"] else avx2, "avx512vnni" if NATIVE else i8]
     assert run_python(code) == [fp32] + best
@@ -228,7 +230,7 @@ def test_emulated_wavernn_loop_gives_the_same_audio():
             "mel = np.random.default_rng(0).standard_normal((2, m.config.n_mels, 6)).astype(np.float32)\n"
             "a = agf.Vocoder(m, backend='cpp', device='cpu', dtype='int8').generate(mel=mel, seed=[1, 2])\n"
             "print(a.tobytes().hex())\n")
-    assert_emulation_gives_the_same(code, "avx512vnni", NATIVE)
+    assert_emulation_gives_the_same(code, "avx512vnni", NATIVE, SIMD)
 
 
 def test_int8_is_a_cpp_option_of_the_autoregressive_families():
@@ -345,4 +347,4 @@ def test_emulated_wavenet_loop_gives_the_same_audio():
             "mel = np.random.default_rng(0).standard_normal((3, m.config.n_mels, 6)).astype(np.float32)\n"
             "a = agf.Vocoder(m, backend='cpp', device='cpu', dtype='int8').generate(mel=mel, seed=[1, 2, 3])\n"
             "print(a.tobytes().hex())\n")
-    assert_emulation_gives_the_same(code, "avx512vnni", NATIVE)
+    assert_emulation_gives_the_same(code, "avx512vnni", NATIVE, SIMD)
