@@ -9,6 +9,7 @@ hands everything to the family's runtime.
 from __future__ import annotations
 
 import time
+import warnings
 
 import numpy as np
 import torch
@@ -73,12 +74,32 @@ CPU_DTYPE_MEANING = {"float16": "fp16-stored weights", "bfloat16": "bf16 product
 
 def fast_cpu_dtypes(family: str) -> list:
     """The family's reduced-precision cpp dtypes whose products run on SIMD kernels on this CPU
-    (AVX-512 or AVX2; needs the C++ extension). The plain C++ emulations of the bf16 / int8 products
-    (CPUs with neither) give the same bits, slowly: worth running, not worth timing."""
+    (AVX-512 or AVX2; int8 also aarch64's dot products; needs the C++ extension). The plain C++
+    emulations of the bf16 / int8 products (CPUs with none) give the same bits, slowly: worth
+    running, not worth timing."""
     from . import _cpp
 
     fast = {"float16": True, "bfloat16": _cpp.bf16_kernel() != "emulated", "int8": _cpp.int8_kernel() != "emulated"}
     return [dt for dt in CPU_DTYPES[family] if fast[dt]]
+
+
+_warned_emulated: set = set()
+
+
+def _warn_if_emulated(dtype: str):
+    """A bf16 / int8 product that runs as its plain C++ emulation here (no AVX-512 / AVX2 kernel,
+    no aarch64 one for int8, or AGF_CPU_PRODUCTS=emulated) gives the right bits many times slower
+    than float32: say so once per process and dtype, rather than let "int8 for speed" backfire."""
+    from . import _cpp
+
+    if dtype in _warned_emulated or dtype not in ("bfloat16", "int8"):
+        return
+    kernel = _cpp.bf16_kernel() if dtype == "bfloat16" else _cpp.int8_kernel()
+    if kernel == "emulated":
+        _warned_emulated.add(dtype)
+        warnings.warn(f"dtype {dtype}: this CPU (or build, or AGF_CPU_PRODUCTS) has no SIMD kernel for the "
+                      f"{CPU_DTYPE_MEANING[dtype]}; they run as an exact plain C++ emulation, much slower than "
+                      f"float32 (audiogen-fast backends lists the kernels)", RuntimeWarning, stacklevel=3)
 
 
 class Vocoder:
@@ -96,6 +117,7 @@ class Vocoder:
                 means = ", ".join(f"{d}: {CPU_DTYPE_MEANING[d]}" for d in ok)
                 raise InputError(f"dtype {dtype} on the CPU: the {self.family.name} cpp backend takes float32 or "
                                  f"{' or '.join(ok)} ({means}); got backend {self.backend!r} with {dtype}")
+            _warn_if_emulated(dtype)
         elif dtype == "int8":
             raise InputError("dtype int8 runs on the CPU only (the WaveNet and WaveRNN cpp backend); "
                              "on a GPU use float32, float16 or bfloat16")

@@ -348,3 +348,18 @@ def test_emulated_wavenet_loop_gives_the_same_audio():
             "a = agf.Vocoder(m, backend='cpp', device='cpu', dtype='int8').generate(mel=mel, seed=[1, 2, 3])\n"
             "print(a.tobytes().hex())\n")
     assert_emulation_gives_the_same(code, "avx512vnni", NATIVE, SIMD)
+
+
+def test_emulated_products_warn_once():
+    """Asking for bf16 / int8 products where they run as the plain emulation (here forced by
+    AGF_CPU_PRODUCTS=emulated) warns, once per dtype, naming the dtype; a SIMD kernel does not."""
+    code = ("import warnings, audiogen_fast as agf\n"
+            "m = agf.build('tiny-wavernn', seed=0)\n"
+            "with warnings.catch_warnings(record=True) as w:\n"
+            "    warnings.simplefilter('always')\n"
+            "    for dt in ('int8', 'int8', 'bfloat16', 'float16', 'float32'):\n"
+            "        agf.Vocoder(m, backend='cpp', device='cpu', dtype=dt)\n"
+            "print(len(w), ' '.join(str(x.message).split(':')[0].replace(' ', '_') for x in w))\n")
+    assert run_python(code, products="emulated") == ["2", "dtype_int8", "dtype_bfloat16"]
+    expected = [d for d in ("int8", "bfloat16") if (_cpp.int8_kernel() if d == "int8" else _cpp.bf16_kernel()) == "emulated"]
+    assert run_python(code) == [str(len(expected))] + [f"dtype_{d}" for d in expected]
