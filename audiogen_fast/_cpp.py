@@ -444,7 +444,7 @@ class DiffWaveCPU:
         order = ("w_in", "b_in", "wd", "bd", "wo", "bo", "wsp", "bsp", "wout", "bout")
         self._impl = _ext().DiffWaveCPU(C, L, M, self.dilations, [self._w[k].data_ptr() for k in order])
 
-    def run(self, eproj, coef, noise, mel=None, threads: int | None = None, hoist: bool | int = True,
+    def run(self, eproj, coef, noise, mel=None, threads: int | None = None, hoist: bool | int = False,
             winograd: bool = True, bf16: bool = False):
         """eproj [S, L, C] step biases, coef [3, S] (c1 | c2 | sigma per executed step), noise
         [S, B, T], mel [B, T, M] (upsampled) -> audio [B, T]. hoist: how many layers (from the
