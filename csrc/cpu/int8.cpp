@@ -59,10 +59,7 @@ void quantize_rows_in_range(const float* X, int rows, int K, int64_t ldx, const 
         row_params(lo[r], hi[r], &s[r], &inv, &zp[r]);
         std::memset(o, 0, K4 * sizeof(uint32_t));
         if (s[r] == 0.0f) continue;
-        for (int k = 0; k < K; ++k) {
-            const int32_t u = std::min(255, std::max(0, static_cast<int32_t>(std::nearbyint(x[k] * inv)) + zp[r]));
-            o[k / 4] |= static_cast<uint32_t>(u) << (8 * (k % 4));
-        }
+        quantize_elements(x, 0, K, inv, zp[r], o);
     }
 }
 

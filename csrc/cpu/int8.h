@@ -28,6 +28,7 @@
 //   W in panels of 16 columns, each panel [K4, 16] words contiguous; sw and csum padded with
 //   zeros to a multiple of 16 columns (padded weight bytes are 0, so padded u bytes add nothing).
 #pragma once
+#include <algorithm>
 #include <cmath>
 #include <cstdint>
 #include <vector>
@@ -55,7 +56,7 @@ void pack_weights(const float* W, int K, int ld, int c0, int c1, Weights& out, c
 
 // one row's quantisation parameters from its range (lo <= 0 <= hi): s, 1 / s and zp; a range
 // under FLT_MIN quantises to zeros (s = 0). Shared by both quantisers, so they agree bit for bit.
-inline void row_params(float lo, float hi, float* s, float* inv, int32_t* zp) {
+static inline void row_params(float lo, float hi, float* s, float* inv, int32_t* zp) {
     const float sv = (hi - lo) / 255.0f;
     if (!(sv >= 1.17549435e-38f)) {  // also catches NaN
         *s = 0.0f, *inv = 0.0f, *zp = 0;
@@ -64,6 +65,17 @@ inline void row_params(float lo, float hi, float* s, float* inv, int32_t* zp) {
     const float iv = 1.0f / sv;
     const float z = std::nearbyint(-lo * iv);
     *s = sv, *inv = iv, *zp = static_cast<int32_t>(z < 0.0f ? 0.0f : (z > 255.0f ? 255.0f : z));
+}
+
+// elements k0 .. K-1 of a row x by the activation rule (scale 1 / inv, zero point zp) into its
+// quads o, whose bits there are zero: the plain code, and the SIMD quantisers' last elements.
+// static: every file keeps its own copy, compiled for its own instruction set (an inline function
+// shared by files with different -m flags could end up running AVX2 code on any CPU).
+static inline void quantize_elements(const float* x, int k0, int K, float inv, int32_t zp, uint32_t* o) {
+    for (int k = k0; k < K; ++k) {
+        const int32_t u = std::min(255, std::max(0, static_cast<int32_t>(std::nearbyint(x[k] * inv)) + zp));
+        o[k / 4] |= static_cast<uint32_t>(u) << (8 * (k % 4));
+    }
 }
 
 // X [rows, K] fp32 (row stride ldx floats) -> u8 quads [rows, K4] (row stride ldo words), one

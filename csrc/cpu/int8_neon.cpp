@@ -125,10 +125,7 @@ void quantize_rows_in_range_neon(const float* X, int rows, int K, int64_t ldx, c
             const uint16x8_t h1 = vcombine_u16(vqmovun_s32(q4(x + k + 8)), vqmovun_s32(q4(x + k + 12)));
             vst1q_u8(reinterpret_cast<uint8_t*>(o + k / 4), vcombine_u8(vqmovn_u16(h0), vqmovn_u16(h1)));
         }
-        for (; k < K; ++k) {
-            const int32_t u = std::min(255, std::max(0, static_cast<int32_t>(std::nearbyint(x[k] * inv)) + zp[r]));
-            o[k / 4] |= static_cast<uint32_t>(u) << (8 * (k % 4));
-        }
+        quantize_elements(x, k, K, inv, zp[r], o);  // the rest, element by element
     }
 }
 

@@ -156,10 +156,7 @@ void quantize_rows_in_range_avx2(const float* X, int rows, int K, int64_t ldx, c
             u = _mm256_permutevar8x32_epi32(u, gather);
             _mm_storel_epi64(reinterpret_cast<__m128i*>(o + k / 4), _mm256_castsi256_si128(u));
         }
-        for (; k < K; ++k) {  // the rule of int8.cpp, element by element
-            const int32_t u = std::min(255, std::max(0, static_cast<int32_t>(std::nearbyint(x[k] * inv)) + zp[r]));
-            o[k / 4] |= static_cast<uint32_t>(u) << (8 * (k % 4));
-        }
+        quantize_elements(x, k, K, inv, zp[r], o);  // the rest, element by element
     }
 }
 
