@@ -37,24 +37,27 @@ void check_ptr(std::uintptr_t p, const char* name) {
 }
 
 // the arguments of the test-only product bindings (bf16_gemm, int8_gemm)
-// impl: "native" (the AVX-512 kernel), "avx2", "emulated" or "auto" (what the loops use)
-void check_impl(const std::string& name, const std::string& impl, bool auto_ok, bool native_ok, const char* isa) {
-    require(impl == "native" || impl == "avx2" || impl == "emulated" || (auto_ok && impl == "auto"),
-            name + (auto_ok ? ": impl is native, avx2, emulated or auto" : ": impl is native, avx2 or emulated"));
+// impl: "native" (the AVX-512 kernel), "avx2", "neon" (aarch64 DotProd: int8 only, neon_ok),
+// "emulated" or "auto" (what the loops use)
+void check_impl(const std::string& name, const std::string& impl, bool auto_ok, bool native_ok, const char* isa,
+                bool neon_ok = false) {
+    require(impl == "native" || impl == "avx2" || impl == "neon" || impl == "emulated" || (auto_ok && impl == "auto"),
+            name + (auto_ok ? ": impl is native, avx2, neon, emulated or auto" : ": impl is native, avx2, neon or emulated"));
     require(impl != "native" || native_ok, name + ": this CPU (or build) has no " + isa);
     require(impl != "avx2" || agf::avx2_available(), name + ": this CPU (or build) has no AVX2 + FMA");
+    require(impl != "neon" || neon_ok, name + ": this CPU (or build) has no aarch64 dot-product kernel");
 }
 
 // the implementation `impl` names (check_impl first): "auto" is the loops' choice
 template <typename Fn>
-Fn by_impl(const std::string& impl, Fn native, Fn avx2, Fn emulated, Fn chosen) {
-    return impl == "native" ? native : impl == "avx2" ? avx2 : impl == "emulated" ? emulated : chosen;
+Fn by_impl(const std::string& impl, Fn native, Fn avx2, Fn emulated, Fn chosen, Fn neon = nullptr) {
+    return impl == "native" ? native : impl == "avx2" ? avx2 : impl == "neon" ? neon : impl == "emulated" ? emulated : chosen;
 }
 
 void check_product_args(const std::string& name, int rows, int K, int N, const std::string& impl, bool native_ok,
-                        const char* isa, std::uintptr_t x, std::uintptr_t w, std::uintptr_t y) {
+                        const char* isa, std::uintptr_t x, std::uintptr_t w, std::uintptr_t y, bool neon_ok = false) {
     require(rows >= 0 && K >= 1 && N >= 1, name + ": need rows >= 0, K >= 1, N >= 1");
-    check_impl(name, impl, true, native_ok, isa);
+    check_impl(name, impl, true, native_ok, isa, neon_ok);
     check_ptr(x, "x"); check_ptr(w, "w"); check_ptr(y, "y");
 }
 
@@ -273,10 +276,8 @@ PYBIND11_MODULE(_C_cpu, m) {
     // and X per row here; impl "native" (AVX512-VNNI), "avx2", "neon" (aarch64 DotProd), "emulated" or "auto"
     m.def("int8_gemm", [](std::uintptr_t x, int rows, int K, std::uintptr_t w, int N, std::uintptr_t bias, bool set,
                           std::uintptr_t y, const std::string& impl) {
-        const bool neon = impl == "neon";  // the aarch64 kernel, on CPUs that have its instructions
-        require(!neon || agf::int8::neon_available(), "int8_gemm: this CPU (or build) has no aarch64 dot products");
-        check_product_args("int8_gemm", rows, K, N, neon ? "auto" : impl, agf::int8::native_available(), "AVX512-VNNI",
-                           x, w, y);
+        check_product_args("int8_gemm", rows, K, N, impl, agf::int8::native_available(), "AVX512-VNNI", x, w, y,
+                           agf::int8::neon_available());
         const int K4 = agf::int8::quads(K);
         agf::int8::Scratch sc;
         sc.reserve(rows, K);
@@ -284,7 +285,7 @@ PYBIND11_MODULE(_C_cpu, m) {
         agf::int8::pack_weights(ptr<const float>(w), K, N, 0, N, wq);
         namespace q8 = agf::int8;
         const q8::GemmFn f =
-            neon ? q8::gemm_neon : by_impl<q8::GemmFn>(impl, q8::gemm_native, q8::gemm_avx2, q8::gemm_emulated, q8::gemm());
+            by_impl<q8::GemmFn>(impl, q8::gemm_native, q8::gemm_avx2, q8::gemm_emulated, q8::gemm(), q8::gemm_neon);
         const q8::QuantFn qf = q8::quantizer_for(f);
         qf(ptr<const float>(x), rows, K, K, sc.q.data(), K4, sc.s.data(), sc.zp.data());
         f(sc.q.data(), rows, K4, sc.s.data(), sc.zp.data(), wq, bias ? ptr<const float>(bias) : nullptr, set,
@@ -294,14 +295,12 @@ PYBIND11_MODULE(_C_cpu, m) {
     m.def("int8_quantize", [](std::uintptr_t x, int rows, int K, std::uintptr_t u, std::uintptr_t s, std::uintptr_t zp,
                               const std::string& impl) {
         require(rows >= 0 && K >= 1, "int8_quantize: need rows >= 0, K >= 1");
-        const bool neon = impl == "neon";  // the aarch64 kernel's quantiser
-        require(!neon || agf::int8::neon_available(), "int8_quantize: this CPU (or build) has no aarch64 dot products");
-        check_impl("int8_quantize", neon ? "emulated" : impl, false, agf::int8::native_available(), "AVX512-VNNI");
+        check_impl("int8_quantize", impl, false, agf::int8::native_available(), "AVX512-VNNI", agf::int8::neon_available());
         check_ptr(x, "x"); check_ptr(u, "u"); check_ptr(s, "s"); check_ptr(zp, "zp");
         const int K4 = agf::int8::quads(K);
         std::vector<uint32_t> q(static_cast<size_t>(rows) * K4);
         namespace q8 = agf::int8;
-        q8::quantizer_for(neon ? q8::gemm_neon : by_impl<q8::GemmFn>(impl, q8::gemm_native, q8::gemm_avx2, q8::gemm_emulated, nullptr))(
+        q8::quantizer_for(by_impl<q8::GemmFn>(impl, q8::gemm_native, q8::gemm_avx2, q8::gemm_emulated, nullptr, q8::gemm_neon))(
             ptr<const float>(x), rows, K, K, q.data(), K4, ptr<float>(s), ptr<int32_t>(zp));
         uint8_t* uo = ptr<uint8_t>(u);
         for (int r = 0; r < rows; ++r)
