@@ -3,6 +3,12 @@ then timings (fast vs eager vs torch.compile in the same run). Writes a results 
 DESIGN.md) and a log under --out.
 
     python3 benchmarks/gpu_check.py --out DIR
+    TRITON_INTERPRET=1 python3 benchmarks/gpu_check.py --smoke --out DIR   # no GPU: a dry run
+
+--smoke runs every code path of the script on the CPU: tiny models under the standard configs'
+names, the CUDA kernels on the fiber emulator, the Triton kernels in the interpreter, a few samples
+each, no torch.compile. Its timings mean nothing; it exists so that a script that runs on a lent
+GPU only a few times a month cannot lose that run to a renamed argument (tests/test_gpu_check.py).
 """
 from __future__ import annotations
 
@@ -15,6 +21,9 @@ import subprocess
 import sys
 import traceback
 
+if "--smoke" in sys.argv:  # before Triton is imported: its kernels then run in the interpreter
+    os.environ.setdefault("TRITON_INTERPRET", "1")
+
 import numpy as np
 import torch
 
@@ -22,6 +31,35 @@ import audiogen_fast as agf
 from audiogen_fast.models.wavenet import runtime as wrt
 
 SR = 22050
+DEV = "cuda"    # "cpu" with --smoke
+SMOKE = False   # --smoke: tiny models, the emulator and the interpreter (see the docstring)
+# --smoke's models: a config's own (W4: MoL, kernel 3) or its family's (the Triton DiffWave kernel
+# needs C >= 16, a power of two; 2 layers: the interpreter is slow)
+TINY = {"W": ("tiny-wavenet", {}), "W4": ("tiny-wavenet", dict(kernel_size=3, output="mol", n_mix=3)),
+        "R": ("tiny-wavernn", {}), "D": ("tiny-diffwave", dict(residual_channels=16, residual_layers=2))}
+
+
+def build(preset):
+    """The config's model with random weights (seed 0) on DEV; --smoke: a tiny model of its kind."""
+    if SMOKE:
+        name, kw = TINY.get(preset) or TINY[preset[0]]
+        return agf.build(name, seed=0, **kw).eval()
+    return build(preset)
+
+
+def size(n, tiny):
+    """A length or batch: n on the GPU, tiny in --smoke."""
+    return tiny if SMOKE else n
+
+
+def cuda_kw(**kw):
+    """Arguments of the persistent CUDA loops: on the emulator in --smoke (64 threads per block
+    unless asked: the emulator's cost is per fiber)."""
+    return {"emulate": True, "threads": 64, **kw} if SMOKE else kw
+
+
+def cuda_ok():
+    return SMOKE or agf.backends()["cuda"][0]
 
 
 def commit():
@@ -34,15 +72,23 @@ def commit():
         return "unknown"
 
 
-def cuda_time(fn, reps=3, warmup=1):
-    """Median seconds of fn() over reps, synchronised with CUDA events; warm-up excluded."""
-    from audiogen_fast.bench import time_case
+def cuda_time(fn, reps=3, warmup=True):
+    """Median seconds of fn() over reps, synchronised with CUDA events; a warm-up call first
+    (not timed) unless warmup=False."""
+    import statistics
 
-    return time_case(fn, "cuda", reps=reps)
+    from audiogen_fast.bench import time_once
+
+    if SMOKE:  # one call: its time means nothing
+        reps, warmup = 1, False
+    if warmup:
+        fn()
+    return statistics.median(time_once(fn, DEV) for _ in range(reps))
 
 
 RECORDS = []
 FLOORS = {}
+FAILURES = []   # what raised unexpectedly (reported, the run goes on; the exit status is 1)
 OUT_DIR = "."
 COMPILE = "first"   # torch.compile baselines: "first" (before the kernels), "last" or "no" (--compile)
 
@@ -63,18 +109,18 @@ def record(config, backend, dtype, batch, samples, seconds, eager_sps=None, comp
 
 
 def bench_wavenet(preset, quick):
-    model = agf.build(preset, seed=0).cuda().eval()
+    model = build(preset)
     cfg = model.config
     mulaw = cfg.output == "mulaw"
 
     def inputs(B, n):
         frames = -(-n // cfg.hop_length)
-        mel = torch.randn(B, cfg.n_mels, frames, device="cuda")
-        nz = torch.from_numpy(np.stack([wrt.draw_noise(cfg, s, n) for s in range(B)])).cuda()
+        mel = torch.randn(B, cfg.n_mels, frames, device=DEV)
+        nz = torch.from_numpy(np.stack([wrt.draw_noise(cfg, s, n) for s in range(B)])).to(DEV)
         return mel, nz
 
     # eager reference loop on the GPU (slow: a few hundred samples are enough for a median)
-    n_e = 256
+    n_e = size(256, 8)
     mel, nz = inputs(1, n_e)
     t = cuda_time(lambda: wrt.run_torch(model, n_e, mel=mel, noise=nz), reps=3)
     eager = record(preset, "torch", "float32", 1, n_e, t)
@@ -84,10 +130,9 @@ def bench_wavenet(preset, quick):
             wrt.run_compiled(model, 64, mel=mel, noise=nz)  # compile + capture
             t = cuda_time(lambda: wrt.run_compiled(model, n_e, mel=mel, noise=nz), reps=3)
             comp = record(preset, "compile", "float32", 1, n_e, t, eager_sps=eager)
-        except Exception as e:  # report, don't hide
-            print(f"torch.compile baseline failed: {type(e).__name__}: {e}")
-            traceback.print_exc()
-    n = 4096 if not quick else 1024
+        except Exception:  # report, don't hide
+            failed(f"{preset} torch.compile baseline")
+    n = size(4096 if not quick else 1024, 16)
     mel, nz = inputs(1, n)
     for dtype in (torch.float32, torch.float16, torch.bfloat16):
         loop = wrt.triton_loop(model, weight_dtype=dtype)
@@ -104,7 +149,7 @@ def bench_wavenet(preset, quick):
             record(preset, f"triton-nopipe-g{bg}", "float16", 1, n, t, eager_sps=eager, compile_sps=comp)
     # the CUDA persistent kernel (issue 5): one stream, then many (in a child process with a
     # time limit: a kernel that hangs must not eat the device session)
-    if agf.backends()["cuda"][0]:
+    if cuda_ok():
         bench_wavenet_cuda(preset, quick, eager, comp)
     # kernel variants (W1 only): warps and gate block
     if preset == "W1" and not quick:
@@ -115,8 +160,8 @@ def bench_wavenet(preset, quick):
                 t = cuda_time(lambda: wrt.run_triton(model, n, mel=mel, noise=nz, loop=loop), reps=3)
                 record(preset, f"triton-w{nw}-g{bg}", "float16", 1, n, t, eager_sps=eager, compile_sps=comp)
     # many streams
-    n = 1024 if not quick else 512
-    for B in ((16, 132, 264) if not quick else ((16, 132) if preset == "W1" else (132,))):
+    n = size(1024 if not quick else 512, 8)
+    for B in size((16, 132, 264) if not quick else ((16, 132) if preset == "W1" else (132,)), (3,)):
         mel, nz = inputs(B, n)
         loop = wrt.triton_loop(model, weight_dtype=torch.float16)
         t = cuda_time(lambda: wrt.run_triton(model, n, mel=mel, noise=nz, loop=loop), reps=2)
@@ -124,13 +169,13 @@ def bench_wavenet(preset, quick):
     # many streams, 16 / 32 per program on tensor cores (ops/wavenet_loop_mm.py; issue 9's 256 streams)
     if preset == "W1":
         from audiogen_fast.ops.wavenet_loop_mm import WaveNetLoopMM
-        for bm, B in ((16, 256), (16, 2112), (32, 1024), (32, 4224)):
+        for bm, B in size(((16, 256), (16, 2112), (32, 1024), (32, 4224)), ((16, 17),)):
             try:
                 mel, nz = inputs(B, n)
                 loop = WaveNetLoopMM(model, dtype=torch.float16, streams_per_program=bm)
                 t = cuda_time(lambda: wrt.run_triton(model, n, mel=mel, noise=nz, loop=loop), reps=2)
-            except Exception as e:  # a first GPU run of this kernel: report, keep the rest
-                print(f"{preset} triton-mm{bm} B={B}: {type(e).__name__}: {e}")
+            except Exception:  # a first GPU run of this kernel: report, keep the rest
+                failed(f"{preset} triton-mm{bm} B={B}")
                 continue
             record(preset, f"triton-mm{bm}", "float16", B, n, t, eager_sps=eager, compile_sps=comp)
 
@@ -138,20 +183,20 @@ def bench_wavenet(preset, quick):
 def bench_wavenet_cuda(preset, quick, eager, comp):
     from audiogen_fast.ops.wavenet_persistent import WaveNetPersistentLoop
 
-    model = agf.build(preset, seed=0).cuda().eval()
+    model = build(preset)
     cfg = model.config
 
     def inputs(B, n):
-        mel = torch.randn(B, cfg.n_mels, -(-n // cfg.hop_length), device="cuda")
-        nz = torch.from_numpy(np.stack([wrt.draw_noise(cfg, s, n) for s in range(B)])).cuda()
+        mel = torch.randn(B, cfg.n_mels, -(-n // cfg.hop_length), device=DEV)
+        nz = torch.from_numpy(np.stack([wrt.draw_noise(cfg, s, n) for s in range(B)])).to(DEV)
         return mel, nz
 
-    n = 4096 if not quick else 2048
+    n = size(4096 if not quick else 2048, 16)
     mel, nz = inputs(1, n)
     for dtype in (torch.float32, torch.float16, torch.bfloat16):
         for tr in ("l2", "dsmem"):  # global-memory mailboxes vs thread-block clusters
             try:
-                loop = WaveNetPersistentLoop(model, dtype=dtype, transport=tr)
+                loop = WaveNetPersistentLoop(model, **cuda_kw(dtype=dtype, transport=tr))
                 pl = loop.plan(1, 1)
                 t = cuda_time(lambda: wrt.run_cuda(model, n, mel=mel, noise=nz, loop=loop), reps=3)
             except (ValueError, RuntimeError) as e:
@@ -162,38 +207,37 @@ def bench_wavenet_cuda(preset, quick, eager, comp):
     # W1's sizes run the compile-time-shaped products by default: the generic instance for comparison
     if preset == "W1":
         for tr in ("l2", "dsmem"):
-            loop = WaveNetPersistentLoop(model, dtype=torch.float16, transport=tr, fixed_shapes=False)
+            loop = WaveNetPersistentLoop(model, **cuda_kw(dtype=torch.float16, transport=tr, fixed_shapes=False))
             t = cuda_time(lambda: wrt.run_cuda(model, n, mel=mel, noise=nz, loop=loop), reps=3)
             record(preset, f"cuda-{tr}-generic", "float16", 1, n, t, eager_sps=eager, compile_sps=comp)
     # variants (W1): 128 threads per block; one layer per block (20 hand-offs instead of 7)
     if preset == "W1" and not quick:
         for name, kw in (("cuda-t128", dict(threads=128)), ("cuda-1layer", dict(smem_budget=60 * 1024)),
                          ("cuda-critical", dict(pack="critical"))):
-            loop = WaveNetPersistentLoop(model, dtype=torch.float16, **kw)
+            loop = WaveNetPersistentLoop(model, **cuda_kw(dtype=torch.float16, **kw))
             pl = loop.plan(1, 1)
             t = cuda_time(lambda: wrt.run_cuda(model, n, mel=mel, noise=nz, loop=loop), reps=3)
             record(preset, name, "float16", 1, n, t, eager_sps=eager, compile_sps=comp, blocks_per_stream=pl["nblk"] + 1)
     # the kernel alone (no Session / conditioning / Python per block): one launch of n steps
-    loop = WaveNetPersistentLoop(model, dtype=torch.float16)  # "auto" transport
-    hist, x = loop.new_state(1, 128)
-    cond = torch.zeros(1, n, cfg.layers, cfg.gate_channels, device="cuda")
-    u = torch.rand(1, n, 1, device="cuda")
+    loop = WaveNetPersistentLoop(model, **cuda_kw(dtype=torch.float16))  # "auto" transport
+    hist, x = loop.new_state(1, wrt.initial_input(cfg))  # mu-law: the class of 0.0; MoL: 0.0
+    cond = torch.zeros(1, n, cfg.layers, cfg.gate_channels, device=DEV)
+    u = torch.rand(1, n, loop.base["nz"], device=DEV)  # uniforms per sample: MoL takes 2
     t = cuda_time(lambda: loop.run_chunk(cond, hist, x, 0, noise=u), reps=3)
     record(preset, "cuda-kernel-only", "float16", 1, n, t, eager_sps=eager, compile_sps=comp)
     if preset == "W1":
         try:
             profile_wavenet_cuda(model, cond, u, n)
-        except Exception as e:  # report, don't lose the rest of the section
-            print(f"profile failed: {type(e).__name__}: {e}")
-            traceback.print_exc()
-    n = 1024
-    for B in ((16, 64, 132, 256) if not quick else (64, 256)):
+        except Exception:  # report, don't lose the rest of the section
+            failed(f"{preset} cuda profile")
+    n = size(1024, 8)
+    for B in size((16, 64, 132, 256) if not quick else (64, 256), (3, 17)):
         mel, nz = inputs(B, n)
-        loop = WaveNetPersistentLoop(model, dtype=torch.float16)  # up to 8 streams per chain, batch-invariant
+        loop = WaveNetPersistentLoop(model, **cuda_kw(dtype=torch.float16))  # up to 8 streams per chain, batch-invariant
         t = cuda_time(lambda: wrt.run_cuda(model, n, mel=mel, noise=nz, loop=loop), reps=2)
         record(preset, "cuda", "float16", B, n, t, eager_sps=eager, compile_sps=comp)
-        if B >= 64:  # 16 streams per chain on tensor cores (the 256-stream goal of issue 9)
-            loop = WaveNetPersistentLoop(model, dtype=torch.float16, streams_per_chain=16)
+        if B >= size(64, 17):  # 16 streams per chain on tensor cores (the 256-stream goal of issue 9)
+            loop = WaveNetPersistentLoop(model, **cuda_kw(dtype=torch.float16, streams_per_chain=16))
             t = cuda_time(lambda: wrt.run_cuda(model, n, mel=mel, noise=nz, loop=loop), reps=2)
             record(preset, "cuda-mma16", "float16", B, n, t, eager_sps=eager, compile_sps=comp)
 
@@ -208,11 +252,12 @@ def profile_wavenet_cuda(model, cond, u, n):
     FLOORS.setdefault("profile", [])
     for tr, fixed in (("l2", True), ("dsmem", True), ("l2", False)):  # False: the generic (run-time shaped) products
         try:
-            loop = WaveNetPersistentLoop(model, dtype=torch.float16, transport=tr, profile=True, fixed_shapes=fixed)
-            hist, x = loop.new_state(1, 128)
+            loop = WaveNetPersistentLoop(model, **cuda_kw(dtype=torch.float16, transport=tr, profile=True,
+                                                         fixed_shapes=fixed))
+            hist, x = loop.new_state(1, wrt.initial_input(model.config))
             loop.run_chunk(cond, hist, x, 0, noise=u)  # warm-up
             loop.reset_profile()
-            t = cuda_time(lambda: loop.run_chunk(cond, hist, x, 0, noise=u), reps=1, warmup=0)
+            t = cuda_time(lambda: loop.run_chunk(cond, hist, x, 0, noise=u), reps=1, warmup=False)
         except (ValueError, RuntimeError) as e:
             print(f"profile {tr}: {e}")
             continue
@@ -245,11 +290,12 @@ def profile_wavernn_cuda(model, inputs, n):
     FLOORS.setdefault("profile_wavernn", [])
     c1, nz1 = inputs(1, n)
     for dtype in (torch.float32, torch.float16):
-        loop = WaveRNNPersistentLoop(model, dtype=dtype, profile=True)
+        loop = WaveRNNPersistentLoop(model, **cuda_kw(dtype=dtype, profile=True))
         rrt.run_cuda(model, c1, noise=nz1, loop=loop)  # warm-up
         loop.reset_profile()
         rrt.run_cuda(model, c1, noise=nz1, loop=loop)
-        torch.cuda.synchronize()
+        if DEV == "cuda":
+            torch.cuda.synchronize()
         blocks = loop.profile_report()["blocks"]
         mean = {ph: sum(b[ph] for b in blocks) / len(blocks) for ph in PHASES}
         top = {ph: max(b[ph] for b in blocks) for ph in PHASES}
@@ -266,14 +312,17 @@ def bench_floors():
     product + barrier at W1's shapes."""
     from audiogen_fast import _cuda
 
-    FLOORS["launch_us"] = _cuda.launch_latency_us()
-    print(f"empty kernel launch: {FLOORS['launch_us']:.2f} us each (back to back)")
+    nan = float("nan")  # the emulator has no clock: its ns are NaN
+    if not SMOKE:
+        FLOORS["launch_us"] = _cuda.launch_latency_us()
+        print(f"empty kernel launch: {FLOORS['launch_us']:.2f} us each (back to back)")
     FLOORS["handoff"] = []
-    for nblk, payload in ((2, 192), (8, 192), (21, 192), (8, 1024), (37, 1024), (74, 1024)):
-        r = _cuda.handoff_bench(nblk=nblk, iters=2000, payload=payload)
+    iters = size(2000, 3)
+    for nblk, payload in size(((2, 192), (8, 192), (21, 192), (8, 1024), (37, 1024), (74, 1024)), ((3, 192),)):
+        r = _cuda.handoff_bench(nblk=nblk, iters=iters, payload=payload, **cuda_kw())
         FLOORS["handoff"].append(r)
-        print(f"hand-off ring of {nblk:3d} blocks, {payload:5d} floats: {r['ns_per_handoff']:8.1f} ns per hand-off "
-              f"(token {r['token']:.0f} == {2000 * nblk}: {r['token'] == 2000 * nblk})")
+        print(f"hand-off ring of {nblk:3d} blocks, {payload:5d} floats: {r.get('ns_per_handoff', nan):8.1f} ns per "
+              f"hand-off (token {r['token']:.0f} == {iters * nblk}: {r['token'] == iters * nblk})")
     # what a block does between hand-offs: one block-wide product + barrier (block_bench.cuh), W1's
     # shapes: per layer the current tap with the gate (128 x 64) and the residual (64 x 64), off the
     # critical path the skip rows (128 x 64); the output block's hidden (128 x 128) and logits (256 x 128)
@@ -281,38 +330,39 @@ def bench_floors():
     for dtype in (torch.float16, torch.float32, torch.bfloat16):
         for rows, cols, gate in ((128, 64, True), (64, 64, False), (128, 64, False), (128, 128, False), (256, 128, False)):
             for fixed in (False, True):  # run-time shapes (the kernels' matvec) / compile-time (matvec_fixed)
-                r = _cuda.matvec_bench(rows, cols, gate=gate, dtype=dtype, iters=2000, fixed=fixed)
+                if SMOKE and (dtype != torch.float16 or rows != 128):
+                    continue  # the emulator: a few shapes are enough to check the calls
+                # (fixed: compile-time shapes exist for 256 threads only, so the emulator runs 256 here)
+                r = _cuda.matvec_bench(rows, cols, gate=gate, dtype=dtype, iters=size(2000, 2), fixed=fixed,
+                                       **cuda_kw(threads=256))
                 r.pop("y")
                 FLOORS["matvec"].append(r)
                 print(f"block product {rows:3d} x {cols:3d} {r['dtype']:8s}{' + gate' if gate else '       '}"
                       f"{' fixed' if fixed else '      '}: {r['ticks_per_product']:7.1f} ticks, "
-                      f"{r['ns_per_product']:7.1f} ns per product + barrier")
+                      f"{r.get('ns_per_product', nan):7.1f} ns per product + barrier")
 
 
 def bench_diffwave(preset, quick, seconds=10.0):
     from audiogen_fast.models.diffwave import runtime as drt
     from audiogen_fast.models.diffwave.reference import Schedule
 
-    model = agf.build(preset, seed=0).cuda().eval()
+    model = build(preset)
     cfg = model.config
-    frames = int(seconds * SR / cfg.hop_length)
+    frames = size(int(seconds * SR / cfg.hop_length), 1)
     T = frames * cfg.hop_length
-    mel = torch.randn(1, cfg.n_mels, frames, device="cuda")
+    mel = torch.randn(1, cfg.n_mels, frames, device=DEV)
     sched = Schedule.from_config(cfg, None)
-    nz = torch.from_numpy(np.stack([drt.draw_noise(cfg, 0, T, sched)])).transpose(0, 1).contiguous().cuda()
+    nz = torch.from_numpy(np.stack([drt.draw_noise(cfg, 0, T, sched)])).transpose(0, 1).contiguous().to(DEV)
     t = cuda_time(lambda: drt.run_torch(model, sched, nz, mel=mel), reps=3)
     eager = record(preset, "torch", "float32", 1, T, t, steps=len(sched))
     comp = None
-    try:
-        if COMPILE != "first":
-            raise RuntimeError(f"--compile {COMPILE}")
-        if preset != "D1":
-            raise RuntimeError("skipped (time budget): see D1")
-        drt.run_compiled(model, sched, nz, mel=mel)
-        t = cuda_time(lambda: drt.run_compiled(model, sched, nz, mel=mel), reps=3)
-        comp = record(preset, "compile", "float32", 1, T, t, eager_sps=eager, steps=len(sched))
-    except Exception as e:
-        print(f"torch.compile baseline failed: {type(e).__name__}: {e}")
+    if COMPILE == "first" and preset == "D1":  # (D2: skipped for the time budget, see D1)
+        try:
+            drt.run_compiled(model, sched, nz, mel=mel)
+            t = cuda_time(lambda: drt.run_compiled(model, sched, nz, mel=mel), reps=3)
+            comp = record(preset, "compile", "float32", 1, T, t, eager_sps=eager, steps=len(sched))
+        except Exception:
+            failed(f"{preset} torch.compile baseline")
     # correctness at full length, fp32
     ref = drt.run_torch(model, sched, nz, mel=mel)
     # (fp32 with input_precision "ieee" is exact but ran at 0.1x eager on the H100: FMA-only dots)
@@ -340,27 +390,28 @@ def bench_wavernn(preset, quick, n=2000):
     """WaveRNN: eager step loop vs the Triton loop (one launch per chunk), batch 1 and many streams."""
     from audiogen_fast.models.wavernn import runtime as rrt
 
-    model = agf.build(preset, seed=0).cuda().eval()
+    model = build(preset)
     cfg = model.config
+    n, n_e = size(n, 16), size(200, 8)
 
     def inputs(B, T):
-        mel = torch.randn(B, cfg.n_mels, -(-T // cfg.hop_length), device="cuda")
+        mel = torch.randn(B, cfg.n_mels, -(-T // cfg.hop_length), device=DEV)
         with torch.no_grad():
             cond = [c[:, :T].contiguous() for c in model.conditioning(mel)]
-        nz = torch.from_numpy(np.stack([rrt.draw_noise(cfg, s, T) for s in range(B)])).cuda()
+        nz = torch.from_numpy(np.stack([rrt.draw_noise(cfg, s, T) for s in range(B)])).to(DEV)
         return cond, nz
 
-    cond, nz = inputs(1, 200)
+    cond, nz = inputs(1, n_e)
     t = cuda_time(lambda: rrt.run_torch(model, cond, noise=nz), reps=2)
-    eager = record(preset, "torch", "float32", 1, 200, t)
+    eager = record(preset, "torch", "float32", 1, n_e, t)
     # the CUDA persistent kernel (issue 5): the kernel alone, then end to end, then many streams
-    if agf.backends()["cuda"][0]:
+    if cuda_ok():
         from audiogen_fast.ops.wavernn_persistent import WaveRNNPersistentLoop
 
-        x = torch.rand(1, 200, device="cuda") * 2 - 1
+        x = torch.rand(1, n_e, device=DEV) * 2 - 1
         _, ref, _ = rrt.run_torch(model, cond, teacher=x)
         for dtype in (torch.float32, torch.float16, torch.bfloat16):
-            loop = WaveRNNPersistentLoop(model, dtype=dtype)
+            loop = WaveRNNPersistentLoop(model, **cuda_kw(dtype=dtype))
             _, out, _ = rrt.run_cuda(model, cond, teacher=x, loop=loop)
             err = ((out - ref).abs().max() / ref.abs().max()).item()
             pl = loop.plan(1, 1)
@@ -370,23 +421,22 @@ def bench_wavernn(preset, quick, n=2000):
                    blocks_per_stream=pl["nblk"], smem_per_block=pl["smem"])
         try:
             profile_wavernn_cuda(model, inputs, n)
-        except Exception as e:  # report, don't lose the rest of the section
-            print(f"profile failed: {type(e).__name__}: {e}")
-            traceback.print_exc()
-        loop = WaveRNNPersistentLoop(model, dtype=torch.float16)
-        for B in ((4, 12, 32) if not quick else (12,)):
+        except Exception:  # report, don't lose the rest of the section
+            failed(f"{preset} cuda profile")
+        loop = WaveRNNPersistentLoop(model, **cuda_kw(dtype=torch.float16))
+        for B in size((4, 12, 32) if not quick else (12,), (3,)):
             cB, nzB = inputs(B, n // 2)
             t = cuda_time(lambda: rrt.run_cuda(model, cB, noise=nzB, loop=loop), reps=2)
             record(preset, "cuda", "float16", B, n // 2, t, eager_sps=eager)
     # correctness on the GPU: teacher-forced outputs and sampled classes
-    x = torch.rand(1, 200, device="cuda") * 2 - 1
+    x = torch.rand(1, n_e, device=DEV) * 2 - 1
     _, ref, _ = rrt.run_torch(model, cond, teacher=x)
     _, out, _ = rrt.run_triton(model, cond, teacher=x)
     print(f"{preset} triton teacher-forced max rel err {((out - ref).abs().max() / ref.abs().max()).item():.2e}")
     cond, nz = inputs(1, n)
     t = cuda_time(lambda: rrt.run_triton(model, cond, noise=nz), reps=3)
     record(preset, "triton", "float32", 1, n, t, eager_sps=eager)
-    for B in ((16, 132) if not quick else (132,)):
+    for B in size((16, 132) if not quick else (132,), (3,)):
         cond, nz = inputs(B, n // 2)
         t = cuda_time(lambda: rrt.run_triton(model, cond, noise=nz), reps=2)
         record(preset, "triton", "float32", B, n // 2, t, eager_sps=eager)
@@ -400,20 +450,20 @@ def compile_last(configs):
     from audiogen_fast.models.diffwave.reference import Schedule
 
     for preset in configs:
-        model = agf.build(preset, seed=0).cuda().eval()
+        model = build(preset)
         cfg = model.config
         if preset.startswith("W") and cfg.output == "mulaw":
             n = 256
-            mel = torch.randn(1, cfg.n_mels, -(-n // cfg.hop_length), device="cuda")
-            nz = torch.from_numpy(wrt.draw_noise(cfg, 0, n)[None]).cuda()
+            mel = torch.randn(1, cfg.n_mels, -(-n // cfg.hop_length), device=DEV)
+            nz = torch.from_numpy(wrt.draw_noise(cfg, 0, n)[None]).to(DEV)
             wrt.run_compiled(model, 64, mel=mel, noise=nz)  # compile + capture
             t = cuda_time(lambda: wrt.run_compiled(model, n, mel=mel, noise=nz), reps=3)
         elif preset == "D1":
             frames = int(10.0 * SR / cfg.hop_length)
             n = frames * cfg.hop_length
-            mel = torch.randn(1, cfg.n_mels, frames, device="cuda")
+            mel = torch.randn(1, cfg.n_mels, frames, device=DEV)
             sched = Schedule.from_config(cfg, None)
-            nz = torch.from_numpy(np.stack([drt.draw_noise(cfg, 0, n, sched)])).transpose(0, 1).contiguous().cuda()
+            nz = torch.from_numpy(np.stack([drt.draw_noise(cfg, 0, n, sched)])).transpose(0, 1).contiguous().to(DEV)
             drt.run_compiled(model, sched, nz, mel=mel)
             t = cuda_time(lambda: drt.run_compiled(model, sched, nz, mel=mel), reps=3)
         else:
@@ -426,10 +476,23 @@ def compile_last(configs):
         write(OUT_DIR)
 
 
+def failed(what):
+    """Report an unexpected exception (inside an except block) and go on with the rest of the run."""
+    print(f"{what} failed: {sys.exc_info()[0].__name__}: {sys.exc_info()[1]}")
+    traceback.print_exc()
+    FAILURES.append(what)
+
+
+def device():
+    from audiogen_fast.bench import device_name
+
+    return f"smoke-{device_name('cpu')}" if SMOKE else torch.cuda.get_device_name(0)
+
+
 def write(out):
     import triton
 
-    dev = torch.cuda.get_device_name(0)
+    dev = device()
     date = datetime.date.today().isoformat()
     res = {"device": dev, "commit": commit(), "date": date, "torch": torch.__version__, "triton": triton.__version__,
            "notes": "eager baseline with PyTorch defaults (cuDNN may use TF32 for fp32 convolutions)",
@@ -448,20 +511,23 @@ def main():
     ap.add_argument("--configs", default="W1,W2,W4,R2,D1,D2")
     ap.add_argument("--compile", choices=("first", "last", "no"), default=None,
                     help="torch.compile baselines before the kernels, after them (default with --quick), or not at all")
+    ap.add_argument("--smoke", action="store_true",
+                    help="no GPU: every code path on the CPU with tiny models (emulator, interpreter); timings meaningless")
     args = ap.parse_args()
-    global COMPILE, OUT_DIR
+    global COMPILE, OUT_DIR, DEV, SMOKE
     COMPILE = args.compile or ("last" if args.quick else "first")
+    if args.smoke:  # torch.compile only if asked (--compile last: the quick GPU run's order)
+        SMOKE, DEV, COMPILE = True, "cpu", args.compile or "no"
     OUT_DIR = args.out
     os.makedirs(args.out, exist_ok=True)
-    dev = torch.cuda.get_device_name(0)
     import triton
 
-    print(f"device {dev}, torch {torch.__version__}, triton {triton.__version__}, python {platform.python_version()}")
-    if agf.backends()["cuda"][0]:
+    print(f"device {device()}, torch {torch.__version__}, triton {triton.__version__}, python {platform.python_version()}")
+    if cuda_ok():
         try:
             bench_floors()
         except Exception:
-            traceback.print_exc()
+            failed("floors")
     for c in args.configs.split(","):
         c = c.strip()
         try:
@@ -471,15 +537,21 @@ def main():
                 bench_diffwave(c, args.quick)
             elif c.startswith("R"):
                 bench_wavernn(c, args.quick)
+            else:
+                raise ValueError(f"unknown config {c!r}")
         except Exception:
-            traceback.print_exc()
+            failed(c)
         write(args.out)  # partial results survive a timeout
     if COMPILE == "last":
         try:
             compile_last([c.strip() for c in args.configs.split(",")])
         except Exception:
-            traceback.print_exc()
+            failed("compile_last")
     print("wrote", write(args.out))
+    if FAILURES:
+        print("FAILED:", ", ".join(FAILURES))
+        return 1
+    return 0
 
 
 if __name__ == "__main__":

@@ -1,0 +1,100 @@
+"""benchmarks/gpu_check.py runs on a lent GPU a few times a month, in a 15-minute device session:
+a renamed argument or a wrong tensor shape in it costs that run's measurements. `--smoke` runs every
+code path of the script on the CPU (tiny models under the configs' names, the CUDA kernels on the
+fiber emulator, Triton in the interpreter); this test runs what benchmarks/gpu_run.sh runs (--quick,
+torch.compile last) plus W4 (MoL outputs, kernel 3) and checks that each section measured what it
+measures on a GPU, without an exception anywhere.
+"""
+import json
+import math
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+
+pytest.importorskip("triton")
+pytest.importorskip("audiogen_fast._C_cuda_emu")
+
+
+@pytest.fixture(scope="module")
+def smoke(tmp_path_factory):
+    out = tmp_path_factory.mktemp("gpu_check")
+    env = dict(os.environ, TRITON_INTERPRET="1", AGF_COMMIT="smoke")
+    p = subprocess.run([sys.executable, str(ROOT / "benchmarks" / "gpu_check.py"), "--smoke", "--quick",
+                        "--compile", "last", "--configs", "W1,W4,R2,D1", "--out", str(out)],
+                       capture_output=True, text=True, env=env, timeout=900)
+    files = list(out.glob("smoke-*-smoke.json"))
+    return p, (json.loads(files[0].read_text()) if len(files) == 1 else None)
+
+
+def test_runs_without_a_failure(smoke):
+    p, res = smoke
+    assert p.returncode == 0, p.stdout[-4000:] + p.stderr[-4000:]
+    assert "failed" not in p.stdout
+    assert res is not None and res["device"].startswith("smoke-")
+
+
+def backends(res, config):
+    return {(r["backend"], r["dtype"], r["batch"]) for r in res["records"] if r["config"] == config}
+
+
+def test_every_wavenet_variant_measured(smoke):
+    _, res = smoke
+    got = backends(res, "W1")
+    want = {("torch", "float32", 1), ("compile", "float32", 1), ("cuda-kernel-only", "float16", 1),
+            ("triton-nopipe-g32", "float16", 1), ("triton-nopipe-g64", "float16", 1),
+            ("cuda-l2-generic", "float16", 1), ("cuda-dsmem-generic", "float16", 1),
+            ("cuda", "float16", 3), ("cuda", "float16", 17), ("cuda-mma16", "float16", 17),
+            ("triton", "float16", 3), ("triton-mm16", "float16", 17)}
+    for dt in ("float32", "float16", "bfloat16"):
+        want |= {("triton", dt, 1), ("cuda-l2", dt, 1), ("cuda-dsmem", dt, 1)}
+    assert want <= got, want - got
+    # W4 (MoL: two uniforms per sample, a float input) through the same sections, without W1's variants
+    w4 = backends(res, "W4")
+    assert {("cuda-kernel-only", "float16", 1), ("cuda-mma16", "float16", 17), ("triton", "bfloat16", 1)} <= w4
+    assert not any(b.startswith(("compile", "triton-nopipe", "triton-mm")) for b, _, _ in w4)
+    for r in res["records"]:
+        assert r["samples_per_sec"] > 0 and math.isfinite(r["samples_per_sec"])
+        if r["backend"] not in ("torch", "compile"):
+            assert r["vs_torch"] is not None, r
+    # vs_compile filled in afterwards for W1's fast backends (torch.compile ran last)
+    assert all(r["vs_compile"] for r in res["records"] if r["config"] == "W1" and r["backend"] not in ("torch", "compile"))
+
+
+def test_floors_and_profiles(smoke):
+    _, res = smoke
+    fl = res["floors"]
+    assert fl["handoff"] and all(h["token"] == h["iters"] * h["nblk"] for h in fl["handoff"])
+    assert {(m["fixed"], m["gate"]) for m in fl["matvec"]} == {(False, True), (True, True), (False, False), (True, False)}
+    prof = fl["profile"]  # W1: l2, dsmem, l2 generic
+    assert [(p["transport"], p["fixed_shapes"]) for p in prof] == [("l2", True), ("dsmem", True), ("l2", False)]
+    for p in prof:
+        assert len(p["layers_per_block"]) == len(p["layer_us"]) >= 1
+        assert {"gate", "res", "taps", "wait"} <= set(p["layer_us"][0])
+        assert {"sample", "logits", "wait"} <= set(p["output_us"])
+    assert [p["dtype"] for p in fl["profile_wavernn"]] == ["float32", "float16"]
+
+
+def test_wavernn_and_diffwave_sections(smoke):
+    _, res = smoke
+    got = backends(res, "R2")
+    assert {("torch", "float32", 1), ("cuda", "float32", 1), ("cuda", "float16", 1), ("cuda", "bfloat16", 1),
+            ("cuda", "float16", 3), ("triton", "float32", 1), ("triton", "float32", 3)} <= got
+    # the kernels' teacher-forced outputs against eager, measured in the run (emulator: fp32 exact to
+    # rounding; 16-bit weights within their rounding)
+    errs = {r["dtype"]: r["teacher_rel_err"] for r in res["records"] if r["config"] == "R2" and "teacher_rel_err" in r}
+    assert errs["float32"] < 1e-5 and errs["float16"] < 2e-2 and errs["bfloat16"] < 5e-2
+    d1 = [r for r in res["records"] if r["config"] == "D1" and r["backend"] not in ("torch", "compile")]
+    assert {r["backend"] for r in d1} == {"triton", "triton-tf32-t64-w8", "triton-tf32x3-t16-w4", "triton-ieee-t16-w4"}
+    assert ("compile", "float32", 1) in backends(res, "D1")
+    checked = 0
+    for r in d1:  # the interpreter runs "tf32" as fp32; fp16 operands round
+        if r["dtype"] == "bfloat16":
+            continue  # the interpreter's tl.dot multiplies bf16 bit patterns (triton-lang/triton#11584)
+        assert r["max_rel_err_vs_eager_fp32"] < (1e-5 if r["dtype"] == "float32" else 1e-3), r
+        checked += 1
+    assert checked == 4  # tf32, tf32x3, exact fp32, fp16
