@@ -172,7 +172,9 @@ class Vocoder:
         return mel_spectrogram(wav, self.config)
 
     # ---- generation ------------------------------------------------------------------------
-    def _check_mel(self, mel):
+    def _check_mel(self, mel, allow_empty: bool = False):
+        """A validated float32 copy of mel. allow_empty: zero frames are fine (a streaming chunk
+        that brought no frames: nothing to vocode yet)."""
         if isinstance(mel, torch.Tensor):
             mel = mel.detach().cpu().numpy()
         try:
@@ -186,7 +188,7 @@ class Vocoder:
         if mel.shape[-2] != self.n_mels:
             raise InputError(f"mel has {mel.shape[-2]} mel channels but this model takes n_mels={self.n_mels} "
                              f"(shape {mel.shape}; expected [n_mels, frames])")
-        if mel.shape[-1] == 0:
+        if mel.shape[-1] == 0 and not allow_empty:
             raise InputError("mel has zero frames")
         if mel.ndim == 3 and mel.shape[0] == 0:
             raise InputError("mel batch is empty")
@@ -248,7 +250,7 @@ class Vocoder:
         sess = None
         batched = False
         for chunk in it:
-            m = self._check_mel(chunk)
+            m = self._check_mel(chunk, allow_empty=True)
             b3 = m.ndim == 3
             if sess is None:
                 batched = b3
@@ -274,6 +276,8 @@ class Vocoder:
                 deemph = Deemphasis(self.config.preemphasis, B) if self.config.preemphasis else None
             elif b3 != batched or (b3 and m.shape[0] != B):
                 raise InputError(f"every chunk must have the first chunk's layout; got shape {m.shape}")
+            if m.shape[-1] == 0:  # no new frames (a network read that brought none): nothing to do
+                continue
             if not b3:
                 m = m[None]
             out = sess.push(torch.from_numpy(m))

@@ -81,10 +81,11 @@ class MultiStream:
         sess = self._get(sid)
         if sess.ended:
             raise self._err(f"stream {sid} has ended")
-        m = self.voc._check_mel(mel)
+        m = self.voc._check_mel(mel, allow_empty=True)
         if m.ndim != 2:
             raise self._err(f"push takes one stream's mel [n_mels, frames], got shape {m.shape}")
-        sess.feed(torch.from_numpy(m)[None])
+        if m.shape[-1]:  # zero frames: nothing new
+            sess.feed(torch.from_numpy(m)[None])
 
     def end(self, sid: int) -> None:
         self._get(sid).end()

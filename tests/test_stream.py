@@ -78,6 +78,36 @@ def test_stream_errors():
         list(unc.stream([np.zeros((16, 3), np.float32)]))
 
 
+@pytest.mark.parametrize("preset", AR + ["tiny-diffwave"])
+def test_empty_chunks_are_skipped(preset):
+    """A chunk with no frames (a read that brought none) changes nothing, first chunk included; the
+    same for MultiStream.push. A zero-frame generate() is still an error."""
+    model = agf.build(preset, seed=2)
+    mel = random_mel(model.config, 30)
+    voc = agf.Vocoder(model, device="cpu")
+    plain = np.concatenate(list(voc.stream(_chunks(mel, [4, 9, 17]), seed=5)))
+    gappy = np.concatenate(list(voc.stream(_chunks(mel, [0, 4, 0, 0, 9, 0, 17, 0]), seed=5)))
+    assert np.array_equal(gappy, plain)
+    assert list(voc.stream([mel[:, :0]] * 3, seed=5)) == []
+    with pytest.raises(agf.InputError, match="zero frames"):
+        voc.generate(mel=mel[:, :0], seed=5)
+    if preset == "tiny-diffwave":
+        return  # open_streams() runs the autoregressive models
+    assert np.array_equal(plain, voc.generate(mel=mel, seed=5))
+    ms = voc.open_streams()
+    sid = ms.add(seed=5)
+    for a, b in ((0, 0), (0, 4), (4, 4), (4, 30), (30, 30)):
+        ms.push(sid, mel[:, a:b])
+    ms.end(sid)
+    got = []
+    for _ in range(100):
+        out = ms.step()
+        if not out:
+            break
+        got.append(out[sid])
+    assert np.array_equal(np.concatenate(got), plain)
+
+
 def test_diffwave_stream_boundary_error_is_small():
     model = agf.build("tiny-diffwave", seed=1)
     voc = agf.Vocoder(model, device="cpu")
