@@ -83,11 +83,12 @@ def build(name_or_family: str, seed: int = 0, **overrides) -> torch.nn.Module:
     """Eager reference model with random weights: a preset name ("W2", "tiny-diffwave", ...)
     or a family name ("wavenet", ...) with config overrides."""
     from .models import FAMILY_NAMES
+    from .models.base import ConfigError
 
     if name_or_family in PRESETS:
         cfg = preset_config(name_or_family, **overrides)
     elif name_or_family not in FAMILY_NAMES:
-        raise ValueError(f"unknown preset or family {name_or_family!r} (presets: {', '.join(PRESETS)}; "
+        raise ConfigError(f"unknown preset or family {name_or_family!r} (presets: {', '.join(PRESETS)}; "
                          f"families: {', '.join(FAMILY_NAMES)})")
     else:
         fam = family(name_or_family)

@@ -135,5 +135,5 @@ def test_load_no_path_is_clear(monkeypatch):
     monkeypatch.setattr(agf, "default_model_path", lambda: None)
     with pytest.raises(agf.CheckpointError, match="no checkpoint given|no default model"):
         agf.load()
-    with pytest.raises(ValueError, match="unknown preset or family"):
+    with pytest.raises(agf.ConfigError, match="unknown preset or family"):
         agf.load("preset:W9")
