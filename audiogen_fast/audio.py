@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import functools
 
+import os
+
 import numpy as np
 import torch
 
@@ -41,11 +43,32 @@ def load_wav(path, sample_rate: int | None = None) -> tuple[np.ndarray, int]:
     return wav, sr
 
 
+def check_output_path(path) -> None:
+    """Before any work: the folder exists and the extension names a format soundfile writes as
+    16-bit PCM (.wav, .flac, .aiff, ...)."""
+    import soundfile as sf
+
+    path = str(path)
+    folder = os.path.dirname(os.path.abspath(path))
+    if not os.path.isdir(folder):
+        raise AudioError(f"cannot write {path}: folder {folder} does not exist")
+    if os.path.isdir(path):
+        raise AudioError(f"cannot write {path}: it is a folder")
+    ext = os.path.splitext(path)[1][1:].upper()
+    if ext not in sf.available_formats() or not sf.check_format(ext, "PCM_16"):
+        raise AudioError(f"cannot write {path}: the extension must name a 16-bit PCM audio format "
+                         f"(.wav, .flac, .aiff, ...), got {'.' + ext.lower() if ext else 'none'}")
+
+
 def save_wav(path, wav: np.ndarray, sample_rate: int) -> None:
     import soundfile as sf
 
+    check_output_path(path)
     wav = np.asarray(wav, dtype=np.float32)
-    sf.write(str(path), np.clip(wav, -1.0, 1.0), sample_rate, subtype="PCM_16")
+    try:
+        sf.write(str(path), np.clip(wav, -1.0, 1.0), sample_rate, subtype="PCM_16")
+    except Exception as e:  # soundfile raises its own error types (a full disk, no permission)
+        raise AudioError(f"cannot write {path}: {e}") from None
 
 
 def resample(wav: np.ndarray, orig_sr: int, new_sr: int) -> np.ndarray:

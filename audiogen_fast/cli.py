@@ -83,18 +83,26 @@ def cmd_info(args):
 
 
 def cmd_generate(args):
-    from .audio import save_wav
+    from . import InputError
+    from .audio import check_output_path, save_wav
 
+    check_output_path(args.output)
     voc = _load(args)
     kw = _gen_kwargs(voc, args)
+    if args.mel:
+        try:
+            mel = np.load(args.mel, allow_pickle=False)
+        except Exception as e:
+            raise InputError(f"cannot read --mel {args.mel} as a .npy array [n_mels, frames]: {e}") from None
+    elif voc.conditional:
+        print("error: this model is mel-conditioned: pass --mel M.npy", file=sys.stderr)
+        return 2
+    elif not args.seconds > 0:
+        raise InputError(f"--seconds must be > 0, got {args.seconds}")
     t0 = time.perf_counter()
     if args.mel:
-        mel = np.load(args.mel)
         audio = voc.generate(mel=mel, **kw)
     else:
-        if voc.conditional:
-            print("error: this model is mel-conditioned: pass --mel M.npy", file=sys.stderr)
-            return 2
         audio = voc.generate(num_samples=max(1, int(round(args.seconds * voc.sample_rate))), **kw)
     dt = time.perf_counter() - t0
     if audio.ndim == 2:
@@ -163,7 +171,7 @@ def _vocode_stream(voc, args):
 
 
 def cmd_vocode(args):
-    from .audio import load_wav, save_wav
+    from .audio import check_output_path, load_wav, save_wav
 
     if len(args.paths) == 1:
         args.ckpt, args.input = None, args.paths[0]
@@ -172,6 +180,7 @@ def cmd_vocode(args):
     else:
         print("error: vocode takes [CKPT] IN.wav", file=sys.stderr)
         return 2
+    check_output_path(args.output)
     voc = _load(args)
     if args.ckpt is None:
         print(f"using the bundled default model ({voc.family.name}, {voc.sample_rate} Hz)")
@@ -233,10 +242,23 @@ def _compare_backends(voc, mel, args, max_seconds: float = 1.0):
 
 
 def cmd_bench(args):
-    from . import bench
+    import torch
+
+    from . import InputError, bench, presets
 
     configs = [c.strip() for c in args.config.split(",") if c.strip()]
-    device = args.device or ("cuda" if __import__("torch").cuda.is_available() else "cpu")
+    for c in configs:
+        if c not in presets.PRESETS:
+            raise InputError(f"unknown config {c!r} (known: {', '.join(presets.PRESETS)})")
+    for name, v in (("--seconds", args.seconds), ("--batch", args.batch), ("--reps", args.reps),
+                    ("--chunk-frames", args.chunk_frames)):
+        if not v > 0:
+            raise InputError(f"{name} must be > 0, got {v}")
+    if args.device not in (None, "cpu", "cuda"):
+        raise InputError(f"unknown device {args.device!r} (use cpu or cuda)")
+    if args.device == "cuda" and not torch.cuda.is_available():
+        raise InputError("--device cuda: no CUDA GPU is visible to torch")
+    device = args.device or ("cuda" if torch.cuda.is_available() else "cpu")
     providers = [p.strip() for p in args.backend.split(",") if p.strip()] if args.backend else (
         ["torch", "compile", "triton"] if device.startswith("cuda") else ["torch", "cpp"])
     for p in providers:

@@ -54,7 +54,9 @@ def preset_names() -> list[str]:
 
 def preset_config(name: str, **overrides):
     if name not in PRESETS:
-        raise ValueError(f"unknown preset {name!r} (known: {', '.join(PRESETS)})")
+        from .models.base import ConfigError
+
+        raise ConfigError(f"unknown preset {name!r} (known: {', '.join(PRESETS)})")
     fam, kw = PRESETS[name]
     kw = dict(kw)
     kw.update(overrides)

@@ -165,6 +165,40 @@ def test_vocode_stream_matches_and_memory_is_bounded(tmp_path):
     assert peaks[1] - peaks[0] < 40 * 1024
 
 
+def test_generate_and_vocode_reject_bad_outputs_before_working(tiny_ckpts, tmp_path):
+    """A wrong output path, format or --mel file is an error before any audio is generated."""
+    ck = tiny_ckpts["tiny-wavenet"]
+    mel = tmp_path / "m.npy"
+    np.save(mel, np.zeros((16, 3), np.float32))
+    wav = tmp_path / "in.wav"
+    sf.write(wav, np.zeros(800, np.float32), 8000)
+    cases = [(["generate", ck, "--mel", mel, "-o", tmp_path / "no" / "o.wav"], "does not exist"),
+             (["generate", ck, "--mel", mel, "-o", tmp_path / "o.mp3"], "16-bit PCM audio format"),
+             (["generate", ck, "--mel", mel, "-o", tmp_path], "it is a folder"),
+             (["generate", ck, "--mel", wav, "-o", tmp_path / "o.wav"], "cannot read --mel"),
+             (["vocode", ck, wav, "-o", tmp_path / "o"], "16-bit PCM audio format"),
+             (["vocode", ck, wav, "-o", tmp_path / "no" / "o.wav", "--stream"], "does not exist")]
+    for args, msg in cases:
+        r = run(*args, ok=False)
+        assert r.returncode == 2 and msg in r.stderr and "Traceback" not in r.stderr, (args, r.stderr)
+        assert "wrote" not in r.stdout
+    unc = tmp_path / "unc.safetensors"
+    agf.save(agf.build("tiny-wavenet", conditional=False), unc)
+    r = run("generate", unc, "--seconds", "0", "-o", tmp_path / "o.wav", ok=False)
+    assert r.returncode == 2 and "--seconds must be > 0" in r.stderr
+    run("generate", ck, "--mel", mel, "-o", tmp_path / "o.flac")  # any 16-bit format soundfile writes
+    assert sf.info(tmp_path / "o.flac").frames == 3 * 64
+
+
+@pytest.mark.parametrize("args,msg", [(["--config", "W9"], "unknown config 'W9'"),
+                                      (["--config", "tiny-wavenet", "--batch", "0"], "--batch must be > 0"),
+                                      (["--config", "tiny-wavenet", "--seconds", "-1"], "--seconds must be > 0"),
+                                      (["--config", "tiny-wavenet", "--device", "tpu"], "unknown device 'tpu'")])
+def test_bench_rejects_bad_arguments(args, msg):
+    r = run("bench", *args, ok=False)
+    assert r.returncode == 2 and msg in r.stderr and "Traceback" not in r.stderr
+
+
 def test_bench_stream_reports_latency():
     r = run("bench", "--stream", "--config", "tiny-wavenet", "--backend", "torch", "--seconds", "0.2")
     assert "first audio after" in r.stdout and "steady state RTF" in r.stdout
