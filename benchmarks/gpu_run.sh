@@ -17,6 +17,7 @@
 #      cli/) and the pytest-benchmark suite on the GPU (no torch.compile cases: minutes each)
 #   6. slow: the D1-size fp32 Triton test (ptxas takes minutes on its exact-fp32 kernel), with
 #      whatever time is left
+#   then benchmarks/gpu_summary.py on the results JSON: predictions vs measured, floors, profiles
 # Per-test timeouts (pytest-timeout) keep one hung kernel from eating the step.
 # AGF_STEPS=build,cuda,triton,bench,cli,slow picks steps (the build is redone if the extension is missing).
 # Files back (at most 8): build.log, pytest_cuda.log, pytest_triton.log, bench.log, cli.log,
@@ -101,3 +102,6 @@ if has slow; then
     echo "slow rc=$?" >> "$OUT/pytest_triton.log"; tail -5 "$OUT/pytest_triton.log"
 fi
 stamp "done"
+# last, so the device call's output ends with it: each prediction of NOTES_GPU.md against this run,
+# the floors and the kernels' per-phase profile (benchmarks/gpu_summary.py)
+for f in "$OUT"/*.json; do [[ -e "$f" ]] && python3 benchmarks/gpu_summary.py "$f"; done

@@ -98,3 +98,49 @@ def test_wavernn_and_diffwave_sections(smoke):
         assert r["max_rel_err_vs_eager_fp32"] < (1e-5 if r["dtype"] == "float32" else 1e-3), r
         checked += 1
     assert checked == 4  # tf32, tf32x3, exact fp32, fp16
+
+
+# ---- benchmarks/gpu_summary.py: the one screen a GPU session reads first -------------------------
+
+sys.path.insert(0, str(ROOT / "benchmarks"))
+import gpu_summary  # noqa: E402
+
+
+def _rec(config, backend, dtype, batch, sps):
+    return {"config": config, "backend": backend, "dtype": dtype, "batch": batch, "samples_per_sec": sps,
+            "aggregate_samples_per_sec": sps * batch}
+
+
+def test_summary_verdicts():
+    res = {"device": "GPU", "date": "d", "commit": "c", "records": [
+        _rec("W1", "cuda-l2", "float16", 1, 30_000),      # predicted 25-35 k
+        _rec("W1", "cuda-l2", "float32", 1, 14_000),      # predicted 15.1-16.6 k
+        _rec("W1", "cuda-l2", "bfloat16", 1, 36_000),     # ratio to fp16 1.2: predicted 0.9-1.1
+        _rec("W1", "cuda", "float16", 256, 3_000)]}       # aggregate 768 k: predicted 680-810 k
+    rows = {r[0]: r for r in gpu_summary.predictions(res)}
+    assert rows["W1 cuda-l2 float16 B=1"][4] == "as predicted"
+    assert rows["W1 cuda-l2 float32 B=1"][4] == "below"
+    assert rows["W1 cuda-l2 bfloat16 B=1 (x cuda-l2 float16)"][3] == pytest.approx(1.2)
+    assert rows["W1 cuda-l2 bfloat16 B=1 (x cuda-l2 float16)"][4] == "above"
+    assert rows["W1 cuda float16 B=256 aggregate"][4] == "as predicted"
+    assert len(rows) == 4  # unmeasured predictions are left out (and counted)
+    assert f"({len(gpu_summary.PREDICTIONS) - 4} predictions not measured" in gpu_summary.summary(res)
+
+
+def test_summary_reads_the_last_gpu_run_and_the_smoke_run(smoke):
+    """The committed H200 results (the 'before' figures came from it: every prediction of a change
+    made since must read 'below' there, or the table is wrong), and a run with floors and profiles."""
+    with open(ROOT / "benchmarks" / "results" / "NVIDIA-H200-2026-11-30-3b0e448.json") as f:
+        h200 = json.load(f)
+    rows = gpu_summary.predictions(h200)
+    assert len(rows) >= 8
+    for name, before, _, got, verdict, _ in rows:
+        if "dsmem" not in name:  # the one "prediction" that holds the old figure
+            assert verdict == "below" and got == pytest.approx(before, rel=0.01), name
+    _, res = smoke
+    text = gpu_summary.summary(res)
+    assert "== floors" in text and "block product 128 x 64 + gate fixed" in text
+    prof = [ln for ln in text.splitlines() if ln.startswith("W1 fp16 ")]
+    assert len(prof) == 3 and all("per layer gate" in ln for ln in prof)
+    assert text.count("x the block-product floor") == 3
+    assert text.count("R2 float") == 2
