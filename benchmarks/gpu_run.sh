@@ -23,7 +23,7 @@
 # Files back (at most 8): build.log, pytest_cuda.log, pytest_triton.log, bench.log, cli.log,
 # steps.txt (with the GPU's clocks), the results JSON <device>-<date>-<commit>.json and cli/<...>.json.
 set -uo pipefail
-cd "$(dirname "$0")/.."
+cd "$(dirname "$0")/.." || exit 1
 OUT=${OUT:-/tmp/agf_out}
 STEPS=${AGF_STEPS:-build,cuda,triton,bench,cli,slow}
 DEADLINE=$(( $(date +%s) + ${AGF_DEADLINE_S:-540} ))

@@ -1,3 +1,4 @@
+# shellcheck shell=bash
 # Sourced by the training recipes (train_default.sh, train_speech_wavenet.sh): strict mode, the repo
 # root as working directory, and the espeak-ng dataset in $DATA (default runs/speech16k), built at
 # 16 kHz if it is not there yet.

@@ -13,7 +13,7 @@
 # with `python3 benchmarks/quality.py --data runs/speech16k/test --ckpt <it>` (pesq / pystoi).
 # DEVICE=cpu runs the same round on the CPU (a smoke test of the script).
 set -uo pipefail
-cd "$(dirname "$0")/.."
+cd "$(dirname "$0")/.." || exit 1
 OUT=${OUT:-/tmp/agf_out}
 mkdir -p "$OUT"
 DATA=${DATA:-runs/speech16k_train.pt}
