@@ -210,6 +210,9 @@ class MelStream:
         if self.N == 0:
             raise AudioError("audio is empty (0 samples)")
         total = 1 + self.N // self.cfg.hop_length
+        if self.N <= self.pad:  # as mel_spectrogram: zeros up to pad + 1 samples give the reflection room
+            self.buf = np.concatenate([self.buf, np.zeros(self.pad + 1 - self.N, np.float32)])
+            self.N = self.pad + 1
         return self._frames(self.t, total, final=True)
 
     def _frames(self, t0, t1, final) -> np.ndarray:
