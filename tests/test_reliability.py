@@ -150,3 +150,35 @@ def test_long_generation_hoists_in_bounded_blocks():
             rt._Step.hoist = orig
         sizes.append(max(peak))
     assert sizes[0] == sizes[1] == hoist  # the hoisted block, not the utterance, sets the size
+
+
+@pytest.mark.parametrize("preset,dtype", [("tiny-wavenet", "float32"), ("tiny-wavenet", "int8"),
+                                          ("tiny-wavernn", "bfloat16"), ("tiny-diffwave", "float32")])
+def test_one_vocoder_shared_by_threads(preset, dtype):
+    """A server's worker threads sharing one Vocoder: the C++ loops run without the GIL, so calls
+    overlap; each must give the audio it gives alone. The loops keep their state per call; what they
+    share is built on first use (the weight packs per thread count, behind a mutex), so the shared
+    Vocoder is a fresh one whose first calls are the concurrent ones."""
+    import threading
+
+    ref = agf.load(f"preset:{preset}", dtype=dtype)
+    rng = np.random.default_rng(0)
+    mels = [rng.standard_normal((ref.n_mels, 12 + 3 * i)).astype(np.float32) for i in range(4)]
+    alone = [ref.generate(mel=m, seed=i) for i, m in enumerate(mels)]
+    voc = agf.load(f"preset:{preset}", dtype=dtype)
+    bad = []
+
+    def work(i):
+        try:
+            for _ in range(3):
+                if not np.array_equal(voc.generate(mel=mels[i], seed=i), alone[i]):
+                    bad.append(i)
+        except Exception as e:  # noqa: BLE001 - report any failure of a worker
+            bad.append(repr(e))
+
+    threads = [threading.Thread(target=work, args=(i,)) for i in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(120)
+    assert not bad and not any(t.is_alive() for t in threads), bad
