@@ -204,12 +204,14 @@ def bench_wavenet_cuda(preset, quick, eager, comp):
                 continue
             record(preset, f"cuda-{tr}", str(dtype).split(".")[-1], 1, n, t, eager_sps=eager, compile_sps=comp,
                    blocks_per_stream=pl["nblk"] + 1, smem_per_block=pl["smem"])
-    # W1's sizes run the compile-time-shaped products by default: the generic instance for comparison
+    # W1's sizes run the compile-time-shaped products by default: the generic instance for comparison,
+    # and the one with the critical matrices in registers (register_weights; prediction 1.1-1.3x)
     if preset == "W1":
         for tr in ("l2", "dsmem"):
-            loop = WaveNetPersistentLoop(model, **cuda_kw(dtype=torch.float16, transport=tr, fixed_shapes=False))
-            t = cuda_time(lambda: wrt.run_cuda(model, n, mel=mel, noise=nz, loop=loop), reps=3)
-            record(preset, f"cuda-{tr}-generic", "float16", 1, n, t, eager_sps=eager, compile_sps=comp)
+            for name, kw in (("generic", dict(fixed_shapes=False)), ("regs", dict(register_weights=True))):
+                loop = WaveNetPersistentLoop(model, **cuda_kw(dtype=torch.float16, transport=tr, **kw))
+                t = cuda_time(lambda: wrt.run_cuda(model, n, mel=mel, noise=nz, loop=loop), reps=3)
+                record(preset, f"cuda-{tr}-{name}", "float16", 1, n, t, eager_sps=eager, compile_sps=comp)
     # variants (W1): 128 threads per block; one layer per block (20 hand-offs instead of 7)
     if preset == "W1" and not quick:
         for name, kw in (("cuda-t128", dict(threads=128)), ("cuda-1layer", dict(smem_budget=60 * 1024)),
@@ -250,10 +252,13 @@ def profile_wavenet_cuda(model, cond, u, n):
     from audiogen_fast.ops.wavenet_persistent import WaveNetPersistentLoop
 
     FLOORS.setdefault("profile", [])
-    for tr, fixed in (("l2", True), ("dsmem", True), ("l2", False)):  # False: the generic (run-time shaped) products
+    # fixed: compile-time shapes (the default), generic: run-time shapes, regs: fixed + the critical
+    # matrices in registers
+    shapes = {"fixed": {}, "generic": dict(fixed_shapes=False), "regs": dict(register_weights=True)}
+    for tr, sh in (("l2", "fixed"), ("dsmem", "fixed"), ("l2", "generic"), ("l2", "regs")):
+        fixed = sh != "generic"
         try:
-            loop = WaveNetPersistentLoop(model, **cuda_kw(dtype=torch.float16, transport=tr, profile=True,
-                                                         fixed_shapes=fixed))
+            loop = WaveNetPersistentLoop(model, **cuda_kw(dtype=torch.float16, transport=tr, profile=True, **shapes[sh]))
             hist, x = loop.new_state(1, wrt.initial_input(model.config))
             loop.run_chunk(cond, hist, x, 0, noise=u)  # warm-up
             loop.reset_profile()
@@ -264,11 +269,11 @@ def profile_wavenet_cuda(model, cond, u, n):
         rep = loop.profile_report()
         ticks = sum(rep["output"].values())     # the output block's ticks per sample ~ the wall time
         us_per_tick = t / n * 1e6 / ticks
-        r = dict(transport=tr, fixed_shapes=fixed, us_per_sample=t / n * 1e6, implied_clock_mhz=1.0 / us_per_tick,
+        r = dict(transport=tr, fixed_shapes=fixed, shapes=sh, us_per_sample=t / n * 1e6, implied_clock_mhz=1.0 / us_per_tick,
                  output_us={k: v * us_per_tick for k, v in rep["output"].items()},
                  layer_us=[{k: v * us_per_tick for k, v in b.items()} for b in rep["layer"]])
         FLOORS["profile"].append(r)
-        print(f"W1 cuda fp16 {tr}{'' if fixed else ' generic'} profile: {r['us_per_sample']:.2f} us per sample (clock implied "
+        print(f"W1 cuda fp16 {tr} {sh} profile: {r['us_per_sample']:.2f} us per sample (clock implied "
               f"{r['implied_clock_mhz']:.0f} MHz)")
         print("  output block: " + ", ".join(f"{k} {v:.2f}" for k, v in r["output_us"].items()))
         lo = loop.plan(1, 1, dsmem=tr == "dsmem")["blk_lo"]

@@ -25,6 +25,8 @@ PREDICTIONS = [
      "cluster hand-offs vs L2 mailboxes once the layers are faster"),
     ("W1", "cuda-l2-generic", "float16", 1, ("ratio", "cuda-l2", "float16"), None, (0.5, 0.9),
      "run-time shapes vs compile-time (fixed) shapes"),
+    ("W1", "cuda-l2-regs", "float16", 1, ("ratio", "cuda-l2", "float16"), None, (1.1, 1.3),
+     "critical matrices in registers: no weight loads or conversions between a layer's barriers"),
     ("W1", "cuda", "float16", 64, "agg", 457_000, (500_000, 600_000), "ring rows by mask (was a 64-bit % per element)"),
     ("W1", "cuda", "float16", 256, "agg", 621_000, (680_000, 810_000), "the same"),
     ("W1", "cuda-mma16", "float16", 256, "agg", 384_000, (460_000, 540_000), "tensor-core operands loaded in pairs"),
@@ -109,7 +111,8 @@ def profile_lines(fl) -> list:
         gate = sum(b["gate"] for b in p["layer_us"]) / nl
         res = sum(b["res"] for b in p["layer_us"]) / nl
         other = {k: sum(b[k] for b in p["layer_us"]) / nl for k in ("taps", "pre", "wait", "skip")}
-        line = (f"W1 fp16 {p['transport']}{'' if p['fixed_shapes'] else ' generic'}: {p['us_per_sample']:.2f} us/sample; "
+        sh = p.get("shapes", "fixed" if p["fixed_shapes"] else "generic")
+        line = (f"W1 fp16 {p['transport']} {sh}: {p['us_per_sample']:.2f} us/sample; "
                 f"per layer gate {gate:.2f} + res {res:.2f} us; taps {other['taps']:.2f} pre {other['pre']:.2f} "
                 f"skip {other['skip']:.2f} wait {other['wait']:.2f}; output block "
                 + ", ".join(f"{k} {v:.2f}" for k, v in p["output_us"].items()))

@@ -163,6 +163,39 @@ def test_w1_shapes_run_the_fixed_shape_instance_with_the_same_bits(dtype, where)
 
 
 @pytest.mark.parametrize("where", WHERE)
+@pytest.mark.parametrize("transport", ["l2", "dsmem"])
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float16, torch.bfloat16])
+def test_register_weights_give_the_same_bits(dtype, transport, where):
+    """register_weights: the fixed-shape instance with each thread's share of its block's critical
+    matrices held in registers (RegSlice) gives the bits of the shared-memory instance, with every
+    register slot in use (4 W1-sized layers: fp16 / bf16 blocks of 3 + 1, fp32 2 + 2; fp32 in a
+    cluster, whose inboxes take room, 1 a block)."""
+    model = agf.build("tiny-wavenet", seed=5, **dict(W1_SHAPED, layers=4))
+    cfg, T = model.config, 20
+    g = torch.Generator().manual_seed(4)
+    mel = torch.randn(1, cfg.n_mels, 1, generator=g)
+    x = torch.randint(0, cfg.quantize_channels, (1, T), generator=g).float()
+    nz = torch.from_numpy(rt.draw_noise(cfg, 2, T)[None])
+    regs = make(model, where, dtype=dtype, threads=256, transport=transport, register_weights=True)
+    smem = make(model, where, dtype=dtype, threads=256, transport=transport)
+    assert regs.shape_variant(1) == 2 and smem.shape_variant(1) == 1
+    lo = regs.plan(1, 1)["blk_lo"]
+    per_block = [b - a for a, b in zip(lo, lo[1:])]
+    full = 3 if dtype != torch.float32 else 2 if transport == "l2" else 1
+    assert max(per_block) == full and len(per_block) >= 2, per_block
+    d = dev(where)
+    m = model.to(d)
+    _, tf_regs = rt.run_cuda(m, T, mel=mel.to(d), teacher=x.to(d), loop=regs)
+    _, tf_smem = rt.run_cuda(m, T, mel=mel.to(d), teacher=x.to(d), loop=smem)
+    assert torch.equal(tf_regs.cpu(), tf_smem.cpu())
+    s_regs, _ = rt.run_cuda(m, T, mel=mel.to(d), noise=nz.to(d), loop=regs)
+    s_smem, _ = rt.run_cuda(m, T, mel=mel.to(d), noise=nz.to(d), loop=smem)
+    assert torch.equal(s_regs.cpu(), s_smem.cpu())
+    with pytest.raises(ValueError, match="register_weights needs fixed_shapes"):
+        make(model, where, dtype=dtype, threads=256, register_weights=True, fixed_shapes=False)
+
+
+@pytest.mark.parametrize("where", WHERE)
 @pytest.mark.parametrize("dtype", [torch.float16, torch.bfloat16])
 def test_half_weights_equal_fp32_math_on_rounded_weights(dtype, where):  # "auto": dsmem on the emulator
     """fp16 / bf16 storage, fp32 arithmetic: the outputs equal the eager fp32 loop run with the

@@ -48,6 +48,7 @@ def test_every_wavenet_variant_measured(smoke):
     want = {("torch", "float32", 1), ("compile", "float32", 1), ("cuda-kernel-only", "float16", 1),
             ("triton-nopipe-g32", "float16", 1), ("triton-nopipe-g64", "float16", 1),
             ("cuda-l2-generic", "float16", 1), ("cuda-dsmem-generic", "float16", 1),
+            ("cuda-l2-regs", "float16", 1), ("cuda-dsmem-regs", "float16", 1),
             ("cuda", "float16", 3), ("cuda", "float16", 17), ("cuda-mma16", "float16", 17),
             ("triton", "float16", 3), ("triton-mm16", "float16", 17)}
     for dt in ("float32", "float16", "bfloat16"):
@@ -70,8 +71,9 @@ def test_floors_and_profiles(smoke):
     fl = res["floors"]
     assert fl["handoff"] and all(h["token"] == h["iters"] * h["nblk"] for h in fl["handoff"])
     assert {(m["fixed"], m["gate"]) for m in fl["matvec"]} == {(False, True), (True, True), (False, False), (True, False)}
-    prof = fl["profile"]  # W1: l2, dsmem, l2 generic
-    assert [(p["transport"], p["fixed_shapes"]) for p in prof] == [("l2", True), ("dsmem", True), ("l2", False)]
+    prof = fl["profile"]  # W1: l2, dsmem, l2 generic, l2 with register weights
+    assert [(p["transport"], p["shapes"]) for p in prof] == [("l2", "fixed"), ("dsmem", "fixed"), ("l2", "generic"),
+                                                              ("l2", "regs")]
     for p in prof:
         assert len(p["layers_per_block"]) == len(p["layer_us"]) >= 1
         assert {"gate", "res", "taps", "wait"} <= set(p["layer_us"][0])
@@ -141,6 +143,6 @@ def test_summary_reads_the_last_gpu_run_and_the_smoke_run(smoke):
     text = gpu_summary.summary(res)
     assert "== floors" in text and "block product 128 x 64 + gate fixed" in text
     prof = [ln for ln in text.splitlines() if ln.startswith("W1 fp16 ")]
-    assert len(prof) == 3 and all("per layer gate" in ln for ln in prof)
-    assert text.count("x the block-product floor") == 3
+    assert len(prof) == 4 and all("per layer gate" in ln for ln in prof)
+    assert text.count("x the block-product floor") == 4
     assert text.count("R2 float") == 2

@@ -47,7 +47,8 @@ class WaveNetPersistentLoop:
 
     def __init__(self, model, dtype=None, emulate: bool = False, smem_budget: int | None = None,
                  streams_per_chain: int | None = None, threads: int = 256, seed: int = 0, transport: str = "auto",
-                 pack: str = "auto", profile: bool = False, fixed_shapes: bool = True):
+                 pack: str = "auto", profile: bool = False, fixed_shapes: bool = True,
+                 register_weights: bool = False):
         cfg = model.config
         p = next(model.parameters())
         dtype = p.dtype if dtype is None else dtype
@@ -126,8 +127,13 @@ class WaveNetPersistentLoop:
             raise ValueError(f"pack must be one of {', '.join(packs)}, got {pack!r}")
         self.base["pack"] = packs[pack]
         # fixed_shapes: W1's padded sizes with one stream per chain and 256 threads run the kernel
-        # instance whose products have compile-time shapes (the same bits; False: the generic one)
-        self.base["shapes"] = int(bool(fixed_shapes))
+        # instance whose products have compile-time shapes (the same bits; False: the generic one);
+        # register_weights: that instance with each thread's share of its block's critical matrices
+        # (current tap, residual rows; the first 3 layers of a block, fp32 2) held in registers for
+        # the launch instead of read from shared memory per product (the same bits again)
+        if register_weights and not fixed_shapes:
+            raise ValueError("register_weights needs fixed_shapes (the register instance is a fixed-shape one)")
+        self.base["shapes"] = 2 if register_weights else int(bool(fixed_shapes))
         self._scratch = Scratch(self.device)
         # profile=True: every launch also sums clock ticks per phase and block (profile_report())
         self.profile = bool(profile)
@@ -165,7 +171,8 @@ class WaveNetPersistentLoop:
 
     def shape_variant(self, B: int, M: int = 1) -> int:
         """1 when B streams, M per chain run the compile-time-shaped kernel instance (W1's sizes,
-        one stream per chain, 256 threads, fixed_shapes), else 0."""
+        one stream per chain, 256 threads, fixed_shapes), 2 for that instance with register_weights,
+        else 0."""
         return self.ext.wavenet_persistent_shape_variant(self._dict(B, M), self.threads)
 
     def _dict(self, B, M):

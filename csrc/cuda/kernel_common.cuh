@@ -25,6 +25,22 @@
 
 namespace agf {
 
+// f(std::integral_constant<int, 0>()), ..., f(std::integral_constant<int, N - 1>()): a loop whose
+// index is a compile-time constant in each copy (register arrays indexed by it stay in registers)
+template <int N, int I = 0, class F>
+AGF_DEV void static_for(F&& f) {
+    if constexpr (I < N) {
+        f(std::integral_constant<int, I>());
+        static_for<N, I + 1>(static_cast<F&&>(f));
+    }
+}
+
+// an index that is an int or a std::integral_constant, as an int (the constant's own conversion is
+// a host function to nvcc)
+AGF_DEV int as_int(int v) { return v; }
+template <int I>
+AGF_DEV int as_int(std::integral_constant<int, I>) { return I; }
+
 // weight storage: fp32, or raw 16-bit fp16 / bf16 (arithmetic is fp32 in every case)
 struct F32 {
     using T = float;
@@ -46,36 +62,47 @@ AGF_DEV void load8(const float* p, float w[8], F32) {
 #endif
 }
 
-AGF_DEV void load8(const uint16_t* p, float w[8], F16) {
-#ifdef __CUDACC__
-    const uint4 v = *reinterpret_cast<const uint4*>(p);
-    const __half2* h = reinterpret_cast<const __half2*>(&v);
-    for (int i = 0; i < 4; ++i) {
-        const float2 f = __half22float2(h[i]);
-        w[2 * i] = f.x;
-        w[2 * i + 1] = f.y;
-    }
-#else
-    agf_emu::check_aligned(p, 16, "fp16 weight vector");
-    for (int i = 0; i < 8; ++i) w[i] = agf_half2float(p[i]);
-#endif
-}
-
-// one 16-byte load (8 scalar 2-byte loads before: bf16 weights ran at 0.55x fp16's speed on the
-// H200), then each bf16 is the high half of its float: a shift or a mask, no conversion
-AGF_DEV void load8(const uint16_t* p, float w[8], BF16) {
-    uint32_t u[4];
+// 8 raw 16-bit weights as 4 words (one 16-byte load; element 2i in the low half of word i), and
+// their fp32 values: load8 for fp16 / bf16 is the two in a row, and the register-resident weights
+// (RegSlice) keep the words and unpack at each use
+AGF_DEV void raw8(const uint16_t* p, uint32_t u[4]) {
 #ifdef __CUDACC__
     const uint4 v = *reinterpret_cast<const uint4*>(p);
     u[0] = v.x; u[1] = v.y; u[2] = v.z; u[3] = v.w;
 #else
-    agf_emu::check_aligned(p, 16, "bf16 weight vector");
+    agf_emu::check_aligned(p, 16, "16-bit weight vector");
     std::memcpy(u, p, 16);
 #endif
-    for (int i = 0; i < 4; ++i) {  // little-endian: element 2i is the low half of word i
+}
+
+AGF_DEV void unpack8(const uint32_t u[4], float w[8], F16) {
+    for (int i = 0; i < 4; ++i) {
+#ifdef __CUDACC__
+        const float2 f = __half22float2(*reinterpret_cast<const __half2*>(&u[i]));
+        w[2 * i] = f.x;
+        w[2 * i + 1] = f.y;
+#else
+        w[2 * i] = agf_half2float(static_cast<uint16_t>(u[i] & 0xffffu));
+        w[2 * i + 1] = agf_half2float(static_cast<uint16_t>(u[i] >> 16));
+#endif
+    }
+}
+
+// each bf16 is the high half of its float: a shift or a mask, no conversion
+AGF_DEV void unpack8(const uint32_t u[4], float w[8], BF16) {
+    for (int i = 0; i < 4; ++i) {
         w[2 * i] = agf_bits_float(u[i] << 16);
         w[2 * i + 1] = agf_bits_float(u[i] & 0xffff0000u);
     }
+}
+
+// one 16-byte load for fp16 and bf16 alike (bf16 was 8 scalar 2-byte loads before: its weights
+// ran at 0.55x fp16's speed on the H200)
+template <class WK>
+AGF_DEV void load8(const uint16_t* p, float w[8], WK k) {
+    uint32_t u[4];
+    raw8(p, u);
+    unpack8(u, w, k);
 }
 
 AGF_DEV void load8s(const float* x, float v[8]) {  // 8 fp32 activations from shared memory
@@ -253,6 +280,74 @@ AGF_DEV void matvec_fixed(const typename WK::T* W, const float* x, Epi epi) {
             for (int r = 0; r < NR; ++r) acc[r] += agf_shfl_xor(acc[r], off);
         if (u < NU && sub == 0) epi(u, 0, acc);
     }
+}
+
+// The weights one thread reads in matvec_fixed<WK, NR, NU, NCOLS, NT>, loaded once and held in
+// registers: raw words (4 per 8 fp16 / bf16 weights, 8 floats for fp32), unpacked at each use.
+// nv-wavenet's persistent kernel keeps its weights in registers so; here the critical products of
+// the WaveNet kernel's register instance (SH == 2) read no shared memory for weights. Every unit
+// must sit on its own lanes in one pass (NU <= NT / TPO: W1's current tap and residual rows).
+template <class WK> struct RawVec {  // fp16 / bf16
+    using E = uint32_t;
+    static constexpr int N = 4;
+};
+template <> struct RawVec<F32> {
+    using E = float;
+    static constexpr int N = 8;
+};
+AGF_DEV void raw8(const float* p, float u[8]) { load8(p, u, F32()); }
+AGF_DEV void unpack8(const float u[8], float w[8], F32) {
+    for (int i = 0; i < 8; ++i) w[i] = u[i];
+}
+
+template <class WK, int NR, int NU, int NCOLS, int NT>
+struct RegSlice {
+    static constexpr int NVEC = NCOLS / 8, TPO = lanes_per_unit(NU, NVEC, NT), NV = (NVEC + TPO - 1) / TPO;
+    static_assert(NCOLS % 8 == 0 && NU <= NT / TPO, "one pass: every unit on its own lanes");
+    typename RawVec<WK>::E w[NR][NV][RawVec<WK>::N];
+    // this thread's vectors of W [NU * NR][NCOLS] (the same ones matvec_fixed would load)
+    AGF_DEV void load(const typename WK::T* W) {
+        const int tid = agf_tid(), u = tid / TPO, sub = tid % TPO;
+        AGF_UNROLL
+        for (int r = 0; r < NR; ++r)
+            AGF_UNROLL
+            for (int j = 0; j < NV; ++j) {
+                const int v = sub + j * TPO;
+                if (u < NU && (NVEC % TPO == 0 || v < NVEC)) raw8(W + static_cast<size_t>(u * NR + r) * NCOLS + v * 8, w[r][j]);
+            }
+    }
+};
+
+// matvec_fixed with the weights from a RegSlice: the same lanes, the same order of operations,
+// the same bits
+template <class WK, int NR, int NU, int NCOLS, int NT, class Epi>
+AGF_DEV void matvec_fixed_regs(const RegSlice<WK, NR, NU, NCOLS, NT>& s, const float* x, Epi epi) {
+    using S = RegSlice<WK, NR, NU, NCOLS, NT>;
+    const int tid = agf_tid(), u = tid / S::TPO, sub = tid % S::TPO;
+    float acc[NR];
+    AGF_UNROLL
+    for (int r = 0; r < NR; ++r) acc[r] = 0.0f;
+    if (u < NU) {
+        AGF_UNROLL
+        for (int j = 0; j < S::NV; ++j) {
+            const int v = sub + j * S::TPO;
+            if (S::NVEC % S::TPO == 0 || v < S::NVEC) {
+                float w[NR][8], xv[8];
+                AGF_UNROLL
+                for (int r = 0; r < NR; ++r) unpack8(s.w[r][j], w[r], WK());
+                load8s(x + v * 8, xv);
+                AGF_UNROLL
+                for (int r = 0; r < NR; ++r)
+                    AGF_UNROLL
+                    for (int i = 0; i < 8; ++i) acc[r] = fmaf(w[r][i], xv[i], acc[r]);
+            }
+        }
+    }
+    AGF_UNROLL
+    for (int off = S::TPO >> 1; off > 0; off >>= 1)
+        AGF_UNROLL
+        for (int r = 0; r < NR; ++r) acc[r] += agf_shfl_xor(acc[r], off);
+    if (u < NU && sub == 0) epi(u, 0, acc);
 }
 
 // The same product on tensor cores, for 16-bit weights and up to 16 streams (the 16 rows of an

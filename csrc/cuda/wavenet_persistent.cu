@@ -12,13 +12,14 @@ namespace wnp {
 
 static KernelFn pick(int wtype, int MT, int SH) { return pick_kernel<false>(wtype, MT, SH); }
 
-// the fewer of the two shape variants' counts (the caller does not know which one it will launch)
+// the fewest of the shape variants' counts (the caller does not know which one it will launch)
 cudaError_t max_resident_blocks(int wtype, int MT, int threads, size_t smem, int* out) {
     cudaError_t e = resident_blocks(pick(wtype, MT, 0), threads, smem, out);
-    if (e != cudaSuccess || MT != 1) return e;
-    int n1 = 0;
-    e = resident_blocks(pick(wtype, MT, 1), threads, smem, &n1);
-    if (n1 < *out) *out = n1;
+    for (int sh = 1; sh <= 2 && e == cudaSuccess && MT == 1; ++sh) {
+        int n = 0;
+        e = resident_blocks(pick(wtype, MT, sh), threads, smem, &n);
+        if (n < *out) *out = n;
+    }
     return e;
 }
 

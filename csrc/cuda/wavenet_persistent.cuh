@@ -27,6 +27,9 @@
 //
 // SH = 1 (shape_variant(): W1's padded sizes, one stream, 256 threads): the critical products and
 // the output stack run as matvec_fixed with their shapes as constants (the same bits as matvec).
+// SH = 2 (asked for with shapes = 2): the same, and each thread holds its share of its block's
+// first reg_layers<WK> layers' critical matrices (current tap, residual rows) in registers for the
+// whole launch (RegSlice; again the same bits).
 //
 // Shapes (padded sizes Xp are multiples of 8 so every row is read in 16/32-byte vectors; the
 // padding holds zeros): B streams, Tc steps, L layers, K taps, R residual, G2 = G/2 gate channels,
@@ -35,6 +38,7 @@
 #include <cmath>
 #include <cstddef>
 #include <cstdint>
+#include <type_traits>
 
 #include "compat.h"
 #include "kernel_common.cuh"
@@ -90,6 +94,10 @@ AGF_DEV long long* prof_row(const Params& p, int chain, int r) {
 
 // ---- the two block roles -------------------------------------------------------------------
 
+// layers per block whose critical matrices the register instance holds (fp16 / bf16: 24 registers
+// a layer, fp32 48); a block with more runs the rest from shared memory
+template <class WK> constexpr int reg_layers = std::is_same<WK, F32>::value ? 2 : 3;
+
 template <class WK, int MT, bool DS, int SH>
 AGF_DEV void layer_block(const Params& p, int chain, int r) {
     using WT = typename WK::T;
@@ -130,9 +138,9 @@ AGF_DEV void layer_block(const Params& p, int chain, int r) {
     auto WPAST = [&](int li) -> const WT* { return mode == 1 ? ws + li * lw : g_wg(li); };  // taps 0 .. K-2
     // the critical matrices of own layer li at base + li * stride: the mode's choice made once,
     // not per sample and layer (it compiled to ~70 instructions of 64-bit address arithmetic in
-    // every layer step). SH == 1 implies mode 1 (shape_variant), so there the pointers derive
+    // every layer step). SH >= 1 implies mode 1 (shape_variant), so there the pointers derive
     // from the shared-memory array alone and the products load with LDS, not generic loads.
-    const bool all_smem = SH == 1 || mode == 1;
+    const bool all_smem = SH >= 1 || mode == 1;
     const WT* cur0 = all_smem ? ws + (K - 1) * tap_el : mode == 2 ? ws : g_wg(0) + (K - 1) * tap_el;
     const WT* res0 = all_smem ? ws + wg_el : mode == 2 ? ws + tap_el : g_wos(0);
     const WT* skip0 = (all_smem ? ws + wg_el : g_wos(0)) + static_cast<size_t>(Rp) * G2p;
@@ -141,6 +149,11 @@ AGF_DEV void layer_block(const Params& p, int chain, int r) {
     auto WCUR = [&](int li) -> const WT* { return cur0 + li * cur_st; };
     auto WRES = [&](int li) -> const WT* { return res0 + li * res_st; };
     auto WSKIP = [&](int li) -> const WT* { return skip0 + li * skip_st; };
+    // SH == 2: the first NLR layers' critical matrices in registers (compile-time indices only:
+    // the layer loop over them is unrolled below)
+    constexpr int NLR = SH == 2 ? reg_layers<WK> : 1;
+    RegSlice<WK, 2, 64, 64, 256> rcur[NLR];
+    RegSlice<WK, 1, 64, 64, 256> rres[NLR];
     const size_t hbox = static_cast<size_t>(p.M) * Rp;
     const bool last = r + 1 == p.nblk;  // the last layer block sends only its skip partial
     const float* mail_in;
@@ -162,7 +175,15 @@ AGF_DEV void layer_block(const Params& p, int chain, int r) {
         flag_out = p.flags + chain * (p.nblk + 1) + r + 1;
         skip_flag = p.flags + p.nchains * (p.nblk + 1) + chain * p.nblk + r;
     }
-    agf_sync();
+    agf_sync();  // (the weights are in shared memory from here)
+    if constexpr (SH == 2) {
+        AGF_UNROLL
+        for (int li = 0; li < NLR; ++li)
+            if (li < nl) {
+                rcur[li].load(WCUR(li));
+                rres[li].load(WRES(li));
+            }
+    }
     PhaseClock prof(prof_row(p, chain, r));
 
     for (int tt = 0; tt < p.Tc; ++tt) {
@@ -211,8 +232,11 @@ AGF_DEV void layer_block(const Params& p, int chain, int r) {
         agf_sync();
         prof.mark(L_READ);
         // 4. the critical path: per layer the gate, then the residual rows only, from the layer's
-        // input hin(li) into its output hin(li + 1)
-        for (int li = 0; li < nl; ++li) {
+        // input hin(li) into its output hin(li + 1). RG: the layer's critical matrices are in
+        // registers (rcur / rres[li], li a compile-time index)
+        auto layer_step = [&](auto li_c, auto regs) {
+            constexpr bool RG = decltype(regs)::value;
+            const int li = as_int(li_c);
             const int l = la + li;
             const float* hi = hin(li);
             float* ho = hout + li * p.M * Rp;
@@ -222,7 +246,8 @@ AGF_DEV void layer_block(const Params& p, int chain, int r) {
                 const float* pr = pr0 + m * 2 * G2p;
                 zl[m * G2p + c] = c < p.G2 ? tanhf(a[0] + pr[c]) * sigmoidf_(a[1] + pr[G2p + c]) : 0.0f;
             };
-            if constexpr (SH == 1) matvec_fixed<WK, 2, 64, 64, 256>(WCUR(li), hi, gate);
+            if constexpr (RG) matvec_fixed_regs(rcur[as_int(li_c)], hi, gate);
+            else if constexpr (SH >= 1) matvec_fixed<WK, 2, 64, 64, 256>(WCUR(li), hi, gate);
             else block_matvec<WK, MT, 2>(WCUR(li), Rp, 0, 1, G2p, Rp, hi, Rp, 0, M, gate);
             agf_sync();
             prof.mark(L_GATE);
@@ -230,11 +255,20 @@ AGF_DEV void layer_block(const Params& p, int chain, int r) {
             auto residual = [&](int o, int m, const float* a) {
                 ho[m * Rp + o] = (hi[m * Rp + o] + (a[0] + bo[o])) * 0.70710678118654752f;
             };
-            if constexpr (SH == 1) matvec_fixed<WK, 1, 64, 64, 256>(WRES(li), zl, residual);
+            if constexpr (RG) matvec_fixed_regs(rres[as_int(li_c)], zl, residual);
+            else if constexpr (SH >= 1) matvec_fixed<WK, 1, 64, 64, 256>(WRES(li), zl, residual);
             else block_matvec<WK, MT, 1>(WRES(li), G2p, 0, 1, Rp, G2p, zl, G2p, 0, M, residual);
             agf_sync();
             prof.mark(L_RES);
+        };
+        int li0 = 0;
+        if constexpr (SH == 2) {  // the register-resident layers, unrolled (li a constant in each copy)
+            static_for<NLR>([&](auto c) {
+                if (as_int(c) < nl) layer_step(c, std::true_type());
+            });
+            li0 = NLR;
         }
+        for (int li = li0; li < nl; ++li) layer_step(li, std::false_type());
         // 5. hand h on at once; the skip rows are not needed before the output block
         if (!last) {
             const float* hl = hin(nl);
@@ -250,7 +284,7 @@ AGF_DEV void layer_block(const Params& p, int chain, int r) {
                 const float v = a[0] + bs[o];
                 skip[m * Sp + o] = li == 0 ? v : skip[m * Sp + o] + v;
             };
-            if constexpr (SH == 1) matvec_fixed<WK, 1, 128, 64, 256>(WSKIP(li), z + li * p.M * G2p, add_skip);
+            if constexpr (SH >= 1) matvec_fixed<WK, 1, 128, 64, 256>(WSKIP(li), z + li * p.M * G2p, add_skip);
             else block_matvec<WK, MT, 1>(WSKIP(li), G2p, 0, 1, Sp, G2p, z + li * p.M * G2p, G2p, 0, M, add_skip);
         }
         agf_sync();
@@ -335,7 +369,7 @@ AGF_DEV void output_block(const Params& p, int chain) {
         auto hidden = [&](int o, int m, const float* a) { hid[m * Hp + o] = fmaxf(a[0] + p.b1[o], 0.0f); };
         // (the fixed-shape instance calls the product once per placement, so each call's pointer
         // is known to be shared (LDS) or global, not a generic one)
-        if constexpr (SH == 1) {
+        if constexpr (SH >= 1) {
             if (wsm) matvec_fixed<WK, 1, 128, 128, 256>(w1s, y, hidden);
             else matvec_fixed<WK, 1, 128, 128, 256>(static_cast<const WT*>(p.w1), y, hidden);
         } else {
@@ -344,7 +378,7 @@ AGF_DEV void output_block(const Params& p, int chain) {
         agf_sync();
         prof.mark(O_HIDDEN);
         auto logits = [&](int o, int m, const float* a) { lg[m * OUTp + o] = a[0] + p.b2[o]; };
-        if constexpr (SH == 1) {
+        if constexpr (SH >= 1) {
             if (wsm) matvec_fixed<WK, 1, 256, 128, 256>(w2s, hid, logits);
             else matvec_fixed<WK, 1, 256, 128, 256>(static_cast<const WT*>(p.w2), hid, logits);
         } else {
@@ -406,7 +440,7 @@ inline KernelFn kernel_for(int wtype) {
 
 template <bool DS>
 inline KernelFn pick_kernel(int wtype, int MT, int SH) {
-    if (MT == 1) return SH == 1 ? kernel_for<DS, 1, 1>(wtype) : kernel_for<DS, 1, 0>(wtype);
+    if (MT == 1) return SH == 2 ? kernel_for<DS, 1, 2>(wtype) : SH == 1 ? kernel_for<DS, 1, 1>(wtype) : kernel_for<DS, 1, 0>(wtype);
     return MT == 8 ? kernel_for<DS, 8, 0>(wtype) : kernel_for<DS, 16, 0>(wtype);
 }
 

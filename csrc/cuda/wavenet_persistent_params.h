@@ -19,7 +19,8 @@ AGF_HD inline int streams_variant(int M) { return M <= 1 ? 1 : M <= 8 ? 8 : 16; 
 
 // The layer products' shape variant: 1 where every padded size is W1's (R 64, G/2 64, S 128, H 128,
 // 256 outputs) with one stream per chain and 256 threads (the kernel instance whose critical
-// products have compile-time shapes), else 0. Defined after Params.
+// products have compile-time shapes), 2 there if Params.shapes asks for register-resident critical
+// matrices, else 0. Defined after Params.
 struct Params;
 AGF_HD inline int shape_variant(const Params& p, int threads);
 
@@ -44,7 +45,8 @@ struct Params {
                    // live): the partition decides the skip sums' order, so a stream's result must
                    // not depend on how many streams share its chain
     int shapes;    // 1 (default): where shape_variant() allows, the products run with compile-time
-                   // shapes (matvec_fixed: the same bits, fewer instructions); 0: always run-time shapes
+                   // shapes (matvec_fixed: the same bits, fewer instructions); 0: always run-time shapes;
+                   // 2: as 1, with each layer block's critical matrices held in registers (RegSlice)
     int dil[MAX_LAYERS], hoff[MAX_LAYERS];  // dilation, first ring row of each layer
     const void* wg;      // [L][K][2 * G2p][Rp]  row 2c: tanh channel c, row 2c + 1: sigmoid channel c
     const void* wos;     // [L][Rp + Sp][G2p]    rows < Rp residual, rows Rp.. skip
@@ -75,7 +77,7 @@ AGF_HD inline int shape_variant(const Params& p, int threads) {
         return 0;
     for (int r = 0; r < p.nblk; ++r)  // and every layer's weights in shared memory (the instance
         if (p.blk_wsmem[r] != 1) return 0;  // reads them there without a runtime choice)
-    return 1;
+    return p.shapes == 2 ? 2 : 1;     // 2: the critical matrices in registers too
 }
 
 // Phases of the profile (Params.prof; kernel_common.cuh PhaseClock): a layer block's per-sample
