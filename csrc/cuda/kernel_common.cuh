@@ -245,9 +245,10 @@ AGF_DEV void matvec(const typename WK::T* W, int ld, ptrdiff_t mstride, int nsum
 // same bits as matvec, but the unit loop, the vector loop and the shuffles unroll and the index
 // arithmetic folds away, where matvec recomputes its lane split and loop bounds for every product.
 // The WaveNet kernel's instance for W1's sizes calls it (shape_variant); block_bench.cuh times both
-// at those shapes.
-template <class WK, int NR, int NU, int NCOLS, int NT, class Epi>
-AGF_DEV void matvec_fixed(const typename WK::T* W, const float* x, Epi epi) {
+// at those shapes. weights(u, r, j, v, w) puts unit u's row r, vector v (this lane's j-th) into
+// w[8]: read from W (matvec_fixed) or unpacked from registers (matvec_fixed_regs).
+template <class WK, int NR, int NU, int NCOLS, int NT, class Wt, class Epi>
+AGF_DEV void matvec_fixed_with(Wt weights, const float* x, Epi epi) {
     static_assert(NCOLS % 8 == 0, "rows are read in 8-element vectors");
     constexpr int NVEC = NCOLS / 8, TPO = lanes_per_unit(NU, NVEC, NT), PER = NT / TPO;
     constexpr int NV = (NVEC + TPO - 1) / TPO;  // vectors per lane
@@ -265,7 +266,7 @@ AGF_DEV void matvec_fixed(const typename WK::T* W, const float* x, Epi epi) {
                 if (NVEC % TPO == 0 || v < NVEC) {
                     float w[NR][8], xv[8];
                     AGF_UNROLL
-                    for (int r = 0; r < NR; ++r) load8(W + static_cast<size_t>(u * NR + r) * NCOLS + v * 8, w[r], WK());
+                    for (int r = 0; r < NR; ++r) weights(u, r, j, v, w[r]);
                     load8s(x + v * 8, xv);
                     AGF_UNROLL
                     for (int r = 0; r < NR; ++r)
@@ -280,6 +281,13 @@ AGF_DEV void matvec_fixed(const typename WK::T* W, const float* x, Epi epi) {
             for (int r = 0; r < NR; ++r) acc[r] += agf_shfl_xor(acc[r], off);
         if (u < NU && sub == 0) epi(u, 0, acc);
     }
+}
+
+template <class WK, int NR, int NU, int NCOLS, int NT, class Epi>
+AGF_DEV void matvec_fixed(const typename WK::T* W, const float* x, Epi epi) {
+    matvec_fixed_with<WK, NR, NU, NCOLS, NT>(
+        [W](int u, int r, int, int v, float* w) { load8(W + static_cast<size_t>(u * NR + r) * NCOLS + v * 8, w, WK()); },
+        x, epi);
 }
 
 // The weights one thread reads in matvec_fixed<WK, NR, NU, NCOLS, NT>, loaded once and held in
@@ -318,36 +326,12 @@ struct RegSlice {
     }
 };
 
-// matvec_fixed with the weights from a RegSlice: the same lanes, the same order of operations,
-// the same bits
+// matvec_fixed with the weights from a RegSlice (one pass: RegSlice's static_assert): the same
+// lanes, the same order of operations, the same bits
 template <class WK, int NR, int NU, int NCOLS, int NT, class Epi>
 AGF_DEV void matvec_fixed_regs(const RegSlice<WK, NR, NU, NCOLS, NT>& s, const float* x, Epi epi) {
-    using S = RegSlice<WK, NR, NU, NCOLS, NT>;
-    const int tid = agf_tid(), u = tid / S::TPO, sub = tid % S::TPO;
-    float acc[NR];
-    AGF_UNROLL
-    for (int r = 0; r < NR; ++r) acc[r] = 0.0f;
-    if (u < NU) {
-        AGF_UNROLL
-        for (int j = 0; j < S::NV; ++j) {
-            const int v = sub + j * S::TPO;
-            if (S::NVEC % S::TPO == 0 || v < S::NVEC) {
-                float w[NR][8], xv[8];
-                AGF_UNROLL
-                for (int r = 0; r < NR; ++r) unpack8(s.w[r][j], w[r], WK());
-                load8s(x + v * 8, xv);
-                AGF_UNROLL
-                for (int r = 0; r < NR; ++r)
-                    AGF_UNROLL
-                    for (int i = 0; i < 8; ++i) acc[r] = fmaf(w[r][i], xv[i], acc[r]);
-            }
-        }
-    }
-    AGF_UNROLL
-    for (int off = S::TPO >> 1; off > 0; off >>= 1)
-        AGF_UNROLL
-        for (int r = 0; r < NR; ++r) acc[r] += agf_shfl_xor(acc[r], off);
-    if (u < NU && sub == 0) epi(u, 0, acc);
+    matvec_fixed_with<WK, NR, NU, NCOLS, NT>([&s](int, int r, int j, int, float* w) { unpack8(s.w[r][j], w, WK()); },
+                                             x, epi);
 }
 
 // The same product on tensor cores, for 16-bit weights and up to 16 streams (the 16 rows of an
