@@ -90,13 +90,15 @@ def handoff_bench(nblk: int = 8, iters: int = 2000, payload: int = 192, threads:
 
 def matvec_bench(rows: int, cols: int, gate: bool = False, dtype=torch.float16, iters: int = 1000,
                  threads: int = 256, weights: torch.Tensor | None = None, x: torch.Tensor | None = None,
-                 fixed: bool = False, emulate: bool = False) -> dict:
+                 fixed: bool = False, regs: bool = False, emulate: bool = False) -> dict:
     """Floor of the persistent kernels' inner step (csrc/cuda/block_bench.cuh): one block runs `iters`
     block-wide products y = W x (W [rows, cols] in shared memory, the kernels' own block_matvec) each
     followed by a barrier. gate=True: rows pair up as (tanh, sigmoid) rows and the epilogue is the
     gate, as in a WaveNet layer's current-tap product; y[2u] = tanh(a[2u]) * sigmoid(a[2u+1]).
     fixed=True: the same product with its shape fixed at compile time (matvec_fixed; W1's shapes
-    only, 256 threads), which must give the same bits. Returns y (of the last iteration; fp32 on the
+    only, 256 threads), which must give the same bits; regs=True (with fixed): each thread's weights
+    loaded into registers before the loop (matvec_fixed_regs; a layer's two shapes, 128 x 64 with the
+    gate and 64 x 64), the same bits again. Returns y (of the last iteration; fp32 on the
     CPU), ticks per product (clock64 of thread 0) and, on a GPU, ns per product (CUDA events around
     the launch, after a warm-up launch)."""
     from .ops._persistent import WTYPES
@@ -114,10 +116,12 @@ def matvec_bench(rows: int, cols: int, gate: bool = False, dtype=torch.float16, 
     y = torch.zeros(rows, device=dev)
     ticks = torch.zeros(1, device=dev, dtype=torch.int64)
     nr = 2 if gate else 1
+    if regs and not fixed:
+        raise ValueError("regs=True is a variant of the fixed-shape product: pass fixed=True too")
     out = {"rows": rows, "cols": cols, "gate": gate, "dtype": str(dtype).replace("torch.", ""), "iters": iters,
-           "fixed": fixed}
+           "fixed": fixed, "regs": regs}
     ms = _run_timed(lambda: ext.matvec_bench(w.data_ptr(), xv.data_ptr(), y.data_ptr(), ticks.data_ptr(), rows // nr,
-                                             nr, cols, int(iters), WTYPES[dtype], int(threads), int(fixed), last),
+                                             nr, cols, int(iters), WTYPES[dtype], int(threads), 2 if regs else int(fixed), last),
                     emulate)
     if ms is not None:
         out["ns_per_product"] = ms * 1e6 / iters  # includes the launch and the weight copy

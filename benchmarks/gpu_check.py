@@ -334,16 +334,20 @@ def bench_floors():
     FLOORS["matvec"] = []
     for dtype in (torch.float16, torch.float32, torch.bfloat16):
         for rows, cols, gate in ((128, 64, True), (64, 64, False), (128, 64, False), (128, 128, False), (256, 128, False)):
-            for fixed in (False, True):  # run-time shapes (the kernels' matvec) / compile-time (matvec_fixed)
-                if SMOKE and (dtype != torch.float16 or (rows, cols) not in ((128, 64), (64, 64))):
+            # run-time shapes (the kernels' matvec) / compile-time (matvec_fixed) / compile-time with the
+            # weights in registers (matvec_fixed_regs: a layer's two products only)
+            layer = (rows, cols, gate) in ((128, 64, True), (64, 64, False))
+            for fixed, regs in ((False, False), (True, False)) + (((True, True),) if layer else ()):
+                if SMOKE and (dtype != torch.float16 or not layer):
                     continue  # the emulator: a layer's two critical shapes are enough to check the calls
                 # (fixed: compile-time shapes exist for 256 threads only, so the emulator runs 256 here)
-                r = _cuda.matvec_bench(rows, cols, gate=gate, dtype=dtype, iters=size(2000, 2), fixed=fixed,
+                r = _cuda.matvec_bench(rows, cols, gate=gate, dtype=dtype, iters=size(2000, 2), fixed=fixed, regs=regs,
                                        **cuda_kw(threads=256))
                 r.pop("y")
                 FLOORS["matvec"].append(r)
+                kind = " regs " if regs else " fixed" if fixed else "      "
                 print(f"block product {rows:3d} x {cols:3d} {r['dtype']:8s}{' + gate' if gate else '       '}"
-                      f"{' fixed' if fixed else '      '}: {r['ticks_per_product']:7.1f} ticks, "
+                      f"{kind}: {r['ticks_per_product']:7.1f} ticks, "
                       f"{r.get('ns_per_product', nan):7.1f} ns per product + barrier")
 
 

@@ -87,15 +87,18 @@ def floor_lines(fl) -> list:
                                                for h in fl["handoff"]))
     for m in fl.get("matvec", []):
         if m["dtype"] == "float16":
+            kind = " regs" if m.get("regs") else " fixed" if m["fixed"] else " generic"
             out.append(f"block product {m['rows']} x {m['cols']}{' + gate' if m['gate'] else ''}"
-                       f"{' fixed' if m['fixed'] else ' generic'}: {m['ticks_per_product']:.0f} ticks"
+                       f"{kind}: {m['ticks_per_product']:.0f} ticks"
                        + (f", {m['ns_per_product']:.0f} ns" if "ns_per_product" in m else ""))
     return out
 
 
-def _matvec_ticks(fl, rows, cols, gate, fixed=True):
+def _matvec_ticks(fl, rows, cols, gate, regs=False):
+    """fp16, compile-time shapes, weights in shared memory (or registers)"""
     for m in fl.get("matvec", []):
-        if (m["dtype"], m["rows"], m["cols"], m["gate"], m["fixed"]) == ("float16", rows, cols, gate, fixed):
+        if (m["dtype"], m["rows"], m["cols"], m["gate"], m["fixed"], bool(m.get("regs"))) == \
+                ("float16", rows, cols, gate, True, regs):
             return m["ticks_per_product"]
     return None
 
@@ -104,9 +107,10 @@ def profile_lines(fl) -> list:
     """W1: a layer's gate + res against the block-product floor (128 x 64 + gate, 64 x 64, fixed
     fp16), and what that says to do next (NOTES_GPU "How to read them"); R2: phases per step."""
     out = []
-    g_floor, r_floor = _matvec_ticks(fl, 128, 64, True), _matvec_ticks(fl, 64, 64, False)
     for p in fl.get("profile", []):
         mhz = p["implied_clock_mhz"]
+        regs = p.get("shapes") == "regs"  # against the floor of the products it runs
+        g_floor, r_floor = _matvec_ticks(fl, 128, 64, True, regs), _matvec_ticks(fl, 64, 64, False, regs)
         nl = sum(p["layers_per_block"])
         gate = sum(b["gate"] for b in p["layer_us"]) / nl
         res = sum(b["res"] for b in p["layer_us"]) / nl

@@ -390,7 +390,8 @@ def test_warp_sampler_is_the_float64_rule(where):
 def test_matvec_bench_computes_the_product(where, dtype):
     """The product floor's kernel (block_bench.cuh) runs the kernels' block_matvec: its result is
     W x (the weights rounded to their storage type), and with gate=True the gate of each row pair;
-    the compile-time-shaped matvec_fixed gives the same bits at W1's shapes."""
+    the compile-time-shaped matvec_fixed gives the same bits at W1's shapes, and with its weights in
+    registers (matvec_fixed_regs) at a layer's two."""
     from audiogen_fast._cuda import matvec_bench
 
     g = torch.Generator().manual_seed(6)
@@ -414,11 +415,18 @@ def test_matvec_bench_computes_the_product(where, dtype):
         w = torch.randn(rows, cols, generator=g) / cols ** 0.5
         x = torch.randn(cols, generator=g)
         kw = dict(gate=gate, dtype=dtype, iters=2, weights=w, x=x, emulate=where == "emu")
-        assert torch.equal(matvec_bench(rows, cols, fixed=True, **kw)["y"], matvec_bench(rows, cols, **kw)["y"])
+        generic = matvec_bench(rows, cols, **kw)["y"]
+        assert torch.equal(matvec_bench(rows, cols, fixed=True, **kw)["y"], generic)
+        if (rows, cols) in ((128, 64), (64, 64)) and gate == (rows == 128):  # a layer's two products
+            assert torch.equal(matvec_bench(rows, cols, fixed=True, regs=True, **kw)["y"], generic)
     with pytest.raises(ValueError, match="multiple of 8"):
         matvec_bench(16, 12, dtype=dtype, emulate=where == "emu")
     with pytest.raises(ValueError, match="no fixed-shape instance"):
         matvec_bench(64, 32, fixed=True, dtype=dtype, emulate=where == "emu")
+    with pytest.raises(ValueError, match="register weights for a layer's two shapes only"):
+        matvec_bench(128, 128, fixed=True, regs=True, dtype=dtype, emulate=where == "emu")
+    with pytest.raises(ValueError, match="pass fixed=True too"):
+        matvec_bench(64, 64, regs=True, dtype=dtype, emulate=where == "emu")
 
 
 class SmallGPU:

@@ -70,7 +70,8 @@ def test_floors_and_profiles(smoke):
     _, res = smoke
     fl = res["floors"]
     assert fl["handoff"] and all(h["token"] == h["iters"] * h["nblk"] for h in fl["handoff"])
-    assert {(m["fixed"], m["gate"]) for m in fl["matvec"]} == {(False, True), (True, True), (False, False), (True, False)}
+    assert {(m["fixed"], m["regs"], m["gate"]) for m in fl["matvec"]} == {
+        (f, r, g) for g in (True, False) for f, r in ((False, False), (True, False), (True, True))}
     prof = fl["profile"]  # W1: l2, dsmem, l2 generic, l2 with register weights
     assert [(p["transport"], p["shapes"]) for p in prof] == [("l2", "fixed"), ("dsmem", "fixed"), ("l2", "generic"),
                                                               ("l2", "regs")]
@@ -141,7 +142,7 @@ def test_summary_reads_the_last_gpu_run_and_the_smoke_run(smoke):
             assert verdict == "below" and got == pytest.approx(before, rel=0.01), name
     _, res = smoke
     text = gpu_summary.summary(res)
-    assert "== floors" in text and "block product 128 x 64 + gate fixed" in text
+    assert "== floors" in text and "block product 128 x 64 + gate fixed" in text and "64 x 64 regs" in text
     prof = [ln for ln in text.splitlines() if ln.startswith("W1 fp16 ")]
     assert len(prof) == 4 and all("per layer gate" in ln for ln in prof)
     assert text.count("x the block-product floor") == 4

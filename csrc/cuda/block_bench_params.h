@@ -14,7 +14,8 @@ struct MatvecParams {
     float* y;          // [NU * NR] the last iteration's result (NR = 2: y[2u] = the gate of unit u, y[2u+1] = 0)
     long long* ticks;  // [1] clock ticks of the whole loop (thread 0)
     int NU, NR, ncols, iters;
-    int fixed;         // 1: the compile-time-shaped product (matvec_fixed), 256 threads, W1's shapes only
+    int fixed;         // 1: the compile-time-shaped product (matvec_fixed), 256 threads, W1's shapes only;
+                       // 2: the same with each thread's weights in registers (a layer's two shapes)
 };
 
 // weights, then x and y, all in the block's dynamic shared memory
@@ -32,7 +33,8 @@ inline MatvecParams make_matvec_params(std::uintptr_t w, std::uintptr_t x, std::
         throw std::invalid_argument("matvec_bench: threads must be a multiple of 32 in [32, 256]");
     if (!w || !x || !y || !ticks) throw std::invalid_argument("matvec_bench: null pointer");
     MatvecParams p{reinterpret_cast<const void*>(w), reinterpret_cast<const float*>(x), reinterpret_cast<float*>(y),
-                   reinterpret_cast<long long*>(ticks), NU, NR, ncols, iters, fixed ? 1 : 0};
+                   reinterpret_cast<long long*>(ticks), NU, NR, ncols, iters, fixed < 0 || fixed > 2 ? -1 : fixed};
+    if (p.fixed < 0) throw std::invalid_argument("matvec_bench: fixed must be 0, 1 or 2 (registers)");
     if (fixed && threads != 256) throw std::invalid_argument("matvec_bench: the fixed-shape products are built for 256 threads");
     if (matvec_smem(p, wtype == 0 ? 4 : 2) > 227 * 1024)
         throw std::invalid_argument("matvec_bench: the weights do not fit one block's shared memory (227 KB)");
