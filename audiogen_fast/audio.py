@@ -9,7 +9,6 @@ samples gives 1 + N // hop frames. Filterbank: Slaney mel scale with Slaney area
 from __future__ import annotations
 
 import functools
-
 import os
 
 import numpy as np

@@ -91,7 +91,7 @@ def build(name_or_family: str, seed: int = 0, **overrides) -> torch.nn.Module:
         cfg = preset_config(name_or_family, **overrides)
     elif name_or_family not in FAMILY_NAMES:
         raise ConfigError(f"unknown preset or family {name_or_family!r} (presets: {', '.join(PRESETS)}; "
-                         f"families: {', '.join(FAMILY_NAMES)})")
+                          f"families: {', '.join(FAMILY_NAMES)})")
     else:
         fam = family(name_or_family)
         cfg = fam.config_cls.from_dict(dict(overrides, family=fam.name))
