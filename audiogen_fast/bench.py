@@ -37,6 +37,13 @@ def _family(config):
     return presets.PRESETS[config][0]
 
 
+def default_providers(device: str) -> list:
+    """`audiogen-fast bench`'s providers when --backend is not given: eager, torch.compile on a
+    GPU, and every fast backend of the device (CPU: cpp; GPU: triton and the CUDA kernels, which
+    "auto" picks for WaveNet and WaveRNN); one that cannot run here is reported as skipped, with why."""
+    return ["torch", "compile", "triton", "cuda"] if device.startswith("cuda") else ["torch", "cpp"]
+
+
 def make_case(config: str, provider: str, device: str = "cpu", dtype: str = "float32", batch: int = 1,
               seconds: float = 0.1, seed: int = 0):
     """-> (callable generating the audio once, number of samples per stream)."""

@@ -259,8 +259,8 @@ def cmd_bench(args):
     if args.device == "cuda" and not torch.cuda.is_available():
         raise InputError("--device cuda: no CUDA GPU is visible to torch")
     device = args.device or ("cuda" if torch.cuda.is_available() else "cpu")
-    providers = [p.strip() for p in args.backend.split(",") if p.strip()] if args.backend else (
-        ["torch", "compile", "triton"] if device.startswith("cuda") else ["torch", "cpp"])
+    providers = [p.strip() for p in args.backend.split(",") if p.strip()] if args.backend else \
+        bench.default_providers(device)
     for p in providers:
         if p not in bench.PROVIDERS:
             print(f"error: unknown backend {p!r} (known: {', '.join(bench.PROVIDERS)})", file=sys.stderr)
@@ -443,7 +443,8 @@ def build_parser() -> argparse.ArgumentParser:
 
     s = sub.add_parser("bench", help="time configs x backends against eager PyTorch (same run)")
     s.add_argument("--config", default="W2,R2,D1", help="comma list of presets (W1,W2,W4,R2,D1,D2, tiny-*)")
-    s.add_argument("--backend", default=None, help="comma list: torch,compile,cpp,triton (default: by device)")
+    s.add_argument("--backend", default=None, help="comma list: torch,compile,cpp,triton,cuda (default: "
+                   "torch,cpp on the CPU, torch,compile,triton,cuda on a GPU)")
     s.add_argument("--device", default=None, help="cpu or cuda (default: cuda when available)")
     s.add_argument("--dtype", default="float32", choices=["float32", "float16", "bfloat16", "int8"],
                    help="for the fast backends (eager and compile stay float32)")

@@ -199,6 +199,18 @@ def test_bench_rejects_bad_arguments(args, msg):
     assert r.returncode == 2 and msg in r.stderr and "Traceback" not in r.stderr
 
 
+def test_bench_defaults_to_every_fast_backend_of_the_device():
+    """Without --backend, bench times every backend a family implements for that device (on a GPU
+    the CUDA kernels too: "auto" picks them for WaveNet and WaveRNN), against eager."""
+    from audiogen_fast import bench
+    from audiogen_fast.models import FAMILY_NAMES, family
+
+    impl = set().union(*(family(f).runtime.BACKENDS for f in FAMILY_NAMES))
+    gpu = bench.default_providers("cuda")
+    assert impl - {"torch", "cpp"} <= set(gpu) and {"torch", "compile"} <= set(gpu) and "cpp" not in gpu
+    assert bench.default_providers("cpu") == ["torch", "cpp"]
+
+
 def test_bench_stream_reports_latency():
     r = run("bench", "--stream", "--config", "tiny-wavenet", "--backend", "torch", "--seconds", "0.2")
     assert "first audio after" in r.stdout and "steady state RTF" in r.stdout
