@@ -114,9 +114,10 @@ def time_once(fn, device: str = "cpu") -> float:
     return time.perf_counter() - t
 
 
-def time_case(fn, device: str = "cpu", reps: int = 3) -> float:
-    """Median seconds of fn() after one warm-up call."""
-    fn()
+def time_case(fn, device: str = "cpu", reps: int = 3, warmup: bool = True) -> float:
+    """Median seconds of fn() over reps, after one warm-up call unless warmup=False."""
+    if warmup:
+        fn()
     return statistics.median(time_once(fn, device) for _ in range(reps))
 
 

@@ -75,15 +75,11 @@ def commit():
 def cuda_time(fn, reps=3, warmup=True):
     """Median seconds of fn() over reps, synchronised with CUDA events; a warm-up call first
     (not timed) unless warmup=False."""
-    import statistics
-
-    from audiogen_fast.bench import time_once
+    from audiogen_fast.bench import time_case
 
     if SMOKE:  # one call: its time means nothing
         reps, warmup = 1, False
-    if warmup:
-        fn()
-    return statistics.median(time_once(fn, DEV) for _ in range(reps))
+    return time_case(fn, DEV, reps=reps, warmup=warmup)
 
 
 RECORDS = []
