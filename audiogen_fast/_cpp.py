@@ -373,6 +373,12 @@ class WaveRNNCPU:
         R = self.cfg.rnn_dims
         return torch.zeros(B, R), torch.zeros(B, R), torch.zeros(B)
 
+    def sparse_info(self, threads: int | None = None, half: bool = False, bf16: bool = False, int8: bool = False) -> dict:
+        """How run_chunk with these options holds the GRU and fc weights: {"slices": matrix x thread
+        slices, "sparse": those run block-sparse (csrc/cpu/sparse.h; fp32 and fp16-stored weights
+        whose 16 x 1 blocks are >= 40% zero), "blocks_kept" / "blocks_total": their blocks}."""
+        return dict(self._impl.sparse_info(threads or num_threads(), _wmode(half, bf16, int8)))
+
     def run_chunk(self, mel, aux, state, noise=None, teacher=None, threads: int | None = None, half: bool = False,
                   bf16: bool = False, int8: bool = False):
         """mel [B, Tc, C], aux [B, Tc, 4A] (the upsampler's outputs); state (h1, h2, x) updated in

@@ -379,7 +379,8 @@ def cmd_train(args):
               progress=not args.quiet, device=args.device, amp=args.amp, dither=args.dither,
               quiet_prob=args.quiet_past, past_gain_db=args.past_gain, past_noise_std=args.past_noise,
               self_past_prob=args.self_past, stop_at=args.stop_at, objective=args.objective,
-              margin_frames=args.margin_frames, mel_weight=args.mel_weight)
+              margin_frames=args.margin_frames, mel_weight=args.mel_weight, sparsity=args.sparsity,
+              prune_start=args.prune_start, prune_end=args.prune_end, prune_targets=args.prune_targets)
     except ValueError as e:   # options that do not fit the model or each other (checked before any step)
         print(f"error: {e}", file=sys.stderr)
         return 2
@@ -490,6 +491,14 @@ def build_parser() -> argparse.ArgumentParser:
                    "the segment left out of the loss")
     s.add_argument("--mel-weight", type=float, default=0.0, help="with --objective sampler: weight of a log-mel L1 "
                    "term (the model's own mel analysis) added to the STFT loss")
+    s.add_argument("--sparsity", type=float, default=0.0, help="WaveRNN: prune the GRU matrices to this share of "
+                   "zero 16 x 1 blocks (Sparse WaveRNN's structure; the C++ loop skips them), e.g. 0.9")
+    s.add_argument("--prune-start", type=int, default=None, help="with --sparsity: step where pruning starts "
+                   "(default 20%% of --steps)")
+    s.add_argument("--prune-end", type=int, default=None, help="with --sparsity: step where the sparsity is reached "
+                   "(default 60%% of --steps)")
+    s.add_argument("--prune-targets", default="gru", choices=["gru", "gru+fc"], help="with --sparsity: the GRUs' "
+                   "matrices, or those and fc1 / fc2")
     s.add_argument("--preset", default=None, help="start from a preset config (default: the family's defaults)")
     s.add_argument("--init", default=None, help="start from a trained checkpoint's weights and config ('default': "
                    "the bundled model) with a fresh optimizer and step count: fine-tuning; --overrides may change "

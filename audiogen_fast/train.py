@@ -410,12 +410,16 @@ def context_frames(cfg) -> int:
     return 2  # DiffWave's transposed convs: one frame each side suffices, 2 for margin
 
 
+PRUNE_EVERY = 100  # at most this many steps between mask refreshes while the sparsity ramps up
+
+
 def train(model, data: str, out: str, steps: int, batch: int = 8, seg_frames: int = 16, lr: float = 1e-3,
           lr_final: float = 1e-4, save_every: int = 200, seed: int = 0, threads: int | None = None, log=print,
           progress: bool = True, max_files: int | None = None, device: str = "cpu", amp: bool = False,
           dither: float = 0.0, quiet_prob: float = 0.0, past_gain_db: float = 0.0, past_noise_std: float = 0.0,
           self_past_prob: float = 0.0, stop_at: int | None = None, objective: str | None = None,
-          margin_frames: int = 0, mel_weight: float = 0.0):
+          margin_frames: int = 0, mel_weight: float = 0.0, sparsity: float = 0.0, prune_start: int | None = None,
+          prune_end: int | None = None, prune_targets: str = "gru"):
     """Train (or resume) and write the checkpoint every save_every steps and at the end.
     device "cuda": the model and each batch on the GPU; amp: bf16 autocast for the forward pass
     (weights, optimizer and checkpoints stay fp32), on a GPU or on the CPU (where oneDNN runs the
@@ -430,7 +434,10 @@ def train(model, data: str, out: str, steps: int, batch: int = 8, seg_frames: in
     samples as input (self_past). objective (DiffWave): "noise" (lmnt's noise-prediction MSE, the
     default) or "sampler" (loss_diffwave_sampler: the generation loop unrolled, an STFT loss; for
     fine-tuning a model trained on "noise", with --init); margin_frames, mel_weight: its margin and
-    its log-mel L1 weight."""
+    its log-mel L1 weight. sparsity > 0 (WaveRNN): prune the GRU matrices (prune_targets "gru+fc":
+    and fc1 / fc2) to that share of zero 16 x 1 blocks, ramping up between steps prune_start and
+    prune_end (default 20% and 60% of steps; models/wavernn/sparsity.py), which the C++ loop then
+    skips."""
     if threads:
         torch.set_num_threads(threads)
     amp_device = "cuda" if str(device).startswith("cuda") else "cpu"
@@ -494,6 +501,36 @@ def train(model, data: str, out: str, steps: int, batch: int = 8, seg_frames: in
         extra.update(noise_std=past_noise_std)
     if self_past_prob:
         extra.update(self_prob=self_past_prob)
+    prune_step = None  # sparsity: called with the step count after each optimizer step
+    if sparsity:
+        from .models.wavernn import sparsity as sp
+
+        if cfg.family != "wavernn":
+            raise ValueError("sparsity (block pruning) is implemented for WaveRNN training only")
+        if not 0.0 < sparsity < 1.0 or prune_targets not in sp.TARGETS:
+            raise ValueError(f"sparsity must be in (0, 1) and prune_targets one of {sorted(sp.TARGETS)}, got "
+                             f"{sparsity}, {prune_targets!r}")
+        p0 = int(0.2 * steps) if prune_start is None else prune_start
+        p1 = int(0.6 * steps) if prune_end is None else prune_end
+        if not 0 <= p0 <= p1 <= steps:
+            raise ValueError(f"need 0 <= prune_start <= prune_end <= steps, got {p0}, {p1}, {steps}")
+        params = dict(model.named_parameters())
+        masks = None
+        every = max(1, min(PRUNE_EVERY, (p1 - p0) // 10))  # at least ~10 refreshes on a ramp
+
+        def _prune_step(step):
+            # masks from the weights' block norms every `every` steps of the ramp (and at its end,
+            # and on resuming); between refreshes the same masks, applied after every optimizer step
+            nonlocal masks
+            if step < p0:
+                return
+            if masks is None or (step <= p1 and ((step - p0) % every == 0 or step == p1)):
+                masks = sp.prune(model, sp.schedule(step, sparsity, p0, p1), prune_targets)
+            else:
+                with torch.no_grad():
+                    for name, m in masks.items():
+                        params[name].mul_(m)
+        prune_step = _prune_step
     corpus = Corpus(data, cfg, max_files=max_files)
     log(f"{len(corpus.items)} files, {corpus.seconds / 60:.1f} min of audio; {sum(p.numel() for p in model.parameters()):,} parameters")
     ctx = context_frames(cfg)
@@ -521,6 +558,8 @@ def train(model, data: str, out: str, steps: int, batch: int = 8, seg_frames: in
             loss.backward()
             torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
             opt.step()
+            if prune_step:
+                prune_step(step + 1)
             recent.append(loss.item())
             if progress:
                 it.set_postfix(loss=f"{np.mean(recent[-50:]):.3f}")

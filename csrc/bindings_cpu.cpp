@@ -219,7 +219,14 @@ PYBIND11_MODULE(_C_cpu, m) {
            py::arg("h1"), py::arg("n_h1"), py::arg("h2"), py::arg("n_h2"), py::arg("x"), py::arg("n_x"),
            py::arg("noise"), py::arg("n_noise"), py::arg("teacher"), py::arg("n_teacher"), py::arg("out"),
            py::arg("n_out"), py::arg("cls"), py::arg("n_cls"), py::arg("logits"), py::arg("n_logits"),
-           py::arg("nthreads"), py::arg("wmode") = 0);
+           py::arg("nthreads"), py::arg("wmode") = 0)
+        .def("sparse_info", [](const agf::WaveRNNCPU& self, int nthreads, int wmode) {
+            require(nthreads >= 1 && wmode >= 0 && wmode <= 3, "WaveRNNCPU.sparse_info: nthreads >= 1, wmode 0..3");
+            const auto r = self.sparse_info(nthreads, wmode);
+            py::dict d;
+            d["slices"] = r.slices, d["sparse"] = r.sparse, d["blocks_kept"] = r.kept, d["blocks_total"] = r.total;
+            return d;
+        }, py::arg("nthreads"), py::arg("wmode") = 0);
 
     py::class_<agf::DiffWaveCPU>(m, "DiffWaveCPU")
         .def(py::init([](int C, int L, int M, std::vector<int> dil, std::vector<std::uintptr_t> w) {

@@ -5,6 +5,8 @@
 #pragma once
 #include <cstdint>
 
+#include "cpu/sparse.h"
+
 namespace agf {
 
 struct Kernels {
@@ -30,6 +32,11 @@ struct Kernels {
     void (*gemm_panels)(const float* X, int B, int ldx, int K, const float* Wp, int N, float* Y, int ldy);
     // the same with IEEE half-precision weights, fp32 arithmetic
     void (*gemm_panels_h)(const float* X, int B, int ldx, int K, const uint16_t* Wp, int N, float* Y, int ldy);
+    // Y[b, 0:N] += X[b, :] @ W for b < B, W block-sparse (sparse.h: S's blocks, their weights w);
+    // the same bits as gemm_panels on the dense W
+    void (*gemm_sparse)(const float* X, int B, int ldx, const SparseBlocks& S, const float* w, float* Y, int ldy);
+    // the same with IEEE half-precision weights (the same bits as gemm_panels_h)
+    void (*gemm_sparse_h)(const float* X, int B, int ldx, const SparseBlocks& S, const uint16_t* w, float* Y, int ldy);
     // z[i] = tanh(a[i]) * sigmoid(b[i])
     void (*gate_tanh_sigmoid)(const float* a, const float* b, float* z, int n);
     // z[i] = sigmoid(a[i]) * tanh(b[i])

@@ -14,6 +14,9 @@
 namespace agf {
 namespace {
 
+// the small register tiles' loops unrolled, so their accumulator arrays stay in registers
+#define AGF_UNROLL2 _Pragma("GCC unroll 8")
+
 // 8 weights -> 8 floats: plain loads for fp32, F16C conversion for fp16.
 inline __m256 ld8(const float* p) { return _mm256_loadu_ps(p); }
 inline __m256 ld8(const uint16_t* p) { return _mm256_cvtph_ps(_mm_loadu_si128(reinterpret_cast<const __m128i*>(p))); }
@@ -326,6 +329,94 @@ void gemm_panels_h(const float* X, int B, int ldx, int K, const uint16_t* Wp, in
     gemm_panels_t(X, B, ldx, K, Wp, N, Y, ldy);
 }
 
+// Block-sparse products (sparse.h). Batch 1: a group of 4 whole strips (64 columns) at a time,
+// 8 accumulators as in axpy_panel64, each strip walking its own blocks (a group's strips hold
+// equally many); the rest a strip at a time, up to 4 rows x 2 accumulators. Every column sums its
+// nonzero terms by fma in increasing k, as the dense kernels do.
+template <typename WT>
+inline void sparse_group4(const float* x, const SparseBlocks& S, const WT* w, int s, float* y) {
+    constexpr int P = SparseBlocks::kStrip;
+    const int64_t nb = S.start[s + 1] - S.start[s];
+    const int32_t* k0 = S.kidx.data() + S.start[s];
+    const int32_t* k1 = S.kidx.data() + S.start[s + 1];
+    const int32_t* k2 = S.kidx.data() + S.start[s + 2];
+    const int32_t* k3 = S.kidx.data() + S.start[s + 3];
+    const WT* w0 = w + S.start[s] * P;
+    const WT* w1 = w + S.start[s + 1] * P;
+    const WT* w2 = w + S.start[s + 2] * P;
+    const WT* w3 = w + S.start[s + 3] * P;
+    __m256 a0 = _mm256_loadu_ps(y), a1 = _mm256_loadu_ps(y + 8), a2 = _mm256_loadu_ps(y + 16);
+    __m256 a3 = _mm256_loadu_ps(y + 24), a4 = _mm256_loadu_ps(y + 32), a5 = _mm256_loadu_ps(y + 40);
+    __m256 a6 = _mm256_loadu_ps(y + 48), a7 = _mm256_loadu_ps(y + 56);
+    for (int64_t i = 0; i < nb; ++i) {
+        const __m256 x0 = _mm256_broadcast_ss(x + k0[i]), x1 = _mm256_broadcast_ss(x + k1[i]);
+        const __m256 x2 = _mm256_broadcast_ss(x + k2[i]), x3 = _mm256_broadcast_ss(x + k3[i]);
+        const int64_t o = i * P;
+        a0 = _mm256_fmadd_ps(x0, ld8(w0 + o), a0);
+        a1 = _mm256_fmadd_ps(x0, ld8(w0 + o + 8), a1);
+        a2 = _mm256_fmadd_ps(x1, ld8(w1 + o), a2);
+        a3 = _mm256_fmadd_ps(x1, ld8(w1 + o + 8), a3);
+        a4 = _mm256_fmadd_ps(x2, ld8(w2 + o), a4);
+        a5 = _mm256_fmadd_ps(x2, ld8(w2 + o + 8), a5);
+        a6 = _mm256_fmadd_ps(x3, ld8(w3 + o), a6);
+        a7 = _mm256_fmadd_ps(x3, ld8(w3 + o + 8), a7);
+    }
+    _mm256_storeu_ps(y, a0); _mm256_storeu_ps(y + 8, a1); _mm256_storeu_ps(y + 16, a2);
+    _mm256_storeu_ps(y + 24, a3); _mm256_storeu_ps(y + 32, a4); _mm256_storeu_ps(y + 40, a5);
+    _mm256_storeu_ps(y + 48, a6); _mm256_storeu_ps(y + 56, a7);
+}
+
+// MR rows x one strip (nc <= 16 columns; a partial strip goes through a zero-padded copy of Y)
+template <int MR, typename WT>
+inline void sparse_strip(const float* X, int64_t ldx, const SparseBlocks& S, const WT* w, int s, float* Y, int64_t ldy,
+                         int nc) {
+    constexpr int P = SparseBlocks::kStrip;
+    float yv[MR][P] = {};
+    for (int r = 0; r < MR; ++r)
+        for (int i = 0; i < nc; ++i) yv[r][i] = Y[r * ldy + i];
+    __m256 a[MR][2];
+    AGF_UNROLL2 for (int r = 0; r < MR; ++r) a[r][0] = _mm256_loadu_ps(yv[r]), a[r][1] = _mm256_loadu_ps(yv[r] + 8);
+    for (int64_t b = S.start[s]; b < S.start[s + 1]; ++b) {
+        const int k = S.kidx[b];
+        const __m256 v0 = ld8(w + b * P), v1 = ld8(w + b * P + 8);
+        AGF_UNROLL2 for (int r = 0; r < MR; ++r) {
+            const __m256 xr = _mm256_broadcast_ss(X + r * ldx + k);
+            a[r][0] = _mm256_fmadd_ps(xr, v0, a[r][0]);
+            a[r][1] = _mm256_fmadd_ps(xr, v1, a[r][1]);
+        }
+    }
+    AGF_UNROLL2 for (int r = 0; r < MR; ++r) _mm256_storeu_ps(yv[r], a[r][0]), _mm256_storeu_ps(yv[r] + 8, a[r][1]);
+    for (int r = 0; r < MR; ++r)
+        for (int i = 0; i < nc; ++i) Y[r * ldy + i] = yv[r][i];
+}
+
+template <typename WT>
+void gemm_sparse_t(const float* X, int B, int ldx, const SparseBlocks& S, const WT* w, float* Y, int ldy) {
+    constexpr int P = SparseBlocks::kStrip, G = SparseBlocks::kGroup;
+    const int ns = S.strips();
+    int s = 0;
+    if (B == 1)
+        for (; s + G <= ns && (s + G) * P <= S.N; s += G) sparse_group4(X, S, w, s, Y + s * P);
+    for (; s < ns; ++s) {
+        const int nc = std::min(P, S.N - s * P);
+        int r = 0;
+        for (; r + 4 <= B; r += 4) sparse_strip<4>(X + static_cast<int64_t>(r) * ldx, ldx, S, w, s, Y + static_cast<int64_t>(r) * ldy + s * P, ldy, nc);
+        const float* xr = X + static_cast<int64_t>(r) * ldx;
+        float* yr = Y + static_cast<int64_t>(r) * ldy + s * P;
+        if (B - r == 3) sparse_strip<3>(xr, ldx, S, w, s, yr, ldy, nc);
+        else if (B - r == 2) sparse_strip<2>(xr, ldx, S, w, s, yr, ldy, nc);
+        else if (B - r == 1) sparse_strip<1>(xr, ldx, S, w, s, yr, ldy, nc);
+    }
+}
+
+void gemm_sparse(const float* X, int B, int ldx, const SparseBlocks& S, const float* w, float* Y, int ldy) {
+    gemm_sparse_t(X, B, ldx, S, w, Y, ldy);
+}
+
+void gemm_sparse_h(const float* X, int B, int ldx, const SparseBlocks& S, const uint16_t* w, float* Y, int ldy) {
+    gemm_sparse_t(X, B, ldx, S, w, Y, ldy);
+}
+
 void gemm_cols(const float* X, int B, int ldx, int n_in, const float* W, int ld, int c0, int c1, float* Y, int ldy) {
     if (B == 1) return axpy_cols(X, n_in, W, ld, c0, c1, Y);
     const int n = c1 - c0;
@@ -379,7 +470,7 @@ float exp_sum(const float* x, int n, float m, float* e) {
 }  // namespace
 
 const Kernels& avx2_kernels() {
-    static const Kernels k{"avx2", axpy_cols, axpy_cols_h, gemm_cols, gemm_packed, gemm_packed_set, gemm_panels, gemm_panels_h, gate_ts, gate_st, gru_update, exp_sum};
+    static const Kernels k{"avx2", axpy_cols, axpy_cols_h, gemm_cols, gemm_packed, gemm_packed_set, gemm_panels, gemm_panels_h, gemm_sparse, gemm_sparse_h, gate_ts, gate_st, gru_update, exp_sum};
     return k;
 }
 

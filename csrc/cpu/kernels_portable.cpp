@@ -205,6 +205,43 @@ void gemm_panels_h(const float* X, int B, int ldx, int K, const uint16_t* Wp, in
     gemm_panels_t(X, B, ldx, K, Wp, N, Y, ldy);
 }
 
+// Block-sparse product (sparse.h), one 16-column strip and one row at a time: 4 vectors of
+// accumulators, each block one weight row of the strip times the row's input at the block's k, as
+// tile() does it for every k (so the same multiply-adds on the nonzero terms, in the same order).
+template <typename WT>
+void gemm_sparse_t(const float* X, int B, int ldx, const SparseBlocks& S, const WT* w, float* Y, int ldy) {
+    constexpr int P = SparseBlocks::kStrip;
+    for (int s = 0; s < S.strips(); ++s) {
+        const int nc = std::min(P, S.N - s * P);
+        const int64_t b0 = S.start[s], b1 = S.start[s + 1];
+        for (int r = 0; r < B; ++r) {
+            const float* x = X + static_cast<int64_t>(r) * ldx;
+            float* y = Y + static_cast<int64_t>(r) * ldy + s * P;
+            float yv[P] = {};
+            for (int i = 0; i < nc; ++i) yv[i] = y[i];
+            v4f acc[4];
+            AGF_UNROLL for (int j = 0; j < 4; ++j) acc[j] = load4(yv + 4 * j);
+            for (int64_t b = b0; b < b1; ++b) {
+                const float xr = x[S.kidx[b]];
+                const WT* wb = w + b * P;
+                v4f wv[4];
+                AGF_UNROLL for (int j = 0; j < 4; ++j) wv[j] = load4(wb + 4 * j);
+                AGF_UNROLL for (int j = 0; j < 4; ++j) acc[j] += xr * wv[j];
+            }
+            AGF_UNROLL for (int j = 0; j < 4; ++j) store4(yv + 4 * j, acc[j]);
+            for (int i = 0; i < nc; ++i) y[i] = yv[i];
+        }
+    }
+}
+
+void gemm_sparse(const float* X, int B, int ldx, const SparseBlocks& S, const float* w, float* Y, int ldy) {
+    gemm_sparse_t(X, B, ldx, S, w, Y, ldy);
+}
+
+void gemm_sparse_h(const float* X, int B, int ldx, const SparseBlocks& S, const uint16_t* w, float* Y, int ldy) {
+    gemm_sparse_t(X, B, ldx, S, w, Y, ldy);
+}
+
 void gru_update(const float* gi, const float* gh, float* h, int n) {
     for (int i = 0; i < n; ++i) {
         const float r = sigm(gi[i] + gh[i]);
@@ -234,7 +271,7 @@ float exp_sum(const float* x, int n, float m, float* e) {
 }  // namespace
 
 const Kernels& portable_kernels() {
-    static const Kernels k{"portable", axpy_cols, axpy_cols_h, gemm_cols, gemm_packed, gemm_packed_set, gemm_panels, gemm_panels_h, gate_ts, gate_st, gru_update, exp_sum};
+    static const Kernels k{"portable", axpy_cols, axpy_cols_h, gemm_cols, gemm_packed, gemm_packed_set, gemm_panels, gemm_panels_h, gemm_sparse, gemm_sparse_h, gate_ts, gate_st, gru_update, exp_sum};
     return k;
 }
 

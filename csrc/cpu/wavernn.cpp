@@ -1,6 +1,7 @@
 #include "cpu/wavernn.h"
 
 #include <algorithm>
+#include <cstdlib>
 #include <cstring>
 #include <stdexcept>
 
@@ -47,8 +48,15 @@ void pack_gates(const std::vector<float>& W, int n_in, int R, int j0, int j1, st
 
 }  // namespace
 
-// a slice [K, n] (fp32, ld n) into the weight mode's form; the fp32 copy is dropped unless used
-void WaveRNNCPU::to_mode(Mat& m, int K, int n, int wmode) {
+// a slice [K, n] (fp32, ld n) into the weight mode's form; the fp32 copy is dropped unless used.
+// Modes 0 / 1 take the block-sparse form when at least sparse_min of the slice's blocks are zero.
+void WaveRNNCPU::to_mode(Mat& m, int K, int n, int wmode, double sparse_min) {
+    if (wmode <= 1 && K > 0 && n > 0 && sparse_min <= 1.0 && zero_block_fraction(m.f.data(), K, n) >= sparse_min) {
+        if (wmode == 0) build_sparse(m.f.data(), K, n, m.s, m.sf, [](float v) { return v; });
+        else build_sparse(m.f.data(), K, n, m.s, m.sh, [](float v) { return float_to_half(v); });
+        std::vector<float>().swap(m.f);
+        return;
+    }
     if (wmode == 2) {
         m.b.assign(bf16::panel_words(K, n), 0);
         if (n > 0) bf16::pack_panels(m.f.data(), K, n, 0, n, m.b.data());
@@ -62,17 +70,32 @@ void WaveRNNCPU::to_mode(Mat& m, int K, int n, int wmode) {
     }
 }
 
+namespace {
+// the fraction of zero blocks from which a slice runs block-sparse (AGF_SPARSE: "0" never, "force"
+// always; past 1: never). At 40% the sparse product does about the dense one's work (its blocks
+// cost more loads per multiply-add: the inputs are gathered by index).
+double sparse_threshold() {
+    const char* e = std::getenv("AGF_SPARSE");
+    if (e && (std::strcmp(e, "0") == 0 || std::strcmp(e, "off") == 0)) return 2.0;
+    if (e && std::strcmp(e, "force") == 0) return 0.0;
+    return 0.4;
+}
+}  // namespace
+
 const std::vector<WaveRNNCPU::Pack>& WaveRNNCPU::packs(int nt, int wmode) const {
     std::lock_guard<std::mutex> lock(mu_);
-    const int key = 4 * nt + wmode;
+    const double sp = sparse_threshold();
+    const int key = 3 * (4 * nt + wmode) + (sp > 1.0 ? 0 : sp > 0.0 ? 1 : 2);
     auto it = packs_.find(key);
     if (it != packs_.end()) return it->second;
     const int R = d_.R, F = d_.F, O = d_.OUT, A = d_.A;
     std::vector<Pack> ps(nt);
     for (int tid = 0; tid < nt; ++tid) {
         Pack& p = ps[tid];
-        split(R, tid, nt, 8, &p.j0, &p.j1);
-        split(F, tid, nt, 8, &p.f0, &p.f1);
+        // units and fc columns in runs of 16: a thread's slice then starts on a 16 x 1 block of a
+        // block-sparse model (sparse.h; models/wavernn/sparsity.py prunes in those blocks)
+        split(R, tid, nt, 16, &p.j0, &p.j1);
+        split(F, tid, nt, 16, &p.f0, &p.f1);
         split(O, tid, nt, 8, &p.o0, &p.o1);
         pack_gates(wi1_, R, R, p.j0, p.j1, p.wi1.f);
         pack_gates(wh1_, R, R, p.j0, p.j1, p.wh1.f);
@@ -91,12 +114,26 @@ const std::vector<WaveRNNCPU::Pack>& WaveRNNCPU::packs(int nt, int wmode) const 
         pack_cols(bf2_, 1, F, p.f0, p.f1, p.bf2);
         pack_cols(wf3_, F, O, p.o0, p.o1, p.wf3.f);
         const int nj = p.j1 - p.j0, nf = p.f1 - p.f0, no = p.o1 - p.o0;
-        to_mode(p.wi1, R, 3 * nj, wmode); to_mode(p.wh1, R, 3 * nj, wmode); to_mode(p.wi2, R, 3 * nj, wmode);
-        to_mode(p.wi2a, A, 3 * nj, wmode); to_mode(p.wh2, R, 3 * nj, wmode);
-        to_mode(p.wf1, R, nf, wmode); to_mode(p.wf1a, A, nf, wmode); to_mode(p.wf2, F, nf, wmode);
-        to_mode(p.wf2a, A, nf, wmode); to_mode(p.wf3, F, no, wmode);
+        to_mode(p.wi1, R, 3 * nj, wmode, sp); to_mode(p.wh1, R, 3 * nj, wmode, sp);
+        to_mode(p.wi2, R, 3 * nj, wmode, sp); to_mode(p.wi2a, A, 3 * nj, wmode, sp);
+        to_mode(p.wh2, R, 3 * nj, wmode, sp); to_mode(p.wf1, R, nf, wmode, sp); to_mode(p.wf1a, A, nf, wmode, sp);
+        to_mode(p.wf2, F, nf, wmode, sp); to_mode(p.wf2a, A, nf, wmode, sp); to_mode(p.wf3, F, no, wmode, sp);
     }
     return packs_.emplace(key, std::move(ps)).first->second;
+}
+
+WaveRNNCPU::SparseInfo WaveRNNCPU::sparse_info(int nthreads, int wmode) const {
+    const int nt = std::max(1, std::min(nthreads, std::max(1, d_.R / 8)));  // as run() clamps it
+    SparseInfo r;
+    for (const Pack& p : packs(nt, wmode))
+        for (const Mat* m : {&p.wi1, &p.wh1, &p.wi2, &p.wi2a, &p.wh2, &p.wf1, &p.wf1a, &p.wf2, &p.wf2a, &p.wf3}) {
+            ++r.slices;
+            if (m->s.K == 0) continue;
+            ++r.sparse;
+            r.kept += m->s.blocks();
+            r.total += static_cast<int64_t>(m->s.K) * m->s.strips();
+        }
+    return r;
 }
 
 void WaveRNNCPU::run(int B, int Tc, const float* mel, const float* aux, float* h1_state, float* h2_state,
@@ -142,7 +179,10 @@ void WaveRNNCPU::run(int B, int Tc, const float* mel, const float* aux, float* h
             if (N <= 0) return;
             if (wmode == 2) bf16::accumulate(X, B, K, ldx, m.b.data(), N, Y, ldy, xb.data());
             else if (wmode == 3) int8::accumulate(X, B, ldx, m.q, Y, ldy, xq);
-            else gemm_panels_of(kr, X, B, ldx, K, m.f, m.h, 0, N, Y, ldy);
+            else if (m.s.K > 0) {
+                if (wmode == 1) kr.gemm_sparse_h(X, B, ldx, m.s, m.sh.data(), Y, ldy);
+                else kr.gemm_sparse(X, B, ldx, m.s, m.sf.data(), Y, ldy);
+            } else gemm_panels_of(kr, X, B, ldx, K, m.f, m.h, 0, N, Y, ldy);
         };
         for (int tt = 0; tt < Tc; ++tt) {
             if (tt % kSub == 0) {

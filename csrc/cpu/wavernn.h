@@ -10,6 +10,7 @@
 #include <vector>
 
 #include "cpu/int8.h"
+#include "cpu/sparse.h"
 
 namespace agf {
 
@@ -44,8 +45,19 @@ class WaveRNNCPU {
     // fp16 without the conversions); 3 int8 products (cpu/int8.h: int8 weights with a scale per
     // column, each input vector quantised to uint8 per product, int32 sums; a quarter of the fp32
     // bytes, vpdpbusd on AVX512-VNNI). The input projection I stays fp32 in every mode.
+    // Block sparsity (modes 0 and 1): a weight slice whose 16 x 1 blocks (16 output columns of one
+    // input) are at least 40% zero runs as a block-sparse product (sparse.h), the same bits;
+    // AGF_SPARSE=0 keeps every slice dense, AGF_SPARSE=force makes every slice sparse (tests).
     void run(int B, int Tc, const float* mel, const float* aux, float* h1, float* h2, float* x, const float* noise,
              const float* teacher, float* out, int64_t* cls, float* logits, int nthreads, int wmode = 0) const;
+
+    // How run() with nthreads and wmode holds the GRU and fc weights: slices (matrix x thread), of
+    // them block-sparse, and over the sparse ones the 16 x 1 blocks kept (padding included) of all.
+    struct SparseInfo {
+        int slices = 0, sparse = 0;
+        int64_t kept = 0, total = 0;
+    };
+    SparseInfo sparse_info(int nthreads, int wmode) const;
 
    private:
     // one matrix slice in the form the weight mode uses (the others stay empty)
@@ -54,6 +66,10 @@ class WaveRNNCPU {
         std::vector<uint16_t> h;  // fp16 copy of those panels: mode 1
         std::vector<uint32_t> b;  // bf16 pair panels (bf16.h): mode 2
         int8::Weights q;          // int8 quad panels with column scales (int8.h): mode 3
+        // modes 0 / 1 where the slice is block-sparse enough (sparse.h; f / h then stay empty):
+        SparseBlocks s;            // the nonzero 16 x 1 blocks (s.K == 0: dense)
+        std::vector<float> sf;     // their fp32 weights (mode 0)
+        std::vector<uint16_t> sh;  // their fp16 weights (mode 1)
     };
     struct Pack {
         int j0, j1, f0, f1, o0, o1;
@@ -62,7 +78,7 @@ class WaveRNNCPU {
         Mat wf1, wf1a, wf2, wf2a, wf3;          // column slices f0..f1 (fc1, fc2) and o0..o1 (fc3)
         std::vector<float> bf1, bf2;
     };
-    static void to_mode(Mat& m, int K, int n, int wmode);
+    static void to_mode(Mat& m, int K, int n, int wmode, double sparse_min);
     const std::vector<Pack>& packs(int nthreads, int wmode) const;
 
     WaveRNNDims d_;

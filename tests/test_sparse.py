@@ -1,0 +1,161 @@
+"""Block-sparse WaveRNN: the pruning (models/wavernn/sparsity.py), the C++ loop's block-sparse
+products (csrc/cpu/sparse.h: the same bits as the dense ones) and pruning while training."""
+import json
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+import soundfile as sf
+import torch
+
+import audiogen_fast as agf
+from audiogen_fast.models.wavernn import sparsity as sp
+
+cpp = pytest.mark.skipif(not agf.backends()["cpp"][0], reason="C++ extension not built")
+
+
+def _cond(model, B, T, seed):
+    g = torch.Generator().manual_seed(seed)
+    mel = torch.randn(B, model.config.n_mels, -(-T // model.config.hop_length), generator=g)
+    with torch.no_grad():
+        return [c[:, :T].contiguous() for c in model.conditioning(mel)]
+
+
+# ---- pruning ---------------------------------------------------------------------------------
+
+def test_block_mask_keeps_the_largest_blocks_of_every_row_of_blocks():
+    g = torch.Generator().manual_seed(0)
+    w = torch.randn(3 * 40, 24, generator=g)          # a GRU matrix: 3 gates of 40 units (2.5 blocks each)
+    m = sp.block_mask(w, 0.75, gates=3)
+    assert m.shape == w.shape and set(m.unique().tolist()) <= {0.0, 1.0}
+    blocks = m.reshape(3, 40, 24)
+    for gate in range(3):
+        for b0 in range(0, 40, 16):
+            rows = blocks[gate, b0:b0 + 16]
+            assert torch.equal(rows, rows[:1].expand_as(rows))     # whole 16 x 1 blocks (within the gate)
+            kept = rows[0].nonzero().flatten()
+            assert len(kept) == 6                                    # round(0.25 * 24) in every row of blocks
+            norms = w.reshape(3, 40, 24)[gate, b0:b0 + 16].pow(2).sum(0)
+            assert norms[kept].min() >= norms[rows[0] == 0].max()    # the largest ones
+    with pytest.raises(ValueError, match="sparsity"):
+        sp.block_mask(w, 1.0)
+
+
+def test_prune_and_density():
+    m = agf.build("tiny-wavernn", rnn_dims=48, fc_dims=32)
+    assert sp.block_density(m) == 1.0
+    masks = sp.prune(m, 0.75)
+    assert set(masks) == set(sp.TARGETS["gru"])
+    assert sp.block_density(m) == pytest.approx(0.25, abs=0.02)
+    assert sp.block_density(m, "gru+fc") > 0.25                     # fc1 / fc2 untouched
+    assert sp.schedule(0, 0.9, 10, 20) == 0.0 and sp.schedule(20, 0.9, 10, 20) == 0.9
+    assert 0.0 < sp.schedule(15, 0.9, 10, 20) < 0.9
+    assert sp.schedule(12, 0.9, 10, 20) < sp.schedule(14, 0.9, 10, 20)  # a ramp
+
+
+# ---- the C++ block-sparse products -----------------------------------------------------------
+
+def _teacher_forced(model, B, T, monkeypatch, sparse, **opts):
+    from audiogen_fast.models.wavernn import runtime as rt
+
+    monkeypatch.setenv("AGF_SPARSE", sparse)
+    cond = _cond(model, B, T, B)
+    x = torch.rand(B, T, generator=torch.Generator().manual_seed(1)) * 2 - 1
+    return rt.run_cpp(model, cond, teacher=x, **opts)[1]
+
+
+@cpp
+@pytest.mark.parametrize("kw", [dict(rnn_dims=64, fc_dims=48), dict(rnn_dims=13, fc_dims=11, bits=5, pad=0),
+                                dict(rnn_dims=40, fc_dims=24, mode="MOL", n_mix=3)])
+@pytest.mark.parametrize("sparsity", [0.0, 0.5, 0.9])
+@pytest.mark.parametrize("B", [1, 2, 5])
+@pytest.mark.parametrize("half", [False, True])
+def test_sparse_products_give_the_dense_bits(kw, sparsity, B, half, monkeypatch):
+    """A pruned model's logits are the same bits whether its zero blocks are skipped or multiplied;
+    "force" runs every slice through the sparse kernel, dense weights included."""
+    from audiogen_fast.models.wavernn.runtime import cpp_loop
+
+    model = agf.build("tiny-wavernn", seed=B, **kw)
+    if sparsity:
+        sp.prune(model, sparsity, "gru+fc")
+    for threads in (1, 2):
+        dense = _teacher_forced(model, B, 67, monkeypatch, "0", threads=threads, half=half)
+        info = cpp_loop(model).sparse_info(threads=threads, half=half)
+        assert info["sparse"] == 0
+        for mode in ("auto", "force"):
+            got = _teacher_forced(model, B, 67, monkeypatch, mode, threads=threads, half=half)
+            assert torch.equal(got, dense), (mode, threads)
+        info = cpp_loop(model).sparse_info(threads=threads, half=half)
+        assert info["sparse"] == info["slices"]                        # "force": every slice
+    monkeypatch.setenv("AGF_SPARSE", "auto")
+    info = cpp_loop(model).sparse_info(threads=1, half=half)
+    if sparsity >= 0.5 and kw["rnn_dims"] >= 16:
+        assert info["sparse"] >= 4                                     # the GRU matrices ran sparse
+        aligned = kw["rnn_dims"] % 16 == 0 and kw["fc_dims"] % 16 == 0  # else strips straddle gates
+        assert info["blocks_kept"] <= ((1.0 - sparsity) * 1.1 if aligned else 0.8) * info["blocks_total"]
+    if sparsity == 0.0:
+        assert info["sparse"] == 0                                     # dense weights stay dense
+
+
+@cpp
+def test_sparse_generation_equals_dense_through_the_engine(monkeypatch):
+    model = agf.build("tiny-wavernn", seed=4, rnn_dims=64, fc_dims=64)
+    sp.prune(model, 0.9, "gru+fc")
+    mel = np.random.default_rng(0).standard_normal((2, 16, 12)).astype(np.float32)
+    out = {}
+    for mode in ("0", "auto"):
+        monkeypatch.setenv("AGF_SPARSE", mode)
+        voc = agf.Vocoder(model, device="cpu", backend="cpp")
+        out[mode] = (voc.generate(mel=mel, seed=[3, 4]), voc.generate(mel=mel[1], seed=4),
+                     np.concatenate(list(voc.stream((mel[0, :, i:i + 5] for i in range(0, 12, 5)), seed=3))))
+    for a, b in zip(out["0"], out["auto"]):
+        assert np.array_equal(a, b)
+    assert np.array_equal(out["auto"][0][1], out["auto"][1])       # a batch row equals the stream alone
+    assert np.array_equal(out["auto"][0][0], out["auto"][2])       # streaming equals generate()
+
+
+# ---- pruning while training ------------------------------------------------------------------
+
+@pytest.fixture(scope="module")
+def corpus(tmp_path_factory):
+    d = tmp_path_factory.mktemp("corpus")
+    sr, rng = 8000, np.random.default_rng(0)
+    for i in range(2):
+        t = np.arange(sr) / sr
+        x = 0.5 * np.sin(2 * np.pi * (150 + 40 * i) * t) + 0.01 * rng.standard_normal(sr)
+        sf.write(d / f"u{i}.wav", x.astype(np.float32), sr)
+    return d
+
+
+def test_training_prunes_on_schedule_and_resumes(corpus, tmp_path):
+    from audiogen_fast.train import train
+
+    out = str(tmp_path / "r.safetensors")
+    kw = dict(batch=2, seg_frames=4, lr=3e-3, lr_final=1e-3, save_every=10, progress=False, log=lambda *a: None,
+              sparsity=0.75, prune_start=4, prune_end=12)
+    m = agf.build("tiny-wavernn", seed=0, rnn_dims=32, fc_dims=32)
+    train(m, str(corpus), out, steps=20, stop_at=8, **kw)
+    mid = sp.block_density(agf.load_model(out))
+    assert 0.25 < mid < 1.0                                  # on the ramp at step 8
+    train(agf.load_model(out), str(corpus), out, steps=20, **kw)   # resumes to the end
+    final = agf.load_model(out)
+    assert sp.block_density(final) == pytest.approx(0.25, abs=0.01)
+    assert sp.block_density(final, "gru+fc") > 0.25          # the default targets: the GRUs only
+    logs = [json.loads(line) for line in open(out + ".log.jsonl")]
+    assert logs[-1]["step"] == 20 and all(np.isfinite(r["loss"]) for r in logs)
+
+
+def test_sparsity_is_refused_where_not_implemented(corpus, tmp_path):
+    from audiogen_fast.train import train
+
+    with pytest.raises(ValueError, match="WaveRNN"):
+        train(agf.build("tiny-wavenet"), str(corpus), str(tmp_path / "w.safetensors"), steps=2, progress=False,
+              log=lambda *a: None, sparsity=0.5)
+    with pytest.raises(ValueError, match="prune_start"):
+        train(agf.build("tiny-wavernn"), str(corpus), str(tmp_path / "r.safetensors"), steps=10, progress=False,
+              log=lambda *a: None, sparsity=0.5, prune_start=8, prune_end=4)
+    r = subprocess.run([sys.executable, "-m", "audiogen_fast.cli", "train", "wavernn", "--data", str(corpus),
+                        "--out", str(tmp_path / "c.safetensors"), "--preset", "tiny-wavernn", "--steps", "2",
+                        "--sparsity", "1.5", "--quiet"], capture_output=True, text=True)
+    assert r.returncode == 2 and "sparsity must be in (0, 1)" in r.stderr and "Traceback" not in r.stderr
