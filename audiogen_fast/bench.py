@@ -45,8 +45,10 @@ def default_providers(device: str) -> list:
 
 
 def make_case(config: str, provider: str, device: str = "cpu", dtype: str = "float32", batch: int = 1,
-              seconds: float = 0.1, seed: int = 0):
-    """-> (callable generating the audio once, number of samples per stream)."""
+              seconds: float = 0.1, seed: int = 0, sparsity: float = 0.0, prune_targets: str = "gru"):
+    """-> (callable generating the audio once, number of samples per stream). sparsity > 0
+    (WaveRNN configs): the random model block-pruned first (models/wavernn/sparsity.py), for every
+    provider alike."""
     from .backends import backends as available_backends
     from .engine import Vocoder
 
@@ -56,6 +58,8 @@ def make_case(config: str, provider: str, device: str = "cpu", dtype: str = "flo
         raise ValueError(f"unknown provider {provider!r} (known: {', '.join(PROVIDERS)})")
     fam = _family(config)
     model = presets.build(config, seed=0)
+    if sparsity:
+        prune_model(model, sparsity, prune_targets)
     cfg = model.config
     frames = max(1, int(round(seconds * cfg.sample_rate / cfg.hop_length)))
     n = frames * cfg.hop_length
@@ -73,6 +77,16 @@ def make_case(config: str, provider: str, device: str = "cpu", dtype: str = "flo
     except ValueError as e:  # BackendError / InputError: this combination does not exist
         raise Skip(str(e)) from None
     return (lambda: voc.generate(mel=mel, seed=seeds)), n
+
+
+def prune_model(model, sparsity: float, targets: str = "gru"):
+    """A benchmark model block-pruned to `sparsity` (WaveRNN: the structure its C++ loop skips)."""
+    if model.config.family != "wavernn":
+        raise ValueError(f"sparsity is implemented for WaveRNN configs, not {model.config.family}")
+    from .models.wavernn import sparsity as sp
+
+    sp.prune(model, sparsity, targets)
+    return model
 
 
 def _compiled_case(model, fam, device, mel, seeds, n):
@@ -170,7 +184,8 @@ def git_commit() -> str:
         return os.environ.get("AGF_COMMIT", "unknown")
 
 
-def run(configs, providers, device="cpu", dtype="float32", batch=1, seconds=0.1, reps=3, log=print):
+def run(configs, providers, device="cpu", dtype="float32", batch=1, seconds=0.1, reps=3, log=print,
+        sparsity: float = 0.0, prune_targets: str = "gru"):
     """Every config x provider. A config's providers are timed interleaved: after one warm-up
     call each, every round times one call of each provider (the order rotated every round), so a
     machine whose speed drifts during the run (a shared VM moves +-30% within minutes) slows them
@@ -186,7 +201,8 @@ def run(configs, providers, device="cpu", dtype="float32", batch=1, seconds=0.1,
             try:
                 # the eager loops are slow: time them on a shorter utterance (per-sample rates compare)
                 secs = min(seconds, 0.05) if (prov == "torch" and _family(config) != "diffwave") else seconds
-                fn, n = make_case(config, prov, device=device, dtype=dt, batch=batch, seconds=secs)
+                fn, n = make_case(config, prov, device=device, dtype=dt, batch=batch, seconds=secs,
+                                  sparsity=sparsity, prune_targets=prune_targets)
                 fn()  # warm-up (packs weights, compiles, captures graphs)
             except Skip as e:
                 log(f"{config:4s} {prov:8s} skipped: {e}")
@@ -207,7 +223,8 @@ def run(configs, providers, device="cpu", dtype="float32", batch=1, seconds=0.1,
             return statistics.median(a / b for a, b in zip(rate[prov], rate[ref]))
 
         for prov, dt, _, n in cases:
-            rec = record(config, prov, dt, batch, n, statistics.median(times[prov]), sr)
+            extra = dict(sparsity=sparsity, prune_targets=prune_targets) if sparsity else {}
+            rec = record(config, prov, dt, batch, n, statistics.median(times[prov]), sr, **extra)
             rec["vs_torch"] = 1.0 if prov == "torch" else paired(prov, "torch")
             rec["vs_compile"] = paired(prov, "compile") if prov not in ("torch", "compile") else None
             records.append(rec)
@@ -218,7 +235,8 @@ def run(configs, providers, device="cpu", dtype="float32", batch=1, seconds=0.1,
 def format_row(r) -> str:
     vs_t = f"{r['vs_torch']:.1f}x" if r.get("vs_torch") else "-"
     vs_c = f"{r['vs_compile']:.1f}x" if r.get("vs_compile") else "-"
-    return (f"{r['config']:4s} {r['backend']:8s} {r['dtype']:9s} B={r['batch']:<3d} "
+    cfg = r["config"] + (f" {r['prune_targets']} {r['sparsity']:.0%} sparse" if r.get("sparsity") else "")
+    return (f"{cfg:4s} {r['backend']:8s} {r['dtype']:9s} B={r['batch']:<3d} "
             f"{r['samples_per_sec']:>12,.0f} /s/stream {r['aggregate_samples_per_sec']:>13,.0f} aggr "
             f"x_rt {r['x_realtime']:8.2f}  vs eager {vs_t:>7s}  vs compile {vs_c:>6s}")
 

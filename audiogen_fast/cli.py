@@ -254,6 +254,12 @@ def cmd_bench(args):
                     ("--chunk-frames", args.chunk_frames)):
         if not v > 0:
             raise InputError(f"{name} must be > 0, got {v}")
+    if args.sparsity:
+        if not 0 < args.sparsity < 1:
+            raise InputError(f"--sparsity must be in (0, 1), got {args.sparsity}")
+        fams = {presets.PRESETS[c][0] for c in configs}
+        if fams != {"wavernn"} or args.stream:
+            raise InputError("--sparsity prunes WaveRNN configs (R2, R2-mol, ...) for `bench` without --stream")
     if args.device not in (None, "cpu", "cuda"):
         raise InputError(f"unknown device {args.device!r} (use cpu or cuda)")
     if args.device == "cuda" and not torch.cuda.is_available():
@@ -286,7 +292,7 @@ def cmd_bench(args):
     else:
         print(f"# {name}; batch {args.batch}; {args.seconds} s of audio per call (eager WaveNet/WaveRNN: 0.05 s)")
         recs = bench.run(configs, providers, device=device, dtype=args.dtype, batch=args.batch, seconds=args.seconds,
-                         reps=args.reps)
+                         reps=args.reps, sparsity=args.sparsity, prune_targets=args.prune_targets)
     if args.out:
         path = bench.write_results(recs, args.out, device)
         print(f"wrote {path}")
@@ -455,6 +461,10 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--out", default=None, help="folder for <device>-<date>-<commit>.json and .png")
     s.add_argument("--stream", action="store_true", help="measure streaming: first-chunk latency, steady-state RTF")
     s.add_argument("--chunk-frames", type=int, default=2, help="with --stream: mel frames per chunk")
+    s.add_argument("--sparsity", type=float, default=0.0, help="WaveRNN configs: time the model block-pruned to "
+                   "this share of zero 16 x 1 blocks (Sparse WaveRNN's structure, which the cpp loop skips), e.g. 0.9")
+    s.add_argument("--prune-targets", default="gru", choices=["gru", "gru+fc"], help="with --sparsity: the GRUs' "
+                   "matrices, or those and fc1 / fc2")
     s.set_defaults(fn=cmd_bench)
 
     s = sub.add_parser("convert", help="import a public checkpoint (lmnt DiffWave, ...) into the native format")
