@@ -235,7 +235,7 @@ def run(configs, providers, device="cpu", dtype="float32", batch=1, seconds=0.1,
 def format_row(r) -> str:
     vs_t = f"{r['vs_torch']:.1f}x" if r.get("vs_torch") else "-"
     vs_c = f"{r['vs_compile']:.1f}x" if r.get("vs_compile") else "-"
-    cfg = r["config"] + (f" {r['prune_targets']} {r['sparsity']:.0%} sparse" if r.get("sparsity") else "")
+    cfg = config_label(r)
     return (f"{cfg:4s} {r['backend']:8s} {r['dtype']:9s} B={r['batch']:<3d} "
             f"{r['samples_per_sec']:>12,.0f} /s/stream {r['aggregate_samples_per_sec']:>13,.0f} aggr "
             f"x_rt {r['x_realtime']:8.2f}  vs eager {vs_t:>7s}  vs compile {vs_c:>6s}")
@@ -264,6 +264,11 @@ def _triton_version():
         return None
 
 
+def config_label(r) -> str:
+    """A record's config, with the block sparsity it was pruned to (bench --sparsity) if any."""
+    return r["config"] + (f" ({r['sparsity']:.0%} sparse {r.get('prune_targets', 'gru')})" if r.get("sparsity") else "")
+
+
 def _label(r) -> str:
     return f"{r['backend']} {r['dtype']}" + (f" B={r['batch']}" if r.get("batch", 1) > 1 else "")
 
@@ -284,13 +289,13 @@ def draw_bars(ax, records, title):
     the panel in three columns (legend_rows lines), where it hides no bar."""
     import matplotlib
 
-    configs = list(dict.fromkeys(r["config"] for r in records))
+    configs = list(dict.fromkeys(config_label(r) for r in records))
     provs = list(dict.fromkeys(_label(r) for r in records))
     cmap = matplotlib.colormaps["tab20" if len(provs) > 10 else "tab10"]
     w = 0.8 / max(1, len(provs))
     for i, p in enumerate(provs):
         pts = [(j + i * w, r["x_realtime"]) for j, c in enumerate(configs) for r in records
-               if r["config"] == c and _label(r) == p]
+               if config_label(r) == c and _label(r) == p]
         ax.bar([x for x, _ in pts], [y for _, y in pts], width=w, label=p, color=cmap(i % cmap.N))
     ax.axhline(1.0, color="k", lw=0.8, ls="--")
     ax.set_yscale("log")
@@ -311,7 +316,7 @@ def plot(records, path, title):
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    configs = list(dict.fromkeys(r["config"] for r in records))
+    configs = list(dict.fromkeys(config_label(r) for r in records))
     provs = list(dict.fromkeys(_label(r) for r in records))
     fig, ax = plt.subplots(figsize=(max(6, 1.3 * len(configs) * max(1, len(provs)) / 2), 4 + 0.14 * legend_rows(records)),
                            layout="constrained")

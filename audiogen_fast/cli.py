@@ -67,6 +67,10 @@ def cmd_info(args):
     info = voc.info()
     cfg = voc.config
     info["receptive_field"] = getattr(cfg, "receptive_field", None)
+    if info["family"] == "wavernn":  # how much of it the cpp loop's block-sparse products skip
+        from .models.wavernn.sparsity import TARGETS, block_density
+
+        info["block_density"] = {t: block_density(voc.model, t) for t in TARGETS}
     if args.json:
         print(json.dumps(info, indent=2, sort_keys=True))
         return 0
@@ -78,6 +82,10 @@ def cmd_info(args):
         if k not in ("family", "sample_rate", "hop_length", "n_mels", "n_fft", "win_length", "fmin", "fmax",
                      "mel_norm", "conditional", "noise_schedule"):
             print(f"  {k}: {v}")
+    if info.get("block_density") and info["block_density"]["gru"] < 1.0:
+        d = info["block_density"]
+        print(f"  block sparse: {1 - d['gru']:.1%} of the GRUs' 16 x 1 blocks are zero ({1 - d['gru+fc']:.1%} with "
+              "fc1 / fc2); the cpp backend skips them")
     print("  backends here: " + ", ".join(f"{b}{'' if ok else ' (no)'}" for b, (ok, _) in agf.backends().items()))
     return 0
 

@@ -27,12 +27,14 @@ def fmt(v, digits=0):
 
 
 def table(res) -> str:
+    from audiogen_fast.bench import config_label
+
     lines = [f"**{res['device']}** — commit {res['commit']}, {res['date']}, torch {res['torch']}"
              + (f", triton {res['triton']}" if res.get("triton") else "") + f" (`{res['_file']}`)", "",
              "| config | backend | dtype | batch | samples/s per stream | aggregate | x real time | vs eager | vs torch.compile |",
              "|---|---|---|---:|---:|---:|---:|---:|---:|"]
     for r in res["records"]:
-        lines.append(f"| {r['config']} | {r['backend']} | {r['dtype']} | {r['batch']} | {fmt(r['samples_per_sec'])} | "
+        lines.append(f"| {config_label(r)} | {r['backend']} | {r['dtype']} | {r['batch']} | {fmt(r['samples_per_sec'])} | "
                      f"{fmt(r['aggregate_samples_per_sec'])} | {fmt(r['x_realtime'], 2)} | "
                      f"{fmt(r.get('vs_torch'), 1)} | {fmt(r.get('vs_compile'), 1)} |")
     return "\n".join(lines)

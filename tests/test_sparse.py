@@ -115,6 +115,18 @@ def test_sparse_generation_equals_dense_through_the_engine(monkeypatch):
     assert np.array_equal(out["auto"][0][0], out["auto"][2])       # streaming equals generate()
 
 
+def test_info_reports_the_block_sparsity(tmp_path):
+    m = agf.build("tiny-wavernn", rnn_dims=32, fc_dims=32)
+    sp.prune(m, 0.75)
+    agf.save(m, tmp_path / "s.safetensors")
+    r = subprocess.run([sys.executable, "-m", "audiogen_fast.cli", "info", str(tmp_path / "s.safetensors")],
+                       capture_output=True, text=True)
+    assert r.returncode == 0 and "block sparse: 75.0% of the GRUs' 16 x 1 blocks are zero" in r.stdout, r.stdout
+    r = subprocess.run([sys.executable, "-m", "audiogen_fast.cli", "info", str(tmp_path / "s.safetensors"), "--json"],
+                       capture_output=True, text=True)
+    assert json.loads(r.stdout)["block_density"]["gru"] == pytest.approx(0.25)
+
+
 # ---- pruning while training ------------------------------------------------------------------
 
 @pytest.fixture(scope="module")
