@@ -327,13 +327,15 @@ def plot(records, path, title):
 
 
 def stream_case(config: str, provider: str, device: str = "cpu", dtype: str = "float32", seconds: float = 1.0,
-                chunk_frames: int = 2, seed: int = 0):
+                chunk_frames: int = 2, seed: int = 0, sparsity: float = 0.0, prune_targets: str = "gru"):
     """Stream `seconds` of mel in chunks of `chunk_frames` (as fast as they can be consumed).
     Returns a record with the compute latency to the first audio, the algorithmic latency (frames
     the stream must see beyond a sample before producing it) and the steady-state RTF."""
     from .engine import Vocoder
 
     model = presets.build(config, seed=0)
+    if sparsity:
+        prune_model(model, sparsity, prune_targets)
     cfg = model.config
     try:
         voc = Vocoder(model, device=device, backend=provider, dtype=dtype)
@@ -358,6 +360,8 @@ def stream_case(config: str, provider: str, device: str = "cpu", dtype: str = "f
         n += audio.shape[-1]
     total = time.perf_counter() - t0
     rec = record(config, provider, dtype, 1, n, total, cfg.sample_rate)
+    if sparsity:
+        rec.update(sparsity=sparsity, prune_targets=prune_targets)
     rec.update({"mode": "stream", "chunk_frames": chunk_frames,
                 "first_chunk_ms": 1000 * first if first is not None else None,
                 "frames_before_first_audio": first_frames,

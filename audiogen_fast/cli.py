@@ -266,8 +266,8 @@ def cmd_bench(args):
         if not 0 < args.sparsity < 1:
             raise InputError(f"--sparsity must be in (0, 1), got {args.sparsity}")
         fams = {presets.PRESETS[c][0] for c in configs}
-        if fams != {"wavernn"} or args.stream:
-            raise InputError("--sparsity prunes WaveRNN configs (R2, R2-mol, ...) for `bench` without --stream")
+        if fams != {"wavernn"}:
+            raise InputError("--sparsity prunes WaveRNN configs (R2, R2-mol, ...)")
     if args.device not in (None, "cpu", "cuda"):
         raise InputError(f"unknown device {args.device!r} (use cpu or cuda)")
     if args.device == "cuda" and not torch.cuda.is_available():
@@ -289,12 +289,13 @@ def cmd_bench(args):
                     continue
                 try:
                     r = bench.stream_case(c, p, device=device, dtype=args.dtype if p != "torch" else "float32",
-                                          seconds=args.seconds, chunk_frames=args.chunk_frames)
+                                          seconds=args.seconds, chunk_frames=args.chunk_frames,
+                                          sparsity=args.sparsity, prune_targets=args.prune_targets)
                 except bench.Skip as e:
                     print(f"{c:4s} {p:8s} skipped: {e}")
                     continue
                 recs.append(r)
-                print(f"{c:4s} {p:8s} first audio after {r['first_chunk_ms']:8.1f} ms compute "
+                print(f"{bench.config_label(r):4s} {p:8s} first audio after {r['first_chunk_ms']:8.1f} ms compute "
                       f"(+{r['algorithmic_latency_ms']:.0f} ms of mel lookahead: {r['frames_before_first_audio']} frames); "
                       f"steady state RTF {r['rtf']:.3f} ({r['x_realtime']:.2f}x real time)")
     else:

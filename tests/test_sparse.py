@@ -127,6 +127,22 @@ def test_info_reports_the_block_sparsity(tmp_path):
     assert json.loads(r.stdout)["block_density"]["gru"] == pytest.approx(0.25)
 
 
+@cpp
+def test_bench_times_a_pruned_model(tmp_path):
+    cli = [sys.executable, "-m", "audiogen_fast.cli", "bench", "--config", "tiny-wavernn", "--backend", "torch,cpp",
+           "--seconds", "0.05", "--reps", "1", "--sparsity", "0.75"]
+    r = subprocess.run(cli + ["--out", str(tmp_path)], capture_output=True, text=True)
+    assert r.returncode == 0, r.stderr
+    assert "tiny-wavernn (75% sparse gru) cpp" in r.stdout
+    res = json.load(open(next(tmp_path.glob("*.json"))))
+    assert {(x["backend"], x["sparsity"], x["prune_targets"]) for x in res["records"]} == \
+        {("torch", 0.75, "gru"), ("cpp", 0.75, "gru")}
+    r = subprocess.run(cli + ["--stream", "--backend", "cpp", "--prune-targets", "gru+fc"], capture_output=True, text=True)
+    assert r.returncode == 0 and "tiny-wavernn (75% sparse gru+fc) cpp      first audio after" in r.stdout, r.stdout + r.stderr
+    r = subprocess.run(cli[:5] + ["tiny-wavenet", "--sparsity", "0.5"], capture_output=True, text=True)
+    assert r.returncode != 0 and "--sparsity prunes WaveRNN configs" in r.stderr and "Traceback" not in r.stderr
+
+
 # ---- pruning while training ------------------------------------------------------------------
 
 @pytest.fixture(scope="module")
