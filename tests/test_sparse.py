@@ -69,7 +69,7 @@ def _teacher_forced(model, B, T, monkeypatch, sparse, **opts):
 @pytest.mark.parametrize("kw", [dict(rnn_dims=64, fc_dims=48), dict(rnn_dims=13, fc_dims=11, bits=5, pad=0),
                                 dict(rnn_dims=40, fc_dims=24, mode="MOL", n_mix=3)])
 @pytest.mark.parametrize("sparsity", [0.0, 0.5, 0.9])
-@pytest.mark.parametrize("B", [1, 2, 5])
+@pytest.mark.parametrize("B", [1, 2, 3, 6])
 @pytest.mark.parametrize("half", [False, True])
 def test_sparse_products_give_the_dense_bits(kw, sparsity, B, half, monkeypatch):
     """A pruned model's logits are the same bits whether its zero blocks are skipped or multiplied;
