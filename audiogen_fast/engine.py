@@ -102,6 +102,20 @@ def _warn_if_emulated(dtype: str):
                       f"float32 (audiogen-fast backends lists the kernels)", RuntimeWarning, stacklevel=3)
 
 
+def _warn_if_sparse_dense(model, dtype: str):
+    """A block-sparse WaveRNN (models/wavernn/sparsity.py) asked for bf16 / int8 products on the CPU:
+    those run dense (the same result, none of the skipping float32 / float16 get): say so."""
+    from .models.wavernn.sparsity import block_density
+
+    if dtype in ("bfloat16", "int8") and model.config.family == "wavernn":
+        d = block_density(model)
+        if d <= 0.6:
+            warnings.warn(f"dtype {dtype}: this WaveRNN is block-sparse ({1 - d:.0%} of its GRUs' 16 x 1 blocks are "
+                          f"zero), but the cpp loop skips zero blocks only with float32 or float16 weights; {dtype} "
+                          f"runs every block (use dtype='float16' for the fastest sparse loop)", RuntimeWarning,
+                          stacklevel=3)
+
+
 class Vocoder:
     def __init__(self, model: torch.nn.Module, device=None, backend: str = "auto", dtype: str = "float32"):
         self.family = family(model.config.family)
@@ -118,6 +132,7 @@ class Vocoder:
                 raise InputError(f"dtype {dtype} on the CPU: the {self.family.name} cpp backend takes float32 or "
                                  f"{' or '.join(ok)} ({means}); got backend {self.backend!r} with {dtype}")
             _warn_if_emulated(dtype)
+            _warn_if_sparse_dense(model, dtype)
         elif dtype == "int8":
             raise InputError("dtype int8 runs on the CPU only (the WaveNet and WaveRNN cpp backend); "
                              "on a GPU use float32, float16 or bfloat16")

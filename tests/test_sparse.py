@@ -128,6 +128,24 @@ def test_info_reports_the_block_sparsity(tmp_path):
 
 
 @cpp
+def test_reduced_precision_products_of_a_sparse_model_warn():
+    import warnings
+
+    def sparse_warnings(model, dtype):
+        with warnings.catch_warnings(record=True) as w:
+            warnings.simplefilter("always")
+            agf.Vocoder(model, device="cpu", backend="cpp", dtype=dtype)
+        return [str(x.message) for x in w if "block-sparse" in str(x.message)]
+
+    model = agf.build("tiny-wavernn", rnn_dims=32, fc_dims=32)
+    assert sparse_warnings(model, "int8") == []                       # dense
+    sp.prune(model, 0.75)
+    assert len(sparse_warnings(model, "int8")) == 1
+    assert "75% of its GRUs' 16 x 1 blocks are zero" in sparse_warnings(model, "bfloat16")[0]
+    assert sparse_warnings(model, "float16") == []                    # the sparse loop
+
+
+@cpp
 def test_bench_times_a_pruned_model(tmp_path):
     cli = [sys.executable, "-m", "audiogen_fast.cli", "bench", "--config", "tiny-wavernn", "--backend", "torch,cpp",
            "--seconds", "0.05", "--reps", "1", "--sparsity", "0.75"]
