@@ -31,7 +31,7 @@ struct SparseBlocks {
     int64_t blocks() const { return start.empty() ? 0 : start.back(); }
 };
 
-// Strips of a [K, n] matrix (ld n) that are all zero, as a fraction of all K x strips blocks.
+// The 16 x 1 blocks of a [K, n] matrix (ld n) that are all zero, as a fraction of all K x strips blocks.
 inline double zero_block_fraction(const float* W, int K, int n) {
     if (K <= 0 || n <= 0) return 0.0;
     const int ns = (n + SparseBlocks::kStrip - 1) / SparseBlocks::kStrip;
