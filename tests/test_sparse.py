@@ -205,3 +205,14 @@ def test_sparsity_is_refused_where_not_implemented(corpus, tmp_path):
                         "--out", str(tmp_path / "c.safetensors"), "--preset", "tiny-wavernn", "--steps", "2",
                         "--sparsity", "1.5", "--quiet"], capture_output=True, text=True)
     assert r.returncode == 2 and "sparsity must be in (0, 1)" in r.stderr and "Traceback" not in r.stderr
+
+
+def test_train_cli_prunes(corpus, tmp_path):
+    out = tmp_path / "p.safetensors"
+    r = subprocess.run([sys.executable, "-m", "audiogen_fast.cli", "train", "wavernn", "--data", str(corpus),
+                        "--out", str(out), "--preset", "tiny-wavernn", "--steps", "6", "--batch", "2",
+                        "--segment-frames", "4", "--sparsity", "0.75", "--prune-start", "1", "--prune-end", "4",
+                        "--prune-targets", "gru+fc", "--quiet"], capture_output=True, text=True)
+    assert r.returncode == 0, r.stderr
+    m = agf.load_model(str(out))
+    assert sp.block_density(m, "gru+fc") == pytest.approx(0.25, abs=0.01)
