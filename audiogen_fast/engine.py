@@ -109,7 +109,7 @@ def _warn_if_sparse_dense(model, dtype: str):
 
     if dtype in ("bfloat16", "int8") and model.config.family == "wavernn":
         d = block_density(model)
-        if d <= 0.6:
+        if d <= 0.6:  # the C++ loop's own threshold: slices >= 40% zero blocks run sparse (wavernn.cpp)
             warnings.warn(f"dtype {dtype}: this WaveRNN is block-sparse ({1 - d:.0%} of its GRUs' 16 x 1 blocks are "
                           f"zero), but the cpp loop skips zero blocks only with float32 or float16 weights; {dtype} "
                           f"runs every block (use dtype='float16' for the fastest sparse loop)", RuntimeWarning,

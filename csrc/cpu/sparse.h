@@ -31,27 +31,11 @@ struct SparseBlocks {
     int64_t blocks() const { return start.empty() ? 0 : start.back(); }
 };
 
-// The 16 x 1 blocks of a [K, n] matrix (ld n) that are all zero, as a fraction of all K x strips blocks.
-inline double zero_block_fraction(const float* W, int K, int n) {
-    if (K <= 0 || n <= 0) return 0.0;
-    const int ns = (n + SparseBlocks::kStrip - 1) / SparseBlocks::kStrip;
-    int64_t zero = 0;
-    for (int k = 0; k < K; ++k)
-        for (int s = 0; s < ns; ++s) {
-            const int c1 = std::min(n, (s + 1) * SparseBlocks::kStrip);
-            bool z = true;
-            for (int c = s * SparseBlocks::kStrip; c < c1 && z; ++c) z = W[static_cast<int64_t>(k) * n + c] == 0.0f;
-            zero += z;
-        }
-    return static_cast<double>(zero) / (static_cast<double>(K) * ns);
-}
-
-// W [K, n] (ld n) -> its blocks: S (structure) and w ([blocks][16] weights as WT, via conv).
-template <typename WT, typename Conv>
-void build_sparse(const float* W, int K, int n, SparseBlocks& S, std::vector<WT>& w, Conv conv) {
-    constexpr int P = SparseBlocks::kStrip, G = SparseBlocks::kGroup;
-    S.K = K, S.N = n;
-    const int ns = S.strips();
+// Each 16-column strip's input rows holding a nonzero weight of a [K, n] matrix (ld n), in
+// increasing k: what build_sparse stores, and (its share of all K x strips blocks) whether to.
+inline std::vector<std::vector<int32_t>> nonzero_blocks(const float* W, int K, int n) {
+    constexpr int P = SparseBlocks::kStrip;
+    const int ns = (n + P - 1) / P;
     std::vector<std::vector<int32_t>> rows(ns);
     for (int s = 0; s < ns; ++s) {
         const int c1 = std::min(n, (s + 1) * P);
@@ -61,6 +45,23 @@ void build_sparse(const float* W, int K, int n, SparseBlocks& S, std::vector<WT>
             if (nz) rows[s].push_back(k);
         }
     }
+    return rows;
+}
+
+inline double zero_block_fraction(const std::vector<std::vector<int32_t>>& rows, int K) {
+    int64_t kept = 0;
+    for (const auto& r : rows) kept += static_cast<int64_t>(r.size());
+    const double total = static_cast<double>(K) * rows.size();
+    return total > 0 ? 1.0 - kept / total : 0.0;
+}
+
+// W [K, n] (ld n) and its nonzero_blocks -> S (structure) and w ([blocks][16] weights as WT, via conv).
+template <typename WT, typename Conv>
+void build_sparse(const float* W, int K, int n, const std::vector<std::vector<int32_t>>& rows, SparseBlocks& S,
+                  std::vector<WT>& w, Conv conv) {
+    constexpr int P = SparseBlocks::kStrip, G = SparseBlocks::kGroup;
+    S.K = K, S.N = n;
+    const int ns = S.strips();
     // pad each group of 4 whole strips to its longest strip (pads: zero weights at row 0)
     std::vector<int> len(ns);
     for (int s = 0; s < ns; ++s) len[s] = static_cast<int>(rows[s].size());

@@ -51,11 +51,14 @@ void pack_gates(const std::vector<float>& W, int n_in, int R, int j0, int j1, st
 // a slice [K, n] (fp32, ld n) into the weight mode's form; the fp32 copy is dropped unless used.
 // Modes 0 / 1 take the block-sparse form when at least sparse_min of the slice's blocks are zero.
 void WaveRNNCPU::to_mode(Mat& m, int K, int n, int wmode, double sparse_min) {
-    if (wmode <= 1 && K > 0 && n > 0 && sparse_min <= 1.0 && zero_block_fraction(m.f.data(), K, n) >= sparse_min) {
-        if (wmode == 0) build_sparse(m.f.data(), K, n, m.s, m.sf, [](float v) { return v; });
-        else build_sparse(m.f.data(), K, n, m.s, m.sh, [](float v) { return float_to_half(v); });
-        std::vector<float>().swap(m.f);
-        return;
+    if (wmode <= 1 && K > 0 && n > 0 && sparse_min <= 1.0) {
+        const auto rows = nonzero_blocks(m.f.data(), K, n);
+        if (zero_block_fraction(rows, K) >= sparse_min) {
+            if (wmode == 0) build_sparse(m.f.data(), K, n, rows, m.s, m.sf, [](float v) { return v; });
+            else build_sparse(m.f.data(), K, n, rows, m.s, m.sh, [](float v) { return float_to_half(v); });
+            std::vector<float>().swap(m.f);
+            return;
+        }
     }
     if (wmode == 2) {
         m.b.assign(bf16::panel_words(K, n), 0);

@@ -27,25 +27,31 @@ def _gates(name: str) -> int:
     return 3 if name.startswith("rnn") else 1
 
 
+def _blocks(w: torch.Tensor, gates: int) -> torch.Tensor:
+    """w [out, in] as its 16 x 1 blocks [gates, nb, 16, in]: each gate's rows in runs of 16 (the last
+    run zero-padded)."""
+    out, n_in = w.shape
+    if out % gates:
+        raise ValueError(f"{out} rows do not split into {gates} gates")
+    rows = out // gates
+    nb = -(-rows // BLOCK)
+    g = w.detach().reshape(gates, rows, n_in)
+    if nb * BLOCK > rows:
+        g = torch.cat([g, g.new_zeros(gates, nb * BLOCK - rows, n_in)], 1)
+    return g.reshape(gates, nb, BLOCK, n_in)
+
+
 def block_mask(w: torch.Tensor, sparsity: float, gates: int = 1) -> torch.Tensor:
     """Mask [out, in] of w (float 0 / 1) keeping, in every run of 16 output rows within each of
     `gates` equal row groups, the round((1 - sparsity) * in) input columns of largest block norm."""
     if not 0.0 <= sparsity < 1.0:
         raise ValueError(f"sparsity must be in [0, 1), got {sparsity}")
     out, n_in = w.shape
-    if out % gates:
-        raise ValueError(f"{out} rows do not split into {gates} gates")
     keep = max(1, round((1.0 - sparsity) * n_in))
-    rows = out // gates
-    nb = -(-rows // BLOCK)
-    pad = nb * BLOCK - rows
-    g = w.detach().float().reshape(gates, rows, n_in)
-    if pad:
-        g = torch.cat([g, g.new_zeros(gates, pad, n_in)], 1)
-    norms = g.reshape(gates, nb, BLOCK, n_in).pow(2).sum(2)          # [gates, nb, in]
+    norms = _blocks(w.float(), gates).pow(2).sum(2)                  # [gates, nb, in]
     idx = norms.topk(keep, dim=2).indices
     m = torch.zeros_like(norms).scatter_(2, idx, 1.0)                 # [gates, nb, in]
-    m = m.repeat_interleave(BLOCK, 1)[:, :rows]                        # [gates, rows, in]
+    m = m.repeat_interleave(BLOCK, 1)[:, :out // gates]                # [gates, rows, in]
     return m.reshape(out, n_in).to(w.dtype)
 
 
@@ -77,15 +83,7 @@ def block_density(model, targets: str = "gru") -> float:
     params = dict(model.named_parameters())
     nz = tot = 0
     for name in TARGETS[targets]:
-        w = params[name].detach()
-        gates = _gates(name)
-        out, n_in = w.shape
-        rows = out // gates
-        nb = -(-rows // BLOCK)
-        g = w.reshape(gates, rows, n_in)
-        if nb * BLOCK > rows:
-            g = torch.cat([g, g.new_zeros(gates, nb * BLOCK - rows, n_in)], 1)
-        blocks = (g.reshape(gates, nb, BLOCK, n_in) != 0).any(2)
+        blocks = (_blocks(params[name], _gates(name)) != 0).any(2)
         nz += int(blocks.sum())
         tot += blocks.numel()
     return nz / tot
