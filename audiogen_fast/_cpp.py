@@ -379,14 +379,32 @@ class WaveRNNCPU:
         whose 16 x 1 blocks are >= 40% zero), "blocks_kept" / "blocks_total": their blocks}."""
         return dict(self._impl.sparse_info(threads or num_threads(), _wmode(half, bf16, int8)))
 
+    SCHEDULES = {"auto": 0, "team": 1, "split": 2}
+
+    def split_pays(self, B: int, threads: int | None = None, half: bool = False, bf16: bool = False,
+                   int8: bool = False) -> bool:
+        """Whether schedule="auto" runs B streams "split" (csrc/cpu/wavernn.cpp: while a step streams
+        few enough weight bytes, weight_bytes(), and the streams share out nearly evenly)."""
+        return bool(self._impl.split_pays(int(B), threads or num_threads(), _wmode(half, bf16, int8)))
+
+    def weight_bytes(self, half: bool = False, bf16: bool = False, int8: bool = False) -> int:
+        """The bytes of GRU and fc weights one step reads in this form (block-sparse slices: their
+        blocks and indices)."""
+        return int(self._impl.weight_bytes(_wmode(half, bf16, int8)))
+
     def run_chunk(self, mel, aux, state, noise=None, teacher=None, threads: int | None = None, half: bool = False,
-                  bf16: bool = False, int8: bool = False):
+                  bf16: bool = False, int8: bool = False, schedule: str = "auto"):
         """mel [B, Tc, C], aux [B, Tc, 4A] (the upsampler's outputs); state (h1, h2, x) updated in
         place. Returns (samples [B, Tc], classes or None) or, with teacher [B, Tc], logits.
         half: fp16-stored matrix weights (fp32 arithmetic); bf16: the GRU and fc products with bf16
         weights and inputs, fp32 accumulation (csrc/cpu/bf16.h); int8: those products with int8
-        weights (a scale per column) and inputs quantised per row, int32 sums (csrc/cpu/int8.h)."""
+        weights (a scale per column) and inputs quantised per row, int32 sums (csrc/cpu/int8.h).
+        schedule (B >= 2; the same bits every way): "team" runs all streams in lockstep with every
+        product split over the threads, "split" gives each thread its own streams, "auto" picks
+        (split_pays)."""
         wmode = _wmode(half, bf16, int8)
+        if schedule not in self.SCHEDULES:
+            raise ValueError(f"schedule must be one of {', '.join(self.SCHEDULES)}, got {schedule!r}")
         import torch
 
         B, Tc = mel.shape[:2]
@@ -408,7 +426,7 @@ class WaveRNNCPU:
             _, pn, nn_ = _f32c(noise, "noise")
         self._impl.run(B, Tc, *ptrs, pn, nn_, pt, nt, out.data_ptr(), out.numel(),
                        cls.data_ptr() if cls is not None else 0, cls.numel() if cls is not None else 0, pl, nl,
-                       int(threads or num_threads()), wmode)
+                       int(threads or num_threads()), wmode, self.SCHEDULES[schedule])
         return logits if teacher is not None else (out, cls)
 
 

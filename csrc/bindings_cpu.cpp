@@ -193,7 +193,7 @@ PYBIND11_MODULE(_C_cpu, m) {
                        std::uintptr_t aux, int64_t n_aux, std::uintptr_t h1, int64_t n_h1, std::uintptr_t h2,
                        int64_t n_h2, std::uintptr_t x, int64_t n_x, std::uintptr_t noise, int64_t n_noise,
                        std::uintptr_t teacher, int64_t n_teacher, std::uintptr_t out, int64_t n_out, std::uintptr_t cls,
-                       int64_t n_cls, std::uintptr_t logits, int64_t n_logits, int nthreads, int wmode) {
+                       int64_t n_cls, std::uintptr_t logits, int64_t n_logits, int nthreads, int wmode, int schedule) {
             const auto& d = self.dims();
             const int64_t BT = int64_t(B) * Tc;
             require(B >= 1 && Tc >= 0, "WaveRNNCPU.run: need B >= 1 and Tc >= 0");
@@ -214,12 +214,21 @@ PYBIND11_MODULE(_C_cpu, m) {
             py::gil_scoped_release nogil;
             self.run(B, Tc, ptr<const float>(mel), ptr<const float>(aux), ptr<float>(h1), ptr<float>(h2), ptr<float>(x),
                      tf ? nullptr : ptr<const float>(noise), tf ? ptr<const float>(teacher) : nullptr, ptr<float>(out),
-                     cls ? ptr<int64_t>(cls) : nullptr, tf ? ptr<float>(logits) : nullptr, nthreads, wmode);
+                     cls ? ptr<int64_t>(cls) : nullptr, tf ? ptr<float>(logits) : nullptr, nthreads, wmode, schedule);
         }, py::arg("B"), py::arg("Tc"), py::arg("mel"), py::arg("n_mel"), py::arg("aux"), py::arg("n_aux"),
            py::arg("h1"), py::arg("n_h1"), py::arg("h2"), py::arg("n_h2"), py::arg("x"), py::arg("n_x"),
            py::arg("noise"), py::arg("n_noise"), py::arg("teacher"), py::arg("n_teacher"), py::arg("out"),
            py::arg("n_out"), py::arg("cls"), py::arg("n_cls"), py::arg("logits"), py::arg("n_logits"),
-           py::arg("nthreads"), py::arg("wmode") = 0)
+           py::arg("nthreads"), py::arg("wmode") = 0, py::arg("schedule") = 0)
+        .def("split_pays", [](const agf::WaveRNNCPU& self, int B, int nthreads, int wmode) {
+            require(B >= 1 && nthreads >= 1 && wmode >= 0 && wmode <= 3,
+                    "WaveRNNCPU.split_pays: B >= 1, nthreads >= 1, wmode 0..3");
+            return self.split_pays(B, nthreads, wmode);
+        }, py::arg("B"), py::arg("nthreads"), py::arg("wmode") = 0)
+        .def("weight_bytes", [](const agf::WaveRNNCPU& self, int wmode) {
+            require(wmode >= 0 && wmode <= 3, "WaveRNNCPU.weight_bytes: wmode 0..3");
+            return self.weight_bytes(1, wmode);
+        }, py::arg("wmode") = 0)
         .def("sparse_info", [](const agf::WaveRNNCPU& self, int nthreads, int wmode) {
             require(nthreads >= 1 && wmode >= 0 && wmode <= 3, "WaveRNNCPU.sparse_info: nthreads >= 1, wmode 0..3");
             const auto r = self.sparse_info(nthreads, wmode);

@@ -110,3 +110,57 @@ def test_reduced_precision_through_the_engine_and_stream(dtype):
     assert np.array_equal(a, b)
     f = voc.generate(mel=mel, seed=2, fold=(200, 20))
     assert f.shape == a.shape and np.isfinite(f).all()
+
+
+OPTS = {"fp32": {}, "fp16": dict(half=True), "bf16": dict(bf16=True), "int8": dict(int8=True)}
+
+
+@pytest.mark.parametrize("variant", ["raw9", "mol", "odd"])
+@pytest.mark.parametrize("opt", list(OPTS))
+def test_split_schedule_gives_the_team_bits(variant, opt):
+    """A batch run "split" (each thread its own streams, no barriers) or "team" (every product split
+    over the threads) computes the same bits, samples and teacher-forced logits, for any share-out
+    of the streams (B = 2, 3, 5 on 2-3 threads) and state carried over chunks."""
+    model = agf.build("tiny-wavernn", seed=3, **{"rnn_dims": 48, "fc_dims": 40, **VARIANTS[variant]})
+    cfg = model.config
+    for B, threads in [(2, 2), (3, 2), (5, 3)]:
+        T = 150
+        cond = _cond(model, B, T, B)
+        nz = torch.from_numpy(np.stack([rt.draw_noise(cfg, s, T) for s in range(B)]))
+        x = torch.rand(B, T, generator=torch.Generator().manual_seed(B)) * 2 - 1
+        got = {}
+        for schedule in ("team", "split", "auto"):
+            kw = dict(threads=threads, schedule=schedule, chunk=60, **OPTS[opt])   # 3 chunks: the state carries over
+            samples, _, classes = rt.run_cpp(model, cond, noise=nz, **kw)
+            got[schedule] = (samples, classes, rt.run_cpp(model, cond, teacher=x, **kw)[1])
+        for schedule in ("split", "auto"):
+            for a, b in zip(got[schedule], got["team"]):
+                assert (a is None and b is None) or torch.equal(a, b), (B, schedule)
+        alone = rt.run_cpp(model, [c[1:2] for c in cond], noise=nz[1:2], threads=1, **OPTS[opt])[0]
+        assert torch.equal(got["split"][0][1:2], alone)        # and each row is that stream run alone
+
+
+def test_split_pays_for_few_weights_and_one_stream_a_thread():
+    """schedule="auto" splits while each thread gets one stream and a step reads at most ~3 MB of
+    weights (csrc/cpu/wavernn.cpp); weight_bytes counts the stored form (block-sparse: blocks + indices)."""
+    from audiogen_fast._cpp import WaveRNNCPU
+    from audiogen_fast.models.wavernn import sparsity as sp
+
+    model = agf.build("tiny-wavernn", seed=0, rnn_dims=64, fc_dims=64, bits=9)
+    cfg = model.config
+    R, F, A, O = cfg.rnn_dims, cfg.fc_dims, cfg.aux_dims, cfg.n_classes
+    weights = 4 * R * 3 * R + A * 3 * R + R * F + A * F + F * F + A * F + F * O   # 64-column panels: no padding here
+    loop = rt.cpp_loop(model)
+    assert loop.weight_bytes() == 4 * weights and loop.weight_bytes(half=True) == 2 * weights
+    assert loop.weight_bytes(int8=True) < loop.weight_bytes(half=True)
+    assert loop.split_pays(2, threads=2) and loop.split_pays(2, threads=4)
+    assert not loop.split_pays(1, threads=2) and not loop.split_pays(3, threads=2) and not loop.split_pays(2, threads=1)
+    r2 = agf.build("R2", seed=0)
+    big = rt.cpp_loop(r2)
+    assert big.weight_bytes(half=True) > 3e6 and not big.split_pays(2, threads=2, half=True)
+    sp.prune(r2, 0.9, "gru+fc")
+    small = WaveRNNCPU(r2)                                        # a fresh loop: the pruned weights
+    assert small.weight_bytes(half=True) < 0.25 * big.weight_bytes(half=True)
+    assert small.split_pays(2, threads=2, half=True)
+    with pytest.raises(ValueError, match="schedule must be one of"):
+        rt.run_cpp(model, _cond(model, 2, 10, 0), noise=torch.zeros(2, 10), schedule="lockstep")

@@ -126,7 +126,7 @@ const std::vector<WaveRNNCPU::Pack>& WaveRNNCPU::packs(int nt, int wmode) const 
 }
 
 WaveRNNCPU::SparseInfo WaveRNNCPU::sparse_info(int nthreads, int wmode) const {
-    const int nt = std::max(1, std::min(nthreads, std::max(1, d_.R / 8)));  // as run() clamps it
+    const int nt = team_size(nthreads);
     SparseInfo r;
     for (const Pack& p : packs(nt, wmode))
         for (const Mat* m : {&p.wi1, &p.wh1, &p.wi2, &p.wi2a, &p.wh2, &p.wf1, &p.wf1a, &p.wf2, &p.wf2a, &p.wf3}) {
@@ -139,15 +139,66 @@ WaveRNNCPU::SparseInfo WaveRNNCPU::sparse_info(int nthreads, int wmode) const {
     return r;
 }
 
+int WaveRNNCPU::team_size(int nthreads) const { return std::max(1, std::min(nthreads, std::max(1, d_.R / 8))); }
+
 void WaveRNNCPU::run(int B, int Tc, const float* mel, const float* aux, float* h1_state, float* h2_state,
                      float* x_state, const float* noise, const float* teacher, float* out, int64_t* cls, float* logits,
-                     int nthreads, int wmode) const {
+                     int nthreads, int wmode, int schedule) const {
     if (B < 1 || Tc < 0) throw std::invalid_argument("WaveRNNCPU.run: bad sizes");
     if (wmode < 0 || wmode > 3)
         throw std::invalid_argument("WaveRNNCPU.run: wmode is 0 (fp32), 1 (fp16), 2 (bf16) or 3 (int8)");
+    if (schedule < 0 || schedule > 2)
+        throw std::invalid_argument("WaveRNNCPU.run: schedule is 0 (auto), 1 (team) or 2 (split)");
     if (Tc == 0) return;
+    nthreads = std::max(1, nthreads);
+    if (B >= 2 && nthreads >= 2 && (schedule == 2 || (schedule == 0 && split_pays(B, nthreads, wmode)))) {
+        // split: thread t runs streams lo..hi alone (a team of one, no barriers), in lockstep.
+        // Every value is computed as by any team (see run_streams), so the bits are the same.
+        const int64_t C = d_.C, A4 = 4 * d_.A, R = d_.R, O = d_.OUT, NZ = d_.mode == 1 ? 2 : 1;
+        packs(1, wmode);  // built once, before the threads ask for it
+        run_team(std::min(B, nthreads), [&](int tid, int nt) {
+            const int lo = B * tid / nt, hi = B * (tid + 1) / nt;
+            const int64_t s = static_cast<int64_t>(lo) * Tc;  // first (stream, step) of this share
+            run_streams(hi - lo, Tc, mel + s * C, aux + s * A4, h1_state + lo * R, h2_state + lo * R, x_state + lo,
+                        noise ? noise + s * NZ : nullptr, teacher ? teacher + s : nullptr, out + s,
+                        cls ? cls + s : nullptr, logits ? logits + s * O : nullptr, 1, wmode);
+        });
+        return;
+    }
+    run_streams(B, Tc, mel, aux, h1_state, h2_state, x_state, noise, teacher, out, cls, logits, nthreads, wmode);
+}
+
+// Whether the split schedule beats the team for B >= 2 streams on nthreads >= 2. The team reads
+// each weight once per step for all its streams but pays 5-6 barriers a step and splits every
+// product over the threads; split has each thread stream every weight itself (nthreads x the L3
+// traffic) with no barriers, and gives the threads whole streams (B = 3 on 2: one thread runs 2).
+// Paired runs on the 2-core AVX2 Zen 3 (2026-12-07, R2, 8192 steps, split / team per stream, in one
+// process; this VM's speed moved 2x between runs): B = 2, 90% block-sparse GRUs + fc1 / fc2 (fp16:
+// 1.4 MB of weights a step) 1.06-2.0x, median 1.27x over 8 runs; fp32 (2.7 MB) 1.20-1.31x; sparse
+// GRUs only (fp16, 2.4 MB) 1.21x; dense int8 (4.0 MB) 0.85-1.09x, fp16 (8.0 MB) 1.07x, fp32 (16 MB)
+// 0.85x. B = 3: 0.72-1.10x (the imbalance); B = 4 (two streams a thread): sparse fp16 0.94-1.65x,
+// median 0.98x, fp32 0.83-1.06x. So split while each thread has one stream (B <= nthreads; only
+// B = nthreads = 2 was measured) and a step's weights are at most kSplitBytes.
+bool WaveRNNCPU::split_pays(int B, int nthreads, int wmode) const {
+    return B >= 2 && B <= nthreads && weight_bytes(team_size(nthreads), wmode) <= kSplitBytes;
+}
+
+// The bytes of GRU and fc weights one step streams (every thread slice of the packs for nt threads):
+// the stored form of each slice, sparse blocks with their indices.
+int64_t WaveRNNCPU::weight_bytes(int nt, int wmode) const {
+    int64_t bytes = 0;
+    for (const Pack& p : packs(nt, wmode))
+        for (const Mat* m : {&p.wi1, &p.wh1, &p.wi2, &p.wi2a, &p.wh2, &p.wf1, &p.wf1a, &p.wf2, &p.wf2a, &p.wf3})
+            bytes += 4 * static_cast<int64_t>(m->f.size() + m->sf.size() + m->b.size() + m->q.w.size() + m->s.kidx.size()) +
+                     2 * static_cast<int64_t>(m->h.size() + m->sh.size());
+    return bytes;
+}
+
+void WaveRNNCPU::run_streams(int B, int Tc, const float* mel, const float* aux, float* h1_state, float* h2_state,
+                             float* x_state, const float* noise, const float* teacher, float* out, int64_t* cls,
+                             float* logits, int nthreads, int wmode) const {
     const int R = d_.R, F = d_.F, O = d_.OUT, C = d_.C, A = d_.A, A4 = 4 * A;
-    const int nt = std::max(1, std::min(nthreads, std::max(1, R / 8)));
+    const int nt = team_size(nthreads);
     const std::vector<Pack>& ps = packs(nt, wmode);
     const Kernels& kr = kernels();
     const int NZ = d_.mode == 1 ? 2 : 1;

@@ -48,8 +48,18 @@ class WaveRNNCPU {
     // Block sparsity (modes 0 and 1): a weight slice whose 16 x 1 blocks (16 output columns of one
     // input) are at least 40% zero runs as a block-sparse product (sparse.h), the same bits;
     // AGF_SPARSE=0 keeps every slice dense, AGF_SPARSE=force makes every slice sparse (tests).
+    // schedule, for B >= 2 streams on 2+ threads (the same bits every way): 1 "team": all streams in
+    // lockstep, every product split over the threads (a barrier per stage); 2 "split": each thread
+    // runs its own share of the streams alone, in lockstep (no barriers); 0 auto: split_pays(), which
+    // is told the streams (their share-out), the threads and the weight mode
     void run(int B, int Tc, const float* mel, const float* aux, float* h1, float* h2, float* x, const float* noise,
-             const float* teacher, float* out, int64_t* cls, float* logits, int nthreads, int wmode = 0) const;
+             const float* teacher, float* out, int64_t* cls, float* logits, int nthreads, int wmode = 0,
+             int schedule = 0) const;
+    bool split_pays(int B, int nthreads, int wmode) const;
+    // the bytes of GRU and fc weights a step streams, as stored for nt threads in mode wmode
+    int64_t weight_bytes(int nt, int wmode) const;
+    // split pays while a step streams at most this many bytes of weights (split_pays; measured in wavernn.cpp)
+    static constexpr int64_t kSplitBytes = 3000000;
 
     // How run() with nthreads and wmode holds the GRU and fc weights: slices (matrix x thread), of
     // them block-sparse, and over the sparse ones the 16 x 1 blocks kept (padding included) of all.
@@ -79,6 +89,11 @@ class WaveRNNCPU {
         std::vector<float> bf1, bf2;
     };
     static void to_mode(Mat& m, int K, int n, int wmode, double sparse_min);
+    int team_size(int nthreads) const;  // the threads a team uses: nthreads, at most R / 8
+    // run() for one team of nthreads (the streams in lockstep, the products split over the team)
+    void run_streams(int B, int Tc, const float* mel, const float* aux, float* h1, float* h2, float* x,
+                     const float* noise, const float* teacher, float* out, int64_t* cls, float* logits, int nthreads,
+                     int wmode) const;
     const std::vector<Pack>& packs(int nthreads, int wmode) const;
 
     WaveRNNDims d_;

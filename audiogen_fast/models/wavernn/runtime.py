@@ -208,14 +208,15 @@ def cpp_loop(model: WaveRNN):
 
 
 def run_cpp(model: WaveRNN, cond, noise=None, teacher=None, progress=False, chunk: int = CPP_CHUNK, threads=None,
-            half: bool = False, bf16: bool = False, int8: bool = False):
+            half: bool = False, bf16: bool = False, int8: bool = False, schedule: str = "auto"):
     """Same contract as run_torch; the whole step (the aux projections included) runs in C++ (no
     Python per sample), for all B streams (a batch or the folded segments) in each step.
     half: fp16-stored matrix weights (fp32 arithmetic); bf16: bf16 products (fp32 accumulation);
-    int8: int8 products (csrc/cpu/int8.h)."""
+    int8: int8 products (csrc/cpu/int8.h). schedule: how B >= 2 streams use the threads ("team",
+    "split" or "auto"; the same bits every way, _cpp.WaveRNNCPU.run_chunk)."""
     loop = cpp_loop(model)
-    if threads is not None or half or bf16 or int8:
-        loop = _WithOpts(loop, threads=threads, half=half, bf16=bf16, int8=int8)
+    if threads is not None or half or bf16 or int8 or schedule != "auto":
+        loop = _WithOpts(loop, threads=threads, half=half, bf16=bf16, int8=int8, schedule=schedule)
     return _run_cond(loop, cond, noise, teacher, progress, chunk)
 
 
@@ -225,7 +226,7 @@ _CPP_DTYPE_ERROR = "the WaveRNN cpp backend runs float32, float16-stored weights
 
 
 class _WithOpts:
-    """A C++ loop with fixed run_chunk options (threads, fp16 weights, bf16 / int8 products)."""
+    """A C++ loop with fixed run_chunk options (threads, fp16 weights, bf16 / int8 products, schedule)."""
 
     def __init__(self, loop, **opts):
         self.loop, self.opts, self.cfg = loop, opts, loop.cfg
