@@ -103,3 +103,32 @@ def test_fold_generation():
     assert voc.noise_shape(n, fold=(300, 40)) == (nf, L)
     with pytest.raises(agf.InputError):
         voc.generate(mel=mel, seed=1, fold=(300, 1))
+
+
+@pytest.mark.parametrize("scales", [[4, 16], [5, 5, 11], [1, 3, 2]])
+def test_polyphase_smoothing_is_the_stretch_and_conv(scales):
+    """UpsampleNetwork.smooth (3 multiply-adds per output) computes fatchord's upsampler: stretch
+    by s, then a (2s + 1)-tap conv with zero padding s, per scale; trained (non-constant) taps, and
+    the same bits for a row of a batch as for the row alone."""
+    hop = int(np.prod(scales))
+    model = agf.build("tiny-wavernn", seed=1, upsample_factors=scales, hop_length=hop)
+    up = model.upsample
+    g = torch.Generator().manual_seed(0)
+    with torch.no_grad():
+        for conv in up.up_layers:
+            conv.weight.copy_(torch.randn(conv.weight.shape, generator=g))
+        m = torch.randn(3, model.config.n_mels, 9, generator=g)
+        ref = m.unsqueeze(1)
+        for s, conv in zip(scales, up.up_layers):
+            ref = conv(torch.repeat_interleave(ref, s, dim=-1))
+        got = up.smooth(m)
+    assert got.shape == (3, model.config.n_mels, 9 * hop)
+    assert rel_err(got, ref.squeeze(1)) <= 2e-6
+    assert torch.equal(up.smooth(m[1:2]), got[1:2])
+
+
+def test_polyphase_smoothing_trains_the_taps():
+    model = agf.build("tiny-wavernn", seed=1)
+    m = torch.randn(1, model.config.n_mels, 6)
+    model.upsample.smooth(m).square().sum().backward()
+    assert all(c.weight.grad is not None and c.weight.grad.abs().sum() > 0 for c in model.upsample.up_layers)

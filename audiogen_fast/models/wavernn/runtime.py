@@ -326,10 +326,8 @@ class Session:
 
         def cond(w):  # [b, C, frames] window -> (mel_up [b, n, C], aux [b, n, 4A])
             aux = torch.repeat_interleave(up.resnet(w[:, :, self.d - lo:e - lo + 2 * p]), hop, dim=-1)
-            x = w.unsqueeze(1)
-            for s, conv in zip(up.scales, up.up_layers):
-                x = conv(torch.repeat_interleave(x, s, dim=-1))
-            return (x.squeeze(1)[:, :, a0:a0 + n1 - n0].transpose(1, 2).float().contiguous(),
+            x = up.smooth(w)
+            return (x[:, :, a0:a0 + n1 - n0].transpose(1, 2).float().contiguous(),
                     aux[:, :, :n1 - n0].transpose(1, 2).float().contiguous())
         with one_torch_thread(self.dev):  # the loop that runs next needs every core (base.one_torch_thread)
             mel_up, aux = rowwise(cond, win)  # each stream's bits as alone (base.rowwise)
