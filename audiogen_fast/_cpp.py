@@ -383,8 +383,8 @@ class WaveRNNCPU:
 
     def split_pays(self, B: int, threads: int | None = None, half: bool = False, bf16: bool = False,
                    int8: bool = False) -> bool:
-        """Whether schedule="auto" runs B streams "split" (csrc/cpu/wavernn.cpp: while a step streams
-        few enough weight bytes, weight_bytes(), and the streams share out nearly evenly)."""
+        """Whether schedule="auto" runs B streams "split" (csrc/cpu/wavernn.cpp: while each thread
+        gets one stream, B <= threads, and a step reads few weight bytes, weight_bytes())."""
         return bool(self._impl.split_pays(int(B), threads or num_threads(), _wmode(half, bf16, int8)))
 
     def weight_bytes(self, half: bool = False, bf16: bool = False, int8: bool = False) -> int:

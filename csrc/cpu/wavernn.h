@@ -50,8 +50,8 @@ class WaveRNNCPU {
     // AGF_SPARSE=0 keeps every slice dense, AGF_SPARSE=force makes every slice sparse (tests).
     // schedule, for B >= 2 streams on 2+ threads (the same bits every way): 1 "team": all streams in
     // lockstep, every product split over the threads (a barrier per stage); 2 "split": each thread
-    // runs its own share of the streams alone, in lockstep (no barriers); 0 auto: split_pays(), which
-    // is told the streams (their share-out), the threads and the weight mode
+    // runs its own share of the streams alone, in lockstep (no barriers); 0 auto: split_pays() (one
+    // stream a thread and few weight bytes a step)
     void run(int B, int Tc, const float* mel, const float* aux, float* h1, float* h2, float* x, const float* noise,
              const float* teacher, float* out, int64_t* cls, float* logits, int nthreads, int wmode = 0,
              int schedule = 0) const;
