@@ -270,7 +270,8 @@ def config_label(r) -> str:
 
 
 def _label(r) -> str:
-    return f"{r['backend']} {r['dtype']}" + (f" B={r['batch']}" if r.get("batch", 1) > 1 else "")
+    many = "N" if r.get("mode") == "streams" else "B"   # bench --streams: N streams through open_streams()
+    return f"{r['backend']} {r['dtype']}" + (f" {many}={r['batch']}" if r.get("batch", 1) > 1 else "")
 
 
 LEGEND_INSIDE = 6   # providers whose legend still fits inside a panel without hiding bars
@@ -366,4 +367,81 @@ def stream_case(config: str, provider: str, device: str = "cpu", dtype: str = "f
                 "first_chunk_ms": 1000 * first if first is not None else None,
                 "frames_before_first_audio": first_frames,
                 "algorithmic_latency_ms": 1000 * (first_frames or 0) * cfg.hop_length / cfg.sample_rate})
+    return rec
+
+
+class _TimedLoop:
+    """A generation loop whose run_chunk calls are timed (synchronized on a GPU): how much of a
+    many-stream run the batched loop takes, and so how much the per-stream Python around it."""
+
+    def __init__(self, loop, device: str):
+        self.loop, self.device, self.seconds = loop, device, 0.0
+
+    def run_chunk(self, *a, **kw):
+        cuda = self.device.startswith("cuda")
+        if cuda:
+            torch.cuda.synchronize()
+        t = time.perf_counter()
+        r = self.loop.run_chunk(*a, **kw)
+        if cuda:
+            torch.cuda.synchronize()
+        self.seconds += time.perf_counter() - t
+        return r
+
+    def __getattr__(self, name):
+        return getattr(self.loop, name)
+
+
+def streams_case(config: str, provider: str, device: str = "cpu", dtype: str = "float32", streams: int = 1,
+                 seconds: float = 1.0, seed: int = 0, sparsity: float = 0.0, prune_targets: str = "gru"):
+    """`streams` independent streams (different mels and seeds) through Vocoder.open_streams(), the
+    server path of issue 9: each step runs the next block of every stream as one batched loop call.
+    Each stream gets `seconds` of mel at once, so this is the throughput bound (streams whose mel
+    arrives in real time are never faster). Returns a record with samples/s per stream (x_realtime
+    >= 1: this many streams run in real time here), the aggregate, and loop_share: the part of the
+    time inside the batched loop calls (the rest: each stream's conditioning and bookkeeping)."""
+    from .engine import Vocoder
+
+    if streams < 1:
+        raise ValueError(f"streams must be >= 1, got {streams}")
+    model = presets.build(config, seed=0)
+    if sparsity:
+        prune_model(model, sparsity, prune_targets)
+    cfg = model.config
+    try:
+        voc = Vocoder(model, device=device, backend=provider, dtype=dtype)
+        voc.open_streams()
+    except ValueError as e:  # BackendError / InputError: DiffWave, an unconditional model, ...
+        raise Skip(str(e)) from None
+    frames = max(1, int(round(seconds * cfg.sample_rate / cfg.hop_length)))
+    mels = [(np.random.default_rng(seed + k).standard_normal((cfg.n_mels, frames)) - 4).astype(np.float32)
+            for k in range(streams)]
+
+    def run(n_frames):
+        ms = voc.open_streams()
+        ms.loop = timed = _TimedLoop(ms.loop, device)
+        for k, mel in enumerate(mels):
+            sid = ms.add(seed=seed + k)
+            ms.push(sid, mel[:, :n_frames])
+            ms.end(sid)
+        n = 0
+        while True:
+            out = ms.step()
+            if not out:
+                break
+            n += sum(a.shape[-1] for a in out.values())
+        return n, timed.seconds
+
+    run(min(frames, 16))  # warm-up: weights packed for this batch, kernels compiled
+    if device.startswith("cuda"):
+        torch.cuda.synchronize()
+    t0 = time.perf_counter()
+    n, in_loop = run(frames)
+    if device.startswith("cuda"):
+        torch.cuda.synchronize()
+    total = time.perf_counter() - t0
+    rec = record(config, provider, dtype, streams, n // streams, total, cfg.sample_rate)
+    if sparsity:
+        rec.update(sparsity=sparsity, prune_targets=prune_targets)
+    rec.update({"mode": "streams", "loop_share": in_loop / total})
     return rec

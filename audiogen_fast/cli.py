@@ -280,7 +280,40 @@ def cmd_bench(args):
             print(f"error: unknown backend {p!r} (known: {', '.join(bench.PROVIDERS)})", file=sys.stderr)
             return 2
     name = bench.device_name(device)
-    if args.stream:
+    if args.streams:
+        try:
+            counts = sorted({int(v) for v in args.streams.split(",") if v.strip()})
+        except ValueError:
+            raise InputError(f"--streams takes a comma list of stream counts, got {args.streams!r}") from None
+        if not counts or counts[0] < 1:
+            raise InputError(f"--streams counts must be >= 1, got {args.streams!r}")
+        if args.stream:
+            raise InputError("--stream (one stream's latency) and --streams (many streams' throughput) are separate runs")
+        print(f"# {name}; N streams through open_streams(), {args.seconds} s of mel each, one batched loop call "
+              f"per block step (the eager torch loop is left out: hundreds of samples/s)")
+        recs = []
+        for c in configs:
+            for p in providers:
+                if p in ("torch", "compile"):
+                    continue
+                most = None
+                for n in counts:
+                    try:
+                        r = bench.streams_case(c, p, device=device, dtype=args.dtype, streams=n, seconds=args.seconds,
+                                               sparsity=args.sparsity, prune_targets=args.prune_targets)
+                    except bench.Skip as e:
+                        print(f"{c:4s} {p:8s} skipped: {e}")
+                        break
+                    recs.append(r)
+                    if r["x_realtime"] >= 1.0:
+                        most = n
+                    print(f"{bench.config_label(r):4s} {p:8s} {args.dtype:9s} {n:5d} streams {r['samples_per_sec']:12,.0f} /s/stream "
+                          f"{r['aggregate_samples_per_sec']:14,.0f} aggr x_rt {r['x_realtime']:6.2f}  "
+                          f"in the loop {r['loop_share']:.0%}")
+                else:
+                    print(f"{c:4s} {p:8s} real-time streams here: "
+                          + (f"{most} (of the counts tried: {args.streams})" if most else f"none of {args.streams}"))
+    elif args.stream:
         print(f"# {name}; streaming {args.seconds} s of mel in chunks of {args.chunk_frames} frames")
         recs = []
         for c in configs:
@@ -469,6 +502,8 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--reps", type=int, default=3)
     s.add_argument("--out", default=None, help="folder for <device>-<date>-<commit>.json and .png")
     s.add_argument("--stream", action="store_true", help="measure streaming: first-chunk latency, steady-state RTF")
+    s.add_argument("--streams", help="comma list of stream counts (e.g. 1,2,4,8): N streams at once through "
+                                     "open_streams(); per-stream rate, x real time, how many run in real time")
     s.add_argument("--chunk-frames", type=int, default=2, help="with --stream: mel frames per chunk")
     s.add_argument("--sparsity", type=float, default=0.0, help="WaveRNN configs: time the model block-pruned to "
                    "this share of zero 16 x 1 blocks (Sparse WaveRNN's structure, which the cpp loop skips), e.g. 0.9")

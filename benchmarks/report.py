@@ -34,7 +34,8 @@ def table(res) -> str:
              "| config | backend | dtype | batch | samples/s per stream | aggregate | x real time | vs eager | vs torch.compile |",
              "|---|---|---|---:|---:|---:|---:|---:|---:|"]
     for r in res["records"]:
-        lines.append(f"| {config_label(r)} | {r['backend']} | {r['dtype']} | {r['batch']} | {fmt(r['samples_per_sec'])} | "
+        batch = f"{r['batch']} streams" if r.get("mode") == "streams" else r["batch"]   # bench --streams: open_streams()
+        lines.append(f"| {config_label(r)} | {r['backend']} | {r['dtype']} | {batch} | {fmt(r['samples_per_sec'])} | "
                      f"{fmt(r['aggregate_samples_per_sec'])} | {fmt(r['x_realtime'], 2)} | "
                      f"{fmt(r.get('vs_torch'), 1)} | {fmt(r.get('vs_compile'), 1)} |")
     return "\n".join(lines)

@@ -193,7 +193,10 @@ def test_generate_and_vocode_reject_bad_outputs_before_working(tiny_ckpts, tmp_p
 @pytest.mark.parametrize("args,msg", [(["--config", "W9"], "unknown config 'W9'"),
                                       (["--config", "tiny-wavenet", "--batch", "0"], "--batch must be > 0"),
                                       (["--config", "tiny-wavenet", "--seconds", "-1"], "--seconds must be > 0"),
-                                      (["--config", "tiny-wavenet", "--device", "tpu"], "unknown device 'tpu'")])
+                                      (["--config", "tiny-wavenet", "--device", "tpu"], "unknown device 'tpu'"),
+                                      (["--config", "tiny-wavenet", "--streams", "0,2"], "--streams counts must be >= 1"),
+                                      (["--config", "tiny-wavenet", "--streams", "two"], "comma list of stream counts"),
+                                      (["--config", "tiny-wavenet", "--streams", "2", "--stream"], "separate runs")])
 def test_bench_rejects_bad_arguments(args, msg):
     r = run("bench", *args, ok=False)
     assert r.returncode == 2 and msg in r.stderr and "Traceback" not in r.stderr
@@ -214,6 +217,49 @@ def test_bench_defaults_to_every_fast_backend_of_the_device():
 def test_bench_stream_reports_latency():
     r = run("bench", "--stream", "--config", "tiny-wavenet", "--backend", "torch", "--seconds", "0.2")
     assert "first audio after" in r.stdout and "steady state RTF" in r.stdout
+
+
+def test_bench_streams_reports_many_streams_and_the_real_time_count(tmp_path):
+    """--streams N,M: N streams through open_streams() per count, a record each (batch = streams,
+    samples per stream, the loop's share of the time), and how many ran in real time; DiffWave
+    (no open_streams) is skipped with the reason."""
+    r = run("bench", "--streams", "1,3", "--config", "tiny-wavernn,tiny-diffwave", "--backend", "torch,cpp",
+            "--seconds", "0.1", "--out", tmp_path)
+    assert "real-time streams here:" in r.stdout
+    assert any(line.startswith("tiny-diffwave") and "skipped" in line for line in r.stdout.splitlines())
+    res = json.loads(next(tmp_path.glob("*.json")).read_text())
+    recs = res["records"]
+    assert [(x["config"], x["backend"], x["batch"]) for x in recs] == [("tiny-wavernn", "cpp", 1), ("tiny-wavernn", "cpp", 3)]
+    cfg = agf.build("tiny-wavernn").config
+    frames = round(0.1 * cfg.sample_rate / cfg.hop_length)
+    for x in recs:
+        assert x["mode"] == "streams" and x["samples"] == frames * cfg.hop_length
+        assert x["aggregate_samples_per_sec"] == pytest.approx(x["batch"] * x["samples_per_sec"])
+        assert 0 < x["loop_share"] < 1
+    import subprocess as sp
+    import sys as _sys
+    import os as _os
+
+    rep = sp.run([_sys.executable, _os.path.join(_os.path.dirname(__file__), "..", "benchmarks", "report.py"),
+                  str(next(tmp_path.glob("*.json")))], capture_output=True, text=True)
+    assert rep.returncode == 0 and "| tiny-wavernn | cpp | float32 | 3 streams |" in rep.stdout
+
+
+def test_streams_case_runs_every_stream_to_its_end(monkeypatch):
+    """bench.streams_case: every stream's whole audio comes out (a count short of it would inflate
+    the rate), and the loop timer sees every batched call."""
+    from audiogen_fast import bench
+    from audiogen_fast.streams import MultiStream
+
+    steps = []
+    orig = MultiStream.step
+    monkeypatch.setattr(MultiStream, "step", lambda self: steps.append(len(self.active)) or orig(self))
+    rec = bench.streams_case("tiny-wavenet", "cpp", streams=2, seconds=0.2)
+    cfg = agf.build("tiny-wavenet").config
+    assert rec["samples"] == round(0.2 * cfg.sample_rate / cfg.hop_length) * cfg.hop_length and rec["batch"] == 2
+    assert set(steps) == {2} and rec["loop_share"] > 0
+    with pytest.raises(ValueError, match="streams must be >= 1"):
+        bench.streams_case("tiny-wavenet", "cpp", streams=0)
 
 
 def test_bench_interleaves_providers_so_a_drifting_machine_keeps_the_ratios(monkeypatch):
