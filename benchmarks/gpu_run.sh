@@ -14,7 +14,8 @@
 #      after each config, so a step cut short still leaves what it measured; W1 includes the
 #      CUDA kernel's per-phase profile)
 #   5. the user-facing GPU paths of issue 6: `audiogen-fast bench --device cuda` (its JSON under
-#      cli/) and the pytest-benchmark suite on the GPU (no torch.compile cases: minutes each)
+#      cli/), `bench --streams 1,64,256` (issue 9: W1 streams through open_streams(); table in cli.log)
+#      and the pytest-benchmark suite on the GPU (no torch.compile cases: minutes each)
 #   6. slow: the D1-size fp32 Triton test (ptxas takes minutes on its exact-fp32 kernel), with
 #      whatever time is left
 #   then benchmarks/gpu_summary.py on the results JSON: predictions vs measured, floors, profiles
@@ -90,6 +91,12 @@ if has cli; then
     timeout "$(( t / 2 ))" audiogen-fast bench --device cuda --config W1,R2,D1 --backend torch,triton,cuda \
         --seconds 0.05 --reps 2 --out "$OUT/cli" > "$OUT/cli.log" 2>&1
     echo "bench rc=$?" >> "$OUT/cli.log"; rm -f "$OUT"/cli/*.png
+    # issue 9's server path on the GPU (never run there yet): N W1 streams through open_streams(),
+    # each stream's conditioning in Python around one batched kernel call per block; its table
+    # (per-stream rate, the loop's share, how many ran in real time) goes to cli.log only (8 files back)
+    timeout "$(( t / 4 ))" audiogen-fast bench --device cuda --config W1 --backend cuda --dtype float16 \
+        --streams 1,64,256 --seconds 0.2 >> "$OUT/cli.log" 2>&1
+    echo "bench --streams rc=$?" >> "$OUT/cli.log"
     ft=$(( end - $(date +%s) )); (( ft < 30 )) && ft=30
     timeout "$ft" "${PYTEST[@]}" --timeout=120 benchmarks/test_bench.py --benchmark-enable -k "not compile" \
         --benchmark-columns=median,rounds >> "$OUT/cli.log" 2>&1
