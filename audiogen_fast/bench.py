@@ -327,21 +327,30 @@ def plot(records, path, title):
     return path
 
 
-def stream_case(config: str, provider: str, device: str = "cpu", dtype: str = "float32", seconds: float = 1.0,
-                chunk_frames: int = 2, seed: int = 0, sparsity: float = 0.0, prune_targets: str = "gru"):
-    """Stream `seconds` of mel in chunks of `chunk_frames` (as fast as they can be consumed).
-    Returns a record with the compute latency to the first audio, the algorithmic latency (frames
-    the stream must see beyond a sample before producing it) and the steady-state RTF."""
+def _vocoder(config, provider, device, dtype, sparsity, prune_targets, many=False):
+    """The config's random model (block-pruned if asked) behind a Vocoder; Skip where the backend,
+    dtype or (many: open_streams()) the model cannot run it."""
     from .engine import Vocoder
 
     model = presets.build(config, seed=0)
     if sparsity:
         prune_model(model, sparsity, prune_targets)
-    cfg = model.config
     try:
         voc = Vocoder(model, device=device, backend=provider, dtype=dtype)
-    except ValueError as e:
+        if many:
+            voc.open_streams()
+    except ValueError as e:  # BackendError / InputError: DiffWave's open_streams(), an unconditional model, ...
         raise Skip(str(e)) from None
+    return voc
+
+
+def stream_case(config: str, provider: str, device: str = "cpu", dtype: str = "float32", seconds: float = 1.0,
+                chunk_frames: int = 2, seed: int = 0, sparsity: float = 0.0, prune_targets: str = "gru"):
+    """Stream `seconds` of mel in chunks of `chunk_frames` (as fast as they can be consumed).
+    Returns a record with the compute latency to the first audio, the algorithmic latency (frames
+    the stream must see beyond a sample before producing it) and the steady-state RTF."""
+    voc = _vocoder(config, provider, device, dtype, sparsity, prune_targets)
+    cfg = voc.config
     frames = max(2, int(round(seconds * cfg.sample_rate / cfg.hop_length)))
     mel = (np.random.default_rng(seed).standard_normal((cfg.n_mels, frames)) - 4).astype(np.float32)
     chunks = [mel[:, i:i + chunk_frames] for i in range(0, frames, chunk_frames)]
@@ -400,19 +409,10 @@ def streams_case(config: str, provider: str, device: str = "cpu", dtype: str = "
     arrives in real time are never faster). Returns a record with samples/s per stream (x_realtime
     >= 1: this many streams run in real time here), the aggregate, and loop_share: the part of the
     time inside the batched loop calls (the rest: each stream's conditioning and bookkeeping)."""
-    from .engine import Vocoder
-
     if streams < 1:
         raise ValueError(f"streams must be >= 1, got {streams}")
-    model = presets.build(config, seed=0)
-    if sparsity:
-        prune_model(model, sparsity, prune_targets)
-    cfg = model.config
-    try:
-        voc = Vocoder(model, device=device, backend=provider, dtype=dtype)
-        voc.open_streams()
-    except ValueError as e:  # BackendError / InputError: DiffWave, an unconditional model, ...
-        raise Skip(str(e)) from None
+    voc = _vocoder(config, provider, device, dtype, sparsity, prune_targets, many=True)
+    cfg = voc.config
     frames = max(1, int(round(seconds * cfg.sample_rate / cfg.hop_length)))
     mels = [(np.random.default_rng(seed + k).standard_normal((cfg.n_mels, frames)) - 4).astype(np.float32)
             for k in range(streams)]
