@@ -57,14 +57,11 @@ def make_case(config: str, provider: str, device: str = "cpu", dtype: str = "flo
     if provider not in PROVIDERS:
         raise ValueError(f"unknown provider {provider!r} (known: {', '.join(PROVIDERS)})")
     fam = _family(config)
-    model = presets.build(config, seed=0)
-    if sparsity:
-        prune_model(model, sparsity, prune_targets)
+    model = _bench_model(config, sparsity, prune_targets)
     cfg = model.config
     frames = max(1, int(round(seconds * cfg.sample_rate / cfg.hop_length)))
     n = frames * cfg.hop_length
-    rng = np.random.default_rng(seed)
-    mel = (rng.standard_normal((batch, cfg.n_mels, frames)) - 4).astype(np.float32)
+    mel = _random_mel(cfg, frames, seed, batch)
     seeds = list(range(batch))
     if provider == "compile":
         return _compiled_case(model, fam, device, mel, seeds, n), n
@@ -77,6 +74,20 @@ def make_case(config: str, provider: str, device: str = "cpu", dtype: str = "flo
     except ValueError as e:  # BackendError / InputError: this combination does not exist
         raise Skip(str(e)) from None
     return (lambda: voc.generate(mel=mel, seed=seeds)), n
+
+
+def _bench_model(config: str, sparsity: float, prune_targets: str):
+    """The config's random model (seed 0), block-pruned to `sparsity` if asked."""
+    model = presets.build(config, seed=0)
+    if sparsity:
+        prune_model(model, sparsity, prune_targets)
+    return model
+
+
+def _random_mel(cfg, frames: int, seed: int, batch=None):
+    """A log-mel-like input, [n_mels, frames] (or [batch, n_mels, frames]), drawn from the seed."""
+    shape = (cfg.n_mels, frames) if batch is None else (batch, cfg.n_mels, frames)
+    return (np.random.default_rng(seed).standard_normal(shape) - 4).astype(np.float32)
 
 
 def prune_model(model, sparsity: float, targets: str = "gru"):
@@ -332,9 +343,7 @@ def _vocoder(config, provider, device, dtype, sparsity, prune_targets, many=Fals
     dtype or (many: open_streams()) the model cannot run it."""
     from .engine import Vocoder
 
-    model = presets.build(config, seed=0)
-    if sparsity:
-        prune_model(model, sparsity, prune_targets)
+    model = _bench_model(config, sparsity, prune_targets)
     try:
         voc = Vocoder(model, device=device, backend=provider, dtype=dtype)
         if many:
@@ -352,7 +361,7 @@ def stream_case(config: str, provider: str, device: str = "cpu", dtype: str = "f
     voc = _vocoder(config, provider, device, dtype, sparsity, prune_targets)
     cfg = voc.config
     frames = max(2, int(round(seconds * cfg.sample_rate / cfg.hop_length)))
-    mel = (np.random.default_rng(seed).standard_normal((cfg.n_mels, frames)) - 4).astype(np.float32)
+    mel = _random_mel(cfg, frames, seed)
     chunks = [mel[:, i:i + chunk_frames] for i in range(0, frames, chunk_frames)]
     list(voc.stream(chunks[:8], seed=seed))  # warm-up (weights packed, kernels compiled)
     fed = [0]
@@ -414,8 +423,7 @@ def streams_case(config: str, provider: str, device: str = "cpu", dtype: str = "
     voc = _vocoder(config, provider, device, dtype, sparsity, prune_targets, many=True)
     cfg = voc.config
     frames = max(1, int(round(seconds * cfg.sample_rate / cfg.hop_length)))
-    mels = [(np.random.default_rng(seed + k).standard_normal((cfg.n_mels, frames)) - 4).astype(np.float32)
-            for k in range(streams)]
+    mels = [_random_mel(cfg, frames, seed + k) for k in range(streams)]
 
     def run(n_frames):
         ms = voc.open_streams()

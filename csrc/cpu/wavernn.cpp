@@ -129,7 +129,7 @@ WaveRNNCPU::SparseInfo WaveRNNCPU::sparse_info(int nthreads, int wmode) const {
     const int nt = team_size(nthreads);
     SparseInfo r;
     for (const Pack& p : packs(nt, wmode))
-        for (const Mat* m : {&p.wi1, &p.wh1, &p.wi2, &p.wi2a, &p.wh2, &p.wf1, &p.wf1a, &p.wf2, &p.wf2a, &p.wf3}) {
+        for (const Mat* m : p.mats()) {
             ++r.slices;
             if (m->s.K == 0) continue;
             ++r.sparse;
@@ -188,7 +188,7 @@ bool WaveRNNCPU::split_pays(int B, int nthreads, int wmode) const {
 int64_t WaveRNNCPU::weight_bytes(int nt, int wmode) const {
     int64_t bytes = 0;
     for (const Pack& p : packs(nt, wmode))
-        for (const Mat* m : {&p.wi1, &p.wh1, &p.wi2, &p.wi2a, &p.wh2, &p.wf1, &p.wf1a, &p.wf2, &p.wf2a, &p.wf3})
+        for (const Mat* m : p.mats())
             bytes += 4 * static_cast<int64_t>(m->f.size() + m->sf.size() + m->b.size() + m->q.w.size() + m->s.kidx.size()) +
                      2 * static_cast<int64_t>(m->h.size() + m->sh.size());
     return bytes;

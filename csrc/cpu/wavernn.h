@@ -4,6 +4,7 @@
 // come precomputed per step from one matrix product each (models/wavernn/runtime.py).
 // Shapes: B streams, Tc steps, R rnn units, F fc width, OUT classes (RAW) or 3 * n_mix (MOL).
 #pragma once
+#include <array>
 #include <cstdint>
 #include <map>
 #include <mutex>
@@ -87,6 +88,10 @@ class WaveRNNCPU {
         std::vector<float> bi1, bh1, bi2, bh2;  // [3*nj]
         Mat wf1, wf1a, wf2, wf2a, wf3;          // column slices f0..f1 (fc1, fc2) and o0..o1 (fc3)
         std::vector<float> bf1, bf2;
+        // the GRU and fc weight slices, for the accounts that visit them all
+        std::array<const Mat*, 10> mats() const {
+            return {&wi1, &wh1, &wi2, &wi2a, &wh2, &wf1, &wf1a, &wf2, &wf2a, &wf3};
+        }
     };
     static void to_mode(Mat& m, int K, int n, int wmode, double sparse_min);
     int team_size(int nthreads) const;  // the threads a team uses: nthreads, at most R / 8
