@@ -90,11 +90,18 @@ def int8_kernel() -> str:
     return _ext().int8_kernel()
 
 
-def int8_matmul(x, w, bias=None, y=None, impl: str = "auto") -> np.ndarray:
+def int8_sparse_kernel() -> str:
+    """The block-sparse int8 product (16 x 4 blocks) the WaveRNN loop uses here: "avx2", or
+    "emulated", where the loop keeps int8 weights dense (the same bits, no blocks skipped)."""
+    return _ext().int8_sparse_kernel()
+
+
+def int8_matmul(x, w, bias=None, y=None, impl: str = "auto", sparse: bool = False) -> np.ndarray:
     """The C++ int8 product alone (csrc/cpu/int8.h), for tests: w quantised to int8 per column,
-    each row of x to uint8 (affine), integer sums, fp32 scaling; + bias (y None) or y + x @ w."""
+    each row of x to uint8 (affine), integer sums, fp32 scaling; + bias (y None) or y + x @ w.
+    sparse: w held as its nonzero 16-column x 4-input blocks (impl "avx2", "emulated" or "auto")."""
     args, out, _keep = _matmul_args("int8_matmul", x, w, bias, y)
-    _ext().int8_gemm(*args, impl)
+    _ext().int8_gemm(*args, impl, sparse)
     return out
 
 
@@ -375,8 +382,9 @@ class WaveRNNCPU:
 
     def sparse_info(self, threads: int | None = None, half: bool = False, bf16: bool = False, int8: bool = False) -> dict:
         """How run_chunk with these options holds the GRU and fc weights: {"slices": matrix x thread
-        slices, "sparse": those run block-sparse (csrc/cpu/sparse.h; fp32 and fp16-stored weights
-        whose 16 x 1 blocks are >= 40% zero), "blocks_kept" / "blocks_total": their blocks}."""
+        slices, "sparse": those run block-sparse (csrc/cpu/sparse.h: fp32 and fp16-stored weights
+        whose 16 x 1 blocks are >= 40% zero; csrc/cpu/int8.h: int8 weights whose 16 x 4 blocks are,
+        where int8_sparse_kernel() is not "emulated"), "blocks_kept" / "blocks_total": their blocks}."""
         return dict(self._impl.sparse_info(threads or num_threads(), _wmode(half, bf16, int8)))
 
     SCHEDULES = {"auto": 0, "team": 1, "split": 2}

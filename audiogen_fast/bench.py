@@ -19,6 +19,7 @@ import platform
 import statistics
 import subprocess
 import time
+from dataclasses import dataclass
 
 import numpy as np
 import torch
@@ -37,6 +38,30 @@ def _family(config):
     return presets.PRESETS[config][0]
 
 
+@dataclass(frozen=True)
+class Pruning:
+    """How a benchmark's WaveRNN model is block-pruned first (bench --sparsity;
+    models/wavernn/sparsity.py): the share of zero blocks, the matrices ("gru" or "gru+fc") and the
+    block, "16x1" (what the float32 / float16 loop skips) or "16x4" (what the int8 loop skips too)."""
+    sparsity: float
+    targets: str = "gru"
+    block: str = "16x1"
+
+    def apply(self, model):
+        if model.config.family != "wavernn":
+            raise ValueError(f"sparsity is implemented for WaveRNN configs, not {model.config.family}")
+        if self.block not in ("16x1", "16x4"):
+            raise ValueError(f"sparse block must be 16x1 or 16x4, got {self.block!r}")
+        from .models.wavernn import sparsity as sp
+
+        sp.prune(model, self.sparsity, self.targets, cols=int(self.block[3:]))
+        return model
+
+    def record(self) -> dict:
+        """The fields a result record carries."""
+        return dict(sparsity=self.sparsity, prune_targets=self.targets, sparse_block=self.block)
+
+
 def default_providers(device: str) -> list:
     """`audiogen-fast bench`'s providers when --backend is not given: eager, torch.compile on a
     GPU, and every fast backend of the device (CPU: cpp; GPU: triton and the CUDA kernels, which
@@ -45,10 +70,9 @@ def default_providers(device: str) -> list:
 
 
 def make_case(config: str, provider: str, device: str = "cpu", dtype: str = "float32", batch: int = 1,
-              seconds: float = 0.1, seed: int = 0, sparsity: float = 0.0, prune_targets: str = "gru"):
-    """-> (callable generating the audio once, number of samples per stream). sparsity > 0
-    (WaveRNN configs): the random model block-pruned first (models/wavernn/sparsity.py), for every
-    provider alike."""
+              seconds: float = 0.1, seed: int = 0, prune: Pruning | None = None):
+    """-> (callable generating the audio once, number of samples per stream). prune (WaveRNN
+    configs): the random model block-pruned first, for every provider alike."""
     from .backends import backends as available_backends
     from .engine import Vocoder
 
@@ -57,7 +81,7 @@ def make_case(config: str, provider: str, device: str = "cpu", dtype: str = "flo
     if provider not in PROVIDERS:
         raise ValueError(f"unknown provider {provider!r} (known: {', '.join(PROVIDERS)})")
     fam = _family(config)
-    model = _bench_model(config, sparsity, prune_targets)
+    model = _bench_model(config, prune)
     cfg = model.config
     frames = max(1, int(round(seconds * cfg.sample_rate / cfg.hop_length)))
     n = frames * cfg.hop_length
@@ -76,28 +100,16 @@ def make_case(config: str, provider: str, device: str = "cpu", dtype: str = "flo
     return (lambda: voc.generate(mel=mel, seed=seeds)), n
 
 
-def _bench_model(config: str, sparsity: float, prune_targets: str):
-    """The config's random model (seed 0), block-pruned to `sparsity` if asked."""
+def _bench_model(config: str, prune: Pruning | None):
+    """The config's random model (seed 0), block-pruned if asked."""
     model = presets.build(config, seed=0)
-    if sparsity:
-        prune_model(model, sparsity, prune_targets)
-    return model
+    return prune.apply(model) if prune else model
 
 
 def _random_mel(cfg, frames: int, seed: int, batch=None):
     """A log-mel-like input, [n_mels, frames] (or [batch, n_mels, frames]), drawn from the seed."""
     shape = (cfg.n_mels, frames) if batch is None else (batch, cfg.n_mels, frames)
     return (np.random.default_rng(seed).standard_normal(shape) - 4).astype(np.float32)
-
-
-def prune_model(model, sparsity: float, targets: str = "gru"):
-    """A benchmark model block-pruned to `sparsity` (WaveRNN: the structure its C++ loop skips)."""
-    if model.config.family != "wavernn":
-        raise ValueError(f"sparsity is implemented for WaveRNN configs, not {model.config.family}")
-    from .models.wavernn import sparsity as sp
-
-    sp.prune(model, sparsity, targets)
-    return model
 
 
 def _compiled_case(model, fam, device, mel, seeds, n):
@@ -196,7 +208,7 @@ def git_commit() -> str:
 
 
 def run(configs, providers, device="cpu", dtype="float32", batch=1, seconds=0.1, reps=3, log=print,
-        sparsity: float = 0.0, prune_targets: str = "gru"):
+        prune: Pruning | None = None):
     """Every config x provider. A config's providers are timed interleaved: after one warm-up
     call each, every round times one call of each provider (the order rotated every round), so a
     machine whose speed drifts during the run (a shared VM moves +-30% within minutes) slows them
@@ -212,8 +224,7 @@ def run(configs, providers, device="cpu", dtype="float32", batch=1, seconds=0.1,
             try:
                 # the eager loops are slow: time them on a shorter utterance (per-sample rates compare)
                 secs = min(seconds, 0.05) if (prov == "torch" and _family(config) != "diffwave") else seconds
-                fn, n = make_case(config, prov, device=device, dtype=dt, batch=batch, seconds=secs,
-                                  sparsity=sparsity, prune_targets=prune_targets)
+                fn, n = make_case(config, prov, device=device, dtype=dt, batch=batch, seconds=secs, prune=prune)
                 fn()  # warm-up (packs weights, compiles, captures graphs)
             except Skip as e:
                 log(f"{config:4s} {prov:8s} skipped: {e}")
@@ -234,8 +245,7 @@ def run(configs, providers, device="cpu", dtype="float32", batch=1, seconds=0.1,
             return statistics.median(a / b for a, b in zip(rate[prov], rate[ref]))
 
         for prov, dt, _, n in cases:
-            extra = dict(sparsity=sparsity, prune_targets=prune_targets) if sparsity else {}
-            rec = record(config, prov, dt, batch, n, statistics.median(times[prov]), sr, **extra)
+            rec = record(config, prov, dt, batch, n, statistics.median(times[prov]), sr, **(prune.record() if prune else {}))
             rec["vs_torch"] = 1.0 if prov == "torch" else paired(prov, "torch")
             rec["vs_compile"] = paired(prov, "compile") if prov not in ("torch", "compile") else None
             records.append(rec)
@@ -277,7 +287,11 @@ def _triton_version():
 
 def config_label(r) -> str:
     """A record's config, with the block sparsity it was pruned to (bench --sparsity) if any."""
-    return r["config"] + (f" ({r['sparsity']:.0%} sparse {r.get('prune_targets', 'gru')})" if r.get("sparsity") else "")
+    if not r.get("sparsity"):
+        return r["config"]
+    block = r.get("sparse_block", "16x1")
+    return r["config"] + f" ({r['sparsity']:.0%} sparse {r.get('prune_targets', 'gru')}" + \
+        (f" {block})" if block != "16x1" else ")")
 
 
 def _label(r) -> str:
@@ -338,12 +352,12 @@ def plot(records, path, title):
     return path
 
 
-def _vocoder(config, provider, device, dtype, sparsity, prune_targets, many=False):
+def _vocoder(config, provider, device, dtype, prune, many=False):
     """The config's random model (block-pruned if asked) behind a Vocoder; Skip where the backend,
     dtype or (many: open_streams()) the model cannot run it."""
     from .engine import Vocoder
 
-    model = _bench_model(config, sparsity, prune_targets)
+    model = _bench_model(config, prune)
     try:
         voc = Vocoder(model, device=device, backend=provider, dtype=dtype)
         if many:
@@ -354,11 +368,11 @@ def _vocoder(config, provider, device, dtype, sparsity, prune_targets, many=Fals
 
 
 def stream_case(config: str, provider: str, device: str = "cpu", dtype: str = "float32", seconds: float = 1.0,
-                chunk_frames: int = 2, seed: int = 0, sparsity: float = 0.0, prune_targets: str = "gru"):
+                chunk_frames: int = 2, seed: int = 0, prune: Pruning | None = None):
     """Stream `seconds` of mel in chunks of `chunk_frames` (as fast as they can be consumed).
     Returns a record with the compute latency to the first audio, the algorithmic latency (frames
     the stream must see beyond a sample before producing it) and the steady-state RTF."""
-    voc = _vocoder(config, provider, device, dtype, sparsity, prune_targets)
+    voc = _vocoder(config, provider, device, dtype, prune)
     cfg = voc.config
     frames = max(2, int(round(seconds * cfg.sample_rate / cfg.hop_length)))
     mel = _random_mel(cfg, frames, seed)
@@ -379,8 +393,8 @@ def stream_case(config: str, provider: str, device: str = "cpu", dtype: str = "f
         n += audio.shape[-1]
     total = time.perf_counter() - t0
     rec = record(config, provider, dtype, 1, n, total, cfg.sample_rate)
-    if sparsity:
-        rec.update(sparsity=sparsity, prune_targets=prune_targets)
+    if prune:
+        rec.update(prune.record())
     rec.update({"mode": "stream", "chunk_frames": chunk_frames,
                 "first_chunk_ms": 1000 * first if first is not None else None,
                 "frames_before_first_audio": first_frames,
@@ -411,7 +425,7 @@ class _TimedLoop:
 
 
 def streams_case(config: str, provider: str, device: str = "cpu", dtype: str = "float32", streams: int = 1,
-                 seconds: float = 1.0, seed: int = 0, sparsity: float = 0.0, prune_targets: str = "gru"):
+                 seconds: float = 1.0, seed: int = 0, prune: Pruning | None = None):
     """`streams` independent streams (different mels and seeds) through Vocoder.open_streams(), the
     server path of issue 9: each step runs the next block of every stream as one batched loop call.
     Each stream gets `seconds` of mel at once, so this is the throughput bound (streams whose mel
@@ -420,7 +434,7 @@ def streams_case(config: str, provider: str, device: str = "cpu", dtype: str = "
     time inside the batched loop calls (the rest: each stream's conditioning and bookkeeping)."""
     if streams < 1:
         raise ValueError(f"streams must be >= 1, got {streams}")
-    voc = _vocoder(config, provider, device, dtype, sparsity, prune_targets, many=True)
+    voc = _vocoder(config, provider, device, dtype, prune, many=True)
     cfg = voc.config
     frames = max(1, int(round(seconds * cfg.sample_rate / cfg.hop_length)))
     mels = [_random_mel(cfg, frames, seed + k) for k in range(streams)]
@@ -449,7 +463,7 @@ def streams_case(config: str, provider: str, device: str = "cpu", dtype: str = "
         torch.cuda.synchronize()
     total = time.perf_counter() - t0
     rec = record(config, provider, dtype, streams, n // streams, total, cfg.sample_rate)
-    if sparsity:
-        rec.update(sparsity=sparsity, prune_targets=prune_targets)
+    if prune:
+        rec.update(prune.record())
     rec.update({"mode": "streams", "loop_share": in_loop / total})
     return rec

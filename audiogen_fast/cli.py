@@ -71,6 +71,7 @@ def cmd_info(args):
         from .models.wavernn.sparsity import TARGETS, block_density
 
         info["block_density"] = {t: block_density(voc.model, t) for t in TARGETS}
+        info["block_density_16x4"] = {t: block_density(voc.model, t, cols=4) for t in TARGETS}
     if args.json:
         print(json.dumps(info, indent=2, sort_keys=True))
         return 0
@@ -84,8 +85,10 @@ def cmd_info(args):
             print(f"  {k}: {v}")
     if info.get("block_density") and info["block_density"]["gru"] < 1.0:
         d = info["block_density"]
+        d4 = info["block_density_16x4"]
         print(f"  block sparse: {1 - d['gru']:.1%} of the GRUs' 16 x 1 blocks are zero ({1 - d['gru+fc']:.1%} with "
-              "fc1 / fc2); the cpp backend skips them")
+              f"fc1 / fc2), {1 - d4['gru']:.1%} of their 16 x 4 blocks ({1 - d4['gru+fc']:.1%}); the cpp backend "
+              "skips 16 x 1 blocks with float32 / float16, 16 x 4 blocks with int8")
     print("  backends here: " + ", ".join(f"{b}{'' if ok else ' (no)'}" for b, (ok, _) in agf.backends().items()))
     return 0
 
@@ -268,6 +271,9 @@ def cmd_bench(args):
         fams = {presets.PRESETS[c][0] for c in configs}
         if fams != {"wavernn"}:
             raise InputError("--sparsity prunes WaveRNN configs (R2, R2-mol, ...)")
+    # the blocks the loop of the chosen dtype skips: int8 16 x 4 (a quad of inputs), else 16 x 1
+    block = args.sparse_block or ("16x4" if args.dtype == "int8" else "16x1")
+    prune = bench.Pruning(args.sparsity, args.prune_targets, block) if args.sparsity else None
     if args.device not in (None, "cpu", "cuda"):
         raise InputError(f"unknown device {args.device!r} (use cpu or cuda)")
     if args.device == "cuda" and not torch.cuda.is_available():
@@ -300,7 +306,7 @@ def cmd_bench(args):
                 for n in counts:
                     try:
                         r = bench.streams_case(c, p, device=device, dtype=args.dtype, streams=n, seconds=args.seconds,
-                                               sparsity=args.sparsity, prune_targets=args.prune_targets)
+                                               prune=prune)
                     except bench.Skip as e:
                         print(f"{c:4s} {p:8s} skipped: {e}")
                         break
@@ -323,7 +329,7 @@ def cmd_bench(args):
                 try:
                     r = bench.stream_case(c, p, device=device, dtype=args.dtype if p != "torch" else "float32",
                                           seconds=args.seconds, chunk_frames=args.chunk_frames,
-                                          sparsity=args.sparsity, prune_targets=args.prune_targets)
+                                          prune=prune)
                 except bench.Skip as e:
                     print(f"{c:4s} {p:8s} skipped: {e}")
                     continue
@@ -334,7 +340,7 @@ def cmd_bench(args):
     else:
         print(f"# {name}; batch {args.batch}; {args.seconds} s of audio per call (eager WaveNet/WaveRNN: 0.05 s)")
         recs = bench.run(configs, providers, device=device, dtype=args.dtype, batch=args.batch, seconds=args.seconds,
-                         reps=args.reps, sparsity=args.sparsity, prune_targets=args.prune_targets)
+                         reps=args.reps, prune=prune)
     if args.out:
         path = bench.write_results(recs, args.out, device)
         print(f"wrote {path}")
@@ -428,7 +434,8 @@ def cmd_train(args):
               quiet_prob=args.quiet_past, past_gain_db=args.past_gain, past_noise_std=args.past_noise,
               self_past_prob=args.self_past, stop_at=args.stop_at, objective=args.objective,
               margin_frames=args.margin_frames, mel_weight=args.mel_weight, sparsity=args.sparsity,
-              prune_start=args.prune_start, prune_end=args.prune_end, prune_targets=args.prune_targets)
+              prune_start=args.prune_start, prune_end=args.prune_end, prune_targets=args.prune_targets,
+              prune_cols=int(args.sparse_block[3:]))
     except ValueError as e:   # options that do not fit the model or each other (checked before any step)
         print(f"error: {e}", file=sys.stderr)
         return 2
@@ -506,9 +513,12 @@ def build_parser() -> argparse.ArgumentParser:
                                      "open_streams(); per-stream rate, x real time, how many run in real time")
     s.add_argument("--chunk-frames", type=int, default=2, help="with --stream: mel frames per chunk")
     s.add_argument("--sparsity", type=float, default=0.0, help="WaveRNN configs: time the model block-pruned to "
-                   "this share of zero 16 x 1 blocks (Sparse WaveRNN's structure, which the cpp loop skips), e.g. 0.9")
+                   "this share of zero blocks (Sparse WaveRNN's structure, which the cpp loop skips), e.g. 0.9")
     s.add_argument("--prune-targets", default="gru", choices=["gru", "gru+fc"], help="with --sparsity: the GRUs' "
                    "matrices, or those and fc1 / fc2")
+    s.add_argument("--sparse-block", default=None, choices=["16x1", "16x4"], help="with --sparsity: the blocks "
+                   "(outputs x inputs) pruned; default 16x4 with --dtype int8 (the int8 loop skips 16 x 4 blocks), "
+                   "else 16x1")
     s.set_defaults(fn=cmd_bench)
 
     s = sub.add_parser("convert", help="import a public checkpoint (lmnt DiffWave, ...) into the native format")
@@ -546,7 +556,10 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--mel-weight", type=float, default=0.0, help="with --objective sampler: weight of a log-mel L1 "
                    "term (the model's own mel analysis) added to the STFT loss")
     s.add_argument("--sparsity", type=float, default=0.0, help="WaveRNN: prune the GRU matrices to this share of "
-                   "zero 16 x 1 blocks (Sparse WaveRNN's structure; the C++ loop skips them), e.g. 0.9")
+                   "zero blocks (Sparse WaveRNN's structure; the C++ loop skips them), e.g. 0.9")
+    s.add_argument("--sparse-block", default="16x1", choices=["16x1", "16x4"], help="with --sparsity: the blocks "
+                   "(outputs x inputs) pruned: 16x1 (skipped by the float32 / float16 loop) or 16x4 (skipped by "
+                   "the int8 loop too)")
     s.add_argument("--prune-start", type=int, default=None, help="with --sparsity: step where pruning starts "
                    "(default 20%% of --steps)")
     s.add_argument("--prune-end", type=int, default=None, help="with --sparsity: step where the sparsity is reached "

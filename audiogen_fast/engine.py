@@ -103,17 +103,30 @@ def _warn_if_emulated(dtype: str):
 
 
 def _warn_if_sparse_dense(model, dtype: str):
-    """A block-sparse WaveRNN (models/wavernn/sparsity.py) asked for bf16 / int8 products on the CPU:
-    those run dense (the same result, none of the skipping float32 / float16 get): say so."""
+    """A block-sparse WaveRNN (models/wavernn/sparsity.py) asked for products that run its zero blocks
+    anyway (the same result, none of the skipping): bf16 always; int8 unless the model's zero blocks
+    are 16 x 4 (a quad of inputs: what the int8 loop skips) and this CPU has the sparse int8 kernel.
+    Say so, and what would skip them."""
+    from . import _cpp
     from .models.wavernn.sparsity import block_density
 
-    if dtype in ("bfloat16", "int8") and model.config.family == "wavernn":
-        d = block_density(model)
-        if d <= 0.6:  # the C++ loop's own threshold: slices >= 40% zero blocks run sparse (wavernn.cpp)
-            warnings.warn(f"dtype {dtype}: this WaveRNN is block-sparse ({1 - d:.0%} of its GRUs' 16 x 1 blocks are "
-                          f"zero), but the cpp loop skips zero blocks only with float32 or float16 weights; {dtype} "
-                          f"runs every block (use dtype='float16' for the fastest sparse loop)", RuntimeWarning,
-                          stacklevel=3)
+    if dtype not in ("bfloat16", "int8") or model.config.family != "wavernn":
+        return
+    d1, d4 = block_density(model), block_density(model, cols=4)
+    # 0.6: the C++ loop's own threshold (slices >= 40% zero blocks run sparse, wavernn.cpp)
+    if dtype == "int8" and d4 <= 0.6:
+        if _cpp.int8_sparse_kernel() != "emulated":
+            return
+        why = "this CPU (or build, or AGF_CPU_PRODUCTS) has no sparse int8 kernel (AVX2)"
+    elif d1 <= 0.6:
+        why = ("the cpp loop skips zero blocks only with float32 / float16 weights, or int8 ones in 16 x 4 blocks"
+               if dtype == "bfloat16" else "the int8 loop skips 16 x 4 blocks (4 consecutive inputs), and few of "
+               "this model's are all zero: prune with cols=4 (--sparse-block 16x4)")
+    else:
+        return
+    warnings.warn(f"dtype {dtype}: this WaveRNN is block-sparse ({1 - d1:.0%} of its GRUs' 16 x 1 blocks are zero, "
+                  f"{1 - d4:.0%} of its 16 x 4 ones), but {dtype} runs every block: {why}", RuntimeWarning,
+                  stacklevel=3)
 
 
 class Vocoder:

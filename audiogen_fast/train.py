@@ -419,7 +419,7 @@ def train(model, data: str, out: str, steps: int, batch: int = 8, seg_frames: in
           dither: float = 0.0, quiet_prob: float = 0.0, past_gain_db: float = 0.0, past_noise_std: float = 0.0,
           self_past_prob: float = 0.0, stop_at: int | None = None, objective: str | None = None,
           margin_frames: int = 0, mel_weight: float = 0.0, sparsity: float = 0.0, prune_start: int | None = None,
-          prune_end: int | None = None, prune_targets: str = "gru"):
+          prune_end: int | None = None, prune_targets: str = "gru", prune_cols: int = 1):
     """Train (or resume) and write the checkpoint every save_every steps and at the end.
     device "cuda": the model and each batch on the GPU; amp: bf16 autocast for the forward pass
     (weights, optimizer and checkpoints stay fp32), on a GPU or on the CPU (where oneDNN runs the
@@ -435,9 +435,9 @@ def train(model, data: str, out: str, steps: int, batch: int = 8, seg_frames: in
     default) or "sampler" (loss_diffwave_sampler: the generation loop unrolled, an STFT loss; for
     fine-tuning a model trained on "noise", with --init); margin_frames, mel_weight: its margin and
     its log-mel L1 weight. sparsity > 0 (WaveRNN): prune the GRU matrices (prune_targets "gru+fc":
-    and fc1 / fc2) to that share of zero 16 x 1 blocks, ramping up between steps prune_start and
-    prune_end (default 20% and 60% of steps; models/wavernn/sparsity.py), which the C++ loop then
-    skips."""
+    and fc1 / fc2) to that share of zero 16 x prune_cols blocks (16 x 1: skipped by the C++ loop's
+    float32 / float16 products; 16 x 4: by its int8 products too), ramping up between steps
+    prune_start and prune_end (default 20% and 60% of steps; models/wavernn/sparsity.py)."""
     if threads:
         torch.set_num_threads(threads)
     amp_device = "cuda" if str(device).startswith("cuda") else "cpu"
@@ -507,9 +507,9 @@ def train(model, data: str, out: str, steps: int, batch: int = 8, seg_frames: in
 
         if cfg.family != "wavernn":
             raise ValueError("sparsity (block pruning) is implemented for WaveRNN training only")
-        if not 0.0 < sparsity < 1.0 or prune_targets not in sp.TARGETS:
-            raise ValueError(f"sparsity must be in (0, 1) and prune_targets one of {sorted(sp.TARGETS)}, got "
-                             f"{sparsity}, {prune_targets!r}")
+        if not 0.0 < sparsity < 1.0 or prune_targets not in sp.TARGETS or prune_cols not in sp.COLS:
+            raise ValueError(f"sparsity must be in (0, 1), prune_targets one of {sorted(sp.TARGETS)} and prune_cols "
+                             f"one of {sp.COLS}, got {sparsity}, {prune_targets!r}, {prune_cols}")
         p0 = int(0.2 * steps) if prune_start is None else prune_start
         p1 = int(0.6 * steps) if prune_end is None else prune_end
         if not 0 <= p0 <= p1 <= steps:
@@ -525,7 +525,7 @@ def train(model, data: str, out: str, steps: int, batch: int = 8, seg_frames: in
             if step < p0:
                 return
             if masks is None or (step <= p1 and ((step - p0) % every == 0 or step == p1)):
-                masks = sp.prune(model, sp.schedule(step, sparsity, p0, p1), prune_targets)
+                masks = sp.prune(model, sp.schedule(step, sparsity, p0, p1), prune_targets, prune_cols)
             else:
                 with torch.no_grad():
                     for name, m in masks.items():

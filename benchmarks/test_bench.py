@@ -37,19 +37,19 @@ def test_generate_reduced_precision(benchmark, config, provider, dtype):
     _run(benchmark, config, provider, dtype)
 
 
-# a block-sparse R2 (90% of the GRUs' and fc1 / fc2's 16 x 1 blocks zero: Sparse WaveRNN's structure),
-# which the cpp loop skips with fp32 and fp16-stored weights
-@pytest.mark.parametrize("dtype", ["float32", "float16"])
+# a block-sparse R2 (90% of the GRUs' and fc1 / fc2's blocks zero: Sparse WaveRNN's structure), which
+# the cpp loop skips: 16 x 1 blocks with fp32 and fp16-stored weights, 16 x 4 blocks with int8 products
+@pytest.mark.parametrize("dtype", ["float32", "float16", "int8"])
 @pytest.mark.parametrize("provider", ["torch", "cpp"])
 def test_generate_block_sparse(benchmark, provider, dtype):
     if provider == "torch" and dtype != "float32":
         pytest.skip("eager runs float32")
-    _run(benchmark, "R2", provider, dtype, sparsity=0.9, prune_targets="gru+fc")
+    _run(benchmark, "R2", provider, dtype, bench.Pruning(0.9, "gru+fc", "16x4" if dtype == "int8" else "16x1"))
 
 
-def _run(benchmark, config, provider, dtype, **prune):
+def _run(benchmark, config, provider, dtype, prune=None):
     try:
-        fn, n = bench.make_case(config, provider, device=DEVICE, dtype=dtype, seconds=SECONDS, **prune)
+        fn, n = bench.make_case(config, provider, device=DEVICE, dtype=dtype, seconds=SECONDS, prune=prune)
     except bench.Skip as e:
         pytest.skip(str(e))
     if DEVICE == "cuda":
@@ -63,7 +63,7 @@ def _run(benchmark, config, provider, dtype, **prune):
     sr = bench.presets.preset_config(config).sample_rate
     benchmark.extra_info.update({"config": config, "backend": provider, "device": bench.device_name(DEVICE),
                                  "dtype": dtype, "batch": 1, "samples": n, "sample_rate": sr})
-    benchmark.extra_info.update(prune)
+    benchmark.extra_info.update(prune.record() if prune else {})
     audio = benchmark.pedantic(fn, rounds=3, warmup_rounds=1, iterations=1)
     assert audio.shape[-1] == n
     stats = getattr(benchmark, "stats", None)

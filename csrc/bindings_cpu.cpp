@@ -289,9 +289,12 @@ PYBIND11_MODULE(_C_cpu, m) {
           "the bf16 product the loops use: avx512bf16, avx2 or emulated");
 
     // The int8 product alone (cpu/int8.h), for tests: as bf16_gemm, with W quantised per column
-    // and X per row here; impl "native" (AVX512-VNNI), "avx2", "neon" (aarch64 DotProd), "emulated" or "auto"
+    // and X per row here; impl "native" (AVX512-VNNI), "avx2", "neon" (aarch64 DotProd), "emulated" or "auto".
+    // sparse: W in its block-sparse form (its nonzero 16 x 4 blocks), impl "avx2", "emulated" or "auto"
     m.def("int8_gemm", [](std::uintptr_t x, int rows, int K, std::uintptr_t w, int N, std::uintptr_t bias, bool set,
-                          std::uintptr_t y, const std::string& impl) {
+                          std::uintptr_t y, const std::string& impl, bool sparse) {
+        require(!sparse || impl == "avx2" || impl == "emulated" || impl == "auto",
+                "int8_gemm: the sparse product's impl is avx2, emulated or auto");
         check_product_args("int8_gemm", rows, K, N, impl, agf::int8::native_available(), "AVX512-VNNI", x, w, y,
                            agf::int8::neon_available());
         const int K4 = agf::int8::quads(K);
@@ -300,9 +303,11 @@ PYBIND11_MODULE(_C_cpu, m) {
         agf::int8::Weights wq;
         agf::int8::pack_weights(ptr<const float>(w), K, N, 0, N, wq);
         namespace q8 = agf::int8;
+        if (sparse) q8::sparsify(wq);
         const q8::GemmFn f =
-            by_impl<q8::GemmFn>(impl, q8::gemm_native, q8::gemm_avx2, q8::gemm_emulated, q8::gemm(), q8::gemm_neon);
-        const q8::QuantFn qf = q8::quantizer_for(f);
+            sparse ? by_impl<q8::GemmFn>(impl, nullptr, q8::gemm_sparse_avx2, q8::gemm_sparse_emulated, q8::gemm_sparse())
+                   : by_impl<q8::GemmFn>(impl, q8::gemm_native, q8::gemm_avx2, q8::gemm_emulated, q8::gemm(), q8::gemm_neon);
+        const q8::QuantFn qf = sparse ? q8::quantizer() : q8::quantizer_for(f);
         qf(ptr<const float>(x), rows, K, K, sc.q.data(), K4, sc.s.data(), sc.zp.data());
         f(sc.q.data(), rows, K4, sc.s.data(), sc.zp.data(), wq, bias ? ptr<const float>(bias) : nullptr, set,
           ptr<float>(y), N);
@@ -322,6 +327,8 @@ PYBIND11_MODULE(_C_cpu, m) {
         for (int r = 0; r < rows; ++r)
             for (int k = 0; k < K; ++k) uo[static_cast<size_t>(r) * K + k] = static_cast<uint8_t>(q[static_cast<size_t>(r) * K4 + k / 4] >> (8 * (k % 4)));
     });
+    m.def("int8_sparse_kernel", []() { return std::string(agf::int8::sparse_fast() ? "avx2" : "emulated"); },
+          "the block-sparse int8 product the WaveRNN loop uses: avx2, or emulated (then it keeps int8 weights dense)");
     m.def("int8_kernel", []() { return std::string(agf::int8::gemm_name()); },
           "the int8 product the loops use: avx512vnni, avx2, neon-dotprod or emulated");
 

@@ -129,6 +129,41 @@ def test_kernel_equals_emulated_bit_for_bit(impl, rows, K, N):
         assert a.tobytes() == e.tobytes(), kw
 
 
+def _zero_quads(w, density, seed):
+    """w with all but ~density of its 16-column x 4-input blocks (the int8 products' quad rows) zeroed."""
+    K, N = w.shape
+    keep = np.random.default_rng(seed).random((-(-K // 4), -(-N // 16))) < density
+    return (w * np.repeat(np.repeat(keep, 4, 0), 16, 1)[:K, :N]).astype(F32)
+
+
+SPARSE_KERNELS = ["emulated", pytest.param("avx2", marks=pytest.mark.skipif(not AVX2, reason="no AVX2 + FMA")), "auto"]
+
+
+@pytest.mark.parametrize("impl", SPARSE_KERNELS)
+@pytest.mark.parametrize("rows,K,N", SHAPES + [(1, 512, 768), (2, 512, 1536)])
+@pytest.mark.parametrize("density", [0.0, 0.1, 0.5, 1.0])
+def test_block_sparse_product_equals_the_dense_one_bit_for_bit(impl, rows, K, N, density):
+    """W held as its nonzero 16 x 4 blocks (int8.h): the kept quads' integer sums are the dense
+    ones (the skipped quads add exact zeros), so the same bits as the dense emulation; a kernel that
+    dropped or misplaced a block, or read the wrong input quad, would differ."""
+    x, w, b, y0 = _inputs(rows, K, N, rows + 3 * K + N)
+    w = _zero_quads(w, density, K + N)
+    for kw in (dict(bias=b), dict(), dict(y=y0)):
+        a = _cpp.int8_matmul(x, w, impl=impl, sparse=True, **kw)
+        e = _cpp.int8_matmul(x, w, impl="emulated", **kw)
+        assert a.tobytes() == e.tobytes(), kw
+
+
+def test_sparse_product_kernels():
+    """The sparse int8 product runs on AVX2 (the loops' kernel on AVX2 and AVX512-VNNI CPUs); where
+    there is none it is the emulation, and the WaveRNN loop keeps int8 weights dense."""
+    assert _cpp.int8_sparse_kernel() == ("avx2" if AVX2 else "emulated")
+    code = "from audiogen_fast import _cpp; print(_cpp.int8_sparse_kernel())"
+    assert run_python(code, products="emulated") == ["emulated"]
+    with pytest.raises(ValueError, match="sparse product's impl"):
+        _cpp.int8_matmul(np.zeros((1, 4), F32), np.ones((4, 16), F32), impl="native", sparse=True)
+
+
 @pytest.mark.parametrize("impl", ["emulated"] + KERNELS)
 def test_degenerate_rows(impl):
     """An all-zero row, a range below FLT_MIN (quantised to zeros: the product adds nothing), a

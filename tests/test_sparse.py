@@ -42,6 +42,30 @@ def test_block_mask_keeps_the_largest_blocks_of_every_row_of_blocks():
         sp.block_mask(w, 1.0)
 
 
+def test_block_mask_in_16_x_4_blocks():
+    """cols=4: whole 16-row x 4-input blocks, the inputs aligned at multiples of 4 (the int8 loop's
+    quads), the last partial run of inputs (here 2 of 4) a block of its own; balanced per row of blocks."""
+    g = torch.Generator().manual_seed(1)
+    w = torch.randn(3 * 32, 22, generator=g)
+    m = sp.block_mask(w, 0.5, gates=3, cols=4)
+    assert m.shape == w.shape
+    kept = m.reshape(3, 2, 16, 22)[:, :, 0, ::4]                                    # [gate, row block, quad]
+    expect = kept.repeat_interleave(4, 2)[:, :, :22].repeat_interleave(16, 1).reshape(3 * 32, 22)
+    assert torch.equal(m, expect)                                                  # whole blocks
+    assert (kept.sum(2) == 3).all()                                                # round(0.5 * 6) in every row of blocks
+    norms = torch.nn.functional.pad(w, (0, 2)).reshape(3, 2, 16, 6, 4).pow(2).sum((2, 4))
+    for gate in range(3):
+        for rb in range(2):
+            k = kept[gate, rb].bool()
+            assert norms[gate, rb][k].min() >= norms[gate, rb][~k].max()
+    model = agf.build("tiny-wavernn", rnn_dims=48, fc_dims=32)
+    sp.prune(model, 0.75, cols=4)
+    assert sp.block_density(model, cols=4) == pytest.approx(0.25, abs=0.02)
+    assert sp.block_density(model) == pytest.approx(0.25, abs=0.02)                # its 16 x 1 blocks: as many zero
+    with pytest.raises(ValueError, match="cols"):
+        sp.block_mask(w, 0.5, cols=2)
+
+
 def test_prune_and_density():
     m = agf.build("tiny-wavernn", rnn_dims=48, fc_dims=32)
     assert sp.block_density(m) == 1.0
@@ -99,6 +123,40 @@ def test_sparse_products_give_the_dense_bits(kw, sparsity, B, half, monkeypatch)
 
 
 @cpp
+@pytest.mark.parametrize("kw", [dict(rnn_dims=64, fc_dims=48), dict(rnn_dims=40, fc_dims=24, mode="MOL", n_mix=3)])
+@pytest.mark.parametrize("B", [1, 2, 3])
+def test_int8_sparse_products_give_the_dense_bits(kw, B, monkeypatch):
+    """int8 products of a model pruned in 16 x 4 blocks: the same logits whether the loop skips its
+    zero quads or not (exact integer sums); "force" makes every slice sparse, even where no kernel
+    skips faster than the emulation (AGF_SPARSE=force runs the sparse emulation then)."""
+    from audiogen_fast import _cpp
+    from audiogen_fast.models.wavernn.runtime import cpp_loop
+
+    model = agf.build("tiny-wavernn", seed=B, **kw)
+    sp.prune(model, 0.9, "gru+fc", cols=4)
+    for threads in (1, 2):
+        dense = _teacher_forced(model, B, 67, monkeypatch, "0", threads=threads, int8=True)
+        assert cpp_loop(model).sparse_info(threads=threads, int8=True)["sparse"] == 0
+        for mode in ("auto", "force"):
+            got = _teacher_forced(model, B, 67, monkeypatch, mode, threads=threads, int8=True)
+            assert torch.equal(got, dense), (mode, threads)
+            info = cpp_loop(model).sparse_info(threads=threads, int8=True)
+            if mode == "force":
+                assert info["sparse"] == info["slices"]
+            elif _cpp.int8_sparse_kernel() != "emulated":
+                assert info["sparse"] >= 4                                      # the GRU matrices
+                assert info["blocks_kept"] <= 0.15 * info["blocks_total"]       # ~10% of their 16 x 4 blocks
+            else:
+                assert info["sparse"] == 0                                      # no kernel: dense
+    # pruned in 16 x 1 blocks, hardly a 16 x 4 block is all zero: int8 stays dense
+    model = agf.build("tiny-wavernn", seed=B, **kw)
+    sp.prune(model, 0.5, "gru+fc")
+    monkeypatch.setenv("AGF_SPARSE", "auto")
+    assert cpp_loop(model).sparse_info(threads=1, half=True)["sparse"] >= 4
+    assert cpp_loop(model).sparse_info(threads=1, int8=True)["sparse"] == 0
+
+
+@cpp
 def test_sparse_generation_equals_dense_through_the_engine(monkeypatch):
     model = agf.build("tiny-wavernn", seed=4, rnn_dims=64, fc_dims=64)
     sp.prune(model, 0.9, "gru+fc")
@@ -137,12 +195,19 @@ def test_reduced_precision_products_of_a_sparse_model_warn():
             agf.Vocoder(model, device="cpu", backend="cpp", dtype=dtype)
         return [str(x.message) for x in w if "block-sparse" in str(x.message)]
 
+    from audiogen_fast import _cpp
+
     model = agf.build("tiny-wavernn", rnn_dims=32, fc_dims=32)
     assert sparse_warnings(model, "int8") == []                       # dense
     sp.prune(model, 0.75)
-    assert len(sparse_warnings(model, "int8")) == 1
+    assert "prune with cols=4" in sparse_warnings(model, "int8")[0]  # 16 x 1 blocks: int8 skips 16 x 4 ones
     assert "75% of its GRUs' 16 x 1 blocks are zero" in sparse_warnings(model, "bfloat16")[0]
     assert sparse_warnings(model, "float16") == []                    # the sparse loop
+    model = agf.build("tiny-wavernn", rnn_dims=32, fc_dims=32)
+    sp.prune(model, 0.75, cols=4)
+    w = sparse_warnings(model, "int8")
+    assert w == [] if _cpp.int8_sparse_kernel() != "emulated" else "no sparse int8 kernel" in w[0]
+    assert len(sparse_warnings(model, "bfloat16")) == 1
 
 
 @cpp
@@ -157,6 +222,11 @@ def test_bench_times_a_pruned_model(tmp_path):
         {("torch", 0.75, "gru"), ("cpp", 0.75, "gru")}
     r = subprocess.run(cli + ["--stream", "--backend", "cpp", "--prune-targets", "gru+fc"], capture_output=True, text=True)
     assert r.returncode == 0 and "tiny-wavernn (75% sparse gru+fc) cpp      first audio after" in r.stdout, r.stdout + r.stderr
+    r = subprocess.run(cli + ["--backend", "cpp", "--dtype", "int8", "--out", str(tmp_path / "i8")], capture_output=True,
+                       text=True)
+    assert r.returncode == 0 and "tiny-wavernn (75% sparse gru 16x4) cpp" in r.stdout, r.stdout + r.stderr
+    rec = json.load(open(next((tmp_path / "i8").glob("*.json"))))["records"][-1]
+    assert (rec["dtype"], rec["sparse_block"]) == ("int8", "16x4")     # int8: the blocks its loop skips
     r = subprocess.run(cli[:5] + ["tiny-wavenet", "--sparsity", "0.5"], capture_output=True, text=True)
     assert r.returncode != 0 and "--sparsity prunes WaveRNN configs" in r.stderr and "Traceback" not in r.stderr
 
@@ -174,19 +244,20 @@ def corpus(tmp_path_factory):
     return d
 
 
-def test_training_prunes_on_schedule_and_resumes(corpus, tmp_path):
+@pytest.mark.parametrize("cols", [1, 4])
+def test_training_prunes_on_schedule_and_resumes(corpus, tmp_path, cols):
     from audiogen_fast.train import train
 
     out = str(tmp_path / "r.safetensors")
     kw = dict(batch=2, seg_frames=4, lr=3e-3, lr_final=1e-3, save_every=10, progress=False, log=lambda *a: None,
-              sparsity=0.75, prune_start=4, prune_end=12)
+              sparsity=0.75, prune_start=4, prune_end=12, prune_cols=cols)
     m = agf.build("tiny-wavernn", seed=0, rnn_dims=32, fc_dims=32)
     train(m, str(corpus), out, steps=20, stop_at=8, **kw)
-    mid = sp.block_density(agf.load_model(out))
+    mid = sp.block_density(agf.load_model(out), cols=cols)
     assert 0.25 < mid < 1.0                                  # on the ramp at step 8
     train(agf.load_model(out), str(corpus), out, steps=20, **kw)   # resumes to the end
     final = agf.load_model(out)
-    assert sp.block_density(final) == pytest.approx(0.25, abs=0.01)
+    assert sp.block_density(final, cols=cols) == pytest.approx(0.25, abs=0.01)
     assert sp.block_density(final, "gru+fc") > 0.25          # the default targets: the GRUs only
     logs = [json.loads(line) for line in open(out + ".log.jsonl")]
     assert logs[-1]["step"] == 20 and all(np.isfinite(r["loss"]) for r in logs)
@@ -201,6 +272,9 @@ def test_sparsity_is_refused_where_not_implemented(corpus, tmp_path):
     with pytest.raises(ValueError, match="prune_start"):
         train(agf.build("tiny-wavernn"), str(corpus), str(tmp_path / "r.safetensors"), steps=10, progress=False,
               log=lambda *a: None, sparsity=0.5, prune_start=8, prune_end=4)
+    with pytest.raises(ValueError, match="prune_cols"):
+        train(agf.build("tiny-wavernn"), str(corpus), str(tmp_path / "r.safetensors"), steps=10, progress=False,
+              log=lambda *a: None, sparsity=0.5, prune_cols=2)
     r = subprocess.run([sys.executable, "-m", "audiogen_fast.cli", "train", "wavernn", "--data", str(corpus),
                         "--out", str(tmp_path / "c.safetensors"), "--preset", "tiny-wavernn", "--steps", "2",
                         "--sparsity", "1.5", "--quiet"], capture_output=True, text=True)
@@ -212,7 +286,8 @@ def test_train_cli_prunes(corpus, tmp_path):
     r = subprocess.run([sys.executable, "-m", "audiogen_fast.cli", "train", "wavernn", "--data", str(corpus),
                         "--out", str(out), "--preset", "tiny-wavernn", "--steps", "6", "--batch", "2",
                         "--segment-frames", "4", "--sparsity", "0.75", "--prune-start", "1", "--prune-end", "4",
-                        "--prune-targets", "gru+fc", "--quiet"], capture_output=True, text=True)
+                        "--prune-targets", "gru+fc", "--sparse-block", "16x4", "--quiet"], capture_output=True, text=True)
     assert r.returncode == 0, r.stderr
     m = agf.load_model(str(out))
-    assert sp.block_density(m, "gru+fc") == pytest.approx(0.25, abs=0.01)
+    # each row of blocks keeps round(0.25 * its quads) (rnn2's input and fc1 / fc2 here: 9 quads, 2 kept)
+    assert sp.block_density(m, "gru+fc", cols=4) == pytest.approx(0.25, abs=0.015)

@@ -93,6 +93,57 @@ void gemm_emulated(const uint32_t* X, int rows, int64_t ldx, const float* s, con
     }
 }
 
+double zero_quad_fraction(const Weights& W) {
+    if (W.sparse()) return 1.0 - static_cast<double>(W.sp.blocks()) / (static_cast<double>(W.sp.K) * W.sp.strips());
+    const int K4 = quads(W.K), np = (W.N + 15) / 16;
+    int64_t zero = 0;
+    for (int p = 0; p < np; ++p)
+        for (int j = 0; j < K4; ++j) {
+            const uint32_t* q = W.w.data() + (static_cast<size_t>(p) * K4 + j) * 16;
+            zero += std::all_of(q, q + 16, [](uint32_t v) { return v == 0u; });
+        }
+    return np * K4 > 0 ? static_cast<double>(zero) / (static_cast<double>(np) * K4) : 0.0;
+}
+
+void sparsify(Weights& W) {
+    if (W.sparse()) return;
+    const int K4 = quads(W.K), np = (W.N + 15) / 16;
+    SparseBlocks& S = W.sp;
+    S.K = K4, S.N = W.N;
+    S.start.assign(np + 1, 0);
+    S.kidx.clear();
+    std::vector<uint32_t> kept;
+    for (int p = 0; p < np; ++p) {
+        for (int j = 0; j < K4; ++j) {
+            const uint32_t* q = W.w.data() + (static_cast<size_t>(p) * K4 + j) * 16;
+            if (std::all_of(q, q + 16, [](uint32_t v) { return v == 0u; })) continue;
+            S.kidx.push_back(j);
+            kept.insert(kept.end(), q, q + 16);
+        }
+        S.start[p + 1] = static_cast<int32_t>(S.kidx.size());
+    }
+    W.w.swap(kept);
+}
+
+// the rule of gemm_emulated over the kept quads only (the skipped ones add 0 to exact sums)
+void gemm_sparse_emulated(const uint32_t* X, int rows, int64_t ldx, const float* s, const int32_t* zp,
+                          const Weights& W, const float* bias, bool set, float* Y, int64_t ldy) {
+    for (int r = 0; r < rows; ++r) {
+        const uint32_t* x = X + r * ldx;
+        float* y = Y + r * ldy;
+        for (int c = 0; c < W.N; ++c) {
+            int32_t acc = -zp[r] * W.csum[c];
+            for (int32_t i = W.sp.start[c / 16]; i < W.sp.start[c / 16 + 1]; ++i) {
+                const uint32_t xv = x[W.sp.kidx[i]], wv = W.w[static_cast<size_t>(i) * 16 + c % 16];
+                for (int t = 0; t < 4; ++t)
+                    acc += static_cast<int32_t>((xv >> (8 * t)) & 0xffu) * static_cast<int32_t>(static_cast<int8_t>(wv >> (8 * t)));
+            }
+            const float base = set ? (bias ? bias[c] : 0.0f) : y[c];
+            y[c] = std::fma(static_cast<float>(acc), s[r] * W.scale[c], base);
+        }
+    }
+}
+
 bool neon_available() { return neon_compiled() && cpu_features().asimddp; }
 
 bool native_available() {
@@ -130,6 +181,12 @@ RangeQuantFn range_quantizer() {
     static const RangeQuantFn chosen = range_quantizer_for(gemm());
     return chosen;
 }
+GemmFn gemm_sparse() {
+    static const GemmFn chosen =
+        products_allowed() >= ProductIsa::avx2 && avx2_available() ? gemm_sparse_avx2 : gemm_sparse_emulated;
+    return chosen;
+}
+bool sparse_fast() { return gemm_sparse() != gemm_sparse_emulated; }
 const char* gemm_name() {
     const GemmFn g = gemm();
     return g == gemm_native ? "avx512vnni" : g == gemm_avx2 ? "avx2" : g == gemm_neon ? "neon-dotprod" : "emulated";

@@ -27,11 +27,20 @@
 //   X quads [rows, K4] (row stride ldx words), K4 = ceil(K / 4), padded with zero bytes;
 //   W in panels of 16 columns, each panel [K4, 16] words contiguous; sw and csum padded with
 //   zeros to a multiple of 16 columns (padded weight bytes are 0, so padded u bytes add nothing).
+//
+// Block-sparse weights (sparsify): a panel keeps only its quad rows holding a nonzero byte, each a
+// 16-output x 4-input block (64 bytes: one zmm, vpdpbusd's operand), in sparse.h's layout with
+// quads for rows (W.sp.kidx: each block's quad index; W.w: [blocks][16] words, the panels' blocks
+// in order). LPCNet's sparse GRU uses 8 x 4 blocks for the same reason: 4 consecutive inputs are
+// what one u8 x s8 dot product consumes. The product skips the zero quads; its integer sums are
+// exact, so the result has the dense product's bits (and any summation order gives them).
 #pragma once
 #include <algorithm>
 #include <cmath>
 #include <cstdint>
 #include <vector>
+
+#include "cpu/sparse.h"
 
 namespace agf {
 namespace int8 {
@@ -41,10 +50,17 @@ constexpr int kMaxK = 66000;  // the int32 sums' limit: 255 * 127 * K < 2^31
 
 struct Weights {
     int K = 0, N = 0;
-    std::vector<uint32_t> w;     // panels, ceil(N / 16) * K4 * 16 words
+    std::vector<uint32_t> w;     // panels, ceil(N / 16) * K4 * 16 words (sparse: [blocks][16])
     std::vector<float> scale;    // sw, padded to a multiple of 16
     std::vector<int32_t> csum;   // column sums of q, padded likewise
+    SparseBlocks sp;             // sp.K > 0 (= K4): block-sparse, w holds only the nonzero quad rows
+    bool sparse() const { return sp.K > 0; }
 };
+
+// the share of the panels' quad rows (16 columns x 4 inputs) that are all zero
+double zero_quad_fraction(const Weights& W);
+// dense W -> its block-sparse form (the nonzero quad rows of each panel; same product bits)
+void sparsify(Weights& W);
 
 // the scales of columns c0..c1 of W [K, ld]: max_k |W[k, c]| / 127 (out[c - c0])
 void column_scales(const float* W, int K, int ld, int c0, int c1, float* out);
@@ -101,6 +117,9 @@ QuantSig quantize_rows, quantize_rows_native, quantize_rows_avx2, quantize_rows_
 RangeQuantSig quantize_rows_in_range, quantize_rows_in_range_native, quantize_rows_in_range_avx2,
     quantize_rows_in_range_neon;
 GemmSig gemm_emulated, gemm_native, gemm_avx2, gemm_neon;
+// the product with block-sparse W (W.sparse()): the rule in plain C++ and on AVX2 (products_avx2.cpp,
+// also the kernel on AVX512-VNNI CPUs: any quantiser's quads are the same bytes)
+GemmSig gemm_sparse_emulated, gemm_sparse_avx2;
 
 bool native_compiled();   // the build's compiler had -mavx512vnni
 bool native_available();  // compiled, and this CPU (and OS) runs AVX512-VNNI
@@ -115,6 +134,8 @@ RangeQuantFn range_quantizer_for(GemmFn g);  // likewise
 QuantFn quantizer();                         // quantizer_for(gemm())
 RangeQuantFn range_quantizer();              // range_quantizer_for(gemm())
 const char* gemm_name();  // avx512vnni, avx2, neon-dotprod or emulated
+GemmFn gemm_sparse();      // the AVX2 sparse kernel where allowed and available, else the emulation
+bool sparse_fast();        // gemm_sparse() is a SIMD kernel (where not, the loops keep int8 weights dense)
 
 // per-thread scratch of the loops: quantised rows and their scales / zero points
 struct Scratch {
@@ -143,7 +164,8 @@ inline void quantize_in_range_into(const float* X, int rows, int K, int64_t ldx,
 // Y [rows, W.N] (row stride ldy) += (the rows quantize_into left in sc) @ W
 inline void accumulate_quantized(const Scratch& sc, int rows, const Weights& W, float* Y, int64_t ldy) {
     if (W.N <= 0 || rows <= 0) return;
-    gemm()(sc.q.data(), rows, quads(W.K), sc.s.data(), sc.zp.data(), W, nullptr, false, Y, ldy);
+    (W.sparse() ? gemm_sparse() : gemm())(sc.q.data(), rows, quads(W.K), sc.s.data(), sc.zp.data(), W, nullptr, false,
+                                          Y, ldy);
 }
 
 // Y [rows, W.N] (row stride ldy) += X [rows, W.K] (row stride ldx, fp32) @ W: both steps above

@@ -51,16 +51,20 @@ namespace int8 {
 namespace {
 
 // MR rows x one 16-column panel: 4 int32 accumulators per row, one per group of 4 columns
-// (lanes: c k01, c k23, c+1 k01, c+1 k23 | c+2 ..., c+3 ...). xw: the rows' widened quads.
-template <int MR>
-inline void tile(const uint64_t* xw, int K4, const uint32_t* w, const float* s, const int32_t* zp, const float* sw,
-                 const int32_t* cs, const float* bias, bool set, float* Y, int64_t ldy, int ncols) {
+// (lanes: c k01, c k23, c+1 k01, c+1 k23 | c+2 ..., c+3 ...). xw: the rows' widened quads (K4 a
+// row). The panel's nq quad rows of 16 words at w: dense, quads 0..nq-1; sparse (kSparse), the
+// quads idx[0..nq-1] (int8.h's block-sparse form).
+template <int MR, bool kSparse = false>
+inline void tile(const uint64_t* xw, int K4, int nq, const int32_t* idx, const uint32_t* w, const float* s,
+                 const int32_t* zp, const float* sw, const int32_t* cs, const float* bias, bool set, float* Y,
+                 int64_t ldy, int ncols) {
     static_assert(MR >= 1 && MR <= 3, "tile: 4 accumulators a row, 16 registers");
     __m256i a[MR][4];
     AGF_UNROLL for (int b = 0; b < MR; ++b)
         AGF_UNROLL for (int g = 0; g < 4; ++g) a[b][g] = _mm256_setzero_si256();
-    for (int j = 0; j < K4; ++j) {
-        const __m128i* wj = reinterpret_cast<const __m128i*>(w + static_cast<int64_t>(j) * 16);
+    for (int i = 0; i < nq; ++i) {
+        const int j = kSparse ? idx[i] : i;
+        const __m128i* wj = reinterpret_cast<const __m128i*>(w + static_cast<int64_t>(i) * 16);
         __m256i xb[MR];
         AGF_UNROLL for (int b = 0; b < MR; ++b) xb[b] = _mm256_set1_epi64x(static_cast<long long>(xw[b * K4 + j]));
         AGF_UNROLL for (int g = 0; g < 4; ++g) {
@@ -108,29 +112,48 @@ void widen_rows(const uint32_t* X, int rows, int64_t ldx, int K4, uint64_t* out)
     }
 }
 
-}  // namespace
-
-void gemm_avx2(const uint32_t* X, int rows, int64_t ldx, const float* s, const int32_t* zp, const Weights& W,
-               const float* bias, bool set, float* Y, int64_t ldy) {
+// both forms of W: the panels' quad rows (all K4 of them, or the sparse form's kept ones) in
+// tiles of up to 3 rows
+template <bool kSparse>
+void gemm_panels(const uint32_t* X, int rows, int64_t ldx, const float* s, const int32_t* zp, const Weights& W,
+                 const float* bias, bool set, float* Y, int64_t ldy) {
     if (rows <= 0 || W.N <= 0) return;
     const int N = W.N, K4 = quads(W.K);
     thread_local std::vector<uint64_t> xw;
     if (xw.size() < static_cast<size_t>(rows) * K4) xw.resize(static_cast<size_t>(rows) * K4);
     widen_rows(X, rows, ldx, K4, xw.data());
     for (int p = 0; p * 16 < N; ++p) {
-        const uint32_t* w = W.w.data() + static_cast<size_t>(p) * K4 * 16;
+        const int64_t q0 = kSparse ? W.sp.start[p] : static_cast<int64_t>(p) * K4;  // the panel's first quad row
+        const int nq = kSparse ? W.sp.start[p + 1] - W.sp.start[p] : K4;
+        const int32_t* idx = kSparse ? W.sp.kidx.data() + q0 : nullptr;
+        const uint32_t* w = W.w.data() + q0 * 16;
         const int nc = std::min(16, N - 16 * p);
         const float* sw = W.scale.data() + 16 * p;
         const int32_t* cs = W.csum.data() + 16 * p;
         const float* bp = bias ? bias + 16 * p : nullptr;
         int r = 0;
         for (; r + 3 <= rows; r += 3)
-            tile<3>(xw.data() + static_cast<size_t>(r) * K4, K4, w, s + r, zp + r, sw, cs, bp, set, Y + r * ldy + 16 * p, ldy, nc);
+            tile<3, kSparse>(xw.data() + static_cast<size_t>(r) * K4, K4, nq, idx, w, s + r, zp + r, sw, cs, bp, set,
+                             Y + r * ldy + 16 * p, ldy, nc);
         if (rows - r == 2)
-            tile<2>(xw.data() + static_cast<size_t>(r) * K4, K4, w, s + r, zp + r, sw, cs, bp, set, Y + r * ldy + 16 * p, ldy, nc);
+            tile<2, kSparse>(xw.data() + static_cast<size_t>(r) * K4, K4, nq, idx, w, s + r, zp + r, sw, cs, bp, set,
+                             Y + r * ldy + 16 * p, ldy, nc);
         else if (rows - r == 1)
-            tile<1>(xw.data() + static_cast<size_t>(r) * K4, K4, w, s + r, zp + r, sw, cs, bp, set, Y + r * ldy + 16 * p, ldy, nc);
+            tile<1, kSparse>(xw.data() + static_cast<size_t>(r) * K4, K4, nq, idx, w, s + r, zp + r, sw, cs, bp, set,
+                             Y + r * ldy + 16 * p, ldy, nc);
     }
+}
+
+}  // namespace
+
+void gemm_avx2(const uint32_t* X, int rows, int64_t ldx, const float* s, const int32_t* zp, const Weights& W,
+               const float* bias, bool set, float* Y, int64_t ldy) {
+    gemm_panels<false>(X, rows, ldx, s, zp, W, bias, set, Y, ldy);
+}
+
+void gemm_sparse_avx2(const uint32_t* X, int rows, int64_t ldx, const float* s, const int32_t* zp, const Weights& W,
+                      const float* bias, bool set, float* Y, int64_t ldy) {
+    gemm_panels<true>(X, rows, ldx, s, zp, W, bias, set, Y, ldy);
 }
 
 void quantize_rows_in_range_avx2(const float* X, int rows, int K, int64_t ldx, const float* lo, const float* hi,
@@ -339,6 +362,10 @@ namespace int8 {
 void gemm_avx2(const uint32_t* X, int rows, int64_t ldx, const float* s, const int32_t* zp, const Weights& W,
                const float* bias, bool set, float* Y, int64_t ldy) {
     gemm_emulated(X, rows, ldx, s, zp, W, bias, set, Y, ldy);
+}
+void gemm_sparse_avx2(const uint32_t* X, int rows, int64_t ldx, const float* s, const int32_t* zp, const Weights& W,
+                      const float* bias, bool set, float* Y, int64_t ldy) {
+    gemm_sparse_emulated(X, rows, ldx, s, zp, W, bias, set, Y, ldy);
 }
 void quantize_rows_avx2(const float* X, int rows, int K, int64_t ldx, uint32_t* out, int64_t ldo, float* s,
                         int32_t* zp) {

@@ -49,7 +49,8 @@ void pack_gates(const std::vector<float>& W, int n_in, int R, int j0, int j1, st
 }  // namespace
 
 // a slice [K, n] (fp32, ld n) into the weight mode's form; the fp32 copy is dropped unless used.
-// Modes 0 / 1 take the block-sparse form when at least sparse_min of the slice's blocks are zero.
+// Modes 0 / 1 take the block-sparse form when at least sparse_min of the slice's 16 x 1 blocks are
+// zero, mode 3 when at least sparse_min of its 16 x 4 blocks (int8 quad rows) are.
 void WaveRNNCPU::to_mode(Mat& m, int K, int n, int wmode, double sparse_min) {
     if (wmode <= 1 && K > 0 && n > 0 && sparse_min <= 1.0) {
         const auto rows = nonzero_blocks(m.f.data(), K, n);
@@ -67,6 +68,9 @@ void WaveRNNCPU::to_mode(Mat& m, int K, int n, int wmode, double sparse_min) {
     } else if (wmode == 3) {
         int8::pack_weights(m.f.data(), K, n, 0, n, m.q);
         std::vector<float>().swap(m.f);
+        // block-sparse in 16 x 4 blocks (int8.h) where a SIMD kernel skips them ("force": always)
+        if ((int8::sparse_fast() || sparse_min <= 0.0) && sparse_min <= 1.0 && int8::zero_quad_fraction(m.q) >= sparse_min)
+            int8::sparsify(m.q);
     } else {
         to_panels64(m.f, K, n);  // 64-column panels (pack.h): each matrix pass streams contiguous memory
         if (wmode == 1) to_half(m.f, m.h);
@@ -131,10 +135,11 @@ WaveRNNCPU::SparseInfo WaveRNNCPU::sparse_info(int nthreads, int wmode) const {
     for (const Pack& p : packs(nt, wmode))
         for (const Mat* m : p.mats()) {
             ++r.slices;
-            if (m->s.K == 0) continue;
+            const SparseBlocks& s = m->q.sparse() ? m->q.sp : m->s;
+            if (s.K == 0) continue;
             ++r.sparse;
-            r.kept += m->s.blocks();
-            r.total += static_cast<int64_t>(m->s.K) * m->s.strips();
+            r.kept += s.blocks();
+            r.total += static_cast<int64_t>(s.K) * s.strips();
         }
     return r;
 }
@@ -189,7 +194,8 @@ int64_t WaveRNNCPU::weight_bytes(int nt, int wmode) const {
     int64_t bytes = 0;
     for (const Pack& p : packs(nt, wmode))
         for (const Mat* m : p.mats())
-            bytes += 4 * static_cast<int64_t>(m->f.size() + m->sf.size() + m->b.size() + m->q.w.size() + m->s.kidx.size()) +
+            bytes += 4 * static_cast<int64_t>(m->f.size() + m->sf.size() + m->b.size() + m->q.w.size() + m->s.kidx.size() +
+                                             m->q.sp.kidx.size()) +
                      2 * static_cast<int64_t>(m->h.size() + m->sh.size());
     return bytes;
 }

@@ -47,7 +47,8 @@ class WaveRNNCPU {
     // column, each input vector quantised to uint8 per product, int32 sums; a quarter of the fp32
     // bytes, vpdpbusd on AVX512-VNNI). The input projection I stays fp32 in every mode.
     // Block sparsity (modes 0 and 1): a weight slice whose 16 x 1 blocks (16 output columns of one
-    // input) are at least 40% zero runs as a block-sparse product (sparse.h), the same bits;
+    // input) are at least 40% zero runs as a block-sparse product (sparse.h), the same bits; mode 3
+    // likewise with 16 x 4 blocks (int8.h; where int8::sparse_fast()).
     // AGF_SPARSE=0 keeps every slice dense, AGF_SPARSE=force makes every slice sparse (tests).
     // schedule, for B >= 2 streams on 2+ threads (the same bits every way): 1 "team": all streams in
     // lockstep, every product split over the threads (a barrier per stage); 2 "split": each thread
@@ -63,7 +64,8 @@ class WaveRNNCPU {
     static constexpr int64_t kSplitBytes = 3000000;
 
     // How run() with nthreads and wmode holds the GRU and fc weights: slices (matrix x thread), of
-    // them block-sparse, and over the sparse ones the 16 x 1 blocks kept (padding included) of all.
+    // them block-sparse, and over the sparse ones the blocks kept (padding included) of all (16 x 1
+    // blocks; mode 3: 16 x 4).
     struct SparseInfo {
         int slices = 0, sparse = 0;
         int64_t kept = 0, total = 0;
@@ -76,7 +78,7 @@ class WaveRNNCPU {
         std::vector<float> f;     // fp32, 64-column panels (pack.h): modes 0 and 1 (then dropped)
         std::vector<uint16_t> h;  // fp16 copy of those panels: mode 1
         std::vector<uint32_t> b;  // bf16 pair panels (bf16.h): mode 2
-        int8::Weights q;          // int8 quad panels with column scales (int8.h): mode 3
+        int8::Weights q;          // int8 quad panels with column scales, or their sparse form (int8.h): mode 3
         // modes 0 / 1 where the slice is block-sparse enough (sparse.h; f / h then stay empty):
         SparseBlocks s;            // the nonzero 16 x 1 blocks (s.K == 0: dense)
         std::vector<float> sf;     // their fp32 weights (mode 0)
