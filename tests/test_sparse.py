@@ -182,7 +182,15 @@ def test_info_reports_the_block_sparsity(tmp_path):
     assert r.returncode == 0 and "block sparse: 75.0% of the GRUs' 16 x 1 blocks are zero" in r.stdout, r.stdout
     r = subprocess.run([sys.executable, "-m", "audiogen_fast.cli", "info", str(tmp_path / "s.safetensors"), "--json"],
                        capture_output=True, text=True)
-    assert json.loads(r.stdout)["block_density"]["gru"] == pytest.approx(0.25)
+    info = json.loads(r.stdout)
+    assert info["block_density"]["gru"] == pytest.approx(0.25)
+    assert info["block_density_16x4"]["gru"] > 0.6                  # 16 x 1 pruning leaves few 16 x 4 blocks empty
+    sp.prune(m, 0.75, cols=4)
+    agf.save(m, tmp_path / "s4.safetensors")
+    r = subprocess.run([sys.executable, "-m", "audiogen_fast.cli", "info", str(tmp_path / "s4.safetensors"), "--json"],
+                       capture_output=True, text=True)
+    # round(0.25 * quads) kept per row of blocks: rnn2's input has 9 quads (2 kept)
+    assert json.loads(r.stdout)["block_density_16x4"]["gru"] == pytest.approx(0.25, abs=0.015)
 
 
 @cpp
