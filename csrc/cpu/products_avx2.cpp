@@ -10,8 +10,9 @@
 // 2 * 255 * 127 > 32767), so both operands are widened to 16 bits and vpmaddwd (exact s16 x s16
 // pair sums into s32) does 16 multiply-adds per instruction, twice the fp32 FMA's 8. A weight
 // panel's quad row (16 columns x 4 k, 64 bytes) widens into 4 registers of 4 columns x 4 k; each
-// X quad is widened once per call to 4 u16 (64 bits) and broadcast. vpmaddwd leaves each column's
-// sum in two adjacent int32 lanes (k0 k1 | k2 k3), added pairwise at the end (integers: exact).
+// X quad is widened once per call to 4 s16, u - zp (64 bits: the zero point folded in), and
+// broadcast. vpmaddwd leaves each column's sum in two adjacent int32 lanes (k0 k1 | k2 k3), added
+// pairwise at the end (integers: exact).
 //
 // bf16: a bf16 value is the top half of an fp32, so the pairs widen by a shift (element 2j) and
 // a mask (element 2j+1) and the rule's two fmas per pair run as fp32 FMAs in the rule's order.
@@ -54,10 +55,11 @@ namespace {
 // (lanes: c k01, c k23, c+1 k01, c+1 k23 | c+2 ..., c+3 ...). xw: the rows' widened quads (K4 a
 // row). The panel's nq quad rows of 16 words at w: dense, quads 0..nq-1; sparse (kSparse), the
 // quads idx[0..nq-1] (int8.h's block-sparse form).
+// xw holds u - zp (widen_rows), so the sums are sum_k (u - zp) q = sum_k u q - zp csum: the rule's
+// integer, with no zero-point term left for the epilogue.
 template <int MR, bool kSparse = false>
 inline void tile(const uint64_t* xw, int K4, int nq, const int32_t* idx, const uint32_t* w, const float* s,
-                 const int32_t* zp, const float* sw, const int32_t* cs, const float* bias, bool set, float* Y,
-                 int64_t ldy, int ncols) {
+                 const float* sw, const float* bias, bool set, float* Y, int64_t ldy, int ncols) {
     static_assert(MR >= 1 && MR <= 3, "tile: 4 accumulators a row, 16 registers");
     __m256i a[MR][4];
     AGF_UNROLL for (int b = 0; b < MR; ++b)
@@ -74,13 +76,11 @@ inline void tile(const uint64_t* xw, int K4, int nq, const int32_t* idx, const u
     }
     AGF_UNROLL for (int b = 0; b < MR; ++b) {
         const __m256 sb = _mm256_set1_ps(s[b]);
-        const __m256i nz = _mm256_set1_epi32(-zp[b]);
         AGF_UNROLL for (int h = 0; h < 2; ++h) {  // columns 8h .. 8h + 7
             const int n = std::min(8, ncols - 8 * h);
             if (n <= 0) break;
             // pair sums: [c0 c1 c4 c5 | c2 c3 c6 c7] -> columns in order
-            __m256i acc = _mm256_permute4x64_epi64(_mm256_hadd_epi32(a[b][2 * h], a[b][2 * h + 1]), 0xD8);
-            acc = _mm256_add_epi32(acc, _mm256_mullo_epi32(nz, _mm256_loadu_si256(reinterpret_cast<const __m256i*>(cs + 8 * h))));
+            const __m256i acc = _mm256_permute4x64_epi64(_mm256_hadd_epi32(a[b][2 * h], a[b][2 * h + 1]), 0xD8);
             const __m256 sc = _mm256_mul_ps(sb, _mm256_loadu_ps(sw + 8 * h));
             float* y = Y + b * ldy + 8 * h;
             if (n == 8) {
@@ -95,18 +95,24 @@ inline void tile(const uint64_t* xw, int K4, int nq, const int32_t* idx, const u
     }
 }
 
-// each row's quads (4 u8 in a word) -> 4 u16 in 64 bits
-void widen_rows(const uint32_t* X, int rows, int64_t ldx, int K4, uint64_t* out) {
+// each row's quads (4 u8 in a word) -> 4 s16 u - zp in 64 bits (in [-255, 255]: each vpmaddwd
+// pair sum (u - zp) q + (u' - zp) q' stays within 2 * 255 * 127, exact; padding bytes, u = 0,
+// become -zp against weight bytes 0)
+void widen_rows(const uint32_t* X, int rows, int64_t ldx, int K4, const int32_t* zp, uint64_t* out) {
     for (int r = 0; r < rows; ++r) {
         const uint32_t* x = X + r * ldx;
         uint64_t* o = out + static_cast<size_t>(r) * K4;
+        const __m256i z = _mm256_set1_epi16(static_cast<int16_t>(zp[r]));
         int j = 0;
         for (; j + 4 <= K4; j += 4)
             _mm256_storeu_si256(reinterpret_cast<__m256i*>(o + j),
-                                _mm256_cvtepu8_epi16(_mm_loadu_si128(reinterpret_cast<const __m128i*>(x + j))));
+                                _mm256_sub_epi16(_mm256_cvtepu8_epi16(_mm_loadu_si128(reinterpret_cast<const __m128i*>(x + j))), z));
         for (; j < K4; ++j) {
             uint64_t v = 0;
-            for (int t = 0; t < 4; ++t) v |= static_cast<uint64_t>((x[j] >> (8 * t)) & 0xffu) << (16 * t);
+            for (int t = 0; t < 4; ++t) {
+                const int32_t d = static_cast<int32_t>((x[j] >> (8 * t)) & 0xffu) - zp[r];
+                v |= static_cast<uint64_t>(static_cast<uint16_t>(d)) << (16 * t);
+            }
             o[j] = v;
         }
     }
@@ -121,7 +127,7 @@ void gemm_panels(const uint32_t* X, int rows, int64_t ldx, const float* s, const
     const int N = W.N, K4 = quads(W.K);
     thread_local std::vector<uint64_t> xw;
     if (xw.size() < static_cast<size_t>(rows) * K4) xw.resize(static_cast<size_t>(rows) * K4);
-    widen_rows(X, rows, ldx, K4, xw.data());
+    widen_rows(X, rows, ldx, K4, zp, xw.data());
     for (int p = 0; p * 16 < N; ++p) {
         const int64_t q0 = kSparse ? W.sp.start[p] : static_cast<int64_t>(p) * K4;  // the panel's first quad row
         const int nq = kSparse ? W.sp.start[p + 1] - W.sp.start[p] : K4;
@@ -129,17 +135,16 @@ void gemm_panels(const uint32_t* X, int rows, int64_t ldx, const float* s, const
         const uint32_t* w = W.w.data() + q0 * 16;
         const int nc = std::min(16, N - 16 * p);
         const float* sw = W.scale.data() + 16 * p;
-        const int32_t* cs = W.csum.data() + 16 * p;
         const float* bp = bias ? bias + 16 * p : nullptr;
         int r = 0;
         for (; r + 3 <= rows; r += 3)
-            tile<3, kSparse>(xw.data() + static_cast<size_t>(r) * K4, K4, nq, idx, w, s + r, zp + r, sw, cs, bp, set,
+            tile<3, kSparse>(xw.data() + static_cast<size_t>(r) * K4, K4, nq, idx, w, s + r, sw, bp, set,
                              Y + r * ldy + 16 * p, ldy, nc);
         if (rows - r == 2)
-            tile<2, kSparse>(xw.data() + static_cast<size_t>(r) * K4, K4, nq, idx, w, s + r, zp + r, sw, cs, bp, set,
+            tile<2, kSparse>(xw.data() + static_cast<size_t>(r) * K4, K4, nq, idx, w, s + r, sw, bp, set,
                              Y + r * ldy + 16 * p, ldy, nc);
         else if (rows - r == 1)
-            tile<1, kSparse>(xw.data() + static_cast<size_t>(r) * K4, K4, nq, idx, w, s + r, zp + r, sw, cs, bp, set,
+            tile<1, kSparse>(xw.data() + static_cast<size_t>(r) * K4, K4, nq, idx, w, s + r, sw, bp, set,
                              Y + r * ldy + 16 * p, ldy, nc);
     }
 }
