@@ -119,32 +119,46 @@ void widen_rows(const uint32_t* X, int rows, int64_t ldx, int K4, const int32_t*
 }
 
 // both forms of W: the panels' quad rows (all K4 of them, or the sparse form's kept ones) in
-// tiles of up to 3 rows
+// tiles of up to 3 rows. One row (the recurrent loops' batch 1) has its own panel loop: with the
+// 3- and 2-row tiles in the same loop GCC kept the panel's pointers on the stack (perf: the
+// per-panel bookkeeping was most of a sparse product's time at 10% density)
 template <bool kSparse>
 void gemm_panels(const uint32_t* X, int rows, int64_t ldx, const float* s, const int32_t* zp, const Weights& W,
                  const float* bias, bool set, float* Y, int64_t ldy) {
     if (rows <= 0 || W.N <= 0) return;
-    const int N = W.N, K4 = quads(W.K);
-    thread_local std::vector<uint64_t> xw;
-    if (xw.size() < static_cast<size_t>(rows) * K4) xw.resize(static_cast<size_t>(rows) * K4);
-    widen_rows(X, rows, ldx, K4, zp, xw.data());
-    for (int p = 0; p * 16 < N; ++p) {
-        const int64_t q0 = kSparse ? W.sp.start[p] : static_cast<int64_t>(p) * K4;  // the panel's first quad row
-        const int nq = kSparse ? W.sp.start[p + 1] - W.sp.start[p] : K4;
-        const int32_t* idx = kSparse ? W.sp.kidx.data() + q0 : nullptr;
-        const uint32_t* w = W.w.data() + q0 * 16;
-        const int nc = std::min(16, N - 16 * p);
-        const float* sw = W.scale.data() + 16 * p;
+    const int N = W.N, K4 = quads(W.K), np = (N + 15) / 16;
+    thread_local std::vector<uint64_t> xw_buf;
+    if (xw_buf.size() < static_cast<size_t>(rows) * K4) xw_buf.resize(static_cast<size_t>(rows) * K4);
+    uint64_t* const xw = xw_buf.data();
+    widen_rows(X, rows, ldx, K4, zp, xw);
+    const int32_t* start = kSparse ? W.sp.start.data() : nullptr;
+    const int32_t* kidx = kSparse ? W.sp.kidx.data() : nullptr;
+    const uint32_t* w0 = W.w.data();
+    const float* sw = W.scale.data();
+    // panel p: its first quad row and how many it has
+    auto q0 = [&](int p) -> int64_t { return kSparse ? start[p] : static_cast<int64_t>(p) * K4; };
+    auto nq = [&](int p) -> int { return kSparse ? start[p + 1] - start[p] : K4; };
+    if (rows == 1) {
+        for (int p = 0; p < np; ++p)
+            tile<1, kSparse>(xw, K4, nq(p), kidx + (kSparse ? q0(p) : 0), w0 + q0(p) * 16, s, sw + 16 * p,
+                             bias ? bias + 16 * p : nullptr, set, Y + 16 * p, ldy, std::min(16, N - 16 * p));
+        return;
+    }
+    for (int p = 0; p < np; ++p) {
+        const int64_t q = q0(p);
+        const int n = nq(p), nc = std::min(16, N - 16 * p);
+        const int32_t* idx = kSparse ? kidx + q : nullptr;
+        const uint32_t* w = w0 + q * 16;
         const float* bp = bias ? bias + 16 * p : nullptr;
         int r = 0;
         for (; r + 3 <= rows; r += 3)
-            tile<3, kSparse>(xw.data() + static_cast<size_t>(r) * K4, K4, nq, idx, w, s + r, sw, bp, set,
+            tile<3, kSparse>(xw + static_cast<size_t>(r) * K4, K4, n, idx, w, s + r, sw + 16 * p, bp, set,
                              Y + r * ldy + 16 * p, ldy, nc);
         if (rows - r == 2)
-            tile<2, kSparse>(xw.data() + static_cast<size_t>(r) * K4, K4, nq, idx, w, s + r, sw, bp, set,
+            tile<2, kSparse>(xw + static_cast<size_t>(r) * K4, K4, n, idx, w, s + r, sw + 16 * p, bp, set,
                              Y + r * ldy + 16 * p, ldy, nc);
         else if (rows - r == 1)
-            tile<1, kSparse>(xw.data() + static_cast<size_t>(r) * K4, K4, nq, idx, w, s + r, sw, bp, set,
+            tile<1, kSparse>(xw + static_cast<size_t>(r) * K4, K4, n, idx, w, s + r, sw + 16 * p, bp, set,
                              Y + r * ldy + 16 * p, ldy, nc);
     }
 }
