@@ -72,6 +72,16 @@ void quantize_rows(const float* X, int rows, int K, int64_t ldx, uint32_t* out, 
     }
 }
 
+namespace {
+// one quad's share of the rule: 4 u8 (x) times 4 s8 (w), summed exactly
+inline int32_t dot4(uint32_t xv, uint32_t wv) {
+    int32_t acc = 0;
+    for (int t = 0; t < 4; ++t)
+        acc += static_cast<int32_t>((xv >> (8 * t)) & 0xffu) * static_cast<int32_t>(static_cast<int8_t>(wv >> (8 * t)));
+    return acc;
+}
+}  // namespace
+
 void gemm_emulated(const uint32_t* X, int rows, int64_t ldx, const float* s, const int32_t* zp, const Weights& W,
                    const float* bias, bool set, float* Y, int64_t ldy) {
     const int K4 = quads(W.K);
@@ -81,11 +91,7 @@ void gemm_emulated(const uint32_t* X, int rows, int64_t ldx, const float* s, con
         for (int c = 0; c < W.N; ++c) {
             const uint32_t* w = W.w.data() + static_cast<size_t>(c / 16) * K4 * 16 + c % 16;
             int32_t acc = -zp[r] * W.csum[c];
-            for (int j = 0; j < K4; ++j) {
-                const uint32_t xv = x[j], wv = w[static_cast<size_t>(j) * 16];
-                for (int t = 0; t < 4; ++t)
-                    acc += static_cast<int32_t>((xv >> (8 * t)) & 0xffu) * static_cast<int32_t>(static_cast<int8_t>(wv >> (8 * t)));
-            }
+            for (int j = 0; j < K4; ++j) acc += dot4(x[j], w[static_cast<size_t>(j) * 16]);
             const float base = set ? (bias ? bias[c] : 0.0f) : y[c];
             const float sc = s[r] * W.scale[c];
             y[c] = std::fma(static_cast<float>(acc), sc, base);
@@ -93,36 +99,28 @@ void gemm_emulated(const uint32_t* X, int rows, int64_t ldx, const float* s, con
     }
 }
 
-double zero_quad_fraction(const Weights& W) {
-    if (W.sparse()) return 1.0 - static_cast<double>(W.sp.blocks()) / (static_cast<double>(W.sp.K) * W.sp.strips());
+bool sparsify(Weights& W, double min_zero) {
+    if (W.sparse()) return true;
     const int K4 = quads(W.K), np = (W.N + 15) / 16;
-    int64_t zero = 0;
-    for (int p = 0; p < np; ++p)
-        for (int j = 0; j < K4; ++j) {
-            const uint32_t* q = W.w.data() + (static_cast<size_t>(p) * K4 + j) * 16;
-            zero += std::all_of(q, q + 16, [](uint32_t v) { return v == 0u; });
-        }
-    return np * K4 > 0 ? static_cast<double>(zero) / (static_cast<double>(np) * K4) : 0.0;
-}
-
-void sparsify(Weights& W) {
-    if (W.sparse()) return;
-    const int K4 = quads(W.K), np = (W.N + 15) / 16;
-    SparseBlocks& S = W.sp;
+    SparseBlocks S;
     S.K = K4, S.N = W.N;
     S.start.assign(np + 1, 0);
-    S.kidx.clear();
-    std::vector<uint32_t> kept;
     for (int p = 0; p < np; ++p) {
         for (int j = 0; j < K4; ++j) {
             const uint32_t* q = W.w.data() + (static_cast<size_t>(p) * K4 + j) * 16;
-            if (std::all_of(q, q + 16, [](uint32_t v) { return v == 0u; })) continue;
-            S.kidx.push_back(j);
-            kept.insert(kept.end(), q, q + 16);
+            if (std::any_of(q, q + 16, [](uint32_t v) { return v != 0u; })) S.kidx.push_back(j);
         }
         S.start[p + 1] = static_cast<int32_t>(S.kidx.size());
     }
+    const double total = static_cast<double>(np) * K4;
+    if (total > 0 ? 1.0 - S.blocks() / total < min_zero : min_zero > 0.0) return false;  // (no quads: 0% zero)
+    std::vector<uint32_t> kept(static_cast<size_t>(S.blocks()) * 16);
+    for (int p = 0; p < np; ++p)
+        for (int32_t i = S.start[p]; i < S.start[p + 1]; ++i)
+            std::copy_n(W.w.data() + (static_cast<size_t>(p) * K4 + S.kidx[i]) * 16, 16, kept.data() + static_cast<size_t>(i) * 16);
     W.w.swap(kept);
+    W.sp = std::move(S);
+    return true;
 }
 
 // the rule of gemm_emulated over the kept quads only (the skipped ones add 0 to exact sums)
@@ -133,11 +131,8 @@ void gemm_sparse_emulated(const uint32_t* X, int rows, int64_t ldx, const float*
         float* y = Y + r * ldy;
         for (int c = 0; c < W.N; ++c) {
             int32_t acc = -zp[r] * W.csum[c];
-            for (int32_t i = W.sp.start[c / 16]; i < W.sp.start[c / 16 + 1]; ++i) {
-                const uint32_t xv = x[W.sp.kidx[i]], wv = W.w[static_cast<size_t>(i) * 16 + c % 16];
-                for (int t = 0; t < 4; ++t)
-                    acc += static_cast<int32_t>((xv >> (8 * t)) & 0xffu) * static_cast<int32_t>(static_cast<int8_t>(wv >> (8 * t)));
-            }
+            for (int32_t i = W.sp.start[c / 16]; i < W.sp.start[c / 16 + 1]; ++i)
+                acc += dot4(x[W.sp.kidx[i]], W.w[static_cast<size_t>(i) * 16 + c % 16]);
             const float base = set ? (bias ? bias[c] : 0.0f) : y[c];
             y[c] = std::fma(static_cast<float>(acc), s[r] * W.scale[c], base);
         }

@@ -57,10 +57,9 @@ struct Weights {
     bool sparse() const { return sp.K > 0; }
 };
 
-// the share of the panels' quad rows (16 columns x 4 inputs) that are all zero
-double zero_quad_fraction(const Weights& W);
-// dense W -> its block-sparse form (the nonzero quad rows of each panel; same product bits)
-void sparsify(Weights& W);
+// dense W -> its block-sparse form (the nonzero quad rows of each panel; same product bits) if at
+// least min_zero of its quad rows (16 columns x 4 inputs) are all zero; returns whether it did
+bool sparsify(Weights& W, double min_zero = 0.0);
 
 // the scales of columns c0..c1 of W [K, ld]: max_k |W[k, c]| / 127 (out[c - c0])
 void column_scales(const float* W, int K, int ld, int c0, int c1, float* out);

@@ -69,8 +69,7 @@ void WaveRNNCPU::to_mode(Mat& m, int K, int n, int wmode, double sparse_min) {
         int8::pack_weights(m.f.data(), K, n, 0, n, m.q);
         std::vector<float>().swap(m.f);
         // block-sparse in 16 x 4 blocks (int8.h) where a SIMD kernel skips them ("force": always)
-        if ((int8::sparse_fast() || sparse_min <= 0.0) && sparse_min <= 1.0 && int8::zero_quad_fraction(m.q) >= sparse_min)
-            int8::sparsify(m.q);
+        if (sparse_min <= 0.0 || (sparse_min <= 1.0 && int8::sparse_fast())) int8::sparsify(m.q, sparse_min);
     } else {
         to_panels64(m.f, K, n);  // 64-column panels (pack.h): each matrix pass streams contiguous memory
         if (wmode == 1) to_half(m.f, m.h);
