@@ -1,7 +1,9 @@
 // WaveRNN generation loop on the CPU: both GRUs, fc1/fc2/fc3 and sampling per step, for B
 // streams at once (B > 1: fold generation or a batch, the weights then serve every stream).
-// The step-independent parts (the mel and aux projections of I, GRU2's input gates and fc1/fc2)
-// come precomputed per step from one matrix product each (models/wavernn/runtime.py).
+// The mel | a1 projection of I (cI, which does not depend on the samples) is computed for blocks of
+// 32 steps as small matrix products; everything else, the aux parts of GRU2's input gates and of
+// fc1 / fc2 included, per step (run_streams; computing those, and GRU1's input gates on cI, per block
+// too did not pay on the AVX2 Zen 3 it was tried on: benchmarks/NOTES_CPU.md, session 25).
 // Shapes: B streams, Tc steps, R rnn units, F fc width, OUT classes (RAW) or 3 * n_mix (MOL).
 #pragma once
 #include <array>
