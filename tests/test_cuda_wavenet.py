@@ -240,6 +240,23 @@ def test_plan_packs_layers_by_shared_memory():
     assert eight["n_flags"] == 3 * (2 * n + 1)
 
 
+def test_launch_inputs_must_be_on_the_weights_device():
+    """check_tensor (the CUDA and Triton loops' wrappers): a device type other than the weights' is
+    named; a device named with an index must match it, one named without (plain "cuda") takes any."""
+    from audiogen_fast.ops._persistent import check_tensor
+
+    check_tensor(torch.zeros(2, 3), "x", (2, 3), "cpu")
+    with pytest.raises(ValueError, match="x is on meta, the weights on cpu"):
+        check_tensor(torch.zeros(2, 3, device="meta"), "x", (2, 3), "cpu", finite=False)
+    meta = torch.zeros(2, 3, device="meta")   # no index, like a tensor on another GPU than cuda:0
+    check_tensor(meta, "x", (2, 3), "meta", finite=False)
+    with pytest.raises(ValueError, match="x is on meta, the weights on meta:0"):
+        check_tensor(meta, "x", (2, 3), torch.device("meta", 0), finite=False)
+    with pytest.raises(ValueError, match="NaN or infinity"):
+        check_tensor(torch.tensor([[0.0, float("nan")]]), "x", (1, 2), "cpu")
+    check_tensor(torch.tensor([[0.0, float("nan")]]), "x", (1, 2), "cpu", finite=False)   # the Triton loops' form
+
+
 def test_wrapper_rejects_bad_input():
     model = agf.build("tiny-wavenet")
     loop = WaveNetPersistentLoop(model, emulate=True, threads=64)

@@ -30,17 +30,20 @@ def stream_handle(device: torch.device) -> int:
     return torch.cuda.current_stream(device).cuda_stream if device.type == "cuda" else 0
 
 
-def check_tensor(t, name: str, shape, device: torch.device):
-    """A launch input: the exact shape, contiguous fp32, on the kernel's device, finite."""
+def check_tensor(t, name: str, shape, device, finite: bool = True):
+    """A launch input (CUDA and Triton loops): the exact shape, contiguous fp32, on the weights'
+    device (a GPU named without an index: any GPU), and finite (finite=False: not checked, no device
+    sync). A wrong size must raise here, never read out of bounds in a kernel."""
+    device = torch.device(device)
     if not isinstance(t, torch.Tensor):
         raise TypeError(f"{name} must be a torch.Tensor")
     if tuple(t.shape) != tuple(shape):
         raise ValueError(f"{name} must have shape {tuple(shape)}, got {tuple(t.shape)}")
     if t.dtype != torch.float32 or not t.is_contiguous():
         raise ValueError(f"{name} must be contiguous float32 (got {t.dtype}, contiguous={t.is_contiguous()})")
-    if t.device.type != device.type or (device.type == "cuda" and t.device != device):
-        raise ValueError(f"{name} is on {t.device}, the kernel's weights on {device}")
-    if not torch.isfinite(t).all():
+    if t.device.type != device.type or (device.index is not None and t.device.index != device.index):
+        raise ValueError(f"{name} is on {t.device}, the weights on {device}")
+    if finite and not torch.isfinite(t).all():
         raise ValueError(f"{name} contains NaN or infinity")
 
 

@@ -25,13 +25,19 @@ S skip, H output hidden, OUT outputs; HIST = sum over layers of ((K-1) * dilatio
 """
 from __future__ import annotations
 
+import functools
 import math
 
 import torch
 import triton
 import triton.language as tl
 
+from ._persistent import check_tensor
 from .samplers import gaussian_sample, inverse_cdf, mol_sample
+
+# a launch input's checks (shape, fp32, contiguous, device) without the finiteness test: no device
+# sync per launch
+_check = functools.partial(check_tensor, finite=False)
 
 
 @triton.jit
@@ -155,17 +161,6 @@ def wavenet_loop_kernel(
             tl.store(out_ptr + b * Tc + tt, x)
     tl.store(x_ptr + b, x)
 
-
-def _check(t, name, shape, device):
-    """Launch-wrapper checks: a wrong size must raise here, never read out of bounds in the kernel."""
-    if not isinstance(t, torch.Tensor):
-        raise TypeError(f"{name} must be a torch.Tensor")
-    if tuple(t.shape) != tuple(shape):
-        raise ValueError(f"{name} must have shape {tuple(shape)}, got {tuple(t.shape)}")
-    if t.dtype != torch.float32 or not t.is_contiguous():
-        raise ValueError(f"{name} must be contiguous float32 (got {t.dtype}, contiguous={t.is_contiguous()})")
-    if t.device != torch.device(device) and not (t.device.type == torch.device(device).type == "cuda"):
-        raise ValueError(f"{name} is on {t.device}, the weights on {device}")
 
 
 def _p2(n: int) -> int:

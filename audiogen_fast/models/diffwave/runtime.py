@@ -54,20 +54,25 @@ def memory_estimate(cfg: DiffWaveConfig, B: int, n: int, backend: str, schedule=
 @torch.inference_mode()
 def run_torch(model: DiffWave, schedule: Schedule, noise: torch.Tensor, mel=None, progress=False):
     """noise [S, B, T], mel [B, M, frames] -> audio [B, T] (float32, in [-1, 1])."""
+    return _denoise_loop(model, model.denoise, schedule, noise, mel, progress)
+
+
+def _denoise_loop(model: DiffWave, denoise, schedule: Schedule, noise: torch.Tensor, mel, progress=False):
+    """The eager loop around denoise(x, step, cond) (the model's, or a compiled one)."""
     p = next(model.parameters())
     dev, dt = p.device, p.dtype
     noise = noise.to(dev)
     cond = model.spectrogram_upsampler(mel.to(dev, dt)) if model.spectrogram_upsampler is not None else None
     S = len(schedule)
     x = noise[0].to(dt)
+    steps = torch.tensor(schedule.steps, device=dev, dtype=torch.float32)
     it = range(S)
     if progress:
         from tqdm import tqdm
         it = tqdm(it, total=S, unit="step", leave=False)
     for i in it:
         n = S - 1 - i
-        step = torch.tensor([schedule.steps[n]], device=dev, dtype=torch.float32)
-        x = _update(x, model.denoise(x, step, cond).squeeze(1), schedule, i, noise, dt)
+        x = _update(x, denoise(x, steps[n:n + 1], cond).squeeze(1), schedule, i, noise, dt)
     return x.float()
 
 
@@ -215,18 +220,7 @@ def run_compiled(model: DiffWave, schedule: Schedule, noise: torch.Tensor, mel=N
     key = (id(model), mode)
     if key not in _cache:
         _cache[key] = torch.compile(model.denoise, mode=mode)
-    fn = _cache[key]
-    p = next(model.parameters())
-    dev, dt = p.device, p.dtype
-    noise = noise.to(dev)
-    cond = model.spectrogram_upsampler(mel.to(dev, dt)) if model.spectrogram_upsampler is not None else None
-    S = len(schedule)
-    x = noise[0].to(dt)
-    steps = torch.tensor(schedule.steps, device=dev, dtype=torch.float32)
-    for i in range(S):
-        n = S - 1 - i
-        x = _update(x, fn(x, steps[n:n + 1], cond).squeeze(1), schedule, i, noise, dt)
-    return x.float()
+    return _denoise_loop(model, _cache[key], schedule, noise, mel)
 
 
 RUNNERS = {"torch": run_torch, "cpp": run_cpp, "triton": run_triton}
