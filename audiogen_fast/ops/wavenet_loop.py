@@ -162,7 +162,6 @@ def wavenet_loop_kernel(
     tl.store(x_ptr + b, x)
 
 
-
 def _p2(n: int) -> int:
     return 1 << max(0, (int(n) - 1).bit_length())
 
