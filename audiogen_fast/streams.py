@@ -18,6 +18,7 @@ import torch
 
 from . import noise as noise_mod
 from .emphasis import Deemphasis
+from .models.base import one_torch_thread
 from .models.wavenet.cond import cat_cond
 
 
@@ -124,6 +125,12 @@ class MultiStream:
         return out
 
     def _run_batch(self, items):
+        # torch ops here on one thread (base.one_torch_thread): libgomp's workers would spin after
+        # each parallel region (the concatenations, the noise) and take cores from the loop next
+        with one_torch_thread(self.voc.device):
+            return self._run_batch_on_one_torch_thread(items)
+
+    def _run_batch_on_one_torch_thread(self, items):
         sessions = [it[1] for it in items]
         states = [s.state for s in sessions]
         cat = [torch.cat([st[i] for st in states]) for i in range(len(states[0]))]

@@ -155,3 +155,36 @@ def test_many_streams_each_equals_running_alone(preset):
             assert np.array_equal(np.concatenate(got[k]), alone), (backend, dtype, k)
     with pytest.raises(agf.InputError, match="unknown stream"):
         ms.push(99, mels[0])
+
+
+@pytest.mark.parametrize("preset", AR)
+def test_the_batched_step_runs_its_torch_work_on_one_thread(preset):
+    """open_streams().step(): the batch's concatenations, noise and decoding run on one torch
+    thread around the loop call (base.one_torch_thread: libgomp's workers would spin after each
+    parallel region and take cores from the C++ loop), and the caller's count is back afterwards."""
+    import torch
+
+    model = agf.build(preset, seed=0)
+    voc = agf.Vocoder(model, device="cpu", backend=_backends(model)[-1])
+    ms = voc.open_streams()
+    seen = []
+    run_chunk = ms.loop.run_chunk
+
+    def recording(*a, **kw):
+        seen.append(torch.get_num_threads())
+        return run_chunk(*a, **kw)
+    ms.loop.run_chunk = recording
+    for s in (1, 2):
+        sid = ms.add(seed=s)
+        ms.push(sid, random_mel(model.config, 30, rng=np.random.default_rng(s)))
+        ms.end(sid)
+    before = torch.get_num_threads()
+    torch.set_num_threads(2)
+    try:
+        n = 0
+        while ms.step():
+            n += 1
+            assert torch.get_num_threads() == 2
+    finally:
+        torch.set_num_threads(before)
+    assert n > 1 and seen and set(seen) == {1}, (n, seen)
