@@ -115,22 +115,20 @@ class MultiStream:
             n = item[2][1] - item[2][0]
             groups.setdefault(n, []).append(item)
         out = {}
-        for n, items in groups.items():
-            if self.fam == "wavenet" and n % items[0][1].ring_period():
-                batches = [[it] for it in items]  # ring positions would not line up: one by one
-            else:
-                batches = [items]
-            for batch in batches:
-                out.update(self._run_batch(batch))
+        # the batches' torch work (concatenations, noise, decoding) on one thread, as the Sessions'
+        # conditioning (base.one_torch_thread): libgomp's workers would spin after each parallel
+        # region and take cores from the C++ loop that runs next
+        with one_torch_thread(self.voc.device):
+            for n, items in groups.items():
+                if self.fam == "wavenet" and n % items[0][1].ring_period():
+                    batches = [[it] for it in items]  # ring positions would not line up: one by one
+                else:
+                    batches = [items]
+                for batch in batches:
+                    out.update(self._run_batch(batch))
         return out
 
     def _run_batch(self, items):
-        # torch ops here on one thread (base.one_torch_thread): libgomp's workers would spin after
-        # each parallel region (the concatenations, the noise) and take cores from the loop next
-        with one_torch_thread(self.voc.device):
-            return self._run_batch_on_one_torch_thread(items)
-
-    def _run_batch_on_one_torch_thread(self, items):
         sessions = [it[1] for it in items]
         states = [s.state for s in sessions]
         cat = [torch.cat([st[i] for st in states]) for i in range(len(states[0]))]
