@@ -132,3 +132,50 @@ def test_polyphase_smoothing_trains_the_taps():
     m = torch.randn(1, model.config.n_mels, 6)
     model.upsample.smooth(m).square().sum().backward()
     assert all(c.weight.grad is not None and c.weight.grad.abs().sum() > 0 for c in model.upsample.up_layers)
+    model.zero_grad()
+    model.upsample(m)[0].square().sum().backward()   # the composed filter generation and training use
+    assert all(c.weight.grad is not None and c.weight.grad.abs().sum() > 0 for c in model.upsample.up_layers)
+
+
+@pytest.mark.parametrize("scales", [[4, 8, 8], [5, 5, 11], [1, 3, 2], [2]])
+def test_smoothed_frames_are_the_stages_composed(scales):
+    """smooth_frames (the stages composed into one K-term filter per frame, samples first) computes
+    smooth()'s frames: within fp32 rounding in the interior, smooth()'s own bits where the filter
+    would reach past the mel's ends (the stages' zero padding), and the same bits for a frame
+    whatever window it is computed from (so a block's conditioning equals the whole mel's)."""
+    hop = int(np.prod(scales))
+    up = agf.build("tiny-wavernn", seed=1, upsample_factors=scales, hop_length=hop).upsample
+    g = torch.Generator().manual_seed(1)
+    with torch.no_grad():
+        for conv in up.up_layers:
+            conv.weight.copy_(torch.randn(conv.weight.shape, generator=g))
+        m = torch.randn(2, 7, 12, generator=g)
+        ref = up.smooth(m).transpose(1, 2)                       # [2, 12 * hop, 7]
+        whole = up.smooth_frames(m, 0, 12)
+        lo, K = up.span
+        assert whole.shape == ref.shape and whole.is_contiguous()
+        assert rel_err(whole, ref) <= 1e-6
+        edge = list(range(-lo)) + list(range(12 - (lo + K - 1), 12))
+        assert edge and all(torch.equal(whole[:, f * hop:(f + 1) * hop], ref[:, f * hop:(f + 1) * hop]) for f in edge)
+        c = up.context
+        for f0, f1 in [(0, 1), (3, 9), (5, 12), (11, 12)]:
+            assert torch.equal(up.smooth_frames(m, f0, f1), whole[:, f0 * hop:f1 * hop])
+            s = max(0, f0 - c)   # a window with the context on each side, as Session takes
+            assert torch.equal(up.smooth_frames(m[:, :, s:f1 + c], f0 - s, f1 - s), whole[:, f0 * hop:f1 * hop])
+        assert torch.equal(up.smooth_frames(m[1:], 2, 10), whole[1:, 2 * hop:10 * hop])
+
+
+def test_the_composed_filter_follows_the_taps():
+    """frame_filter() is kept between generation calls: a change of the taps (a loaded checkpoint,
+    an optimiser step, weights made under inference mode) must be seen."""
+    up = agf.build("tiny-wavernn", seed=1).upsample
+    m = torch.randn(1, up.resnet.conv_in.in_channels, 9)
+    with torch.inference_mode():
+        a = up.smooth_frames(m, 2, 7)
+        up.up_layers[0].weight.mul_(2.0)
+        b = up.smooth_frames(m, 2, 7)
+        assert rel_err(b, up.smooth(m)[:, :, 2 * up.total:7 * up.total].transpose(1, 2)) <= 1e-6
+        up.up_layers[1].weight = torch.nn.Parameter(torch.ones_like(up.up_layers[1].weight), requires_grad=False)
+        c = up.smooth_frames(m, 2, 7)
+        assert rel_err(c, up.smooth(m)[:, :, 2 * up.total:7 * up.total].transpose(1, 2)) <= 1e-6
+    assert not torch.allclose(a, b) and not torch.allclose(b, c)

@@ -243,14 +243,6 @@ class _WithOpts:
 BLOCK_FRAMES = 8
 
 
-def _smoothing_context(cfg: WaveRNNConfig) -> int:
-    rate, spread = 1, 0.0
-    for s in cfg.upsample_factors:
-        rate *= s
-        spread += s / rate
-    return math.ceil(spread) + 1
-
-
 class Session:
     """Generation by blocks of BLOCK_FRAMES frames: a block's conditioning (MelResNet aux features
     and upsampled mel) is computed from a window of the padded mel with enough context on each
@@ -265,7 +257,7 @@ class Session:
         self.dev, self.dt = p.device, p.dtype
         self.state = loop.new_state(B)
         self.pad, self.hop = self.cfg.pad, self.cfg.hop_length
-        self.c = _smoothing_context(self.cfg)
+        self.c = model.upsample.context
         self.P, self.P_lo = None, 0          # padded frames [P_lo, P_len) still needed
         self.P_len, self.F, self.d = 0, 0, 0  # padded frames held, frames received, next block frame
         self.ended = False
@@ -322,13 +314,12 @@ class Session:
         win = self.P[:, :, lo - self.P_lo:hi - self.P_lo]
         up = self.model.upsample
         n0, n1 = self.d * hop, min(e * hop, limit)
-        a0 = (self.d + p - lo) * hop
+        f0 = self.d + p - lo  # the block's first frame in the window
 
         def cond(w):  # [b, C, frames] window -> (mel_up [b, n, C], aux [b, n, 4A])
-            aux = torch.repeat_interleave(up.resnet(w[:, :, self.d - lo:e - lo + 2 * p]), hop, dim=-1)
-            x = up.smooth(w)
-            return (x[:, :, a0:a0 + n1 - n0].transpose(1, 2).float().contiguous(),
-                    aux[:, :, :n1 - n0].transpose(1, 2).float().contiguous())
+            aux = up.stretch(up.resnet(w[:, :, self.d - lo:e - lo + 2 * p]))
+            x = up.smooth_frames(w, f0, f0 + e - self.d)
+            return x[:, :n1 - n0].float().contiguous(), aux[:, :n1 - n0].float().contiguous()
         with one_torch_thread(self.dev):  # the loop that runs next needs every core (base.one_torch_thread)
             mel_up, aux = rowwise(cond, win)  # each stream's bits as alone (base.rowwise)
         self.d = e
