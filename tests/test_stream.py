@@ -38,6 +38,20 @@ def test_stream_equals_generate(preset, sizes):
         assert np.array_equal(np.concatenate(parts), whole), backend
 
 
+@pytest.mark.parametrize("pad", [0, 1])
+def test_wavernn_stream_equals_generate_where_smoothing_reaches_the_ends(pad):
+    """pad < 2: the first and last frames' smoothing reads past the padded mel's ends, where the
+    stages' zero padding applies (UpsampleNetwork.smooth_frames computes those frames by the stages)."""
+    model = agf.build("tiny-wavernn", seed=4, pad=pad)
+    assert -model.upsample.span[0] > pad
+    mel = random_mel(model.config, 29)
+    for backend in _backends(model):
+        voc = agf.Vocoder(model, device="cpu", backend=backend)
+        whole = voc.generate(mel=mel, seed=3)
+        for sizes in ([1] * 29, [5, 11, 13]):
+            assert np.array_equal(np.concatenate(list(voc.stream(_chunks(mel, sizes), seed=3))), whole), (backend, sizes)
+
+
 @pytest.mark.parametrize("preset", AR)
 def test_stream_variants_and_batches(preset):
     kw = dict(output="mol", n_mix=3, kernel_size=3, cin_pad=2) if preset == "tiny-wavenet" else dict(mode="MOL", n_mix=3)
