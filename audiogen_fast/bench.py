@@ -2,7 +2,7 @@
 
 A case is (config, provider, device, dtype, batch, seconds of audio). Providers:
   torch    the eager reference loop (the baseline every ratio is taken against)
-  compile  torch.compile of the eager step (WaveNet, mu-law) or denoiser (DiffWave);
+  compile  torch.compile of the eager step (WaveNet, mu-law; WaveRNN) or denoiser (DiffWave);
            mode "reduce-overhead" (CUDA graphs) on a GPU, "default" on the CPU
   cpp      the C++ loops (CPU)             triton   the Triton kernels (GPU)
   cuda     the CUDA persistent kernels (GPU)
@@ -133,6 +133,9 @@ def _compiled_case(model, fam, device, mel, seeds, n):
         sched = Schedule.from_config(cfg, None)
         noise = torch.from_numpy(np.stack([rt.draw_noise(cfg, s, n, sched) for s in seeds])).transpose(0, 1).contiguous().to(device)
         return lambda: rt.run_compiled(model, sched, noise, mel=mel_t, mode=mode)
+    if fam == "wavernn":
+        noise = torch.from_numpy(np.stack([rt.draw_noise(cfg, s, n) for s in seeds])).to(device)
+        return lambda: rt.run_compiled(model, mel_t, noise, mode=mode)
     raise Skip(f"no torch.compile provider for {fam}")
 
 
@@ -222,8 +225,10 @@ def run(configs, providers, device="cpu", dtype="float32", batch=1, seconds=0.1,
         for prov in order:
             dt = "float32" if prov in ("torch", "compile") else dtype
             try:
-                # the eager loops are slow: time them on a shorter utterance (per-sample rates compare)
-                secs = min(seconds, 0.05) if (prov == "torch" and _family(config) != "diffwave") else seconds
+                # the eager loops, compiled or not, step in Python: time them on a shorter utterance
+                # (per-sample rates compare)
+                slow = prov in ("torch", "compile") and _family(config) != "diffwave"
+                secs = min(seconds, 0.05) if slow else seconds
                 fn, n = make_case(config, prov, device=device, dtype=dt, batch=batch, seconds=secs, prune=prune)
                 fn()  # warm-up (packs weights, compiles, captures graphs)
             except Skip as e:

@@ -338,7 +338,7 @@ def cmd_bench(args):
                       f"(+{r['algorithmic_latency_ms']:.0f} ms of mel lookahead: {r['frames_before_first_audio']} frames); "
                       f"steady state RTF {r['rtf']:.3f} ({r['x_realtime']:.2f}x real time)")
     else:
-        print(f"# {name}; batch {args.batch}; {args.seconds} s of audio per call (eager WaveNet/WaveRNN: 0.05 s)")
+        print(f"# {name}; batch {args.batch}; {args.seconds} s of audio per call (WaveNet / WaveRNN eager and compiled: at most 0.05 s)")
         recs = bench.run(configs, providers, device=device, dtype=args.dtype, batch=args.batch, seconds=args.seconds,
                          reps=args.reps, prune=prune)
     if args.out:

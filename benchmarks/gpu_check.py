@@ -409,6 +409,15 @@ def bench_wavernn(preset, quick, n=2000):
     cond, nz = inputs(1, n_e)
     t = cuda_time(lambda: rrt.run_torch(model, cond, noise=nz), reps=2)
     eager = record(preset, "torch", "float32", 1, n_e, t)
+    comp = None
+    if COMPILE == "first":  # the eager step compiled (reduce-overhead: one CUDA graph a step)
+        try:
+            mel = torch.randn(1, cfg.n_mels, -(-n_e // cfg.hop_length), device=DEV)
+            rrt.run_compiled(model, mel, nz[:, :8])  # compile + capture
+            t = cuda_time(lambda: rrt.run_compiled(model, mel, nz), reps=3)
+            comp = record(preset, "compile", "float32", 1, n_e, t, eager_sps=eager)
+        except Exception:  # report, don't hide
+            failed(f"{preset} torch.compile baseline")
     # the CUDA persistent kernel (issue 5): the kernel alone, then end to end, then many streams
     if cuda_ok():
         from audiogen_fast.ops.wavernn_persistent import WaveRNNPersistentLoop
@@ -445,11 +454,13 @@ def bench_wavernn(preset, quick, n=2000):
         cond, nz = inputs(B, n // 2)
         t = cuda_time(lambda: rrt.run_triton(model, cond, noise=nz), reps=2)
         record(preset, "triton", "float32", B, n // 2, t, eager_sps=eager)
+    if comp:
+        fill_vs_compile(preset, comp)
 
 
 def compile_last(configs):
     """torch.compile baselines after every kernel was timed (compiling costs a minute or more of a
-    short device session): W1-style mu-law WaveNets and DiffWave, then vs_compile is filled in for
+    short device session): W1-style mu-law WaveNets, WaveRNN and DiffWave, then vs_compile is filled in for
     the records of that config measured earlier in this run (same process, same GPU)."""
     from audiogen_fast.models.diffwave import runtime as drt
     from audiogen_fast.models.diffwave.reference import Schedule
@@ -463,6 +474,14 @@ def compile_last(configs):
             nz = torch.from_numpy(wrt.draw_noise(cfg, 0, n)[None]).to(DEV)
             wrt.run_compiled(model, 64, mel=mel, noise=nz)  # compile + capture
             t = cuda_time(lambda: wrt.run_compiled(model, n, mel=mel, noise=nz), reps=3)
+        elif preset.startswith("R"):
+            from audiogen_fast.models.wavernn import runtime as rrt
+
+            n = size(256, 8)
+            mel = torch.randn(1, cfg.n_mels, -(-n // cfg.hop_length), device=DEV)
+            nz = torch.from_numpy(rrt.draw_noise(cfg, 0, n)[None]).to(DEV)
+            rrt.run_compiled(model, mel, nz[:, :8])  # compile + capture
+            t = cuda_time(lambda: rrt.run_compiled(model, mel, nz), reps=3)
         elif preset == "D1":
             frames = int(10.0 * SR / cfg.hop_length)
             n = frames * cfg.hop_length
@@ -474,11 +493,15 @@ def compile_last(configs):
         else:
             continue
         eager = next((r["samples_per_sec"] for r in RECORDS if r["config"] == preset and r["backend"] == "torch"), None)
-        comp = record(preset, "compile", "float32", 1, n, t, eager_sps=eager)
-        for r in RECORDS:
-            if r["config"] == preset and r["backend"] not in ("torch", "compile"):
-                r["vs_compile"] = r["samples_per_sec"] / comp
+        fill_vs_compile(preset, record(preset, "compile", "float32", 1, n, t, eager_sps=eager))
         write(OUT_DIR)
+
+
+def fill_vs_compile(preset, comp):
+    """vs_compile of the config's fast-backend records, from its torch.compile rate comp."""
+    for r in RECORDS:
+        if r["config"] == preset and r["backend"] not in ("torch", "compile"):
+            r["vs_compile"] = r["samples_per_sec"] / comp
 
 
 def failed(what):

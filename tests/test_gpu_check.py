@@ -86,7 +86,8 @@ def test_wavernn_and_diffwave_sections(smoke):
     _, res = smoke
     got = backends(res, "R2")
     assert {("torch", "float32", 1), ("cuda", "float32", 1), ("cuda", "float16", 1), ("cuda", "bfloat16", 1),
-            ("cuda", "float16", 3), ("triton", "float32", 1), ("triton", "float32", 3)} <= got
+            ("cuda", "float16", 3), ("triton", "float32", 1), ("triton", "float32", 3), ("compile", "float32", 1)} <= got
+    assert all(r["vs_compile"] for r in res["records"] if r["config"] == "R2" and r["backend"] not in ("torch", "compile"))
     # the kernels' teacher-forced outputs against eager, measured in the run (emulator: fp32 exact to
     # rounding; 16-bit weights within their rounding)
     errs = {r["dtype"]: r["teacher_rel_err"] for r in res["records"] if r["config"] == "R2" and "teacher_rel_err" in r}

@@ -179,3 +179,24 @@ def test_the_composed_filter_follows_the_taps():
         c = up.smooth_frames(m, 2, 7)
         assert rel_err(c, up.smooth(m)[:, :, 2 * up.total:7 * up.total].transpose(1, 2)) <= 1e-6
     assert not torch.allclose(a, b) and not torch.allclose(b, c)
+
+
+@pytest.mark.parametrize("kw", [dict(), dict(mode="MOL", n_mix=3), dict(mode="GAUSS", log_scale_min=-7.0)])
+def test_compiled_step_baseline_is_the_eager_loop(kw):
+    """run_compiled (bench's "compile" provider): the step module it compiles is the eager loop's step
+    bit for bit (mode=None); compiled by inductor on the CPU (RAW), the same classes: its fused
+    kernels round differently (~1e-7), which moves a class only when a uniform falls that close to
+    a CDF boundary (about 1e-4 over these 300 steps)."""
+    model = agf.build("tiny-wavernn", seed=1, **kw).eval()
+    cfg = model.config
+    T = 300  # <= HOIST_BLOCK: both loops hoist the projections of the same rows in one product
+    mel = torch.randn(2, cfg.n_mels, -(-T // cfg.hop_length), generator=torch.Generator().manual_seed(0))
+    nz = torch.from_numpy(np.stack([rt.draw_noise(cfg, s, T) for s in (3, 4)]))
+    with torch.no_grad():
+        cond = [c[:, :T] for c in model.conditioning(mel)]
+    s_ref, _, c_ref = rt.run_torch(model, cond, noise=nz)
+    s, c = rt.run_compiled(model, mel, nz, mode=None)
+    assert torch.equal(s, s_ref) and (c is None) == (c_ref is None) and (c is None or torch.equal(c, c_ref))
+    if cfg.mode == "RAW":
+        s, c = rt.run_compiled(model, mel, nz, mode="default")
+        assert torch.equal(c, c_ref) and torch.equal(s, s_ref)

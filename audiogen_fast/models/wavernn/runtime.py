@@ -104,6 +104,30 @@ def _gru(gi, h, w_hh, b_hh):
     return nn_ + z * (h - nn_)
 
 
+def _step(st: _Step, model: WaveRNN, xv, h1, h2, pre_I, pre_2, pre_f1, pre_f2):
+    """One step from the previous sample xv [B] and the step's hoisted parts [B, .]: (logits /
+    mixture parameters [B, OUT] fp32, h1, h2)."""
+    h = pre_I + xv.unsqueeze(1) * st.w_I_x
+    h1 = _gru(torch.addmm(st.b_ih1, h, st.w_ih1.t()), h1, st.w_hh1, st.b_hh1)
+    h = h1 + h
+    h2 = _gru(torch.addmm(pre_2, h, st.w_ih2_x.t()), h2, st.w_hh2, st.b_hh2)
+    h = h2 + h
+    y = F.relu(torch.addmm(pre_f1, h, st.w_fc1_x.t()))
+    y = F.relu(torch.addmm(pre_f2, y, st.w_fc2_x.t()))
+    return F.linear(y, model.fc3.weight, model.fc3.bias).float(), h1, h2
+
+
+def _sample(cfg: WaveRNNConfig, y, u):
+    """The step's sample from its outputs y [B, OUT] and uniforms u ([B], or [B, 2] for MOL):
+    (the next input [B] in [-1, 1], its class [B] for RAW or None)."""
+    if cfg.mode == "RAW":
+        k = sample_softmax(y, u if u.dim() == 1 else u[:, 0])
+        return label_to_float(k, cfg.n_classes), k
+    if cfg.mode == "MOL":
+        return sample_mol(y, u, cfg.log_scale_min), None
+    return sample_gaussian(y, u if u.dim() == 1 else u[:, 0], cfg.log_scale_min), None
+
+
 class TorchLoop:
     """The eager step loop with the C++ loop's interface: state (h1 [B, R], h2 [B, R], x [B]);
     run_chunk(mel_up [B, n, C], aux [B, n, 4A], state, noise= | teacher=) -> (samples [B, n],
@@ -135,25 +159,13 @@ class TorchLoop:
         for t in range(T):
             if teacher is not None:
                 xv = teacher[:, t].to(dev).float()
-            h = pre_I[:, t] + xv.to(dt).unsqueeze(1) * st.w_I_x
-            h1 = _gru(torch.addmm(st.b_ih1, h, st.w_ih1.t()), h1, st.w_hh1, st.b_hh1)
-            h = h1 + h
-            h2 = _gru(torch.addmm(pre_2[:, t], h, st.w_ih2_x.t()), h2, st.w_hh2, st.b_hh2)
-            h = h2 + h
-            y = F.relu(torch.addmm(pre_f1[:, t], h, st.w_fc1_x.t()))
-            y = F.relu(torch.addmm(pre_f2[:, t], y, st.w_fc2_x.t()))
-            y = F.linear(y, model.fc3.weight, model.fc3.bias).float()
+            y, h1, h2 = _step(st, model, xv.to(dt), h1, h2, pre_I[:, t], pre_2[:, t], pre_f1[:, t], pre_f2[:, t])
             if teacher is not None:
                 outs[:, t] = y
                 continue
-            if cfg.mode == "RAW":
-                k = sample_softmax(y, noise[:, t] if noise.dim() == 2 else noise[:, t, 0])
+            xv, k = _sample(cfg, y, noise[:, t])
+            if k is not None:
                 classes[:, t] = k
-                xv = label_to_float(k, cfg.n_classes)
-            elif cfg.mode == "MOL":
-                xv = sample_mol(y, noise[:, t], cfg.log_scale_min)
-            else:
-                xv = sample_gaussian(y, noise[:, t] if noise.dim() == 2 else noise[:, t, 0], cfg.log_scale_min)
             samples[:, t] = xv
         state[0].copy_(h1)
         state[1].copy_(h2)
@@ -193,6 +205,56 @@ def run_torch(model: WaveRNN, cond, noise=None, teacher=None, progress=False, ch
     inputs. Returns (samples [B, T] float in [-1, 1] (RAW: class values), outputs or None,
     classes [B, T] int64 for RAW or None)."""
     return _run_cond(TorchLoop(model), cond, noise, teacher, progress, chunk or HOIST_BLOCK)
+
+
+# ---- torch.compile baseline (benchmarks): the eager step as one graph, called per sample ------
+
+class _CompiledStep(torch.nn.Module):
+    """The eager step and its sampler as one module, for torch.compile (mode "reduce-overhead" on a
+    GPU captures a step as one CUDA graph)."""
+
+    def __init__(self, model: WaveRNN):
+        super().__init__()
+        self.model, self.st, self.cfg = model, _Step(model), model.config
+
+    def forward(self, xv, h1, h2, pre_I, pre_2, pre_f1, pre_f2, u):
+        y, h1, h2 = _step(self.st, self.model, xv, h1, h2, pre_I, pre_2, pre_f1, pre_f2)
+        xv, k = _sample(self.cfg, y, u)
+        return xv, k, h1, h2
+
+
+@torch.inference_mode()
+def run_compiled(model: WaveRNN, mel, noise, mode: str | None = "reduce-overhead", _cache={}):
+    """torch.compile'd eager step, one call per sample: the baseline users reach for. mel [B, C,
+    frames], noise as draw_noise gives it ([B, T] or [B, T, 2]) -> (samples [B, T], classes [B, T]
+    for RAW or None); the conditioning (the whole mel at once) and its hoisted projections in eager
+    torch, as run_torch. mode None: the module uncompiled (the same ops as the eager loop)."""
+    cfg = model.config
+    p = next(model.parameters())
+    dev, dt = p.device, p.dtype
+    st = _Step(model)
+    T = noise.shape[1]
+    cond = [c[:, :T] for c in model.conditioning(mel.to(dev, dt))]
+    pre_I, pre_2, pre_f1, pre_f2 = st.hoist(model, cond)
+    B = pre_I.shape[0]
+    key = (id(model), mode)
+    if key not in _cache:
+        mod = _CompiledStep(model)
+        _cache[key] = torch.compile(mod, mode=mode, fullgraph=True) if mode else mod
+    fn = _cache[key]
+    noise = noise.to(dev).float()
+    h1 = torch.zeros(B, cfg.rnn_dims, device=dev, dtype=dt)
+    h2 = torch.zeros_like(h1)
+    xv = torch.zeros(B, device=dev, dtype=dt)
+    samples = torch.empty(B, T, device=dev)
+    classes = torch.empty(B, T, device=dev, dtype=torch.long) if cfg.mode == "RAW" else None
+    for t in range(T):
+        xv, k, h1, h2 = fn(xv, h1, h2, pre_I[:, t], pre_2[:, t], pre_f1[:, t], pre_f2[:, t], noise[:, t])
+        xv, h1, h2 = xv.clone(), h1.clone(), h2.clone()  # a CUDA graph's outputs are rewritten by its next replay
+        samples[:, t] = xv
+        if k is not None:
+            classes[:, t] = k
+    return samples, classes
 
 
 # ---- C++: the whole step loop in csrc/cpu/wavernn.cpp -----------------------------------------
