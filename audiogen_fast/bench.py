@@ -2,7 +2,7 @@
 
 A case is (config, provider, device, dtype, batch, seconds of audio). Providers:
   torch    the eager reference loop (the baseline every ratio is taken against)
-  compile  torch.compile of the eager step (WaveNet, mu-law; WaveRNN) or denoiser (DiffWave);
+  compile  torch.compile of the eager step (WaveNet, WaveRNN) or denoiser (DiffWave);
            mode "reduce-overhead" (CUDA graphs) on a GPU, "default" on the CPU
   cpp      the C++ loops (CPU)             triton   the Triton kernels (GPU)
   cuda     the CUDA persistent kernels (GPU)
@@ -123,8 +123,6 @@ def _compiled_case(model, fam, device, mel, seeds, n):
     mode = "reduce-overhead" if device.startswith("cuda") else "default"
     mel_t = torch.from_numpy(mel).to(device)
     if fam == "wavenet":
-        if cfg.output != "mulaw":
-            raise Skip("the compiled WaveNet step covers mu-law outputs")
         noise = torch.from_numpy(np.stack([rt.draw_noise(cfg, s, n) for s in seeds])).to(device)
         return lambda: rt.run_compiled(model, n, mel=mel_t, noise=noise, mode=mode)
     if fam == "diffwave":

@@ -107,7 +107,6 @@ def record(config, backend, dtype, batch, samples, seconds, eager_sps=None, comp
 def bench_wavenet(preset, quick):
     model = build(preset)
     cfg = model.config
-    mulaw = cfg.output == "mulaw"
 
     def inputs(B, n):
         frames = -(-n // cfg.hop_length)
@@ -121,7 +120,7 @@ def bench_wavenet(preset, quick):
     t = cuda_time(lambda: wrt.run_torch(model, n_e, mel=mel, noise=nz), reps=3)
     eager = record(preset, "torch", "float32", 1, n_e, t)
     comp = None
-    if mulaw and COMPILE == "first":
+    if COMPILE == "first":
         try:
             wrt.run_compiled(model, 64, mel=mel, noise=nz)  # compile + capture
             t = cuda_time(lambda: wrt.run_compiled(model, n_e, mel=mel, noise=nz), reps=3)
@@ -460,7 +459,7 @@ def bench_wavernn(preset, quick, n=2000):
 
 def compile_last(configs):
     """torch.compile baselines after every kernel was timed (compiling costs a minute or more of a
-    short device session): W1-style mu-law WaveNets, WaveRNN and DiffWave, then vs_compile is filled in for
+    short device session): WaveNet, WaveRNN and DiffWave (D1), then vs_compile is filled in for
     the records of that config measured earlier in this run (same process, same GPU)."""
     from audiogen_fast.models.diffwave import runtime as drt
     from audiogen_fast.models.diffwave.reference import Schedule
@@ -468,7 +467,7 @@ def compile_last(configs):
     for preset in configs:
         model = build(preset)
         cfg = model.config
-        if preset.startswith("W") and cfg.output == "mulaw":
+        if preset.startswith("W"):
             n = 256
             mel = torch.randn(1, cfg.n_mels, -(-n // cfg.hop_length), device=DEV)
             nz = torch.from_numpy(wrt.draw_noise(cfg, 0, n)[None]).to(DEV)

@@ -56,8 +56,9 @@ def test_every_wavenet_variant_measured(smoke):
     assert want <= got, want - got
     # W4 (MoL: two uniforms per sample, a float input) through the same sections, without W1's variants
     w4 = backends(res, "W4")
-    assert {("cuda-kernel-only", "float16", 1), ("cuda-mma16", "float16", 17), ("triton", "bfloat16", 1)} <= w4
-    assert not any(b.startswith(("compile", "triton-nopipe", "triton-mm")) for b, _, _ in w4)
+    assert {("cuda-kernel-only", "float16", 1), ("cuda-mma16", "float16", 17), ("triton", "bfloat16", 1),
+            ("compile", "float32", 1)} <= w4
+    assert not any(b.startswith(("triton-nopipe", "triton-mm")) for b, _, _ in w4)
     for r in res["records"]:
         assert r["samples_per_sec"] > 0 and math.isfinite(r["samples_per_sec"])
         if r["backend"] not in ("torch", "compile"):

@@ -143,6 +143,16 @@ def upsample_context(cfg: WaveNetConfig) -> int:
     return ctx
 
 
+def _sample(cfg: WaveNetConfig, y, u):
+    """A step's sample from its outputs y [B, OUT] and uniforms u [B, 1] (mu-law, Gaussian) or
+    [B, 2] (MoL): the class [B] (int64) for mu-law, else the value [B]."""
+    if cfg.output == "mulaw":
+        return sample_softmax(y, u[:, 0])
+    if cfg.output == "mol":
+        return sample_mol(y, u, cfg.log_scale_min)
+    return sample_gaussian(y, u[:, 0], cfg.log_scale_min)
+
+
 class TorchLoop:
     """The eager loop with the same interface as the C++ and Triton loops: state = ring buffers
     [B, hist_rows, R] (layer l owns rows off_l .. off_l + (K-1) d_l) and the next input x [B]
@@ -201,12 +211,7 @@ class TorchLoop:
                 logits[:, tt] = y
                 out[:, tt] = xv
                 continue
-            if mulaw:
-                xv = sample_softmax(y, noise[:, tt, 0]).float()
-            elif cfg.output == "mol":
-                xv = sample_mol(y, noise[:, tt], cfg.log_scale_min)
-            else:
-                xv = sample_gaussian(y, noise[:, tt, 0], cfg.log_scale_min)
+            xv = _sample(cfg, y, noise[:, tt]).float()
             out[:, tt] = xv
         x.copy_(xv)
         return logits if teacher is not None else out
@@ -535,7 +540,8 @@ class _CompiledStep(torch.nn.Module):
 
     def forward(self, x, t, ct, u):
         st, K = self.st, self.K
-        h = st.emb[x] + st.emb_b
+        # the previous sample: a class (mu-law: an embedding row) or a value (a 1x1 conv of one input)
+        h = st.emb[x] + st.emb_b if self.cfg.output == "mulaw" else x.to(st.emb.dtype).unsqueeze(1) * st.emb[0] + st.emb_b
         skip = None
         for l, d in enumerate(st.dil):
             buf = getattr(self, f"hist{l}")
@@ -551,15 +557,16 @@ class _CompiledStep(torch.nn.Module):
         y = F.relu(skip * st.skip_scale)
         y = F.linear(F.relu(F.linear(y, m.last_conv1.weight[:, :, 0], m.last_conv1.bias)),
                      m.last_conv2.weight[:, :, 0], m.last_conv2.bias).float()
-        return sample_softmax(y, u)
+        return _sample(self.cfg, y, u)
 
 
 @torch.inference_mode()
-def run_compiled(model: WaveNet, n: int, mel=None, noise=None, mode: str = "reduce-overhead", _cache={}):
-    """torch.compile'd eager step (mu-law models), one call per sample: the baseline users reach for."""
+def run_compiled(model: WaveNet, n: int, mel=None, noise=None, mode: str | None = "reduce-overhead", _cache={}):
+    """torch.compile'd eager step, one call per sample: the baseline users reach for. noise as
+    draw_noise gives it per stream ([B, n] or [B, n, 2]) -> (samples [B, n]: classes for mu-law,
+    else values; None). Models without speaker conditioning. mode None: the module uncompiled."""
     cfg = model.config
-    if cfg.output != "mulaw":
-        raise ValueError("run_compiled supports mu-law WaveNets")
+    mulaw = cfg.output == "mulaw"
     p = next(model.parameters())
     dev, dt = p.device, p.dtype
     st = _Step(model)
@@ -573,9 +580,10 @@ def run_compiled(model: WaveNet, n: int, mel=None, noise=None, mode: str = "redu
     for name, buf in mod.named_buffers():
         if name.startswith("hist"):
             buf.zero_()
-    x = torch.full((B,), initial_input(cfg), dtype=torch.long, device=dev)
-    samples = torch.empty(B, n, dtype=torch.long, device=dev)
-    noise = noise.to(dev)
+    x = torch.full((B,), initial_input(cfg), dtype=torch.long if mulaw else dt, device=dev)
+    samples = torch.empty(B, n, dtype=torch.long if mulaw else torch.float32, device=dev)
+    noise = noise.to(dev).float()
+    noise = noise.unsqueeze(-1) if noise.dim() == 2 else noise             # [B, >= n, 1 or 2]
     ts = torch.arange(n, device=dev)
     for t0 in range(0, n, COND_BLOCK):
         cond = st.cond_block(model, c_up, None, t0, min(n, t0 + COND_BLOCK))
