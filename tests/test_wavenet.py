@@ -135,3 +135,5 @@ def test_compiled_step_baseline_is_the_eager_loop(kw):
         assert torch.equal(got, ref)
     else:
         assert (got - ref).abs().max() <= 1e-6
+    with pytest.raises(ValueError, match="speaker"):  # not covered: an error, not audio without the speaker
+        rt.run_compiled(agf.build("tiny-wavenet", gin_channels=4, n_speakers=3), T, mel=mel, noise=nz, mode=None)

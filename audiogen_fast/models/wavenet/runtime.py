@@ -566,6 +566,8 @@ def run_compiled(model: WaveNet, n: int, mel=None, noise=None, mode: str | None 
     draw_noise gives it per stream ([B, n] or [B, n, 2]) -> (samples [B, n]: classes for mu-law,
     else values; None). Models without speaker conditioning. mode None: the module uncompiled."""
     cfg = model.config
+    if cfg.gin_channels or not cfg.conditional:
+        raise ValueError("run_compiled covers mel-conditioned WaveNets without speaker conditioning")
     mulaw = cfg.output == "mulaw"
     p = next(model.parameters())
     dev, dt = p.device, p.dtype
