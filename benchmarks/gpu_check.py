@@ -411,10 +411,7 @@ def bench_wavernn(preset, quick, n=2000):
     comp = None
     if COMPILE == "first":  # the eager step compiled (reduce-overhead: one CUDA graph a step)
         try:
-            mel = torch.randn(1, cfg.n_mels, -(-n_e // cfg.hop_length), device=DEV)
-            rrt.run_compiled(model, mel, nz[:, :8])  # compile + capture
-            t = cuda_time(lambda: rrt.run_compiled(model, mel, nz), reps=3)
-            comp = record(preset, "compile", "float32", 1, n_e, t, eager_sps=eager)
+            comp = record(preset, "compile", "float32", 1, n_e, time_wavernn_compiled(model, n_e), eager_sps=eager)
         except Exception:  # report, don't hide
             failed(f"{preset} torch.compile baseline")
     # the CUDA persistent kernel (issue 5): the kernel alone, then end to end, then many streams
@@ -457,6 +454,18 @@ def bench_wavernn(preset, quick, n=2000):
         fill_vs_compile(preset, comp)
 
 
+def time_wavernn_compiled(model, n):
+    """Seconds of the torch.compile'd WaveRNN step loop over n samples (batch 1), after a compile
+    and capture call."""
+    from audiogen_fast.models.wavernn import runtime as rrt
+
+    cfg = model.config
+    mel = torch.randn(1, cfg.n_mels, -(-n // cfg.hop_length), device=DEV)
+    nz = torch.from_numpy(rrt.draw_noise(cfg, 0, n)[None]).to(DEV)
+    rrt.run_compiled(model, mel, nz[:, :8])  # compile + capture
+    return cuda_time(lambda: rrt.run_compiled(model, mel, nz), reps=3)
+
+
 def compile_last(configs):
     """torch.compile baselines after every kernel was timed (compiling costs a minute or more of a
     short device session): WaveNet, WaveRNN and DiffWave (D1), then vs_compile is filled in for
@@ -474,13 +483,8 @@ def compile_last(configs):
             wrt.run_compiled(model, 64, mel=mel, noise=nz)  # compile + capture
             t = cuda_time(lambda: wrt.run_compiled(model, n, mel=mel, noise=nz), reps=3)
         elif preset.startswith("R"):
-            from audiogen_fast.models.wavernn import runtime as rrt
-
             n = size(256, 8)
-            mel = torch.randn(1, cfg.n_mels, -(-n // cfg.hop_length), device=DEV)
-            nz = torch.from_numpy(rrt.draw_noise(cfg, 0, n)[None]).to(DEV)
-            rrt.run_compiled(model, mel, nz[:, :8])  # compile + capture
-            t = cuda_time(lambda: rrt.run_compiled(model, mel, nz), reps=3)
+            t = time_wavernn_compiled(model, n)
         elif preset == "D1":
             frames = int(10.0 * SR / cfg.hop_length)
             n = frames * cfg.hop_length

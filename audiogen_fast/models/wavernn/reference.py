@@ -69,6 +69,14 @@ def _stages(x, scales, taps):
     return x
 
 
+def _frame_response(scales, taps, c: int):
+    """The stages' response at frame c to a unit impulse at each frame of 2c + 1, in float64:
+    [2c + 1 impulse frames, hop] (row j: how mel frame j feeds smoothed frame c)."""
+    hop = math.prod(scales)
+    eye = torch.eye(2 * c + 1, dtype=torch.float64, device=taps[0].device)
+    return _stages(eye[None], scales, taps)[0, :, c * hop:(c + 1) * hop]   # float64 by promotion
+
+
 class UpsampleNetwork(nn.Module):
     """padded mel [B, C, frames + 2*pad] -> (mel_up [B, T, C], aux [B, T, 4A]), T = frames * hop."""
 
@@ -112,9 +120,7 @@ class UpsampleNetwork(nn.Module):
             t, W = self._filter
             if (t.device, t.dtype) == (taps.device, taps.dtype) and torch.equal(t, taps):
                 return W
-        eye = torch.eye(2 * c + 1, dtype=torch.float64, device=taps.device)
-        y = self.smooth(eye[None])[0]        # [2c+1 impulses, (2c+1) * hop]; float64 by promotion
-        W = y[c + lo:c + lo + K, c * self.total:(c + 1) * self.total]    # frame c's response
+        W = _frame_response(self.scales, [conv.weight.reshape(-1) for conv in self.up_layers], c)[c + lo:c + lo + K]
         if memo:
             self._filter = (taps.clone(), W)
         return W
@@ -168,9 +174,7 @@ class UpsampleNetwork(nn.Module):
 def _frame_span(scales: tuple, c: int) -> tuple:
     """(lo, K): the mel frames f + lo .. f + lo + K - 1 that smoothed frame f depends on, from
     the stages' structure (every tap 1, impulses in float64: nonzero is exactly "depends on")."""
-    hop = math.prod(scales)
-    y = _stages(torch.eye(2 * c + 1, dtype=torch.float64)[None], scales,
-                [torch.ones(2 * s + 1, dtype=torch.float64) for s in scales])[0, :, c * hop:(c + 1) * hop]
+    y = _frame_response(scales, [torch.ones(2 * s + 1, dtype=torch.float64) for s in scales], c)
     used = (y != 0).any(1).nonzero().flatten().tolist()
     assert 0 < used[0] and used[-1] < 2 * c, "the smoothing context is too short"   # c has a frame to spare
     return used[0] - c, used[-1] - used[0] + 1

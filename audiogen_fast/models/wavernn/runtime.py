@@ -120,12 +120,13 @@ def _step(st: _Step, model: WaveRNN, xv, h1, h2, pre_I, pre_2, pre_f1, pre_f2):
 def _sample(cfg: WaveRNNConfig, y, u):
     """The step's sample from its outputs y [B, OUT] and uniforms u ([B], or [B, 2] for MOL):
     (the next input [B] in [-1, 1], its class [B] for RAW or None)."""
-    if cfg.mode == "RAW":
-        k = sample_softmax(y, u if u.dim() == 1 else u[:, 0])
-        return label_to_float(k, cfg.n_classes), k
     if cfg.mode == "MOL":
         return sample_mol(y, u, cfg.log_scale_min), None
-    return sample_gaussian(y, u if u.dim() == 1 else u[:, 0], cfg.log_scale_min), None
+    u = u if u.dim() == 1 else u[:, 0]
+    if cfg.mode == "RAW":
+        k = sample_softmax(y, u)
+        return label_to_float(k, cfg.n_classes), k
+    return sample_gaussian(y, u, cfg.log_scale_min), None
 
 
 class TorchLoop:
