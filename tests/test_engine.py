@@ -297,3 +297,29 @@ def test_mel_from_wav_matches_model_settings():
     assert mel2.shape[0] == mel.shape[0] and abs(mel2.shape[1] - mel.shape[1]) <= 1
     k = min(mel.shape[1], mel2.shape[1]) - 2
     assert np.abs(mel2[:, 2:k] - mel[:, 2:k]).mean() < 0.1
+
+
+@pytest.mark.skipif(not agf.backends()["cpp"][0], reason="C++ extension not built")
+@pytest.mark.parametrize("preset", TINY)
+def test_the_fast_loops_follow_weights_changed_in_place(preset):
+    """The C++ loops hold a copy of the weights, cached for the model: load_state_dict (which copies
+    into the existing tensors) must rebuild it. The cache is kept beside the model, so a model that
+    has generated still deep-copies, and is freed when dropped."""
+    import copy
+    import gc
+    import weakref
+
+    model, other = agf.build(preset, seed=0), agf.build(preset, seed=1)
+    voc = agf.Vocoder(model, device="cpu", backend="cpp")
+    mel = random_mel(voc.config, 3)
+    before = voc.generate(mel=mel, seed=2)
+    model.load_state_dict(other.state_dict())
+    after = voc.generate(mel=mel, seed=2)
+    assert np.array_equal(after, agf.Vocoder(other, device="cpu", backend="cpp").generate(mel=mel, seed=2))
+    assert not np.array_equal(after, before)
+    twin = copy.deepcopy(model)
+    assert np.array_equal(agf.Vocoder(twin, device="cpu", backend="cpp").generate(mel=mel, seed=2), after)
+    ref = weakref.ref(model)
+    del model, voc, twin
+    gc.collect()
+    assert ref() is None

@@ -82,3 +82,15 @@ def test_d1_half_error_within_2x_of_torch(dtype):
     e_torch = rel_err(torch_half[inside], ref64[inside])
     e_ours = rel_err((audio.double() - x.double())[inside], ref64[inside])
     assert e_ours <= 2 * e_torch
+
+
+def test_the_kernel_weights_follow_the_model():
+    """triton_kernels' layout is rebuilt when the weights change in place, and per options."""
+    kw = dict(residual_channels=16, residual_layers=2)
+    model = agf.build("tiny-diffwave", seed=0, **kw).to(DEV)
+    k = rt.triton_kernels(model, block_t=32)
+    assert rt.triton_kernels(model, block_t=32) is k
+    model.load_state_dict(agf.build("tiny-diffwave", seed=1, **kw).state_dict())
+    fresh = rt.triton_kernels(model, block_t=32)
+    assert fresh is not k and rt.triton_kernels(model, block_t=32) is fresh
+    assert rt.triton_kernels(model, block_t=16) is not fresh

@@ -216,3 +216,15 @@ def test_multi_stream_loop_half_weights_on_gpu(dtype, monkeypatch):
         _, torch_half = rt.run_torch(agf.build("W1", seed=0).cuda().half(), 200, mel=melw.half(), teacher=xw)
         _, ours = rt.run_triton(w1, 200, mel=melw, teacher=xw.float(), loop=WaveNetLoopMM(w1, dtype=dtype))
         assert rel_err(ours, ref64) <= 2 * rel_err(torch_half, ref64)
+
+
+def test_the_kernel_weights_follow_the_model():
+    """triton_loop's kernel-layout weights are rebuilt when the weights change in place
+    (load_state_dict copies into the existing tensors) or their dtype is asked differently."""
+    model = agf.build("tiny-wavenet", seed=0).to(DEV)
+    loop = rt.triton_loop(model)
+    assert rt.triton_loop(model) is loop
+    model.load_state_dict(agf.build("tiny-wavenet", seed=1).state_dict())
+    fresh = rt.triton_loop(model)
+    assert fresh is not loop and rt.triton_loop(model) is fresh
+    assert rt.triton_loop(model, weight_dtype=torch.float16) is not fresh

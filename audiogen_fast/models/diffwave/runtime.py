@@ -158,17 +158,14 @@ def run_cpp(model: DiffWave, schedule: Schedule, noise: torch.Tensor, mel=None, 
 # ---- Triton: fused residual layers + fused head, the loop replayed as one CUDA graph ----------
 
 def triton_kernels(model: DiffWave, dtype=None, **kw):
-    """Kernel-layout weights (audiogen_fast/ops/diffwave_layer.py), cached on the model."""
+    """Kernel-layout weights (audiogen_fast/ops/diffwave_layer.py), cached on the model (rebuilt
+    when the weights, their dtype or device, or the options change)."""
     from ...ops.diffwave_layer import DiffWaveTriton
+    from ..base import cached_on_model
 
-    p = next(model.parameters())
-    dtype = p.dtype if dtype is None else dtype
-    key = (p.device, dtype, p.data_ptr(), tuple(sorted(kw.items())))
-    cache = model.__dict__.setdefault("_agf_triton", {})
-    if key not in cache:
-        cache.clear()
-        cache[key] = DiffWaveTriton(model, dtype=dtype, **kw)
-    return cache[key]
+    dtype = next(model.parameters()).dtype if dtype is None else dtype
+    return cached_on_model(model, "_agf_triton", lambda m: DiffWaveTriton(m, dtype=dtype, **kw),
+                           extra=(dtype, tuple(sorted(kw.items()))))
 
 
 @torch.inference_mode()

@@ -422,16 +422,13 @@ def run_torch(model: WaveNet, n: int, mel=None, speaker=None, noise=None, teache
 # ---- Triton: the whole loop in one kernel per block (audiogen_fast/ops/wavenet_loop.py) --------
 
 def triton_loop(model: WaveNet, weight_dtype=None):
-    """The kernel's weight layout, cached on the model (rebuilt if the weights' dtype/device change)."""
+    """The kernel's weight layout, cached on the model (rebuilt when the weights, their dtype or
+    device change)."""
     from ...ops.wavenet_loop import WaveNetLoop
+    from ..base import cached_on_model
 
-    p = next(model.parameters())
-    key = (p.device, p.dtype if weight_dtype is None else weight_dtype, p.data_ptr())
-    cached = getattr(model, "_agf_triton_loop", None)
-    if cached is None or cached[0] != key:
-        cached = (key, WaveNetLoop(model, dtype=key[1]))
-        object.__setattr__(model, "_agf_triton_loop", cached)
-    return cached[1]
+    dtype = next(model.parameters()).dtype if weight_dtype is None else weight_dtype
+    return cached_on_model(model, "_agf_triton_loop", lambda m: WaveNetLoop(m, dtype=dtype), extra=dtype)
 
 
 def run_triton(model: WaveNet, n: int, mel=None, speaker=None, noise=None, teacher=None, batch: int = 1,
