@@ -382,9 +382,10 @@ class WaveRNNCPU:
 
     def sparse_info(self, threads: int | None = None, half: bool = False, bf16: bool = False, int8: bool = False) -> dict:
         """How run_chunk with these options holds the GRU and fc weights: {"slices": matrix x thread
-        slices, "sparse": those run block-sparse (csrc/cpu/sparse.h: fp32 and fp16-stored weights
-        whose 16 x 1 blocks are >= 40% zero; csrc/cpu/int8.h: int8 weights whose 16 x 4 blocks are,
-        where int8_sparse_kernel() is not "emulated"), "blocks_kept" / "blocks_total": their blocks}."""
+        slices (a thread with none of a matrix's columns has none), "sparse": those run block-sparse
+        (csrc/cpu/sparse.h: fp32 and fp16-stored weights whose 16 x 1 blocks are >= 40% zero;
+        csrc/cpu/int8.h: int8 weights whose 16 x 4 blocks are, where int8_sparse_kernel() is not
+        "emulated"), "blocks_kept" / "blocks_total": their blocks}."""
         return dict(self._impl.sparse_info(threads or num_threads(), _wmode(half, bf16, int8)))
 
     SCHEDULES = {"auto": 0, "team": 1, "split": 2}

@@ -41,7 +41,7 @@ def _family(config):
 @dataclass(frozen=True)
 class Pruning:
     """How a benchmark's WaveRNN model is block-pruned first (bench --sparsity;
-    models/wavernn/sparsity.py): the share of zero blocks, the matrices ("gru" or "gru+fc") and the
+    models/wavernn/sparsity.py): the share of zero blocks, the matrices ("gru", "gru+fc" or "gru+fc+out") and the
     block, "16x1" (what the float32 / float16 loop skips) or "16x4" (what the int8 loop skips too)."""
     sparsity: float
     targets: str = "gru"

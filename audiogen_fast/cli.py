@@ -87,8 +87,9 @@ def cmd_info(args):
         d = info["block_density"]
         d4 = info["block_density_16x4"]
         print(f"  block sparse: {1 - d['gru']:.1%} of the GRUs' 16 x 1 blocks are zero ({1 - d['gru+fc']:.1%} with "
-              f"fc1 / fc2), {1 - d4['gru']:.1%} of their 16 x 4 blocks ({1 - d4['gru+fc']:.1%}); the cpp backend "
-              "skips 16 x 1 blocks with float32 / float16, 16 x 4 blocks with int8")
+              f"fc1 / fc2, {1 - d['gru+fc+out']:.1%} with fc3 too), {1 - d4['gru']:.1%} of their 16 x 4 blocks "
+              f"({1 - d4['gru+fc']:.1%}, {1 - d4['gru+fc+out']:.1%}); the cpp backend skips 16 x 1 blocks with "
+              "float32 / float16, 16 x 4 blocks with int8")
     print("  backends here: " + ", ".join(f"{b}{'' if ok else ' (no)'}" for b, (ok, _) in agf.backends().items()))
     return 0
 
@@ -514,8 +515,8 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--chunk-frames", type=int, default=2, help="with --stream: mel frames per chunk")
     s.add_argument("--sparsity", type=float, default=0.0, help="WaveRNN configs: time the model block-pruned to "
                    "this share of zero blocks (Sparse WaveRNN's structure, which the cpp loop skips), e.g. 0.9")
-    s.add_argument("--prune-targets", default="gru", choices=["gru", "gru+fc"], help="with --sparsity: the GRUs' "
-                   "matrices, or those and fc1 / fc2")
+    s.add_argument("--prune-targets", default="gru", choices=["gru", "gru+fc", "gru+fc+out"],
+                   help="with --sparsity: the GRUs' matrices, those and fc1 / fc2, or those and the output layer fc3 too")
     s.add_argument("--sparse-block", default=None, choices=["16x1", "16x4"], help="with --sparsity: the blocks "
                    "(outputs x inputs) pruned; default 16x4 with --dtype int8 (the int8 loop skips 16 x 4 blocks), "
                    "else 16x1")
@@ -564,8 +565,8 @@ def build_parser() -> argparse.ArgumentParser:
                    "(default 20%% of --steps)")
     s.add_argument("--prune-end", type=int, default=None, help="with --sparsity: step where the sparsity is reached "
                    "(default 60%% of --steps)")
-    s.add_argument("--prune-targets", default="gru", choices=["gru", "gru+fc"], help="with --sparsity: the GRUs' "
-                   "matrices, or those and fc1 / fc2")
+    s.add_argument("--prune-targets", default="gru", choices=["gru", "gru+fc", "gru+fc+out"],
+                   help="with --sparsity: the GRUs' matrices, those and fc1 / fc2, or those and the output layer fc3 too")
     s.add_argument("--preset", default=None, help="start from a preset config (default: the family's defaults)")
     s.add_argument("--init", default=None, help="start from a trained checkpoint's weights and config ('default': "
                    "the bundled model) with a fresh optimizer and step count: fine-tuning; --overrides may change "

@@ -73,6 +73,10 @@ def test_prune_and_density():
     assert set(masks) == set(sp.TARGETS["gru"])
     assert sp.block_density(m) == pytest.approx(0.25, abs=0.02)
     assert sp.block_density(m, "gru+fc") > 0.25                     # fc1 / fc2 untouched
+    masks = sp.prune(m, 0.75, "gru+fc+out")
+    assert set(masks) == set(sp.TARGETS["gru"]) | {"fc1.weight", "fc2.weight", "fc3.weight"}
+    fc3 = sp._blocks(m.fc3.weight, 1)
+    assert (fc3 != 0).any(4).any(2).float().mean() == pytest.approx(0.25, abs=0.02)  # the output layer too
     assert sp.schedule(0, 0.9, 10, 20) == 0.0 and sp.schedule(20, 0.9, 10, 20) == 0.9
     assert 0.0 < sp.schedule(15, 0.9, 10, 20) < 0.9
     assert sp.schedule(12, 0.9, 10, 20) < sp.schedule(14, 0.9, 10, 20)  # a ramp
@@ -154,6 +158,48 @@ def test_int8_sparse_products_give_the_dense_bits(kw, B, monkeypatch):
     monkeypatch.setenv("AGF_SPARSE", "auto")
     assert cpp_loop(model).sparse_info(threads=1, half=True)["sparse"] >= 4
     assert cpp_loop(model).sparse_info(threads=1, int8=True)["sparse"] == 0
+
+
+@cpp
+@pytest.mark.parametrize("int8", [False, True])
+def test_a_pruned_output_layer_runs_sparse_with_the_dense_bits(int8, monkeypatch):
+    """prune targets "gru+fc+out": fc3 (the output layer) block-sparse too; its slice then runs
+    through the sparse product (one more sparse slice than "gru+fc"), with the dense product's bits."""
+    from audiogen_fast import _cpp
+    from audiogen_fast.models.wavernn.runtime import cpp_loop
+
+    opts = dict(int8=True) if int8 else dict(half=True)
+    model = agf.build("tiny-wavernn", seed=5, rnn_dims=64, fc_dims=48)
+    sp.prune(model, 0.9, "gru+fc", cols=4)
+    monkeypatch.setenv("AGF_SPARSE", "auto")
+    before = cpp_loop(model).sparse_info(threads=1, **opts)["sparse"]
+    sp.prune(model, 0.9, "gru+fc+out", cols=4)
+    after = cpp_loop(model).sparse_info(threads=1, **opts)
+    if int8 and _cpp.int8_sparse_kernel() == "emulated":
+        assert after["sparse"] == before == 0                          # no sparse int8 kernel here: dense
+    else:
+        assert after["sparse"] == before + 1                           # fc3's slice
+    for threads in (1, 2):
+        dense = _teacher_forced(model, 2, 67, monkeypatch, "0", threads=threads, **opts)
+        got = _teacher_forced(model, 2, 67, monkeypatch, "auto", threads=threads, **opts)
+        assert torch.equal(got, dense), threads
+
+
+@cpp
+def test_the_engine_follows_weights_pruned_in_place():
+    """The C++ loop holds a copy of the weights, cached on the model: pruning (a few matrices changed
+    in place, the first parameter untouched) must rebuild it, as a fresh model would be."""
+    import copy
+
+    model = agf.build("tiny-wavernn", seed=6, rnn_dims=64, fc_dims=48)
+    mel = np.random.default_rng(0).standard_normal((16, 6)).astype(np.float32)
+    voc = agf.Vocoder(model, device="cpu", backend="cpp")
+    dense = voc.generate(mel=mel, seed=1)
+    sp.prune(model, 0.9, "gru+fc+out")
+    pruned = voc.generate(mel=mel, seed=1)
+    fresh = agf.Vocoder(copy.deepcopy(model), device="cpu", backend="cpp").generate(mel=mel, seed=1)
+    assert np.array_equal(pruned, fresh)
+    assert not np.array_equal(pruned, dense)
 
 
 @cpp

@@ -52,6 +52,7 @@ void pack_gates(const std::vector<float>& W, int n_in, int R, int j0, int j1, st
 // Modes 0 / 1 take the block-sparse form when at least sparse_min of the slice's 16 x 1 blocks are
 // zero, mode 3 when at least sparse_min of its 16 x 4 blocks (int8 quad rows) are.
 void WaveRNNCPU::to_mode(Mat& m, int K, int n, int wmode, double sparse_min) {
+    m.n = n;
     if (wmode <= 1 && K > 0 && n > 0 && sparse_min <= 1.0) {
         const auto rows = nonzero_blocks(m.f.data(), K, n);
         if (zero_block_fraction(rows, K) >= sparse_min) {
@@ -98,11 +99,11 @@ const std::vector<WaveRNNCPU::Pack>& WaveRNNCPU::packs(int nt, int wmode) const 
     std::vector<Pack> ps(nt);
     for (int tid = 0; tid < nt; ++tid) {
         Pack& p = ps[tid];
-        // units and fc columns in runs of 16: a thread's slice then starts on a 16 x 1 block of a
-        // block-sparse model (sparse.h; models/wavernn/sparsity.py prunes in those blocks)
+        // units, fc and output columns in runs of 16: a thread's slice then starts on a 16 x 1 block
+        // of a block-sparse model (sparse.h; models/wavernn/sparsity.py prunes in those blocks)
         split(R, tid, nt, 16, &p.j0, &p.j1);
         split(F, tid, nt, 16, &p.f0, &p.f1);
-        split(O, tid, nt, 8, &p.o0, &p.o1);
+        split(O, tid, nt, 16, &p.o0, &p.o1);
         pack_gates(wi1_, R, R, p.j0, p.j1, p.wi1.f);
         pack_gates(wh1_, R, R, p.j0, p.j1, p.wh1.f);
         pack_gates(wi2_, R, R, p.j0, p.j1, p.wi2.f);
@@ -133,6 +134,7 @@ WaveRNNCPU::SparseInfo WaveRNNCPU::sparse_info(int nthreads, int wmode) const {
     SparseInfo r;
     for (const Pack& p : packs(nt, wmode))
         for (const Mat* m : p.mats()) {
+            if (m->n == 0) continue;  // a thread with none of this matrix's columns
             ++r.slices;
             const SparseBlocks& s = m->q.sparse() ? m->q.sp : m->s;
             if (s.K == 0) continue;

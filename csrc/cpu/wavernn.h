@@ -65,9 +65,9 @@ class WaveRNNCPU {
     // split pays while a step streams at most this many bytes of weights (split_pays; measured in wavernn.cpp)
     static constexpr int64_t kSplitBytes = 3000000;
 
-    // How run() with nthreads and wmode holds the GRU and fc weights: slices (matrix x thread), of
-    // them block-sparse, and over the sparse ones the blocks kept (padding included) of all (16 x 1
-    // blocks; mode 3: 16 x 4).
+    // How run() with nthreads and wmode holds the GRU and fc weights: slices (matrix x thread, empty
+    // ones not counted), of them block-sparse, and over the sparse ones the blocks kept (padding
+    // included) of all (16 x 1 blocks; mode 3: 16 x 4).
     struct SparseInfo {
         int slices = 0, sparse = 0;
         int64_t kept = 0, total = 0;
@@ -85,6 +85,7 @@ class WaveRNNCPU {
         SparseBlocks s;            // the nonzero 16 x 1 blocks (s.K == 0: dense)
         std::vector<float> sf;     // their fp32 weights (mode 0)
         std::vector<uint16_t> sh;  // their fp16 weights (mode 1)
+        int n = 0;                 // the slice's columns (0: this thread has none of the matrix)
     };
     struct Pack {
         int j0, j1, f0, f1, o0, o1;
