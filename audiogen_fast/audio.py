@@ -29,6 +29,7 @@ def load_wav(path, sample_rate: int | None = None) -> tuple[np.ndarray, int]:
     """
     import soundfile as sf  # imported lazily: GPU machines may not have it
 
+    check_input_path(path)
     try:
         data, sr = sf.read(str(path), dtype="float32", always_2d=True)
     except Exception as e:  # soundfile raises its own error types
@@ -40,6 +41,15 @@ def load_wav(path, sample_rate: int | None = None) -> tuple[np.ndarray, int]:
         wav = resample(wav, sr, sample_rate)
         sr = sample_rate
     return wav, sr
+
+
+def check_input_path(path) -> None:
+    """An AudioError naming what is wrong with an input path before a reader says "System error"
+    (libsndfile's message for a missing file)."""
+    if not os.path.exists(path):
+        raise AudioError(f"cannot read audio file {path}: no such file")
+    if os.path.isdir(path):
+        raise AudioError(f"cannot read audio file {path}: it is a directory")
 
 
 def check_output_path(path) -> None:

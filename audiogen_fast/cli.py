@@ -133,8 +133,9 @@ def _vocode_stream(voc, args):
     import soundfile as sf
     import soxr
 
-    from .audio import AudioError, MelStream
+    from .audio import AudioError, MelStream, check_input_path
 
+    check_input_path(args.input)
     try:
         info = sf.info(args.input)
     except Exception as e:

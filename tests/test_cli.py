@@ -76,7 +76,12 @@ def test_cli_errors_are_clear(tiny_ckpts, tmp_path):
     r = run("generate", tiny_ckpts["tiny-wavenet"], "--seconds", 1, "-o", tmp_path / "x.wav", ok=False)
     assert r.returncode == 2 and "mel-conditioned" in r.stderr
     r = run("vocode", tiny_ckpts["tiny-wavenet"], tmp_path / "missing.wav", "-o", tmp_path / "x.wav", ok=False)
-    assert r.returncode == 2 and "cannot read audio" in r.stderr
+    assert r.returncode == 2 and "cannot read audio" in r.stderr and "no such file" in r.stderr
+    r = run("vocode", tiny_ckpts["tiny-wavenet"], tmp_path / "missing.wav", "-o", tmp_path / "x.wav", "--stream",
+            ok=False)
+    assert r.returncode == 2 and "no such file" in r.stderr and "Traceback" not in r.stderr
+    r = run("vocode", tiny_ckpts["tiny-wavenet"], tmp_path, "-o", tmp_path / "x.wav", ok=False)
+    assert r.returncode == 2 and "is a directory" in r.stderr
     r = run("vocode", tiny_ckpts["tiny-wavenet"], tmp_path / "missing.wav", "-o", tmp_path / "x.wav",
             "--backend", "warp", ok=False)
     assert r.returncode == 2 and "unknown backend" in r.stderr
