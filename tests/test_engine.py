@@ -323,3 +323,18 @@ def test_the_fast_loops_follow_weights_changed_in_place(preset):
     del model, voc, twin
     gc.collect()
     assert ref() is None
+
+
+@pytest.mark.parametrize("preset", TINY)
+def test_a_model_made_under_inference_mode_generates(preset, tmp_path):
+    """Production code often loads and generates inside torch.inference_mode(): the parameters are
+    then inference tensors (no version counter), which the fast loops' weight cache must accept."""
+    agf.save(agf.build(preset, seed=0), tmp_path / "m.safetensors")
+    backend = "cpp" if agf.backends()["cpp"][0] else "torch"
+    ref = agf.load(tmp_path / "m.safetensors", device="cpu", backend=backend)
+    mel = random_mel(ref.config, 2)
+    with torch.inference_mode():
+        voc = agf.load(tmp_path / "m.safetensors", device="cpu", backend=backend)
+        a = voc.generate(mel=mel, seed=3)
+        assert np.array_equal(a, voc.generate(mel=mel, seed=3))
+    assert np.array_equal(a, ref.generate(mel=mel, seed=3))

@@ -146,9 +146,12 @@ def cached_on_model(model, attr: str, factory, extra=()):
     """factory(model), cached for the model under attr (one entry each) and rebuilt when `extra`
     changes or any weight is replaced or changed in place: the key holds every parameter's storage
     and version counter (pruning and load_state_dict change weights in place, not always the first
-    one). ~0.5 us a parameter a call (D1's 254: ~0.2 ms on a slow core)."""
+    one). ~0.5 us a parameter a call (D1's 254: ~0.2 ms on a slow core). A model made under
+    torch.inference_mode has inference tensors, which keep no version counter: their storage is
+    the key (an in-place change within inference_mode is not seen)."""
     params = _params(model, [])
-    key = (params[0].device, params[0].dtype, extra) + tuple((p.data_ptr(), p._version) for p in params)
+    key = (params[0].device, params[0].dtype, extra) + \
+        tuple((p.data_ptr(), -1 if p.is_inference() else p._version) for p in params)
     entries = _CACHES.setdefault(model, {})
     hit = entries.get(attr)
     if hit is None or hit[0] != key:
