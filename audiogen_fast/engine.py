@@ -129,6 +129,12 @@ def _warn_if_sparse_dense(model, dtype: str):
                   stacklevel=3)
 
 
+def _tensor_to_numpy(t: torch.Tensor) -> np.ndarray:
+    """A tensor's values as numpy; bfloat16 (which numpy lacks) as float32, exactly."""
+    t = t.detach().cpu()
+    return (t.float() if t.dtype == torch.bfloat16 else t).numpy()
+
+
 class Vocoder:
     def __init__(self, model: torch.nn.Module, device=None, backend: str = "auto", dtype: str = "float32"):
         self.family = family(model.config.family)
@@ -204,7 +210,7 @@ class Vocoder:
         """A validated float32 copy of mel. allow_empty: zero frames are fine (a streaming chunk
         that brought no frames: nothing to vocode yet)."""
         if isinstance(mel, torch.Tensor):
-            mel = mel.detach().cpu().numpy()
+            mel = _tensor_to_numpy(mel)
         try:
             mel = np.asarray(mel)
         except Exception:
@@ -329,10 +335,12 @@ class Vocoder:
     def _check_seed(s) -> int:
         if isinstance(s, bool) or not isinstance(s, (int, np.integer)):
             raise InputError(f"seed must be an int or a list of ints, got {s!r}")
+        if not -2 ** 63 <= int(s) < 2 ** 64:  # a signed or unsigned 64-bit key (noise.py): larger would wrap
+            raise InputError(f"seed must be a 64-bit integer, in [-2**63, 2**64), got {int(s)}")
         return int(s)
 
     def _check_noise(self, noise, per_stream, B):
-        nz = noise.detach().cpu().numpy() if isinstance(noise, torch.Tensor) else np.asarray(noise)
+        nz = _tensor_to_numpy(noise) if isinstance(noise, torch.Tensor) else np.asarray(noise)
         if nz.dtype.kind != "f":
             raise InputError(f"noise must be a float array, got dtype {nz.dtype}")
         single = tuple(nz.shape) == per_stream and (B is None or B == 1)

@@ -212,6 +212,8 @@ def test_input_errors_name_the_problem():
         (dict(mel=good, num_samples=5), "not both"),
         (dict(mel=good, seed=[0, 1]), "2 seeds"),
         (dict(mel=good, seed="zero"), "seed"),
+        (dict(mel=good, seed=2 ** 64), "64-bit"),            # would wrap onto seed 0
+        (dict(mel=good, seed=[0, -2 ** 63 - 1]), "64-bit"),
         (dict(mel=good, noise=np.zeros(5, np.float32)), "noise has shape"),
         (dict(mel=good, noise=np.full(128, 1.5, np.float32)), "uniforms"),
         (dict(mel=good, noise=np.full(128, np.nan, np.float32)), "NaN"),
@@ -221,6 +223,11 @@ def test_input_errors_name_the_problem():
     for kw, msg in cases:
         with pytest.raises(agf.InputError, match=msg):
             voc.generate(**kw)
+    # torch tensors of any float dtype are taken as their values (bfloat16 has no numpy dtype)
+    mel16 = torch.from_numpy(good).bfloat16()
+    assert np.array_equal(voc.generate(mel=mel16, seed=0), voc.generate(mel=mel16.float().numpy(), seed=0))
+    with pytest.raises(agf.InputError, match="float"):
+        voc.generate(mel=torch.from_numpy(good).to(torch.complex64))
 
 
 def test_backend_registry():

@@ -1,4 +1,5 @@
 import numpy as np
+import pytest
 
 from audiogen_fast import noise
 
@@ -35,3 +36,7 @@ def test_layouts():
     assert d.shape == (4, 10) and not np.array_equal(d[0], d[1])
     # large and negative seeds are fine and distinct
     assert not np.array_equal(noise.uniform(-1, 5), noise.uniform(2 ** 64 - 2, 5))
+    assert np.array_equal(noise.uniform(-1, 5), noise.uniform(2 ** 64 - 1, 5))   # two's complement
+    for bad in (2 ** 64, -2 ** 63 - 1, 2 ** 64 + 5):                             # would wrap: refused
+        with pytest.raises(ValueError, match="64-bit"):
+            noise.uniform(bad, 5)
