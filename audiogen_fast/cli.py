@@ -133,9 +133,12 @@ def _vocode_stream(voc, args):
     import soundfile as sf
     import soxr
 
+    from . import InputError
     from .audio import AudioError, MelStream, check_input_path
 
     check_input_path(args.input)
+    if not args.chunk_seconds > 0:
+        raise InputError(f"--chunk-seconds must be > 0, got {args.chunk_seconds}")
     try:
         info = sf.info(args.input)
     except Exception as e:

@@ -82,6 +82,10 @@ def test_cli_errors_are_clear(tiny_ckpts, tmp_path):
     assert r.returncode == 2 and "no such file" in r.stderr and "Traceback" not in r.stderr
     r = run("vocode", tiny_ckpts["tiny-wavenet"], tmp_path, "-o", tmp_path / "x.wav", ok=False)
     assert r.returncode == 2 and "is a directory" in r.stderr
+    sf.write(tmp_path / "in.wav", np.zeros(800, np.float32), 8000)
+    r = run("vocode", tiny_ckpts["tiny-wavenet"], tmp_path / "in.wav", "-o", tmp_path / "x.wav", "--stream",
+            "--chunk-seconds", 0, ok=False)
+    assert r.returncode == 2 and "--chunk-seconds must be > 0" in r.stderr
     r = run("vocode", tiny_ckpts["tiny-wavenet"], tmp_path / "missing.wav", "-o", tmp_path / "x.wav",
             "--backend", "warp", ok=False)
     assert r.returncode == 2 and "unknown backend" in r.stderr
