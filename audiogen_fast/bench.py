@@ -41,8 +41,9 @@ def _family(config):
 @dataclass(frozen=True)
 class Pruning:
     """How a benchmark's WaveRNN model is block-pruned first (bench --sparsity;
-    models/wavernn/sparsity.py): the share of zero blocks, the matrices ("gru", "gru+fc" or "gru+fc+out") and the
-    block, "16x1" (what the float32 / float16 loop skips) or "16x4" (what the int8 loop skips too)."""
+    models/wavernn/sparsity.py): the share of zero blocks, the matrices ("gru", "gru+fc" or
+    "gru+fc+out") and the block, "16x1" (what the float32 / float16 loop skips) or "16x4" (what the
+    int8 loop skips too)."""
     sparsity: float
     targets: str = "gru"
     block: str = "16x1"

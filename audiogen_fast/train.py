@@ -435,9 +435,10 @@ def train(model, data: str, out: str, steps: int, batch: int = 8, seg_frames: in
     default) or "sampler" (loss_diffwave_sampler: the generation loop unrolled, an STFT loss; for
     fine-tuning a model trained on "noise", with --init); margin_frames, mel_weight: its margin and
     its log-mel L1 weight. sparsity > 0 (WaveRNN): prune the GRU matrices (prune_targets "gru+fc":
-    and fc1 / fc2; "gru+fc+out": and fc3) to that share of zero 16 x prune_cols blocks (16 x 1: skipped by the C++ loop's
-    float32 / float16 products; 16 x 4: by its int8 products too), ramping up between steps
-    prune_start and prune_end (default 20% and 60% of steps; models/wavernn/sparsity.py)."""
+    and fc1 / fc2; "gru+fc+out": and fc3) to that share of zero 16 x prune_cols blocks (16 x 1:
+    skipped by the C++ loop's float32 / float16 products; 16 x 4: by its int8 products too), ramping
+    up between steps prune_start and prune_end (default 20% and 60% of steps;
+    models/wavernn/sparsity.py)."""
     if threads:
         torch.set_num_threads(threads)
     amp_device = "cuda" if str(device).startswith("cuda") else "cpu"
