@@ -136,6 +136,14 @@ def _tensor_to_numpy(t: torch.Tensor) -> np.ndarray:
 
 
 class Vocoder:
+    """A model ready to generate with one backend, device and dtype (what load() returns).
+
+    Vocoder(model, ...) takes an eager model (agf.build, or one being trained) over: it puts it in
+    eval mode (batch norms on their running statistics: the function the backends compute), and on a
+    GPU moves and casts it in place (nn.Module.to). Keep a copy to go on training it. The fast
+    backends' weight copies follow the model's weights (models/base.cached_on_model), so a weight
+    changed in place shows in the next generate() or stream()."""
+
     def __init__(self, model: torch.nn.Module, device=None, backend: str = "auto", dtype: str = "float32"):
         self.family = family(model.config.family)
         self.device = _as_device(device)

@@ -317,7 +317,8 @@ def test_the_fast_loops_follow_weights_changed_in_place(preset):
     import weakref
 
     model, other = agf.build(preset, seed=0), agf.build(preset, seed=1)
-    voc = agf.Vocoder(model, device="cpu", backend="cpp")
+    voc = agf.Vocoder(model.train(), device="cpu", backend="cpp")
+    assert not model.training                        # taken over in eval mode (the backends' function)
     mel = random_mel(voc.config, 3)
     before = voc.generate(mel=mel, seed=2)
     model.load_state_dict(other.state_dict())
