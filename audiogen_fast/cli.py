@@ -475,6 +475,11 @@ def cmd_presets(args):
     return 0
 
 
+# models/wavernn/sparsity.TARGETS (not imported here: the parser is built without torch)
+PRUNE_TARGETS = ["gru", "gru+fc", "gru+fc+out"]
+PRUNE_HELP = "with --sparsity: the GRUs' matrices, those and fc1 / fc2, or those and the output layer fc3 too"
+
+
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="audiogen-fast", description="Fast neural vocoder inference.")
     sub = p.add_subparsers(dest="cmd", required=True)
@@ -519,8 +524,7 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--chunk-frames", type=int, default=2, help="with --stream: mel frames per chunk")
     s.add_argument("--sparsity", type=float, default=0.0, help="WaveRNN configs: time the model block-pruned to "
                    "this share of zero blocks (Sparse WaveRNN's structure, which the cpp loop skips), e.g. 0.9")
-    s.add_argument("--prune-targets", default="gru", choices=["gru", "gru+fc", "gru+fc+out"],
-                   help="with --sparsity: the GRUs' matrices, those and fc1 / fc2, or those and the output layer fc3 too")
+    s.add_argument("--prune-targets", default="gru", choices=PRUNE_TARGETS, help=PRUNE_HELP)
     s.add_argument("--sparse-block", default=None, choices=["16x1", "16x4"], help="with --sparsity: the blocks "
                    "(outputs x inputs) pruned; default 16x4 with --dtype int8 (the int8 loop skips 16 x 4 blocks), "
                    "else 16x1")
@@ -569,8 +573,7 @@ def build_parser() -> argparse.ArgumentParser:
                    "(default 20%% of --steps)")
     s.add_argument("--prune-end", type=int, default=None, help="with --sparsity: step where the sparsity is reached "
                    "(default 60%% of --steps)")
-    s.add_argument("--prune-targets", default="gru", choices=["gru", "gru+fc", "gru+fc+out"],
-                   help="with --sparsity: the GRUs' matrices, those and fc1 / fc2, or those and the output layer fc3 too")
+    s.add_argument("--prune-targets", default="gru", choices=PRUNE_TARGETS, help=PRUNE_HELP)
     s.add_argument("--preset", default=None, help="start from a preset config (default: the family's defaults)")
     s.add_argument("--init", default=None, help="start from a trained checkpoint's weights and config ('default': "
                    "the bundled model) with a fresh optimizer and step count: fine-tuning; --overrides may change "

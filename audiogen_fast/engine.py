@@ -341,11 +341,14 @@ class Vocoder:
 
     @staticmethod
     def _check_seed(s) -> int:
-        if isinstance(s, bool) or not isinstance(s, (int, np.integer)):
-            raise InputError(f"seed must be an int or a list of ints, got {s!r}")
-        if not -2 ** 63 <= int(s) < 2 ** 64:  # a signed or unsigned 64-bit key (noise.py): larger would wrap
-            raise InputError(f"seed must be a 64-bit integer, in [-2**63, 2**64), got {int(s)}")
-        return int(s)
+        from .noise import check_seed
+
+        try:
+            return check_seed(s)
+        except TypeError:
+            raise InputError(f"seed must be an int or a list of ints, got {s!r}") from None
+        except ValueError as e:
+            raise InputError(str(e)) from None
 
     def _check_noise(self, noise, per_stream, B):
         nz = _tensor_to_numpy(noise) if isinstance(noise, torch.Tensor) else np.asarray(noise)

@@ -38,14 +38,19 @@ def _mix(z: np.ndarray) -> np.ndarray:
     return z ^ (z >> np.uint64(31))
 
 
-def _key(seed: int, stream: int) -> np.uint64:
+def check_seed(seed) -> int:
+    """seed as an int: a signed or unsigned 64-bit integer (a negative seed is its two's
+    complement: hash() values work); TypeError for a non-integer, ValueError for a larger one
+    (it would silently wrap onto another seed)."""
     if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)):
         raise TypeError(f"seed must be an integer, got {type(seed).__name__}")
-    # a signed or unsigned 64-bit integer (a negative seed is its two's complement: hash() values
-    # work); a larger one would silently wrap onto another seed
     if not -(1 << 63) <= int(seed) <= _M64:
         raise ValueError(f"seed must be a 64-bit integer, in [-2**63, 2**64), got {int(seed)}")
-    s = np.array([int(seed) & _M64], dtype=np.uint64)
+    return int(seed)
+
+
+def _key(seed: int, stream: int) -> np.uint64:
+    s = np.array([check_seed(seed) & _M64], dtype=np.uint64)
     t = np.array([(int(stream) * 0xD1B54A32D192ED03) & _M64], dtype=np.uint64)
     return _mix(_mix(s) ^ t)[0]
 

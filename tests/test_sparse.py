@@ -66,6 +66,12 @@ def test_block_mask_in_16_x_4_blocks():
         sp.block_mask(w, 0.5, cols=2)
 
 
+def test_cli_prune_targets_are_the_sparsity_modules():
+    from audiogen_fast.cli import PRUNE_TARGETS
+
+    assert PRUNE_TARGETS == list(sp.TARGETS)
+
+
 def test_prune_and_density():
     m = agf.build("tiny-wavernn", rnn_dims=48, fc_dims=32)
     assert sp.block_density(m) == 1.0
